@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class HeartbeatsConfig(AppConfig):
+    name = "heartbeats"
+    verbose_name = "Countdown Guard"
+
+    def ready(self):
+        from heartbeats import audit, checks  # noqa: F401  (signal receivers and system checks)

@@ -1,0 +1,1 @@
+"""Audit trail: Operation rows for human actions, django-auditlog registrations for record diffs."""

@@ -1,0 +1,1 @@
+"""System checks with stable IDs for dangerous configuration."""

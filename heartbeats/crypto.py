@@ -1,0 +1,73 @@
+"""Secrets encrypted at rest with a rotatable list of Fernet keys (settings.ENCRYPTION_KEYS).
+
+The first key encrypts; every key decrypts (MultiFernet). A value that no key can decrypt raises
+`SecretDecryptionError` -- never returns the ciphertext as if it were the secret.
+"""
+
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+
+
+class SecretDecryptionError(Exception):
+    """A stored secret could not be decrypted with any configured key: the key list is wrong."""
+
+
+@lru_cache(maxsize=4)
+def _fernet_for(keys: tuple[str, ...]) -> MultiFernet:
+    if not keys:
+        raise ImproperlyConfigured("CG_ENCRYPTION_KEYS is empty: secrets cannot be encrypted or decrypted.")
+    try:
+        return MultiFernet([Fernet(key.encode() if isinstance(key, str) else key) for key in keys])
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(
+            "CG_ENCRYPTION_KEYS holds a value that is not a Fernet key (32 url-safe base64 bytes)."
+        ) from None
+
+
+def fernet() -> MultiFernet:
+    return _fernet_for(tuple(settings.ENCRYPTION_KEYS))
+
+
+def encrypt(plaintext: str) -> str:
+    return fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(token: str) -> str:
+    try:
+        return fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise SecretDecryptionError(
+            "A stored secret cannot be decrypted with the configured CG_ENCRYPTION_KEYS "
+            "(a key was removed or replaced before reencrypt_secrets ran)."
+        ) from None
+
+
+def rotate(token: str) -> str:
+    """Re-encrypt a stored token under the first (newest) key."""
+    try:
+        return fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise SecretDecryptionError("A stored secret cannot be decrypted with the configured keys.") from None
+
+
+class EncryptedTextField(models.TextField):
+    """A text field stored as Fernet ciphertext. Its serialised form (dumpdata) is the ciphertext."""
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or value == "":
+            return value
+        return decrypt(value)
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        if value is None or value == "":
+            return value
+        return encrypt(value)
+
+    def value_to_string(self, obj):
+        value = self.value_from_object(obj)
+        return encrypt(value) if value else value

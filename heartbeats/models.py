@@ -1,0 +1,349 @@
+"""Countdown Guard's data: exchange accounts, countdown policies, beats, operations and the engine's records.
+
+Stored facts live here; the one computed view of a policy is `CountdownPolicy.status()`, which every consumer
+(views, JSON, admin, engine, commands) calls instead of re-deriving it.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from heartbeats.crypto import EncryptedTextField
+
+
+class Venue(models.TextChoices):
+    USDM = "usdm", "USDⓈ-M futures"
+    COINM = "coinm", "COIN-M futures"
+
+
+class Environment(models.TextChoices):
+    PRODUCTION = "production", "Binance production"
+    TESTNET = "testnet", "Binance testnet (demo)"
+    CUSTOM = "custom", "Custom base URL"
+
+
+class KeyType(models.TextChoices):
+    HMAC = "hmac", "HMAC-SHA256"
+    ED25519 = "ed25519", "Ed25519"
+    RSA = "rsa", "RSA"
+
+
+BASE_URLS = {
+    (Environment.PRODUCTION, Venue.USDM): "https://fapi.binance.com",
+    (Environment.PRODUCTION, Venue.COINM): "https://dapi.binance.com",
+    (Environment.TESTNET, Venue.USDM): "https://demo-fapi.binance.com",
+    (Environment.TESTNET, Venue.COINM): "https://demo-dapi.binance.com",
+}
+
+
+class ExchangeAccount(models.Model):
+    label = models.CharField(max_length=100, unique=True)
+    venue = models.CharField(max_length=8, choices=Venue.choices, default=Venue.USDM)
+    environment = models.CharField(max_length=16, choices=Environment.choices, default=Environment.PRODUCTION)
+    custom_base_url = models.URLField(
+        blank=True, help_text="Only for the custom environment, e.g. the simulator: http://127.0.0.1:8800"
+    )
+    key_type = models.CharField(max_length=8, choices=KeyType.choices, default=KeyType.ED25519)
+    # Write-only secrets: encrypted at rest, never rendered back. api_key_last4 is what people see.
+    api_key = EncryptedTextField()
+    secret = EncryptedTextField(help_text="HMAC secret, or the PEM private key for Ed25519 and RSA keys.")
+    key_passphrase = EncryptedTextField(blank=True, default="")
+    api_key_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    # Request weight is counted per source IP: accounts sharing an egress identity share one budget and one
+    # engine lease. Different identities are served by worker hosts with different egress addresses.
+    egress = models.CharField(max_length=64, default="default")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["label"]
+
+    def __str__(self):
+        return self.label
+
+    def save(self, *args, **kwargs):
+        if self.api_key:
+            self.api_key_last4 = self.api_key[-4:]
+        super().save(*args, **kwargs)
+
+    @property
+    def base_url(self) -> str:
+        if self.environment == Environment.CUSTOM:
+            return self.custom_base_url.rstrip("/")
+        return BASE_URLS[(self.environment, self.venue)]
+
+    @property
+    def masked_api_key(self) -> str:
+        return f"…{self.api_key_last4}" if self.api_key_last4 else ""
+
+
+class Outcome(models.TextChoices):
+    CONFIRMED = "confirmed", "Confirmed"
+    UNCERTAIN = "uncertain", "Outcome unknown"
+    TEMPORARY = "temporary", "Temporary error"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    FATAL = "fatal", "Fatal error"
+    SKIPPED = "skipped", "Skipped (superseded)"
+
+
+class Status(models.TextChoices):
+    DISARMED = "disarmed", "Disarmed"
+    ARMING = "arming", "Arming"
+    ARMED = "armed", "Armed"
+    LATE = "late", "Late"
+    UNCERTAIN = "uncertain", "Uncertain"
+    DISARMING = "disarming", "Disarming"
+    EXPIRED = "expired", "Expired"
+    FAILING = "failing", "Failing"
+
+
+# Riskiest first: the board sorts by this.
+STATUS_RISK = {
+    Status.EXPIRED: 0,
+    Status.FAILING: 1,
+    Status.UNCERTAIN: 2,
+    Status.LATE: 3,
+    Status.DISARMING: 4,
+    Status.ARMING: 5,
+    Status.ARMED: 6,
+    Status.DISARMED: 7,
+}
+
+
+@dataclass(frozen=True)
+class PolicyStatus:
+    state: Status
+    # When the exchange's countdown runs out if no further beat is acknowledged (None when not armed there).
+    expires_at: datetime | None
+    remaining_ms: int | None
+    # The send time of the last acknowledged arm: the conservative "armed since" the page shows.
+    confirmed_at: datetime | None
+    detail: str
+
+    @property
+    def risk(self) -> int:
+        return STATUS_RISK[self.state]
+
+
+class CountdownPolicy(models.Model):
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="policies")
+    symbol = models.CharField(max_length=32)
+    countdown_ms = models.PositiveIntegerField(default=120_000)
+    interval_s = models.PositiveIntegerField(default=30, help_text="Seconds between heartbeats.")
+
+    # Desired state, set by people. Every arm or disarm bumps `generation` in the same UPDATE, committed
+    # before anything is sent, so a beat signed for an older generation can be recognised as stale.
+    armed = models.BooleanField(default=False)
+    generation = models.PositiveBigIntegerField(default=0)
+    desired_changed_at = models.DateTimeField(null=True, blank=True)
+
+    # Facts the engine records. "Acknowledged" means the exchange answered 200 to that request.
+    last_arm_sent_at = models.DateTimeField(null=True, blank=True)  # send time of the last acknowledged arm
+    last_arm_countdown_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_arm_generation = models.PositiveBigIntegerField(null=True, blank=True)
+    disarm_acked_at = models.DateTimeField(null=True, blank=True)
+    disarm_acked_generation = models.PositiveBigIntegerField(null=True, blank=True)
+    # Generation whose second, late `0` (sent after recvWindow + clock error) was acknowledged.
+    final_disarm_generation = models.PositiveBigIntegerField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    # Set when a fatal error stopped this generation; a new arm or disarm (new generation) clears it.
+    fatal_generation = models.PositiveBigIntegerField(null=True, blank=True)
+    # The engine's "what is due" query reads this indexed column only.
+    next_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "countdown policies"
+        ordering = ["account__label", "symbol"]
+        constraints = [models.UniqueConstraint(fields=["account", "symbol"], name="one_policy_per_symbol")]
+
+    def __str__(self):
+        return f"{self.account.label} {self.symbol}"
+
+    @property
+    def late_after(self) -> timedelta:
+        """A beat is late once this much has passed since the last acknowledged arm."""
+        return timedelta(seconds=self.interval_s * 1.5 + 2)
+
+    def status(self, now: datetime | None = None) -> PolicyStatus:
+        """The one place a policy's status and expected expiry are computed, from stored facts and one clock
+        reading. Expiry is conservative: send time of the last acknowledged arm + its countdown (the exchange
+        may have applied it later, never earlier)."""
+        now = now or timezone.now()
+        expires_at = None
+        if self.last_arm_sent_at is not None and self.last_arm_countdown_ms:
+            expires_at = self.last_arm_sent_at + timedelta(milliseconds=self.last_arm_countdown_ms)
+        # A disarm acknowledged after the last arm was sent stops the exchange's countdown.
+        disarmed_since_arm = self.disarm_acked_at is not None and (
+            self.last_arm_sent_at is None or self.disarm_acked_at >= self.last_arm_sent_at
+        )
+        live_expiry = None if disarmed_since_arm else expires_at
+        remaining = None
+        if live_expiry is not None:
+            remaining = max(0, int((live_expiry - now).total_seconds() * 1000))
+        confirmed_at = None if disarmed_since_arm else self.last_arm_sent_at
+
+        def result(state, detail):
+            return PolicyStatus(state, live_expiry, remaining, confirmed_at, detail)
+
+        failing = self.fatal_generation is not None and self.fatal_generation == self.generation
+        if not self.armed:
+            if failing:
+                return result(Status.FAILING, self.last_error or "The disarm was refused by the exchange.")
+            if self.generation == 0 or self.disarm_acked_generation == self.generation:
+                if live_expiry is not None and remaining == 0:
+                    return result(Status.DISARMED, "Disarmed; the exchange countdown had already expired.")
+                return result(Status.DISARMED, "Not armed on the exchange.")
+            if live_expiry is not None and remaining == 0:
+                return result(Status.EXPIRED, "Countdown expired before the disarm was acknowledged.")
+            return result(Status.DISARMING, "Disarm sent, waiting for the exchange to acknowledge it.")
+
+        if failing:
+            return result(Status.FAILING, self.last_error or "Heartbeats stopped after a fatal error.")
+        if live_expiry is not None and remaining == 0:
+            return result(Status.EXPIRED, "The countdown ran out: the exchange cancelled the open orders.")
+        if self.last_arm_generation != self.generation or live_expiry is None:
+            if self.last_outcome == Outcome.UNCERTAIN:
+                return result(Status.UNCERTAIN, "The arm's outcome is unknown; retrying.")
+            return result(Status.ARMING, "Arm sent, waiting for the exchange to acknowledge it.")
+        if self.last_outcome == Outcome.UNCERTAIN and self.last_attempt_at and (
+            self.last_attempt_at > self.last_arm_sent_at
+        ):
+            return result(Status.UNCERTAIN, "The last heartbeat's outcome is unknown; retrying.")
+        if now - self.last_arm_sent_at > self.late_after:
+            return result(Status.LATE, "Heartbeats are late; the countdown is still running.")
+        return result(Status.ARMED, "Armed; heartbeats on time.")
+
+
+class BeatKind(models.TextChoices):
+    ARM = "arm", "Arm"
+    DISARM = "disarm", "Disarm"
+
+
+class Beat(models.Model):
+    """One request to countdownCancelAll and what came of it. Pruned after settings.BEAT_RETENTION_DAYS."""
+
+    policy = models.ForeignKey(CountdownPolicy, on_delete=models.CASCADE, related_name="beats")
+    generation = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=8, choices=BeatKind.choices)
+    countdown_ms = models.PositiveIntegerField()
+    due_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(db_index=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    message = models.CharField(max_length=300, blank=True)
+    server_time = models.DateTimeField(null=True, blank=True)
+    used_weight = models.PositiveIntegerField(null=True, blank=True)
+    sender = models.CharField(max_length=100, blank=True, help_text="Engine identity, or 'web' for direct sends.")
+
+    class Meta:
+        ordering = ["-sent_at"]
+        indexes = [models.Index(fields=["policy", "-sent_at"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.policy_id} @ {self.sent_at:%H:%M:%S.%f}"
+
+
+class Action(models.TextChoices):
+    SIGN_IN = "sign_in", "Signed in"
+    SIGN_IN_FAILED = "sign_in_failed", "Failed sign-in"
+    SIGN_OUT = "sign_out", "Signed out"
+    ARM = "arm", "Arm"
+    DISARM = "disarm", "Disarm"
+    DISARM_ALL = "disarm_all", "Disarm all"
+    POLICY_CREATE = "policy_create", "Policy created"
+    POLICY_CHANGE = "policy_change", "Policy changed"
+    POLICY_DELETE = "policy_delete", "Policy deleted"
+    ACCOUNT_CREATE = "account_create", "Account created"
+    ACCOUNT_CHANGE = "account_change", "Account changed"
+    ACCOUNT_DELETE = "account_delete", "Account deleted"
+    KEY_ROTATE = "key_rotate", "API key rotated"
+    ENGINE_START = "engine_start", "Engine started"
+    ENGINE_STOP = "engine_stop", "Engine stopped"
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class Operation(models.Model):
+    """Append-only record of a human action: who, when, from where, what changed. Never updated or deleted."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, blank=True)  # kept if the user is deleted
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=24, choices=Action.choices, db_index=True)
+    account = models.ForeignKey(ExchangeAccount, null=True, blank=True, on_delete=models.SET_NULL)
+    policy = models.ForeignKey(CountdownPolicy, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField(blank=True)
+    # What changed ({"field": [old, new]}); never holds secrets.
+    changes = models.JSONField(default=dict, blank=True)
+    # For arm/disarm/disarm all: [{"policy": id, "account": label, "symbol": s, "generation": g}, ...].
+    # Per-policy results are read from the beats of those generations, so this row never needs updating.
+    targets = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.get_action_display()}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise AppendOnlyError("Operations are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Operations are append-only.")
+
+
+class EngineLease(models.Model):
+    """One row per egress identity. Only the engine whose `holder` matches and whose lease has not expired
+    may send for that identity; leases are taken and renewed with a conditional UPDATE."""
+
+    egress = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=100, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.egress}: {self.holder or 'free'}"
+
+
+class EngineLiveness(models.Model):
+    """Written about every second by each running engine; read by the pages and commands."""
+
+    engine_id = models.CharField(max_length=100, primary_key=True)
+    egress = models.CharField(max_length=64, default="default")
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+    holds_lease = models.BooleanField(default=False)
+    clock_offset_ms = models.IntegerField(null=True, blank=True)
+    used_weight = models.PositiveIntegerField(null=True, blank=True)
+    weight_limit = models.PositiveIntegerField(null=True, blank=True)
+    rate_limited_until = models.DateTimeField(null=True, blank=True)
+    banned_until = models.DateTimeField(null=True, blank=True)
+    stopping = models.BooleanField(default=False)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    # The page raises its engine-down banner when the newest record is older than this.
+    STALE_AFTER = timedelta(seconds=2)
+
+    def __str__(self):
+        return self.engine_id
+
+    def is_stale(self, now: datetime | None = None) -> bool:
+        return (now or timezone.now()) - self.seen_at > self.STALE_AFTER
