@@ -7,7 +7,12 @@ os.environ.setdefault("CG_DEV", "1")
 os.environ.setdefault("CG_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
 
 from dashboard.settings import *  # noqa: E402,F403
-from dashboard.settings import DATABASES  # noqa: E402
+from dashboard.settings import DATABASES, VAR_DIR  # noqa: E402
+
+# One test database file per test run, so concurrent runs never share one; a file (not :memory:) so engine
+# threads and worker processes started by a test can open the same database.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users for tests only
 
