@@ -1,29 +1,62 @@
-"""Keeps signatures, signed query strings and API keys out of log records."""
+"""Keeps signatures, signed query strings, API keys, secrets and private keys out of text and log records.
+
+`redact()` is applied to every message the exchange client puts into an exception. `RedactingFilter` is the
+last line of defence on the log handlers (settings.LOGGING) and on urllib3's connection-pool logger, which
+writes the full request URL (query string and signature included) at DEBUG.
+"""
 
 import logging
 import re
 
-_SIGNED = re.compile(r"(signature=)[^&\s'\"]+", re.IGNORECASE)
-_APIKEY = re.compile(r"(X-MBX-APIKEY['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+", re.IGNORECASE)
+_MARK = "<redacted>"
+# A value runs until a separator: '&' in query strings, quotes/commas/braces in reprs and JSON, whitespace.
+_VALUE = r"[^&\s'\"<>,;)}\]]+"
+_PATTERNS = [
+    # signature=…, also inside URL-encoded text (signature%3D…) and "signature": "…" in JSON or dict reprs.
+    re.compile(r"(signature(?:=|%3D))" + _VALUE, re.IGNORECASE),
+    re.compile(r"""(['"]?signature['"]?\s*:\s*['"]?)""" + _VALUE, re.IGNORECASE),
+    # The API key header, however it is printed: X-MBX-APIKEY: k, 'X-MBX-APIKEY': 'k', X-MBX-APIKEY=k.
+    re.compile(r"""(X-MBX-APIKEY['"]?\s*[:=]\s*['"]?)""" + _VALUE, re.IGNORECASE),
+    # Named secrets in key=value or mapping form: secret=…, 'api_key': '…', passphrase: …
+    re.compile(
+        r"""(\b(?:api[_-]?key|api[_-]?secret|secret(?:[_-]?key)?|key[_-]?passphrase|passphrase|private[_-]?key)"""
+        r"""['"]?\s*[:=]\s*['"]?)""" + _VALUE,
+        re.IGNORECASE,
+    ),
+]
+# A whole PEM private key block (or what is left of one when a message was cut short).
+_PEM = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.DOTALL
+)
 
 
 def redact(text: str) -> str:
-    text = _SIGNED.sub(r"\1<redacted>", text)
-    return _APIKEY.sub(r"\1<redacted>", text)
+    """`text` with every signature, API key header, named secret and PEM private key replaced."""
+    text = _PEM.sub(f"-----{_MARK} PRIVATE KEY-----", text)
+    for pattern in _PATTERNS:
+        text = pattern.sub(rf"\1{_MARK}", text)
+    return text
 
 
 class RedactingFilter(logging.Filter):
-    """Last line of defence: rewrites any record whose message carries a signature or an API key header."""
+    """Rewrites any record whose message, traceback or stack carries a signature, a signed query string, an
+    API key or a secret. Attach it to handlers (it then sees records from every logger, urllib3 included)
+    or to a logger (it then sees that logger's own records before any handler, caplog included)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record must not break logging, nor bypass redaction
+            message = f"{record.msg} {record.args!r}"
+        cleaned = redact(str(message))
+        if cleaned != record.msg or record.args:
             record.msg, record.args = cleaned, None
         if record.exc_info and record.exc_info[1] is not None:
-            exc_text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text = redact(exc_text)
+            # Formatted once here so the traceback text is redacted; handlers then print the cached exc_text.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
-            record.msg = f"{record.msg}\n{record.exc_text}"
-            record.exc_text = None
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
