@@ -1,0 +1,5 @@
+"""A Binance futures exchange simulator for the demo and the tests (no Django imports)."""
+
+from .server import Simulator
+
+__all__ = ["Simulator"]

@@ -1,0 +1,218 @@
+"""The control interface under /_sim/: JSON in, JSON out, mirroring the Exchange's Python methods.
+
+Kept apart from the Binance paths: no weight, no faults, no signatures. It is meant for loopback use by tests
+and the demo; whoever can reach it can change the exchange. Arguments come as a JSON body or query parameters.
+
+    GET    /_sim/state        everything below at once, plus server time, skew, latency, limits, weights
+    GET    /_sim/requests     request log (?path=/fapi/v1/countdownCancelAll&since_id=N)
+    GET    /_sim/accounts     registered keys (last 4 characters only)
+    POST   /_sim/accounts     {"api_key", "key_type": "hmac"|"ed25519"|"rsa", "secret" | "public_key" |
+                              "private_key", "passphrase"?, "trade"?: true, "ip_whitelist"?: [ip, ...]}
+    GET    /_sim/orders       open orders (?api_key=...&symbol=...)
+    POST   /_sim/orders       {"api_key", "symbol", "side"?, "price"?, "quantity"?, "type"?} (no signing)
+    GET    /_sim/faults       injected faults with their hit counts
+    POST   /_sim/faults       {"path"?, "method"?, "symbol"?, "countdown_ms"?, "api_key"?, "kind"?,
+                              "status"?, "code"?, "msg"?, "body"?, "latency_ms"?, "hold"?, "hold_timeout"?,
+                              "apply"?, "drop"?, "retry_after"?, "count"?: 1 (null = every match)}
+    DELETE /_sim/faults       remove every fault
+    GET    /_sim/held         requests held right now
+    POST   /_sim/release      {"name", "wait"?: 5} → {"released": n}, once they have been processed
+    GET    /_sim/clock        {"server_time", "skew_ms"}
+    POST   /_sim/clock        {"skew_ms"}
+    POST   /_sim/latency      {"latency_ms", "jitter_ms"?}
+    POST   /_sim/limits       {"weight_limit"?, "ban_after"?, "ban_seconds"?}
+    POST   /_sim/reset        {"keep_accounts"?: false}
+"""
+
+import json
+from urllib.parse import parse_qs
+
+from .endpoints import Reply
+from .exchange import Exchange
+from .keys import KeyMaterialError
+
+PREFIX = "/_sim/"
+
+_FAULT_OPTIONS = (
+    "path",
+    "symbol",
+    "countdown_ms",
+    "api_key",
+    "method",
+    "status",
+    "body",
+    "code",
+    "msg",
+    "kind",
+    "latency_ms",
+    "count",
+    "hold",
+    "hold_timeout",
+    "apply",
+    "drop",
+    "retry_after",
+)
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class ControlApi:
+    def __init__(self, exchange: Exchange):
+        self.exchange = exchange
+        self._routes = {
+            ("GET", "state"): self.state,
+            ("GET", "requests"): self.requests,
+            ("GET", "accounts"): self.list_accounts,
+            ("POST", "accounts"): self.add_account,
+            ("GET", "orders"): self.list_orders,
+            ("POST", "orders"): self.place_order,
+            ("GET", "faults"): self.list_faults,
+            ("POST", "faults"): self.add_fault,
+            ("DELETE", "faults"): self.clear_faults,
+            ("POST", "release"): self.release,
+            ("GET", "held"): self.held,
+            ("GET", "clock"): self.clock,
+            ("POST", "clock"): self.set_clock,
+            ("POST", "latency"): self.set_latency,
+            ("POST", "limits"): self.set_limits,
+            ("POST", "reset"): self.reset,
+        }
+
+    def handle(self, method: str, path: str, query: str, body: bytes) -> Reply:
+        name = path[len(PREFIX) :].strip("/")
+        handler = self._routes.get((method, name))
+        if handler is None:
+            known = any(n == name for _, n in self._routes)
+            return Reply(405 if known else 404, {"error": f"no control endpoint {method} {path}"})
+        try:
+            args = {k: v[-1] for k, v in parse_qs(query).items()}
+            if body:
+                data = json.loads(body)
+                if not isinstance(data, dict):
+                    raise ControlError(400, "the body must be a JSON object")
+                args.update(data)
+            status, result = handler(args)
+        except ControlError as exc:
+            return Reply(exc.status, {"error": str(exc)})
+        except json.JSONDecodeError:
+            return Reply(400, {"error": "the body is not valid JSON"})
+        except KeyMaterialError as exc:
+            return Reply(400, {"error": str(exc)})
+        except KeyError as exc:
+            return Reply(404, {"error": str(exc.args[0]) if exc.args else "not found"})
+        except (TypeError, ValueError) as exc:
+            return Reply(400, {"error": str(exc)})
+        return Reply(status, result)
+
+    # Read --------------------------------------------------------------------------------------------------
+
+    def state(self, args):
+        return 200, self.exchange.state()
+
+    def requests(self, args):
+        return 200, self.exchange.requests_log(args.get("path"), int(args.get("since_id", 0)))
+
+    def list_accounts(self, args):
+        return 200, self.exchange.accounts()
+
+    def list_orders(self, args):
+        return 200, self.exchange.open_orders(_required(args, "api_key"), args.get("symbol"))
+
+    def list_faults(self, args):
+        return 200, self.exchange.faults()
+
+    def held(self, args):
+        return 200, self.exchange.held()
+
+    def clock(self, args):
+        return 200, {"server_time": self.exchange.server_time_ms(), "skew_ms": self.exchange.skew_ms}
+
+    # Change ------------------------------------------------------------------------------------------------
+
+    def add_account(self, args):
+        key_type = _required(args, "key_type")
+        material = args.get("public_key") or args.get("private_key") or args.get("secret")
+        if not material:
+            raise ControlError(400, "give 'secret' (HMAC), 'public_key' or 'private_key' (PEM)")
+        self.exchange.add_account(
+            _required(args, "api_key"),
+            key_type,
+            material,
+            trade=_flag(args.get("trade", True)),
+            ip_whitelist=args.get("ip_whitelist"),
+            passphrase=args.get("passphrase"),
+        )
+        return 201, self.exchange.account(args["api_key"]).describe()
+
+    def place_order(self, args):
+        order = self.exchange.place_order(
+            _required(args, "api_key"),
+            _required(args, "symbol"),
+            args.get("side", "BUY"),
+            args.get("price", "1000"),
+            args.get("quantity", "1"),
+            order_type=args.get("type", "LIMIT"),
+            time_in_force=args.get("timeInForce", "GTC"),
+            client_order_id=args.get("newClientOrderId"),
+        )
+        return 201, order
+
+    def add_fault(self, args):
+        unknown = set(args) - set(_FAULT_OPTIONS)
+        if unknown:
+            raise ControlError(400, f"unknown fault options: {', '.join(sorted(unknown))}")
+        options = {k: args[k] for k in _FAULT_OPTIONS if k in args}
+        for flag in ("apply", "drop"):
+            if flag in options:
+                options[flag] = _flag(options[flag])
+        fault_id = self.exchange.inject(**options)
+        return 201, {"id": fault_id}
+
+    def clear_faults(self, args):
+        self.exchange.clear_faults()
+        return 200, {"cleared": True}
+
+    def release(self, args):
+        released = self.exchange.release(_required(args, "name"), float(args.get("wait", 5.0)))
+        return 200, {"released": released}
+
+    def set_clock(self, args):
+        self.exchange.set_skew(int(_required(args, "skew_ms")))
+        return self.clock(args)
+
+    def set_latency(self, args):
+        self.exchange.set_latency(float(args.get("latency_ms", 0)), float(args.get("jitter_ms", 0)))
+        return 200, {
+            "latency_ms": float(args.get("latency_ms", 0)),
+            "jitter_ms": float(args.get("jitter_ms", 0)),
+        }
+
+    def set_limits(self, args):
+        self.exchange.set_limits(args.get("weight_limit"), args.get("ban_after"), args.get("ban_seconds"))
+        limiter = self.exchange.limiter
+        return 200, {
+            "weight_limit": limiter.limit,
+            "ban_after": limiter.ban_after,
+            "ban_seconds": limiter.ban_seconds,
+        }
+
+    def reset(self, args):
+        self.exchange.reset(keep_accounts=_flag(args.get("keep_accounts", False)))
+        return 200, {"reset": True}
+
+
+def _required(args: dict, name: str):
+    value = args.get(name)
+    if value is None or value == "":
+        raise ControlError(400, f"'{name}' is required")
+    return value
+
+
+def _flag(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)

@@ -1,0 +1,309 @@
+"""The Binance futures paths: routing, weight, faults, authentication and the endpoint handlers.
+
+A request goes through the steps a real one meets, in this order: weight is counted when it arrives (429/418
+refuse it there); a matching fault may delay it, hold it, replace its answer or drop the connection; latency
+is spent; then it is delivered: key, timestamp, signature and permission are checked against the server
+time at delivery, and the handler applies it. No lock is held while a request waits.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import errors, symbols
+from .book import Account, last4
+from .errors import BinanceError
+from .exchange import Exchange
+from .faults import Fault, Held
+from .wire import Params
+
+NONE, USER_DATA, TRADE = "NONE", "USER_DATA", "TRADE"
+MAX_RECV_WINDOW = 60_000
+DEFAULT_RECV_WINDOW = 5_000
+NOT_FOUND_HTML = "<html><body><h2>404 Not found</h2></body></html>"
+
+
+@dataclass
+class Incoming:
+    method: str
+    path: str
+    query: str  # raw, exactly as on the wire
+    body: str  # raw form body, decoded as latin-1 so its bytes survive unchanged
+    ip: str
+    api_key: str | None
+    received_at: float
+
+
+@dataclass
+class Reply:
+    status: int
+    body: object = None  # dict/list → JSON, str → text
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection without answering
+
+
+@dataclass
+class Call:
+    """What a handler needs: the checked request and the exchange it acts on."""
+
+    exchange: Exchange
+    venue: str
+    params: Params
+    account: Account | None
+    server_ms: int
+    entry: dict
+
+    def market(self, required: bool = True, trading: bool = True) -> symbols.Market | None:
+        name = self.params.symbol(required)
+        if name is None:
+            return None
+        found = symbols.market(self.venue, name)
+        if found is None:
+            raise errors.invalid_symbol()
+        if trading and not found.trading:
+            raise errors.invalid_symbol_status()
+        return found
+
+
+@dataclass(frozen=True)
+class Route:
+    handler: Callable[[Call], object]
+    security: str
+    weight: Callable[[Params], int]
+
+
+def _fixed(weight: int) -> Callable[[Params], int]:
+    return lambda params: weight
+
+
+# Handlers --------------------------------------------------------------------------------------------------
+
+
+def _time(call: Call):
+    return {"serverTime": call.server_ms}
+
+
+def _ping(call: Call):
+    return {}
+
+
+def _exchange_info(call: Call):
+    return symbols.exchange_info(call.venue, call.server_ms, call.exchange.limiter.limit)
+
+
+def _countdown(call: Call):
+    market = call.market()
+    countdown_ms = call.params.long("countdownTime")
+    call.exchange.set_countdown(call.account, call.venue, market.symbol, countdown_ms, call.entry["id"])
+    return {"symbol": market.symbol, "countdownTime": str(countdown_ms)}
+
+
+_SIDES = ("BUY", "SELL")
+_TYPES = ("LIMIT", "MARKET")
+_TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX", "GTD")
+
+
+def _new_order(call: Call):
+    p = call.params
+    market = call.market()
+    side = p.text("side")
+    if side not in _SIDES:
+        raise errors.invalid_enum(-1117, "side")
+    order_type = p.text("type")
+    if order_type not in _TYPES:
+        raise errors.invalid_enum(-1116, "orderType")
+    quantity = p.decimal("quantity")
+    time_in_force, price = "GTC", "0"
+    if order_type == "LIMIT":
+        time_in_force = p.text("timeInForce")
+        if time_in_force not in _TIME_IN_FORCE:
+            raise errors.invalid_enum(-1115, "timeInForce")
+        price = p.decimal("price")
+    order = call.exchange.new_order(
+        call.account,
+        market,
+        side,
+        order_type,
+        time_in_force,
+        price,
+        quantity,
+        p.text("newClientOrderId", False),
+    )
+    return order.to_wire()
+
+
+def _open_orders(call: Call):
+    market = call.market(required=False, trading=False)
+    return [o.to_wire() for o in call.account.open_orders(market.symbol if market else None)]
+
+
+def _cancel_all(call: Call):
+    market = call.market(trading=False)
+    call.exchange.cancel_all(call.account, market.symbol)
+    return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+
+def _open_orders_weight(params: Params) -> int:
+    return 1 if params.has("symbol") else 40
+
+
+def _build_routes() -> dict[str, tuple[str, dict[str, Route]]]:
+    table = {
+        "time": {"GET": Route(_time, NONE, _fixed(1))},
+        "ping": {"GET": Route(_ping, NONE, _fixed(1))},
+        "exchangeInfo": {"GET": Route(_exchange_info, NONE, _fixed(1))},
+        "countdownCancelAll": {"POST": Route(_countdown, TRADE, _fixed(10))},
+        # New orders weigh 0 against the IP limit on Binance futures (they count against order limits).
+        "order": {"POST": Route(_new_order, TRADE, _fixed(0))},
+        "openOrders": {"GET": Route(_open_orders, USER_DATA, _open_orders_weight)},
+        "allOpenOrders": {"DELETE": Route(_cancel_all, TRADE, _fixed(1))},
+    }
+    routes = {}
+    for prefix, venue in (("/fapi/v1/", symbols.USDM), ("/dapi/v1/", symbols.COINM)):
+        for name, methods in table.items():
+            routes[prefix + name] = (venue, methods)
+    return routes
+
+
+ROUTES = _build_routes()
+
+
+# The pipeline ----------------------------------------------------------------------------------------------
+
+
+class BinanceApi:
+    def __init__(self, exchange: Exchange):
+        self.exchange = exchange
+
+    def handle(self, req: Incoming) -> Reply:
+        found = ROUTES.get(req.path)
+        if found is None:
+            return Reply(404, NOT_FOUND_HTML)
+        venue, methods = found
+        route = methods.get(req.method)
+        if route is None:
+            return Reply(405, {"code": -1000, "msg": f"Request method '{req.method}' not supported"})
+
+        params = Params(req.query, req.body)
+        entry = self._open_entry(req, venue, params)
+        refusal = self._charge(req, route, venue, params, entry)
+        if refusal is not None:
+            return self._finish(entry, req, venue, _error_reply(refusal))
+        fault = self.exchange.faults_table.take(
+            req.method, req.path, entry["symbol"], entry["countdown_ms"], req.api_key
+        )
+        if fault is not None:
+            self.exchange.log.update(entry, fault=fault.id)
+        self._spend_latency(fault)
+        held = self._hold(fault, entry) if fault is not None and fault.hold is not None else None
+        try:
+            if held is not None and held.dropped:  # the simulator is stopping or was reset
+                reply = Reply(0, drop=True)
+            else:
+                reply = self._outcome(fault, req, route, venue, params, entry)
+        finally:
+            if held is not None:
+                self.exchange.faults_table.finish(held)
+        return self._finish(entry, req, venue, reply)
+
+    def _open_entry(self, req: Incoming, venue: str, params: Params) -> dict:
+        return self.exchange.log.open(
+            method=req.method,
+            path=req.path,
+            venue=venue,
+            ip=req.ip,
+            api_key_last4=last4(req.api_key) if req.api_key else None,
+            symbol=params.values.get("symbol"),
+            countdown_ms=params.peek_long("countdownTime"),
+            timestamp=params.peek_long("timestamp"),
+            recv_window=params.peek_long("recvWindow"),
+            received_at=req.received_at,
+        )
+
+    def _charge(self, req: Incoming, route: Route, venue: str, params: Params, entry: dict):
+        """Counts the weight on arrival, whatever happens next; returns the 429/418 refusal, if any."""
+        ex = self.exchange
+        weight = route.weight(params)
+        used, refusal = ex.limiter.charge(req.ip, venue, weight, ex.server_time_ms(req.received_at))
+        ex.log.update(entry, weight=0 if refusal else weight, used_weight=used)
+        return refusal
+
+    def _spend_latency(self, fault: Fault | None) -> None:
+        delay = self.exchange.latency_seconds() + (fault.latency_ms / 1000 if fault else 0)
+        if delay > 0:
+            time.sleep(delay)
+
+    def _hold(self, fault: Fault, entry: dict) -> Held:
+        held = self.exchange.faults_table.hold(fault.hold, entry["id"], time.time())
+        self.exchange.log.update(entry, held=fault.hold)
+        held.released.wait(fault.hold_timeout)
+        return held
+
+    def _outcome(self, fault, req, route, venue, params, entry) -> Reply:
+        if fault is None:
+            return self._deliver(req, route, venue, params, entry)
+        if fault.apply or not (fault.replies or fault.drop):
+            reply = self._deliver(req, route, venue, params, entry)
+        if fault.drop:
+            return Reply(0, drop=True)
+        if fault.replies:
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            return Reply(fault.status, fault.body, headers)
+        return reply
+
+    def _deliver(self, req: Incoming, route: Route, venue: str, params: Params, entry: dict) -> Reply:
+        ex = self.exchange
+        delivered_at = time.time()
+        server_ms = ex.server_time_ms(delivered_at)
+        ex.log.update(entry, delivered_at=delivered_at, server_time_ms=server_ms)
+        try:
+            if params.error is not None:
+                raise params.error
+            account = None
+            if route.security != NONE:
+                account = self._authenticate(req, route, params, server_ms)
+            call = Call(ex, venue, params, account, server_ms, entry)
+            body = route.handler(call)
+        except BinanceError as exc:
+            return _error_reply(exc)
+        ex.log.update(entry, applied_at=time.time())
+        return Reply(200, body)
+
+    def _authenticate(self, req: Incoming, route: Route, params: Params, server_ms: int) -> Account:
+        if not req.api_key:
+            raise errors.key_format_invalid()
+        account = self.exchange.account(req.api_key)
+        if account is None or not account.allows_ip(req.ip):
+            raise errors.rejected_key(req.ip)
+        timestamp = params.long("timestamp")
+        recv_window = params.long("recvWindow", required=False)
+        if recv_window is None:
+            recv_window = DEFAULT_RECV_WINDOW
+        elif recv_window > MAX_RECV_WINDOW:
+            raise errors.bad_recv_window()
+        if params.signature is None or not params.signature.strip():
+            raise errors.mandatory("signature")
+        if not account.verifier.verify(params.payload, params.signature):
+            raise errors.bad_signature()
+        # Binance's rule: accept if timestamp < serverTime + 1000 and serverTime - timestamp <= recvWindow.
+        if timestamp >= server_ms + 1000:
+            raise errors.ahead_of_server()
+        if server_ms - timestamp > recv_window:
+            raise errors.outside_recv_window()
+        if route.security == TRADE and not account.trade:
+            raise errors.rejected_key(req.ip)
+        return account
+
+    def _finish(self, entry: dict, req: Incoming, venue: str, reply: Reply) -> Reply:
+        if not reply.drop:
+            used = self.exchange.limiter.used(req.ip, venue, self.exchange.server_time_ms())
+            reply.headers["X-MBX-USED-WEIGHT-1M"] = str(used)
+        code = reply.body.get("code") if isinstance(reply.body, dict) and reply.status != 200 else None
+        self.exchange.log.update(
+            entry, status=None if reply.drop else reply.status, code=code, responded_at=time.time()
+        )
+        return reply
+
+
+def _error_reply(exc: BinanceError) -> Reply:
+    return Reply(exc.status, exc.body(), dict(exc.headers))

@@ -1,0 +1,98 @@
+"""Binance's error replies: an HTTP status plus a JSON body {"code": -NNNN, "msg": "..."}."""
+
+# Messages as Binance words them (futures error-code pages), used for injected faults given only a code.
+MESSAGES = {
+    -1000: "An unknown error occured while processing the request.",
+    -1001: "Internal error; unable to process your request. Please try again.",
+    -1003: "Too many requests; current limit is 2400 requests per minute. Please use the websocket for "
+    "live updates to avoid polling the API.",
+    -1006: "An unexpected response was received from the message bus. Execution status unknown.",
+    -1007: "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+    -1008: "Server is currently overloaded with other requests. Please try again in a few minutes.",
+    -1016: "This service is no longer available.",
+    -1021: "Timestamp for this request is outside of the recvWindow.",
+    -1022: "Signature for this request is not valid.",
+    -1121: "Invalid symbol.",
+    -1122: "Invalid symbol status.",
+    -2014: "API-key format invalid.",
+}
+
+# What a status alone means when a fault names no code: Binance's 503 bodies differ in meaning
+# ("Unknown error" = execution status unknown; "Service Unavailable." = not executed).
+STATUS_BODIES = {
+    500: {"code": -1000, "msg": MESSAGES[-1000]},
+    502: {"code": -1001, "msg": MESSAGES[-1001]},
+    503: {"code": -1006, "msg": "Unknown error, please check your request or try again later."},
+    504: {"code": -1007, "msg": MESSAGES[-1007]},
+    429: {"code": -1003, "msg": MESSAGES[-1003]},
+}
+
+LONG_RANGE = "^[0-9]{1,20}$"
+DECIMAL_RANGE = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
+SYMBOL_RANGE = "^[A-Z0-9-_.]{1,20}$"
+
+
+class BinanceError(Exception):
+    """A rejection to send back exactly as Binance would: status, code, message and extra headers."""
+
+    def __init__(self, status: int, code: int, msg: str, headers: dict[str, str] | None = None):
+        super().__init__(f"{status} {code} {msg}")
+        self.status = status
+        self.code = code
+        self.msg = msg
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"code": self.code, "msg": self.msg}
+
+
+def mandatory(name: str) -> BinanceError:
+    return BinanceError(
+        400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    )
+
+
+def illegal_chars(name: str, legal: str) -> BinanceError:
+    return BinanceError(
+        400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal}'."
+    )
+
+
+def duplicate_parameter() -> BinanceError:
+    return BinanceError(400, -1101, "Duplicate values for a parameter detected.")
+
+
+def invalid_symbol() -> BinanceError:
+    return BinanceError(400, -1121, MESSAGES[-1121])
+
+
+def invalid_symbol_status() -> BinanceError:
+    return BinanceError(400, -1122, MESSAGES[-1122])
+
+
+def bad_signature() -> BinanceError:
+    return BinanceError(400, -1022, MESSAGES[-1022])
+
+
+def outside_recv_window() -> BinanceError:
+    return BinanceError(400, -1021, MESSAGES[-1021])
+
+
+def ahead_of_server() -> BinanceError:
+    return BinanceError(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+
+
+def bad_recv_window() -> BinanceError:
+    return BinanceError(400, -1131, "recvWindow must be less than 60000")
+
+
+def key_format_invalid() -> BinanceError:
+    return BinanceError(401, -2014, MESSAGES[-2014])
+
+
+def rejected_key(ip: str) -> BinanceError:
+    return BinanceError(401, -2015, f"Invalid API-key, IP, or permissions for action, request ip: {ip}")
+
+
+def invalid_enum(code: int, what: str) -> BinanceError:
+    return BinanceError(400, code, f"Invalid {what}.")

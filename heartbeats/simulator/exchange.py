@@ -1,0 +1,375 @@
+"""The simulated exchange's state and its ground truth, safe to use from many threads at once.
+
+Locks are small and never held across a sleep: one per account (orders and countdowns), one for the
+countdown timer queue, one each for the rate limiter, the fault table and the logs.
+Times given to tests (`armed_at`, `expires_at`, `cancelled_at`, `received_at`...) are host epoch seconds
+(`time.time()`); the exchange's own clock, `server_time_ms()`, is host time plus the configured skew.
+"""
+
+import heapq
+import itertools
+import logging
+import random
+import threading
+import time
+from collections import deque
+
+from . import symbols
+from .book import Account, Countdown, Order, last4
+from .faults import FaultTable
+from .journal import RequestLog
+from .keys import Verifier
+from .ratelimit import WeightLimiter
+
+log = logging.getLogger(__name__)
+
+FIRST_ORDER_ID = 4_000_000_001  # well inside JavaScript's exact integers
+
+
+class Exchange:
+    def __init__(
+        self,
+        *,
+        weight_limit: int = 2400,
+        ban_after: int = 10,
+        ban_seconds: float = 120,
+        tick: float = 0.01,
+        hold_timeout: float = 30.0,
+    ):
+        self.tick = tick
+        self.limiter = WeightLimiter(weight_limit, ban_after, ban_seconds)
+        self.faults_table = FaultTable(hold_timeout)
+        self.log = RequestLog()
+        self._skew_ms = 0
+        self._latency = (0.0, 0.0)  # (ms, jitter ms)
+        self._accounts_lock = threading.Lock()
+        self._accounts: dict[str, Account] = {}
+        self._timers_lock = threading.Lock()
+        self._timers: list[tuple[float, int, Countdown]] = []
+        self._timer_seq = itertools.count()
+        self._stale_timers = 0
+        self._cancellations_lock = threading.Lock()
+        self._cancellations: deque[tuple[Account, dict]] = deque(maxlen=20_000)
+        self._order_ids = itertools.count(FIRST_ORDER_ID)
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    # Life cycle ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._ticker is None:
+            self._stop.clear()
+            self._ticker = threading.Thread(target=self._run_ticker, name="simulator-countdowns", daemon=True)
+            self._ticker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.faults_table.release_all(drop=True)
+        if self._ticker is not None:
+            self._ticker.join(timeout=2)
+            self._ticker = None
+
+    def reset(self, *, keep_accounts: bool = False) -> None:
+        """Back to a fresh exchange: no orders, countdowns, faults, logs, skew, latency or weight used."""
+        self.faults_table.clear()
+        self.faults_table.release_all(drop=True)
+        with self._accounts_lock:
+            if not keep_accounts:
+                self._accounts.clear()
+            accounts = list(self._accounts.values())
+        for account in accounts:
+            with account.lock:
+                account.orders.clear()
+                account.countdowns.clear()
+        with self._timers_lock:
+            self._timers.clear()
+            self._stale_timers = 0
+        with self._cancellations_lock:
+            self._cancellations.clear()
+        self.log.clear()
+        self.limiter.reset()
+        self._skew_ms = 0
+        self._latency = (0.0, 0.0)
+
+    # Clock, latency, limits ------------------------------------------------------------------------------
+
+    @property
+    def skew_ms(self) -> int:
+        return self._skew_ms
+
+    def set_skew(self, ms: int) -> None:
+        """Server time = host time + ms (positive: the exchange's clock runs ahead of ours)."""
+        self._skew_ms = int(ms)
+
+    def server_time_ms(self, now: float | None = None) -> int:
+        return int((time.time() if now is None else now) * 1000) + self._skew_ms
+
+    def set_latency(self, ms: float, jitter_ms: float = 0) -> None:
+        """Delay before every Binance request is processed: ms ± a uniform jitter (never below zero)."""
+        if ms < 0 or jitter_ms < 0:
+            raise ValueError("latency and jitter must not be negative")
+        self._latency = (float(ms), float(jitter_ms))
+
+    def latency_seconds(self) -> float:
+        ms, jitter = self._latency
+        if jitter:
+            ms += random.uniform(-jitter, jitter)
+        return max(ms, 0.0) / 1000
+
+    def set_limits(self, weight_limit=None, ban_after=None, ban_seconds=None) -> None:
+        if weight_limit is not None:
+            self.limiter.limit = int(weight_limit)
+        if ban_after is not None:
+            self.limiter.ban_after = int(ban_after)
+        if ban_seconds is not None:
+            self.limiter.ban_seconds = float(ban_seconds)
+
+    def used_weight(self, ip: str = "127.0.0.1", venue: str = symbols.USDM) -> int:
+        return self.limiter.used(ip, venue, self.server_time_ms())
+
+    # Accounts --------------------------------------------------------------------------------------------
+
+    def add_account(
+        self,
+        api_key: str,
+        key_type: str,
+        secret_or_public_pem: str,
+        *,
+        trade: bool = True,
+        ip_whitelist=None,
+        passphrase: str | None = None,
+    ) -> None:
+        """Registers a key: the HMAC secret or a PEM public key (a private key PEM gives its public key).
+
+        Re-adding an existing key replaces its key material and permissions, keeping orders and countdowns.
+        """
+        if not api_key or not api_key.strip():
+            raise ValueError("api_key must not be empty")
+        verifier = Verifier(key_type, secret_or_public_pem, passphrase)
+        whitelist = frozenset(ip_whitelist) if ip_whitelist is not None else None
+        with self._accounts_lock:
+            existing = self._accounts.get(api_key)
+            if existing is not None:
+                existing.verifier, existing.trade, existing.ip_whitelist = verifier, bool(trade), whitelist
+            else:
+                self._accounts[api_key] = Account(api_key, verifier, bool(trade), whitelist)
+
+    def account(self, api_key: str | None) -> Account | None:
+        if not api_key:
+            return None
+        with self._accounts_lock:
+            return self._accounts.get(api_key)
+
+    def accounts(self) -> list[dict]:
+        with self._accounts_lock:
+            return [a.describe() for a in self._accounts.values()]
+
+    def _require_account(self, api_key: str) -> Account:
+        account = self.account(api_key)
+        if account is None:
+            raise KeyError(f"no account with API key ending {last4(api_key)!r}")
+        return account
+
+    # Orders ----------------------------------------------------------------------------------------------
+
+    def place_order(
+        self,
+        api_key: str,
+        symbol: str,
+        side: str = "BUY",
+        price="1000",
+        quantity="1",
+        *,
+        order_type: str = "LIMIT",
+        time_in_force: str = "GTC",
+        client_order_id: str | None = None,
+    ) -> dict:
+        """Places an order without a signed request (test set-up). Returns it in Binance's wire format."""
+        market = symbols.MARKETS.get(symbol)
+        if market is None:
+            raise ValueError(f"unknown symbol {symbol!r}")
+        order = self.new_order(
+            self._require_account(api_key),
+            market,
+            side,
+            order_type,
+            time_in_force,
+            str(price),
+            str(quantity),
+            client_order_id,
+        )
+        return order.to_wire()
+
+    def new_order(self, account, market, side, order_type, time_in_force, price, quantity, client_order_id):
+        now_ms = self.server_time_ms()
+        order_id = next(self._order_ids)
+        order = Order(
+            order_id=order_id,
+            client_order_id=client_order_id or f"sim{order_id}",
+            symbol=market.symbol,
+            venue=market.venue,
+            side=side,
+            type=order_type,
+            time_in_force=time_in_force if order_type == "LIMIT" else "GTC",
+            price=price if order_type == "LIMIT" else "0",
+            quantity=quantity,
+            status="NEW" if order_type == "LIMIT" else "FILLED",
+            time_ms=now_ms,
+            update_ms=now_ms,
+        )
+        if order.status == "NEW":  # only limit orders rest on the book; market orders fill at once
+            with account.lock:
+                account.orders.setdefault(market.symbol, {})[order_id] = order
+        return order
+
+    def open_orders(self, api_key: str, symbol: str | None = None) -> list[dict]:
+        return [o.to_wire() for o in self._require_account(api_key).open_orders(symbol)]
+
+    def cancel_all(self, account: Account, symbol: str) -> list[int]:
+        with account.lock:
+            cancelled = account.orders.pop(symbol, {})
+        now_ms = self.server_time_ms()
+        for order in cancelled.values():
+            order.status, order.update_ms = "CANCELED", now_ms
+        return list(cancelled)
+
+    # Countdowns ------------------------------------------------------------------------------------------
+
+    def set_countdown(
+        self, account: Account, venue: str, symbol: str, countdown_ms: int, request_id: int | None = None
+    ) -> Countdown | None:
+        """Arms (replacing any running countdown: last write wins) or, with 0, disarms. Starts now."""
+        countdown = None
+        with account.lock:
+            now = time.time()
+            if countdown_ms:
+                countdown = Countdown(
+                    account,
+                    venue,
+                    symbol,
+                    countdown_ms,
+                    now,
+                    now + countdown_ms / 1000,
+                    self.server_time_ms(now),
+                    request_id,
+                )
+                previous = account.countdowns.get(symbol)
+                account.countdowns[symbol] = countdown
+            else:
+                previous = account.countdowns.pop(symbol, None)
+            if previous is not None:
+                previous.replaced = True
+        with self._timers_lock:
+            if countdown is not None:
+                heapq.heappush(self._timers, (countdown.expires_at, next(self._timer_seq), countdown))
+            if previous is not None:
+                self._stale_timers += 1
+                # Fast heartbeats with long countdowns would otherwise pile up replaced entries.
+                if self._stale_timers > 1000 and self._stale_timers * 2 > len(self._timers):
+                    self._timers = [t for t in self._timers if not t[2].replaced]
+                    heapq.heapify(self._timers)
+                    self._stale_timers = 0
+        return countdown
+
+    def countdowns(self, api_key: str | None = None) -> list[dict]:
+        """Armed countdowns with their true expiry (`expires_at`, host epoch seconds)."""
+        with self._accounts_lock:
+            accounts = [a for a in self._accounts.values() if api_key is None or a.api_key == api_key]
+        found = []
+        for account in accounts:
+            with account.lock:
+                found.extend(c.describe() for c in account.countdowns.values())
+        return sorted(found, key=lambda c: c["expires_at"])
+
+    def cancellations(self, api_key: str | None = None) -> list[dict]:
+        """One record per countdown that ran out: when it was due, when it fired, the orders it cancelled."""
+        with self._cancellations_lock:
+            found = [(account, dict(c)) for account, c in self._cancellations]
+        return [record for account, record in found if api_key is None or account.api_key == api_key]
+
+    def _run_ticker(self) -> None:
+        # Binance checks countdowns about every 10 ms; so does this thread.
+        while not self._stop.wait(self.tick):
+            try:
+                self.expire_due()
+            except Exception:  # one bad countdown must not stop the others from firing
+                log.exception("countdown check failed")
+
+    def expire_due(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        due = []
+        with self._timers_lock:
+            while self._timers and self._timers[0][0] <= now:
+                due.append(heapq.heappop(self._timers)[2])
+        fired = 0
+        for countdown in due:
+            account = countdown.account
+            with account.lock:
+                if account.countdowns.get(countdown.symbol) is not countdown:
+                    continue  # replaced or disarmed since it was queued
+                del account.countdowns[countdown.symbol]
+                cancelled = account.orders.pop(countdown.symbol, {})
+                cancelled_at = time.time()
+            now_ms = self.server_time_ms(cancelled_at)
+            for order in cancelled.values():
+                order.status, order.update_ms = "CANCELED", now_ms
+            record = countdown.describe()
+            record.update(cancelled_at=cancelled_at, order_ids=list(cancelled))
+            with self._cancellations_lock:
+                self._cancellations.append((account, record))
+            fired += 1
+        return fired
+
+    # Faults ----------------------------------------------------------------------------------------------
+
+    def inject(self, path=None, symbol=None, countdown_ms=None, api_key=None, **options) -> int:
+        """Adds a fault for matching requests; returns its id. See FaultTable.inject for the options."""
+        return self.faults_table.inject(path, symbol, countdown_ms, api_key, **options).id
+
+    def faults(self) -> list[dict]:
+        return self.faults_table.faults()
+
+    def clear_faults(self) -> None:
+        self.faults_table.clear()
+
+    def release(self, name: str, wait: float = 5.0) -> int:
+        """Delivers every request held under `name`; returns how many, once they have been processed."""
+        return self.faults_table.release(name, wait)
+
+    def wait_held(self, name: str, count: int = 1, timeout: float = 5.0) -> int:
+        return self.faults_table.wait_held(name, count, timeout)
+
+    def held(self) -> list[dict]:
+        return self.faults_table.held()
+
+    # Ground truth ----------------------------------------------------------------------------------------
+
+    def requests_log(self, path: str | None = None, since_id: int = 0) -> list[dict]:
+        return self.log.entries(path, since_id)
+
+    def state(self) -> dict:
+        now = time.time()
+        with self._accounts_lock:
+            accounts = list(self._accounts.values())
+        orders = []
+        for account in accounts:
+            for order in account.open_orders():
+                orders.append({"api_key_last4": account.last4, **order.to_wire()})
+        latency_ms, jitter_ms = self._latency
+        return {
+            "now": now,
+            "server_time": self.server_time_ms(now),
+            "skew_ms": self._skew_ms,
+            "latency_ms": latency_ms,
+            "jitter_ms": jitter_ms,
+            "weight_limit": self.limiter.limit,
+            "ban_after": self.limiter.ban_after,
+            "ban_seconds": self.limiter.ban_seconds,
+            "accounts": [a.describe() for a in accounts],
+            "countdowns": self.countdowns(),
+            "cancellations": self.cancellations(),
+            "open_orders": orders,
+            "faults": self.faults(),
+            "held": self.held(),
+            "weights": self.limiter.snapshot(self.server_time_ms(now)),
+        }

@@ -1,0 +1,225 @@
+"""The HTTP side: a threading HTTP/1.1 keep-alive server in front of the exchange, and `Simulator`."""
+
+import contextlib
+import json
+import logging
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import TCPServer
+
+from .control import PREFIX, ControlApi
+from .endpoints import BinanceApi, Incoming, Reply
+from .exchange import Exchange
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1 << 20
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as Binance and requests.Session use it
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle plus the client's delayed ACK
+    # add ~40 ms to every answer on loopback.
+    disable_nagle_algorithm = True
+    server_version = "SimulatedExchange/1.0"
+    sys_version = ""
+    timeout = 120  # idle keep-alive connections are closed after this many seconds
+    server: "_Server"
+
+    def setup(self):
+        super().setup()
+        # Headers and body leave in two writes; with Nagle on, the second waits for the client's delayed ACK.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_GET(self):
+        self._dispatch()
+
+    do_POST = do_DELETE = do_PUT = do_GET
+
+    def _dispatch(self) -> None:
+        received_at = time.time()
+        started = time.monotonic()
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self._send(Reply(411, {"error": "chunked request bodies are not supported"}), close=True)
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if not 0 <= length <= MAX_BODY:
+                raise ValueError
+        except ValueError:
+            self._send(Reply(400, {"error": "bad Content-Length"}), close=True)
+            return
+        body = self.rfile.read(length) if length else b""
+        path, _, query = self.path.partition("?")
+        try:
+            if path.startswith(PREFIX):
+                reply = self.server.control.handle(self.command, path, query, body)
+            else:
+                incoming = Incoming(
+                    method=self.command,
+                    path=path,
+                    query=query,
+                    body=body.decode("latin-1"),
+                    ip=self.client_address[0],
+                    api_key=self.headers.get("X-MBX-APIKEY"),
+                    received_at=received_at,
+                )
+                reply = self.server.api.handle(incoming)
+        except Exception:
+            log.exception(
+                "simulator failed on %s %s", self.command, path
+            )  # path only: queries carry signatures
+            reply = Reply(
+                500, {"code": -1000, "msg": "An unknown error occured while processing the request."}
+            )
+        if reply.drop:
+            self.close_connection = True
+            self._access(path, "dropped", started)
+            return
+        self._send(reply)
+        self._access(path, reply.status, started)
+
+    def _send(self, reply: Reply, close: bool = False) -> None:
+        if isinstance(reply.body, str):
+            data, ctype = reply.body.encode(), "text/html;charset=utf-8"
+        else:
+            data, ctype = json.dumps(reply.body, separators=(",", ":")).encode(), "application/json"
+        try:
+            self.send_response_only(reply.status)
+            self.send_header("Date", self.date_time_string())
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:  # the client gave up (timeout) before the answer was ready
+            self.close_connection = True
+
+    def _access(self, path: str, status, started: float) -> None:
+        if self.server.access_log:
+            elapsed = (time.monotonic() - started) * 1000
+            print(f"{self.client_address[0]} {self.command} {path} {status} {elapsed:.1f}ms", file=sys.stderr)
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet: request lines contain signatures
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # held requests must not keep stop() waiting
+    request_queue_size = 1024  # hundreds of clients connect at once
+    allow_reuse_address = True
+
+    def __init__(self, address, exchange: Exchange, access_log: bool):
+        self.api = BinanceApi(exchange)
+        self.control = ControlApi(exchange)
+        self.access_log = access_log
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self):
+        # HTTPServer.server_bind resolves the host name (a DNS lookup); not needed here.
+        TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def process_request(self, request, client_address):
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request, client_address):
+        # A client that vanishes mid-request is normal here (timeouts, dropped faults, stop()); stay quiet.
+        if not isinstance(sys.exception(), OSError):
+            log.exception("simulator connection failed")
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class Simulator:
+    """A Binance futures exchange on a local port. `exchange` holds its state and ground truth."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        weight_limit: int = 2400,
+        ban_after: int = 10,
+        ban_seconds: float = 120,
+        tick: float = 0.01,
+        hold_timeout: float = 30.0,
+        access_log: bool = False,
+    ):
+        self.exchange = Exchange(
+            weight_limit=weight_limit,
+            ban_after=ban_after,
+            ban_seconds=ban_seconds,
+            tick=tick,
+            hold_timeout=hold_timeout,
+        )
+        self._address = (host, port)
+        self._access_log = access_log
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return self._address[0]
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the simulator is not started")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        self._server = _Server(self._address, self.exchange, self._access_log)
+        self.exchange.start()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="simulator-http",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self.exchange.stop()  # also lets held requests go, so their threads end
+        self._server.shutdown()
+        self._server.close_connections()
+        self._server.server_close()
+        self._thread.join(timeout=2)
+        self._server = self._thread = None
+
+    def __enter__(self) -> "Simulator":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,82 @@
+"""The simulator starts with one command, prints its URL, loads accounts from a file and stops cleanly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from .conftest import KEYS, Trader
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Remote:
+    """Enough of a Simulator for Trader: a URL and an exchange it doesn't need."""
+
+    def __init__(self, url):
+        self.url = url
+
+
+def _start(args, tmp_path):
+    accounts = [
+        {"api_key": "hmac-key-0001", "key_type": "hmac", "secret": KEYS["hmac"]},
+        {"api_key": "ed-key-0002", "key_type": "ed25519", "private_key": KEYS["ed25519"]},
+    ]
+    path = tmp_path / "accounts.json"
+    path.write_text(json.dumps(accounts))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [*args, "--host", "127.0.0.1", "--port", "0", "--weight-limit", "500", "--accounts", str(path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    return proc, line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "heartbeats.simulator"],
+        [sys.executable, "manage.py", "simulator", "--settings=dashboard.test_settings"],
+    ],
+    ids=["python-m", "manage.py"],
+)
+def test_it_runs_from_the_command_line_and_stops_on_sigterm(command, tmp_path):
+    proc, line = _start(command, tmp_path)
+    try:
+        assert "http://127.0.0.1:" in line, line + proc.stderr.read()
+        url = line.split("http://", 1)[1].split()[0]
+        remote = _Remote(f"http://{url}")
+        info = requests.get(f"{remote.url}/fapi/v1/exchangeInfo", timeout=5).json()
+        assert info["rateLimits"][0]["limit"] == 500
+        for key_type, api_key in (("hmac", "hmac-key-0001"), ("ed25519", "ed-key-0002")):
+            trader = Trader(remote, key_type, api_key=api_key)
+            assert trader.countdown("BTCUSDT", 60000).status_code == 200
+
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+        assert time.monotonic() - started < 3
+        assert proc.stderr.read() == ""  # quiet: no request lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_it_imports_without_django():
+    code = (
+        "import sys, heartbeats.simulator, heartbeats.simulator.cli; "
+        "sys.exit(any(m == 'django' or m.startswith('django.') for m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
