@@ -29,11 +29,6 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 120  # idle keep-alive connections are closed after this many seconds
     server: "_Server"
 
-    def setup(self):
-        super().setup()
-        # Headers and body leave in two writes; with Nagle on, the second waits for the client's delayed ACK.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
     def do_GET(self):
         self._dispatch()
 
