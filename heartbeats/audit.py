@@ -1,1 +1,143 @@
-"""Audit trail: Operation rows for human actions, django-auditlog registrations for record diffs."""
+"""Audit trail: Operation rows for human actions, django-auditlog registrations for record diffs.
+
+`record()` is the one way an Operation is written. Sign-in, failed sign-in and sign-out arrive here through
+Django's auth signals. `changes` never holds a secret: API keys appear as "…1234", secrets as "(replaced)".
+"""
+
+import ipaddress
+import logging
+
+from auditlog.registry import auditlog
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from heartbeats.models import Action, CountdownPolicy, ExchangeAccount, Operation
+
+log = logging.getLogger(__name__)
+
+SECRET_FIELDS = ("api_key", "secret", "key_passphrase")
+
+# django-auditlog keeps a diff of every save. Secrets are excluded outright (its masking keeps half of the
+# value). For policies only what people set is tracked: the engine's facts change on every beat.
+auditlog.register(ExchangeAccount, exclude_fields=[*SECRET_FIELDS, "created_at", "updated_at"])
+auditlog.register(
+    CountdownPolicy, include_fields=["account", "symbol", "countdown_ms", "interval_s", "armed", "generation"]
+)
+
+
+def record(
+    action: str,
+    *,
+    user,
+    ip: str | None,
+    account: ExchangeAccount | None = None,
+    policy: CountdownPolicy | None = None,
+    reason: str = "",
+    changes: dict | None = None,
+    targets: list | None = None,
+    username: str | None = None,
+) -> Operation:
+    """Append one Operation. `user` may be None or anonymous (then `username` names who tried)."""
+    if action not in Action.values:
+        raise ValueError(f"Unknown audit action {action!r}.")
+    known = user if getattr(user, "is_authenticated", False) else None
+    if username is None:
+        username = known.get_username() if known else ""
+    if policy is not None and account is None:
+        account = policy.account
+    return Operation.objects.create(
+        action=action,
+        user=known,
+        username=username[:150],
+        ip=_valid_ip(ip),
+        account=account,
+        policy=policy,
+        reason=reason,
+        changes=changes or {},
+        targets=targets or [],
+    )
+
+
+def client_ip(request) -> str | None:
+    """The address the request came from: REMOTE_ADDR, or -- only when settings.TRUSTED_PROXY_COUNT says that
+    many proxies of ours stand in front -- the X-Forwarded-For entry that the outermost of them appended.
+    Entries left of that are written by the client and cannot be trusted."""
+    hops = int(getattr(settings, "TRUSTED_PROXY_COUNT", 0) or 0)
+    if hops > 0:
+        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+        if len(forwarded) >= hops:
+            return _valid_ip(forwarded[-hops])
+    return _valid_ip(request.META.get("REMOTE_ADDR"))
+
+
+def _valid_ip(value) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        return None
+
+
+def masked_key(api_key: str | None) -> str:
+    return f"…{api_key[-4:]}" if api_key else ""
+
+
+def field_changes(old, new, fields) -> dict:
+    """{"field": [old, new]} for the plain fields that differ between two instances (old may be None)."""
+    changes = {}
+    for name in fields:
+        before = _display(old, name) if old is not None else None
+        after = _display(new, name)
+        if before != after:
+            changes[name] = [before, after]
+    return changes
+
+
+def account_changes(old: ExchangeAccount | None, new: ExchangeAccount) -> dict:
+    """What changed on an account, with keys masked to their last four characters and secrets named only."""
+    plain = ["label", "venue", "environment", "custom_base_url", "key_type", "egress", "enabled"]
+    changes = field_changes(old, new, plain)
+    old_key = old.api_key if old is not None else ""
+    if old_key != new.api_key:
+        changes["api_key"] = [masked_key(old_key) or None, masked_key(new.api_key)]
+    if old is None or old.secret != new.secret:
+        changes["secret"] = [
+            None if old is None else "(stored)",
+            "(replaced)" if old is not None else "(set)",
+        ]
+    if old is not None and old.key_passphrase != new.key_passphrase:
+        changes["key_passphrase"] = ["(stored)" if old.key_passphrase else None, "(replaced)"]
+    return changes
+
+
+def policy_changes(old: CountdownPolicy | None, new: CountdownPolicy) -> dict:
+    return field_changes(old, new, ["account", "symbol", "countdown_ms", "interval_s"])
+
+
+def _display(obj, name):
+    value = getattr(obj, name)
+    if hasattr(value, "_meta"):
+        return str(value)
+    return value
+
+
+@receiver(user_logged_in, dispatch_uid="countdown_guard_sign_in")
+def _signed_in(sender, request, user, **kwargs):
+    record(Action.SIGN_IN, user=user, ip=client_ip(request) if request else None)
+
+
+@receiver(user_logged_out, dispatch_uid="countdown_guard_sign_out")
+def _signed_out(sender, request, user, **kwargs):
+    if user is None:
+        return
+    record(Action.SIGN_OUT, user=user, ip=client_ip(request) if request else None)
+
+
+@receiver(user_login_failed, dispatch_uid="countdown_guard_sign_in_failed")
+def _sign_in_failed(sender, credentials, request=None, **kwargs):
+    # Django has already replaced the password in `credentials`; only the username attempted is kept.
+    attempted = str(credentials.get("username") or "")
+    record(Action.SIGN_IN_FAILED, user=None, username=attempted, ip=client_ip(request) if request else None)
+    log.info("Failed sign-in for %r", attempted)

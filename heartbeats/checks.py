@@ -1,1 +1,170 @@
-"""System checks with stable IDs for dangerous configuration."""
+"""System checks with stable IDs for dangerous configuration.
+
+countdown_guard.E001  ENCRYPTION_KEYS is empty or holds a value that is not a Fernet key.
+countdown_guard.W002  DEBUG is on outside the embedded (CG_DEV) setup: error pages would show data.
+countdown_guard.W003  A stored policy's countdown is too tight for its interval, or out of bounds (database).
+countdown_guard.W004  SQLite outside the embedded setup: one host, one writer; use PostgreSQL in production.
+countdown_guard.E005  A stored secret cannot be decrypted with ENCRYPTION_KEYS (database).
+countdown_guard.E006  Q_CLUSTER timing lets the queue deliver a running engine shift twice: a shift
+                      task lasts up to ENGINE_STANDBY_SECONDS + ENGINE_SHIFT_SECONDS, which must be less
+                      than timeout, itself less than retry.
+countdown_guard.W007  Q_CLUSTER retries or keeps failed tasks on its own (max_attempts 1, ack_failures True).
+countdown_guard.W008  The cache is not shared between processes, so worker status cannot be read.
+
+Checks marked (database) read stored rows, so they run only when databases are checked:
+`manage.py check --database default` (and `migrate`). They skip quietly when the tables do not exist yet.
+"""
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
+
+ID = "countdown_guard."
+
+
+@register(Tags.security)
+def check_encryption_keys(app_configs=None, **kwargs):
+    from heartbeats.crypto import fernet
+
+    keys = getattr(settings, "ENCRYPTION_KEYS", None)
+    if not keys:
+        return [
+            Error(
+                "No encryption key: secrets cannot be stored or read.",
+                hint="Set CG_ENCRYPTION_KEYS to one or more Fernet keys, newest first (python -c "
+                "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())').",
+                id=ID + "E001",
+            )
+        ]
+    try:
+        fernet()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="Each key is 32 url-safe base64-encoded bytes.", id=ID + "E001")]
+    return []
+
+
+@register(Tags.security)
+def check_debug(app_configs=None, **kwargs):
+    if settings.DEBUG and not getattr(settings, "DEV", False):
+        return [
+            Warning(
+                "DEBUG is on outside the embedded setup: error pages would show settings and request data.",
+                hint="Unset CG_DEBUG in production.",
+                id=ID + "W002",
+            )
+        ]
+    return []
+
+
+@register(Tags.database)
+def check_policy_timing(app_configs=None, databases=None, **kwargs):
+    if not databases:
+        return []
+    from heartbeats.models import CountdownPolicy
+    from heartbeats.validation import timing_errors
+
+    problems = []
+    try:
+        rows = list(CountdownPolicy.objects.select_related("account").order_by("pk"))
+    except DatabaseError:
+        return []
+    for policy in rows:
+        for message in timing_errors(policy.countdown_ms, policy.interval_s).values():
+            problems.append(
+                Warning(f"Policy {policy} (id {policy.pk}): {message}", obj=policy, id=ID + "W003")
+            )
+    return problems
+
+
+@register()
+def check_sqlite_in_production(app_configs=None, **kwargs):
+    engine = settings.DATABASES.get("default", {}).get("ENGINE", "")
+    if engine.endswith("sqlite3") and not getattr(settings, "DEV", False):
+        return [
+            Warning(
+                "SQLite is the database outside the embedded setup.",
+                hint="SQLite serialises every write and cannot serve several hosts; set CG_DATABASE_URL to a "
+                "PostgreSQL database for production.",
+                id=ID + "W004",
+            )
+        ]
+    return []
+
+
+@register(Tags.database)
+def check_secrets_decrypt(app_configs=None, databases=None, **kwargs):
+    if not databases:
+        return []
+    from heartbeats.crypto import SecretDecryptionError
+    from heartbeats.models import ExchangeAccount
+
+    try:
+        ids = list(ExchangeAccount.objects.values_list("pk", "label"))
+    except (DatabaseError, ImproperlyConfigured):
+        return []
+    broken = []
+    for pk, label in ids:
+        try:
+            ExchangeAccount.objects.only("api_key", "secret", "key_passphrase").get(pk=pk)
+        except SecretDecryptionError:
+            broken.append(label)
+        except (DatabaseError, ImproperlyConfigured):
+            return []
+    if broken:
+        return [
+            Error(
+                f"The secrets of {len(broken)} account(s) cannot be decrypted with ENCRYPTION_KEYS: "
+                f"{', '.join(broken)}.",
+                hint="Put back the key they were written with (after the new one), then run "
+                "`manage.py reencrypt_secrets`; or enter the keys again.",
+                id=ID + "E005",
+            )
+        ]
+    return []
+
+
+@register()
+def check_queue_timing(app_configs=None, **kwargs):
+    q = getattr(settings, "Q_CLUSTER", {}) or {}
+    # A shift task waits on standby, then serves its shift: it runs for up to the sum of both.
+    task = getattr(settings, "ENGINE_SHIFT_SECONDS", 0) + getattr(settings, "ENGINE_STANDBY_SECONDS", 0)
+    timeout, retry = q.get("timeout"), q.get("retry")
+    problems = []
+    if timeout is None or retry is None or retry <= timeout or timeout <= task:
+        problems.append(
+            Error(
+                f"Q_CLUSTER timeout={timeout}, retry={retry} for engine shift tasks of up to {task} s: the "
+                "ORM broker hands a task still running after `retry` seconds to a second worker, so two "
+                "engines could beat at once.",
+                hint="Keep ENGINE_STANDBY_SECONDS + ENGINE_SHIFT_SECONDS < timeout < retry.",
+                id=ID + "E006",
+            )
+        )
+    if q.get("max_attempts") != 1 or q.get("ack_failures") is not True:
+        problems.append(
+            Warning(
+                "Q_CLUSTER may retry failed tasks on its own: a stale heartbeat retried later could re-arm a "
+                "disarmed policy.",
+                hint="Set max_attempts=1 and ack_failures=True; the engine decides about retries.",
+                id=ID + "W007",
+            )
+        )
+    return problems
+
+
+@register(Tags.caches)
+def check_shared_cache(app_configs=None, **kwargs):
+    q = getattr(settings, "Q_CLUSTER", {}) or {}
+    alias = q.get("cache", "default")
+    backend = settings.CACHES.get(alias, {}).get("BACKEND", "")
+    if backend.endswith(("locmem.LocMemCache", "dummy.DummyCache")):
+        return [
+            Warning(
+                f"The cache '{alias}' ({backend.rsplit('.', 1)[-1]}) is private to each process: the pages "
+                "cannot see the worker cluster's status, and each process fetches the symbol lists itself.",
+                hint="Use the database cache (or Redis) shared by web and worker processes.",
+                id=ID + "W008",
+            )
+        ]
+    return []

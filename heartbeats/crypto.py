@@ -4,6 +4,8 @@ The first key encrypts; every key decrypts (MultiFernet). A value that no key ca
 `SecretDecryptionError` -- never returns the ciphertext as if it were the secret.
 """
 
+import base64
+import binascii
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -54,15 +56,39 @@ def rotate(token: str) -> str:
         raise SecretDecryptionError("A stored secret cannot be decrypted with the configured keys.") from None
 
 
+def looks_like_token(value: str) -> bool:
+    """True for a string shaped like a Fernet token: version byte 0x80, 8-byte time, 16-byte IV, whole AES
+    blocks and a 32-byte HMAC. No API key, HMAC secret (64 characters) or PEM key has that shape."""
+    if not value.startswith("gAAAAA"):
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(value.encode())
+    except (binascii.Error, ValueError):
+        return False
+    return raw[:1] == b"\x80" and len(raw) >= 73 and (len(raw) - 57) % 16 == 0
+
+
 class EncryptedTextField(models.TextField):
-    """A text field stored as Fernet ciphertext. Its serialised form (dumpdata) is the ciphertext."""
+    """A text field stored as Fernet ciphertext. Its serialised form (dumpdata) is the ciphertext.
+
+    In memory the attribute holds the plaintext. Values that arrive as ciphertext (loaddata, a copied row) are
+    recognised and decrypted, so they are never encrypted a second time; ciphertext that no configured key
+    opens fails loudly instead of being stored as if it were the secret.
+    """
 
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":
             return value
         return decrypt(value)
 
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value and looks_like_token(value):
+            return decrypt(value)
+        return value
+
     def get_prep_value(self, value):
+        # TextField.get_prep_value runs to_python first, so ciphertext is decrypted here, never re-wrapped.
         value = super().get_prep_value(value)
         if value is None or value == "":
             return value

@@ -164,6 +164,8 @@ class CountdownPolicy(models.Model):
         verbose_name_plural = "countdown policies"
         ordering = ["account__label", "symbol"]
         constraints = [models.UniqueConstraint(fields=["account", "symbol"], name="one_policy_per_symbol")]
+        # Declared here so the permission survives test flushes; migration 0002 gives it to the operator role.
+        permissions = [("operate_policies", "Can arm and disarm countdown policies")]
 
     def __str__(self):
         return f"{self.account.label} {self.symbol}"

@@ -1,0 +1,130 @@
+"""From a stored exchange account to a working exchange client, and the key check run when one is saved.
+
+`check_key` turns the exchange's answer into a sentence a key admin can act on. It never puts the API key,
+the secret or a signed request into a message.
+"""
+
+from heartbeats.validation import VENUE_NAMES
+
+
+class KeyCheckFailed(Exception):
+    """The key did not pass the check; str() is the user-facing reason (no secrets)."""
+
+    def __init__(self, message: str, *, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+def signer_for(account):
+    """The request signer for the account's decrypted secret. Raises InvalidKeyError for a bad key."""
+    from heartbeats.exchange.signing import load_signer
+
+    return load_signer(account.key_type, account.secret, account.key_passphrase or None)
+
+
+def client_for(account, **kw):
+    """A FuturesClient for the account (decrypted key, signer, base URL, venue); `kw` go to FuturesClient."""
+    from heartbeats.exchange.client import FuturesClient
+
+    return FuturesClient(
+        account.base_url, account.venue, api_key=account.api_key, signer=signer_for(account), **kw
+    )
+
+
+def check_key(account, **kw) -> None:
+    """Prove the key works with one signed read (GET openOrders) after a clock sync. KeyCheckFailed says what
+    failed: bad key material, wrong key or permissions or IP (-2015), clock (-1021), signature (-1022),
+    unreachable, rate limited."""
+    from heartbeats.exchange import errors
+
+    try:
+        client = client_for(account, **kw)
+    except errors.InvalidKeyError as exc:
+        raise KeyCheckFailed(
+            _scrub(f"The secret is not a usable {_key_type(account)} key: {exc.msg}", account)
+        ) from None
+    except ValueError as exc:  # the client refuses a base URL it cannot use
+        raise KeyCheckFailed(f"{exc} ({account.base_url})") from None
+    try:
+        with client:
+            client.sync_time()
+            client.check_key()
+    except errors.ExchangeError as exc:
+        raise KeyCheckFailed(_scrub(describe(exc, account), account), code=exc.code) from None
+    except OSError as exc:  # anything the client did not translate; the type alone, URLs may be signed
+        raise KeyCheckFailed(
+            f"The exchange at {account.base_url} could not be reached ({type(exc).__name__}).",
+        ) from None
+
+
+def describe(exc, account) -> str:
+    """One sentence per failure a key admin can fix."""
+    from heartbeats.exchange import errors
+
+    code, where = exc.code, account.base_url
+    said = f' The exchange said: "{exc.msg}".' if getattr(exc, "msg", "") else ""
+    venue = VENUE_NAMES.get(account.venue, account.venue)
+    if code == -2015:
+        return (
+            "The exchange refused the API key (code -2015). Binance gives this one code for three causes: "
+            "the API key is wrong or deleted, the key lacks futures trading permission "
+            f"(enable Futures for {venue}), or this server's IP address is not on the key's IP whitelist. "
+            "Check all three." + said
+        )
+    if code == -2014:
+        return (
+            "The exchange says the API key is malformed (code -2014): paste the whole key, nothing else."
+            + said
+        )
+    if code == -1022:
+        return (
+            "The exchange rejected the signature (code -1022): the secret does not belong to this API key, "
+            f"or the key type is wrong (this account says {_key_type(account)})." + said
+        )
+    if code == -1021:
+        return (
+            "The exchange refused the request time (code -1021) even after a clock re-sync: this server's "
+            "clock is off or drifting. Check NTP (timedatectl) and try again." + said
+        )
+    if isinstance(exc, errors.RateLimitedError):
+        wait = f" Retry in {exc.retry_after:.0f} s." if getattr(exc, "retry_after", None) else ""
+        if getattr(exc, "banned", False):
+            return (
+                f"This server's IP address is banned by the exchange for too many requests (HTTP 418).{wait}"
+            )
+        return f"The exchange is rate limiting this server (HTTP {exc.http_status or 429}).{wait}"
+    if isinstance(exc, (errors.OutcomeUnknownError, errors.TemporaryError)):
+        if exc.code is None and exc.http_status is None:
+            return (
+                f"The exchange at {where} could not be reached or did not answer in time. "
+                "Check the environment / base URL and this server's network." + said
+            )
+        return (
+            f"The exchange at {where} is temporarily unavailable (HTTP {exc.http_status}). Try again." + said
+        )
+    detail = ", ".join(
+        x
+        for x in (
+            f"code {code}" if code is not None else "",
+            f"HTTP {exc.http_status}" if exc.http_status else "",
+        )
+        if x
+    )
+    return f"The exchange refused the key check ({detail or 'no code'})." + said
+
+
+def _key_type(account) -> str:
+    from heartbeats.models import KeyType
+
+    return dict(KeyType.choices).get(account.key_type, account.key_type)
+
+
+def _scrub(text: str, account) -> str:
+    """Belt and braces: the exchange or a library must never get a secret into a message shown to people."""
+    from heartbeats.exchange.redact import redact
+
+    text = redact(text)
+    for value in (account.api_key, account.secret, account.key_passphrase):
+        if value and len(value) >= 8:
+            text = text.replace(value, "<redacted>")
+    return text

@@ -1,0 +1,307 @@
+"""The Django admin: accounts with write-only keys, policies with their live status, and read-only beats,
+operations and engine records. Rights follow the roles (heartbeats.roles) through model permissions.
+
+Operations are the audit trail: nobody, superuser included, can add, change or delete them here. Account and
+policy edits made here write Operations of their own (audit.record) besides django-auditlog's diffs.
+"""
+
+import json
+
+from django.contrib import admin
+from django.contrib.admin.options import ActionLocation, csrf_protect_m
+from django.db import transaction
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+
+from heartbeats import audit
+from heartbeats.forms import AccountForm, PolicyForm
+from heartbeats.models import (
+    Action,
+    Beat,
+    CountdownPolicy,
+    EngineLease,
+    EngineLiveness,
+    ExchangeAccount,
+    Operation,
+    Status,
+)
+
+
+class ChecksOutsideTransactionMixin:
+    """Django wraps the whole add/change view in a transaction; our forms call the exchange while validating,
+    and no transaction may span a network call (on SQLite it would hold the write lock the engine needs).
+    So validation runs in autocommit and only the save is atomic (see save_model)."""
+
+    @csrf_protect_m
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        # Bulk delete would skip delete_model and its audit record: delete one at a time.
+        actions = super().get_actions(request, action_location)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        return {}
+
+
+@admin.register(ExchangeAccount)
+class ExchangeAccountAdmin(ChecksOutsideTransactionMixin, admin.ModelAdmin):
+    form = AccountForm
+    list_display = [
+        "label",
+        "venue",
+        "environment",
+        "key_type",
+        "api_key_shown",
+        "egress",
+        "enabled",
+        "policies",
+    ]
+    list_filter = ["venue", "environment", "key_type", "egress", "enabled"]
+    # Never search encrypted columns: they hold ciphertext, and a search box is no place for a key.
+    search_fields = ["label", "egress", "api_key_last4"]
+    readonly_fields = ["api_key_shown", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["label", "venue", "environment", "custom_base_url", "egress", "enabled"]}),
+        (
+            "API key (write-only)",
+            {
+                "fields": ["key_type", "api_key_shown", *AccountForm.KEY_FIELDS],
+                "description": "Keys are never shown again after saving; only the last 4 characters of the "
+                "API key. A new or changed key is checked against the exchange before it is saved.",
+            },
+        ),
+        ("Record", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    # Error reports (the 500 page with DEBUG off, mails to ADMINS) must not carry the posted key or any local
+    # variable below this view: Django's own frames hold the plaintext while it is being encrypted.
+    @method_decorator(sensitive_variables())
+    @method_decorator(sensitive_post_parameters(*AccountForm.KEY_FIELDS))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            # View-only: no key inputs at all, only the masked key.
+            return [
+                (name, {**opts, "fields": [f for f in opts["fields"] if f not in AccountForm.KEY_FIELDS]})
+                for name, opts in fieldsets
+            ]
+        return fieldsets
+
+    @admin.display(description="API key")
+    def api_key_shown(self, obj):
+        return obj.masked_api_key or "-"
+
+    @admin.display(description="Policies")
+    def policies(self, obj):
+        return obj.policies.count()
+
+    def save_model(self, request, obj, form, change):
+        # obj is form.instance: the same audited save the pages use (one transaction, no network).
+        form.save_audited(user=request.user, ip=audit.client_ip(request))
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            audit.record(
+                Action.ACCOUNT_DELETE,
+                user=request.user,
+                ip=audit.client_ip(request),
+                account=obj,
+                changes={"label": [obj.label, None], "api_key": [obj.masked_api_key, None]},
+            )
+            super().delete_model(request, obj)
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Filter on the computed status (CountdownPolicy.status), not on a stored column."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return Status.choices
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        matching = [p.pk for p in queryset.select_related("account") if p.status().state == self.value()]
+        return queryset.filter(pk__in=matching)
+
+
+@admin.register(CountdownPolicy)
+class CountdownPolicyAdmin(ChecksOutsideTransactionMixin, admin.ModelAdmin):
+    form = PolicyForm
+    list_display = [
+        "symbol",
+        "account",
+        "status_shown",
+        "armed",
+        "countdown_ms",
+        "interval_s",
+        "last_attempt_at",
+        "last_outcome",
+    ]
+    list_filter = [StatusFilter, "armed", "account", "account__venue", "last_outcome"]
+    list_select_related = ["account"]
+    search_fields = ["symbol", "account__label"]
+    ENGINE_FACTS = [
+        "status_shown",
+        "expires_shown",
+        "armed",
+        "generation",
+        "desired_changed_at",
+        "last_arm_sent_at",
+        "last_arm_countdown_ms",
+        "last_arm_generation",
+        "disarm_acked_at",
+        "disarm_acked_generation",
+        "final_disarm_generation",
+        "last_attempt_at",
+        "last_outcome",
+        "last_error",
+        "fatal_generation",
+        "next_due_at",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = ENGINE_FACTS
+    fieldsets = [
+        (None, {"fields": ["account", "symbol", "countdown_ms", "interval_s"]}),
+        (
+            "State (arm and disarm from the board; read-only here)",
+            {"fields": ENGINE_FACTS},
+        ),
+    ]
+
+    @admin.display(description="Status")
+    def status_shown(self, obj):
+        if obj.pk is None:
+            return "-"
+        status = obj.status()
+        return format_html('<span title="{}">{}</span>', status.detail, status.state.label)
+
+    @admin.display(description="Expires at")
+    def expires_shown(self, obj):
+        if obj.pk is None:
+            return "-"
+        return obj.status().expires_at or "-"
+
+    def has_delete_permission(self, request, obj=None):
+        # An armed policy's countdown keeps running on the exchange: disarm it before deleting it.
+        if obj is not None and (obj.armed or obj.status().state != Status.DISARMED):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        # obj is form.instance: the same audited save the pages use (one transaction, no network).
+        form.save_audited(user=request.user, ip=audit.client_ip(request))
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            audit.record(
+                Action.POLICY_DELETE,
+                user=request.user,
+                ip=audit.client_ip(request),
+                policy=obj,
+                changes={"symbol": [obj.symbol, None], "account": [obj.account.label, None]},
+            )
+            super().delete_model(request, obj)
+
+
+@admin.register(Beat)
+class BeatAdmin(ReadOnlyAdmin):
+    list_display = [
+        "sent_at",
+        "policy",
+        "kind",
+        "generation",
+        "outcome",
+        "countdown_ms",
+        "latency_ms",
+        "http_status",
+        "error_code",
+        "used_weight",
+        "sender",
+    ]
+    list_filter = ["outcome", "kind", "policy__account", "sender"]
+    list_select_related = ["policy__account"]
+    search_fields = ["policy__symbol", "policy__account__label", "message", "sender"]
+    date_hierarchy = "sent_at"
+
+
+@admin.register(Operation)
+class OperationAdmin(ReadOnlyAdmin):
+    list_display = ["at", "username", "action", "ip", "account", "policy", "reason"]
+    list_filter = ["action", "username", "account"]
+    list_select_related = ["account", "policy__account"]
+    search_fields = ["username", "reason", "ip", "account__label", "policy__symbol"]
+    date_hierarchy = "at"
+    fields = [
+        "at",
+        "username",
+        "user",
+        "ip",
+        "action",
+        "account",
+        "policy",
+        "reason",
+        "changes_shown",
+        "targets_shown",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Changes")
+    def changes_shown(self, obj):
+        return _pretty(obj.changes)
+
+    @admin.display(description="Targets")
+    def targets_shown(self, obj):
+        return _pretty(obj.targets)
+
+
+def _pretty(value):
+    if not value:
+        return "-"
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+@admin.register(EngineLease)
+class EngineLeaseAdmin(ReadOnlyAdmin):
+    list_display = ["egress", "holder", "expires_at", "acquired_at"]
+
+
+@admin.register(EngineLiveness)
+class EngineLivenessAdmin(ReadOnlyAdmin):
+    list_display = [
+        "engine_id",
+        "egress",
+        "host",
+        "pid",
+        "seen_at",
+        "holds_lease",
+        "clock_offset_ms",
+        "used_weight",
+        "weight_limit",
+        "stopping",
+        "last_error",
+    ]
+    list_filter = ["egress", "holds_lease", "stopping"]
+    search_fields = ["engine_id", "host"]
+    date_hierarchy = "seen_at"

@@ -1,0 +1,271 @@
+"""Forms for the two things people configure: exchange accounts (with their write-only key) and policies.
+
+Both validate everything before anything is written, and do their network checks (the key check, the venue's
+symbol list) inside `is_valid()`: callers must not hold a database transaction open around it.
+"""
+
+import copy
+import re
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from heartbeats import audit, budget, symbols
+from heartbeats.accounts import KeyCheckFailed, check_key, signer_for
+from heartbeats.audit import SECRET_FIELDS, account_changes, policy_changes
+from heartbeats.crypto import looks_like_token
+from heartbeats.models import Action, CountdownPolicy, Environment, ExchangeAccount, KeyType, Status
+from heartbeats.validation import timing_errors
+
+_PEM_ONE_LINE = re.compile(r"^(-----BEGIN [A-Z ]+-----)\s*(.+?)\s*(-----END [A-Z ]+-----)$", re.DOTALL)
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value, not even the one just posted (e.g. after a failed check)."""
+
+    def format_value(self, value):
+        return None
+
+
+def _secret_input():
+    return forms.PasswordInput(
+        render_value=False, attrs={"autocomplete": "new-password", "spellcheck": "false"}
+    )
+
+
+def normalise_pem(text: str) -> str:
+    """A PEM key pasted into a single-line field loses its line breaks; put them back."""
+    match = _PEM_ONE_LINE.match(text.strip())
+    if not match or "\n" in text.strip():
+        return text.strip()
+    head, body, tail = match.groups()
+    body = re.sub(r"\s+", "", body)
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join([head, *lines, tail]) + "\n"
+
+
+class AccountForm(forms.ModelForm):
+    """An exchange account. The key fields are write-only: always rendered blank; on edit a blank field keeps
+    the stored value and filling them in rotates the key. A new or changed key is checked against the
+    exchange (a signed read) before anything is saved."""
+
+    new_api_key = forms.CharField(label="API key", required=False, strip=True, widget=_secret_input())
+    new_secret = forms.CharField(
+        label="Secret or private key",
+        required=False,
+        strip=True,
+        widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="The HMAC secret, or the PEM private key (Ed25519 or RSA).",
+    )
+    new_key_passphrase = forms.CharField(
+        label="Key passphrase",
+        required=False,
+        strip=False,
+        widget=_secret_input(),
+        help_text="Only for an encrypted PEM private key.",
+    )
+
+    KEY_FIELDS = ("new_api_key", "new_secret", "new_key_passphrase")
+    # Changing any of these means the key must be proven again against the exchange.
+    CHECKED_FIELDS = ("venue", "environment", "custom_base_url", "key_type", "enabled")
+
+    class Meta:
+        model = ExchangeAccount
+        fields = ["label", "venue", "environment", "custom_base_url", "key_type", "egress", "enabled"]
+
+    def __init__(self, *args, client_kw: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.client_kw = client_kw or {}
+        self.before = copy.copy(self.instance) if self.instance.pk else None
+        self.key_rotated = False
+        if self.before is not None:
+            keep = (
+                f"Stored key {self.before.masked_api_key}. Leave blank to keep it; fill in to rotate the key."
+            )
+            self.fields["new_api_key"].help_text = keep
+            self.fields["new_secret"].help_text += " Leave blank to keep the stored one."
+
+    def clean(self):
+        data = super().clean()
+        adding = self.before is None
+        api_key = data.get("new_api_key", "")
+        secret = data.get("new_secret", "")
+        passphrase = data.get("new_key_passphrase", "")
+        for name, value in (
+            ("new_api_key", api_key),
+            ("new_secret", secret),
+            ("new_key_passphrase", passphrase),
+        ):
+            if value and looks_like_token(value):
+                self.add_error(name, "This looks like encrypted data, not a key. Paste the key itself.")
+        if api_key and re.search(r"\s", api_key):
+            self.add_error("new_api_key", "An API key has no spaces or line breaks: paste it again.")
+        if adding:
+            if not api_key:
+                self.add_error("new_api_key", "Enter the API key.")
+            if not secret:
+                self.add_error("new_secret", "Enter the secret or private key that belongs to the API key.")
+        elif api_key or secret:
+            if not (api_key and secret):
+                self.add_error(
+                    "new_secret" if api_key else "new_api_key",
+                    "To rotate the key, enter both the new API key and its secret "
+                    f"(leave both blank to keep the stored key {self.before.masked_api_key}).",
+                )
+        elif data.get("key_type") and data["key_type"] != self.before.key_type:
+            self.add_error("new_secret", "A different key type needs its new API key and secret.")
+        if passphrase and not secret:
+            self.add_error("new_key_passphrase", "A passphrase is only taken together with the private key.")
+        elif passphrase and data.get("key_type") == KeyType.HMAC:
+            self.add_error(
+                "new_key_passphrase", "Only an encrypted PEM key has a passphrase; HMAC secrets have none."
+            )
+        if secret and data.get("key_type") == KeyType.HMAC and "-----BEGIN" in secret:
+            self.add_error("new_secret", "This is a PEM private key: choose key type Ed25519 or RSA.")
+        if secret and data.get("key_type") in (KeyType.ED25519, KeyType.RSA):
+            if "-----BEGIN" not in secret:
+                self.add_error(
+                    "new_secret",
+                    f"A {KeyType(data['key_type']).label} key is a PEM private key starting with "
+                    "-----BEGIN PRIVATE KEY-----. For an HMAC secret choose key type HMAC-SHA256.",
+                )
+            else:
+                data["new_secret"] = normalise_pem(secret)
+        if data.get("environment") == Environment.CUSTOM:
+            if not data.get("custom_base_url"):
+                self.add_error("custom_base_url", "A custom environment needs its base URL.")
+        elif "custom_base_url" in data:
+            data["custom_base_url"] = ""
+        return data
+
+    def _post_clean(self):
+        super()._post_clean()  # the instance now carries the form's plain fields
+        if self.errors:
+            return
+        data = self.cleaned_data
+        if data.get("new_secret"):
+            self.instance.api_key = data["new_api_key"]
+            self.instance.secret = data["new_secret"]
+            self.instance.key_passphrase = data.get("new_key_passphrase", "")
+            self.key_rotated = self.before is not None
+        # Key material first: no network call for a key that cannot even sign.
+        from heartbeats.exchange.errors import InvalidKeyError
+
+        try:
+            signer_for(self.instance)
+        except InvalidKeyError as exc:  # its message carries no key material
+            self.add_error(
+                "new_secret", f"Not a usable {self.instance.get_key_type_display()} key: {exc.msg}"
+            )
+            return
+        before = self.before
+        joins_egress = before is None or before.egress != self.instance.egress or not before.enabled
+        if self.instance.enabled and joins_egress:
+            try:
+                budget.check_account_fits(self.instance)
+            except ValidationError as exc:
+                self.add_error(None, exc)
+                return
+        if self._needs_key_check():
+            try:
+                check_key(self.instance, **self.client_kw)
+            except KeyCheckFailed as exc:
+                self.add_error(None, f"Key check failed: {exc} Nothing was saved.")
+
+    def _needs_key_check(self) -> bool:
+        if self.before is None or self.key_rotated:
+            return True
+        return any(getattr(self.before, f) != getattr(self.instance, f) for f in self.CHECKED_FIELDS) and (
+            self.instance.enabled
+        )
+
+    def changes(self) -> dict:
+        """What this save changed, for the audit trail (keys masked, secrets named only)."""
+        return account_changes(self.before, self.instance)
+
+    def audit_entries(self) -> list[tuple[str, dict]]:
+        """(action, changes) rows for this save: account_create; or key_rotate and/or account_change."""
+        changes = self.changes()
+        if self.before is None:
+            return [(Action.ACCOUNT_CREATE, changes)]
+        key_part = {k: changes.pop(k) for k in list(changes) if k in SECRET_FIELDS}
+        entries = [(Action.KEY_ROTATE, key_part)] if self.key_rotated else []
+        return entries + ([(Action.ACCOUNT_CHANGE, changes)] if changes else [])
+
+    def save_audited(self, *, user, ip) -> ExchangeAccount:
+        """Save and write the audit rows in one transaction. Call after is_valid(), which did the network
+        checks; nothing here talks to the exchange."""
+        with transaction.atomic():
+            account = self.save()
+            for action, changes in self.audit_entries():
+                audit.record(action, user=user, ip=ip, account=account, changes=changes)
+        return account
+
+
+class PolicyForm(forms.ModelForm):
+    """A countdown policy: which symbol of which account, how long the countdown, how often the heartbeat.
+    Arming and disarming are not edits: they go through heartbeats.actions."""
+
+    class Meta:
+        model = CountdownPolicy
+        fields = ["account", "symbol", "countdown_ms", "interval_s"]
+        labels = {"countdown_ms": "Countdown (ms)", "interval_s": "Interval (s)"}
+        help_texts = {
+            "countdown_ms": "How long the exchange waits after the last heartbeat before cancelling every "
+            "open order of the symbol. At least 3 × interval + 2 s. 120 s is 120000.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.before = copy.copy(self.instance) if self.instance.pk else None
+
+    def clean(self):
+        data = super().clean()
+        for name, message in timing_errors(data.get("countdown_ms"), data.get("interval_s")).items():
+            self.add_error(name, message)
+        account, symbol = data.get("account"), data.get("symbol")
+        if self.before is not None and account is not None and symbol:
+            moved = account.pk != self.before.account_id or symbol != self.before.symbol
+            if moved and (self.before.armed or self.before.status().state != Status.DISARMED):
+                self.add_error(
+                    None,
+                    f"Disarm {self.before.symbol} before changing its symbol or account: its countdown on "
+                    "the exchange would be left running.",
+                )
+                return data
+        if account is not None and symbol and "symbol" not in self.errors:
+            try:
+                symbols.validate_symbol(account, symbol)
+            except ValidationError as exc:
+                self.add_error("symbol", exc)
+        if not self.errors and account is not None:
+            candidate = CountdownPolicy(
+                pk=self.instance.pk,
+                account=account,
+                symbol=symbol,
+                countdown_ms=data["countdown_ms"],
+                interval_s=data["interval_s"],
+            )
+            try:
+                budget.check_policy_fits(candidate)
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return data
+
+    def changes(self) -> dict:
+        return policy_changes(self.before, self.instance)
+
+    def audit_entries(self) -> list[tuple[str, dict]]:
+        changes = self.changes()
+        if self.before is None:
+            return [(Action.POLICY_CREATE, changes)]
+        return [(Action.POLICY_CHANGE, changes)] if changes else []
+
+    def save_audited(self, *, user, ip) -> CountdownPolicy:
+        """Save and write the audit row in one transaction (after is_valid(); no network here)."""
+        with transaction.atomic():
+            policy = self.save()
+            for action, changes in self.audit_entries():
+                audit.record(action, user=user, ip=ip, policy=policy, changes=changes)
+        return policy

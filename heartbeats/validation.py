@@ -1,0 +1,105 @@
+"""Rules for a policy's timing and symbol that need no exchange: shared by forms, admin and system checks.
+
+Timing: the countdown must survive two lost heartbeats and a slow third one, so
+    countdown ≥ BEATS_PER_COUNTDOWN × interval + LATENCY_MARGIN, and ≥ MIN_COUNTDOWN.
+The exchange checks countdowns about every 10 ms and documents no bounds; the bounds here keep a typo (ms for
+s, an hour for a minute) from turning into a guard that never fires or one that fires on the first hiccup.
+"""
+
+import re
+
+from django.core.exceptions import ValidationError
+
+MIN_INTERVAL_S = 1
+MAX_INTERVAL_S = 600
+MIN_COUNTDOWN_MS = 5_000
+MAX_COUNTDOWN_MS = 3_600_000
+BEATS_PER_COUNTDOWN = 3
+LATENCY_MARGIN_MS = 2_000
+
+USDM = "usdm"
+COINM = "coinm"
+VENUE_NAMES = {USDM: "USDⓈ-M", COINM: "COIN-M"}
+
+# COIN-M symbols: BTCUSD_PERP, ETHUSD_250627. Whether any symbol exists is the exchange's to say (symbols.py).
+_COINM_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}USD_(PERP|\d{6})$")
+_SYMBOL_CHARS = re.compile(r"^[A-Z0-9_]+$")
+
+
+def min_countdown_ms(interval_s: int) -> int:
+    return max(MIN_COUNTDOWN_MS, BEATS_PER_COUNTDOWN * interval_s * 1000 + LATENCY_MARGIN_MS)
+
+
+def max_interval_s(countdown_ms: int) -> int:
+    """The longest whole-second interval a countdown allows (0 if none does)."""
+    return max(0, (countdown_ms - LATENCY_MARGIN_MS) // (BEATS_PER_COUNTDOWN * 1000))
+
+
+def timing_errors(countdown_ms: int | None, interval_s: int | None) -> dict[str, str]:
+    """{field: message} for each broken timing rule; each message says what to change."""
+    errors = {}
+    if interval_s is not None:
+        if interval_s < MIN_INTERVAL_S:
+            errors["interval_s"] = f"The interval must be at least {MIN_INTERVAL_S} s."
+        elif interval_s > MAX_INTERVAL_S:
+            errors["interval_s"] = (
+                f"The interval must be at most {MAX_INTERVAL_S} s ({MAX_INTERVAL_S // 60} minutes): "
+                f"a heartbeat that rare leaves orders unguarded for too long."
+            )
+    if countdown_ms is not None:
+        if countdown_ms < MIN_COUNTDOWN_MS:
+            errors["countdown_ms"] = (
+                f"The countdown must be at least {MIN_COUNTDOWN_MS} ms ({MIN_COUNTDOWN_MS // 1000} s). "
+                f"Countdowns are in milliseconds: 120 s is 120000."
+            )
+        elif countdown_ms > MAX_COUNTDOWN_MS:
+            errors["countdown_ms"] = (
+                f"The countdown must be at most {MAX_COUNTDOWN_MS} ms (1 hour); "
+                f"{countdown_ms} ms is {countdown_ms / 3_600_000:.1f} hours. Countdowns are in milliseconds."
+            )
+    if not errors and countdown_ms is not None and interval_s is not None:
+        needed = min_countdown_ms(interval_s)
+        if countdown_ms < needed:
+            longest = max_interval_s(countdown_ms)
+            shorten = f" or shorten the interval to {longest} s" if longest >= MIN_INTERVAL_S else ""
+            errors["countdown_ms"] = (
+                f"A {_seconds(countdown_ms)} countdown is too tight for a {interval_s} s interval: "
+                f"it must be at least {needed} ms ({BEATS_PER_COUNTDOWN} × interval + "
+                f"{LATENCY_MARGIN_MS // 1000} s for latency), so that two lost heartbeats do not cancel the "
+                f"orders. "
+                f"Raise the countdown to {needed} ms{shorten}."
+            )
+    return errors
+
+
+def validate_timing(countdown_ms: int | None, interval_s: int | None) -> None:
+    errors = timing_errors(countdown_ms, interval_s)
+    if errors:
+        raise ValidationError(errors)
+
+
+def symbol_format_error(symbol: str, venue: str) -> str | None:
+    """Why a symbol cannot be one of this venue's, judged from its spelling alone (None if it could be)."""
+    if not symbol:
+        return "Enter a symbol, e.g. BTCUSDT." if venue == USDM else "Enter a symbol, e.g. BTCUSD_PERP."
+    if symbol != symbol.upper() and _SYMBOL_CHARS.match(symbol.upper()):
+        return f"Symbols are upper case: {symbol.upper()}."
+    if not _SYMBOL_CHARS.match(symbol.upper()):
+        joined = re.sub(r"[^A-Za-z0-9]", "", symbol).upper()
+        hint = f" e.g. {joined}" if joined else ""
+        return f"Symbols are written without separators or spaces,{hint} (COIN-M adds _PERP: BTCUSD_PERP)."
+    if venue == USDM and _COINM_SYMBOL.match(symbol):
+        return (
+            f"{symbol} is a COIN-M symbol, but this account trades USDⓈ-M futures "
+            f"(symbols like {symbol.split('_')[0]}T). Use a COIN-M account for it."
+        )
+    if venue == COINM and not _COINM_SYMBOL.match(symbol):
+        return (
+            f"{symbol} is not a COIN-M symbol; this account trades COIN-M futures, "
+            f"whose symbols look like BTCUSD_PERP or BTCUSD_250627."
+        )
+    return None
+
+
+def _seconds(ms: int) -> str:
+    return f"{ms / 1000:g} s"

@@ -1,0 +1,123 @@
+"""Operation rows for human actions; django-auditlog diffs without secrets."""
+
+import json
+
+import pytest
+from auditlog.models import LogEntry
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import RequestFactory
+from django.utils import timezone
+
+from heartbeats import audit
+from heartbeats.models import Action, AppendOnlyError, Operation
+
+from .conftest import PASSWORD, make_account, make_policy
+
+pytestmark = pytest.mark.django_db
+
+
+def request_from(ip="10.1.2.3", **meta):
+    request = RequestFactory().post("/login/", REMOTE_ADDR=ip, **meta)
+    request.session = SessionStore()
+    return request
+
+
+def test_it_records_who_did_what_from_where(cast):
+    account = make_account()
+    policy = make_policy(account)
+    op = audit.record(
+        Action.DISARM_ALL,
+        user=cast.operator,
+        ip="192.0.2.10",
+        policy=policy,
+        reason="venue outage",
+        targets=[{"policy": policy.pk}],
+    )
+    op.refresh_from_db()
+    assert (op.username, op.ip, op.account, op.reason) == ("olga", "192.0.2.10", account, "venue outage")
+    assert op.targets == [{"policy": policy.pk}]
+
+
+def test_it_keeps_operations_append_only(cast):
+    op = audit.record(Action.ARM, user=cast.operator, ip=None)
+    op.reason = "edited"
+    with pytest.raises(AppendOnlyError):
+        op.save()
+    with pytest.raises(AppendOnlyError):
+        op.delete()
+
+
+def test_it_refuses_unknown_actions(cast):
+    with pytest.raises(ValueError):
+        audit.record("shrug", user=cast.operator, ip=None)
+
+
+def test_it_takes_the_client_address_from_remote_addr_unless_proxies_are_trusted(settings):
+    forged = request_from("10.0.0.5", HTTP_X_FORWARDED_FOR="6.6.6.6")
+    assert audit.client_ip(forged) == "10.0.0.5"
+    settings.TRUSTED_PROXY_COUNT = 1
+    behind_proxy = request_from("10.0.0.5", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")
+    assert audit.client_ip(behind_proxy) == "203.0.113.9"
+    assert audit.client_ip(request_from("10.0.0.5")) == "10.0.0.5"
+    assert audit.client_ip(request_from("not-an-ip")) is None
+
+
+def test_it_records_sign_in_and_sign_out(cast):
+    request = request_from("198.51.100.4")
+    user = authenticate(request, username="olga", password=PASSWORD)
+    login(request, user)
+    request.user = user
+    logout(request)
+    rows = list(Operation.objects.order_by("at", "pk").values_list("action", "username", "ip"))
+    assert rows == [
+        (Action.SIGN_IN, "olga", "198.51.100.4"),
+        (Action.SIGN_OUT, "olga", "198.51.100.4"),
+    ]
+
+
+def test_it_records_failed_sign_in_with_the_username_but_never_the_password(cast, caplog):
+    assert authenticate(request_from("198.51.100.5"), username="olga", password="wrong-password-123") is None
+    op = Operation.objects.get(action=Action.SIGN_IN_FAILED)
+    assert (op.username, op.user, op.ip) == ("olga", None, "198.51.100.5")
+    stored = json.dumps([op.changes, op.targets, op.reason])
+    assert "wrong-password-123" not in stored
+    assert "wrong-password-123" not in caplog.text
+
+
+def test_it_masks_keys_in_account_changes():
+    old = make_account()
+    new = make_account("desk-b", api_key="K" * 60 + "5678", egress="second")
+    changes = audit.account_changes(old, new)
+    assert changes["api_key"] == [f"…{old.api_key[-4:]}", "…5678"]
+    assert changes["secret"] == ["(stored)", "(replaced)"]
+    assert changes["egress"] == ["default", "second"]
+    flat = json.dumps(changes)
+    for secret in (old.api_key, old.secret, new.api_key, new.secret):
+        assert secret not in flat
+
+
+def test_it_keeps_secrets_out_of_auditlog_diffs():
+    account = make_account()
+    old_key, old_secret = account.api_key, account.secret
+    account.api_key, account.secret, account.label = "N" * 60 + "9999", "f" * 64, "renamed"
+    account.save()
+    entries = LogEntry.objects.get_for_object(account)
+    assert entries.count() == 2
+    text = json.dumps([e.changes for e in entries])
+    for secret in (old_key, old_secret, account.api_key, account.secret, "gAAAAA"):
+        assert secret not in text
+    assert "renamed" in text
+    assert "9999" in text  # the last four characters, which people see anyway
+
+
+def test_it_does_not_write_an_auditlog_entry_for_each_engine_fact():
+    policy = make_policy(make_account())
+    before = LogEntry.objects.count()
+    policy.last_attempt_at = policy.last_arm_sent_at = timezone.now()
+    policy.next_due_at = timezone.now()
+    policy.save(update_fields=["last_attempt_at", "last_arm_sent_at", "next_due_at"])
+    assert LogEntry.objects.count() == before
+    policy.countdown_ms = 90_000
+    policy.save()
+    assert LogEntry.objects.count() == before + 1

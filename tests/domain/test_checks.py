@@ -1,0 +1,100 @@
+"""System checks: each stable ID fires on the configuration it guards against, and only then."""
+
+import pytest
+
+from heartbeats import checks
+
+from .conftest import make_account, make_policy
+
+
+def ids(messages):
+    return sorted(m.id for m in messages)
+
+
+ALL = [
+    checks.check_encryption_keys,
+    checks.check_debug,
+    checks.check_policy_timing,
+    checks.check_sqlite_in_production,
+    checks.check_secrets_decrypt,
+    checks.check_queue_timing,
+    checks.check_shared_cache,
+]
+
+
+@pytest.mark.django_db
+def test_it_passes_the_shipped_configuration():
+    make_policy(make_account())
+    assert [m for check in ALL for m in check(databases=["default"])] == []
+
+
+def test_it_registers_every_check():
+    from django.core.checks import registry
+
+    registered = registry.registry.get_checks(include_deployment_checks=True)
+    assert set(ALL) <= set(registered)
+
+
+def test_it_reports_a_missing_or_undecodable_encryption_key(settings):
+    settings.ENCRYPTION_KEYS = []
+    assert ids(checks.check_encryption_keys()) == ["countdown_guard.E001"]
+    settings.ENCRYPTION_KEYS = ["short"]
+    assert ids(checks.check_encryption_keys()) == ["countdown_guard.E001"]
+
+
+def test_it_warns_about_debug_outside_the_embedded_setup(settings):
+    settings.DEBUG, settings.DEV = True, False
+    assert ids(checks.check_debug()) == ["countdown_guard.W002"]
+    settings.DEV = True
+    assert checks.check_debug() == []
+
+
+@pytest.mark.django_db
+def test_it_warns_about_stored_policies_with_a_tight_countdown():
+    account = make_account()
+    make_policy(account, "BTCUSDT", countdown_ms=120_000, interval_s=30)
+    tight = make_policy(account, "ETHUSDT", countdown_ms=20_000, interval_s=10)
+    found = checks.check_policy_timing(databases=["default"])
+    assert ids(found) == ["countdown_guard.W003"]
+    assert found[0].obj == tight
+    assert "Raise the countdown to 32000 ms" in found[0].msg
+    assert checks.check_policy_timing(databases=None) == []
+
+
+def test_it_warns_about_sqlite_outside_the_embedded_setup(settings):
+    settings.DEV = False
+    assert ids(checks.check_sqlite_in_production()) == ["countdown_guard.W004"]
+    settings.DEV = True
+    assert checks.check_sqlite_in_production() == []
+
+
+@pytest.mark.django_db
+def test_it_reports_secrets_that_the_configured_keys_cannot_open(settings, key_a, key_b):
+    settings.ENCRYPTION_KEYS = [key_a]
+    account = make_account("locked-out")
+    assert checks.check_secrets_decrypt(databases=["default"]) == []
+    settings.ENCRYPTION_KEYS = [key_b]
+    found = checks.check_secrets_decrypt(databases=["default"])
+    assert ids(found) == ["countdown_guard.E005"]
+    assert "locked-out" in found[0].msg
+    assert account.secret not in found[0].msg
+
+
+def test_it_reports_queue_timing_that_would_deliver_a_shift_twice(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 300, "retry": 200}
+    assert ids(checks.check_queue_timing()) == ["countdown_guard.E006"]
+    settings.ENGINE_SHIFT_SECONDS, settings.ENGINE_STANDBY_SECONDS = 60, 75
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 130, "retry": 200}
+    assert ids(checks.check_queue_timing()) == ["countdown_guard.E006"]
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 140, "retry": 200}
+    assert checks.check_queue_timing() == []
+
+
+def test_it_warns_when_the_queue_would_retry_on_its_own(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "max_attempts": 0}
+    assert ids(checks.check_queue_timing()) == ["countdown_guard.W007"]
+
+
+def test_it_warns_about_a_cache_private_to_each_process(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert ids(checks.check_shared_cache()) == ["countdown_guard.W008"]
