@@ -1,10 +1,13 @@
 """One account's state on the exchange: its key, open orders and armed countdowns, under its own lock."""
 
 import threading
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from .keys import Verifier
 from .symbols import COINM
+
+CLOSED_ORDERS_KEPT = 1000  # per account
 
 
 def last4(api_key: str) -> str:
@@ -26,39 +29,47 @@ class Order:
     time_ms: int
     update_ms: int
 
-    def to_wire(self) -> dict:
+    def to_wire(self, answer: str = "query") -> dict:
+        """The order in Binance's field order. The answer to POST/DELETE order (`answer="ack"`) carries
+        `cumQty` and no `time`; queries (GET order, openOrder, openOrders) carry `time` and no `cumQty`."""
         filled = self.status == "FILLED"
-        wire = {
-            "orderId": self.order_id,
-            "symbol": self.symbol,
-            "status": self.status,
-            "clientOrderId": self.client_order_id,
-            "price": self.price,
-            "avgPrice": self.price if filled else "0.00",
-            "origQty": self.quantity,
-            "executedQty": self.quantity if filled else "0",
-            "cumQty": self.quantity if filled else "0",
-            "timeInForce": self.time_in_force,
-            "type": self.type,
-            "origType": self.type,
-            "reduceOnly": False,
-            "closePosition": False,
-            "side": self.side,
-            "positionSide": "BOTH",
-            "stopPrice": "0",
-            "workingType": "CONTRACT_PRICE",
-            "priceProtect": False,
-            "priceMatch": "NONE",
-            "selfTradePreventionMode": "NONE",
-            "goodTillDate": 0,
-            "time": self.time_ms,
-            "updateTime": self.update_ms,
-        }
+        wire = {"orderId": self.order_id, "symbol": self.symbol}
         if self.venue == COINM:
             wire["pair"] = self.symbol.split("_")[0]
-            wire["cumBase"] = "0"
-        else:
-            wire["cumQuote"] = "0"
+        wire.update(
+            {
+                "status": self.status,
+                "clientOrderId": self.client_order_id,
+                "price": self.price,
+                "avgPrice": self.price if filled else "0.00000",
+                "origQty": self.quantity,
+                "executedQty": self.quantity if filled else "0",
+            }
+        )
+        if answer != "query":
+            wire["cumQty"] = self.quantity if filled else "0"
+        wire["cumBase" if self.venue == COINM else "cumQuote"] = "0"
+        wire.update(
+            {
+                "timeInForce": self.time_in_force,
+                "type": self.type,
+                "reduceOnly": False,
+                "closePosition": False,
+                "side": self.side,
+                "positionSide": "BOTH",
+                "stopPrice": "0",
+                "workingType": "CONTRACT_PRICE",
+                "priceProtect": False,
+                "origType": self.type,
+                "priceMatch": "NONE",
+                "selfTradePreventionMode": "NONE",
+            }
+        )
+        if self.venue != COINM:
+            wire["goodTillDate"] = 0  # GTD exists on USDⓈ-M only
+        if answer == "query":
+            wire["time"] = self.time_ms
+        wire["updateTime"] = self.update_ms
         return wire
 
 
@@ -99,6 +110,9 @@ class Account:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     orders: dict[str, dict[int, Order]] = field(default_factory=dict, repr=False)  # symbol -> id -> order
     countdowns: dict[str, Countdown] = field(default_factory=dict, repr=False)  # symbol -> countdown
+    # Filled and cancelled orders stay queryable (GET order) for a while, as on Binance; the newest only.
+    closed: OrderedDict[int, Order] = field(default_factory=OrderedDict, repr=False)
+    order_times: deque[float] = field(default_factory=deque, repr=False)  # for X-MBX-ORDER-COUNT-*
 
     @property
     def last4(self) -> str:
@@ -120,3 +134,35 @@ class Account:
             if symbol is not None:
                 return list(self.orders.get(symbol, {}).values())
             return [order for by_id in self.orders.values() for order in by_id.values()]
+
+    # The methods below expect `lock` to be held.
+
+    def retire(self, orders) -> None:
+        for order in orders:
+            self.closed[order.order_id] = order
+            self.closed.move_to_end(order.order_id)
+        while len(self.closed) > CLOSED_ORDERS_KEPT:
+            self.closed.popitem(last=False)
+
+    def find(self, symbol: str, order_id: int | None, client_order_id: str | None) -> Order | None:
+        """An open or recently closed order of `symbol`, by id (which wins) or client order id."""
+        if order_id is not None:
+            order = self.orders.get(symbol, {}).get(order_id) or self.closed.get(order_id)
+            return order if order is not None and order.symbol == symbol else None
+        for order in (*self.orders.get(symbol, {}).values(), *reversed(self.closed.values())):
+            if order.symbol == symbol and order.client_order_id == client_order_id:
+                return order
+        return None
+
+    def note_order(self, now: float) -> None:
+        self.order_times.append(now)
+        self._forget_orders_before(now - 60)
+
+    def order_counts(self, now: float) -> tuple[int, int]:
+        """How many orders this account placed in the last 10 s and in the last minute."""
+        self._forget_orders_before(now - 60)
+        return sum(1 for t in self.order_times if t > now - 10), len(self.order_times)
+
+    def _forget_orders_before(self, moment: float) -> None:
+        while self.order_times and self.order_times[0] <= moment:
+            self.order_times.popleft()

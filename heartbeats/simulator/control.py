@@ -2,6 +2,7 @@
 
 Kept apart from the Binance paths: no weight, no faults, no signatures. It is meant for loopback use by tests
 and the demo; whoever can reach it can change the exchange. Arguments come as a JSON body or query parameters.
+Requests carrying an Origin header (sent by browsers) are refused, so no web page can drive it.
 
     GET    /_sim/state        everything below at once, plus server time, skew, latency, limits, weights
     GET    /_sim/requests     request log (?path=/fapi/v1/countdownCancelAll&since_id=N)
@@ -27,7 +28,9 @@ and the demo; whoever can reach it can change the exchange. Arguments come as a 
 import json
 from urllib.parse import parse_qs
 
+from . import bounds
 from .endpoints import Reply
+from .errors import BinanceError
 from .exchange import Exchange
 from .keys import KeyMaterialError
 
@@ -89,22 +92,19 @@ class ControlApi:
             known = any(n == name for _, n in self._routes)
             return Reply(405 if known else 404, {"error": f"no control endpoint {method} {path}"})
         try:
-            args = {k: v[-1] for k, v in parse_qs(query).items()}
+            args = {k: v[-1] for k, v in parse_qs(query, errors="replace").items()}
             if body:
-                data = json.loads(body)
-                if not isinstance(data, dict):
-                    raise ControlError(400, "the body must be a JSON object")
-                args.update(data)
+                args.update(_json_object(body))
             status, result = handler(args)
         except ControlError as exc:
             return Reply(exc.status, {"error": str(exc)})
-        except json.JSONDecodeError:
-            return Reply(400, {"error": "the body is not valid JSON"})
         except KeyMaterialError as exc:
             return Reply(400, {"error": str(exc)})
+        except BinanceError as exc:
+            return Reply(400, {"error": exc.msg, "code": exc.code})
         except KeyError as exc:
             return Reply(404, {"error": str(exc.args[0]) if exc.args else "not found"})
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             return Reply(400, {"error": str(exc)})
         return Reply(status, result)
 
@@ -114,13 +114,14 @@ class ControlApi:
         return 200, self.exchange.state()
 
     def requests(self, args):
-        return 200, self.exchange.requests_log(args.get("path"), int(args.get("since_id", 0)))
+        since_id = bounds.integer(args.get("since_id", 0), "since_id", 0, 2**62)
+        return 200, self.exchange.requests_log(_text(args, "path"), since_id)
 
     def list_accounts(self, args):
         return 200, self.exchange.accounts()
 
     def list_orders(self, args):
-        return 200, self.exchange.open_orders(_required(args, "api_key"), args.get("symbol"))
+        return 200, self.exchange.open_orders(_required(args, "api_key"), _text(args, "symbol"))
 
     def list_faults(self, args):
         return 200, self.exchange.faults()
@@ -152,12 +153,12 @@ class ControlApi:
         order = self.exchange.place_order(
             _required(args, "api_key"),
             _required(args, "symbol"),
-            args.get("side", "BUY"),
+            _text(args, "side") or "BUY",
             args.get("price", "1000"),
             args.get("quantity", "1"),
-            order_type=args.get("type", "LIMIT"),
-            time_in_force=args.get("timeInForce", "GTC"),
-            client_order_id=args.get("newClientOrderId"),
+            order_type=_text(args, "type") or "LIMIT",
+            time_in_force=_text(args, "timeInForce") or "GTC",
+            client_order_id=_text(args, "newClientOrderId"),
         )
         return 201, order
 
@@ -177,19 +178,17 @@ class ControlApi:
         return 200, {"cleared": True}
 
     def release(self, args):
-        released = self.exchange.release(_required(args, "name"), float(args.get("wait", 5.0)))
+        released = self.exchange.release(_required(args, "name"), args.get("wait", 5.0))
         return 200, {"released": released}
 
     def set_clock(self, args):
-        self.exchange.set_skew(int(_required(args, "skew_ms")))
+        self.exchange.set_skew(_present(args, "skew_ms"))
         return self.clock(args)
 
     def set_latency(self, args):
-        self.exchange.set_latency(float(args.get("latency_ms", 0)), float(args.get("jitter_ms", 0)))
-        return 200, {
-            "latency_ms": float(args.get("latency_ms", 0)),
-            "jitter_ms": float(args.get("jitter_ms", 0)),
-        }
+        self.exchange.set_latency(args.get("latency_ms", 0), args.get("jitter_ms", 0))
+        latency_ms, jitter_ms = self.exchange.latency
+        return 200, {"latency_ms": latency_ms, "jitter_ms": jitter_ms}
 
     def set_limits(self, args):
         self.exchange.set_limits(args.get("weight_limit"), args.get("ban_after"), args.get("ban_seconds"))
@@ -205,10 +204,39 @@ class ControlApi:
         return 200, {"reset": True}
 
 
-def _required(args: dict, name: str):
+def _json_object(body: bytes) -> dict:
+    try:
+        # NaN and Infinity are not JSON, and would reach sleeps and timers as numbers.
+        data = json.loads(body, parse_constant=_not_json)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ControlError(400, "the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ControlError(400, "the body must be a JSON object")
+    return data
+
+
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not valid JSON")
+
+
+def _required(args: dict, name: str) -> str:
     value = args.get(name)
     if value is None or value == "":
         raise ControlError(400, f"'{name}' is required")
+    return _text(args, name)
+
+
+def _present(args: dict, name: str):
+    value = args.get(name)
+    if value is None or value == "":
+        raise ControlError(400, f"'{name}' is required")
+    return value
+
+
+def _text(args: dict, name: str) -> str | None:
+    value = args.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ControlError(400, f"'{name}' must be a string")
     return value
 
 

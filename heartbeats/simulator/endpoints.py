@@ -4,14 +4,20 @@ A request goes through the steps a real one meets, in this order: weight is coun
 refuse it there); a matching fault may delay it, hold it, replace its answer or drop the connection; latency
 is spent; then it is delivered: key, timestamp, signature and permission are checked against the server
 time at delivery, and the handler applies it. No lock is held while a request waits.
+
+Paths, under /fapi/v1/ (USDⓈ-M) and /dapi/v1/ (COIN-M): time, ping, exchangeInfo, countdownCancelAll,
+order (POST new, GET query, DELETE cancel), openOrder, openOrders, allOpenOrders. Parameters come from the
+query string and a form body, as on Binance; other bodies (JSON) are not read. Answers carry Binance's
+headers (X-MBX-USED-WEIGHT-1M, X-MBX-ORDER-COUNT-* after a new order, CORS), so Binance's own connectors,
+python-binance and ccxt work against it unchanged.
 """
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import errors, symbols
-from .book import Account, last4
+from . import errors, rules, symbols
+from .book import Account, Order, last4
 from .errors import BinanceError
 from .exchange import Exchange
 from .faults import Fault, Held
@@ -21,6 +27,15 @@ NONE, USER_DATA, TRADE = "NONE", "USER_DATA", "TRADE"
 MAX_RECV_WINDOW = 60_000
 DEFAULT_RECV_WINDOW = 5_000
 NOT_FOUND_HTML = "<html><body><h2>404 Not found</h2></body></html>"
+# Binance's API answers browsers too (CORS), for every path and status.
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+}
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Headers": "Content-Type, X-MBX-APIKEY",
+    "Access-Control-Max-Age": "600",
+}
 
 
 @dataclass
@@ -52,6 +67,7 @@ class Call:
     account: Account | None
     server_ms: int
     entry: dict
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers set by the handler
 
     def market(self, required: bool = True, trading: bool = True) -> symbols.Market | None:
         name = self.params.symbol(required)
@@ -110,31 +126,76 @@ def _new_order(call: Call):
     if side not in _SIDES:
         raise errors.invalid_enum(-1117, "side")
     order_type = p.text("type")
+    if order_type in rules.CONDITIONAL_TYPES and call.venue == symbols.USDM:
+        raise errors.algo_order_type()
     if order_type not in _TYPES:
         raise errors.invalid_enum(-1116, "orderType")
-    quantity = p.decimal("quantity")
-    time_in_force, price = "GTC", "0"
+    time_in_force, price = "GTC", None
     if order_type == "LIMIT":
         time_in_force = p.text("timeInForce")
         if time_in_force not in _TIME_IN_FORCE:
             raise errors.invalid_enum(-1115, "timeInForce")
+    quantity = p.decimal("quantity")
+    if order_type == "LIMIT":
         price = p.decimal("price")
+    client_order_id = p.text("newClientOrderId", False)
+    if client_order_id is not None:
+        rules.check_client_order_id(client_order_id)
+    rules.check_new_order(market, order_type, price, quantity)
     order = call.exchange.new_order(
         call.account,
         market,
         side,
         order_type,
         time_in_force,
-        price,
-        quantity,
-        p.text("newClientOrderId", False),
+        rules.plain(price) if price is not None else "0",
+        rules.plain(quantity),
+        client_order_id,
     )
-    return order.to_wire()
+    in_10s, in_1m = call.exchange.order_counts(call.account)
+    call.headers.update({"X-MBX-ORDER-COUNT-10S": str(in_10s), "X-MBX-ORDER-COUNT-1M": str(in_1m)})
+    return order.to_wire("ack")
+
+
+def _order_reference(call: Call) -> tuple[int | None, str | None]:
+    order_id = call.params.long("orderId", required=False)
+    client_order_id = call.params.text("origClientOrderId", required=False)
+    if order_id is None and client_order_id is None:
+        raise errors.order_reference_missing()
+    return order_id, client_order_id
+
+
+def _found(call: Call, *, open_only: bool) -> Order:
+    market = call.market(trading=False)
+    order = call.exchange.find_order(call.account, market.symbol, *_order_reference(call))
+    if order is None or (open_only and order.status != "NEW"):
+        raise errors.order_does_not_exist()
+    return order
+
+
+def _query_order(call: Call):
+    return _found(call, open_only=False).to_wire()
+
+
+def _query_open_order(call: Call):
+    return _found(call, open_only=True).to_wire()
+
+
+def _cancel_order(call: Call):
+    market = call.market(trading=False)
+    order = call.exchange.cancel_order(call.account, market.symbol, *_order_reference(call))
+    if order is None:
+        raise errors.unknown_order()
+    return order.to_wire("ack")
 
 
 def _open_orders(call: Call):
     market = call.market(required=False, trading=False)
-    return [o.to_wire() for o in call.account.open_orders(market.symbol if market else None)]
+    orders = call.account.open_orders(market.symbol if market else None)
+    pair = call.params.text("pair", required=False) if call.venue == symbols.COINM else None
+    if pair is not None:  # COIN-M lists a pair's perpetual and delivery contracts together
+        orders = [o for o in orders if o.symbol.split("_")[0] == pair]
+    return [o.to_wire() for o in orders]
 
 
 def _cancel_all(call: Call):
@@ -153,8 +214,13 @@ def _build_routes() -> dict[str, tuple[str, dict[str, Route]]]:
         "ping": {"GET": Route(_ping, NONE, _fixed(1))},
         "exchangeInfo": {"GET": Route(_exchange_info, NONE, _fixed(1))},
         "countdownCancelAll": {"POST": Route(_countdown, TRADE, _fixed(10))},
-        # New orders weigh 0 against the IP limit on Binance futures (they count against order limits).
-        "order": {"POST": Route(_new_order, TRADE, _fixed(0))},
+        "order": {
+            # New orders weigh 0 against the IP limit on Binance futures (they count against order limits).
+            "POST": Route(_new_order, TRADE, _fixed(0)),
+            "GET": Route(_query_order, USER_DATA, _fixed(1)),
+            "DELETE": Route(_cancel_order, TRADE, _fixed(1)),
+        },
+        "openOrder": {"GET": Route(_query_open_order, USER_DATA, _fixed(1))},
         "openOrders": {"GET": Route(_open_orders, USER_DATA, _open_orders_weight)},
         "allOpenOrders": {"DELETE": Route(_cancel_all, TRADE, _fixed(1))},
     }
@@ -177,12 +243,15 @@ class BinanceApi:
 
     def handle(self, req: Incoming) -> Reply:
         found = ROUTES.get(req.path)
+        if req.method == "OPTIONS":  # a browser's CORS preflight: no weight, no authentication
+            return Reply(200, "", {**CORS_HEADERS, **PREFLIGHT_HEADERS})
         if found is None:
-            return Reply(404, NOT_FOUND_HTML)
+            return Reply(404, NOT_FOUND_HTML, dict(CORS_HEADERS))
         venue, methods = found
         route = methods.get(req.method)
         if route is None:
-            return Reply(405, {"code": -1000, "msg": f"Request method '{req.method}' not supported"})
+            body = {"code": -1000, "msg": f"Request method '{req.method}' not supported"}
+            return Reply(405, body, dict(CORS_HEADERS))
 
         params = Params(req.query, req.body)
         entry = self._open_entry(req, venue, params)
@@ -267,7 +336,7 @@ class BinanceApi:
         except BinanceError as exc:
             return _error_reply(exc)
         ex.log.update(entry, applied_at=time.time())
-        return Reply(200, body)
+        return Reply(200, body, call.headers)
 
     def _authenticate(self, req: Incoming, route: Route, params: Params, server_ms: int) -> Account:
         if not req.api_key:
@@ -298,6 +367,7 @@ class BinanceApi:
         if not reply.drop:
             used = self.exchange.limiter.used(req.ip, venue, self.exchange.server_time_ms())
             reply.headers["X-MBX-USED-WEIGHT-1M"] = str(used)
+            reply.headers.update(CORS_HEADERS)
         code = reply.body.get("code") if isinstance(reply.body, dict) and reply.status != 200 else None
         self.exchange.log.update(
             entry, status=None if reply.drop else reply.status, code=code, responded_at=time.time()

@@ -96,3 +96,38 @@ def rejected_key(ip: str) -> BinanceError:
 
 def invalid_enum(code: int, what: str) -> BinanceError:
     return BinanceError(400, code, f"Invalid {what}.")
+
+
+def order_does_not_exist() -> BinanceError:
+    return BinanceError(400, -2013, "Order does not exist.")
+
+
+def unknown_order() -> BinanceError:
+    return BinanceError(400, -2011, "Unknown order sent.")
+
+
+def order_reference_missing() -> BinanceError:
+    return BinanceError(
+        400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+    )
+
+
+def duplicated_client_order_id() -> BinanceError:
+    return BinanceError(400, -4116, "ClientOrderId is duplicated.")
+
+
+def algo_order_type() -> BinanceError:
+    return BinanceError(
+        400,
+        -4120,
+        "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.",
+    )
+
+
+def unreadable_body() -> BinanceError:
+    """The request's body could not be read (bad length or chunking): nothing was processed."""
+    return BinanceError(400, -1102, "A mandatory parameter was not sent, was empty/null, or malformed.")
+
+
+def body_too_large() -> BinanceError:
+    return BinanceError(413, -1000, "Request body too large.")

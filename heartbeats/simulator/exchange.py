@@ -10,11 +10,13 @@ import heapq
 import itertools
 import logging
 import random
+import secrets
+import string
 import threading
 import time
 from collections import deque
 
-from . import symbols
+from . import bounds, errors, rules, symbols
 from .book import Account, Countdown, Order, last4
 from .faults import FaultTable
 from .journal import RequestLog
@@ -24,6 +26,12 @@ from .ratelimit import WeightLimiter
 log = logging.getLogger(__name__)
 
 FIRST_ORDER_ID = 4_000_000_001  # well inside JavaScript's exact integers
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def _generated_client_order_id() -> str:
+    """22 letters and digits, like the ids Binance makes up when a client sends none."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(22))
 
 
 class Exchange:
@@ -81,6 +89,8 @@ class Exchange:
             with account.lock:
                 account.orders.clear()
                 account.countdowns.clear()
+                account.closed.clear()
+                account.order_times.clear()
         with self._timers_lock:
             self._timers.clear()
             self._stale_timers = 0
@@ -99,16 +109,22 @@ class Exchange:
 
     def set_skew(self, ms: int) -> None:
         """Server time = host time + ms (positive: the exchange's clock runs ahead of ours)."""
-        self._skew_ms = int(ms)
+        self._skew_ms = bounds.integer(ms, "skew_ms", -bounds.MAX_SKEW_MS, bounds.MAX_SKEW_MS)
 
     def server_time_ms(self, now: float | None = None) -> int:
         return int((time.time() if now is None else now) * 1000) + self._skew_ms
 
     def set_latency(self, ms: float, jitter_ms: float = 0) -> None:
         """Delay before every Binance request is processed: ms ± a uniform jitter (never below zero)."""
-        if ms < 0 or jitter_ms < 0:
-            raise ValueError("latency and jitter must not be negative")
-        self._latency = (float(ms), float(jitter_ms))
+        self._latency = (
+            bounds.number(ms, "latency_ms", 0, bounds.MAX_DELAY_MS),
+            bounds.number(jitter_ms, "jitter_ms", 0, bounds.MAX_DELAY_MS),
+        )
+
+    @property
+    def latency(self) -> tuple[float, float]:
+        """(latency ms, jitter ms) added before every Binance request."""
+        return self._latency
 
     def latency_seconds(self) -> float:
         ms, jitter = self._latency
@@ -118,11 +134,11 @@ class Exchange:
 
     def set_limits(self, weight_limit=None, ban_after=None, ban_seconds=None) -> None:
         if weight_limit is not None:
-            self.limiter.limit = int(weight_limit)
+            self.limiter.limit = bounds.integer(weight_limit, "weight_limit", 0, 10**9)
         if ban_after is not None:
-            self.limiter.ban_after = int(ban_after)
+            self.limiter.ban_after = bounds.integer(ban_after, "ban_after", 0, 10**9)
         if ban_seconds is not None:
-            self.limiter.ban_seconds = float(ban_seconds)
+            self.limiter.ban_seconds = bounds.number(ban_seconds, "ban_seconds", 0, 3 * 86_400)
 
     def used_weight(self, ip: str = "127.0.0.1", venue: str = symbols.USDM) -> int:
         return self.limiter.used(ip, venue, self.server_time_ms())
@@ -143,9 +159,17 @@ class Exchange:
 
         Re-adding an existing key replaces its key material and permissions, keeping orders and countdowns.
         """
-        if not api_key or not api_key.strip():
-            raise ValueError("api_key must not be empty")
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ValueError("api_key must be a non-empty string")
+        if not isinstance(secret_or_public_pem, str) or (
+            passphrase is not None and not isinstance(passphrase, str)
+        ):
+            raise ValueError("the key material and passphrase must be strings")
         verifier = Verifier(key_type, secret_or_public_pem, passphrase)
+        if isinstance(ip_whitelist, str):
+            ip_whitelist = [ip.strip() for ip in ip_whitelist.split(",") if ip.strip()]
+        if ip_whitelist is not None and not all(isinstance(ip, str) for ip in ip_whitelist):
+            raise ValueError("ip_whitelist must be a list of addresses")
         whitelist = frozenset(ip_whitelist) if ip_whitelist is not None else None
         with self._accounts_lock:
             existing = self._accounts.get(api_key)
@@ -184,28 +208,37 @@ class Exchange:
         time_in_force: str = "GTC",
         client_order_id: str | None = None,
     ) -> dict:
-        """Places an order without a signed request (test set-up). Returns it in Binance's wire format."""
+        """Places an order without a signed request or filter checks (test set-up); returns it as Binance
+        answers a new order. Raises ValueError for what no exchange could hold (unknown symbol, side or type,
+        a price or quantity that is not a positive number)."""
         market = symbols.MARKETS.get(symbol)
         if market is None:
             raise ValueError(f"unknown symbol {symbol!r}")
+        if side not in ("BUY", "SELL") or order_type not in ("LIMIT", "MARKET"):
+            raise ValueError("side must be BUY or SELL and type LIMIT or MARKET")
+        if client_order_id is not None and not isinstance(client_order_id, str):
+            raise ValueError("newClientOrderId must be a string")
         order = self.new_order(
             self._require_account(api_key),
             market,
             side,
             order_type,
-            time_in_force,
-            str(price),
-            str(quantity),
+            str(time_in_force),
+            rules.canonical(price) if order_type == "LIMIT" else "0",
+            rules.canonical(quantity),
             client_order_id,
         )
-        return order.to_wire()
+        return order.to_wire("ack")
 
     def new_order(self, account, market, side, order_type, time_in_force, price, quantity, client_order_id):
-        now_ms = self.server_time_ms()
+        """Rests a limit order (a market order fills at once). Raises -4116 for a client order id already
+        used by an open order of the account."""
+        now = time.time()
+        now_ms = self.server_time_ms(now)
         order_id = next(self._order_ids)
         order = Order(
             order_id=order_id,
-            client_order_id=client_order_id or f"sim{order_id}",
+            client_order_id=client_order_id or _generated_client_order_id(),
             symbol=market.symbol,
             venue=market.venue,
             side=side,
@@ -217,20 +250,49 @@ class Exchange:
             time_ms=now_ms,
             update_ms=now_ms,
         )
-        if order.status == "NEW":  # only limit orders rest on the book; market orders fill at once
-            with account.lock:
+        with account.lock:
+            open_orders = (o for by_id in account.orders.values() for o in by_id.values())
+            if client_order_id and any(o.client_order_id == client_order_id for o in open_orders):
+                raise errors.duplicated_client_order_id()
+            account.note_order(now)
+            if order.status == "NEW":  # only limit orders rest on the book; market orders fill at once
                 account.orders.setdefault(market.symbol, {})[order_id] = order
+            else:
+                account.retire([order])
         return order
 
     def open_orders(self, api_key: str, symbol: str | None = None) -> list[dict]:
         return [o.to_wire() for o in self._require_account(api_key).open_orders(symbol)]
 
+    def order_counts(self, account: Account) -> tuple[int, int]:
+        """Orders the account placed in the last 10 s and the last minute (X-MBX-ORDER-COUNT-10S / -1M)."""
+        with account.lock:
+            return account.order_counts(time.time())
+
+    def find_order(self, account: Account, symbol: str, order_id=None, client_order_id=None) -> Order | None:
+        with account.lock:
+            return account.find(symbol, order_id, client_order_id)
+
+    def cancel_order(self, account: Account, symbol: str, order_id=None, client_order_id=None):
+        """Cancels one open order and returns it; None if no open order of `symbol` has that id."""
+        with account.lock:
+            order = account.find(symbol, order_id, client_order_id)
+            if order is None or order.status != "NEW":
+                return None
+            del account.orders[symbol][order.order_id]
+            if not account.orders[symbol]:
+                del account.orders[symbol]
+            order.status, order.update_ms = "CANCELED", self.server_time_ms()
+            account.retire([order])
+        return order
+
     def cancel_all(self, account: Account, symbol: str) -> list[int]:
+        now_ms = self.server_time_ms()
         with account.lock:
             cancelled = account.orders.pop(symbol, {})
-        now_ms = self.server_time_ms()
-        for order in cancelled.values():
-            order.status, order.update_ms = "CANCELED", now_ms
+            for order in cancelled.values():
+                order.status, order.update_ms = "CANCELED", now_ms
+            account.retire(cancelled.values())
         return list(cancelled)
 
     # Countdowns ------------------------------------------------------------------------------------------
@@ -310,9 +372,10 @@ class Exchange:
                 del account.countdowns[countdown.symbol]
                 cancelled = account.orders.pop(countdown.symbol, {})
                 cancelled_at = time.time()
-            now_ms = self.server_time_ms(cancelled_at)
-            for order in cancelled.values():
-                order.status, order.update_ms = "CANCELED", now_ms
+                now_ms = self.server_time_ms(cancelled_at)
+                for order in cancelled.values():
+                    order.status, order.update_ms = "CANCELED", now_ms
+                account.retire(cancelled.values())
             record = countdown.describe()
             record.update(cancelled_at=cancelled_at, order_ids=list(cancelled))
             with self._cancellations_lock:
@@ -334,10 +397,12 @@ class Exchange:
 
     def release(self, name: str, wait: float = 5.0) -> int:
         """Delivers every request held under `name`; returns how many, once they have been processed."""
-        return self.faults_table.release(name, wait)
+        return self.faults_table.release(name, bounds.number(wait, "wait", 0, bounds.MAX_WAIT_SECONDS))
 
     def wait_held(self, name: str, count: int = 1, timeout: float = 5.0) -> int:
-        return self.faults_table.wait_held(name, count, timeout)
+        return self.faults_table.wait_held(
+            name, count, bounds.number(timeout, "timeout", 0, bounds.MAX_WAIT_SECONDS)
+        )
 
     def held(self) -> list[dict]:
         return self.faults_table.held()

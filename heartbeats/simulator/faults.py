@@ -9,6 +9,7 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 
+from . import bounds
 from .book import last4
 from .errors import MESSAGES, STATUS_BODIES
 
@@ -144,38 +145,45 @@ class FaultTable:
             status = status or preset_status
             body = body if body is not None else dict(preset_body)
         if code is not None and body is None:
-            body = {"code": int(code), "msg": msg or MESSAGES.get(int(code), "Injected error.")}
-            status = status or _status_for_code(int(code))
+            code = bounds.integer(code, "code", -(10**9), 10**9)
+            body = {"code": code, "msg": bounds.text(msg, "msg") or MESSAGES.get(code, "Injected error.")}
+            status = status or _status_for_code(code)
         elif msg is not None and body is None:
             raise ValueError("give `code` with `msg` (or a whole `body`, or a `kind`)")
         if body is not None and status is None:
             status = 503
         if status is not None:
-            status = int(status)
-            if not 100 <= status <= 599:
-                raise ValueError("status must be an HTTP status code")
+            status = bounds.integer(status, "status", 100, 599)
             if body is None:
                 body = dict(STATUS_BODIES.get(status, {"code": -1000, "msg": MESSAGES[-1000]}))
         if status is None and not latency_ms and hold is None and not drop:
             raise ValueError("a fault needs a reply (status/code/body/kind), latency_ms, hold or drop")
-        if count is not None and int(count) < 1:
-            raise ValueError("count must be at least 1, or None for every matching request")
+        if count is not None:
+            count = bounds.integer(count, "count", 1, 10**9)
+        method = bounds.text(method, "method")
         fault = Fault(
             id=0,
             method=method.upper() if method else None,
-            path=path,
-            symbol=symbol,
-            countdown_ms=None if countdown_ms is None else int(countdown_ms),
-            api_key=api_key,
+            path=bounds.text(path, "path"),
+            symbol=bounds.text(symbol, "symbol"),
+            countdown_ms=None
+            if countdown_ms is None
+            else bounds.integer(countdown_ms, "countdown_ms", 0, 2**63),
+            api_key=bounds.text(api_key, "api_key"),
             status=status,
             body=body,
-            latency_ms=float(latency_ms or 0),
+            latency_ms=bounds.number(latency_ms or 0, "latency_ms", 0, bounds.MAX_DELAY_MS),
             hold=str(hold) if hold is not None else None,
-            hold_timeout=float(hold_timeout if hold_timeout is not None else self.hold_timeout),
+            hold_timeout=bounds.number(
+                hold_timeout if hold_timeout is not None else self.hold_timeout,
+                "hold_timeout",
+                0,
+                bounds.MAX_WAIT_SECONDS,
+            ),
             apply=bool(apply),
             drop=bool(drop),
-            retry_after=None if retry_after is None else int(retry_after),
-            count=None if count is None else int(count),
+            retry_after=None if retry_after is None else bounds.integer(retry_after, "retry_after", 0, 10**9),
+            count=count,
         )
         with self._lock:
             fault.id = next(self._ids)

@@ -3,15 +3,19 @@
 import contextlib
 import json
 import logging
+import re
 import socket
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
+from urllib.parse import urlsplit
 
+from . import errors
 from .control import PREFIX, ControlApi
-from .endpoints import BinanceApi, Incoming, Reply
+from .endpoints import CORS_HEADERS, BinanceApi, Incoming, Reply
+from .errors import BinanceError
 from .exchange import Exchange
 
 log = logging.getLogger(__name__)
@@ -32,32 +36,33 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         self._dispatch()
 
-    do_POST = do_DELETE = do_PUT = do_GET
+    do_POST = do_DELETE = do_PUT = do_OPTIONS = do_GET
 
     def _dispatch(self) -> None:
         received_at = time.time()
         started = time.monotonic()
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self._send(Reply(411, {"error": "chunked request bodies are not supported"}), close=True)
+        path, query = _split_target(self.path)
+        control = path.startswith(PREFIX)
+        try:
+            body = self._read_body()
+        except _UnreadableBody as exc:
+            # The rest of the stream cannot be trusted to start a request: answer, then close.
+            error = errors.body_too_large() if exc.too_large else errors.unreadable_body()
+            reply = Reply(error.status, {"error": error.msg}) if control else _binance_refusal(error)
+            self._send(reply, close=True)
+            self._access(path, reply.status, started)
             return
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            if not 0 <= length <= MAX_BODY:
-                raise ValueError
-        except ValueError:
-            self._send(Reply(400, {"error": "bad Content-Length"}), close=True)
-            return
-        body = self.rfile.read(length) if length else b""
-        path, _, query = self.path.partition("?")
-        try:
-            if path.startswith(PREFIX):
-                reply = self.server.control.handle(self.command, path, query, body)
+            if control:
+                reply = self._control(path, query, body)
             else:
                 incoming = Incoming(
                     method=self.command,
                     path=path,
                     query=query,
-                    body=body.decode("latin-1"),
+                    # Binance reads parameters from a form body only: a JSON (or any other) body is ignored,
+                    # so its parameters count as not sent and it is not part of the signed payload.
+                    body=body.decode("latin-1") if _is_form(self.headers.get("Content-Type")) else "",
                     ip=self.client_address[0],
                     api_key=self.headers.get("X-MBX-APIKEY"),
                     received_at=received_at,
@@ -67,15 +72,55 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception(
                 "simulator failed on %s %s", self.command, path
             )  # path only: queries carry signatures
-            reply = Reply(
-                500, {"code": -1000, "msg": "An unknown error occured while processing the request."}
-            )
+            if control:
+                reply = Reply(500, {"error": "internal error; see the simulator's log"})
+            else:
+                reply = _binance_refusal(BinanceError(500, -1000, errors.MESSAGES[-1000]))
         if reply.drop:
             self.close_connection = True
             self._access(path, "dropped", started)
             return
         self._send(reply)
         self._access(path, reply.status, started)
+
+    def _control(self, path: str, query: str, body: bytes) -> Reply:
+        # Browsers add Origin to every cross-site POST/PUT/DELETE; no page has any business changing the
+        # exchange, so refusing them closes the control interface to cross-site requests (CSRF).
+        if self.headers.get("Origin") is not None:
+            return Reply(403, {"error": "the control interface does not accept requests from web pages"})
+        return self.server.control.handle(self.command, path, query, body)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        declared = self.headers.get("Content-Length")
+        if declared is None:
+            return b""
+        if not _DIGITS.fullmatch(declared.strip()):
+            raise _UnreadableBody()
+        length = int(declared)
+        if length > MAX_BODY:
+            raise _UnreadableBody(too_large=True)
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes:
+        data = bytearray()
+        while True:
+            size_line = self.rfile.readline(1024).split(b";")[0].strip()
+            if not _HEX.fullmatch(size_line):
+                raise _UnreadableBody()
+            size = int(size_line, 16)
+            if size == 0:
+                for _ in range(100):  # trailers, up to the blank line
+                    if self.rfile.readline(8192).strip() == b"":
+                        break
+                return bytes(data)
+            if len(data) + size > MAX_BODY:
+                raise _UnreadableBody(too_large=True)
+            chunk = self.rfile.read(size)
+            if len(chunk) < size or self.rfile.readline(8).strip() != b"":
+                raise _UnreadableBody()
+            data += chunk
 
     def _send(self, reply: Reply, close: bool = False) -> None:
         if isinstance(reply.body, str):
@@ -104,6 +149,34 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # noqa: A002 - quiet: request lines contain signatures
         pass
+
+
+class _UnreadableBody(Exception):
+    def __init__(self, too_large: bool = False):
+        super().__init__()
+        self.too_large = too_large
+
+
+_DIGITS = re.compile(r"[0-9]{1,12}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,8}")
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    """Path and raw query of a request target, also in the absolute form a client sends through a proxy."""
+    if target.startswith(("http://", "https://")):
+        parts = urlsplit(target)
+        return parts.path or "/", parts.query
+    path, _, query = target.partition("?")
+    return path, query
+
+
+def _is_form(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    return media_type in ("", "application/x-www-form-urlencoded")
+
+
+def _binance_refusal(error: BinanceError) -> Reply:
+    return Reply(error.status, error.body(), {**error.headers, **CORS_HEADERS})
 
 
 class _Server(ThreadingHTTPServer):

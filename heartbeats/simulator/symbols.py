@@ -7,6 +7,11 @@ COINM = "coinm"
 
 PERPETUAL_DELIVERY_MS = 4133404800000  # Binance's "no delivery" date for perpetuals (2100-12-25)
 ONBOARD_MS = 1569398400000
+# Filter bounds shared by every market (rules.py enforces them on new orders).
+MAX_PRICE = "1000000"
+MAX_QTY = "1000000"
+MAX_MARKET_QTY = "100000"
+MIN_NOTIONAL = "5"  # USDⓈ-M only; COIN-M quantities are whole contracts
 
 
 @dataclass(frozen=True)
@@ -118,11 +123,16 @@ def _filters(m: Market) -> list[dict]:
         {
             "filterType": "PRICE_FILTER",
             "minPrice": m.tick_size,
-            "maxPrice": "1000000",
+            "maxPrice": MAX_PRICE,
             "tickSize": m.tick_size,
         },
-        {"filterType": "LOT_SIZE", "minQty": m.step_size, "maxQty": "1000000", "stepSize": m.step_size},
-        {"filterType": "MARKET_LOT_SIZE", "minQty": m.step_size, "maxQty": "100000", "stepSize": m.step_size},
+        {"filterType": "LOT_SIZE", "minQty": m.step_size, "maxQty": MAX_QTY, "stepSize": m.step_size},
+        {
+            "filterType": "MARKET_LOT_SIZE",
+            "minQty": m.step_size,
+            "maxQty": MAX_MARKET_QTY,
+            "stepSize": m.step_size,
+        },
         {"filterType": "MAX_NUM_ORDERS", "limit": 200},
         {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
         {
@@ -169,7 +179,7 @@ def _usdm_symbol(m: Market) -> dict:
         "liquidationFee": "0.012500",
         "marketTakeBound": "0.05",
         "maxMoveOrderLimit": 10000,
-        "filters": [*_filters(m), {"filterType": "MIN_NOTIONAL", "notional": "5"}],
+        "filters": [*_filters(m), {"filterType": "MIN_NOTIONAL", "notional": MIN_NOTIONAL}],
         "orderTypes": _ORDER_TYPES,
         "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
     }

@@ -38,12 +38,12 @@ class Params:
         return bool(self.values.get(name, "").strip())
 
     def text(self, name: str, required: bool = True) -> str | None:
-        value = self.values.get(name, "").strip()
-        if not value:
+        value = self.values.get(name, "")
+        if not value.strip():
             if required:
                 raise errors.mandatory(name)
             return None
-        return value
+        return value  # not stripped: " 5000" is not a number to Binance either
 
     def long(self, name: str, required: bool = True) -> int | None:
         value = self.text(name, required)

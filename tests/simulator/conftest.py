@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 import pytest
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from requests.adapters import HTTPAdapter
 
 from heartbeats.simulator import Simulator
@@ -31,6 +31,19 @@ def public_pem(private_pem: str) -> str:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
+
+
+def another_key(key_type: str) -> str:
+    """Key material of the same type that is not the registered one (an HMAC secret or a private key PEM)."""
+    if key_type == "hmac":
+        return "another-secret"
+    if key_type == "ed25519":
+        key = ed25519.Ed25519PrivateKey.generate()
+    else:
+        key = rsa.generate_private_key(65537, 2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def sign(key_type: str, key: str, payload: str) -> str:

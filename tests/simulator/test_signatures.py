@@ -4,12 +4,10 @@ import json
 import time
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from heartbeats.simulator.keys import Verifier
 
-from .conftest import DATA, KEYS, Trader, public_pem, sign
+from .conftest import DATA, KEYS, Trader, another_key, public_pem, sign
 
 
 @pytest.mark.parametrize("key_type", ["hmac", "ed25519", "rsa"])
@@ -23,24 +21,11 @@ def test_it_accepts_every_key_type_with_parameters_anywhere(simulator, key_type,
     assert simulator.exchange.countdowns()[0]["countdown_ms"] == 60000
 
 
-def _another_key(key_type: str) -> str:
-    if key_type == "hmac":
-        return "another-secret"
-    key = (
-        ed25519.Ed25519PrivateKey.generate()
-        if key_type == "ed25519"
-        else rsa.generate_private_key(65537, 2048)
-    )
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
 @pytest.mark.parametrize("key_type", ["hmac", "ed25519", "rsa"])
 def test_it_rejects_a_signature_made_with_another_key(simulator, key_type):
     trader = Trader(simulator, key_type).register()
     ts = int(time.time() * 1000)
-    forged = sign(key_type, _another_key(key_type), f"symbol=BTCUSDT&countdownTime=1000&timestamp={ts}")
+    forged = sign(key_type, another_key(key_type), f"symbol=BTCUSDT&countdownTime=1000&timestamp={ts}")
 
     response = trader.countdown("BTCUSDT", 1000, timestamp=ts, signature=forged)
 
