@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by bin/demo and bin/test: finds a Python >= 3.12 and prepares .venv.
 # Looks on PATH first, then inside pyenv (whose version shims fail unless selected).
 
@@ -39,10 +40,23 @@ ensure_venv() {
         rm -rf .venv
         "$python" -m venv .venv
     fi
-    local stamp=".venv/.installed-$(basename "$requirements")"
-    if [ ! -f "$stamp" ] || [ -n "$(find requirements*.txt -newer "$stamp" 2>/dev/null)" ]; then
-        .venv/bin/python -m pip install --quiet --upgrade pip
-        .venv/bin/python -m pip install --quiet -r "$requirements"
-        touch "$stamp"
+    local stamp
+    stamp=".venv/.installed-$(basename "$requirements")"
+    # requirements-dev.txt includes requirements.txt, so its stamp covers both.
+    if _installed "$stamp"; then
+        return 0
     fi
+    if [ "$requirements" = requirements.txt ] && _installed .venv/.installed-requirements-dev.txt; then
+        return 0
+    fi
+    echo "Installing the pinned dependencies ($requirements) into .venv"
+    # -qq: errors only; pip's warnings about this machine's own configuration are not ours to show.
+    .venv/bin/python -m pip install -qq --upgrade pip
+    .venv/bin/python -m pip install -qq -r "$requirements"
+    touch "$stamp"
+}
+
+# _installed STAMP: true when STAMP exists and no requirements file changed since it was made.
+_installed() {
+    [ -f "$1" ] && [ -z "$(find requirements*.txt -newer "$1" 2>/dev/null)" ]
 }

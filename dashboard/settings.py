@@ -48,7 +48,11 @@ else:
     env_str("CG_ENCRYPTION_KEYS", required=True)
     ENCRYPTION_KEYS = env_list("CG_ENCRYPTION_KEYS")
 
-ALLOWED_HOSTS = env_list("CG_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEV else [])
+if DEV:
+    ALLOWED_HOSTS = env_list("CG_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+else:
+    env_str("CG_ALLOWED_HOSTS", required=True)
+    ALLOWED_HOSTS = env_list("CG_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env_list("CG_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -113,7 +117,12 @@ if DEV:
     _database_url = env_str("CG_DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 else:
     _database_url = env_str("CG_DATABASE_URL", required=True)
-DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)}
+# Persistent connections, checked before reuse, so a restarted database server costs one failed check.
+DATABASES = {
+    "default": dj_database_url.parse(
+        _database_url, conn_max_age=env_int("CG_DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = dict(_SQLITE_OPTIONS)
@@ -130,17 +139,28 @@ CACHES = {
     }
 }
 
-# The engine runs in shifts (heartbeats.engine): each shift is one django-q2 task that ends well before
-# `timeout`, and `retry` is longer than `timeout` so the ORM broker never hands a running shift to a second
-# worker. The queue never retries on its own: a stale beat retried later could re-arm a disarmed policy.
+# The engine runs in shifts (heartbeats.engine): each shift is one django-q2 task -- a standby wait of at
+# most ENGINE_STANDBY_SECONDS, then ENGINE_SHIFT_SECONDS of active duty -- that ends well before `timeout`, and
+# `retry` is longer than `timeout` so the ORM broker never hands a running shift to a second worker. The queue
+# never retries on its own: a stale beat retried later could re-arm a disarmed policy.
 ENGINE_SHIFT_SECONDS = env_int("CG_ENGINE_SHIFT_SECONDS", 60)
+ENGINE_STANDBY_SECONDS = ENGINE_SHIFT_SECONDS + 15
+# The egress identity this host's engine serves (one source IP: one weight budget, one lease, one queue) and
+# the local address its requests leave from (empty: the default route).
+ENGINE_EGRESS = env_str("CG_ENGINE_EGRESS", "default")
+ENGINE_SOURCE_ADDRESS = env_str("CG_ENGINE_SOURCE_ADDRESS") or None
+ENGINE_RECV_WINDOW_MS = env_int("CG_ENGINE_RECV_WINDOW_MS", 5000)
+ENGINE_POOL_SIZE = env_int("CG_ENGINE_POOL_SIZE", 16)
 Q_CLUSTER = {
     "name": "countdown-guard",
+    # One queue per egress identity (heartbeats.engine.chain.queue_name), so a shift runs where its address is.
+    **({"cluster_name": f"countdown-guard-{ENGINE_EGRESS}"} if ENGINE_EGRESS != "default" else {}),
     "orm": "default",
+    # The active shift, its standby, the keeper and pruning.
     "workers": env_int("CG_Q_WORKERS", 4),
     "recycle": 500,
-    "timeout": ENGINE_SHIFT_SECONDS + 60,
-    "retry": ENGINE_SHIFT_SECONDS + 120,
+    "timeout": ENGINE_STANDBY_SECONDS + ENGINE_SHIFT_SECONDS + 30,
+    "retry": ENGINE_STANDBY_SECONDS + ENGINE_SHIFT_SECONDS + 90,
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,
@@ -185,11 +205,19 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEV
+if DEV:
+    # The embedded setup serves static files straight from the apps (finders) and needs no collectstatic;
+    # whitenoise only wants STATIC_ROOT to exist.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # Security. Behind TLS in production; the demo runs on plain http://127.0.0.1.
 SECURE = not DEV
 SESSION_COOKIE_SECURE = env_bool("CG_SECURE_COOKIES", SECURE)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if SESSION_COOKIE_SECURE:
+    # The __Host- prefix makes browsers refuse these cookies unless set over https for this exact host.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("CG_SESSION_SECONDS", 12 * 3600)
 SECURE_SSL_REDIRECT = env_bool("CG_SSL_REDIRECT", SECURE)
@@ -198,8 +226,16 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-if env_bool("CG_BEHIND_PROXY", False):
+# Only behind a proxy of ours that sets X-Forwarded-Proto itself (overwriting what the client sent).
+BEHIND_PROXY = env_bool("CG_BEHIND_PROXY", False)
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies of ours append to X-Forwarded-For: the audit trail (audit.client_ip) and the login lockout
+# take the client address from there; 0 trusts REMOTE_ADDR alone.
+TRUSTED_PROXY_COUNT = env_int("CG_TRUSTED_PROXY_COUNT", 1 if BEHIND_PROXY else 0)
+if TRUSTED_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 X_FRAME_OPTIONS = "DENY"
 
 from django.utils.csp import CSP  # noqa: E402
@@ -215,13 +251,26 @@ SECURE_CSP = {
     "base-uri": [CSP.SELF],
 }
 
-EMAIL_BACKEND = env_str("CG_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = env_str("CG_EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("CG_EMAIL_PORT", 25)
-EMAIL_HOST_USER = env_str("CG_EMAIL_USER", "")
-EMAIL_HOST_PASSWORD = env_str("CG_EMAIL_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("CG_EMAIL_TLS", False)
+# E-mail (alerts, error reports) goes to an SMTP server: by default a relay on this host. The embedded setup
+# prints mail to the log instead, unless CG_EMAIL_HOST is given.
+if DEV and not env_str("CG_EMAIL_HOST"):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": env_str("CG_EMAIL_HOST", "localhost"),
+                "port": env_int("CG_EMAIL_PORT", 25),
+                "username": env_str("CG_EMAIL_USER", ""),
+                "password": env_str("CG_EMAIL_PASSWORD", ""),
+                "use_tls": env_bool("CG_EMAIL_TLS", False),
+                "timeout": 10,
+            },
+        }
+    }
 DEFAULT_FROM_EMAIL = env_str("CG_EMAIL_FROM", "countdown-guard@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [("Risk desk", a) for a in env_list("CG_ALERT_EMAILS")]
 
 # How long beat records and finished queue tasks are kept before the pruning job deletes them.
@@ -240,5 +289,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "urllib3": {"level": "WARNING"},
+        # Its start-up banner would open the output of every command.
+        "axes.apps": {"level": "WARNING"},
     },
 }

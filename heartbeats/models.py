@@ -216,8 +216,10 @@ class CountdownPolicy(models.Model):
             if self.last_outcome == Outcome.UNCERTAIN:
                 return result(Status.UNCERTAIN, "The arm's outcome is unknown; retrying.")
             return result(Status.ARMING, "Arm sent, waiting for the exchange to acknowledge it.")
-        if self.last_outcome == Outcome.UNCERTAIN and self.last_attempt_at and (
-            self.last_attempt_at > self.last_arm_sent_at
+        if (
+            self.last_outcome == Outcome.UNCERTAIN
+            and self.last_attempt_at
+            and (self.last_attempt_at > self.last_arm_sent_at)
         ):
             return result(Status.UNCERTAIN, "The last heartbeat's outcome is unknown; retrying.")
         if now - self.last_arm_sent_at > self.late_after:
@@ -246,7 +248,9 @@ class Beat(models.Model):
     message = models.CharField(max_length=300, blank=True)
     server_time = models.DateTimeField(null=True, blank=True)
     used_weight = models.PositiveIntegerField(null=True, blank=True)
-    sender = models.CharField(max_length=100, blank=True, help_text="Engine identity, or 'web' for direct sends.")
+    sender = models.CharField(
+        max_length=100, blank=True, help_text="Engine identity, or 'web' for direct sends."
+    )
 
     class Meta:
         ordering = ["-sent_at"]

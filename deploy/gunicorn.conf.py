@@ -1,0 +1,35 @@
+"""Gunicorn settings for the Countdown Guard dashboard:  gunicorn -c deploy/gunicorn.conf.py
+
+Read from the environment like the rest of the settings (see README, Configuration); anything given on the
+command line wins.
+"""
+
+import os
+
+wsgi_app = "dashboard.wsgi:application"
+bind = os.environ.get("CG_BIND", "127.0.0.1:8000").split(",")
+
+# Threads rather than many processes: the board polls a small JSON view about every second per open tab, and
+# each process holds its own database connections.
+worker_class = "gthread"
+workers = int(os.environ.get("CG_WEB_WORKERS", "2"))
+threads = int(os.environ.get("CG_WEB_THREADS", "8"))
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+# Recycle workers now and then so a slow leak can never grow without bound.
+max_requests = 5000
+max_requests_jitter = 500
+
+# Only a proxy on these addresses may say that a request came over https; see CG_BEHIND_PROXY.
+forwarded_allow_ips = os.environ.get("CG_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# Errors to stderr; the access log is off unless asked for ("-" for stdout) because the board's polling would
+# drown everything else in it.
+errorlog = "-"
+accesslog = os.environ.get("CG_ACCESS_LOG") or None
+loglevel = os.environ.get("CG_LOG_LEVEL", "info").lower()
+
+proc_name = "countdown-guard-web"
+# No runtime control socket: nothing here uses it, and two instances on one host would fight over its path.
+control_socket_disable = True

@@ -1,0 +1,292 @@
+"""Demo data for bin/demo: a user for each role, exchange accounts on the simulator with keys of all three
+types, a dozen armed policies, and resting orders on the simulator for the countdowns to protect.
+
+Idempotent. Passwords and keys are made once, kept in the ignored var/demo/ folder and reused; existing rows
+are kept as people left them (a policy disarmed in the dashboard stays disarmed). What depends on this start
+is refreshed: the accounts' simulator address, the simulator's accounts file, and (with --place-orders, once
+the simulator runs) its resting orders, since the simulator forgets everything when it stops.
+"""
+
+import json
+import os
+import secrets
+import string
+from decimal import Decimal
+from pathlib import Path
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from heartbeats import actions, roles
+from heartbeats.models import CountdownPolicy, Environment, ExchangeAccount, KeyType, Venue
+
+USERS = [
+    # username, role (None: superuser), what the sign-in is for
+    ("viewer", roles.VIEWER, "reads everything, changes nothing"),
+    ("operator", roles.OPERATOR, "arms, disarms, disarm all"),
+    ("keyadmin", roles.KEY_ADMIN, "exchange accounts, API keys and policies"),
+    ("admin", None, "superuser, Django admin"),
+]
+
+# label, venue, key type, policies as (symbol, countdown ms, interval s). Short intervals keep the board
+# lively; together the USD-M policies project 370 of the 2400 request weight per minute an IP may use.
+ACCOUNTS = [
+    (
+        "Alpha desk",
+        Venue.USDM,
+        KeyType.ED25519,
+        [
+            ("BTCUSDT", 120_000, 30),
+            ("ETHUSDT", 120_000, 30),
+            ("SOLUSDT", 60_000, 10),
+            ("BNBUSDT", 90_000, 20),
+        ],
+    ),
+    (
+        "Beta desk",
+        Venue.USDM,
+        KeyType.HMAC,
+        [
+            ("XRPUSDT", 60_000, 10),
+            ("ADAUSDT", 120_000, 30),
+            ("DOGEUSDT", 90_000, 20),
+            ("LTCUSDT", 120_000, 30),
+        ],
+    ),
+    (
+        "Gamma desk",
+        Venue.USDM,
+        KeyType.RSA,
+        [("BTCUSDT", 60_000, 10), ("LINKUSDT", 120_000, 30), ("AVAXUSDT", 90_000, 20)],
+    ),
+    ("Delta desk COIN-M", Venue.COINM, KeyType.ED25519, [("BTCUSD_PERP", 120_000, 30)]),
+]
+
+# Resting orders on each armed policy's symbol: what the countdowns protect, and what the simulator cancels
+# when one runs out.
+ORDERS_PER_POLICY = 2
+REFERENCE_PRICES = {
+    symbol: Decimal(price)
+    for symbol, price in [
+        ("BTCUSDT", "60000"),
+        ("ETHUSDT", "3000"),
+        ("SOLUSDT", "150"),
+        ("BNBUSDT", "600"),
+        ("XRPUSDT", "0.5"),
+        ("ADAUSDT", "0.4"),
+        ("DOGEUSDT", "0.12"),
+        ("LTCUSDT", "80"),
+        ("LINKUSDT", "15"),
+        ("AVAXUSDT", "30"),
+        ("BTCUSD_PERP", "60000"),
+    ]
+}
+DEMO_IP = "127.0.0.1"
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo users, simulator accounts and armed policies (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--simulator-url", default="http://127.0.0.1:8800", help="The simulator's base URL."
+        )
+        parser.add_argument(
+            "--place-orders",
+            action="store_true",
+            help="Place resting orders on the running simulator for every armed demo policy that has none.",
+        )
+
+    def handle(self, *args, simulator_url, place_orders, **options):
+        simulator_url = simulator_url.rstrip("/")
+        demo_dir = Path(settings.VAR_DIR) / "demo"
+        demo_dir.mkdir(parents=True, exist_ok=True)
+        if place_orders:
+            self._place_orders(simulator_url)
+            return
+        passwords = self._users(demo_dir)
+        accounts = [self._account(demo_dir, simulator_url, *spec) for spec in ACCOUNTS]
+        new_accounts = sum(is_new for _, is_new, _ in accounts)
+        self.stdout.write(
+            f"Accounts: {len(accounts)} on the simulator ({new_accounts} new; keys in {demo_dir / 'keys'})."
+        )
+        self._policies([(account, specs) for account, _, specs in accounts])
+        self._write_simulator_accounts(demo_dir, simulator_url)
+        self._write_sign_ins(demo_dir, passwords)
+
+    # Users ---------------------------------------------------------------------------------------------
+
+    def _users(self, demo_dir: Path) -> dict[str, str]:
+        """One user per role with a password made once and kept in var/demo/passwords.json."""
+        path = demo_dir / "passwords.json"
+        passwords = json.loads(path.read_text()) if path.exists() else {}
+        User = get_user_model()
+        created = 0
+        for username, role, _ in USERS:
+            password = passwords.setdefault(username, _new_password())
+            user, is_new = User.objects.get_or_create(username=username)
+            created += is_new
+            if role is None and not (user.is_superuser and user.is_staff):
+                user.is_superuser = user.is_staff = True
+                user.save(update_fields=["is_superuser", "is_staff"])
+            # The printed sign-ins must work, even after someone changed a demo password in the admin.
+            if is_new or not user.check_password(password):
+                user.set_password(password)
+                user.save(update_fields=["password"])
+            if role is not None:
+                roles.grant(user, role)
+        _write_private(path, json.dumps(passwords, indent=2) + "\n")
+        self.stdout.write(f"Users: {len(USERS)} ({created} new).")
+        return passwords
+
+    def _write_sign_ins(self, demo_dir: Path, passwords: dict[str, str]):
+        lines = [f"{name:<9} {passwords[name]:<22} {purpose}" for name, _, purpose in USERS]
+        _write_private(demo_dir / "sign-ins.txt", "\n".join(lines) + "\n")
+
+    # Accounts and keys ---------------------------------------------------------------------------------
+
+    def _account(self, demo_dir: Path, simulator_url: str, label, venue, key_type, policies):
+        account = ExchangeAccount.objects.filter(label=label).first()
+        if account is None:
+            api_key, secret = _load_or_make_key(demo_dir / "keys", _slug(label), key_type)
+            account = ExchangeAccount.objects.create(
+                label=label,
+                venue=venue,
+                environment=Environment.CUSTOM,
+                custom_base_url=simulator_url,
+                key_type=key_type,
+                api_key=api_key,
+                secret=secret,
+            )
+            return account, True, policies
+        if account.environment == Environment.CUSTOM and account.custom_base_url != simulator_url:
+            # The simulator may listen on another port this time (CG_SIM_PORT).
+            account.custom_base_url = simulator_url
+            account.save(update_fields=["custom_base_url", "updated_at"])
+        return account, False, policies
+
+    def _write_simulator_accounts(self, demo_dir: Path, simulator_url: str):
+        """The keys the simulator registers at start (`simulator --accounts FILE`, entries shaped like its
+        POST /_sim/accounts): every account pointed at this simulator, with the key the dashboard holds now,
+        so a key rotated in the dashboard keeps working after a restart."""
+        entries = []
+        for account in ExchangeAccount.objects.filter(
+            environment=Environment.CUSTOM, custom_base_url=simulator_url
+        ):
+            material = "secret" if account.key_type == KeyType.HMAC else "private_key"
+            entry = {"label": account.label, "api_key": account.api_key, "key_type": account.key_type}
+            entry[material] = account.secret
+            if account.key_passphrase:
+                entry["passphrase"] = account.key_passphrase
+            entries.append(entry)
+        _write_private(demo_dir / "simulator-accounts.json", json.dumps(entries, indent=2) + "\n")
+
+    # Policies ------------------------------------------------------------------------------------------
+
+    def _policies(self, accounts):
+        operator = get_user_model().objects.get(username="operator")
+        created = []
+        for account, specs in accounts:
+            for symbol, countdown_ms, interval_s in specs:
+                policy, is_new = CountdownPolicy.objects.get_or_create(
+                    account=account,
+                    symbol=symbol,
+                    defaults={"countdown_ms": countdown_ms, "interval_s": interval_s},
+                )
+                if is_new:
+                    created.append(policy)
+        # Armed once, when created, through the same path as the dashboard's Arm button (audited).
+        for policy in created:
+            actions.arm(policy.id, user=operator, ip=DEMO_IP)
+        demo_policies = CountdownPolicy.objects.filter(account__in=[a for a, _ in accounts])
+        armed = demo_policies.filter(armed=True).count()
+        self.stdout.write(f"Policies: {demo_policies.count()} ({len(created)} new), {armed} armed.")
+
+    # Orders on the running simulator -------------------------------------------------------------------
+
+    def _place_orders(self, simulator_url: str):
+        placed = 0
+        policies = CountdownPolicy.objects.select_related("account").filter(
+            armed=True, account__environment=Environment.CUSTOM, account__custom_base_url=simulator_url
+        )
+        for policy in policies:
+            placed += _ensure_orders(simulator_url, policy.account.api_key, policy.symbol)
+        self.stdout.write(f"Orders: {placed} resting orders placed on the simulator.")
+
+
+def _ensure_orders(simulator_url: str, api_key: str, symbol: str) -> int:
+    """Tops the account's open orders on `symbol` up to ORDERS_PER_POLICY; returns how many were placed."""
+    orders_url = f"{simulator_url}/_sim/orders"
+    try:
+        response = requests.get(orders_url, params={"api_key": api_key, "symbol": symbol}, timeout=5)
+        response.raise_for_status()
+        missing = max(0, ORDERS_PER_POLICY - len(response.json()))
+        for step in range(missing):
+            order = {"api_key": api_key, "symbol": symbol, "side": "BUY", "quantity": "1"}
+            order["price"] = _resting_price(symbol, step)
+            requests.post(orders_url, json=order, timeout=5).raise_for_status()
+    except requests.RequestException as exc:
+        raise CommandError(
+            f"Could not place the demo orders on the simulator at {simulator_url}: {exc}"
+        ) from None
+    return missing
+
+
+def _resting_price(symbol: str, step: int) -> str:
+    """A bid well below the market, so it rests until a countdown cancels it."""
+    reference = REFERENCE_PRICES.get(symbol, Decimal(100))
+    return str((reference * (Decimal("0.8") - Decimal("0.05") * step)).normalize())
+
+
+# Helpers -------------------------------------------------------------------------------------------------
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _random_key(length=64) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def _slug(label: str) -> str:
+    return "-".join(label.lower().split())
+
+
+def _load_or_make_key(keys_dir: Path, name: str, key_type: str) -> tuple[str, str]:
+    """(API key, secret) for a demo account, made once and kept in var/demo/keys/: the HMAC secret, or the
+    PEM private key generated here for Ed25519 and RSA."""
+    api_key_path = keys_dir / f"{name}.api-key"
+    secret_path = keys_dir / (f"{name}.secret" if key_type == KeyType.HMAC else f"{name}.pem")
+    if not (api_key_path.exists() and secret_path.exists()):
+        keys_dir.mkdir(parents=True, exist_ok=True)
+        _write_private(secret_path, _new_secret(key_type))
+        _write_private(api_key_path, _random_key() + "\n")
+    return api_key_path.read_text().strip(), secret_path.read_text().strip() + (
+        "\n" if key_type != KeyType.HMAC else ""
+    )
+
+
+def _new_secret(key_type: str) -> str:
+    if key_type == KeyType.HMAC:
+        return _random_key() + "\n"
+    if key_type == KeyType.ED25519:
+        key = ed25519.Ed25519PrivateKey.generate()
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def _write_private(path: Path, text: str):
+    """Write a file only its owner can read: these hold passwords and private keys."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    path.chmod(0o600)
