@@ -193,6 +193,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("CG_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Times to the second, dates as YYYY-MM-DD, in the admin and the audit trail.
+FORMAT_MODULE_PATH = ["heartbeats.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("CG_STATIC_ROOT", str(VAR_DIR / "static")))

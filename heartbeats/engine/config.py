@@ -1,0 +1,67 @@
+"""The engine's tunables, read once from settings (ENGINE_*), overridable per Engine for tests."""
+
+from dataclasses import dataclass, fields, replace
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    # Active duty of one shift (a django-q2 task), and the longest a standby waits for the lease.
+    shift_seconds: float = 60.0
+    standby_seconds: float = 75.0
+    # Lease: taken over this long after its holder stopped renewing. The holder renews often and stops
+    # sending `lease_margin` before its lease could have run out, so two holders never overlap.
+    lease_ttl: float = 3.0
+    lease_renew_every: float = 0.5
+    lease_margin: float = 0.4
+    standby_poll_every: float = 0.02
+    liveness_every: float = 0.75
+    # How often people's changes are looked for (a disarm goes out within this plus one round trip), and
+    # how often the whole policy set is reloaded to notice deletions and moved accounts.
+    poll_every: float = 0.02
+    full_reload_every: float = 5.0
+    accounts_poll_every: float = 1.0
+    write_every: float = 0.05
+    # Threads sending arms (each keeps a database connection for the re-read before signing); disarms go
+    # through a second pool grown to one thread per policy (at most `pool_max`), so Disarm all is one round.
+    pool_size: int = 16
+    pool_max: int = 256
+    recv_window_ms: int = 5000
+    # Worst error of our server-clock estimate, added to recvWindow before the second disarm `0`.
+    clock_error_ms: int = 1000
+    connect_timeout: float = 3.05
+    read_timeout: float = 5.0
+    time_sync_every: float = 60.0
+    source_address: str | None = None
+    # Beats due this soon after the end of a shift are sent early, so the hand-over has nothing due.
+    handover_window: float = 0.2
+    # Beats are spread at least this far apart (a send costs the exchange client ~2-3 ms of CPU), pulled
+    # earlier (never later) by at most `spread_max_pull` or a tenth of the interval.
+    spread_gap: float = 0.02
+    spread_max_pull: float = 2.0
+    # Default pause after a 429 without Retry-After, and after a 418 without one.
+    rate_limit_pause: float = 5.0
+    ban_pause: float = 120.0
+    # A successor shift waits this long before its start-up work (see Engine._settle); one enqueued but not
+    # yet seen as a standby is enqueued again after `successor_cooldown`.
+    successor_delay: float = 2.0
+    successor_cooldown: float = 10.0
+
+    @classmethod
+    def from_settings(cls, **overrides) -> "EngineConfig":
+        values = {}
+        for field in fields(cls):
+            name = f"ENGINE_{field.name.upper()}"
+            if hasattr(settings, name):
+                values[field.name] = getattr(settings, name)
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self, **changes) -> "EngineConfig":
+        return replace(self, **changes)
+
+    @property
+    def final_disarm_delay(self) -> float:
+        """After this long since a disarm was committed, no beat signed before it can be accepted."""
+        return (self.recv_window_ms + self.clock_error_ms) / 1000

@@ -1,0 +1,42 @@
+"""Engine liveness records: written about every second by each running engine, read by pages and commands."""
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from heartbeats.models import EngineLiveness
+
+
+def write(engine_id: str, **fields) -> None:
+    fields["seen_at"] = timezone.now()
+    if "last_error" in fields:
+        fields["last_error"] = (fields["last_error"] or "")[:300]
+    updated = EngineLiveness.objects.filter(engine_id=engine_id).update(**fields)
+    if not updated:
+        EngineLiveness.objects.update_or_create(engine_id=engine_id, defaults=fields)
+
+
+def fresh(now: datetime | None = None, egress: str | None = None):
+    """Records not yet stale, newest first."""
+    now = now or timezone.now()
+    rows = EngineLiveness.objects.filter(seen_at__gte=now - EngineLiveness.STALE_AFTER)
+    if egress is not None:
+        rows = rows.filter(egress=egress)
+    return rows.order_by("-holds_lease", "egress", "-seen_at")
+
+
+def engine_alive(now: datetime | None = None, egress: str | None = None) -> bool:
+    """True when an engine holding the lease (of `egress`, or of any egress) reported within STALE_AFTER."""
+    return fresh(now, egress).filter(holds_lease=True, stopping=False).exists()
+
+
+def current_engines(now: datetime | None = None, egress: str | None = None) -> list[EngineLiveness]:
+    """Engines that reported within STALE_AFTER: the active one(s) first, then standbys."""
+    return list(fresh(now, egress))
+
+
+def standbys(egress: str, exclude: str | None = None, now: datetime | None = None) -> list[EngineLiveness]:
+    rows = fresh(now, egress).filter(holds_lease=False, stopping=False)
+    if exclude:
+        rows = rows.exclude(engine_id=exclude)
+    return list(rows.order_by("-started_at", "-engine_id"))

@@ -1,0 +1,106 @@
+"""What the engine should send next for one policy, and when: a pure function of the policy's desired state,
+the facts recorded about the exchange, and the engine's retry bookkeeping. Times are epoch seconds."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+ARM = "arm"
+DISARM = "disarm"
+# The second `0`, sent once no beat signed before the disarm can still be accepted by the exchange.
+FINAL = "final"
+
+PRIORITY = {DISARM: 0, FINAL: 0, ARM: 1}
+
+
+def epoch(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def as_datetime(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, tz=UTC) if value is not None else None
+
+
+@dataclass
+class PolicyState:
+    """The engine's working copy of one policy. Desired fields follow the database; facts are the engine's
+    own (written behind it by the writer) and only ever move forward when merged from the database."""
+
+    id: int
+    account_id: int
+    symbol: str
+    countdown_ms: int
+    interval_s: int
+    armed: bool
+    generation: int
+    enabled: bool = True
+    desired_changed_at: float | None = None
+    # When this engine first saw the current generation (its own clock): the second `0` waits from the later
+    # of this and `desired_changed_at`, so a web host's clock running behind cannot make it early.
+    observed_at: float | None = None
+    updated_at: float | None = None
+    last_arm_sent_at: float | None = None
+    last_arm_countdown_ms: int | None = None
+    last_arm_generation: int | None = None
+    disarm_acked_at: float | None = None
+    disarm_acked_generation: int | None = None
+    final_disarm_generation: int | None = None
+    fatal_generation: int | None = None
+    next_due_at: float | None = None
+    # Engine bookkeeping, never stored.
+    in_flight: bool = False
+    retry_at: float | None = None
+    attempts: int = 0
+    removed: bool = False
+
+    @property
+    def failing(self) -> bool:
+        return self.fatal_generation is not None and self.fatal_generation == self.generation
+
+    @property
+    def confirmed(self) -> bool:
+        """The exchange acknowledged an arm of the current generation."""
+        return self.last_arm_sent_at is not None and self.last_arm_generation == self.generation
+
+
+@dataclass(frozen=True)
+class Send:
+    kind: str
+    countdown_ms: int
+    due: float
+
+
+def next_send(p: PolicyState, final_delay: float) -> Send | None:
+    """The next request for this policy (its due time may be in the future), or None when nothing is owed.
+    Never while a request for it is in flight: one request per (account, symbol) at a time."""
+    if p.in_flight or p.removed or p.failing:
+        return None
+    if p.armed:
+        if not p.enabled:
+            return None
+        if p.confirmed:
+            due = p.next_due_at if p.next_due_at is not None else p.last_arm_sent_at + p.interval_s
+        else:
+            due = p.desired_changed_at or 0.0
+        return Send(ARM, p.countdown_ms, max(due, p.retry_at or 0.0))
+    if p.generation == 0:
+        return None
+    if p.disarm_acked_generation != p.generation:
+        return Send(DISARM, 0, max(p.desired_changed_at or 0.0, p.retry_at or 0.0))
+    if p.final_disarm_generation != p.generation:
+        committed = max(p.desired_changed_at or 0.0, p.observed_at or 0.0) or p.disarm_acked_at or 0.0
+        return Send(FINAL, 0, max(committed + final_delay, p.retry_at or 0.0))
+    return None
+
+
+# Uncertain outcomes are retried at once (the call is idempotent), then with short pauses so an exchange
+# that times out on everything is not hammered.
+_UNCERTAIN_DELAYS = (0.0, 0.0, 0.2, 0.5, 1.0, 2.0)
+
+
+def uncertain_delay(attempts: int) -> float:
+    return _UNCERTAIN_DELAYS[min(attempts, len(_UNCERTAIN_DELAYS)) - 1] if attempts > 0 else 0.0
+
+
+def temporary_delay(attempts: int, interval_s: float) -> float:
+    """Back off briefly, doubling, but never so long that the next try misses the interval."""
+    return min(0.5 * 2 ** max(0, attempts - 1), max(0.5, interval_s / 4))

@@ -1,0 +1,139 @@
+"""One countdownCancelAll request and what came of it, in the engine's outcome classes. Used by the engine's
+sender threads and by the web process when it must send disarms itself."""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import DatabaseError
+
+from heartbeats.engine import polling
+from heartbeats.engine.plan import ARM
+from heartbeats.exchange.errors import (
+    ExchangeError,
+    FatalError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    TemporaryError,
+)
+from heartbeats.models import Outcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    policy_id: int
+    account_id: int
+    symbol: str
+    kind: str  # plan.ARM, plan.DISARM or plan.FINAL
+    countdown_ms: int
+    generation: int
+    due_at: float | None
+
+
+@dataclass
+class Result:
+    job: Job
+    outcome: str
+    sent_at: float
+    received_at: float | None = None
+    latency_ms: float | None = None
+    http_status: int | None = None
+    error_code: int | None = None
+    message: str = ""
+    used_weight: int | None = None
+    server_time_ms: int | None = None
+    retry_after: float | None = None
+    banned: bool = False
+    offset_ms: int | None = None
+    # (armed, generation) as read from the database just before signing and again after the answer.
+    desired: tuple[bool, int] | None = None
+
+
+def read_desired(policy_id: int) -> tuple[bool, int] | None:
+    """(armed, generation) from the database, (False, -1) if the policy is gone, None if it cannot be read
+    (the caller then keeps what it knows)."""
+    try:
+        return polling.desired(policy_id) or (False, -1)
+    except DatabaseError as exc:
+        log.warning(
+            "could not re-read policy %s before sending (%s); using the engine's copy", policy_id, exc
+        )
+        return None
+
+
+def stale(job: Job, desired: tuple[bool, int] | None) -> bool:
+    """An arm whose generation is no longer the policy's, or whose policy is no longer armed."""
+    return job.kind == ARM and desired is not None and (not desired[0] or desired[1] != job.generation)
+
+
+def send(job: Job, client, *, check: Callable[[int], tuple[bool, int] | None] | None = None) -> Result:
+    """Send one countdown request. For an arm, `check` re-reads the desired state just before signing (a
+    stale arm is skipped, never sent) and again once the answer is in, so the caller can follow a disarm."""
+    desired = None
+    if job.kind == ARM and check is not None:
+        desired = check(job.policy_id)
+        if stale(job, desired):
+            return Result(
+                job, Outcome.SKIPPED, time.time(), message="Superseded before sending.", desired=desired
+            )
+    started = time.time()
+    try:
+        ack = client.countdown(job.symbol, job.countdown_ms)
+    except RateLimitedError as exc:
+        result = _failed(job, Outcome.RATE_LIMITED, started, exc, client)
+        result.retry_after, result.banned = exc.retry_after, exc.banned
+    except OutcomeUnknownError as exc:
+        result = _failed(job, Outcome.UNCERTAIN, started, exc, client)
+    except FatalError as exc:
+        result = _failed(job, Outcome.FATAL, started, exc, client)
+    except TemporaryError as exc:
+        result = _failed(job, Outcome.TEMPORARY, started, exc, client)
+    except ExchangeError as exc:
+        result = _failed(job, Outcome.TEMPORARY, started, exc, client)
+    except ValueError as exc:
+        # Refused by the client before sending (a malformed symbol or countdown): retrying will not help.
+        result = Result(job, Outcome.FATAL, started, message=str(exc)[:300])
+    except Exception:
+        # Not a failure the client knows: the request may have left. Count it as unknown, never confirmed.
+        log.exception("unexpected failure sending a countdown for policy %s", job.policy_id)
+        result = Result(job, Outcome.UNCERTAIN, started, message="Unexpected failure while sending.")
+    else:
+        result = Result(
+            job,
+            Outcome.CONFIRMED,
+            ack.sent_at,
+            received_at=ack.received_at,
+            latency_ms=ack.latency_ms,
+            http_status=ack.http_status,
+            used_weight=ack.used_weight,
+            server_time_ms=ack.timestamp_ms,
+            offset_ms=client.offset_ms,
+        )
+    if job.kind == ARM and check is not None:
+        result.desired = check(job.policy_id) or desired
+    return result
+
+
+def _failed(job: Job, outcome: str, started: float, exc: ExchangeError, client) -> Result:
+    now = time.time()
+    return Result(
+        job,
+        outcome,
+        started,
+        received_at=now if exc.http_status is not None else None,
+        latency_ms=(now - started) * 1000,
+        http_status=exc.http_status,
+        error_code=exc.code,
+        message=str(exc)[:300],
+        used_weight=exc.used_weight if exc.used_weight is not None else getattr(client, "used_weight", None),
+        server_time_ms=int(started * 1000) + (getattr(client, "offset_ms", 0) or 0),
+        offset_ms=getattr(client, "offset_ms", None),
+    )
+
+
+def unusable(job: Job, message: str) -> Result:
+    """The account's key cannot sign: nothing was sent, and trying again will not help."""
+    return Result(job, Outcome.FATAL, time.time(), message=message[:300])

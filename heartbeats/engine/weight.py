@@ -1,0 +1,74 @@
+"""Request weight per exchange endpoint (base URL and venue) as the exchange counts it: per calendar minute of
+the exchange's clock, for this egress address. Heartbeats and disarms come first; a pause after 429/418
+stops every send to that endpoint until the exchange's Retry-After has passed."""
+
+import time
+
+from heartbeats.budget import FALLBACK_WEIGHT_LIMIT, WEIGHT_PER_BEAT
+
+MINUTE_MS = 60_000
+
+
+class WeightMeter:
+    def __init__(self, limit: int | None = None, clock=time.time):
+        self.limit = limit or FALLBACK_WEIGHT_LIMIT
+        self.offset_ms = 0  # exchange clock − local clock
+        # Weight kept free for disarms (a disarm and its second `0` for every armed policy): heartbeats
+        # and other sends never eat into it.
+        self.reserve = 0
+        self.paused_until = 0.0
+        self.banned_until = 0.0
+        self._clock = clock
+        self._minute = None
+        self._sent = 0  # our own weight sent in the current exchange minute
+        self._reported = None  # (used, our sent count when it was reported) in the current minute
+
+    def _roll(self, now: float) -> int:
+        minute = int((now * 1000 + self.offset_ms) // MINUTE_MS)
+        if minute != self._minute:
+            self._minute, self._sent, self._reported = minute, 0, None
+        return minute
+
+    def used(self, now: float | None = None) -> int:
+        """The exchange's count for this minute as best known: what it last reported plus what we sent since,
+        and never less than what we sent ourselves."""
+        self._roll(now or self._clock())
+        if self._reported is None:
+            return self._sent
+        used, sent_then = self._reported
+        return max(self._sent, used + self._sent - sent_then)
+
+    def charge(self, weight: int, now: float | None = None) -> None:
+        self._roll(now or self._clock())
+        self._sent += weight
+
+    def report(self, used_weight: int | None, at: float | None = None) -> None:
+        if used_weight is None:
+            return
+        self._roll(at or self._clock())
+        self._reported = (used_weight, self._sent)
+
+    def room_for(self, weight: int, *, urgent: bool, now: float | None = None) -> bool:
+        """Disarms may use the reserve; everything else must leave it untouched. Nothing exceeds the limit."""
+        now = now or self._clock()
+        ceiling = self.limit if urgent else self.limit - self.reserve
+        return self.used(now) + weight <= ceiling
+
+    def next_minute_at(self, now: float | None = None) -> float:
+        now = now or self._clock()
+        minute = self._roll(now)
+        return ((minute + 1) * MINUTE_MS - self.offset_ms) / 1000 + 0.01
+
+    def pause(self, seconds: float, *, banned: bool, now: float | None = None) -> float:
+        now = now or self._clock()
+        until = now + max(0.0, seconds)
+        self.paused_until = max(self.paused_until, until)
+        if banned:
+            self.banned_until = max(self.banned_until, until)
+        return self.paused_until
+
+    def paused(self, now: float | None = None) -> bool:
+        return (now or self._clock()) < self.paused_until
+
+    def set_reserve_for(self, armed_policies: int) -> None:
+        self.reserve = 2 * WEIGHT_PER_BEAT * armed_policies

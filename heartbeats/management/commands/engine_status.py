@@ -1,0 +1,104 @@
+"""What the heartbeat engine is doing: leases, engines and their liveness, next beats due, recent errors."""
+
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand
+from django.db.models import F, Q
+from django.utils import timezone
+
+from heartbeats.models import Beat, CountdownPolicy, EngineLease, EngineLiveness, Outcome
+
+
+def _age(now, when) -> str:
+    if when is None:
+        return "-"
+    seconds = (now - when).total_seconds()
+    return f"{seconds:.1f} s ago" if seconds >= 0 else f"in {-seconds:.1f} s"
+
+
+class Command(BaseCommand):
+    help = "Show the active engine, lease holders, engine liveness, the next beats due and recent errors."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--due", type=int, default=10, help="how many upcoming beats to list")
+        parser.add_argument("--errors", type=int, default=10, help="how many recent failed attempts to list")
+        parser.add_argument("--egress", help="only this egress identity")
+
+    def handle(self, *args, **options):
+        now = timezone.now()
+        egress = options.get("egress")
+        out = self.stdout
+
+        out.write("Leases")
+        leases = EngineLease.objects.order_by("egress")
+        if egress:
+            leases = leases.filter(egress=egress)
+        for lease in leases:
+            if lease.holder and lease.expires_at and lease.expires_at > now:
+                out.write(f"  {lease.egress}: held by {lease.holder}, expires {_age(now, lease.expires_at)}")
+            elif lease.holder:
+                out.write(
+                    self.style.ERROR(
+                        f"  {lease.egress}: EXPIRED {_age(now, lease.expires_at)} ({lease.holder})"
+                    )
+                )
+            else:
+                out.write(f"  {lease.egress}: free")
+        if not leases:
+            out.write("  none yet (no engine has run)")
+
+        out.write("\nEngines (seen in the last 10 minutes)")
+        engines = EngineLiveness.objects.filter(seen_at__gte=now - timedelta(minutes=10)).order_by(
+            "egress", "-holds_lease", "-seen_at"
+        )
+        if egress:
+            engines = engines.filter(egress=egress)
+        active = [e for e in engines if e.holds_lease and not e.is_stale(now)]
+        if not active:
+            out.write(self.style.ERROR("  NO ACTIVE ENGINE: countdowns are not being kept alive"))
+        for e in engines:
+            role = "active" if e.holds_lease else ("stopped" if e.stopping else "standby")
+            state = self.style.ERROR("STALE") if e.is_stale(now) else "live"
+            weight = f"{e.used_weight}/{e.weight_limit}" if e.weight_limit else (e.used_weight or "-")
+            out.write(
+                f"  {e.engine_id} [{e.egress}] {role} {state}, seen {_age(now, e.seen_at)}, pid {e.pid} on "
+                f"{e.host}, clock offset {e.clock_offset_ms if e.clock_offset_ms is not None else '-'} ms, "
+                f"weight {weight}"
+            )
+            if e.banned_until and e.banned_until > now:
+                out.write(self.style.ERROR(f"    BANNED until {e.banned_until:%H:%M:%S}"))
+            elif e.rate_limited_until and e.rate_limited_until > now:
+                out.write(self.style.WARNING(f"    rate limited until {e.rate_limited_until:%H:%M:%S}"))
+            if e.last_error:
+                out.write(f"    last error: {e.last_error}")
+
+        out.write(f"\nNext beats due (first {options['due']})")
+        policies = CountdownPolicy.objects.filter(armed=True).select_related("account")
+        if egress:
+            policies = policies.filter(account__egress=egress)
+        upcoming = policies.exclude(next_due_at=None).order_by("next_due_at")[: options["due"]]
+        for p in upcoming:
+            status = p.status(now)
+            out.write(f"  {p.account.label} {p.symbol}: due {_age(now, p.next_due_at)}, {status.state.label}")
+        if not upcoming:
+            out.write("  none")
+
+        out.write(f"\nRecent failed attempts (last {options['errors']})")
+        failed = Beat.objects.filter(~Q(outcome__in=[Outcome.CONFIRMED, Outcome.SKIPPED])).select_related(
+            "policy__account"
+        )
+        if egress:
+            failed = failed.filter(policy__account__egress=egress)
+        failed = failed.order_by("-sent_at")[: options["errors"]]
+        for b in failed:
+            out.write(
+                f"  {b.sent_at:%H:%M:%S} {b.policy.account.label} {b.policy.symbol} {b.kind}: "
+                f"{b.get_outcome_display()} {b.message}"
+            )
+        if not failed:
+            out.write("  none")
+        stopped = CountdownPolicy.objects.filter(fatal_generation=F("generation")).select_related("account")
+        if egress:
+            stopped = stopped.filter(account__egress=egress)
+        for p in stopped:
+            out.write(self.style.ERROR(f"  STOPPED {p.account.label} {p.symbol}: {p.last_error}"))

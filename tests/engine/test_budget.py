@@ -1,0 +1,65 @@
+"""The request weight budget: heartbeats never push the exchange's count past its limit and always leave the
+reserve that lets every disarm through."""
+
+import time
+
+import pytest
+
+from heartbeats import actions
+from heartbeats.engine import Engine
+from heartbeats.engine.weight import WeightMeter
+from tests.engine.conftest import countdown_requests, fast_config, wait_for
+
+
+def test_it_counts_weight_per_exchange_minute_and_keeps_the_reserve():
+    now = [120.5]  # 0.5 s into an exchange minute
+    meter = WeightMeter(limit=100, clock=lambda: now[0])
+    meter.set_reserve_for(2)  # 40 for two disarms and their second zeros
+    for _ in range(6):
+        assert meter.room_for(10, urgent=False)
+        meter.charge(10)
+    assert not meter.room_for(10, urgent=False)
+    assert meter.room_for(10, urgent=True)
+    meter.report(95)  # the exchange counted more (another process on this address)
+    assert not meter.room_for(10, urgent=True)
+    assert meter.next_minute_at() == pytest.approx(180.01)
+    now[0] = 180.02
+    assert meter.used() == 0
+    assert meter.room_for(10, urgent=False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_paces_heartbeats_at_the_limit_and_still_disarms(
+    simulator, make_account, make_policy, engine_thread
+):
+    # A small limit, and the exchange's minute starting now, so the whole test happens inside one minute.
+    simulator.exchange.set_limits(weight_limit=150)
+    simulator.exchange.set_skew((60_000 - int(time.time() * 1000) % 60_000 + 2_000) % 60_000)
+    account = make_account()
+    policies = [make_policy(account, s) for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")]
+    for p in policies:
+        actions.arm(p.pk, user=None, ip=None)
+    with engine_thread(Engine(config=fast_config())):
+        # 3 policies keep 60 in reserve: heartbeats stop near 90 of 150, about 3 s in.
+        wait_for(lambda: len(countdown_requests(simulator)) >= 8, timeout=5, message="heartbeats")
+        time.sleep(2.5)
+        arms_at_ceiling = _arms(simulator)
+        operation = actions.disarm(policies[0].pk, user=None, ip=None)
+        committed = operation.at.timestamp()
+        zero = wait_for(
+            lambda: [r for r in countdown_requests(simulator, "BTCUSDT") if r["countdown_ms"] == 0],
+            timeout=1,
+            message="the disarm despite the paced heartbeats",
+        )[0]
+        time.sleep(0.5)
+    assert all(r["status"] != 429 for r in simulator.exchange.requests_log())
+    assert max(r["used_weight"] for r in simulator.exchange.requests_log()) <= 150
+    assert zero["received_at"] - committed < 0.3
+    assert zero["status"] == 200
+    # Heartbeats reached the ceiling (limit − reserve − clock syncs) and then waited for the next minute.
+    assert 7 <= arms_at_ceiling <= 9
+    assert _arms(simulator) == arms_at_ceiling
+
+
+def _arms(simulator) -> int:
+    return len([r for r in countdown_requests(simulator) if r["countdown_ms"]])

@@ -1,0 +1,126 @@
+"""The exchange's clock moving under us, and a database that is briefly unavailable, do not stop beats."""
+
+import sqlite3
+import time
+
+import pytest
+from django.db import OperationalError, connection
+
+from heartbeats import actions
+from heartbeats.engine import Engine, records
+from heartbeats.engine.records import Writer
+from heartbeats.models import Beat, Outcome, Status
+from tests.engine.conftest import armed_symbols, countdown_requests, fast_config, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.parametrize("skew_ms", [3000, -3000])
+def test_it_keeps_the_timestamp_error_out_of_the_policy_when_the_clock_moves(
+    simulator, make_account, make_policy, engine_thread, skew_ms
+):
+    simulator.exchange.set_skew(skew_ms)
+    policy = make_policy(make_account(), "BTCUSDT")
+    actions.arm(policy.pk, user=None, ip=None)
+    with engine_thread(Engine(config=fast_config())):
+        wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT"})
+        wait_for(lambda: _status(policy) == Status.ARMED, message="armed status")
+        changed = countdown_requests(simulator)[-1]["id"]
+        simulator.exchange.set_skew(-skew_ms)  # the exchange's clock jumps by 6 s
+        states = []
+        deadline = time.time() + 2.5
+        while time.time() < deadline:
+            policy.refresh_from_db()
+            states.append(policy.status().state)
+            time.sleep(0.05)
+    refused = [r for r in countdown_requests(simulator, since_id=changed) if r["code"] == -1021]
+    assert refused, "the skew change should have made the exchange refuse one request"
+    assert set(states) == {Status.ARMED}
+    assert "1021" not in policy.last_error
+    assert not Beat.objects.filter(policy=policy, error_code=-1021).exists()
+    assert Beat.objects.filter(policy=policy, sent_at__gt=policy.updated_at).count() >= 2
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="locks the SQLite test database file")
+def test_it_keeps_beating_while_the_database_is_locked(simulator, make_account, make_policy, engine_thread):
+    policy = make_policy(make_account(), "BTCUSDT")
+    actions.arm(policy.pk, user=None, ip=None)
+    with engine_thread(Engine(config=fast_config(lease_ttl=3.0, lease_margin=0.4))):
+        wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT"})
+        locker = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None, timeout=5)
+        locker.execute("BEGIN IMMEDIATE")  # every other writer now waits
+        locked_at = time.time()
+        time.sleep(2.2)
+        stored_while_locked = Beat.objects.filter(policy=policy).count()
+        sent_while_locked = [
+            r for r in countdown_requests(simulator, "BTCUSDT") if r["received_at"] > locked_at
+        ]
+        locker.execute("COMMIT")
+        locker.close()
+        wait_for(
+            lambda: (
+                Beat.objects.filter(policy=policy, sent_at__gte=_dt(locked_at)).count()
+                >= len(sent_while_locked)
+            ),
+            timeout=2,
+            message="delayed beats stored",
+        )
+    assert len(sent_while_locked) >= 2
+    assert all(r["status"] == 200 for r in sent_while_locked)
+    assert Beat.objects.filter(policy=policy).count() > stored_while_locked
+    assert simulator.exchange.cancellations() == []
+
+
+def test_it_keeps_results_in_memory_while_writes_fail(make_account, make_policy, monkeypatch):
+    policy = make_policy(make_account(), "BTCUSDT")
+    real = records.write_now
+    failures = []
+
+    def flaky(beats, updates):
+        if len(failures) < 2:
+            failures.append(len(beats))
+            raise OperationalError("database is locked")
+        real(beats, updates)
+
+    monkeypatch.setattr(records, "write_now", flaky)
+    writer = Writer(every=0.01)
+    writer.start()
+    for n in range(3):
+        beat = Beat(policy=policy, generation=1, kind="arm", countdown_ms=6000, sent_at=_dt(time.time() + n))
+        beat.outcome = Outcome.CONFIRMED
+        writer.submit(beat, policy.pk, {"last_outcome": Outcome.CONFIRMED, "last_arm_generation": n})
+        time.sleep(0.02)
+    assert writer.stop(timeout=5)
+    assert failures and writer.last_error == ""
+    assert Beat.objects.filter(policy=policy).count() == 3
+    policy.refresh_from_db()
+    assert policy.last_arm_generation == 2
+
+
+def _status(policy):
+    policy.refresh_from_db()
+    return policy.status().state
+
+
+def _dt(epoch):
+    from heartbeats.engine.plan import as_datetime
+
+    return as_datetime(epoch)
+
+
+def test_it_stores_the_other_results_when_a_policy_was_deleted_meanwhile(make_account, make_policy):
+    kept, deleted = make_policy(make_account(), "BTCUSDT"), make_policy(make_account(), "ETHUSDT")
+    deleted_id = deleted.pk
+    deleted.delete()
+    writer = Writer(every=0.01)
+    writer.start()
+    for policy_id in (deleted_id, kept.pk):
+        beat = Beat(
+            policy_id=policy_id, generation=1, kind="arm", countdown_ms=6000, sent_at=_dt(time.time())
+        )
+        beat.outcome = Outcome.CONFIRMED
+        writer.submit(beat, policy_id, {"last_outcome": Outcome.CONFIRMED, "last_arm_generation": 1})
+    assert writer.stop(timeout=5), "the writer must not get stuck on the deleted policy's beat"
+    assert list(Beat.objects.values_list("policy_id", flat=True)) == [kept.pk]
+    kept.refresh_from_db()
+    assert kept.last_arm_generation == 1
