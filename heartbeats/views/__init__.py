@@ -1,0 +1,19 @@
+"""Pages for people: sign-in, the board, a policy, Disarm all and operation results, plus the JSON the pages
+poll. Each module holds one concern; urls.py names them all."""
+
+from heartbeats.views.board import board, favicon, status_json
+from heartbeats.views.operations import disarm_all, operation_detail, operation_json
+from heartbeats.views.policies import policy_arm, policy_detail, policy_disarm, policy_new
+
+__all__ = [
+    "board",
+    "disarm_all",
+    "favicon",
+    "operation_detail",
+    "operation_json",
+    "policy_arm",
+    "policy_detail",
+    "policy_disarm",
+    "policy_new",
+    "status_json",
+]

@@ -1,0 +1,97 @@
+"""Who may open what, and the one way views look a policy or an operation up from a URL."""
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from heartbeats import roles
+from heartbeats.models import CountdownPolicy, Operation
+
+# The largest id a database integer column holds: anything above is refused before it reaches a query (an
+# out-of-range number makes the database driver raise instead of matching nothing).
+MAX_ID = 2**63 - 1
+
+
+def viewer_required(view):
+    """Signed in, and in a role that may read the board (viewer, operator, key admin)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not roles.can_view(request.user):
+            raise PermissionDenied("Your account has no role on this desk yet: ask an administrator for one.")
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapper)
+
+
+def operator_required(view):
+    """Signed in as an operator: arming and disarming are theirs alone."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not roles.can_operate(request.user):
+            raise PermissionDenied("Only operators can arm and disarm countdowns. Nothing was changed.")
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapper)
+
+
+def policy_manager_required(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not roles.can_manage_policies(request.user):
+            raise PermissionDenied("Only key admins can add policies.")
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapper)
+
+
+def parse_id(raw, what: str) -> int:
+    """A positive database id from a URL or form value, or a 404 that says what was wrong."""
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise Http404(f"“{str(raw)[:40]}” is not a {what} number. Nothing was changed.") from None
+    if not 0 < value <= MAX_ID:
+        raise Http404(f"There is no {what} {value}. Nothing was changed.")
+    return value
+
+
+def get_policy(policy_id) -> CountdownPolicy:
+    pk = parse_id(policy_id, "policy")
+    try:
+        return CountdownPolicy.objects.select_related("account").get(pk=pk)
+    except CountdownPolicy.DoesNotExist:
+        raise Http404(f"There is no policy {pk}. Nothing was changed.") from None
+
+
+def get_operation(operation_id) -> Operation:
+    pk = parse_id(operation_id, "operation")
+    try:
+        return Operation.objects.select_related("account", "policy").get(pk=pk)
+    except Operation.DoesNotExist:
+        raise Http404(f"There is no operation {pk}.") from None
+
+
+def safe_next(request, default: str) -> str:
+    """Where to go back to after a POST: the form's `next` when it points at this site."""
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+def role_names(user) -> list[str]:
+    names = []
+    if roles.can_operate(user):
+        names.append("operator")
+    if roles.can_manage_keys(user):
+        names.append("key admin")
+    if not names and roles.can_view(user):
+        names.append("viewer")
+    return names

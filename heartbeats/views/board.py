@@ -1,0 +1,97 @@
+"""The board (home page) and the JSON status view its script polls."""
+
+from django import forms
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from heartbeats import roles
+from heartbeats.models import ExchangeAccount, Status
+from heartbeats.views import live
+from heartbeats.views.access import parse_id, role_names, viewer_required
+
+
+class BoardFilter(forms.Form):
+    account = forms.ModelChoiceField(
+        queryset=ExchangeAccount.objects.order_by("label"), required=False, empty_label="All accounts"
+    )
+    status = forms.ChoiceField(
+        choices=[("", "All statuses"), (live.RISK_FILTER, "At risk (expired, failing, uncertain, late)")]
+        + list(Status.choices),
+        required=False,
+    )
+    sort = forms.ChoiceField(choices=list(live.SORTS.items()), required=False)
+    size = forms.ChoiceField(choices=[("", "Normal type"), ("large", "Large type")], required=False)
+
+    def snapshot_args(self) -> dict:
+        """The filters as snapshot() arguments; invalid ones fall back to "everything, riskiest first"."""
+        data = self.cleaned_data if self.is_valid() else {}
+        account = data.get("account")
+        return {
+            "account_id": account.pk if account else None,
+            "status": data.get("status") or None,
+            "sort": data.get("sort") or "risk",
+        }
+
+
+def page_flags(request) -> dict:
+    """Context every page's header needs."""
+    return {
+        "large_type": request.GET.get("size") == "large",
+        "user_roles": role_names(request.user),
+        "can_operate": roles.can_operate(request.user),
+        "can_manage_policies": roles.can_manage_policies(request.user),
+    }
+
+
+@require_GET
+@viewer_required
+def board(request):
+    filters = BoardFilter(request.GET or None)
+    args = (
+        filters.snapshot_args() if filters.is_bound else {"account_id": None, "status": None, "sort": "risk"}
+    )
+    snap = live.snapshot(**args)
+    query = request.GET.urlencode()
+    return render(
+        request,
+        "heartbeats/board.html",
+        {
+            **page_flags(request),
+            "snap": snap,
+            "filters": filters if filters.is_bound else BoardFilter(),
+            "filter_errors": filters.errors if filters.is_bound else {},
+            "filtered": any(args[k] for k in ("account_id", "status")),
+            "status_query": query,
+        },
+    )
+
+
+@require_GET
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages that name no icon (the admin's). The file's fingerprinted name
+    is known only once collectstatic has run, so it is looked up per request."""
+    return redirect(static("heartbeats/favicon.svg"))
+
+
+@never_cache
+@require_GET
+@viewer_required
+def status_json(request):
+    """Polled every second by the live pages. Same filters as the board, plus `policy` for one policy."""
+    filters = BoardFilter(request.GET)
+    if not filters.is_valid():
+        errors = {name: [str(e) for e in errs] for name, errs in filters.errors.items()}
+        return JsonResponse({"error": "Invalid filter.", "fields": errors}, status=400)
+    args = filters.snapshot_args()
+    if request.GET.get("policy"):
+        try:
+            args["policy_id"] = parse_id(request.GET["policy"], "policy")
+        except Http404 as e:
+            return JsonResponse({"error": str(e)}, status=400)
+    if request.GET.get("rows") == "none":
+        # Pages that only need the engine and budget figures (e.g. an operation's results).
+        args["policy_id"] = 0
+    return JsonResponse(live.snapshot(**args).as_json())

@@ -1,0 +1,194 @@
+"""Disarm all (confirmation, then a plain POST) and the results page of an operation, with its JSON."""
+
+from collections import Counter
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from heartbeats import actions, audit
+from heartbeats.models import Action, ExchangeAccount
+from heartbeats.views import live
+from heartbeats.views.access import MAX_ID, get_operation, operator_required, viewer_required
+from heartbeats.views.board import page_flags
+from heartbeats.views.live import epoch_ms
+
+# actions.policy_results() states, in the order the page shows them. All but "retrying" are final: the
+# results page stops polling once every row is final.
+RESULT_LABELS = {
+    "disarmed": "Disarmed",
+    "armed": "Armed",
+    "retrying": "Retrying",
+    "failed": "Failed",
+    "superseded": "Superseded by a later action",
+}
+FINAL_RESULTS = set(RESULT_LABELS) - {"retrying"}
+
+
+class AccountChoices(forms.ModelMultipleChoiceField):
+    """Account ids are checked as numbers in the database's range before the query: Django's `pk__in` lookup
+    passes a 30-digit number to the driver, which raises instead of matching nothing."""
+
+    def clean(self, value):
+        for raw in value or []:
+            try:
+                number = int(str(raw))
+            except ValueError:
+                continue  # the parent says "… is not an account number"
+            if not 0 < number <= MAX_ID:
+                raise ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": str(raw)[:40]},
+                )
+        return super().clean(value)
+
+
+class DisarmAllForm(forms.Form):
+    reason = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. exchange incident, strategy halted"}),
+        error_messages={"required": "Give a reason: it is kept in the audit trail with your name."},
+    )
+    accounts = AccountChoices(
+        queryset=ExchangeAccount.objects.order_by("label"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Leave every box empty to disarm every account.",
+        error_messages={
+            "invalid_choice": "Account %(value)s does not exist.",
+            "invalid_pk_value": "“%(pk)s” is not an account number.",
+        },
+    )
+
+
+def _targets(snap) -> list:
+    """The policies Disarm all acts on, chosen as actions.disarm_all chooses them: armed ones, and disarmed
+    ones whose disarm the exchange has not acknowledged yet."""
+    return [
+        r
+        for r in snap.rows
+        if r.policy.armed
+        or (r.policy.generation > 0 and r.policy.disarm_acked_generation != r.policy.generation)
+    ]
+
+
+@require_http_methods(["GET", "POST"])
+@operator_required
+def disarm_all(request):
+    snap = live.snapshot(sort="account")
+    form = DisarmAllForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        accounts = list(form.cleaned_data["accounts"])
+        try:
+            operation = actions.disarm_all(
+                user=request.user,
+                ip=audit.client_ip(request),
+                reason=form.cleaned_data["reason"],
+                account_ids=[a.pk for a in accounts] or None,
+            )
+        except ValueError as e:
+            form.add_error(None, f"{e} Nothing was changed.")
+        else:
+            return redirect("operation", operation.pk)
+    targets = _targets(snap)
+    per_account = Counter(r.policy.account.label for r in targets)
+    per_account_id = Counter(r.policy.account_id for r in targets)
+    account_choices = [(c, per_account_id.get(int(str(c.data["value"])), 0)) for c in form["accounts"]]
+    return render(
+        request,
+        "heartbeats/disarm_all.html",
+        {
+            **page_flags(request),
+            "snap": snap,
+            "form": form,
+            "targets": targets,
+            "per_account": sorted(per_account.items()),
+            "account_choices": account_choices,
+        },
+        status=400 if form.is_bound and form.errors else 200,
+    )
+
+
+def _present(row: dict) -> dict:
+    """One policy_results() row as the page and its JSON show it (times as UTC text and epoch ms)."""
+    sent_at = row.get("sent_at")
+    result = row.get("result", "")
+    label = RESULT_LABELS.get(result, result)
+    if result == "retrying" and not row.get("attempts"):
+        label = "Sending"
+    return {
+        "policy": row["policy"],
+        "account": row.get("account", ""),
+        "symbol": row.get("symbol", ""),
+        "result": result,
+        "result_label": label,
+        "status": str(row.get("status") or ""),
+        "detail": row.get("detail", ""),
+        "error": row.get("error", ""),
+        "attempts": row.get("attempts", 0),
+        "latency_ms": row.get("latency_ms"),
+        "sent_at_ms": epoch_ms(sent_at),
+        "at": f"{sent_at:%H:%M:%S}.{sent_at.microsecond // 1000:03d}" if sent_at else "",
+    }
+
+
+def _results(operation) -> list[dict]:
+    if operation.action not in (Action.ARM, Action.DISARM, Action.DISARM_ALL):
+        return []
+    return [_present(row) for row in actions.policy_results(operation)]
+
+
+def _summary(operation, results) -> dict:
+    counts = Counter(r["result"] for r in results)
+    shown = ["armed" if operation.action == Action.ARM else "disarmed", "retrying", "failed", "superseded"]
+    total = len(results)
+    return {
+        "total": total,
+        "done_text": "The result is in." if total == 1 else f"All {total} results are in.",
+        "counts": {key: counts.get(key, 0) for key in RESULT_LABELS},
+        "tiles": [
+            {"result": key, "label": RESULT_LABELS[key].split(" ")[0], "count": counts.get(key, 0)}
+            for key in shown
+        ],
+        "done": all(r["result"] in FINAL_RESULTS for r in results),
+    }
+
+
+@require_GET
+@viewer_required
+def operation_detail(request, operation_id):
+    operation = get_operation(operation_id)
+    results = _results(operation)
+    return render(
+        request,
+        "heartbeats/operation.html",
+        {
+            **page_flags(request),
+            "operation": operation,
+            "results": results,
+            "summary": _summary(operation, results),
+            "snap": live.snapshot(policy_id=0),
+        },
+    )
+
+
+@never_cache
+@require_GET
+@viewer_required
+def operation_json(request, operation_id):
+    operation = get_operation(operation_id)
+    results = _results(operation)
+    return JsonResponse(
+        {
+            "id": operation.pk,
+            "action": operation.action,
+            "at_ms": epoch_ms(operation.at),
+            "server_time_ms": epoch_ms(live.timezone.now()),
+            "results": results,
+            **_summary(operation, results),
+        }
+    )

@@ -1,0 +1,118 @@
+"""One policy: its page (beats, latency chart, operations) and the operator's arm and disarm buttons."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from heartbeats import actions, audit
+from heartbeats.forms import PolicyForm
+from heartbeats.models import Action, Operation, Outcome
+from heartbeats.views import charts, live
+from heartbeats.views.access import (
+    get_policy,
+    operator_required,
+    policy_manager_required,
+    safe_next,
+    viewer_required,
+)
+from heartbeats.views.board import page_flags
+from heartbeats.views.lapses import lapses_in
+
+CHART_BEATS = 300
+TABLE_BEATS = 60
+OPERATIONS_SHOWN = 40
+# Disarm-all rows scanned for this policy among their targets (the JSON list is not indexable everywhere).
+DISARM_ALL_SCAN = 300
+
+
+def operations_for(policy) -> list[Operation]:
+    direct = list(Operation.objects.filter(policy=policy).order_by("-at")[:OPERATIONS_SHOWN])
+    sweeping = [
+        op
+        for op in Operation.objects.filter(action=Action.DISARM_ALL).order_by("-at")[:DISARM_ALL_SCAN]
+        if any(isinstance(t, dict) and t.get("policy") == policy.pk for t in op.targets)
+    ]
+    merged = {op.pk: op for op in direct + sweeping}
+    return sorted(merged.values(), key=lambda op: op.at, reverse=True)[:OPERATIONS_SHOWN]
+
+
+@require_GET
+@viewer_required
+def policy_detail(request, policy_id):
+    policy = get_policy(policy_id)
+    snap = live.snapshot(policy_id=policy.pk)
+    beats = list(policy.beats.order_by("-sent_at")[:CHART_BEATS])
+    for beat in beats:
+        # Lateness (send time − due time) is the engine's precision figure; shown per beat.
+        beat.lateness_ms = round((beat.sent_at - beat.due_at).total_seconds() * 1000) if beat.due_at else None
+    acknowledged = [
+        (b.kind, b.sent_at, b.countdown_ms) for b in reversed(beats) if b.outcome == Outcome.CONFIRMED
+    ]
+    lapses = lapses_in(policy.pk, acknowledged)
+    return render(
+        request,
+        "heartbeats/policy.html",
+        {
+            **page_flags(request),
+            "policy": policy,
+            "snap": snap,
+            "row": snap.rows[0],
+            "chart": charts.latency_chart(beats, lapses),
+            "lapses": sorted(lapses, key=lambda lapse: lapse.expired_at, reverse=True),
+            "beats": beats[:TABLE_BEATS],
+            "operations": operations_for(policy),
+            # Only these operations act on policies and have per-policy results to show.
+            "result_actions": [Action.ARM, Action.DISARM, Action.DISARM_ALL],
+        },
+    )
+
+
+def _change(request, policy_id, action, verb):
+    policy = get_policy(policy_id)
+    try:
+        operation = action(policy.pk, user=request.user, ip=audit.client_ip(request))
+    except ValueError as e:
+        messages.error(request, f"{policy}: {e} Nothing was changed.")
+    else:
+        messages.success(
+            request,
+            format_html(
+                '{} requested for {}. <a href="{}">Follow it</a>.',
+                verb,
+                policy,
+                reverse("operation", args=[operation.pk]),
+            ),
+        )
+    return redirect(safe_next(request, reverse("board")))
+
+
+@require_POST
+@operator_required
+def policy_arm(request, policy_id):
+    return _change(request, policy_id, actions.arm, "Arm")
+
+
+@require_POST
+@operator_required
+def policy_disarm(request, policy_id):
+    return _change(request, policy_id, actions.disarm, "Disarm")
+
+
+@require_http_methods(["GET", "POST"])
+@policy_manager_required
+def policy_new(request):
+    """Key admins add a policy (created disarmed). The form checks the symbol against the exchange and the
+    egress budget inside is_valid(), before anything is written."""
+    form = PolicyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        policy = form.save_audited(user=request.user, ip=audit.client_ip(request))
+        messages.success(request, f"{policy} added, disarmed. Operators arm it from the board.")
+        return redirect("policy", policy.pk)
+    return render(
+        request,
+        "heartbeats/policy_new.html",
+        {**page_flags(request), "form": form},
+        status=400 if form.is_bound and form.errors else 200,
+    )

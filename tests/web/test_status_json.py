@@ -1,0 +1,173 @@
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from heartbeats.models import Status
+from tests.web.conftest import API_KEY, SECRET, make_account, make_engine, make_policy
+
+pytestmark = pytest.mark.django_db
+
+POLICY_KEYS = {
+    "id",
+    "account",
+    "venue",
+    "symbol",
+    "armed",
+    "status",
+    "status_label",
+    "detail",
+    "expires_at_ms",
+    "confirmed_at_ms",
+    "remaining_ms",
+    "interval_s",
+    "countdown_ms",
+    "last_error",
+}
+ENGINE_KEYS = {"alive", "seen_at_ms", "holds_lease", "banned_until", "rate_limited_until", "clock_offset_ms"}
+
+
+def test_it_needs_a_signed_in_user(client, desk):
+    response = client.get(reverse("status_json"))
+    assert response.status_code == 302
+
+
+def test_it_refuses_a_user_without_a_role(client, outsider):
+    client.force_login(outsider)
+    assert client.get(reverse("status_json")).status_code == 403
+
+
+def test_it_has_the_documented_shape(as_viewer, desk):
+    make_engine(clock_offset_ms=12, used_weight=50, weight_limit=2400)
+    before = int(timezone.now().timestamp() * 1000)
+    data = as_viewer.get(reverse("status_json")).json()
+    assert before <= data["server_time_ms"] <= before + 5000
+    assert set(data["engine"]) >= ENGINE_KEYS
+    assert data["engine"]["alive"] is True
+    assert data["engine"]["clock_offset_ms"] == 12
+    assert data["budget"][0]["egress"] == "default"
+    assert {"limit", "projected", "reserve", "available", "measured"} <= set(data["budget"][0])
+    assert data["budget"][0]["measured"] == 50
+    assert len(data["policies"]) == 6
+    for row in data["policies"]:
+        assert set(row) >= POLICY_KEYS
+
+
+def test_it_gives_status_and_deadline_from_the_policy_status(as_viewer, desk):
+    data = as_viewer.get(reverse("status_json")).json()
+    rows = {r["symbol"]: r for r in data["policies"]}
+    armed = desk["armed"]
+    status = armed.status()
+    row = rows["BTCUSDT"]
+    assert row["status"] == Status.ARMED and row["status_label"] == "Armed"
+    assert row["expires_at_ms"] == int(status.expires_at.timestamp() * 1000)
+    assert row["confirmed_at_ms"] == int(armed.last_arm_sent_at.timestamp() * 1000)
+    assert 110_000 < row["remaining_ms"] <= 115_000
+    assert rows["SOLUSDT"]["expires_at_ms"] is None and rows["SOLUSDT"]["remaining_ms"] is None
+    assert rows["XRPUSDT"]["last_error"].startswith("-2015")
+
+
+def test_it_lists_the_riskiest_first(as_viewer, desk):
+    data = as_viewer.get(reverse("status_json")).json()
+    assert [r["status"] for r in data["policies"]] == [
+        "expired",
+        "failing",
+        "uncertain",
+        "late",
+        "armed",
+        "disarmed",
+    ]
+
+
+def test_it_filters_like_the_board(as_viewer, desk):
+    a, _ = desk["accounts"]
+    data = as_viewer.get(reverse("status_json"), {"account": a.pk, "status": "risk"}).json()
+    assert [r["symbol"] for r in data["policies"]] == ["ETHUSDT"]
+
+
+def test_it_can_return_one_policy(as_viewer, desk):
+    data = as_viewer.get(reverse("status_json"), {"policy": desk["late"].pk}).json()
+    assert [r["symbol"] for r in data["policies"]] == ["ETHUSDT"]
+
+
+def test_it_can_leave_the_rows_out(as_viewer, desk):
+    data = as_viewer.get(reverse("status_json"), {"rows": "none"}).json()
+    assert data["policies"] == [] and "engine" in data
+
+
+@pytest.mark.parametrize("params", [{"account": "abc"}, {"status": "nope"}, {"policy": "x1"}])
+def test_it_answers_bad_filters_with_a_clear_400(as_viewer, desk, params):
+    response = as_viewer.get(reverse("status_json"), params)
+    assert response.status_code == 400
+    assert response.json()["error"]
+
+
+def test_it_reports_a_stale_engine_as_not_alive(as_viewer, desk):
+    engine = make_engine(seen_ago=3)
+    data = as_viewer.get(reverse("status_json")).json()
+    assert data["engine"]["alive"] is False
+    assert data["engine"]["seen_at_ms"] == int(engine.seen_at.timestamp() * 1000)
+    assert data["engine"]["stale_after_ms"] == 2000
+
+
+def test_it_reports_bans_and_rate_limits_as_times(as_viewer, desk):
+    until = timezone.now() + timedelta(minutes=5)
+    make_engine(banned_until=until, rate_limited_until=until)
+    engine = as_viewer.get(reverse("status_json")).json()["engine"]
+    assert engine["banned_until"] == int(until.timestamp() * 1000)
+    assert engine["rate_limited_until"] == int(until.timestamp() * 1000)
+
+
+def test_it_needs_an_engine_on_every_egress_in_use(as_viewer, desk):
+    make_policy(make_account("far", egress="second-ip"), "DOGEUSDT", "armed")
+    make_engine(egress="default")
+    data = as_viewer.get(reverse("status_json")).json()
+    assert data["engine"]["alive"] is False
+    assert {b["egress"] for b in data["budget"]} == {"default", "second-ip"}
+
+
+def test_it_never_contains_a_secret(as_operator, desk):
+    body = as_operator.get(reverse("status_json")).content.decode()
+    assert API_KEY not in body and SECRET not in body
+
+
+def test_it_is_not_cached(as_viewer, desk):
+    response = as_viewer.get(reverse("status_json"))
+    assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
+
+
+def _policies(n):
+    accounts = [make_account(f"acct-{i}", api_key=f"key{i:04d}" + "Z" * 60) for i in range(3)]
+    states = ["armed", "late", "disarmed", "expired", "failing", "uncertain", "arming"]
+    for i in range(n):
+        make_policy(accounts[i % 3], f"SYM{i:03d}USDT", states[i % len(states)])
+
+
+@pytest.mark.parametrize("n", [5, 50])
+def test_it_costs_the_same_queries_whatever_the_number_of_policies(
+    as_viewer, n, django_assert_max_num_queries
+):
+    _policies(n)
+    make_engine()
+    as_viewer.get(reverse("status_json"))  # warm the session and caches the same way for both sizes
+    with django_assert_max_num_queries(9):
+        data = as_viewer.get(reverse("status_json")).json()
+    assert len(data["policies"]) == n
+
+
+def test_it_costs_exactly_as_many_queries_for_50_policies_as_for_5(as_viewer):
+    _policies(5)
+    make_engine()
+    as_viewer.get(reverse("status_json"))
+    with CaptureQueriesContext(connection) as small:
+        as_viewer.get(reverse("status_json"))
+    more = make_account("more")
+    for i in range(45):
+        make_policy(more, f"MORE{i:02d}USDT", "armed")
+    with CaptureQueriesContext(connection) as large:
+        data = as_viewer.get(reverse("status_json")).json()
+    assert len(data["policies"]) == 50
+    assert len(large) == len(small)
