@@ -82,10 +82,9 @@ def disarm_all(*, user, ip, reason: str, account_ids=None) -> Operation:
         scope = CountdownPolicy.objects.all()
         if account_ids is not None:
             scope = scope.filter(account_id__in=list(account_ids))
-        pending = Q(armed=True) | (
-            Q(armed=False, generation__gt=0) & ~Q(disarm_acked_generation=F("generation"))
+        chosen = list(
+            scope.select_for_update().filter(CountdownPolicy.disarm_all_scope()).values_list("pk", flat=True)
         )
-        chosen = list(scope.select_for_update().filter(pending).values_list("pk", flat=True))
         CountdownPolicy.objects.filter(pk__in=chosen, armed=True).update(
             armed=False,
             generation=F("generation") + 1,

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 from django.utils import timezone
 
 from heartbeats.crypto import EncryptedTextField
@@ -169,6 +170,18 @@ class CountdownPolicy(models.Model):
 
     def __str__(self):
         return f"{self.account.label} {self.symbol}"
+
+    # Disarm all acts on armed policies and on disarmed ones whose disarm the exchange has not acknowledged
+    # yet. The query (for actions) and the property (for rows already loaded) say the same thing.
+    @staticmethod
+    def disarm_all_scope() -> Q:
+        return Q(armed=True) | (
+            Q(armed=False, generation__gt=0) & ~Q(disarm_acked_generation=F("generation"))
+        )
+
+    @property
+    def in_disarm_all_scope(self) -> bool:
+        return self.armed or (self.generation > 0 and self.disarm_acked_generation != self.generation)
 
     @property
     def late_after(self) -> timedelta:
@@ -353,3 +366,8 @@ class EngineLiveness(models.Model):
 
     def is_stale(self, now: datetime | None = None) -> bool:
         return (now or timezone.now()) - self.seen_at > self.STALE_AFTER
+
+    def is_sending(self, now: datetime | None = None) -> bool:
+        """The one rule for "an engine is alive" for this record's egress identity: a fresh record from an
+        engine that holds the lease and is not stopping."""
+        return self.holds_lease and not self.stopping and not self.is_stale(now)

@@ -27,7 +27,8 @@ def fresh(now: datetime | None = None, egress: str | None = None):
 
 def engine_alive(now: datetime | None = None, egress: str | None = None) -> bool:
     """True when an engine holding the lease (of `egress`, or of any egress) reported within STALE_AFTER."""
-    return fresh(now, egress).filter(holds_lease=True, stopping=False).exists()
+    now = now or timezone.now()
+    return any(row.is_sending(now) for row in fresh(now, egress).filter(holds_lease=True))
 
 
 def current_engines(now: datetime | None = None, egress: str | None = None) -> list[EngineLiveness]:

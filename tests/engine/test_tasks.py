@@ -102,7 +102,9 @@ def test_it_shows_the_engine_status(simulator, make_account, make_policy, engine
     assert "weight " in text and "/2400" in text
     EngineLease.objects.all().delete()
     out = StringIO()
-    call_command("engine_status", stdout=out)
+    with pytest.raises(SystemExit) as stopped:
+        call_command("engine_status", stdout=out)
+    assert stopped.value.code == 2  # monitoring can alarm on the exit status alone
     assert "NO ACTIVE ENGINE" in out.getvalue()
 
 

@@ -17,7 +17,10 @@ def _age(now, when) -> str:
 
 
 class Command(BaseCommand):
-    help = "Show the active engine, lease holders, engine liveness, the next beats due and recent errors."
+    help = (
+        "Show the active engine, lease holders, engine liveness, the next beats due and recent errors. "
+        "Exits with status 2 when no engine is sending heartbeats."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--due", type=int, default=10, help="how many upcoming beats to list")
@@ -53,7 +56,7 @@ class Command(BaseCommand):
         )
         if egress:
             engines = engines.filter(egress=egress)
-        active = [e for e in engines if e.holds_lease and not e.is_stale(now)]
+        active = [e for e in engines if e.is_sending(now)]
         if not active:
             out.write(self.style.ERROR("  NO ACTIVE ENGINE: countdowns are not being kept alive"))
         for e in engines:
@@ -102,3 +105,6 @@ class Command(BaseCommand):
             stopped = stopped.filter(account__egress=egress)
         for p in stopped:
             out.write(self.style.ERROR(f"  STOPPED {p.account.label} {p.symbol}: {p.last_error}"))
+        if not active:
+            # A non-zero exit lets monitoring (cron, systemd, Nagios-style checks) alarm on this command alone.
+            raise SystemExit(2)
