@@ -62,7 +62,9 @@ def describe(exc, account) -> str:
     from heartbeats.exchange import errors
 
     code, where = exc.code, account.base_url
-    said = f' The exchange said: "{exc.msg}".' if getattr(exc, "msg", "") else ""
+    # The exchange's own sentence ends with a full stop already ("Signature for this request is not valid.").
+    msg = (getattr(exc, "msg", "") or "").strip()
+    said = f" The exchange said: “{msg}”{'' if msg.endswith(('.', '!', '?')) else '.'}" if msg else ""
     venue = VENUE_NAMES.get(account.venue, account.venue)
     if code == -2015:
         return (

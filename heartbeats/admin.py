@@ -7,8 +7,11 @@ policy edits made here write Operations of their own (audit.record) besides djan
 
 import json
 
+from auditlog.models import LogEntry
 from django.contrib import admin
-from django.contrib.admin.options import ActionLocation, csrf_protect_m
+from django.contrib.admin.options import ActionLocation, IncorrectLookupParameters, csrf_protect_m
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
@@ -28,6 +31,29 @@ from heartbeats.models import (
 )
 
 
+class SafeChangeList(ChangeList):
+    """A hand-written list URL can make Django's admin overflow: a year past 9998 in the date drill-down
+    (datetime raises) or a 30-digit id in an `__in` filter (the SQLite driver raises). Both are bad filters,
+    so they get the admin's own answer to one (the unfiltered list, flagged ?e=1), not a server error."""
+
+    def get_filters(self, request):
+        try:
+            return super().get_filters(request)
+        except (OverflowError, ValueError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+    def get_results(self, request):
+        try:
+            return super().get_results(request)
+        except OverflowError as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
+class SafeChangeListMixin:
+    def get_changelist(self, request, **kwargs):
+        return SafeChangeList
+
+
 class ChecksOutsideTransactionMixin:
     """Django wraps the whole add/change view in a transaction; our forms call the exchange while validating,
     and no transaction may span a network call (on SQLite it would hold the write lock the engine needs).
@@ -44,7 +70,7 @@ class ChecksOutsideTransactionMixin:
         return actions
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(SafeChangeListMixin, admin.ModelAdmin):
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -59,7 +85,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ExchangeAccount)
-class ExchangeAccountAdmin(ChecksOutsideTransactionMixin, admin.ModelAdmin):
+class ExchangeAccountAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin):
     form = AccountForm
     list_display = [
         "label",
@@ -97,7 +123,14 @@ class ExchangeAccountAdmin(ChecksOutsideTransactionMixin, admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is not None and not self.has_change_permission(request, obj):
+        if obj is None:
+            # A new account has no stored key and no record dates yet: "-" under them only adds noise.
+            return [
+                (name, {**opts, "fields": [f for f in opts["fields"] if f != "api_key_shown"]})
+                for name, opts in fieldsets
+                if name != "Record"
+            ]
+        if not self.has_change_permission(request, obj):
             # View-only: no key inputs at all, only the masked key.
             return [
                 (name, {**opts, "fields": [f for f in opts["fields"] if f not in AccountForm.KEY_FIELDS]})
@@ -105,7 +138,7 @@ class ExchangeAccountAdmin(ChecksOutsideTransactionMixin, admin.ModelAdmin):
             ]
         return fieldsets
 
-    @admin.display(description="API key")
+    @admin.display(description="Stored API key")
     def api_key_shown(self, obj):
         return obj.masked_api_key or "-"
 
@@ -146,7 +179,7 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(CountdownPolicy)
-class CountdownPolicyAdmin(ChecksOutsideTransactionMixin, admin.ModelAdmin):
+class CountdownPolicyAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin):
     form = PolicyForm
     list_display = [
         "symbol",
@@ -248,7 +281,7 @@ class BeatAdmin(ReadOnlyAdmin):
 
 @admin.register(Operation)
 class OperationAdmin(ReadOnlyAdmin):
-    list_display = ["at", "username", "action", "ip", "account", "policy", "reason"]
+    list_display = ["at", "username", "action", "ip", "account", "policy", "reason", "changes_summary"]
     list_filter = ["action", "username", "account"]
     list_select_related = ["account", "policy__account"]
     search_fields = ["username", "reason", "ip", "account__label", "policy__symbol"]
@@ -270,6 +303,21 @@ class OperationAdmin(ReadOnlyAdmin):
     @admin.display(description="Changes")
     def changes_shown(self, obj):
         return _pretty(obj.changes)
+
+    @admin.display(description="What changed")
+    def changes_summary(self, obj):
+        """One line for the list: "armed: False → True; symbol: – → BTCUSDT" (details on the row's page)."""
+        if not isinstance(obj.changes, dict) or not obj.changes:
+            return "-"
+        parts = []
+        for name, value in obj.changes.items():
+            if isinstance(value, list | tuple) and len(value) == 2:
+                old, new = ("–" if v is None else v for v in value)
+                parts.append(f"{name}: {old} → {new}")
+            else:
+                parts.append(f"{name}: {value}")
+        text = "; ".join(parts)
+        return text if len(text) <= 120 else text[:119] + "…"
 
     @admin.display(description="Targets")
     def targets_shown(self, obj):
@@ -305,3 +353,18 @@ class EngineLivenessAdmin(ReadOnlyAdmin):
     list_filter = ["egress", "holds_lease", "stopping"]
     search_fields = ["engine_id", "host"]
     date_hierarchy = "seen_at"
+
+
+def _make_safe(model):
+    """Give an admin registered by another app (audit log, users) the same refusal of overflowing filters."""
+    if not admin.site.is_registered(model):
+        return
+    current = type(admin.site.get_model_admin(model))
+    if issubclass(current, SafeChangeListMixin):
+        return
+    admin.site.unregister(model)
+    admin.site.register(model, type(current.__name__, (SafeChangeListMixin, current), {}))
+
+
+for _model in (LogEntry, get_user_model()):
+    _make_safe(_model)

@@ -6,6 +6,7 @@ symbol list) inside `is_valid()`: callers must not hold a database transaction o
 
 import copy
 import re
+from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -16,7 +17,7 @@ from heartbeats.accounts import KeyCheckFailed, check_key, signer_for
 from heartbeats.audit import SECRET_FIELDS, account_changes, policy_changes
 from heartbeats.crypto import looks_like_token
 from heartbeats.models import Action, CountdownPolicy, Environment, ExchangeAccount, KeyType, Status
-from heartbeats.validation import timing_errors
+from heartbeats.validation import MIN_COUNTDOWN_MS, MIN_INTERVAL_S, timing_errors
 
 _PEM_ONE_LINE = re.compile(r"^(-----BEGIN [A-Z ]+-----)\s*(.+?)\s*(-----END [A-Z ]+-----)$", re.DOTALL)
 
@@ -73,6 +74,7 @@ class AccountForm(forms.ModelForm):
     class Meta:
         model = ExchangeAccount
         fields = ["label", "venue", "environment", "custom_base_url", "key_type", "egress", "enabled"]
+        labels = {"custom_base_url": "Custom base URL"}
 
     def __init__(self, *args, client_kw: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -83,6 +85,10 @@ class AccountForm(forms.ModelForm):
             keep = (
                 f"Stored key {self.before.masked_api_key}. Leave blank to keep it; fill in to rotate the key."
             )
+            # Beside the stored key's last characters, "API key" twice would read as the same thing.
+            self.fields["new_api_key"].label = "New API key"
+            self.fields["new_secret"].label = "New secret or private key"
+            self.fields["new_key_passphrase"].label = "New key passphrase"
             self.fields["new_api_key"].help_text = keep
             self.fields["new_secret"].help_text += " Leave blank to keep the stored one."
 
@@ -133,8 +139,16 @@ class AccountForm(forms.ModelForm):
             else:
                 data["new_secret"] = normalise_pem(secret)
         if data.get("environment") == Environment.CUSTOM:
-            if not data.get("custom_base_url"):
+            # A URL that failed its own check has said what is wrong: "needs its base URL" would be untrue.
+            if not data.get("custom_base_url") and "custom_base_url" not in self.errors:
                 self.add_error("custom_base_url", "A custom environment needs its base URL.")
+            elif re.search(r"/[fd]api(/|$)", urlsplit(data.get("custom_base_url") or "").path):
+                # Pasted from an endpoint's documentation: the client adds /fapi/v1/… itself.
+                self.add_error(
+                    "custom_base_url",
+                    "Give the base URL only, e.g. https://host or http://127.0.0.1:8800: "
+                    "the /fapi/… or /dapi/… part of each request is added for you.",
+                )
         elif "custom_base_url" in data:
             data["custom_base_url"] = ""
         return data
@@ -215,6 +229,11 @@ class PolicyForm(forms.ModelForm):
             "countdown_ms": "How long the exchange waits after the last heartbeat before cancelling every "
             "open order of the symbol. At least 3 × interval + 2 s. 120 s is 120000.",
         }
+        # A negative number fails the column's own bound first; say the rule that matters, not "≥ 0".
+        error_messages = {
+            "countdown_ms": {"min_value": f"The countdown must be at least {MIN_COUNTDOWN_MS} ms."},
+            "interval_s": {"min_value": f"The interval must be at least {MIN_INTERVAL_S} s."},
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -225,6 +244,10 @@ class PolicyForm(forms.ModelForm):
         for name, message in timing_errors(data.get("countdown_ms"), data.get("interval_s")).items():
             self.add_error(name, message)
         account, symbol = data.get("account"), data.get("symbol")
+        if account is not None and symbol and self._duplicate(account, symbol):
+            # Said before the exchange is asked about the symbol; the constraint's own message is generic.
+            self.add_error("symbol", f"{account} already has a policy for {symbol}: change that one instead.")
+            return data
         if self.before is not None and account is not None and symbol:
             moved = account.pk != self.before.account_id or symbol != self.before.symbol
             if moved and (self.before.armed or self.before.status().state != Status.DISARMED):
@@ -252,6 +275,12 @@ class PolicyForm(forms.ModelForm):
             except ValidationError as exc:
                 self.add_error(None, exc)
         return data
+
+    def _duplicate(self, account, symbol) -> bool:
+        others = CountdownPolicy.objects.filter(account=account, symbol=symbol)
+        if self.instance.pk is not None:
+            others = others.exclude(pk=self.instance.pk)
+        return others.exists()
 
     def changes(self) -> dict:
         return policy_changes(self.before, self.instance)

@@ -298,10 +298,8 @@ def _egress_states(now, policies_by_egress) -> list[EgressState]:
         records = sorted(
             (row for row in liveness if row.egress == name), key=lambda row: row.seen_at, reverse=True
         )
-        # The rule of heartbeats.engine.liveness.engine_alive(egress=...), on the rows already loaded: alive =
-        # a fresh record from an engine that holds this identity's lease and is not stopping.
         senders = [r for r in records if r.holds_lease and not r.stopping]
-        fresh = [r for r in senders if not r.is_stale(now)]
+        fresh = [r for r in senders if r.is_sending(now)]
         engine = fresh[0] if fresh else (senders[0] if senders else (records[0] if records else None))
         recent = [r for r in records if not r.is_stale(now)] or records[:1]
         state = EgressState(

@@ -66,14 +66,8 @@ class DisarmAllForm(forms.Form):
 
 
 def _targets(snap) -> list:
-    """The policies Disarm all acts on, chosen as actions.disarm_all chooses them: armed ones, and disarmed
-    ones whose disarm the exchange has not acknowledged yet."""
-    return [
-        r
-        for r in snap.rows
-        if r.policy.armed
-        or (r.policy.generation > 0 and r.policy.disarm_acked_generation != r.policy.generation)
-    ]
+    """The policies Disarm all acts on (CountdownPolicy.disarm_all_scope, as actions.disarm_all chooses)."""
+    return [r for r in snap.rows if r.policy.in_disarm_all_scope]
 
 
 @require_http_methods(["GET", "POST"])

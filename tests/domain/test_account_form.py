@@ -168,6 +168,36 @@ def test_it_needs_a_base_url_for_the_custom_environment(simulator, sim_key):
     assert "custom_base_url" in form.errors
 
 
+def test_it_says_only_what_is_wrong_with_a_malformed_base_url(simulator, sim_key):
+    form = AccountForm(form_data("ftp://x", *sim_key))
+    assert not form.is_valid()
+    assert form.errors["custom_base_url"] == ["Enter a valid URL."]
+
+
+@pytest.mark.parametrize("path", ["/fapi/v1", "/fapi", "/dapi/v1/"])
+def test_it_refuses_a_base_url_with_an_endpoint_path_before_calling_the_exchange(simulator, sim_key, path):
+    form = AccountForm(form_data(simulator.url + path, *sim_key))
+    assert not form.is_valid()
+    assert "Give the base URL only" in str(form.errors["custom_base_url"])
+    assert signed_requests(simulator) == []
+
+
+def test_it_quotes_the_exchange_without_a_doubled_full_stop(simulator):
+    api_key = new_api_key()
+    simulator.exchange.add_account(api_key, "hmac", new_hmac_secret())
+    form = AccountForm(form_data(simulator.url, api_key, new_hmac_secret()))
+    assert not form.is_valid()
+    message = " ".join(form.errors["__all__"])
+    assert "The exchange said: “Signature for this request is not valid.” Nothing was saved." in message
+
+
+def test_it_labels_the_key_inputs_as_new_ones_beside_the_stored_key(sim_account):
+    form = AccountForm(instance=sim_account)
+    labels = [form.fields[name].label for name in AccountForm.KEY_FIELDS]
+    assert labels == ["New API key", "New secret or private key", "New key passphrase"]
+    assert AccountForm().fields["new_api_key"].label == "API key"
+
+
 def test_it_accepts_a_pem_key_pasted_on_one_line(simulator):
     api_key = new_api_key()
     simulator.exchange.add_account(api_key, "ed25519", ED25519_PEM)

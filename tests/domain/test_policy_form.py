@@ -62,7 +62,7 @@ def test_it_refuses_a_symbol_that_is_not_trading(sim_account):
 
 
 def test_it_refuses_a_symbol_the_venue_does_not_list(sim_account):
-    assert "not listed on USDⓈ-M futures" in refused(policy_form(sim_account, "NOPEUSDT"), "symbol")
+    assert "not listed on USD-M futures" in refused(policy_form(sim_account, "NOPEUSDT"), "symbol")
 
 
 def test_it_refuses_a_coin_margined_symbol_on_a_usdm_account(sim_account):
@@ -103,11 +103,25 @@ def test_it_refuses_intervals_and_countdowns_out_of_bounds(sim_account):
     assert "at most 3600000 ms" in " ".join(form.errors["countdown_ms"])
 
 
-def test_it_refuses_a_second_policy_for_the_same_symbol(sim_account):
+def test_it_refuses_a_second_policy_for_the_same_symbol_before_asking_the_exchange(simulator, sim_account):
     make_policy(sim_account, "BTCUSDT")
     form = policy_form(sim_account, "BTCUSDT")
     assert not form.is_valid()
-    assert "already exists" in str(form.errors)
+    assert form.errors["symbol"] == ["sim-usdm already has a policy for BTCUSDT: change that one instead."]
+    assert exchange_info_calls(simulator) == []
+
+
+def test_it_lets_a_policy_keep_its_own_symbol_when_edited(sim_account):
+    policy = make_policy(sim_account, "BTCUSDT")
+    form = policy_form(sim_account, "BTCUSDT", countdown_ms=150_000, instance=policy)
+    assert form.is_valid(), form.errors
+
+
+def test_it_states_the_real_lower_bounds_for_negative_numbers(sim_account):
+    form = policy_form(sim_account, countdown_ms=-5, interval_s=-1)
+    assert not form.is_valid()
+    assert form.errors["countdown_ms"] == ["The countdown must be at least 5000 ms."]
+    assert form.errors["interval_s"] == ["The interval must be at least 1 s."]
 
 
 def test_it_refuses_a_policy_over_the_budget_published_by_the_exchange(db):
