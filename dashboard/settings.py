@@ -140,9 +140,9 @@ CACHES = {
 }
 
 # The engine runs in shifts (heartbeats.engine): each shift is one django-q2 task -- a standby wait of at
-# most ENGINE_STANDBY_SECONDS, then ENGINE_SHIFT_SECONDS of active duty -- that ends well before `timeout`, and
-# `retry` is longer than `timeout` so the ORM broker never hands a running shift to a second worker. The queue
-# never retries on its own: a stale beat retried later could re-arm a disarmed policy.
+# most ENGINE_STANDBY_SECONDS, then ENGINE_SHIFT_SECONDS of active duty -- that ends well before `timeout`,
+# and `retry` is longer than `timeout` so the ORM broker never hands a running shift to a second worker. The
+# queue never retries on its own: a stale beat retried later could re-arm a disarmed policy.
 ENGINE_SHIFT_SECONDS = env_int("CG_ENGINE_SHIFT_SECONDS", 60)
 ENGINE_STANDBY_SECONDS = ENGINE_SHIFT_SECONDS + 15
 # The egress identity this host's engine serves (one source IP: one weight budget, one lease, one queue) and
@@ -153,7 +153,7 @@ ENGINE_RECV_WINDOW_MS = env_int("CG_ENGINE_RECV_WINDOW_MS", 5000)
 ENGINE_POOL_SIZE = env_int("CG_ENGINE_POOL_SIZE", 16)
 Q_CLUSTER = {
     "name": "countdown-guard",
-    # One queue per egress identity (heartbeats.engine.chain.queue_name), so a shift runs where its address is.
+    # One queue per egress identity (heartbeats.engine.chain.queue_name): a shift runs where its address is.
     **({"cluster_name": f"countdown-guard-{ENGINE_EGRESS}"} if ENGINE_EGRESS != "default" else {}),
     "orm": "default",
     # The active shift, its standby, the keeper and pruning.
@@ -291,6 +291,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "urllib3": {"level": "WARNING"},
+        # 403s and 404s get clear pages (and are audited where they matter); a traceback each is noise.
+        "django.request": {"level": "ERROR"},
         # Its start-up banner would open the output of every command.
         "axes.apps": {"level": "WARNING"},
     },

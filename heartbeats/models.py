@@ -16,7 +16,7 @@ from heartbeats.crypto import EncryptedTextField
 
 
 class Venue(models.TextChoices):
-    USDM = "usdm", "USDⓈ-M futures"
+    USDM = "usdm", "USD-M futures"  # USDⓈ-M; the Ⓢ is missing from many fonts
     COINM = "coinm", "COIN-M futures"
 
 
@@ -357,6 +357,9 @@ class EngineLiveness(models.Model):
     banned_until = models.DateTimeField(null=True, blank=True)
     stopping = models.BooleanField(default=False)
     last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = "engine liveness record"
 
     # The page raises its engine-down banner when the newest record is older than this.
     STALE_AFTER = timedelta(seconds=2)

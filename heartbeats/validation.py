@@ -19,7 +19,7 @@ LATENCY_MARGIN_MS = 2_000
 
 USDM = "usdm"
 COINM = "coinm"
-VENUE_NAMES = {USDM: "USDⓈ-M", COINM: "COIN-M"}
+VENUE_NAMES = {USDM: "USD-M", COINM: "COIN-M"}
 
 # COIN-M symbols: BTCUSD_PERP, ETHUSD_250627. Whether any symbol exists is the exchange's to say (symbols.py).
 _COINM_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}USD_(PERP|\d{6})$")
@@ -53,9 +53,13 @@ def timing_errors(countdown_ms: int | None, interval_s: int | None) -> dict[str,
                 f"Countdowns are in milliseconds: 120 s is 120000."
             )
         elif countdown_ms > MAX_COUNTDOWN_MS:
+            # Converting a typo of 30 digits into hours only makes the message unreadable.
+            hours = ""
+            if countdown_ms < 10**9:
+                hours = f"; {countdown_ms} ms is {countdown_ms / 3_600_000:.1f} hours"
             errors["countdown_ms"] = (
-                f"The countdown must be at most {MAX_COUNTDOWN_MS} ms (1 hour); "
-                f"{countdown_ms} ms is {countdown_ms / 3_600_000:.1f} hours. Countdowns are in milliseconds."
+                f"The countdown must be at most {MAX_COUNTDOWN_MS} ms (1 hour){hours}. "
+                f"Countdowns are in milliseconds: 120 s is 120000."
             )
     if not errors and countdown_ms is not None and interval_s is not None:
         needed = min_countdown_ms(interval_s)
@@ -90,7 +94,7 @@ def symbol_format_error(symbol: str, venue: str) -> str | None:
         return f"Symbols are written without separators or spaces,{hint} (COIN-M adds _PERP: BTCUSD_PERP)."
     if venue == USDM and _COINM_SYMBOL.match(symbol):
         return (
-            f"{symbol} is a COIN-M symbol, but this account trades USDⓈ-M futures "
+            f"{symbol} is a COIN-M symbol, but this account trades USD-M futures "
             f"(symbols like {symbol.split('_')[0]}T). Use a COIN-M account for it."
         )
     if venue == COINM and not _COINM_SYMBOL.match(symbol):

@@ -53,13 +53,8 @@ class Clients:
         try:
             client = client_for(
                 account,
-                recv_window=cfg.recv_window_ms,
-                connect_timeout=cfg.connect_timeout,
-                read_timeout=cfg.read_timeout,
-                source_address=cfg.source_address,
                 # The engine refreshes offsets itself, off the beat path; this is only the fallback.
-                time_sync_every=cfg.time_sync_every + 30,
-                pool_maxsize=cfg.pool_max,
+                **cfg.client_options(time_sync_every=cfg.time_sync_every + 30, pool_maxsize=cfg.pool_max),
             )
         except (ExchangeError, ValueError) as exc:
             # InvalidKeyError is both; the message never holds key material.

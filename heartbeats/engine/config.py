@@ -61,6 +61,16 @@ class EngineConfig:
     def with_(self, **changes) -> "EngineConfig":
         return replace(self, **changes)
 
+    def client_options(self, **extra) -> dict:
+        """Keyword arguments for accounts.client_for: the same timeouts and source address for every send."""
+        return {
+            "recv_window": self.recv_window_ms,
+            "connect_timeout": self.connect_timeout,
+            "read_timeout": self.read_timeout,
+            "source_address": self.source_address,
+            **extra,
+        }
+
     @property
     def final_disarm_delay(self) -> float:
         """After this long since a disarm was committed, no beat signed before it can be accepted."""

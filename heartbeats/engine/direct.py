@@ -36,14 +36,7 @@ def _client(account, config: EngineConfig):
         cached = _clients.get(account.pk)
     if cached is not None and cached[0] == version:
         return cached[1]
-    client = client_for(
-        account,
-        recv_window=config.recv_window_ms,
-        connect_timeout=config.connect_timeout,
-        read_timeout=config.read_timeout,
-        source_address=config.source_address,
-        time_sync_every=config.time_sync_every,
-    )
+    client = client_for(account, **config.client_options(time_sync_every=config.time_sync_every))
     with _lock:
         _clients[account.pk] = (version, client)
     return client

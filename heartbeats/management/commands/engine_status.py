@@ -106,5 +106,5 @@ class Command(BaseCommand):
         for p in stopped:
             out.write(self.style.ERROR(f"  STOPPED {p.account.label} {p.symbol}: {p.last_error}"))
         if not active:
-            # A non-zero exit lets monitoring (cron, systemd, Nagios-style checks) alarm on this command alone.
+            # A non-zero exit lets monitoring (cron, systemd, Nagios-style checks) alarm on this alone.
             raise SystemExit(2)
