@@ -310,7 +310,8 @@ class OperationAdmin(ReadOnlyAdmin):
         if not isinstance(obj.changes, dict) or not obj.changes:
             return "-"
         parts = []
-        for name, value in obj.changes.items():
+        # Sorted: PostgreSQL's jsonb does not keep the order the keys were written in.
+        for name, value in sorted(obj.changes.items()):
             if isinstance(value, list | tuple) and len(value) == 2:
                 old, new = ("–" if v is None else v for v in value)
                 parts.append(f"{name}: {old} → {new}")
