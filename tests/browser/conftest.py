@@ -6,13 +6,13 @@ Never `playwright install`: the browser is /usr/bin/chromium, launched headless 
 import pathlib
 import secrets
 import threading
-import time
 from contextlib import contextmanager
 
 import pytest
 from django.db import connections
 
 from heartbeats import roles
+from tests.waiting import wait_for  # noqa: F401  (the area's tests import it from here)
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "a long browser test password"
@@ -124,16 +124,6 @@ def desk_on_simulator(simulator):
         )
 
     return account, policy
-
-
-def wait_for(predicate, timeout=5.0, every=0.05, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
 @pytest.fixture(autouse=True)

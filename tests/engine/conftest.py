@@ -3,7 +3,6 @@ SQLite test database file, so every test commits (`transaction=True`)."""
 
 import secrets
 import threading
-import time
 from contextlib import contextmanager
 
 import pytest
@@ -11,6 +10,7 @@ from django.db import connections
 
 from heartbeats.engine import Engine, EngineConfig
 from heartbeats.models import CountdownPolicy, Environment, ExchangeAccount, KeyType
+from tests.waiting import wait_for  # noqa: F401  (the area's tests import it from here)
 
 HMAC_SECRET = "5f1c0b1d0e2a4c6e8a9b7d5f3e1c0a2b4d6f8e0a1c3e5a7b9d1f3e5a7c9e1b3d"
 
@@ -101,16 +101,6 @@ def running(engine: Engine, **run_kwargs):
 @pytest.fixture
 def engine_thread():
     return running
-
-
-def wait_for(predicate, timeout=5.0, every=0.02, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
 def countdown_requests(sim, symbol=None, since_id=0):
