@@ -160,29 +160,26 @@ def policy_results(operation: Operation) -> list[dict]:
             continue
         status = policy.status(now)
         row.update(status=status.state, detail=status.detail)
+        # What this operation set out to reach, and whether a later arm or disarm took over; the fallbacks
+        # (fatal, still retrying) are the same for both directions.
+        reached = None
         if disarming:
-            done = [b for b in tried if b.kind == BeatKind.DISARM and b.outcome == "confirmed"]
+            done = any(b.kind == BeatKind.DISARM and b.outcome == "confirmed" for b in tried)
             if done or (policy.disarm_acked_generation or -1) >= generation:
-                row["result"] = DISARMED
-            elif policy.generation > generation and policy.armed:
-                row["result"] = SUPERSEDED
-            elif policy.fatal_generation == generation:
-                row.update(result=FAILED, error=policy.last_error or (last.message if last else ""))
-            else:
-                row.update(
-                    result=RETRYING, error=last.message if last and last.outcome != "confirmed" else ""
-                )
+                reached = DISARMED
+            superseded = policy.generation > generation and policy.armed
         else:
             if (policy.last_arm_generation or -1) >= generation and policy.armed:
-                row["result"] = ARMED if status.state != Status.EXPIRED else FAILED
-            elif policy.generation > generation:
-                row["result"] = SUPERSEDED
-            elif policy.fatal_generation == generation:
-                row.update(result=FAILED, error=policy.last_error or (last.message if last else ""))
-            else:
-                row.update(
-                    result=RETRYING, error=last.message if last and last.outcome != "confirmed" else ""
-                )
+                reached = ARMED if status.state != Status.EXPIRED else FAILED
+            superseded = policy.generation > generation
+        if reached:
+            row["result"] = reached
+        elif superseded:
+            row["result"] = SUPERSEDED
+        elif policy.fatal_generation == generation:
+            row.update(result=FAILED, error=policy.last_error or (last.message if last else ""))
+        else:
+            row.update(result=RETRYING, error=last.message if last and last.outcome != "confirmed" else "")
         rows.append(row)
     return rows
 
