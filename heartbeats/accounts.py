@@ -57,6 +57,24 @@ def check_key(account, **kw) -> None:
         ) from None
 
 
+def disable_refusal(account) -> str | None:
+    """Why `account` may not be disabled now, or None. Disabling stops the heartbeats of its policies without
+    a disarm, so the exchange would cancel their orders at expiry: an operator's call, not a key admin's. The
+    policies that block it are those Disarm all would act on (armed, or still owing a disarm)."""
+    from heartbeats.models import CountdownPolicy
+
+    blocking = account.policies.filter(CountdownPolicy.disarm_all_scope()).order_by("symbol")
+    names = list(blocking.values_list("symbol", flat=True))
+    if not names:
+        return None
+    their = "their heartbeats" if len(names) > 1 else "its heartbeats"
+    orders = "their orders" if len(names) > 1 else "its orders"
+    return (
+        f"Disarm {', '.join(names)} of {account.label} first: disabling the account would stop {their} "
+        f"and the exchange would cancel {orders}."
+    )
+
+
 def describe(exc, account) -> str:
     """One sentence per failure a key admin can fix."""
     from heartbeats.exchange import errors

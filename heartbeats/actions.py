@@ -33,9 +33,9 @@ def _target(policy: CountdownPolicy) -> dict:
 
 
 def _set_desired(policy_id, *, armed: bool, action: str, user, ip) -> Operation:
-    now = timezone.now()
     with transaction.atomic():
         policy = CountdownPolicy.objects.select_for_update().select_related("account").get(pk=policy_id)
+        now = timezone.now()  # once the lock is held: a wait for it must not backdate the change
         if armed and not policy.account.enabled:
             raise ValueError(f"{policy.account.label} is disabled: enable the account before arming.")
         was_armed = policy.armed
@@ -77,7 +77,6 @@ def disarm_all(*, user, ip, reason: str, account_ids=None) -> Operation:
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("A reason is required to disarm all.")
-    now = timezone.now()
     with transaction.atomic():
         scope = CountdownPolicy.objects.all()
         if account_ids is not None:
@@ -85,6 +84,7 @@ def disarm_all(*, user, ip, reason: str, account_ids=None) -> Operation:
         chosen = list(
             scope.select_for_update().filter(CountdownPolicy.disarm_all_scope()).values_list("pk", flat=True)
         )
+        now = timezone.now()  # once the locks are held: a wait for them must not backdate the change
         CountdownPolicy.objects.filter(pk__in=chosen, armed=True).update(
             armed=False,
             generation=F("generation") + 1,

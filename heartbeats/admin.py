@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.contrib.admin.options import ActionLocation, IncorrectLookupParameters, csrf_protect_m
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
@@ -54,14 +55,41 @@ class SafeChangeListMixin:
         return SafeChangeList
 
 
+class _SaveRefused(Exception):
+    def __init__(self, form):
+        self.form = form
+
+
 class ChecksOutsideTransactionMixin:
     """Django wraps the whole add/change view in a transaction; our forms call the exchange while validating,
     and no transaction may span a network call (on SQLite it would hold the write lock the engine needs).
-    So validation runs in autocommit and only the save is atomic (see save_model)."""
+    So validation runs in autocommit and only the save is atomic (see save_model).
+
+    The save re-checks the stored row under a lock and may refuse (e.g. a policy armed meanwhile): the page
+    then shows the posted form again with the refusal as its error, as for any invalid form."""
 
     @csrf_protect_m
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return self._changeform_view(request, object_id, form_url, extra_context)
+        try:
+            return self._changeform_view(request, object_id, form_url, extra_context)
+        except _SaveRefused as refused:
+            # The form caches its errors, so this second pass renders it without validating it again.
+            request._refused_form = refused.form
+            return self._changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        refused = getattr(request, "_refused_form", None)
+        if refused is not None:
+            return lambda *args, **kwargs: refused
+        return super().get_form(request, obj, change, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        # obj is form.instance: the same audited save the pages use (one transaction, no network).
+        try:
+            form.save_audited(user=request.user, ip=audit.client_ip(request))
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            raise _SaveRefused(form) from None
 
     def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
         # Bulk delete would skip delete_model and its audit record: delete one at a time.
@@ -145,10 +173,6 @@ class ExchangeAccountAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, a
     @admin.display(description="Policies")
     def policies(self, obj):
         return obj.policies.count()
-
-    def save_model(self, request, obj, form, change):
-        # obj is form.instance: the same audited save the pages use (one transaction, no network).
-        form.save_audited(user=request.user, ip=audit.client_ip(request))
 
     def delete_model(self, request, obj):
         with transaction.atomic():
@@ -241,10 +265,6 @@ class CountdownPolicyAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, a
         if obj is not None and (obj.armed or obj.status().state != Status.DISARMED):
             return False
         return super().has_delete_permission(request, obj)
-
-    def save_model(self, request, obj, form, change):
-        # obj is form.instance: the same audited save the pages use (one transaction, no network).
-        form.save_audited(user=request.user, ip=audit.client_ip(request))
 
     def delete_model(self, request, obj):
         with transaction.atomic():

@@ -1,7 +1,9 @@
 """Forms for the two things people configure: exchange accounts (with their write-only key) and policies.
 
 Both validate everything before anything is written, and do their network checks (the key check, the venue's
-symbol list) inside `is_valid()`: callers must not hold a database transaction open around it.
+symbol list) inside `is_valid()`: callers must not hold a database transaction open around it. Others commit
+meanwhile (a disarm, the engine's facts, another key admin), so `save_audited()` writes only the columns the
+form owns, under a lock on the stored row, after checking that row again.
 """
 
 import copy
@@ -9,11 +11,11 @@ import re
 from urllib.parse import urlsplit
 
 from django import forms
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import IntegrityError, transaction
 
 from heartbeats import audit, budget, symbols
-from heartbeats.accounts import KeyCheckFailed, check_key, signer_for
+from heartbeats.accounts import KeyCheckFailed, check_key, disable_refusal, signer_for
 from heartbeats.audit import SECRET_FIELDS, account_changes, policy_changes
 from heartbeats.crypto import looks_like_token
 from heartbeats.models import Action, CountdownPolicy, Environment, ExchangeAccount, KeyType, Status
@@ -46,7 +48,72 @@ def normalise_pem(text: str) -> str:
     return "\n".join([head, *lines, tail]) + "\n"
 
 
-class AccountForm(forms.ModelForm):
+class LockedEditMixin:
+    """The write behind save_audited(). A new row is inserted whole. An edit locks the stored row (until the
+    caller's transaction ends), refuses if the stored row no longer allows it (check_stored), and updates the
+    form's own columns only: desired state and the engine's facts are never written back from the copy
+    loaded before the exchange was asked."""
+
+    # The form's model fields, named once: the admin's subclass lists its read-only fields in Meta.fields.
+    OWNED_FIELDS: list[str] = []
+
+    def owned_columns(self) -> list[str]:
+        return [*self.OWNED_FIELDS, "updated_at"]
+
+    def compared_columns(self) -> list[str]:
+        """Columns whose change meanwhile voids this form's checks."""
+        return list(self.OWNED_FIELDS)
+
+    def check_stored(self, stored) -> None:
+        """Raise ValidationError when the stored row, locked, no longer allows this edit."""
+        changed = _changed_meanwhile(self.before, stored, self.compared_columns())
+        if changed:
+            names = ", ".join(dict.fromkeys(self._column_label(c) for c in changed))
+            raise ValidationError(
+                f"{stored} was changed by someone else while this form was being checked ({names}). "
+                "Nothing was saved: reload the page and make your change again."
+            )
+
+    def _column_label(self, column: str) -> str:
+        return "API key" if column in SECRET_FIELDS else str(self.fields[column].label)
+
+    def _write(self):
+        if self.before is None:
+            return self.save()
+        if self.errors:
+            raise ValueError("save_audited() needs a valid form: call is_valid() first.")
+        stored = _locked(self.instance)
+        self.check_stored(stored)
+        columns = self.owned_columns()
+        _take_stored(self.instance, stored, keep=columns)
+        self.instance.save(update_fields=columns)
+        return self.instance
+
+
+def _locked(instance):
+    """The stored row of `instance`, locked until the transaction ends."""
+    try:
+        return type(instance).objects.select_for_update().get(pk=instance.pk)
+    except ObjectDoesNotExist:
+        raise ValidationError(
+            f"{instance} was deleted while this form was being checked. Nothing was saved."
+        ) from None
+
+
+def _changed_meanwhile(before, stored, columns) -> list[str]:
+    attnames = {c: before._meta.get_field(c).attname for c in columns}
+    return [c for c, a in attnames.items() if getattr(before, a) != getattr(stored, a)]
+
+
+def _take_stored(instance, stored, *, keep) -> None:
+    """Give `instance` the stored values of every column the edit does not write, so neither the caller nor
+    django-auditlog's diff sees the stale copy."""
+    for field in stored._meta.concrete_fields:
+        if field.name not in keep:
+            setattr(instance, field.attname, getattr(stored, field.attname))
+
+
+class AccountForm(LockedEditMixin, forms.ModelForm):
     """An exchange account. The key fields are write-only: always rendered blank; on edit a blank field keeps
     the stored value and filling them in rotates the key. A new or changed key is checked against the
     exchange (a signed read) before anything is saved."""
@@ -75,6 +142,8 @@ class AccountForm(forms.ModelForm):
         model = ExchangeAccount
         fields = ["label", "venue", "environment", "custom_base_url", "key_type", "egress", "enabled"]
         labels = {"custom_base_url": "Custom base URL"}
+
+    OWNED_FIELDS = Meta.fields
 
     def __init__(self, *args, client_kw: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -151,6 +220,10 @@ class AccountForm(forms.ModelForm):
                 )
         elif "custom_base_url" in data:
             data["custom_base_url"] = ""
+        if self.before is not None and self.before.enabled and data.get("enabled") is False:
+            refusal = disable_refusal(self.before)
+            if refusal:
+                self.add_error("enabled", refusal)
         return data
 
     def _post_clean(self):
@@ -207,17 +280,34 @@ class AccountForm(forms.ModelForm):
         entries = [(Action.KEY_ROTATE, key_part)] if self.key_rotated else []
         return entries + ([(Action.ACCOUNT_CHANGE, changes)] if changes else [])
 
+    def owned_columns(self) -> list[str]:
+        rotated = [*SECRET_FIELDS, "api_key_last4"] if self.key_rotated else []
+        return [*super().owned_columns(), *rotated]
+
+    def compared_columns(self) -> list[str]:
+        # The stored key too: the checks were made with it, and an edit that keeps it must not restore it.
+        return [*super().compared_columns(), *SECRET_FIELDS]
+
+    def check_stored(self, stored) -> None:
+        super().check_stored(stored)
+        # An arm locks its account's row as well (actions._set_desired), so none can slip in before commit.
+        if stored.enabled and not self.instance.enabled:
+            refusal = disable_refusal(stored)
+            if refusal:
+                raise ValidationError({"enabled": refusal})
+
     def save_audited(self, *, user, ip) -> ExchangeAccount:
         """Save and write the audit rows in one transaction. Call after is_valid(), which did the network
-        checks; nothing here talks to the exchange."""
+        checks; nothing here talks to the exchange. Raises ValidationError (nothing written) when the stored
+        account no longer allows the edit."""
         with transaction.atomic():
-            account = self.save()
+            account = self._write()
             for action, changes in self.audit_entries():
                 audit.record(action, user=user, ip=ip, account=account, changes=changes)
         return account
 
 
-class PolicyForm(forms.ModelForm):
+class PolicyForm(LockedEditMixin, forms.ModelForm):
     """A countdown policy: which symbol of which account, how long the countdown, how often the heartbeat.
     Arming and disarming are not edits: they go through heartbeats.actions."""
 
@@ -235,6 +325,8 @@ class PolicyForm(forms.ModelForm):
             "interval_s": {"min_value": f"The interval must be at least {MIN_INTERVAL_S} s."},
         }
 
+    OWNED_FIELDS = Meta.fields
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.before = copy.copy(self.instance) if self.instance.pk else None
@@ -246,16 +338,13 @@ class PolicyForm(forms.ModelForm):
         account, symbol = data.get("account"), data.get("symbol")
         if account is not None and symbol and self._duplicate(account, symbol):
             # Said before the exchange is asked about the symbol; the constraint's own message is generic.
-            self.add_error("symbol", f"{account} already has a policy for {symbol}: change that one instead.")
+            self.add_error("symbol", _duplicate_message(account, symbol))
             return data
         if self.before is not None and account is not None and symbol:
             moved = account.pk != self.before.account_id or symbol != self.before.symbol
-            if moved and (self.before.armed or self.before.status().state != Status.DISARMED):
-                self.add_error(
-                    None,
-                    f"Disarm {self.before.symbol} before changing its symbol or account: its countdown on "
-                    "the exchange would be left running.",
-                )
+            refusal = _move_refusal(self.before) if moved else None
+            if refusal:
+                self.add_error(None, refusal)
                 return data
         if account is not None and symbol and "symbol" not in self.errors:
             try:
@@ -291,10 +380,41 @@ class PolicyForm(forms.ModelForm):
             return [(Action.POLICY_CREATE, changes)]
         return [(Action.POLICY_CHANGE, changes)] if changes else []
 
+    def check_stored(self, stored) -> None:
+        super().check_stored(stored)
+        moved = self.instance.account_id != stored.account_id or self.instance.symbol != stored.symbol
+        refusal = _move_refusal(stored) if moved else None
+        if refusal:
+            raise ValidationError(
+                f"{stored} was armed or disarmed while this form was being checked. {refusal}"
+            )
+
     def save_audited(self, *, user, ip) -> CountdownPolicy:
-        """Save and write the audit row in one transaction (after is_valid(); no network here)."""
-        with transaction.atomic():
-            policy = self.save()
-            for action, changes in self.audit_entries():
-                audit.record(action, user=user, ip=ip, policy=policy, changes=changes)
+        """Save and write the audit row in one transaction (after is_valid(); no network here). Raises
+        ValidationError (nothing written) when the stored policy no longer allows the edit."""
+        try:
+            with transaction.atomic():
+                policy = self._write()
+                for action, changes in self.audit_entries():
+                    audit.record(action, user=user, ip=ip, policy=policy, changes=changes)
+        except IntegrityError:
+            # Another key admin added this symbol after our duplicate check: say so, as clean() would.
+            account, symbol = self.instance.account, self.instance.symbol
+            if not self._duplicate(account, symbol):
+                raise
+            raise ValidationError({"symbol": _duplicate_message(account, symbol)}) from None
         return policy
+
+
+def _duplicate_message(account, symbol) -> str:
+    return f"{account} already has a policy for {symbol}: change that one instead."
+
+
+def _move_refusal(policy) -> str | None:
+    """Why `policy` may not change its symbol or account now, or None."""
+    if policy.armed or policy.status().state != Status.DISARMED:
+        return (
+            f"Disarm {policy.symbol} before changing its symbol or account: its countdown on the exchange "
+            "would be left running."
+        )
+    return None

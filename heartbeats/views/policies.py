@@ -1,6 +1,7 @@
 """One policy: its page (beats, latency chart, operations) and the operator's arm and disarm buttons."""
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
@@ -104,12 +105,17 @@ def policy_disarm(request, policy_id):
 @policy_manager_required
 def policy_new(request):
     """Key admins add a policy (created disarmed). The form checks the symbol against the exchange and the
-    egress budget inside is_valid(), before anything is written."""
+    egress budget inside is_valid(), before anything is written; the save may still refuse (e.g. the symbol
+    was added by someone else meanwhile), and says so on the form."""
     form = PolicyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        policy = form.save_audited(user=request.user, ip=audit.client_ip(request))
-        messages.success(request, f"{policy} added, disarmed. Operators arm it from the board.")
-        return redirect("policy", policy.pk)
+        try:
+            policy = form.save_audited(user=request.user, ip=audit.client_ip(request))
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"{policy} added, disarmed. Operators arm it from the board.")
+            return redirect("policy", policy.pk)
     return render(
         request,
         "heartbeats/policy_new.html",
