@@ -2,8 +2,9 @@
 switch), server time, exchange info, and a few order endpoints for key checks, the demo and the tests.
 
 Framework-free. One keep-alive session per client, explicit (connect, read) timeouts on every call, no
-automatic retries except the single resync-and-retry the exchange asks for on -1021, every failure
-translated once into heartbeats.exchange.errors, the used weight recorded from every response.
+automatic retries except the single resync-and-retry the exchange asks for on -1021 (never for countdowns:
+see countdown()), every failure translated once into heartbeats.exchange.errors, the used weight recorded
+from every response.
 Nothing secret (API key, signature, signed URL or body) reaches a log line, an exception or a repr.
 """
 
@@ -204,12 +205,21 @@ class FuturesClient:
 
     def countdown(self, symbol: str, countdown_ms: int) -> CountdownAck:
         """POST {prefix}/v1/countdownCancelAll: (re)starts the symbol's countdown; countdown_ms=0 disarms it.
-        Returns only when the exchange acknowledged exactly this request; raises the error tree otherwise."""
+        Returns only when the exchange acknowledged exactly this request; raises the error tree otherwise.
+
+        Signed at once with the offset already known: no clock sync and no retry inside, because the caller
+        checked just before calling that this request is still wanted (a disarm may have been committed), and
+        a sync or a retry would sign it later than that check. On -1021 the caller syncs (sync_time()) and
+        decides again. Only a client that never measured the clock measures it here first; the engine and
+        the web's fallback sync their clients before they decide anything."""
         _check_symbol(symbol)
         if isinstance(countdown_ms, bool) or not isinstance(countdown_ms, int) or countdown_ms < 0:
             raise ValueError("countdown_ms must be a non-negative integer (0 disarms).")
+        endpoint = f"POST {self.prefix}/v1/countdownCancelAll"
+        if self.synced_at is None and self._api_key and self._signer is not None:
+            self._keep_time_synced()
         params = {"symbol": symbol, "countdownTime": countdown_ms}
-        reply = self._signed("POST", "/v1/countdownCancelAll", params)
+        reply = self._signed("POST", "/v1/countdownCancelAll", params, keep_time=False)
         data = reply.data
         acked_ms = _as_int(data.get("countdownTime")) if isinstance(data, dict) else None
         if not isinstance(data, dict) or data.get("symbol") != symbol or acked_ms != countdown_ms:
@@ -218,7 +228,7 @@ class FuturesClient:
                 "The exchange's answer does not acknowledge this countdown.",
                 http_status=reply.status,
                 used_weight=reply.used_weight,
-                endpoint=f"POST {self.prefix}/v1/countdownCancelAll",
+                endpoint=endpoint,
             )
         return CountdownAck(
             symbol=symbol,
@@ -292,13 +302,16 @@ class FuturesClient:
 
     # ---- plumbing ---------------------------------------------------------------------------------------
 
-    def _signed(self, method: str, path: str, params: dict) -> _Reply:
-        """A signed request with a fresh clock offset; on -1021 one resync and one retry (the first request
-        was rejected, so repeating it is safe even when it is not idempotent)."""
+    def _signed(self, method: str, path: str, params: dict, *, keep_time: bool = True) -> _Reply:
+        """A signed request. With `keep_time`, the clock offset is refreshed first when due, and on -1021 the
+        offset is resynced and the request retried once (the first was rejected, so repeating it is safe
+        even when it is not idempotent); without it, signed at once and never repeated."""
         if not self._api_key or self._signer is None:
             raise FatalError(
                 "No API key or signing key configured.", endpoint=f"{method} {self.prefix}{path}"
             )
+        if not keep_time:
+            return self._request(method, path, params, signed=True)
         self._keep_time_synced()
         try:
             return self._request(method, path, params, signed=True)

@@ -26,77 +26,106 @@ def test_it_measures_the_exchange_clock_offset(simulator, make_client, skew_ms):
 
 
 @pytest.mark.parametrize("skew_ms", [3000, -3000], ids=["exchange-ahead", "exchange-behind"])
-def test_it_resyncs_once_and_still_arms_when_the_exchange_clock_jumps(simulator, make_client, skew_ms):
+def test_it_resyncs_once_and_retries_a_signed_read_when_the_exchange_clock_jumps(
+    simulator, make_client, skew_ms
+):
     # recvWindow 2000: a timestamp 3 s behind is outside it; 3 s ahead is refused whatever the window.
     client = make_client(recv_window=2000)
+    client.open_orders("BTCUSDT")
+    simulator.exchange.set_skew(skew_ms)
+    before = len(simulator.exchange.requests_log())
+
+    assert client.open_orders("BTCUSDT") == []
+
+    assert _calls(simulator)[before:] == [
+        ("openOrders", 400, -1021),
+        ("time", 200, None),
+        ("openOrders", 200, None),
+    ]
+    assert abs(client.offset_ms - skew_ms) <= 50
+
+
+@pytest.mark.parametrize("skew_ms", [3000, -3000], ids=["exchange-ahead", "exchange-behind"])
+def test_a_countdown_refused_for_its_timestamp_is_neither_resynced_nor_resent(
+    simulator, make_client, skew_ms
+):
+    # The caller checked that the countdown is still wanted just before calling: a resync or a retry
+    # inside the client would sign it later than that check. The caller syncs and decides again.
+    client = make_client(recv_window=2000)
+    client.sync_time()
     client.countdown("BTCUSDT", 60_000)
     simulator.exchange.set_skew(skew_ms)
     before = len(simulator.exchange.requests_log())
 
-    ack = client.countdown("BTCUSDT", 60_000)
+    with pytest.raises(TimestampError) as caught:
+        client.countdown("BTCUSDT", 60_000)
 
-    assert ack.countdown_ms == 60_000
-    assert _calls(simulator)[before:] == [
-        ("countdownCancelAll", 400, -1021),
-        ("time", 200, None),
-        ("countdownCancelAll", 200, None),
-    ]
+    assert (caught.value.http_status, caught.value.code) == (400, -1021)
+    assert caught.value.used_weight is not None
+    assert _calls(simulator)[before:] == [("countdownCancelAll", 400, -1021)]
+    client.sync_time()
+    assert client.countdown("BTCUSDT", 60_000).countdown_ms == 60_000
     assert abs(client.offset_ms - skew_ms) <= 50
-    assert (
-        simulator.exchange.countdowns(client.api_key_for_tests)[0]["request_id"]
-        == (simulator.exchange.requests_log()[-1]["id"])
-    )
 
 
 def test_it_gives_up_with_a_timestamp_error_after_one_retry(simulator, make_client):
     client = make_client()
     client.sync_time()
-    simulator.exchange.inject(COUNTDOWN, code=-1021, count=2)
+    simulator.exchange.inject("/fapi/v1/openOrders", code=-1021, count=2)
     with pytest.raises(TimestampError) as caught:
-        client.countdown("BTCUSDT", 60_000)
+        client.open_orders("BTCUSDT")
     error = caught.value
     assert isinstance(error, TemporaryError)
     assert (error.http_status, error.code) == (400, -1021)
-    assert "recvWindow" in error.msg and error.used_weight is not None
     assert _calls(simulator) == [
         ("time", 200, None),
-        ("countdownCancelAll", 400, -1021),
+        ("openOrders", 400, -1021),
         ("time", 200, None),
-        ("countdownCancelAll", 400, -1021),
+        ("openOrders", 400, -1021),
     ]
-    assert simulator.exchange.countdowns() == []
 
 
-def test_it_syncs_at_the_first_signed_call_and_then_every_time_sync_every(simulator, make_client):
+def test_it_syncs_at_the_first_signed_read_and_then_every_time_sync_every(simulator, make_client):
     client = make_client(time_sync_every=0.3)
     assert client.synced_at is None
-    client.countdown("BTCUSDT", 60_000)
-    client.countdown("BTCUSDT", 60_000)
-    assert [c[0] for c in _calls(simulator)] == ["time", "countdownCancelAll", "countdownCancelAll"]
+    client.open_orders("BTCUSDT")
+    client.open_orders("BTCUSDT")
+    assert [c[0] for c in _calls(simulator)] == ["time", "openOrders", "openOrders"]
     time.sleep(0.35)
+    client.open_orders("BTCUSDT")
+    assert [c[0] for c in _calls(simulator)][3:] == ["time", "openOrders"]
+
+
+def test_a_countdown_never_syncs_the_clock_itself(simulator, make_client):
+    client = make_client(time_sync_every=0.1)
+    client.sync_time()
+    time.sleep(0.15)
     client.countdown("BTCUSDT", 60_000)
-    assert [c[0] for c in _calls(simulator)][3:] == ["time", "countdownCancelAll"]
+    assert [c[0] for c in _calls(simulator)] == ["time", "countdownCancelAll"]
 
 
 def test_it_keeps_the_known_offset_when_a_refresh_fails(simulator, make_client):
     simulator.exchange.set_skew(2000)
     client = make_client(time_sync_every=0.1)
-    client.countdown("BTCUSDT", 60_000)
+    client.open_orders("BTCUSDT")
     simulator.exchange.inject(TIME, kind="unavailable")
     time.sleep(0.15)
 
-    ack = client.countdown("BTCUSDT", 60_000)
+    assert client.open_orders("BTCUSDT") == []
 
-    assert ack.countdown_ms == 60_000
     assert abs(client.offset_ms - 2000) <= 50
-    assert _calls(simulator)[2:] == [("time", 503, -1001), ("countdownCancelAll", 200, None)]
+    assert _calls(simulator)[2:] == [("time", 503, -1001), ("openOrders", 200, None)]
 
 
 def test_it_sends_nothing_signed_before_it_knows_the_exchange_clock(simulator, make_client):
     client = make_client()
     simulator.exchange.inject(TIME, kind="unavailable")
     with pytest.raises(TemporaryError):
+        client.open_orders("BTCUSDT")
+    simulator.exchange.inject(TIME, kind="unavailable")
+    with pytest.raises(TemporaryError):
         client.countdown("BTCUSDT", 60_000)
+    assert simulator.exchange.requests_log("/fapi/v1/openOrders") == []
     assert simulator.exchange.requests_log(COUNTDOWN) == []
 
 
