@@ -80,6 +80,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Every web process looks for disarms owed where no engine can send them (heartbeats.engine.direct).
+    "heartbeats.engine.direct.FallbackSweeperMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -277,6 +279,8 @@ ADMINS = [("Risk desk", a) for a in env_list("CG_ALERT_EMAILS")]
 
 # How long beat records and finished queue tasks are kept before the pruning job deletes them.
 BEAT_RETENTION_DAYS = env_int("CG_BEAT_RETENTION_DAYS", 7)
+# Every web process looks each second for disarms owed where no engine can send them (engine/direct.py).
+FALLBACK_SWEEP = True
 
 LOG_LEVEL = env_str("CG_LOG_LEVEL", "INFO")
 LOGGING = {

@@ -2,7 +2,7 @@
 
 Each one bumps the policies' generation in one UPDATE and writes its Operation in the same transaction,
 commits, and only then is anything sent: the live engine notices the change within its poll interval and
-acts at once; if no engine is alive for a policy's egress, this process sends the disarms itself,
+acts at once; if no engine can send for a policy's egress, this process sends the disarms itself,
 concurrently and under the same rules (heartbeats.engine.direct).
 """
 
@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from heartbeats import audit
 from heartbeats.engine import direct
-from heartbeats.engine.liveness import engine_alive
 from heartbeats.models import Action, Beat, BeatKind, CountdownPolicy, Operation, Status
 
 log = logging.getLogger(__name__)
@@ -108,18 +107,11 @@ def disarm_all(*, user, ip, reason: str, account_ids=None) -> Operation:
 
 
 def _send_where_no_engine(targets: list[dict]) -> None:
-    if not targets:
-        return
-    egress_of = dict(
-        CountdownPolicy.objects.filter(pk__in=[t["policy"] for t in targets]).values_list(
-            "pk", "account__egress"
-        )
-    )
-    alive = {egress: engine_alive(egress=egress) for egress in set(egress_of.values())}
-    orphaned = [pid for pid, egress in egress_of.items() if not alive[egress]]
-    if orphaned:
-        log.warning("no engine alive for %d policies: sending their disarms from this process", len(orphaned))
-        direct.send_disarms(orphaned)
+    """The first zeros at once where no engine can send them (none alive, or one that cannot read desired
+    state); the sweeper of whichever web process is alive sends the rest, the second zeros included."""
+    direct.ensure_sweeper()
+    if targets:
+        direct.send_owed([t["policy"] for t in targets])
 
 
 def policy_results(operation: Operation) -> list[dict]:

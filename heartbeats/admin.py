@@ -21,7 +21,10 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from heartbeats import audit
 from heartbeats.forms import AccountForm, PolicyForm
 from heartbeats.models import (
+    DESIRED_FIELDS,
+    ENGINE_FACTS,
     Action,
+    AddressLimits,
     Beat,
     CountdownPolicy,
     EngineLease,
@@ -218,32 +221,21 @@ class CountdownPolicyAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, a
     list_filter = [StatusFilter, "armed", "account", "account__venue", "last_outcome"]
     list_select_related = ["account"]
     search_fields = ["symbol", "account__label"]
-    ENGINE_FACTS = [
+    # Arm and disarm go through the board (heartbeats.actions); the engine's facts are its own.
+    STATE_FIELDS = [
         "status_shown",
         "expires_shown",
-        "armed",
-        "generation",
-        "desired_changed_at",
-        "last_arm_sent_at",
-        "last_arm_countdown_ms",
-        "last_arm_generation",
-        "disarm_acked_at",
-        "disarm_acked_generation",
-        "final_disarm_generation",
-        "last_attempt_at",
-        "last_outcome",
-        "last_error",
-        "fatal_generation",
-        "next_due_at",
+        *DESIRED_FIELDS,
+        *ENGINE_FACTS,
         "created_at",
         "updated_at",
     ]
-    readonly_fields = ENGINE_FACTS
+    readonly_fields = STATE_FIELDS
     fieldsets = [
         (None, {"fields": ["account", "symbol", "countdown_ms", "interval_s"]}),
         (
             "State (arm and disarm from the board; read-only here)",
-            {"fields": ENGINE_FACTS},
+            {"fields": STATE_FIELDS},
         ),
     ]
 
@@ -368,12 +360,30 @@ class EngineLivenessAdmin(ReadOnlyAdmin):
         "clock_offset_ms",
         "used_weight",
         "weight_limit",
+        "desired_read_at",
         "stopping",
         "last_error",
     ]
     list_filter = ["egress", "holds_lease", "stopping"]
     search_fields = ["engine_id", "host"]
     date_hierarchy = "seen_at"
+
+
+@admin.register(AddressLimits)
+class AddressLimitsAdmin(ReadOnlyAdmin):
+    """What the exchange counts per sending address, as every process last left it."""
+
+    list_display = [
+        "egress",
+        "base_url",
+        "used_weight",
+        "weight_limit",
+        "paused_until",
+        "banned_until",
+        "fallback_holder",
+        "updated_at",
+    ]
+    list_filter = ["egress"]
 
 
 def _make_safe(model):

@@ -130,6 +130,25 @@ class PolicyStatus:
         return STATUS_RISK[self.state]
 
 
+# Desired state: written only by heartbeats.actions (arm, disarm, disarm all), never by an edit.
+DESIRED_FIELDS = ("armed", "generation", "desired_changed_at")
+# Facts about the exchange: written only by whoever sent the request (the engine's writer, the web's fallback
+# sender), never by an edit or by people. The one list: forms, admin, engine and records all use it.
+ENGINE_FACTS = (
+    "last_arm_sent_at",
+    "last_arm_countdown_ms",
+    "last_arm_generation",
+    "disarm_acked_at",
+    "disarm_acked_generation",
+    "final_disarm_generation",
+    "last_attempt_at",
+    "last_outcome",
+    "last_error",
+    "fatal_generation",
+    "next_due_at",
+)
+
+
 class CountdownPolicy(models.Model):
     account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="policies")
     symbol = models.CharField(max_length=32)
@@ -182,6 +201,20 @@ class CountdownPolicy(models.Model):
     @property
     def in_disarm_all_scope(self) -> bool:
         return self.armed or (self.generation > 0 and self.disarm_acked_generation != self.generation)
+
+    # A disarm is owed until the exchange acknowledged both of its zeros (the second one, sent once no beat
+    # signed earlier can still be accepted, is what makes a disarm final), unless a fatal error stopped it.
+    # The one predicate: the engine's planner (plan.owes_disarm) says the same of its working copy.
+    @staticmethod
+    def owes_disarm_q() -> Q:
+        settled = Q(disarm_acked_generation=F("generation")) & Q(final_disarm_generation=F("generation"))
+        return Q(armed=False, generation__gt=0) & ~settled & ~Q(fatal_generation=F("generation"))
+
+    @property
+    def owes_disarm(self) -> bool:
+        from heartbeats.engine.plan import owes_disarm
+
+        return owes_disarm(self)
 
     @property
     def late_after(self) -> timedelta:
@@ -357,12 +390,20 @@ class EngineLiveness(models.Model):
     banned_until = models.DateTimeField(null=True, blank=True)
     stopping = models.BooleanField(default=False)
     last_error = models.CharField(max_length=300, blank=True)
+    # The engine's last successful read of desired state (policy changes). An engine that cannot read it
+    # cannot see a disarm: past DEAF_AFTER the web no longer counts on it for disarms (is_sending()).
+    desired_read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "engine liveness record"
 
     # The page raises its engine-down banner when the newest record is older than this.
     STALE_AFTER = timedelta(seconds=2)
+    # An engine stops arming from memory this long after its last read of desired state (engine config
+    # `desired_stale_after`, 3 s by default) and the web sends the zeros itself from this long on: later
+    # than the engine's last possible arm, so the second zero (recvWindow + clock error after the first)
+    # undoes any such arm.
+    DEAF_AFTER = timedelta(seconds=4)
 
     def __str__(self):
         return self.engine_id
@@ -370,7 +411,38 @@ class EngineLiveness(models.Model):
     def is_stale(self, now: datetime | None = None) -> bool:
         return (now or timezone.now()) - self.seen_at > self.STALE_AFTER
 
+    def is_deaf(self, now: datetime | None = None) -> bool:
+        """Cannot read desired state (its database reads fail): it would not see a disarm."""
+        now = now or timezone.now()
+        return self.desired_read_at is not None and now - self.desired_read_at > self.DEAF_AFTER
+
     def is_sending(self, now: datetime | None = None) -> bool:
         """The one rule for "an engine is alive" for this record's egress identity: a fresh record from an
-        engine that holds the lease and is not stopping."""
-        return self.holds_lease and not self.stopping and not self.is_stale(now)
+        engine that holds the lease, is not stopping and can read desired state."""
+        return self.holds_lease and not self.stopping and not self.is_stale(now) and not self.is_deaf(now)
+
+
+class AddressLimits(models.Model):
+    """What the exchange counts per source address (one egress identity talking to one base URL): the weight
+    used in the current minute, a 429 pause and a 418 ban. Shared by every process and shift that sends from
+    that address, so it survives hand-overs and restarts; every request obeys it (heartbeats.ratelimits).
+    Also the claim of the web's fallback sender, so one process at a time sends for the address."""
+
+    egress = models.CharField(max_length=64)
+    base_url = models.CharField(max_length=200)
+    # The exchange's minute (epoch ms // 60000 on its clock) that `used_weight` belongs to.
+    minute = models.BigIntegerField(default=0)
+    used_weight = models.PositiveIntegerField(default=0)
+    weight_limit = models.PositiveIntegerField(null=True, blank=True)
+    paused_until = models.DateTimeField(null=True, blank=True)
+    banned_until = models.DateTimeField(null=True, blank=True)
+    fallback_holder = models.CharField(max_length=100, blank=True)
+    fallback_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "address rate limit"
+        constraints = [models.UniqueConstraint(fields=["egress", "base_url"], name="one_row_per_address")]
+
+    def __str__(self):
+        return f"{self.egress} → {self.base_url}"

@@ -8,6 +8,13 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(autouse=True)
+def _no_fallback_sweeps(settings):
+    """The web's fallback sweeper thread lives as long as the test process: it sweeps only in the tests
+    that turn it on (settings.FALLBACK_SWEEP = True), never behind another test's back."""
+    settings.FALLBACK_SWEEP = False
+
+
 @pytest.fixture
 def simulator():
     """A fresh exchange simulator on a free loopback port, stopped after the test."""

@@ -21,7 +21,13 @@ class EngineConfig:
     # how often the whole policy set is reloaded to notice deletions and moved accounts.
     poll_every: float = 0.02
     full_reload_every: float = 5.0
+    # No arm is signed from memory once desired state has been unreadable this long (the database is
+    # down, or this engine's connections are): it could not see a disarm. Below EngineLiveness.DEAF_AFTER,
+    # from which the web sends the disarms itself.
+    desired_stale_after: float = 3.0
     accounts_poll_every: float = 1.0
+    # How often the address's limits (used weight, 429 pause, 418 ban) are shared with other processes.
+    limits_every: float = 1.0
     write_every: float = 0.05
     # Threads sending arms (each keeps a database connection for the re-read before signing); disarms go
     # through a second pool grown to one thread per policy (at most `pool_max`), so Disarm all is one round.

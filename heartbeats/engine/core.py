@@ -1,14 +1,17 @@
-"""The heartbeat engine: one active instance per egress identity, holding the lease, keeping every armed
-policy's countdown alive and following every disarm at once.
+"""The heartbeat engine's scheduler: one active instance per egress identity, keeping every armed policy's
+countdown alive and following every disarm at once. What to send for a policy, and whether it may still be
+signed, is decided in plan.py; this module decides only when, through which thread, within which limits.
 
 Threads, each with one job:
 - the caller's thread runs the loop: an in-memory timer queue of due sends, results coming back, dispatch in
   priority order (disarms first). It never touches the database, so a slow or locked database cannot
   delay a beat;
-- the keeper takes and renews the lease and writes this engine's liveness record;
+- the shift keeper (shift.py) takes and renews the lease, writes the liveness record and shares the
+  address's limits with every other process;
 - the watcher reads people's changes (see reconcile.py);
 - the writer stores beats and facts in small batches (see records.py);
 - two sender pools send the requests, one in flight per (account, symbol).
+Threads report to the loop with the small named types of events.py.
 """
 
 import logging
@@ -18,15 +21,25 @@ import socket
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 
-from django.db import DatabaseError, close_old_connections, connections
+from django.db import Error as DatabaseError
+from django.db import connection, connections
 from django.utils import timezone
 
 from heartbeats.budget import WEIGHT_PER_BEAT
-from heartbeats.engine import liveness
 from heartbeats.engine.clients import Clients
 from heartbeats.engine.config import EngineConfig
-from heartbeats.engine.lease import Lease
+from heartbeats.engine.events import (
+    AccountsChanged,
+    AddressRead,
+    AllRows,
+    BeatDone,
+    ClockSynced,
+    DesiredChanged,
+    LimitRead,
+    RowsChanged,
+)
 from heartbeats.engine.plan import (
     ARM,
     PRIORITY,
@@ -37,15 +50,27 @@ from heartbeats.engine.plan import (
     uncertain_delay,
 )
 from heartbeats.engine.pool import SenderPool
-from heartbeats.engine.reconcile import Watcher, accounts_version, load_accounts, load_policies
+from heartbeats.engine.reconcile import (
+    Watcher,
+    accounts_version,
+    address_snapshots,
+    load_accounts,
+    load_policies,
+)
 from heartbeats.engine.records import Writer, beat_for, facts_for
 from heartbeats.engine.sender import Job, Result, read_desired, send, unusable
+from heartbeats.engine.shift import ShiftKeeper
 from heartbeats.engine.timers import Spreader, TimerQueue
 from heartbeats.engine.weight import WeightMeter
 from heartbeats.exchange.errors import ExchangeError
 from heartbeats.models import CountdownPolicy, Outcome
 
 log = logging.getLogger("heartbeats.engine")
+
+# The exchange's answer to a request whose timestamp is outside recvWindow (or ahead of its clock).
+TIMESTAMP_REFUSED = -1021
+# After a -1021, an account's sends wait this long at most for the clock to be measured again.
+RESYNC_HOLD = 2.0
 
 
 def default_engine_id() -> str:
@@ -69,10 +94,10 @@ class Engine:
         self.engine_id = (engine_id or default_engine_id())[:100]
         self.config = config or EngineConfig.from_settings()
         # Called with the egress to enqueue the next shift (django-q2); None when run in a thread.
-        self._successor = successor
+        self.successor = successor
         # Several standbys waiting for one lease: all but the newest leave (shift chains only).
-        self._single_standby = single_standby
-        self._lease = Lease(egress, self.engine_id, self.config.lease_ttl)
+        self.single_standby = single_standby
+        self.keeper = ShiftKeeper(self)
 
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.states: dict[int, PolicyState] = {}
@@ -87,17 +112,18 @@ class Engine:
         self.writer: Writer | None = None
         self.watcher: Watcher | None = None
 
-        self._activated = threading.Event()
-        self._lost = threading.Event()
-        self._keeper_stop = threading.Event()
-        self._yield = threading.Event()
-        self._valid_until = 0.0  # monotonic: sends stop here unless the lease is renewed
-        self._standby_seen = False
-        self._last_enqueue = -1e9
         self._accounts_version = None
         self._in_flight = 0
         self._draining = False
-        self._status: dict = {}
+        # Accounts whose clock must be measured again (after a -1021): their sends wait until then.
+        self._resync: dict[int, float] = {}
+        # When desired state was last read in full (before the watcher runs; epoch seconds).
+        self._loaded_at: float | None = None
+        # Shared with the keeper thread by assignment only (see _housekeeping).
+        self.status: dict = {}
+        self._limits_out: dict[str, dict] = {}
+        self._addresses: tuple[str, ...] = ()
+        self.end_reason = ""
         self.started_at = None
         self.activated_at: float | None = None
         self.last_error = ""
@@ -109,7 +135,24 @@ class Engine:
     @property
     def is_active(self) -> bool:
         """Holding a lease that cannot have expired: the only state in which this engine sends."""
-        return self._activated.is_set() and not self._lost.is_set() and time.monotonic() < self._valid_until
+        return self.keeper.is_active
+
+    def desired_read_at(self) -> datetime | None:
+        """When desired state was last read successfully (None on standby: nothing to read yet)."""
+        read = self.watcher.read_at if self.watcher is not None else self._loaded_at
+        return datetime.fromtimestamp(read, tz=UTC) if read else None
+
+    def unread_for(self) -> float:
+        """Seconds since desired state was last read successfully: past `desired_stale_after`, no arm is
+        signed from memory (plan.vet)."""
+        read = self.watcher.read_at if self.watcher is not None else self._loaded_at
+        return time.time() - read if read else float("inf")
+
+    def limits_to_share(self) -> dict[str, dict]:
+        return self._limits_out
+
+    def addresses(self) -> tuple[str, ...]:
+        return self._addresses
 
     def run(
         self,
@@ -123,30 +166,32 @@ class Engine:
         `stop_event`), never past `deadline` (epoch s). Returns why it ended."""
         self.started_at = timezone.now()
         began = time.monotonic()
-        keeper = None
         try:
-            self._lease.ensure_row()
-            self._publish(holds=False)
-            if self._single_standby:
+            self.keeper.lease.ensure_row()
+            self.keeper.publish()
+            if self.single_standby:
                 self._settle(stop_event)
             self.pool = SenderPool(
                 self.config.pool_size, self.config.pool_size, name=f"arm-{self.egress}", db=True
             )
             self.burst_pool = SenderPool(4, self.config.pool_max, name=f"zero-{self.egress}")
             self._prewarm()
-            keeper = threading.Thread(target=self._keep, name=f"engine-keeper-{self.egress}", daemon=True)
-            keeper.start()
-            while not self._activated.is_set():
+            self.keeper.start()
+            while not self.keeper.activated.is_set():
                 if stop_event.is_set():
-                    return "stopped on standby"
-                if self._yield.is_set():
-                    return "left standby to a newer standby"
+                    self.end_reason = "stopped on standby"
+                    return self.end_reason
+                if self.keeper.yield_.is_set():
+                    self.end_reason = "left standby to a newer standby"
+                    return self.end_reason
                 if standby_limit is not None and time.monotonic() - began > standby_limit:
-                    return "no lease within the standby limit"
+                    self.end_reason = "no lease within the standby limit"
+                    return self.end_reason
                 self._pump(0.05)
-            return self._serve(stop_event, duration, deadline)
+            self.end_reason = self._serve(stop_event, duration, deadline)
+            return self.end_reason
         finally:
-            self._shutdown(keeper)
+            self._shutdown()
 
     # ---- standby ----------------------------------------------------------------------------------------
 
@@ -156,7 +201,7 @@ class Engine:
         of the new shift -- unless the lease comes free meanwhile."""
         until = time.monotonic() + self.config.successor_delay
         while time.monotonic() < until and not stop_event.is_set():
-            if self._lease.looks_free():
+            if self.keeper.lease.looks_free():
                 return
             time.sleep(self.config.standby_poll_every)
 
@@ -164,21 +209,45 @@ class Engine:
         """Clients built, clocks synced and sender threads started (each with its database connection)
         before the lease is ours: taking over must not wait for any of it."""
         self._accounts_version = accounts_version(self.egress)
-        self._accounts(load_accounts(self.egress))
+        accounts = load_accounts(self.egress)
+        # What other processes and earlier shifts spent, paused or got banned for: known before the first
+        # request of this engine (its clock syncs and exchange info) leaves.
+        self._accounts(accounts, address_snapshots(self.egress, accounts))
         policies = CountdownPolicy.objects.filter(account__egress=self.egress).count()
         self.burst_pool.grow_to(policies + 4)
 
-    def _accounts(self, accounts) -> None:
+    def _accounts(self, accounts, snapshots=None) -> None:
+        now = time.time()
         for entry in self.clients.update(accounts):
             meter = self.meters.get(entry.endpoint)
             if meter is None:
                 meter = self.meters[entry.endpoint] = WeightMeter()
+                snapshot = (snapshots or {}).get(entry.endpoint[0])
+                if snapshot is not None:
+                    meter.absorb(snapshot)
                 if entry.client is not None:
-                    self.burst_pool.submit(lambda c=entry.client, e=entry.endpoint: self._read_limit(c, e))
+                    self._start_info(entry, now)
             if entry.client is not None:
                 self.timers.set(("sync", entry.account_id), 0.0)
-                if not self._activated.is_set():
-                    self._start_sync(entry.account_id, time.time())
+                if not self.keeper.activated.is_set():
+                    self._start_sync(entry.account_id, now)
+        self._addresses = tuple(sorted({endpoint[0] for endpoint in self.meters}))
+
+    def _gate(self, meter: WeightMeter, key, weight: int, now: float) -> bool:
+        """Whether a request other than a countdown (clock sync, exchange info) may go now; if not, its timer
+        is set for when it may. Never during a pause or ban, never into the disarms' reserve."""
+        if meter.paused(now):
+            self.timers.set(key, meter.paused_until + 0.01)
+            return False
+        if not meter.room_for(weight, urgent=False, now=now):
+            self.timers.set(key, meter.next_minute_at(now))
+            return False
+        meter.charge(weight, now)
+        return True
+
+    def _start_info(self, entry, now: float) -> None:
+        if self._gate(self.meters[entry.endpoint], ("info", entry.account_id), 1, now):
+            self.burst_pool.submit(lambda c=entry.client, e=entry.endpoint: self._read_limit(c, e))
 
     def _read_limit(self, client, endpoint) -> None:
         try:
@@ -186,19 +255,15 @@ class Engine:
         except ExchangeError as exc:
             log.warning("could not read the weight limit of %s %s: %s", *endpoint, exc)
             return
-        self.inbox.put(("limit", endpoint, client.weight_limit, client.used_weight))
+        self.inbox.put(LimitRead(endpoint, client.weight_limit, client.used_weight))
 
     def _start_sync(self, account_id: int, now: float) -> None:
         entry = self.clients.get(account_id)
         if entry is None or entry.client is None:
             return
         self.timers.cancel(("sync", account_id))
-        meter = self.meters[entry.endpoint]
-        if self._activated.is_set() and not meter.room_for(1, urgent=False, now=now):
-            self.timers.set(("sync", account_id), meter.next_minute_at(now))
-            return
-        meter.charge(1, now)
-        self.burst_pool.submit(lambda: self._sync(entry))
+        if self._gate(self.meters[entry.endpoint], ("sync", account_id), 1, now):
+            self.burst_pool.submit(lambda: self._sync(entry))
 
     def _sync(self, entry) -> None:
         try:
@@ -206,7 +271,7 @@ class Engine:
             error = ""
         except ExchangeError as exc:
             error = str(exc)
-        self.inbox.put(("synced", entry.account_id, error))
+        self.inbox.put(ClockSynced(entry.account_id, error))
 
     # ---- active duty ------------------------------------------------------------------------------------
 
@@ -216,14 +281,18 @@ class Engine:
         log.info("engine %s holds the lease of egress %r", self.engine_id, self.egress)
         self.writer = Writer(cfg.write_every, name=f"engine-writer-{self.egress}")
         self.writer.start()
-        if accounts_version(self.egress) != self._accounts_version:
-            self._accounts_version = accounts_version(self.egress)
-            self._accounts(load_accounts(self.egress))
-        loaded = load_policies(self.egress)
+        loaded = self._load_desired(stop_event)
+        if loaded is None:
+            return "stopped"
+        now = time.time()
         for state in loaded:
-            state.observed_at = state.desired_changed_at
+            # When this engine first saw the generation is now: a predecessor's view is gone, and the second
+            # `0` must not count on the web host's clock alone (plan.next_send).
+            state.observed_at = now
             self._adopt(state)
-        self.watcher = Watcher(self.egress, self.inbox, cfg, accounts_seen=self._accounts_version)
+        self.watcher = Watcher(
+            self.egress, self.inbox, cfg, accounts_seen=self._accounts_version, read_at=self._loaded_at
+        )
         self.watcher.start()
         self._housekeeping(time.time())
 
@@ -237,11 +306,15 @@ class Engine:
             if stop_event.is_set():
                 reason = "stopped"
                 break
-            if self._lost.is_set():
+            if self.keeper.lost.is_set():
                 reason = "lease lost"
                 break
             if end_at is not None and now >= end_at:
-                if self._successor and not self._standby_seen and (hard_end is None or now + 1 < hard_end):
+                if (
+                    self.successor
+                    and not self.keeper.standby_seen
+                    and (hard_end is None or now + 1 < hard_end)
+                ):
                     end_at = now + 1.0  # nobody to hand over to yet: keep serving
                 else:
                     reason = "shift over"
@@ -252,6 +325,27 @@ class Engine:
             self._dispatch(now)
             self._pump(self._wait_for(now))
         return self._hand_over(reason)
+
+    def _load_desired(self, stop_event) -> list[PolicyState] | None:
+        """The accounts and the whole policy set, read on this thread's connection; a connection the
+        database dropped while this engine stood by is replaced, and the read tried until it works."""
+        attempt = 0
+        while not stop_event.is_set() and not self.keeper.lost.is_set():
+            try:
+                if accounts_version(self.egress) != self._accounts_version:
+                    self._accounts_version = accounts_version(self.egress)
+                    accounts = load_accounts(self.egress)
+                    self._accounts(accounts, address_snapshots(self.egress, accounts))
+                loaded = load_policies(self.egress)
+                self._loaded_at = time.time()
+                return loaded
+            except DatabaseError as exc:
+                attempt += 1
+                if attempt == 1:
+                    log.warning("engine %s cannot read desired state (%s); retrying", self.engine_id, exc)
+                connection.close()
+                stop_event.wait(min(0.05 * attempt, 0.5))
+        return None
 
     def _hand_over(self, reason: str) -> str:
         """Send what falls due during the hand-over now, let requests in flight finish, store every result;
@@ -292,27 +386,30 @@ class Engine:
                 return
 
     def _handle(self, event) -> None:
-        kind = event[0]
-        if kind == "result":
-            self._on_result(event[1])
-        elif kind == "desired":
-            for policy_id, generation, armed, changed_at in event[1]:
-                self._adopt_desired(policy_id, generation, armed, changed_at)
-        elif kind == "changed":
-            for state in event[1]:
-                self._adopt(state)
-        elif kind == "all":
-            self._adopt_all(event[1])
-        elif kind == "accounts":
-            self._accounts(event[1])
-        elif kind == "synced":
-            self._on_synced(event[1], event[2])
-        elif kind == "limit":
-            _, endpoint, limit, used = event
-            meter = self.meters.get(endpoint)
-            if meter is not None and limit:
-                meter.limit = limit
-                meter.report(used)
+        match event:
+            case BeatDone(result, sent):
+                self._on_result(result, sent=sent)
+            case DesiredChanged(rows):
+                for policy_id, generation, armed, changed_at in rows:
+                    self._adopt_desired(policy_id, generation, armed, changed_at)
+            case RowsChanged(states):
+                for state in states:
+                    self._adopt(state)
+            case AllRows(states):
+                self._adopt_all(states)
+            case AccountsChanged(accounts, snapshots):
+                self._accounts(accounts, snapshots)
+            case ClockSynced(account_id, error):
+                self._on_synced(account_id, error)
+            case LimitRead(endpoint, limit, used):
+                meter = self.meters.get(endpoint)
+                if meter is not None and limit:
+                    meter.limit, meter.limit_known = limit, True
+                    meter.report(used)
+            case AddressRead(base_url, snapshot):
+                for endpoint, meter in self.meters.items():
+                    if endpoint[0] == base_url:
+                        meter.absorb(snapshot)
 
     # ---- desired state ----------------------------------------------------------------------------------
 
@@ -400,6 +497,11 @@ class Engine:
             if kind == "sync":
                 self._start_sync(ident, now)
                 continue
+            if kind == "info":
+                entry = self.clients.get(ident)
+                if entry is not None and entry.client is not None:
+                    self._start_info(entry, now)
+                continue
             p = self.states.get(ident)
             if p is None:
                 continue
@@ -426,9 +528,13 @@ class Engine:
         if entry.client is None:
             self._on_result(unusable(job, entry.error), sent=False)
             return
+        if entry.client.synced_at is None or now < self._resync.get(p.account_id, 0.0):
+            # The clock is not known (or the exchange refused it): signing now would earn a -1021.
+            self.timers.set(key, now + 0.05)
+            return
         meter = self.meters[entry.endpoint]
         if meter.paused(now):
-            self.timers.set(key, meter.paused_until)
+            self.timers.set(key, meter.paused_until + 0.01)
             return
         if not meter.room_for(WEIGHT_PER_BEAT, urgent=send_.kind != ARM, now=now):
             self._note(
@@ -451,11 +557,17 @@ class Engine:
     def _send(self, job: Job, client) -> None:
         """On a sender thread. Always reports back, so a policy is never left marked in flight."""
         try:
-            result = send(job, client, check=read_desired if job.kind == ARM else None)
+            result = send(
+                job,
+                client,
+                check=read_desired if job.kind == ARM else None,
+                unread_for=self.unread_for,
+                bound=self.config.desired_stale_after,
+            )
         except Exception:
             log.exception("sending for policy %s failed unexpectedly", job.policy_id)
             result = Result(job, Outcome.UNCERTAIN, time.time(), message="Unexpected failure while sending.")
-        self.inbox.put(("result", result))
+        self.inbox.put(BeatDone(result))
 
     def _on_result(self, result, sent: bool = True) -> None:
         job = result.job
@@ -470,6 +582,10 @@ class Engine:
             meter.report(result.used_weight, result.received_at or now)
             if result.outcome == Outcome.RATE_LIMITED:
                 self._rate_limited(meter, entry, result, now)
+            if result.error_code == TIMESTAMP_REFUSED and job.account_id not in self._resync:
+                # Measure the clock again; the retry then goes back through next_send and vet like any beat.
+                self._resync[job.account_id] = now + RESYNC_HOLD
+                self._start_sync(job.account_id, now)
         if result.outcome != Outcome.SKIPPED:
             self.sent += 1
         facts = facts_for(result)
@@ -537,8 +653,9 @@ class Engine:
         meter.report(entry.client.used_weight)
         if error:
             log.warning("clock sync for %s failed: %s", entry.label, error)
-            self.timers.set(("sync", account_id), time.time() + 5)
+            self.timers.set(("sync", account_id), max(time.time() + 5, meter.paused_until + 0.01))
             return
+        self._resync.pop(account_id, None)
         meter.offset_ms = entry.client.offset_ms
         self.timers.set(("sync", account_id), time.time() + self.config.time_sync_every)
 
@@ -562,7 +679,15 @@ class Engine:
             getattr(self.watcher, "last_error", ""),
             self.last_error,
         ]
-        self._status = {
+        limits: dict[str, dict] = {}
+        for (base_url, _venue), meter in self.meters.items():
+            stored = meter.stored(now)
+            known = limits.get(base_url)
+            limits[base_url] = (
+                stored if known is None or stored["used_weight"] > known["used_weight"] else known
+            )
+        self._limits_out = limits
+        self.status = {
             "clock_offset_ms": meters[0].offset_ms if meters else None,
             "used_weight": max((m.used(now) for m in meters), default=None),
             "weight_limit": min((m.limit for m in meters), default=None),
@@ -581,108 +706,16 @@ class Engine:
         self.last_error = message[:300]
         self._noted_at = time.time()
 
-    def _publish(self, *, holds: bool, stopping: bool = False) -> None:
-        liveness.write(
-            self.engine_id,
-            egress=self.egress,
-            host=socket.gethostname()[:255],
-            pid=os.getpid(),
-            started_at=self.started_at or timezone.now(),
-            holds_lease=holds,
-            stopping=stopping,
-            **self._status,
-        )
-
-    def _keep(self) -> None:
-        """Lease and liveness, on their own thread so neither waits for the loop nor the loop for them."""
-        cfg = self.config
-        next_live = next_renew = next_peers = 0.0
-        failing = False
-        try:
-            while not self._keeper_stop.is_set():
-                now = time.monotonic()
-                try:
-                    if not self._activated.is_set():
-                        if self._lease.looks_free() and self._lease.acquire():
-                            self._valid_until = now + cfg.lease_ttl - cfg.lease_margin
-                            next_renew = now + cfg.lease_renew_every
-                            self._activated.set()
-                            self._publish(holds=True)
-                            next_live = now + cfg.liveness_every
-                            self._watch_successor(time.monotonic())
-                            next_peers = now + 1.0
-                            continue
-                        if self._single_standby and now >= next_peers:
-                            next_peers = now + 1.0
-                            self._yield_if_newer_standby()
-                    elif not self._lost.is_set():
-                        if now >= next_renew:
-                            if self._lease.renew():
-                                self._valid_until = now + cfg.lease_ttl - cfg.lease_margin
-                            else:
-                                self._lost.set()
-                                log.error(
-                                    "engine %s lost the lease of egress %r", self.engine_id, self.egress
-                                )
-                            next_renew = now + cfg.lease_renew_every
-                        if now >= next_peers:
-                            next_peers = now + 1.0
-                            self._watch_successor(now)
-                    if now >= next_live:
-                        self._publish(holds=self.is_active)
-                        next_live = now + cfg.liveness_every
-                    if failing:
-                        log.warning("engine %s: database reachable again", self.engine_id)
-                    failing = False
-                except DatabaseError as exc:
-                    if not failing:
-                        log.warning(
-                            "engine %s: lease/liveness write failed (%s); retrying", self.engine_id, exc
-                        )
-                    failing = True
-                    close_old_connections()
-                self._keeper_stop.wait(cfg.standby_poll_every if not self._activated.is_set() else 0.1)
-        finally:
-            connections.close_all()
-
-    def _watch_successor(self, now: float) -> None:
-        if self._successor is None:
-            return
-        waiting = liveness.standbys(self.egress, exclude=self.engine_id)
-        self._standby_seen = bool(waiting)
-        if waiting or now - self._last_enqueue < self.config.successor_cooldown:
-            return
-        self._last_enqueue = now
-        try:
-            self._successor(self.egress)
-        except Exception:
-            log.exception("could not enqueue the next shift of egress %r", self.egress)
-
-    def _yield_if_newer_standby(self) -> None:
-        mine = (self.started_at, self.engine_id)
-        for other in liveness.standbys(self.egress, exclude=self.engine_id):
-            if (other.started_at, other.engine_id) > mine:
-                self._yield.set()
-                return
-
-    def _shutdown(self, keeper) -> None:
-        self._keeper_stop.set()
-        if keeper is not None:
-            keeper.join(timeout=5)
+    def _shutdown(self) -> None:
+        self.keeper.stop()
+        if self.keeper.is_alive():
+            self.keeper.join(timeout=5)
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher.join(timeout=2)
         # Nothing is in flight and the results are stored (_hand_over): hand the lease over first, so the
         # standby's gap does not include this engine's clean-up.
-        try:
-            if self._activated.is_set():
-                self._lease.release()
-            self._activated.clear()
-            self._publish(holds=False, stopping=True)
-        except DatabaseError as exc:
-            log.warning(
-                "engine %s: could not release the lease (%s); it expires by itself", self.engine_id, exc
-            )
+        self.keeper.release(self.end_reason or "stopped")
         for pool in (self.pool, self.burst_pool):
             if pool is not None:
                 pool.stop(timeout=self.config.connect_timeout + self.config.read_timeout)

@@ -1,33 +1,58 @@
-"""Disarms sent by the web process itself, when no engine is alive for the policies' egress.
+"""Disarms sent by the web process itself, when no engine can send them for the policies' egress: none is
+alive, or the live one cannot read desired state (EngineLiveness.is_deaf) and so would not see a disarm.
 
-The same rules as the engine: one request per (account, symbol) at a time (within this process), all of them
-concurrently, every attempt recorded as a Beat, the facts written the same way, and the second `0` once
-recvWindow plus the clock error has passed since the disarm was committed.
+Nothing here is remembered in memory: an owed zero is derived from the stored row (plan.owes_disarm and
+plan.next_send, the engine's own rules), so whichever web process is alive sends it. The action sends the
+first zeros at once (`send_owed(ids)`); a sweeper thread in every web process (`ensure_sweeper()`, started by
+FallbackSweeperMiddleware) looks every second for zeros still owed, such as the second `0` that comes
+recvWindow + clock error after the first, and sends those that are due. A worker recycled or restarted in
+between loses nothing: the next process's sweeper finds the same rows.
+
+One process at a time sends for an address (its AddressLimits claim), one request per (account, symbol)
+within it; every request obeys the address's stored weight, 429 pause and ban (heartbeats.ratelimits).
 """
 
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
-from django.db import DatabaseError, connections
+from django.conf import settings
+from django.db import Error as DatabaseError
+from django.db import close_old_connections, connections
+from django.db.models import Q
 
+from heartbeats import ratelimits
 from heartbeats.accounts import client_for
+from heartbeats.budget import FALLBACK_WEIGHT_LIMIT, WEIGHT_PER_BEAT
 from heartbeats.engine.config import EngineConfig
 from heartbeats.engine.liveness import engine_alive
-from heartbeats.engine.plan import DISARM, FINAL, epoch
+from heartbeats.engine.plan import next_send
+from heartbeats.engine.reconcile import state_from_row
+from heartbeats.engine.reconcile import state_values as policy_columns
 from heartbeats.engine.records import beat_for, facts_for, write_now
-from heartbeats.engine.sender import Job, send, unusable
+from heartbeats.engine.sender import Job, Result, send, unusable
 from heartbeats.exchange.errors import ExchangeError
-from heartbeats.models import CountdownPolicy, Outcome
+from heartbeats.models import AddressLimits, CountdownPolicy, ExchangeAccount, Outcome
 
 log = logging.getLogger(__name__)
 
 SENDER = "web"
+SWEEP_EVERY = 1.0
+# How long a process's claim on an address lasts if it dies while sending (every request has a timeout).
+_CLAIM_FOR = timedelta(seconds=15)
 _lock = threading.Lock()
 _in_flight: set[tuple[int, str]] = set()
 _clients: dict[int, tuple[object, object]] = {}  # account id -> (version, client)
+_sweeper: tuple[int, threading.Thread] | None = None  # (pid, thread): a forked child starts its own
+
+
+def holder() -> str:
+    return f"web:{socket.gethostname()}:{os.getpid()}"[:100]
 
 
 def _client(account, config: EngineConfig):
@@ -42,50 +67,127 @@ def _client(account, config: EngineConfig):
     return client
 
 
-def send_disarms(
-    policy_ids, *, kind: str = DISARM, config: EngineConfig | None = None, follow_up: bool = True
-):
-    """Send `0` for each policy that is still disarmed, concurrently; store the results; return them."""
+def send_owed(policy_ids=None, *, config: EngineConfig | None = None) -> list[Result]:
+    """Send every zero that is owed and due now for policies (of `policy_ids`, if given) whose egress has no
+    engine able to send it; store the results; return them."""
     config = config or EngineConfig.from_settings()
-    policies = [
-        p
-        for p in CountdownPolicy.objects.filter(pk__in=list(policy_ids)).select_related("account")
-        if not p.armed and p.generation > 0
-    ]
-    claimed = []
-    with _lock:
-        for p in policies:
-            key = (p.account_id, p.symbol)
-            if key not in _in_flight:
-                _in_flight.add(key)
-                claimed.append(p)
-    if not claimed:
+    rows = CountdownPolicy.objects.filter(CountdownPolicy.owes_disarm_q())
+    if policy_ids is not None:
+        rows = rows.filter(pk__in=list(policy_ids))
+    rows = list(rows.values(*policy_columns(), "account__egress"))
+    if not rows:
         return []
-    try:
-        with ThreadPoolExecutor(max_workers=min(64, len(claimed)), thread_name_prefix="web-disarm") as pool:
-            results = list(pool.map(lambda p: _send_one(p, kind, config), claimed))
-    finally:
-        with _lock:
-            for p in claimed:
-                _in_flight.discard((p.account_id, p.symbol))
-    _store(results)
-    if follow_up and kind == DISARM:
-        _final_later([r.job for r in results if r.outcome == Outcome.CONFIRMED], config)
+    capable = {egress: engine_alive(egress=egress) for egress in {r["account__egress"] for r in rows}}
+    now = time.time()
+    due = []
+    for row in rows:
+        if capable[row["account__egress"]]:
+            continue
+        state = state_from_row(row)
+        planned = next_send(state, config.final_disarm_delay)
+        if planned is not None and planned.due <= now:
+            due.append((state, planned, row["account__egress"]))
+    if not due:
+        return []
+    accounts = ExchangeAccount.objects.in_bulk({state.account_id for state, _, _ in due})
+    results = []
+    for (egress, base_url), batch in _by_address(due, accounts).items():
+        results += _send_for_address(egress, base_url, batch, accounts, config)
     return results
 
 
-def _send_one(policy, kind: str, config: EngineConfig):
-    due = epoch(policy.desired_changed_at)
-    job = Job(policy.pk, policy.account_id, policy.symbol, kind, 0, policy.generation, due)
+def _by_address(due, accounts) -> dict:
+    grouped: dict[tuple[str, str], list] = {}
+    for state, planned, egress in due:
+        account = accounts.get(state.account_id)
+        if account is not None:
+            grouped.setdefault((egress, account.base_url), []).append((state, planned))
+    return grouped
+
+
+def _send_for_address(egress, base_url, batch, accounts, config) -> list[Result]:
+    if not _claim(egress, base_url):
+        return []  # another process sends for this address now; this one's sweeper looks again soon
+    claimed = []
     try:
-        client = _client(policy.account, config)
+        limits = ratelimits.read(egress, base_url)
+        limit = (limits.weight_limit if limits else None) or FALLBACK_WEIGHT_LIMIT
+        with _lock:
+            for state, planned in batch:
+                key = (state.account_id, state.symbol)
+                if key not in _in_flight:
+                    _in_flight.add(key)
+                    claimed.append((state, planned))
+        allowed = _affordable(egress, base_url, len(claimed), limit)
+        if allowed < len(claimed):
+            log.warning(
+                "address %s → %s cannot take %d zeros now; %d sent, the rest when the exchange allows",
+                egress,
+                base_url,
+                len(claimed),
+                allowed,
+            )
+        jobs = [
+            (Job(s.id, s.account_id, s.symbol, p.kind, 0, s.generation, p.due), accounts[s.account_id])
+            for s, p in claimed[:allowed]
+        ]
+        if not jobs:
+            return []
+        with ThreadPoolExecutor(max_workers=min(64, len(jobs)), thread_name_prefix="web-disarm") as pool:
+            results = list(pool.map(lambda job_account: _send_one(*job_account, config), jobs))
+        _note_limits(egress, base_url, results)
+        _store(results)
+        return results
+    finally:
+        with _lock:
+            for state, _ in claimed:
+                _in_flight.discard((state.account_id, state.symbol))
+        _release(egress, base_url)
+
+
+def _affordable(egress: str, base_url: str, wanted: int, limit: int) -> int:
+    """How many zeros the address can take now: none during a pause or ban, and no more than the minute's
+    remaining weight as the exchange last reported it (a burst into a spent minute earns 429s, then a ban)."""
+    refusal = ratelimits.refusal(egress, base_url, WEIGHT_PER_BEAT, limit=limit)
+    if refusal:
+        log.warning("not sending zeros to %s now: %s", base_url, refusal)
+        return 0
+    snapshot = ratelimits.read(egress, base_url)
+    used = snapshot.used_in(ratelimits.exchange_minute(time.time())) if snapshot else 0
+    return max(0, min(wanted, (limit - used) // WEIGHT_PER_BEAT))
+
+
+def _send_one(job: Job, account, config: EngineConfig) -> Result:
+    try:
+        client = _client(account, config)
     except (ExchangeError, ValueError) as exc:  # InvalidKeyError is both; its message holds no key material
         return unusable(job, f"The API key cannot be used: {exc}")
     if client.synced_at is None:
-        # If this fails, the disarm below tries again and reports what the exchange said.
+        # If this fails, the zero below tries again and reports what the exchange said.
         with contextlib.suppress(ExchangeError):
             client.sync_time()
-    return send(job, client)
+    result = send(job, client)
+    if result.error_code == -1021:
+        # The next sweep signs with a clock measured again (the client never resyncs a countdown itself).
+        with contextlib.suppress(ExchangeError):
+            client.sync_time()
+    return result
+
+
+def _note_limits(egress: str, base_url: str, results: list[Result]) -> None:
+    used = [(r.used_weight, r.received_at or r.sent_at, r.offset_ms or 0) for r in results if r.used_weight]
+    fields = {}
+    if used:
+        weight, at, offset = max(used)
+        fields.update(minute=ratelimits.exchange_minute(at, offset), used_weight=weight)
+    for r in results:
+        if r.outcome == Outcome.RATE_LIMITED:
+            pause = r.retry_after if r.retry_after is not None else (120.0 if r.banned else 5.0)
+            fields["paused_until"] = max(fields.get("paused_until", 0), time.time() + pause)
+            if r.banned:
+                fields["banned_until"] = fields["paused_until"]
+    if fields:
+        ratelimits.record(egress, base_url, **fields)
 
 
 def _store(results, attempts: int = 5) -> None:
@@ -99,35 +201,78 @@ def _store(results, attempts: int = 5) -> None:
             return
         except DatabaseError as exc:
             log.warning("storing direct disarm results failed (%s); attempt %d", exc, attempt + 1)
+            close_old_connections()
             time.sleep(0.2 * (attempt + 1))
     log.error("direct disarm results could not be stored: %d beats lost", len(beats))
 
 
-def _final_later(jobs: list[Job], config: EngineConfig) -> None:
-    """The second `0`, after recvWindow + clock error, unless an engine came back (it then sends it)."""
-    if not jobs:
+# ---- the claim on an address ----------------------------------------------------------------------------
+
+
+def _claim(egress: str, base_url: str) -> bool:
+    ratelimits.ensure_row(egress, base_url)
+    now = datetime.now(tz=UTC)
+    free = Q(fallback_holder="") | Q(fallback_holder=holder()) | Q(fallback_until__lt=now)
+    taken = (
+        AddressLimits.objects.filter(egress=egress, base_url=base_url[:200])
+        .filter(free | Q(fallback_until__isnull=True))
+        .update(fallback_holder=holder(), fallback_until=now + _CLAIM_FOR)
+    )
+    return taken == 1
+
+
+def _release(egress: str, base_url: str) -> None:
+    try:
+        AddressLimits.objects.filter(egress=egress, base_url=base_url[:200], fallback_holder=holder()).update(
+            fallback_holder="", fallback_until=None
+        )
+    except DatabaseError as exc:
+        log.warning("could not release the fallback claim on %s (%s); it expires by itself", base_url, exc)
+
+
+# ---- the sweeper ----------------------------------------------------------------------------------------
+
+
+def ensure_sweeper() -> None:
+    """Start this process's sweeper once (again in a forked child, whose parent's thread did not follow)."""
+    global _sweeper
+    pid = os.getpid()
+    if _sweeper is not None and _sweeper[0] == pid and _sweeper[1].is_alive():
         return
-    delay = max(0.0, max((j.due_at or time.time()) for j in jobs) + config.final_disarm_delay - time.time())
+    with _lock:
+        if _sweeper is not None and _sweeper[0] == pid and _sweeper[1].is_alive():
+            return
+        thread = threading.Thread(target=_sweep_forever, name="fallback-sweeper", daemon=True)
+        _sweeper = (pid, thread)
+        thread.start()
 
-    def run():
+
+def _sweep_forever() -> None:
+    failing = False
+    while True:
+        time.sleep(SWEEP_EVERY)
+        if not settings.FALLBACK_SWEEP:
+            continue
         try:
-            pending = [
-                p.pk
-                for p in CountdownPolicy.objects.filter(pk__in=[j.policy_id for j in jobs]).select_related(
-                    "account"
-                )
-                if not p.armed
-                and p.disarm_acked_generation == p.generation
-                and p.final_disarm_generation != p.generation
-                and not engine_alive(egress=p.account.egress)
-            ]
-            if pending:
-                send_disarms(pending, kind=FINAL, config=config, follow_up=False)
-        except Exception:
-            log.exception("the second disarm could not be sent")
+            send_owed()
+            failing = False
+        except Exception as exc:
+            if not failing:
+                log.warning("looking for owed disarms failed (%s); trying again", exc)
+            failing = True
         finally:
-            connections.close_all()
+            # A dropped connection is replaced before the next sweep; a healthy one is kept.
+            close_old_connections()
+            if failing:
+                connections.close_all()
 
-    timer = threading.Timer(delay, run)
-    timer.daemon = True
-    timer.start()
+
+class FallbackSweeperMiddleware:
+    """Starts the sweeper in every web process that serves a request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        ensure_sweeper()
+        return self.get_response(request)

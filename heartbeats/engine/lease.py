@@ -1,10 +1,13 @@
 """The one-engine-per-egress lease: a row per egress identity, taken and renewed with a conditional UPDATE
-and a row-count check. No `select_for_update` (a no-op on SQLite); the UPDATE's WHERE clause is the lock."""
+and a row-count check. No `select_for_update` (a no-op on SQLite); the UPDATE's WHERE clause is the lock.
+
+Expiry is stamped and compared on the database's clock (`Now()`), never on each host's own: two worker hosts
+whose clocks differ still agree on when a lease ran out."""
 
 from datetime import timedelta
 
 from django.db.models import Q
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from heartbeats.engine.polling import lease_looks_free
 from heartbeats.models import EngineLease
@@ -19,25 +22,28 @@ class Lease:
     def ensure_row(self) -> None:
         EngineLease.objects.get_or_create(egress=self.egress)
 
-    def looks_free(self, now=None) -> bool:
+    def looks_free(self) -> bool:
         """A cheap read before trying the UPDATE, so a waiting standby does not queue for the write lock."""
-        return lease_looks_free(self.egress, self.holder, now or timezone.now())
+        return lease_looks_free(self.egress, self.holder)
 
-    def acquire(self, now=None) -> bool:
+    def current(self) -> EngineLease | None:
+        return lease_of(self.egress)
+
+    def acquire(self) -> bool:
         """Take the lease if it is free, expired or already ours."""
-        now = now or timezone.now()
         taken = (
             EngineLease.objects.filter(egress=self.egress)
-            .filter(Q(holder="") | Q(holder=self.holder) | Q(expires_at__isnull=True) | Q(expires_at__lt=now))
-            .update(holder=self.holder, expires_at=now + self.ttl, acquired_at=now)
+            .filter(
+                Q(holder="") | Q(holder=self.holder) | Q(expires_at__isnull=True) | Q(expires_at__lt=Now())
+            )
+            .update(holder=self.holder, expires_at=Now() + self.ttl, acquired_at=Now())
         )
         return taken == 1
 
-    def renew(self, now=None) -> bool:
+    def renew(self) -> bool:
         """Extend the lease; False means another engine holds it now (ours had expired)."""
-        now = now or timezone.now()
         renewed = EngineLease.objects.filter(egress=self.egress, holder=self.holder).update(
-            expires_at=now + self.ttl
+            expires_at=Now() + self.ttl
         )
         return renewed == 1
 

@@ -1,5 +1,13 @@
-"""What the engine should send next for one policy, and when: a pure function of the policy's desired state,
-the facts recorded about the exchange, and the engine's retry bookkeeping. Times are epoch seconds."""
+"""The one home of a beat's decisions, pure functions that every sender (the engine, the web's fallback)
+asks:
+
+- next_send(): what, if anything, to send for a policy and when, from its desired state, the facts recorded
+  about the exchange and the sender's retry bookkeeping;
+- owes_disarm(): whether a disarm is still owed (the model's owes_disarm_q() is the same rule as a query);
+- vet(): the last word just before signing, from a fresh read of the desired state.
+
+A beat's path: desired state (actions) → next_send (plan) → vet (plan) → sign and send (sender) → facts
+(records) → next_send again. Times are epoch seconds."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,6 +77,14 @@ class Send:
     due: float
 
 
+def owes_disarm(p) -> bool:
+    """Disarmed, and the exchange has not acknowledged both zeros of this generation (see FINAL), unless a
+    fatal error stopped it. Works on a PolicyState and on a CountdownPolicy alike."""
+    if p.armed or p.generation == 0 or p.fatal_generation == p.generation:
+        return False
+    return p.disarm_acked_generation != p.generation or p.final_disarm_generation != p.generation
+
+
 def next_send(p: PolicyState, final_delay: float) -> Send | None:
     """The next request for this policy (its due time may be in the future), or None when nothing is owed.
     Never while a request for it is in flight: one request per (account, symbol) at a time."""
@@ -87,9 +103,33 @@ def next_send(p: PolicyState, final_delay: float) -> Send | None:
     if p.disarm_acked_generation != p.generation:
         return Send(DISARM, 0, max(p.desired_changed_at or 0.0, p.retry_at or 0.0))
     if p.final_disarm_generation != p.generation:
-        committed = max(p.desired_changed_at or 0.0, p.observed_at or 0.0) or p.disarm_acked_at or 0.0
+        # From the latest of: the commit (web clock), when this sender first saw it (its own clock), and the
+        # first zero's acknowledgement. That zero left only after its sender saw the disarm, and no sender
+        # signs an arm of an older generation after seeing it (see vet), so every arm that could still be
+        # accepted was signed before then: recvWindow + clock error later, none can be.
+        committed = max(p.desired_changed_at or 0.0, p.observed_at or 0.0, p.disarm_acked_at or 0.0)
         return Send(FINAL, 0, max(committed + final_delay, p.retry_at or 0.0))
     return None
+
+
+def vet(kind: str, generation: int, desired: tuple[bool, int] | None, unread_for: float, bound: float) -> str:
+    """Whether a request may be signed now: "" if so, else why not. `desired` is (armed, generation) read
+    from the database just now (None if it could not be read), `unread_for` how long ago desired state was
+    last read at all. An arm goes out only for the policy's current armed generation; when the database
+    cannot be read, from memory only within `bound` seconds of the last read (after that the web counts
+    this engine as deaf and sends the disarms itself). A zero is never harmful to send."""
+    if kind != ARM:
+        return ""
+    if desired is None:
+        if unread_for > bound:
+            return f"Desired state unreadable for {unread_for:.1f} s: not arming from memory."
+        return ""
+    armed, current = desired
+    if current < 0:
+        return "The policy was deleted."
+    if not armed or current != generation:
+        return "Superseded before sending."
+    return ""
 
 
 # Uncertain outcomes are retried at once (the call is idempotent), then with short pauses so an exchange

@@ -37,15 +37,23 @@ def epoch(value) -> float | None:
     return value.timestamp()
 
 
-def lease_looks_free(egress: str, holder: str, now: datetime) -> bool:
-    """Not held by another engine whose lease is still running (the opposite of what Lease.acquire needs)."""
+def _db_now() -> str:
+    """The database's clock in SQL, as Django's Now() writes it (SQLite: text that sorts like its dates)."""
+    if connection.vendor == "sqlite":
+        return "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW')"
+    return "CURRENT_TIMESTAMP"
+
+
+def lease_looks_free(egress: str, holder: str) -> bool:
+    """Not held by another engine whose lease is still running on the database's clock (the opposite of
+    what Lease.acquire needs)."""
     e = lambda name: _column(EngineLease, name)  # noqa: E731
     sql = (
         f"SELECT COUNT(*) FROM {_table(EngineLease)} WHERE {e('egress')} = %s AND {e('holder')} <> ''"  # noqa: S608
-        f" AND {e('holder')} <> %s AND {e('expires_at')} IS NOT NULL AND {e('expires_at')} >= %s"
+        f" AND {e('holder')} <> %s AND {e('expires_at')} IS NOT NULL AND {e('expires_at')} >= {_db_now()}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [egress, holder, _when(now)])
+        cursor.execute(sql, [egress, holder])
         return cursor.fetchone()[0] == 0
 
 

@@ -5,14 +5,8 @@ import logging
 import threading
 import time
 
-from django.db import (
-    DatabaseError,
-    IntegrityError,
-    close_old_connections,
-    connection,
-    connections,
-    transaction,
-)
+from django.db import Error as DatabaseError
+from django.db import IntegrityError, connection, connections, transaction
 
 from heartbeats.engine.plan import ARM, DISARM, FINAL, as_datetime
 from heartbeats.engine.sender import Result
@@ -201,7 +195,7 @@ class Writer(threading.Thread):
                     except DatabaseError as exc:
                         self._keep(beats, updates)
                         self._failed(exc)
-                        close_old_connections()
+                        connection.close()  # a dropped connection is replaced at the next try
                         if self._stop.is_set() and time.time() - (self.failing_since or 0) > 5:
                             break
                         time.sleep(backoff)

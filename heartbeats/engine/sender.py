@@ -2,14 +2,16 @@
 sender threads and by the web process when it must send disarms itself."""
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import DatabaseError
+from django.db import Error as DatabaseError
+from django.db import connection
 
 from heartbeats.engine import polling
-from heartbeats.engine.plan import ARM
+from heartbeats.engine.plan import ARM, vet
 from heartbeats.exchange.errors import (
     ExchangeError,
     FatalError,
@@ -53,32 +55,36 @@ class Result:
 
 
 def read_desired(policy_id: int) -> tuple[bool, int] | None:
-    """(armed, generation) from the database, (False, -1) if the policy is gone, None if it cannot be read
-    (the caller then keeps what it knows)."""
-    try:
-        return polling.desired(policy_id) or (False, -1)
-    except DatabaseError as exc:
-        log.warning(
-            "could not re-read policy %s before sending (%s); using the engine's copy", policy_id, exc
-        )
-        return None
+    """(armed, generation) from the database, (False, -1) if the policy is gone, None if it cannot be read.
+    A connection the database dropped (restart, fail-over, terminated backend) is replaced and the read
+    tried once more, so one bad connection never makes a thread deaf."""
+    for attempt in (1, 2):
+        try:
+            return polling.desired(policy_id) or (False, -1)
+        except DatabaseError as exc:
+            connection.close()  # the next query opens a new one
+            if attempt == 2:
+                log.warning("could not re-read policy %s before sending (%s)", policy_id, exc)
+    return None
 
 
-def stale(job: Job, desired: tuple[bool, int] | None) -> bool:
-    """An arm whose generation is no longer the policy's, or whose policy is no longer armed."""
-    return job.kind == ARM and desired is not None and (not desired[0] or desired[1] != job.generation)
-
-
-def send(job: Job, client, *, check: Callable[[int], tuple[bool, int] | None] | None = None) -> Result:
-    """Send one countdown request. For an arm, `check` re-reads the desired state just before signing (a
-    stale arm is skipped, never sent) and again once the answer is in, so the caller can follow a disarm."""
+def send(
+    job: Job,
+    client,
+    *,
+    check: Callable[[int], tuple[bool, int] | None] | None = None,
+    unread_for: Callable[[], float] = lambda: 0.0,
+    bound: float = math.inf,
+) -> Result:
+    """Send one countdown request. For an arm, `check` re-reads the desired state just before signing and
+    plan.vet() decides whether it may still go (else it is skipped, never sent); the state is read again
+    once the answer is in, so the caller can follow a disarm. `unread_for` and `bound`: see vet()."""
     desired = None
     if job.kind == ARM and check is not None:
         desired = check(job.policy_id)
-        if stale(job, desired):
-            return Result(
-                job, Outcome.SKIPPED, time.time(), message="Superseded before sending.", desired=desired
-            )
+        why = vet(job.kind, job.generation, desired, unread_for(), bound)
+        if why:
+            return Result(job, Outcome.SKIPPED, time.time(), message=why, desired=desired)
     started = time.time()
     try:
         ack = client.countdown(job.symbol, job.countdown_ms)

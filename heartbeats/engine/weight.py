@@ -12,6 +12,7 @@ MINUTE_MS = 60_000
 class WeightMeter:
     def __init__(self, limit: int | None = None, clock=time.time):
         self.limit = limit or FALLBACK_WEIGHT_LIMIT
+        self.limit_known = limit is not None  # read from the exchange, not the fallback
         self.offset_ms = 0  # exchange clock − local clock
         # Weight kept free for disarms (a disarm and its second `0` for every armed policy): heartbeats
         # and other sends never eat into it.
@@ -69,6 +70,30 @@ class WeightMeter:
 
     def paused(self, now: float | None = None) -> bool:
         return (now or self._clock()) < self.paused_until
+
+    def absorb(self, snap) -> None:
+        """Take in the address's stored state (ratelimits.Snapshot): what other processes and earlier
+        shifts spent this minute, and any pause or ban they were given."""
+        now = self._clock()
+        minute = self._roll(now)
+        if snap.weight_limit:
+            self.limit, self.limit_known = snap.weight_limit, True
+        used = snap.used_in(minute)
+        if used > self.used(now):
+            self._reported = (used, self._sent)
+        self.paused_until = max(self.paused_until, snap.paused_until)
+        self.banned_until = max(self.banned_until, snap.banned_until)
+
+    def stored(self, now: float | None = None) -> dict:
+        """This meter's knowledge, as ratelimits.record() takes it."""
+        now = now or self._clock()
+        return {
+            "minute": self._roll(now),
+            "used_weight": self.used(now),
+            "weight_limit": self.limit if self.limit_known else None,
+            "paused_until": self.paused_until or None,
+            "banned_until": self.banned_until or None,
+        }
 
     def set_reserve_for(self, armed_policies: int) -> None:
         self.reserve = 2 * WEIGHT_PER_BEAT * armed_policies

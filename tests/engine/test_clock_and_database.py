@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.mark.parametrize("skew_ms", [3000, -3000])
-def test_it_keeps_the_timestamp_error_out_of_the_policy_when_the_clock_moves(
+def test_it_resyncs_and_rearms_through_the_planner_when_the_clock_moves(
     simulator, make_account, make_policy, engine_thread, skew_ms
 ):
     simulator.exchange.set_skew(skew_ms)
@@ -37,7 +37,15 @@ def test_it_keeps_the_timestamp_error_out_of_the_policy_when_the_clock_moves(
     assert refused, "the skew change should have made the exchange refuse one request"
     assert set(states) == {Status.ARMED}
     assert "1021" not in policy.last_error
-    assert not Beat.objects.filter(policy=policy, error_code=-1021).exists()
+    # The refusal is on record; the client did not resend it: the clock was measured again, and only
+    # then did the next beat leave, signed after its own generation check.
+    assert Beat.objects.filter(policy=policy, error_code=-1021, outcome=Outcome.TEMPORARY).count() == 1
+    after = [
+        e["path"].rsplit("/", 1)[1]
+        for e in simulator.exchange.requests_log()
+        if e["id"] >= refused[0]["id"] and not e["path"].endswith("exchangeInfo")
+    ]
+    assert after[:3] == ["countdownCancelAll", "time", "countdownCancelAll"]
     assert Beat.objects.filter(policy=policy, sent_at__gt=policy.updated_at).count() >= 2
 
 

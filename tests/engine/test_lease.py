@@ -1,6 +1,7 @@
 """One engine per egress identity: the lease is a conditional UPDATE with a row-count check, and no two
 engines ever send at the same time."""
 
+import contextlib
 import threading
 import time
 from datetime import timedelta
@@ -11,7 +12,7 @@ from django.utils import timezone
 from heartbeats import actions
 from heartbeats.engine import Engine, engine_alive
 from heartbeats.engine.lease import Lease
-from heartbeats.models import EngineLease
+from heartbeats.models import Action, EngineLease, Operation
 from tests.engine.conftest import armed_symbols, countdown_requests, fast_config, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -100,3 +101,57 @@ def test_it_takes_over_an_expired_lease(simulator, make_account, make_policy, en
         assert engine_alive()
     assert expires <= took_over < expires + timedelta(seconds=0.5)
     assert not engine_alive()
+
+
+def test_it_times_the_lease_on_the_databases_clock_not_the_hosts(monkeypatch):
+    first, second = Lease("default", "first", ttl=2.0), Lease("default", "second", ttl=2.0)
+    first.ensure_row()
+    assert first.acquire()
+    # The second engine's host clock runs a minute ahead: the lease is still running all the same.
+    ahead = timezone.now() + timedelta(minutes=1)
+    monkeypatch.setattr(timezone, "now", lambda: ahead)
+    assert not second.looks_free()
+    assert not second.acquire()
+    assert EngineLease.objects.get(egress="default").holder == "first"
+
+
+def test_it_audits_an_engine_coming_up_taking_over_and_stopping(
+    simulator, make_account, make_policy, engine_thread
+):
+    actions.arm(make_policy(make_account(), "BTCUSDT").pk, user=None, ip=None)
+    EngineLease.objects.create(
+        egress="default",
+        holder="crashed",
+        expires_at=timezone.now() + timedelta(seconds=0.3),
+        acquired_at=timezone.now(),
+    )
+    with engine_thread(Engine(engine_id="survivor", config=fast_config())):
+        wait_for(engine_alive, timeout=3, message="take-over")
+    rows = list(
+        Operation.objects.exclude(action=Action.ARM)
+        .order_by("at")
+        .values_list("action", "username", "reason")
+    )
+    assert [(a, u) for a, u, _ in rows] == [
+        (Action.ENGINE_STOP, "engine"),
+        (Action.ENGINE_START, "engine"),
+        (Action.ENGINE_STOP, "engine"),
+    ]
+    assert "crashed stopped without handing over" in rows[0][2]
+    assert "survivor took over" in rows[1][2]
+    assert "survivor stopped: stopped" in rows[2][2]
+
+
+def test_a_clean_hand_over_between_shifts_is_not_an_audited_event(
+    simulator, make_account, make_policy, engine_thread
+):
+    actions.arm(make_policy(make_account(), "BTCUSDT").pk, user=None, ip=None)
+    one = Engine(engine_id="one", config=fast_config(), successor=lambda egress: None)
+    two = Engine(engine_id="two", config=fast_config())
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(engine_thread(one, duration=1.0))
+        wait_for(lambda: one.is_active, message="first shift")
+        stack.enter_context(engine_thread(two))
+        wait_for(lambda: two.is_active, timeout=4, message="hand-over at the end of the shift")
+        actions_seen = list(Operation.objects.order_by("at").values_list("action", flat=True))
+    assert actions_seen == [Action.ARM, Action.ENGINE_START]

@@ -6,8 +6,10 @@ from heartbeats.engine.plan import (
     FINAL,
     PolicyState,
     next_send,
+    owes_disarm,
     temporary_delay,
     uncertain_delay,
+    vet,
 )
 from heartbeats.engine.timers import Spreader, TimerQueue
 
@@ -46,7 +48,8 @@ def test_it_disarms_until_acknowledged_then_sends_the_second_zero_after_the_dela
     assert next_send(p, FINAL_DELAY).kind == DISARM
     p.disarm_acked_generation, p.disarm_acked_at = 4, 200.1
     final = next_send(p, FINAL_DELAY)
-    assert (final.kind, final.countdown_ms, final.due) == (FINAL, 0, 206.0)
+    # Counted from the first zero's acknowledgement: every stale arm was signed before that zero left.
+    assert (final.kind, final.countdown_ms, final.due) == (FINAL, 0, 206.1)
     p.observed_at = 201.0  # this engine learnt of it later than the web host's clock says
     assert next_send(p, FINAL_DELAY).due == 207.0
     p.final_disarm_generation = 4
@@ -91,3 +94,32 @@ def test_it_spreads_beats_due_together_by_pulling_them_earlier():
     assert all(b - a >= 0.0099 for a, b in zip(sorted(placed), sorted(placed)[1:], strict=False))
     crowded = Spreader(gap=0.1, max_pull=0.15)
     assert [crowded.place(i, 50.0) for i in range(4)][-1] == 50.0  # no room left: keep the due time
+
+
+def test_a_disarm_is_owed_until_both_zeros_are_acknowledged():
+    p = policy(armed=False, generation=4)
+    assert owes_disarm(p)
+    p.disarm_acked_generation = 4
+    assert owes_disarm(p), "the second zero is still owed"
+    p.final_disarm_generation = 4
+    assert not owes_disarm(p)
+    assert not owes_disarm(policy(armed=True)), "an armed policy owes beats, not a disarm"
+    assert not owes_disarm(policy(armed=False, generation=0)), "never armed"
+    assert not owes_disarm(policy(armed=False, generation=5, fatal_generation=5)), "stopped by a fatal error"
+
+
+def test_an_arm_is_signed_only_for_the_current_armed_generation():
+    assert vet(ARM, 3, (True, 3), 0.0, 3.0) == ""
+    assert vet(ARM, 3, (False, 4), 0.0, 3.0) == "Superseded before sending."
+    assert vet(ARM, 3, (True, 5), 0.0, 3.0) == "Superseded before sending."
+    assert vet(ARM, 3, (False, -1), 0.0, 3.0) == "The policy was deleted."
+
+
+def test_an_arm_goes_from_memory_only_within_the_bound_when_the_database_cannot_be_read():
+    assert vet(ARM, 3, None, 2.9, 3.0) == ""
+    assert "not arming from memory" in vet(ARM, 3, None, 3.1, 3.0)
+
+
+def test_a_zero_is_never_held_back():
+    assert vet(DISARM, 3, None, 100.0, 3.0) == ""
+    assert vet(FINAL, 3, (True, 4), 0.0, 3.0) == ""

@@ -1,0 +1,121 @@
+"""The weight, the 429 pause and the 418 ban belong to the sending address, not to a shift: they survive
+hand-overs and restarts, and every request of every process on that address obeys them."""
+
+import time
+
+import pytest
+
+from heartbeats import actions, ratelimits
+from heartbeats.engine import Engine
+from heartbeats.exchange.client import FuturesClient
+from heartbeats.models import AddressLimits, CountdownPolicy, EngineLiveness, Status
+from tests.engine.conftest import armed_symbols, countdown_requests, fast_config, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT"]
+
+
+def _our_requests(simulator, since_id=0):
+    return [
+        e for e in simulator.exchange.requests_log(since_id=since_id) if not e["path"].startswith("/_sim")
+    ]
+
+
+def _away_from_a_minute_edge(margin: float = 4.0) -> None:
+    """The exchange counts weight per calendar minute: keep a test's few seconds inside one."""
+    left = 60 - time.time() % 60
+    if left < margin:
+        time.sleep(left + 0.05)
+
+
+def test_a_new_shift_sends_nothing_while_the_address_is_banned(
+    simulator, make_account, make_policy, engine_thread
+):
+    account = make_account()
+    policy = make_policy(account, "BTCUSDT")
+    actions.arm(policy.pk, user=None, ip=None)
+    until = time.time() + 2.0
+    # What the previous shift was told (HTTP 418) before it handed over.
+    ratelimits.record("default", account.base_url, paused_until=until, banned_until=until)
+    last = simulator.exchange.requests_log()[-1]["id"] if simulator.exchange.requests_log() else 0
+    engine = Engine(config=fast_config())
+    with engine_thread(engine):
+        wait_for(lambda: EngineLiveness.objects.filter(holds_lease=True).exists(), message="lease")
+        time.sleep(max(0.0, until - time.time() - 0.1))
+        during = _our_requests(simulator, since_id=last)
+        record = EngineLiveness.objects.get(engine_id=engine.engine_id)
+        wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT"}, timeout=4, message="armed after the ban")
+    assert during == [], "not even a clock sync or exchangeInfo during the ban"
+    assert record.banned_until is not None and abs(record.banned_until.timestamp() - until) < 0.05
+
+
+def test_a_new_shift_does_not_overspend_the_minute_its_predecessor_spent(
+    simulator, make_account, make_policy, engine_thread
+):
+    _away_from_a_minute_edge()
+    account = make_account()
+    for symbol in SYMBOLS[:3]:
+        actions.arm(make_policy(account, symbol).pk, user=None, ip=None)
+    # The exchange reported this address at 2395 of 2400 this minute, just before the hand-over.
+    ratelimits.record(
+        "default", account.base_url, minute=ratelimits.exchange_minute(time.time()), used_weight=2395
+    )
+    engine = Engine(config=fast_config())
+    with engine_thread(engine):
+        wait_for(lambda: EngineLiveness.objects.filter(holds_lease=True).exists(), message="lease")
+        time.sleep(1.5)
+        sent = countdown_requests(simulator)
+        note = EngineLiveness.objects.get(engine_id=engine.engine_id).last_error
+    assert sent == [], "held until the next minute, not sent into a 429"
+    assert "Weight budget reached" in note
+
+
+def test_a_429_pauses_every_process_on_the_address(simulator, make_account, make_policy, engine_thread):
+    account = make_account()
+    policy = make_policy(account, "BTCUSDT")
+    actions.arm(policy.pk, user=None, ip=None)
+    with engine_thread(Engine(config=fast_config(limits_every=0.2))):
+        wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT"}, message="armed")
+        simulator.exchange.inject("/fapi/v1/countdownCancelAll", status=429, retry_after=3, count=1)
+        wait_for(
+            lambda: AddressLimits.objects.filter(paused_until__isnull=False).exists(),
+            timeout=3,
+            message="the pause stored for the address",
+        )
+    stored = AddressLimits.objects.get(base_url=account.base_url)
+    assert 2.0 < stored.paused_until.timestamp() - time.time() <= 3.2
+    refusal = ratelimits.refusal("default", account.base_url, 10, limit=2400)
+    assert refusal.startswith("Rate limited (HTTP 429)")
+
+
+def test_the_web_shapes_a_disarm_all_by_the_weight_the_exchange_reported(
+    simulator, make_account, make_policy, settings
+):
+    _away_from_a_minute_edge()
+    settings.ENGINE_RECV_WINDOW_MS = 30_000  # no second zeros during this test
+    account = make_account()
+    policies = [make_policy(account, s) for s in SYMBOLS]
+    sim_account = simulator.exchange.account(account.api_key)
+    for p in policies:
+        actions.arm(p.pk, user=None, ip=None)
+        simulator.exchange.set_countdown(sim_account, "usdm", p.symbol, 60_000)
+    # Another process spent 75 of the address's 100 this minute and stored what the exchange reported.
+    simulator.exchange.set_limits(weight_limit=100)
+    spender = FuturesClient(simulator.url, api_key=account.api_key, signer=None, read_timeout=2)
+    while (spender.used_weight or 0) < 75:
+        spender.server_time()
+    ratelimits.record(
+        "default",
+        account.base_url,
+        minute=ratelimits.exchange_minute(time.time()),
+        used_weight=spender.used_weight,
+        weight_limit=100,
+    )
+
+    actions.disarm_all(user=None, ip=None, reason="nearly spent minute")
+
+    answers = [r["status"] for r in countdown_requests(simulator)]
+    assert answers == [200, 200], "two zeros fit in the minute; the rest wait for the next"
+    assert len(armed_symbols(simulator)) == 4
+    states = {p.status().state for p in CountdownPolicy.objects.all()}
+    assert states == {Status.DISARMED, Status.DISARMING}

@@ -1,0 +1,148 @@
+"""An engine that cannot read desired state cannot see a disarm: it says so at once, stops arming from memory
+after a stated bound, and the web sends the disarms itself. Connections the database dropped are replaced
+by every thread at its next step."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import OperationalError, connection
+
+from heartbeats import actions
+from heartbeats.engine import Engine, engine_alive, polling, reconcile
+from heartbeats.models import CountdownPolicy, EngineLiveness
+from tests.engine.conftest import armed_symbols, countdown_requests, fast_config, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STALE_AFTER = 1.0  # the engine's bound for arming from memory
+DEAF_AFTER = timedelta(seconds=1.5)  # from here on the web sends the disarms
+
+
+@pytest.fixture
+def unreadable(monkeypatch):
+    """Makes the engine's reads of desired state fail (as with a dead database connection) while on."""
+    state = {"on": False}
+
+    def guard(real):
+        def read(*args, **kwargs):
+            if state["on"]:
+                raise OperationalError("server closed the connection unexpectedly")
+            return real(*args, **kwargs)
+
+        return read
+
+    monkeypatch.setattr(reconcile, "changed_since", guard(reconcile.changed_since))
+    monkeypatch.setattr(polling, "desired", guard(polling.desired))
+    return state
+
+
+@pytest.fixture
+def quick_bounds(monkeypatch, settings):
+    monkeypatch.setattr(EngineLiveness, "DEAF_AFTER", DEAF_AFTER)
+    settings.FALLBACK_SWEEP = True  # the web's second zero
+    settings.ENGINE_RECV_WINDOW_MS = 1000
+    settings.ENGINE_CLOCK_ERROR_MS = 300
+
+
+def _arms_after(simulator, symbol, when):
+    return [
+        r
+        for r in countdown_requests(simulator, symbol)
+        if r["countdown_ms"] > 0 and r["status"] == 200 and r["received_at"] > when
+    ]
+
+
+def test_a_deaf_engine_stops_arming_and_the_web_sends_the_disarm(
+    simulator, make_account, make_policy, engine_thread, unreadable, quick_bounds
+):
+    policy = make_policy(make_account(), "BTCUSDT", interval_s=1, countdown_ms=6000)
+    actions.arm(policy.pk, user=None, ip=None)
+    engine = Engine(config=fast_config(desired_stale_after=STALE_AFTER, liveness_every=0.2))
+    with engine_thread(engine):
+        wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT"}, message="armed")
+        wait_for(engine_alive, message="engine alive")
+
+        unreadable["on"] = True
+        deaf_at = time.time()
+        wait_for(lambda: not engine_alive(), timeout=DEAF_AFTER.total_seconds() + 1.5, message="seen as deaf")
+        assert time.time() - deaf_at < DEAF_AFTER.total_seconds() + 1.0
+        record = EngineLiveness.objects.get(engine_id=engine.engine_id)
+        assert record.holds_lease and record.is_deaf()
+        assert record.desired_read_at.timestamp() <= deaf_at + 0.1
+        assert "Database reads failing" in record.last_error
+
+        # Arms from memory stopped within the bound (plus one round trip).
+        late = _arms_after(simulator, "BTCUSDT", deaf_at + STALE_AFTER + 0.3)
+        assert late == []
+
+        operation = actions.disarm(policy.pk, user=None, ip=None)
+        disarmed_at = time.time()
+        assert "BTCUSDT" not in armed_symbols(simulator), "the web sent the zero itself"
+        assert [r["result"] for r in actions.policy_results(operation)] == [actions.DISARMED]
+        wait_for(
+            lambda: _refresh(policy).final_disarm_generation == _refresh(policy).generation,
+            timeout=4,
+            message="the web's second zero",
+        )
+
+        unreadable["on"] = False
+        wait_for(engine_alive, timeout=3, message="engine hears again")
+        time.sleep(1.5)  # two intervals: the engine now follows the disarm, it never re-arms it
+    assert "BTCUSDT" not in armed_symbols(simulator)
+    assert _arms_after(simulator, "BTCUSDT", disarmed_at) == []
+    assert simulator.exchange.cancellations() == []
+
+
+def test_an_engine_keeps_arming_through_a_blip_shorter_than_the_bound(
+    simulator, make_account, make_policy, engine_thread, unreadable, quick_bounds
+):
+    policy = make_policy(make_account(), "BTCUSDT", interval_s=1, countdown_ms=6000)
+    actions.arm(policy.pk, user=None, ip=None)
+    with engine_thread(Engine(config=fast_config(desired_stale_after=3.0))):
+        wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT"}, message="armed")
+        unreadable["on"] = True
+        blip = time.time()
+        time.sleep(1.2)
+        unreadable["on"] = False
+        wait_for(lambda: len(_arms_after(simulator, "BTCUSDT", blip)) >= 2, timeout=3, message="beats")
+    # Nobody could have committed a disarm through the same dead database: arming on kept orders safe.
+    assert simulator.exchange.cancellations() == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="terminates PostgreSQL backends")
+def test_it_hears_a_disarm_at_once_after_the_database_drops_every_connection(
+    simulator, make_account, make_policy, engine_thread
+):
+    policies = [
+        make_policy(make_account(), s, interval_s=1, countdown_ms=6000) for s in ("BTCUSDT", "ETHUSDT")
+    ]
+    for p in policies:
+        actions.arm(p.pk, user=None, ip=None)
+    with engine_thread(Engine(config=fast_config())):
+        wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT", "ETHUSDT"}, message="armed")
+        time.sleep(0.5)  # every sender thread has its connection open
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        time.sleep(0.3)
+        actions.disarm(policies[0].pk, user=None, ip=None)
+        disarmed_at = time.time()
+        wait_for(lambda: "BTCUSDT" not in armed_symbols(simulator), timeout=3, message="zero after the drop")
+        took = time.time() - disarmed_at
+        wait_for(lambda: len(_arms_after(simulator, "ETHUSDT", disarmed_at)) >= 2, timeout=3, message="beats")
+        wait_for(
+            lambda: _refresh(policies[0]).final_disarm_generation == _refresh(policies[0]).generation,
+            timeout=8,
+            message="second zero",
+        )
+    assert took < 2.0
+    assert _arms_after(simulator, "BTCUSDT", disarmed_at) == []
+    assert "ETHUSDT" in armed_symbols(simulator)
+
+
+def _refresh(policy) -> CountdownPolicy:
+    policy.refresh_from_db()
+    return policy
