@@ -122,3 +122,14 @@ def grant(user, *roles: str):
     for cache in ("_perm_cache", "_group_perm_cache", "_user_perm_cache"):
         user.__dict__.pop(cache, None)
     return user
+
+
+def role_names(user) -> list[str]:
+    names = []
+    if can_operate(user):
+        names.append("operator")
+    if can_manage_keys(user):
+        names.append("key admin")
+    if not names and can_view(user):
+        names.append("viewer")
+    return names

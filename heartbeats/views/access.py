@@ -84,14 +84,3 @@ def safe_next(request, default: str) -> str:
     ):
         return target
     return default
-
-
-def role_names(user) -> list[str]:
-    names = []
-    if roles.can_operate(user):
-        names.append("operator")
-    if roles.can_manage_keys(user):
-        names.append("key admin")
-    if not names and roles.can_view(user):
-        names.append("viewer")
-    return names

@@ -7,10 +7,9 @@ from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from heartbeats import roles
+from heartbeats import presenters
 from heartbeats.models import ExchangeAccount, Status
-from heartbeats.views import live
-from heartbeats.views.access import parse_id, role_names, viewer_required
+from heartbeats.views.access import parse_id, viewer_required
 
 
 class BoardFilter(forms.Form):
@@ -18,11 +17,14 @@ class BoardFilter(forms.Form):
         queryset=ExchangeAccount.objects.order_by("label"), required=False, empty_label="All accounts"
     )
     status = forms.ChoiceField(
-        choices=[("", "All statuses"), (live.RISK_FILTER, "At risk (expired, failing, uncertain, late)")]
+        choices=[
+            ("", "All statuses"),
+            (presenters.RISK_FILTER, "At risk (expired, failing, uncertain, late)"),
+        ]
         + list(Status.choices),
         required=False,
     )
-    sort = forms.ChoiceField(choices=list(live.SORTS.items()), required=False)
+    sort = forms.ChoiceField(choices=list(presenters.SORTS.items()), required=False)
     size = forms.ChoiceField(choices=[("", "Normal type"), ("large", "Large type")], required=False)
 
     def snapshot_args(self) -> dict:
@@ -36,16 +38,6 @@ class BoardFilter(forms.Form):
         }
 
 
-def page_flags(request) -> dict:
-    """Context every page's header needs."""
-    return {
-        "large_type": request.GET.get("size") == "large",
-        "user_roles": role_names(request.user),
-        "can_operate": roles.can_operate(request.user),
-        "can_manage_policies": roles.can_manage_policies(request.user),
-    }
-
-
 @require_GET
 @viewer_required
 def board(request):
@@ -53,13 +45,12 @@ def board(request):
     args = (
         filters.snapshot_args() if filters.is_bound else {"account_id": None, "status": None, "sort": "risk"}
     )
-    snap = live.snapshot(**args)
+    snap = presenters.snapshot(**args)
     query = request.GET.urlencode()
     return render(
         request,
         "heartbeats/board.html",
         {
-            **page_flags(request),
             "snap": snap,
             "filters": filters if filters.is_bound else BoardFilter(),
             "filter_errors": filters.errors if filters.is_bound else {},
@@ -94,4 +85,4 @@ def status_json(request):
     if request.GET.get("rows") == "none":
         # Pages that only need the engine and budget figures (e.g. an operation's results).
         args["policy_id"] = 0
-    return JsonResponse(live.snapshot(**args).as_json())
+    return JsonResponse(presenters.snapshot(**args).as_json())

@@ -6,15 +6,14 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from heartbeats import actions, audit
+from heartbeats import actions, audit, presenters
 from heartbeats.models import Action, ExchangeAccount
-from heartbeats.views import live
+from heartbeats.presenters import epoch_ms
 from heartbeats.views.access import MAX_ID, get_operation, operator_required, viewer_required
-from heartbeats.views.board import page_flags
-from heartbeats.views.live import epoch_ms
 
 # actions.policy_results() states, in the order the page shows them. All but "retrying" are final: the
 # results page stops polling once every row is final.
@@ -73,7 +72,7 @@ def _targets(snap) -> list:
 @require_http_methods(["GET", "POST"])
 @operator_required
 def disarm_all(request):
-    snap = live.snapshot(sort="account")
+    snap = presenters.snapshot(sort="account")
     form = DisarmAllForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         accounts = list(form.cleaned_data["accounts"])
@@ -96,7 +95,6 @@ def disarm_all(request):
         request,
         "heartbeats/disarm_all.html",
         {
-            **page_flags(request),
             "snap": snap,
             "form": form,
             "targets": targets,
@@ -161,11 +159,10 @@ def operation_detail(request, operation_id):
         request,
         "heartbeats/operation.html",
         {
-            **page_flags(request),
             "operation": operation,
             "results": results,
             "summary": _summary(operation, results),
-            "snap": live.snapshot(policy_id=0),
+            "snap": presenters.snapshot(policy_id=0),
         },
     )
 
@@ -181,7 +178,7 @@ def operation_json(request, operation_id):
             "id": operation.pk,
             "action": operation.action,
             "at_ms": epoch_ms(operation.at),
-            "server_time_ms": epoch_ms(live.timezone.now()),
+            "server_time_ms": epoch_ms(timezone.now()),
             "results": results,
             **_summary(operation, results),
         }

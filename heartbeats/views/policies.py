@@ -7,10 +7,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from heartbeats import actions, audit
+from heartbeats import actions, audit, presenters
 from heartbeats.forms import PolicyForm
+from heartbeats.lapses import lapses_in
 from heartbeats.models import Action, Operation, Outcome
-from heartbeats.views import charts, live
+from heartbeats.views import charts
 from heartbeats.views.access import (
     get_policy,
     operator_required,
@@ -18,8 +19,6 @@ from heartbeats.views.access import (
     safe_next,
     viewer_required,
 )
-from heartbeats.views.board import page_flags
-from heartbeats.views.lapses import lapses_in
 
 CHART_BEATS = 300
 TABLE_BEATS = 60
@@ -43,7 +42,7 @@ def operations_for(policy) -> list[Operation]:
 @viewer_required
 def policy_detail(request, policy_id):
     policy = get_policy(policy_id)
-    snap = live.snapshot(policy_id=policy.pk)
+    snap = presenters.snapshot(policy_id=policy.pk)
     beats = list(policy.beats.order_by("-sent_at")[:CHART_BEATS])
     for beat in beats:
         # Lateness (send time − due time) is the engine's precision figure; shown per beat.
@@ -56,7 +55,6 @@ def policy_detail(request, policy_id):
         request,
         "heartbeats/policy.html",
         {
-            **page_flags(request),
             "policy": policy,
             "snap": snap,
             "row": snap.rows[0],
@@ -119,6 +117,6 @@ def policy_new(request):
     return render(
         request,
         "heartbeats/policy_new.html",
-        {**page_flags(request), "form": form},
+        {"form": form},
         status=400 if form.is_bound and form.errors else 200,
     )

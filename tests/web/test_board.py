@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from heartbeats.models import AddressLimits
 from tests.web.conftest import API_KEY, SECRET, make_engine
 
 pytestmark = pytest.mark.django_db
@@ -133,6 +134,27 @@ class TestBanners:
         html = as_viewer.get(reverse("board")).content.decode()
         assert not self._visible(html, "engine-down")
         assert not self._visible(html, "banned")
+
+    def test_it_says_when_the_engine_cannot_read_the_database(self, as_viewer, desk):
+        make_engine(seen_ago=0.3, desired_read_at=timezone.now() - timedelta(seconds=9))
+        html = as_viewer.get(reverse("board")).content.decode()
+        assert self._visible(html, "engine-deaf")
+        assert not self._visible(html, "engine-down")
+        assert "this server now sends disarms itself" in html
+        engine = as_viewer.get(reverse("status_json")).json()["engine"]
+        assert engine["alive"] is False and engine["deaf_since_ms"] is not None
+
+    def test_it_trusts_an_engine_that_read_the_database_just_now(self, as_viewer, desk):
+        make_engine(seen_ago=0.3, desired_read_at=timezone.now() - timedelta(seconds=0.5))
+        html = as_viewer.get(reverse("board")).content.decode()
+        assert not self._visible(html, "engine-deaf")
+        assert not self._visible(html, "engine-down")
+
+    def test_it_shows_a_ban_the_web_was_given_while_no_engine_ran(self, as_viewer, desk):
+        AddressLimits.objects.create(
+            egress="default", base_url="http://x", banned_until=timezone.now() + timedelta(minutes=2)
+        )
+        assert self._visible(as_viewer.get(reverse("board")).content.decode(), "banned")
 
     def test_it_does_not_count_a_fresh_engine_on_standby_as_sending(self, as_viewer, desk):
         make_engine(seen_ago=0.3, holds_lease=False)

@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from heartbeats.lapses import lapses_in, recent_lapses
 from heartbeats.models import Beat
-from heartbeats.views.lapses import lapses_in, recent_lapses
 from tests.web.conftest import make_account, make_policy
 
 T0 = timezone.now().replace(microsecond=0)

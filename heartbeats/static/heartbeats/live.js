@@ -164,7 +164,11 @@
         // Re-evaluated on every tick, not only on every poll: if polls stop arriving, the engine's last sign of
         // life still ages and the banner still goes up.
         var engineDown = !e.alive || e.seen_at_ms === null || now - e.seen_at_ms > e.stale_after_ms;
-        show("engine-down", engineDown);
+        // An engine alive but unable to read the database has a banner of its own.
+        var deaf = e.deaf_since_ms !== null && e.seen_at_ms !== null && now - e.seen_at_ms <= e.stale_after_ms;
+        show("engine-deaf", deaf);
+        if (deaf) setField("engine-deaf-since", fmtTime(e.deaf_since_ms) + " UTC");
+        show("engine-down", engineDown && !deaf);
         setField("engine-seen", e.seen_at_ms ? fmtTime(e.seen_at_ms) + " UTC" : "never");
         show("banned", e.banned_until !== null && e.banned_until > now);
         if (e.banned_until) setField("banned-until", fmtTime(e.banned_until) + " UTC");

@@ -11,14 +11,15 @@ from datetime import datetime
 from django.utils import timezone
 
 from heartbeats import budget as budgets
+from heartbeats.lapses import Lapse, recent_lapses
 from heartbeats.models import (
     STATUS_RISK,
+    AddressLimits,
     CountdownPolicy,
     EngineLiveness,
     PolicyStatus,
     Status,
 )
-from heartbeats.views.lapses import Lapse, recent_lapses
 
 # The statuses that need someone's attention; the board's "At risk" filter and its top tiles.
 AT_RISK = (Status.EXPIRED, Status.FAILING, Status.UNCERTAIN, Status.LATE)
@@ -118,6 +119,8 @@ class EgressState:
     banned_until: datetime | None
     rate_limited_until: datetime | None
     clock_offset_ms: int | None
+    # The live engine's last read of desired state, when it has been unable to read it for too long.
+    deaf_since: datetime | None = None
     limit: int | None = None
     projected: int | None = None
     reserve: int | None = None
@@ -198,6 +201,10 @@ class Snapshot:
         return min(seen)
 
     @property
+    def deaf_since(self) -> datetime | None:
+        return min((e.deaf_since for e in self.egresses if e.deaf_since), default=None)
+
+    @property
     def banned_until(self) -> datetime | None:
         return max((e.banned_until for e in self.egresses if e.banned_until), default=None)
 
@@ -244,6 +251,7 @@ class Snapshot:
             "seen_at_ms": epoch_ms(self.engine_seen_at),
             "stale_after_ms": int(EngineLiveness.STALE_AFTER.total_seconds() * 1000),
             "holds_lease": all(e.engine is not None and e.engine.holds_lease for e in self.egresses),
+            "deaf_since_ms": epoch_ms(self.deaf_since),
             "banned_until": epoch_ms(self.banned_until),
             "rate_limited_until": epoch_ms(self.rate_limited_until),
             "clock_offset_ms": self.clock_offset_ms,
@@ -292,6 +300,8 @@ def _sort_key(sort: str):
 
 def _egress_states(now, policies_by_egress) -> list[EgressState]:
     liveness = list(EngineLiveness.objects.all())
+    # What the exchange told any process about each address (the web's fallback included).
+    addresses = list(AddressLimits.objects.values("egress", "paused_until", "banned_until"))
     names = sorted(set(policies_by_egress) or {row.egress for row in liveness} or {"default"})
     states = []
     for name in names:
@@ -302,14 +312,23 @@ def _egress_states(now, policies_by_egress) -> list[EgressState]:
         fresh = [r for r in senders if r.is_sending(now)]
         engine = fresh[0] if fresh else (senders[0] if senders else (records[0] if records else None))
         recent = [r for r in records if not r.is_stale(now)] or records[:1]
+        stored = [a for a in addresses if a["egress"] == name]
+        deaf = engine is not None and engine in senders and not engine.is_stale(now) and engine.is_deaf(now)
         state = EgressState(
             egress=name,
             alive=bool(fresh),
             engine=engine,
             seen_at=engine.seen_at if engine else None,
-            banned_until=max((r.banned_until for r in recent if r.banned_until), default=None),
+            deaf_since=engine.desired_read_at if deaf else None,
+            banned_until=max(
+                [r.banned_until for r in recent if r.banned_until]
+                + [a["banned_until"] for a in stored if a["banned_until"]],
+                default=None,
+            ),
             rate_limited_until=max(
-                (r.rate_limited_until for r in recent if r.rate_limited_until), default=None
+                [r.rate_limited_until for r in recent if r.rate_limited_until]
+                + [a["paused_until"] for a in stored if a["paused_until"]],
+                default=None,
             ),
             clock_offset_ms=engine.clock_offset_ms if engine else None,
             measured=engine.used_weight if engine else None,

@@ -1,0 +1,18 @@
+"""Context every page's header needs, for every template rendered with a request."""
+
+from django.utils.functional import SimpleLazyObject
+
+from heartbeats import roles
+
+
+def page_flags(request) -> dict:
+    # Lazy: the admin's pages render with this processor too, and most of them never read these.
+    user = getattr(request, "user", None)
+    if user is None:  # an error page rendered before the authentication middleware ran (a bad Host)
+        return {"large_type": False, "user_roles": [], "can_operate": False, "can_manage_policies": False}
+    return {
+        "large_type": request.GET.get("size") == "large",
+        "user_roles": SimpleLazyObject(lambda: roles.role_names(user)),
+        "can_operate": SimpleLazyObject(lambda: roles.can_operate(user)),
+        "can_manage_policies": SimpleLazyObject(lambda: roles.can_manage_policies(user)),
+    }
