@@ -4,6 +4,7 @@
 the secret or a signed request into a message.
 """
 
+from heartbeats import ratelimits
 from heartbeats.validation import VENUE_NAMES
 
 
@@ -31,6 +32,10 @@ def client_for(account, **kw):
     )
 
 
+# GET time (1) and GET openOrders without a symbol (40).
+KEY_CHECK_WEIGHT = 41
+
+
 def check_key(account, **kw) -> None:
     """Prove the key works with one signed read (GET openOrders) after a clock sync. KeyCheckFailed says what
     failed: bad key material, wrong key or permissions or IP (-2015), clock (-1021), signature (-1022),
@@ -45,16 +50,24 @@ def check_key(account, **kw) -> None:
         ) from None
     except ValueError as exc:  # the client refuses a base URL it cannot use
         raise KeyCheckFailed(f"{exc} ({account.base_url})") from None
+    # The address's limits are shared with the engine: a key check must not earn it a 429 or a ban.
+    held = ratelimits.refusal(account.egress, account.base_url, KEY_CHECK_WEIGHT)
+    if held:
+        raise KeyCheckFailed(f"Not checked now: {held} Try again then.")
+    error = None
     try:
         with client:
             client.sync_time()
             client.check_key()
     except errors.ExchangeError as exc:
+        error = exc
         raise KeyCheckFailed(_scrub(describe(exc, account), account), code=exc.code) from None
     except OSError as exc:  # anything the client did not translate; the type alone, URLs may be signed
         raise KeyCheckFailed(
             f"The exchange at {account.base_url} could not be reached ({type(exc).__name__}).",
         ) from None
+    finally:
+        ratelimits.observe(account.egress, account.base_url, client, error)
 
 
 def disable_refusal(account) -> str | None:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from django.db import IntegrityError
 from django.db.models import Q
 
+from heartbeats.budget import FALLBACK_WEIGHT_LIMIT
 from heartbeats.models import AddressLimits
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,13 @@ def record(
 
 
 def refusal(
-    egress: str, base_url: str, weight: int, *, limit: int, offset_ms: int = 0, now: float | None = None
+    egress: str,
+    base_url: str,
+    weight: int,
+    *,
+    limit: int | None = None,
+    offset_ms: int = 0,
+    now: float | None = None,
 ) -> str:
     """Why a request of `weight` must not be sent from this address now ("" when it may): a ban, a pause
     after 429, or a minute whose weight it would overspend."""
@@ -111,7 +118,7 @@ def refusal(
         return f"The exchange banned this address (HTTP 418) until {_dt(snap.banned_until):%H:%M:%S} UTC."
     if snap.paused_until > now:
         return f"Rate limited (HTTP 429): sends paused until {_dt(snap.paused_until):%H:%M:%S} UTC."
-    limit = snap.weight_limit or limit
+    limit = snap.weight_limit or limit or FALLBACK_WEIGHT_LIMIT
     used = snap.used_in(exchange_minute(now, offset_ms))
     if used + weight > limit:
         return (

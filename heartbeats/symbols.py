@@ -78,16 +78,26 @@ def exchange_facts(account, *, refresh: bool = False) -> ExchangeFacts:
         cached = cache.get(key)
         if cached is not None:
             return cached
+    from heartbeats import ratelimits
     from heartbeats.exchange.client import FuturesClient
     from heartbeats.exchange.errors import ExchangeError
 
+    # The address's limits are shared with the engine: a symbol list must not earn it a 429 or a ban.
+    held = ratelimits.refusal(account.egress, base_url, 1)
+    if held:
+        raise ExchangeInfoUnavailable(f"The symbol list of {base_url} was not fetched now: {held}")
+    client, error = None, None
     try:
         with FuturesClient(base_url, venue) as client:
             info = client.exchange_info()
     except (ExchangeError, OSError, ValueError) as exc:
+        error = exc
         raise ExchangeInfoUnavailable(
             f"The symbol list of {base_url} could not be fetched ({_reason(exc)}). Try again shortly."
         ) from None
+    finally:
+        if client is not None:
+            ratelimits.observe(account.egress, base_url, client, error)
     facts = facts_from_exchange_info(info, base_url, venue)
     cache.set(key, facts, EXCHANGE_INFO_TTL)
     return facts
