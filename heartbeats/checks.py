@@ -10,6 +10,8 @@ countdown_guard.E006  Q_CLUSTER timing lets the queue deliver a running engine s
                       than timeout, itself less than retry.
 countdown_guard.W007  Q_CLUSTER retries or keeps failed tasks on its own (max_attempts 1, ack_failures True).
 countdown_guard.W008  The cache is not shared between processes, so worker status cannot be read.
+countdown_guard.E009  ENGINE_DESIRED_STALE_AFTER is not below EngineLiveness.DEAF_AFTER: an engine that
+                      cannot read the database could still arm from memory after the web took over disarms.
 
 Checks marked (database) read stored rows, so they run only when databases are checked:
 `manage.py check --database default` (and `migrate`). They skip quietly when the tables do not exist yet.
@@ -168,3 +170,23 @@ def check_shared_cache(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_deaf_engine_bound(app_configs=None, **kwargs):
+    from heartbeats.engine.config import EngineConfig
+    from heartbeats.models import EngineLiveness
+
+    stale_after = EngineConfig.from_settings().desired_stale_after
+    deaf_after = EngineLiveness.DEAF_AFTER.total_seconds()
+    if stale_after < deaf_after:
+        return []
+    return [
+        Error(
+            f"ENGINE_DESIRED_STALE_AFTER={stale_after} s is not below the {deaf_after:g} s after which the "
+            "web sends disarms itself: an engine that cannot read the database could arm from memory after "
+            "the web's zero.",
+            hint=f"Keep ENGINE_DESIRED_STALE_AFTER below {deaf_after:g} s.",
+            id=ID + "E009",
+        )
+    ]

@@ -140,6 +140,8 @@ class Engine:
     def desired_read_at(self) -> datetime | None:
         """When desired state was last read successfully (None on standby: nothing to read yet)."""
         read = self.watcher.read_at if self.watcher is not None else self._loaded_at
+        if read is None and self.keeper.activated.is_set():
+            read = self.activated_at  # holding the lease but not read anything yet: it ages from here
         return datetime.fromtimestamp(read, tz=UTC) if read else None
 
     def unread_for(self) -> float:
@@ -528,8 +530,11 @@ class Engine:
         if entry.client is None:
             self._on_result(unusable(job, entry.error), sent=False)
             return
-        if entry.client.synced_at is None or now < self._resync.get(p.account_id, 0.0):
-            # The clock is not known (or the exchange refused it): signing now would earn a -1021.
+        unsynced = entry.client.synced_at is None and send_.kind == ARM
+        if unsynced or now < self._resync.get(p.account_id, 0.0):
+            # The clock is not known, or the exchange just refused it: an arm signed now would be signed
+            # after its check by the client's own sync, and any request would earn another -1021. (A zero
+            # to a never-synced client may sync first: a zero is never harmful late.)
             self.timers.set(key, now + 0.05)
             return
         meter = self.meters[entry.endpoint]

@@ -102,3 +102,11 @@ def test_it_warns_when_the_queue_would_retry_on_its_own(settings):
 def test_it_warns_about_a_cache_private_to_each_process(settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     assert ids(checks.check_shared_cache()) == ["countdown_guard.W008"]
+
+
+def test_it_refuses_an_engine_that_would_arm_from_memory_after_the_web_took_over(settings):
+    from heartbeats.checks import check_deaf_engine_bound
+
+    assert check_deaf_engine_bound() == []
+    settings.ENGINE_DESIRED_STALE_AFTER = 5.0
+    assert [e.id for e in check_deaf_engine_bound()] == ["countdown_guard.E009"]
