@@ -137,7 +137,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # django-q2 keeps cluster status in the cache, so it must be shared between processes: the database cache.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "BACKEND": "heartbeats.cache.HealingDatabaseCache",
         "LOCATION": "countdown_guard_cache",
     }
 }
