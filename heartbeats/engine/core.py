@@ -45,7 +45,10 @@ from heartbeats.engine.plan import (
     PRIORITY,
     PolicyState,
     as_datetime,
+    merge_desired,
+    merge_row,
     next_send,
+    owes_disarm,
     temporary_delay,
     uncertain_delay,
 )
@@ -426,41 +429,14 @@ class Engine:
                 self.spreader.place(fresh.id, fresh.next_due_at, max_pull=0)
             self._reschedule(fresh)
             return
-        if fresh.generation > p.generation:
-            p.generation, p.armed = fresh.generation, fresh.armed
-            p.retry_at, p.attempts = None, 0
-            p.observed_at = time.time()
-        if fresh.generation == p.generation:
-            p.armed = fresh.armed
-            p.desired_changed_at = fresh.desired_changed_at
-        p.account_id, p.symbol, p.enabled = fresh.account_id, fresh.symbol, fresh.enabled
-        p.countdown_ms, p.interval_s, p.updated_at = fresh.countdown_ms, fresh.interval_s, fresh.updated_at
-        p.removed = False
-        # Facts another sender recorded (the web process sending disarms while no engine was alive).
-        if fresh.last_arm_sent_at is not None and (p.last_arm_sent_at or 0) < fresh.last_arm_sent_at:
-            p.last_arm_sent_at = fresh.last_arm_sent_at
-            p.last_arm_countdown_ms = fresh.last_arm_countdown_ms
-            p.last_arm_generation = fresh.last_arm_generation
-        if (fresh.disarm_acked_generation or -1) > (p.disarm_acked_generation or -1):
-            p.disarm_acked_generation, p.disarm_acked_at = (
-                fresh.disarm_acked_generation,
-                fresh.disarm_acked_at,
-            )
-        if (fresh.final_disarm_generation or -1) > (p.final_disarm_generation or -1):
-            p.final_disarm_generation = fresh.final_disarm_generation
-        if (fresh.fatal_generation or -1) > (p.fatal_generation or -1):
-            p.fatal_generation = fresh.fatal_generation
+        merge_row(p, fresh, time.time())
         self._reschedule(p)
 
     def _adopt_desired(self, policy_id: int, generation: int, armed: bool, changed_at: float | None) -> None:
         """The fast path for arm and disarm: only the desired state, ahead of the whole row."""
         p = self.states.get(policy_id)
-        if p is None or generation <= p.generation:
-            return
-        p.generation, p.armed, p.desired_changed_at = generation, armed, changed_at
-        p.retry_at, p.attempts = None, 0
-        p.observed_at = time.time()
-        self._reschedule(p)
+        if p is not None and merge_desired(p, generation, armed, changed_at, time.time()):
+            self._reschedule(p)
 
     def _adopt_all(self, rows: list[PolicyState]) -> None:
         present = set()
@@ -603,9 +579,8 @@ class Engine:
             armed, generation = result.desired
             if generation < 0:
                 p.removed = True
-            elif generation > p.generation:
-                p.generation, p.armed, p.retry_at, p.attempts = generation, armed, None, 0
-                p.observed_at = now
+            else:
+                merge_desired(p, generation, armed, None, now)
         for name, value in facts.items():
             setattr(p, name, value)
         outcome = result.outcome
@@ -671,7 +646,7 @@ class Engine:
         owed = {}
         for p in self.states.values():
             entry = self.clients.get(p.account_id)
-            if entry is not None and (p.armed or 0 < p.generation != p.final_disarm_generation):
+            if entry is not None and (p.armed or owes_disarm(p)):
                 owed[entry.endpoint] = owed.get(entry.endpoint, 0) + 1
         for endpoint, meter in self.meters.items():
             meter.set_reserve_for(owed.get(endpoint, 0))

@@ -3,6 +3,8 @@ asks:
 
 - next_send(): what, if anything, to send for a policy and when, from its desired state, the facts recorded
   about the exchange and the sender's retry bookkeeping;
+- merge_row() / merge_desired(): how what is read from the database joins a sender's working copy (a
+  newer generation wins, facts only move forward);
 - owes_disarm(): whether a disarm is still owed (the model's owes_disarm_q() is the same rule as a query);
 - vet(): the last word just before signing, from a fresh read of the desired state.
 
@@ -75,6 +77,42 @@ class Send:
     kind: str
     countdown_ms: int
     due: float
+
+
+def merge_desired(p: PolicyState, generation: int, armed: bool, changed_at: float | None, now: float) -> bool:
+    """Take a newer generation read from the database (never an older one: a read that raced a later one
+    must not undo it). Retry bookkeeping starts afresh; `now` is when this sender first saw it."""
+    if generation <= p.generation:
+        return False
+    p.generation, p.armed = generation, armed
+    if changed_at is not None:
+        p.desired_changed_at = changed_at
+    p.retry_at, p.attempts = None, 0
+    p.observed_at = now
+    return True
+
+
+def merge_row(p: PolicyState, fresh: PolicyState, now: float) -> None:
+    """Merge a whole row read from the database into the working copy: desired state follows it (a newer
+    generation only), what people edit follows it, and facts only move forward (another sender, such as the
+    web's fallback, may have recorded some)."""
+    merge_desired(p, fresh.generation, fresh.armed, fresh.desired_changed_at, now)
+    if fresh.generation == p.generation:
+        p.armed = fresh.armed
+        p.desired_changed_at = fresh.desired_changed_at
+    p.account_id, p.symbol, p.enabled = fresh.account_id, fresh.symbol, fresh.enabled
+    p.countdown_ms, p.interval_s, p.updated_at = fresh.countdown_ms, fresh.interval_s, fresh.updated_at
+    p.removed = False
+    if fresh.last_arm_sent_at is not None and (p.last_arm_sent_at or 0) < fresh.last_arm_sent_at:
+        p.last_arm_sent_at = fresh.last_arm_sent_at
+        p.last_arm_countdown_ms = fresh.last_arm_countdown_ms
+        p.last_arm_generation = fresh.last_arm_generation
+    if (fresh.disarm_acked_generation or -1) > (p.disarm_acked_generation or -1):
+        p.disarm_acked_generation, p.disarm_acked_at = fresh.disarm_acked_generation, fresh.disarm_acked_at
+    if (fresh.final_disarm_generation or -1) > (p.final_disarm_generation or -1):
+        p.final_disarm_generation = fresh.final_disarm_generation
+    if (fresh.fatal_generation or -1) > (p.fatal_generation or -1):
+        p.fatal_generation = fresh.fatal_generation
 
 
 def owes_disarm(p) -> bool:

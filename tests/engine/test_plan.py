@@ -5,6 +5,8 @@ from heartbeats.engine.plan import (
     DISARM,
     FINAL,
     PolicyState,
+    merge_desired,
+    merge_row,
     next_send,
     owes_disarm,
     temporary_delay,
@@ -123,3 +125,20 @@ def test_an_arm_goes_from_memory_only_within_the_bound_when_the_database_cannot_
 def test_a_zero_is_never_held_back():
     assert vet(DISARM, 3, None, 100.0, 3.0) == ""
     assert vet(FINAL, 3, (True, 4), 0.0, 3.0) == ""
+
+
+def test_a_row_read_before_a_disarm_never_undoes_it():
+    p = policy(armed=False, generation=5, desired_changed_at=300.0, disarm_acked_generation=5)
+    stale = policy(armed=True, generation=4, desired_changed_at=200.0, interval_s=10)
+    merge_row(p, stale, now=301.0)
+    assert (p.armed, p.generation, p.desired_changed_at) == (False, 5, 300.0)
+    assert p.interval_s == 10, "what people edit follows the row"
+    assert p.disarm_acked_generation == 5, "facts only move forward"
+
+
+def test_a_newer_generation_starts_retries_afresh_and_is_observed_now():
+    p = policy(generation=3, attempts=4, retry_at=500.0)
+    assert merge_desired(p, 4, False, 320.0, now=321.5)
+    assert (p.armed, p.generation, p.attempts, p.retry_at, p.observed_at) == (False, 4, 0, None, 321.5)
+    assert not merge_desired(p, 4, True, 330.0, now=331.0), "the same generation is not news"
+    assert p.armed is False
