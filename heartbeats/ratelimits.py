@@ -99,51 +99,82 @@ def record(
         rows.filter(Q(banned_until__isnull=True) | Q(banned_until__lt=until)).update(banned_until=until)
 
 
-def refusal(
-    egress: str,
-    base_url: str,
-    weight: int,
-    *,
-    limit: int | None = None,
-    offset_ms: int = 0,
-    now: float | None = None,
-) -> str:
-    """Why a request of `weight` must not be sent from this address now ("" when it may): a ban, a pause
-    after 429, or a minute whose weight it would overspend."""
+# How long to stay quiet after a 429 or a 418 that named no Retry-After (the engine's defaults too).
+RATE_LIMIT_PAUSE = 5.0
+BAN_PAUSE = 120.0
+
+
+def requests_that_fit(
+    snap: Snapshot | None, weight: int, wanted: int, *, limit: int | None = None, now: float | None = None
+) -> tuple[int, str]:
+    """How many of `wanted` requests of `weight` the address can take now, and why not all: none during a
+    ban or a 429 pause, and no more than what is left of the minute as the exchange last reported it (a
+    burst into a spent minute earns 429s, then a ban)."""
     now = now or time.time()
-    snap = read(egress, base_url)
     if snap is None:
-        return ""
+        return wanted, ""
     if snap.banned_until > now:
-        return f"The exchange banned this address (HTTP 418) until {_dt(snap.banned_until):%H:%M:%S} UTC."
+        return 0, f"The exchange banned this address (HTTP 418) until {_dt(snap.banned_until):%H:%M:%S} UTC."
     if snap.paused_until > now:
-        return f"Rate limited (HTTP 429): sends paused until {_dt(snap.paused_until):%H:%M:%S} UTC."
+        return 0, f"Rate limited (HTTP 429): sends paused until {_dt(snap.paused_until):%H:%M:%S} UTC."
     limit = snap.weight_limit or limit or FALLBACK_WEIGHT_LIMIT
-    used = snap.used_in(exchange_minute(now, offset_ms))
-    if used + weight > limit:
-        return (
+    used = snap.used_in(exchange_minute(now))
+    fit = max(0, min(wanted, (limit - used) // weight))
+    if fit < wanted:
+        return fit, (
             f"This address has used {used} of its {limit} request weight this minute: "
             "held until the next minute."
         )
-    return ""
+    return fit, ""
 
 
-def observe(egress: str, base_url: str, client, error=None) -> None:
-    """After a request through `client` (a FuturesClient): the weight the exchange reported, and the pause
-    or ban its 429/418 asked for."""
-    from heartbeats.exchange.errors import RateLimitedError
+def refusal(egress: str, base_url: str, weight: int, *, limit: int | None = None) -> str:
+    """Why one request of `weight` must not be sent from this address now ("" when it may)."""
+    return requests_that_fit(read(egress, base_url), weight, 1, limit=limit)[1]
 
+
+def learn(
+    egress: str,
+    base_url: str,
+    *,
+    used_weight: int | None = None,
+    at: float | None = None,
+    offset_ms: int = 0,
+    weight_limit: int | None = None,
+    retry_after: float | None = None,
+    rate_limited: bool = False,
+    banned: bool = False,
+) -> None:
+    """Store what one answer said: the weight the exchange reported (at local time `at`), and the pause or
+    ban its 429/418 asked for."""
     now = time.time()
     fields = {}
-    if client.used_weight is not None:
-        at = client.used_weight_at or now
-        fields.update(minute=exchange_minute(at, client.offset_ms or 0), used_weight=client.used_weight)
-    if client.weight_limit:
-        fields["weight_limit"] = client.weight_limit
-    if isinstance(error, RateLimitedError):
-        pause = error.retry_after if error.retry_after is not None else (120.0 if error.banned else 5.0)
+    if used_weight is not None:
+        fields.update(minute=exchange_minute(at or now, offset_ms), used_weight=used_weight)
+    if weight_limit:
+        fields["weight_limit"] = weight_limit
+    if rate_limited or banned:
+        pause = retry_after if retry_after is not None else (BAN_PAUSE if banned else RATE_LIMIT_PAUSE)
         fields["paused_until"] = now + pause
-        if error.banned:
+        if banned:
             fields["banned_until"] = now + pause
     if fields:
         record(egress, base_url, **fields)
+
+
+def observe(egress: str, base_url: str, client, error=None) -> None:
+    """After a request through `client` (a FuturesClient) that raised `error` (or None)."""
+    from heartbeats.exchange.errors import RateLimitedError
+
+    limited = isinstance(error, RateLimitedError)
+    learn(
+        egress,
+        base_url,
+        used_weight=client.used_weight,
+        at=client.used_weight_at,
+        offset_ms=client.offset_ms or 0,
+        weight_limit=client.weight_limit,
+        retry_after=error.retry_after if limited else None,
+        rate_limited=limited,
+        banned=limited and error.banned,
+    )

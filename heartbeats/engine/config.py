@@ -4,6 +4,8 @@ from dataclasses import dataclass, fields, replace
 
 from django.conf import settings
 
+from heartbeats.ratelimits import BAN_PAUSE, RATE_LIMIT_PAUSE
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -47,8 +49,8 @@ class EngineConfig:
     spread_gap: float = 0.02
     spread_max_pull: float = 2.0
     # Default pause after a 429 without Retry-After, and after a 418 without one.
-    rate_limit_pause: float = 5.0
-    ban_pause: float = 120.0
+    rate_limit_pause: float = RATE_LIMIT_PAUSE
+    ban_pause: float = BAN_PAUSE
     # A successor shift waits this long before its start-up work (see Engine._settle); one enqueued but not
     # yet seen as a standby is enqueued again after `successor_cooldown`.
     successor_delay: float = 2.0

@@ -28,7 +28,7 @@ from django.db.models import Q
 
 from heartbeats import ratelimits
 from heartbeats.accounts import client_for
-from heartbeats.budget import FALLBACK_WEIGHT_LIMIT, WEIGHT_PER_BEAT
+from heartbeats.budget import WEIGHT_PER_BEAT
 from heartbeats.engine.config import EngineConfig
 from heartbeats.engine.liveness import engine_alive
 from heartbeats.engine.plan import next_send
@@ -110,22 +110,17 @@ def _send_for_address(egress, base_url, batch, accounts, config) -> list[Result]
         return []  # another process sends for this address now; this one's sweeper looks again soon
     claimed = []
     try:
-        limits = ratelimits.read(egress, base_url)
-        limit = (limits.weight_limit if limits else None) or FALLBACK_WEIGHT_LIMIT
         with _lock:
             for state, planned in batch:
                 key = (state.account_id, state.symbol)
                 if key not in _in_flight:
                     _in_flight.add(key)
                     claimed.append((state, planned))
-        allowed = _affordable(egress, base_url, len(claimed), limit)
-        if allowed < len(claimed):
+        snapshot = ratelimits.read(egress, base_url)
+        allowed, why = ratelimits.requests_that_fit(snapshot, WEIGHT_PER_BEAT, len(claimed))
+        if why:
             log.warning(
-                "address %s → %s cannot take %d zeros now; %d sent, the rest when the exchange allows",
-                egress,
-                base_url,
-                len(claimed),
-                allowed,
+                "%d of %d zeros to %s sent now, the rest later: %s", allowed, len(claimed), base_url, why
             )
         jobs = [
             (Job(s.id, s.account_id, s.symbol, p.kind, 0, s.generation, p.due), accounts[s.account_id])
@@ -143,18 +138,6 @@ def _send_for_address(egress, base_url, batch, accounts, config) -> list[Result]
             for state, _ in claimed:
                 _in_flight.discard((state.account_id, state.symbol))
         _release(egress, base_url)
-
-
-def _affordable(egress: str, base_url: str, wanted: int, limit: int) -> int:
-    """How many zeros the address can take now: none during a pause or ban, and no more than the minute's
-    remaining weight as the exchange last reported it (a burst into a spent minute earns 429s, then a ban)."""
-    refusal = ratelimits.refusal(egress, base_url, WEIGHT_PER_BEAT, limit=limit)
-    if refusal:
-        log.warning("not sending zeros to %s now: %s", base_url, refusal)
-        return 0
-    snapshot = ratelimits.read(egress, base_url)
-    used = snapshot.used_in(ratelimits.exchange_minute(time.time())) if snapshot else 0
-    return max(0, min(wanted, (limit - used) // WEIGHT_PER_BEAT))
 
 
 def _send_one(job: Job, account, config: EngineConfig) -> Result:
@@ -175,19 +158,19 @@ def _send_one(job: Job, account, config: EngineConfig) -> Result:
 
 
 def _note_limits(egress: str, base_url: str, results: list[Result]) -> None:
-    used = [(r.used_weight, r.received_at or r.sent_at, r.offset_ms or 0) for r in results if r.used_weight]
-    fields = {}
-    if used:
-        weight, at, offset = max(used)
-        fields.update(minute=ratelimits.exchange_minute(at, offset), used_weight=weight)
-    for r in results:
-        if r.outcome == Outcome.RATE_LIMITED:
-            pause = r.retry_after if r.retry_after is not None else (120.0 if r.banned else 5.0)
-            fields["paused_until"] = max(fields.get("paused_until", 0), time.time() + pause)
-            if r.banned:
-                fields["banned_until"] = fields["paused_until"]
-    if fields:
-        ratelimits.record(egress, base_url, **fields)
+    """One write for a whole burst: the highest weight reported, and any 429/418."""
+    latest = max((r for r in results if r.used_weight is not None), key=lambda r: r.used_weight, default=None)
+    limited = next((r for r in results if r.outcome == Outcome.RATE_LIMITED), None)
+    ratelimits.learn(
+        egress,
+        base_url,
+        used_weight=latest.used_weight if latest else None,
+        at=(latest.received_at or latest.sent_at) if latest else None,
+        offset_ms=(latest.offset_ms or 0) if latest else 0,
+        retry_after=limited.retry_after if limited else None,
+        rate_limited=limited is not None,
+        banned=bool(limited and limited.banned),
+    )
 
 
 def _store(results, attempts: int = 5) -> None:
