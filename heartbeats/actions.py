@@ -33,7 +33,7 @@ def _target(policy: CountdownPolicy) -> dict:
 
 def _set_desired(policy_id, *, armed: bool, action: str, user, ip) -> Operation:
     with transaction.atomic():
-        policy = CountdownPolicy.objects.select_for_update().select_related("account").get(pk=policy_id)
+        policy = CountdownPolicy.objects.select_for_update().with_account().get(pk=policy_id)
         now = timezone.now()  # once the lock is held: a wait for it must not backdate the change
         if armed and not policy.account.enabled:
             raise ValueError(f"{policy.account.label} is disabled: enable the account before arming.")
@@ -91,7 +91,7 @@ def disarm_all(*, user, ip, reason: str, account_ids=None) -> Operation:
             updated_at=now,
             next_due_at=None,
         )
-        policies = CountdownPolicy.objects.filter(pk__in=chosen).select_related("account")
+        policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
         targets = [_target(p) for p in policies.order_by("account__label", "symbol")]
         operation = audit.record(
             Action.DISARM_ALL,

@@ -201,7 +201,7 @@ class StatusFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        matching = [p.pk for p in queryset.select_related("account") if p.status().state == self.value()]
+        matching = [p.pk for p in queryset.with_account() if p.status().state == self.value()]
         return queryset.filter(pk__in=matching)
 
 

@@ -12,11 +12,10 @@ from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from heartbeats.models import Action, CountdownPolicy, ExchangeAccount, Operation
+from heartbeats.models import SECRET_FIELDS, Action, CountdownPolicy, ExchangeAccount, Operation
 
 log = logging.getLogger(__name__)
 
-SECRET_FIELDS = ("api_key", "secret", "key_passphrase")
 
 # django-auditlog keeps a diff of every save. Secrets are excluded outright (its masking keeps half of the
 # value). For policies only what people set is tracked: the engine's facts change on every beat.

@@ -64,7 +64,7 @@ def weight_limit(egress: str, accounts: Iterable = ()) -> tuple[int, str]:
     from heartbeats.symbols import cached_facts
 
     known = []
-    accounts = list(accounts) or list(ExchangeAccount.objects.filter(egress=egress))
+    accounts = list(accounts) or list(ExchangeAccount.objects.without_secrets().filter(egress=egress))
     for base_url, venue in {(a.base_url, a.venue) for a in accounts}:
         facts = cached_facts(base_url, venue)
         if facts is not None and facts.weight_limit:
@@ -86,7 +86,7 @@ def _policies_on(egress: str, *, include_account=None, exclude_account=None, exc
     scope = Q(account__egress=egress, account__enabled=True)
     if include_account is not None and include_account.pk is not None:
         scope |= Q(account=include_account)
-    rows = CountdownPolicy.objects.filter(scope).select_related("account")
+    rows = CountdownPolicy.objects.filter(scope).with_account()
     if exclude_account is not None and exclude_account.pk is not None:
         rows = rows.exclude(account=exclude_account)
     if exclude_policy is not None and exclude_policy.pk is not None:

@@ -68,7 +68,7 @@ def check_policy_timing(app_configs=None, databases=None, **kwargs):
 
     problems = []
     try:
-        rows = list(CountdownPolicy.objects.select_related("account").order_by("pk"))
+        rows = list(CountdownPolicy.objects.with_account().order_by("pk"))
     except DatabaseError:
         return []
     for policy in rows:

@@ -40,6 +40,17 @@ BASE_URLS = {
 }
 
 
+# The encrypted key fields of an account: written only by key admins, read only where a request is signed.
+SECRET_FIELDS = ("api_key", "secret", "key_passphrase")
+
+
+class AccountQuerySet(models.QuerySet):
+    def without_secrets(self):
+        """Accounts as pages show them: the key fields are not even read, let alone decrypted. (Reading one
+        later fetches and decrypts it then: code that signs loads accounts whole.)"""
+        return self.defer(*SECRET_FIELDS)
+
+
 class ExchangeAccount(models.Model):
     label = models.CharField(max_length=100, unique=True)
     venue = models.CharField(max_length=8, choices=Venue.choices, default=Venue.USDM)
@@ -59,6 +70,8 @@ class ExchangeAccount(models.Model):
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AccountQuerySet.as_manager()
 
     class Meta:
         ordering = ["label"]
@@ -149,6 +162,12 @@ ENGINE_FACTS = (
 )
 
 
+class PolicyQuerySet(models.QuerySet):
+    def with_account(self):
+        """Policies with their account, without the account's secrets (AccountQuerySet.without_secrets)."""
+        return self.select_related("account").defer(*(f"account__{name}" for name in SECRET_FIELDS))
+
+
 class CountdownPolicy(models.Model):
     account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="policies")
     symbol = models.CharField(max_length=32)
@@ -179,6 +198,8 @@ class CountdownPolicy(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PolicyQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "countdown policies"

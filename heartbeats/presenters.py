@@ -348,7 +348,7 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None) -> Sn
     """Everything the live pages show, from one clock reading. Filters apply to the rows only; the engine
     and budget figures always cover every egress identity in use."""
     now = timezone.now()
-    policies = list(CountdownPolicy.objects.select_related("account").order_by("account__label", "symbol"))
+    policies = list(CountdownPolicy.objects.with_account().order_by("account__label", "symbol"))
     policies_by_egress = {}
     for p in policies:
         if p.account.enabled:

@@ -63,7 +63,7 @@ def parse_id(raw, what: str) -> int:
 def get_policy(policy_id) -> CountdownPolicy:
     pk = parse_id(policy_id, "policy")
     try:
-        return CountdownPolicy.objects.select_related("account").get(pk=pk)
+        return CountdownPolicy.objects.with_account().get(pk=pk)
     except CountdownPolicy.DoesNotExist:
         raise Http404(f"There is no policy {pk}. Nothing was changed.") from None
 

@@ -14,7 +14,9 @@ from heartbeats.views.access import parse_id, viewer_required
 
 class BoardFilter(forms.Form):
     account = forms.ModelChoiceField(
-        queryset=ExchangeAccount.objects.order_by("label"), required=False, empty_label="All accounts"
+        queryset=ExchangeAccount.objects.without_secrets().order_by("label"),
+        required=False,
+        empty_label="All accounts",
     )
     status = forms.ChoiceField(
         choices=[

@@ -53,7 +53,7 @@ class DisarmAllForm(forms.Form):
         error_messages={"required": "Give a reason: it is kept in the audit trail with your name."},
     )
     accounts = AccountChoices(
-        queryset=ExchangeAccount.objects.order_by("label"),
+        queryset=ExchangeAccount.objects.without_secrets().order_by("label"),
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="Leave every box empty to disarm every account.",

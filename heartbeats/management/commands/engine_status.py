@@ -76,7 +76,7 @@ class Command(BaseCommand):
                 out.write(f"    last error: {e.last_error}")
 
         out.write(f"\nNext beats due (first {options['due']})")
-        policies = CountdownPolicy.objects.filter(armed=True).select_related("account")
+        policies = CountdownPolicy.objects.filter(armed=True).with_account()
         if egress:
             policies = policies.filter(account__egress=egress)
         upcoming = policies.exclude(next_due_at=None).order_by("next_due_at")[: options["due"]]
@@ -100,7 +100,7 @@ class Command(BaseCommand):
             )
         if not failed:
             out.write("  none")
-        stopped = CountdownPolicy.objects.filter(fatal_generation=F("generation")).select_related("account")
+        stopped = CountdownPolicy.objects.filter(fatal_generation=F("generation")).with_account()
         if egress:
             stopped = stopped.filter(account__egress=egress)
         for p in stopped:
