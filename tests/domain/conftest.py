@@ -92,3 +92,23 @@ def sim_key(simulator):
 def sim_account(db, simulator, sim_key):
     api_key, secret = sim_key
     return make_account("sim-usdm", base_url=simulator.url, api_key=api_key, secret=secret)
+
+
+@pytest.fixture
+def live_engine(db):
+    """An engine holding the lease (fresh for the whole test), so actions send nothing themselves."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from heartbeats.models import EngineLiveness
+
+    now = timezone.now()
+    return EngineLiveness.objects.create(
+        engine_id="engine-test",
+        host="test",
+        pid=1,
+        started_at=now,
+        seen_at=now + timedelta(hours=1),
+        holds_lease=True,
+    )

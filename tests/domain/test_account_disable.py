@@ -2,8 +2,6 @@
 armed policy at expiry. That is an operator's decision, so a key admin may disable an account only once none
 of its policies is armed or still owes a disarm."""
 
-from datetime import timedelta
-
 import pytest
 from django.core.exceptions import ValidationError
 from django.db.models import F
@@ -12,27 +10,17 @@ from django.utils import timezone
 
 from heartbeats import actions, forms
 from heartbeats.forms import AccountForm
-from heartbeats.models import Action, CountdownPolicy, EngineLiveness, ExchangeAccount, Operation
+from heartbeats.models import Action, CountdownPolicy, ExchangeAccount, Operation
 
 from .conftest import make_account, make_policy
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("live_engine")]
 
 IP = "203.0.113.8"
 REFUSED = (
     "Disarm BTCUSDT, ETHUSDT of desk-a first: disabling the account would stop their heartbeats and the "
     "exchange would cancel their orders."
 )
-
-
-@pytest.fixture(autouse=True)
-def live_engine(db):
-    """An engine holding the lease (fresh for the whole test), so actions send nothing themselves."""
-    now = timezone.now()
-    return EngineLiveness.objects.create(
-        engine_id="engine-test", host="test", pid=1, started_at=now, seen_at=now + timedelta(hours=1),
-        holds_lease=True,
-    )  # fmt: skip
 
 
 @pytest.fixture

@@ -13,24 +13,14 @@ from django.db import connection
 from django.utils import timezone
 
 from heartbeats import actions
-from heartbeats.models import CountdownPolicy, EngineLiveness
+from heartbeats.models import CountdownPolicy
 
 from .conftest import make_account, make_policy
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("live_engine")]
 
 IP = "203.0.113.9"
 LOCK_WAIT = timedelta(seconds=5)
-
-
-@pytest.fixture(autouse=True)
-def live_engine(db):
-    """An engine holding the lease (fresh for the whole test), so actions send nothing themselves."""
-    now = timezone.now()
-    return EngineLiveness.objects.create(
-        engine_id="engine-test", host="test", pid=1, started_at=now, seen_at=now + timedelta(hours=1),
-        holds_lease=True,
-    )  # fmt: skip
 
 
 @contextmanager

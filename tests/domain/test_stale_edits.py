@@ -1,8 +1,6 @@
 """An edit is checked against the exchange before it is saved; whatever was committed meanwhile (a disarm, the
 engine's facts, another key admin's change) must survive the save: edits write only the columns they own."""
 
-from datetime import timedelta
-
 import pytest
 from auditlog.models import LogEntry
 from django.core.exceptions import ValidationError
@@ -12,23 +10,13 @@ from django.utils import timezone
 
 from heartbeats import actions, forms, symbols
 from heartbeats.forms import AccountForm, PolicyForm
-from heartbeats.models import Action, CountdownPolicy, EngineLiveness, ExchangeAccount, Operation
+from heartbeats.models import Action, CountdownPolicy, ExchangeAccount, Operation
 
 from .conftest import make_account, make_policy, new_api_key, new_hmac_secret
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("live_engine")]
 
 IP = "203.0.113.7"
-
-
-@pytest.fixture(autouse=True)
-def live_engine(db):
-    """An engine holding the lease (fresh for the whole test), so actions send nothing themselves."""
-    now = timezone.now()
-    return EngineLiveness.objects.create(
-        engine_id="engine-test", host="test", pid=1, started_at=now, seen_at=now + timedelta(hours=1),
-        holds_lease=True,
-    )  # fmt: skip
 
 
 @pytest.fixture
