@@ -104,28 +104,36 @@ RATE_LIMIT_PAUSE = 5.0
 BAN_PAUSE = 120.0
 
 
-def requests_that_fit(
-    snap: Snapshot | None, weight: int, wanted: int, *, limit: int | None = None, now: float | None = None
+def weight_left(
+    snap: Snapshot | None, *, limit: int | None = None, now: float | None = None
 ) -> tuple[int, str]:
-    """How many of `wanted` requests of `weight` the address can take now, and why not all: none during a
-    ban or a 429 pause, and no more than what is left of the minute as the exchange last reported it (a
-    burst into a spent minute earns 429s, then a ban)."""
+    """The weight this address can still spend this minute, and why that is not the whole limit: nothing
+    during a ban or a 429 pause, else what is left of the minute as the exchange last reported it (a burst
+    into a spent minute earns 429s, then a ban)."""
     now = now or time.time()
+    limit = (snap.weight_limit if snap else None) or limit or FALLBACK_WEIGHT_LIMIT
     if snap is None:
-        return wanted, ""
+        return limit, ""
     if snap.banned_until > now:
         return 0, f"The exchange banned this address (HTTP 418) until {_dt(snap.banned_until):%H:%M:%S} UTC."
     if snap.paused_until > now:
         return 0, f"Rate limited (HTTP 429): sends paused until {_dt(snap.paused_until):%H:%M:%S} UTC."
-    limit = snap.weight_limit or limit or FALLBACK_WEIGHT_LIMIT
     used = snap.used_in(exchange_minute(now))
-    fit = max(0, min(wanted, (limit - used) // weight))
-    if fit < wanted:
-        return fit, (
-            f"This address has used {used} of its {limit} request weight this minute: "
-            "held until the next minute."
-        )
-    return fit, ""
+    why = f"This address has used {used} of its {limit} request weight this minute" if used else ""
+    return max(0, limit - used), why
+
+
+def requests_that_fit(
+    snap: Snapshot | None, weight: int, wanted: int, *, limit: int | None = None, now: float | None = None
+) -> tuple[int, str]:
+    """How many of `wanted` requests of `weight` the address can take now, and why not all."""
+    now = now or time.time()
+    left, why = weight_left(snap, limit=limit, now=now)
+    fit = max(0, min(wanted, left // weight))
+    if fit >= wanted:
+        return fit, ""
+    held = snap is not None and max(snap.banned_until, snap.paused_until) > now
+    return fit, why if held else f"{why}: held until the next minute."
 
 
 def refusal(egress: str, base_url: str, weight: int, *, limit: int | None = None) -> str:

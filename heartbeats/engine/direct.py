@@ -42,11 +42,15 @@ from heartbeats.models import AddressLimits, CountdownPolicy, ExchangeAccount, O
 log = logging.getLogger(__name__)
 
 SENDER = "web"
+TIMESTAMP_REFUSED = -1021
 SWEEP_EVERY = 1.0
 # How long a process's claim on an address lasts if it dies while sending (every request has a timeout).
 _CLAIM_FOR = timedelta(seconds=15)
 _lock = threading.Lock()
 _in_flight: set[tuple[int, str]] = set()
+_resync: set[int] = (
+    set()
+)  # accounts whose clock the exchange refused (-1021): measured before their next zero
 _clients: dict[int, tuple[object, object]] = {}  # account id -> (version, client)
 _sweeper: tuple[int, threading.Thread] | None = None  # (pid, thread): a forked child starts its own
 
@@ -116,20 +120,25 @@ def _send_for_address(egress, base_url, batch, accounts, config) -> list[Result]
                 if key not in _in_flight:
                     _in_flight.add(key)
                     claimed.append((state, planned))
-        snapshot = ratelimits.read(egress, base_url)
-        allowed, why = ratelimits.requests_that_fit(snapshot, WEIGHT_PER_BEAT, len(claimed))
-        if why:
+        jobs = [Job(s.id, s.account_id, s.symbol, p.kind, 0, s.generation, p.due) for s, p in claimed]
+        clients, results = _clients_for(jobs, accounts, config)
+        left, why = ratelimits.weight_left(ratelimits.read(egress, base_url))
+        # A clock measured once per account (not per zero), within the same budget as the zeros.
+        left -= _sync_clocks(clients, left, config.time_sync_every)
+        ready = [j for j in jobs if j.account_id in clients and clients[j.account_id].synced_at is not None]
+        allowed = min(len(ready), left // WEIGHT_PER_BEAT)
+        if allowed < len(ready):
             log.warning(
-                "%d of %d zeros to %s sent now, the rest later: %s", allowed, len(claimed), base_url, why
+                "%d of %d zeros to %s sent now, the rest later (%s)", allowed, len(ready), base_url, why
             )
-        jobs = [
-            (Job(s.id, s.account_id, s.symbol, p.kind, 0, s.generation, p.due), accounts[s.account_id])
-            for s, p in claimed[:allowed]
-        ]
-        if not jobs:
+        if allowed:
+            with ThreadPoolExecutor(max_workers=min(64, allowed), thread_name_prefix="web-disarm") as pool:
+                results += list(pool.map(lambda job: send(job, clients[job.account_id]), ready[:allowed]))
+        if not results:
             return []
-        with ThreadPoolExecutor(max_workers=min(64, len(jobs)), thread_name_prefix="web-disarm") as pool:
-            results = list(pool.map(lambda job_account: _send_one(*job_account, config), jobs))
+        with _lock:
+            # The next pass signs with a clock measured again (the client never resyncs a countdown itself).
+            _resync.update(r.job.account_id for r in results if r.error_code == TIMESTAMP_REFUSED)
         _note_limits(egress, base_url, results)
         _store(results)
         return results
@@ -140,21 +149,34 @@ def _send_for_address(egress, base_url, batch, accounts, config) -> list[Result]
         _release(egress, base_url)
 
 
-def _send_one(job: Job, account, config: EngineConfig) -> Result:
-    try:
-        client = _client(account, config)
-    except (ExchangeError, ValueError) as exc:  # InvalidKeyError is both; its message holds no key material
-        return unusable(job, f"The API key cannot be used: {exc}")
-    if client.synced_at is None:
-        # If this fails, the zero below tries again and reports what the exchange said.
-        with contextlib.suppress(ExchangeError):
-            client.sync_time()
-    result = send(job, client)
-    if result.error_code == -1021:
-        # The next sweep signs with a clock measured again (the client never resyncs a countdown itself).
-        with contextlib.suppress(ExchangeError):
-            client.sync_time()
-    return result
+def _clients_for(jobs: list[Job], accounts, config) -> tuple[dict, list[Result]]:
+    """A client per account of `jobs`; a result for each job whose account's key cannot sign."""
+    clients, unusable_results = {}, []
+    for account_id in dict.fromkeys(j.account_id for j in jobs):
+        try:
+            clients[account_id] = _client(accounts[account_id], config)
+        except (ExchangeError, ValueError) as exc:  # InvalidKeyError is both; no key material in its text
+            message = f"The API key cannot be used: {exc}"
+            unusable_results += [unusable(j, message) for j in jobs if j.account_id == account_id]
+    return clients, unusable_results
+
+
+def _sync_clocks(clients: dict, budget: int, every: float) -> int:
+    """Measure the clock of the clients that need it (never synced, last synced over `every` s ago, or
+    refused with -1021), one request of weight 1 each and no more than `budget`; returns the weight spent."""
+    stale_before = time.time() - every
+    with _lock:
+        wanted = [
+            a for a, c in clients.items() if c.synced_at is None or c.synced_at < stale_before or a in _resync
+        ]
+    spent = 0
+    for account_id in wanted[: max(0, budget)]:
+        spent += 1
+        with contextlib.suppress(ExchangeError):  # its zeros wait for the next pass
+            clients[account_id].sync_time()
+            with _lock:
+                _resync.discard(account_id)
+    return spent
 
 
 def _note_limits(egress: str, base_url: str, results: list[Result]) -> None:

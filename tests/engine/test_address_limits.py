@@ -112,8 +112,11 @@ def test_the_web_shapes_a_disarm_all_by_the_weight_the_exchange_reported(
         weight_limit=100,
     )
 
+    before = simulator.exchange.requests_log()[-1]["id"]
     actions.disarm_all(user=None, ip=None, reason="nearly spent minute")
 
+    syncs = [r for r in simulator.exchange.requests_log(since_id=before) if r["path"] == "/fapi/v1/time"]
+    assert len(syncs) == 1, "one clock measured for the account, not one per zero"
     answers = [r["status"] for r in countdown_requests(simulator)]
     assert answers == [200, 200], "two zeros fit in the minute; the rest wait for the next"
     assert len(armed_symbols(simulator)) == 4
