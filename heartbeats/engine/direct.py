@@ -12,7 +12,6 @@ One process at a time sends for an address (its AddressLimits claim), one reques
 within it; every request obeys the address's stored weight, 429 pause and ban (heartbeats.ratelimits).
 """
 
-import contextlib
 import logging
 import os
 import socket
@@ -28,7 +27,7 @@ from django.db.models import Q
 
 from heartbeats import ratelimits
 from heartbeats.accounts import client_for
-from heartbeats.budget import WEIGHT_PER_BEAT
+from heartbeats.budget import FALLBACK_WEIGHT_LIMIT, WEIGHT_PER_BEAT
 from heartbeats.engine.config import EngineConfig
 from heartbeats.engine.liveness import engine_alive
 from heartbeats.engine.plan import next_send
@@ -122,10 +121,9 @@ def _send_for_address(egress, base_url, batch, accounts, config) -> list[Result]
                     claimed.append((state, planned))
         jobs = [Job(s.id, s.account_id, s.symbol, p.kind, 0, s.generation, p.due) for s, p in claimed]
         clients, results = _clients_for(jobs, accounts, config)
-        left, why = ratelimits.weight_left(ratelimits.read(egress, base_url))
-        # A clock measured once per account (not per zero), within the same budget as the zeros.
-        left -= _sync_clocks(clients, left, config.time_sync_every)
-        ready = [j for j in jobs if j.account_id in clients and clients[j.account_id].synced_at is not None]
+        ready = [j for j in jobs if j.account_id in clients]
+        left, why = _weight_for_zeros(egress, base_url, clients, len(ready), config)
+        ready = [j for j in ready if clients[j.account_id].synced_at is not None]
         allowed = min(len(ready), left // WEIGHT_PER_BEAT)
         if allowed < len(ready):
             log.warning(
@@ -149,6 +147,59 @@ def _send_for_address(egress, base_url, batch, accounts, config) -> list[Result]
         _release(egress, base_url)
 
 
+def _weight_for_zeros(egress: str, base_url: str, clients: dict, zeros: int, config) -> tuple[int, str]:
+    """The weight this pass may spend on zeros, after measuring the clocks that need it. What is stored for
+    the address can lag the exchange by a second of other processes' requests: when the zeros would come
+    near the limit, one answer of the exchange's own (a clock sync, weight 1) gives its count now. Nothing
+    is sent when even one zero does not fit: the next minute is waited for."""
+    snapshot = ratelimits.read(egress, base_url)
+    limit = (snapshot.weight_limit if snapshot else None) or FALLBACK_WEIGHT_LIMIT
+    left, why = ratelimits.weight_left(snapshot)
+    if left < WEIGHT_PER_BEAT + 1:
+        return 0, why
+    started = time.time()
+    wanted = _clocks_to_measure(clients, config.time_sync_every)
+    if not wanted and left < zeros * WEIGHT_PER_BEAT + limit // 10:
+        wanted = list(clients)[:1]
+    measured = []
+    for account_id in wanted[: left - WEIGHT_PER_BEAT]:
+        left -= 1
+        if _measure_clock(egress, base_url, clients[account_id]):
+            with _lock:
+                _resync.discard(account_id)
+        if (clients[account_id].used_weight_at or 0) >= started:
+            measured.append(clients[account_id])
+    if measured:
+        used = max(c.used_weight for c in measured)
+        left = min(left, limit - used)
+        why = f"This address has used {used} of its {limit} request weight this minute"
+    if wanted:
+        paused, pause_why = ratelimits.weight_left(ratelimits.read(egress, base_url))
+        if paused == 0:
+            return 0, pause_why  # a clock sync was answered 429/418
+    return max(0, left), why
+
+
+def _clocks_to_measure(clients: dict, every: float) -> list[int]:
+    """Accounts whose clock was never measured, was measured over `every` s ago, or was refused (-1021)."""
+    stale_before = time.time() - every
+    with _lock:
+        return [
+            a for a, c in clients.items() if c.synced_at is None or c.synced_at < stale_before or a in _resync
+        ]
+
+
+def _measure_clock(egress: str, base_url: str, client) -> bool:
+    """One clock sync (weight 1); what the exchange answered about the address's limits is stored."""
+    error = None
+    try:
+        client.sync_time()
+    except ExchangeError as exc:
+        error = exc
+    ratelimits.observe(egress, base_url, client, error)
+    return error is None
+
+
 def _clients_for(jobs: list[Job], accounts, config) -> tuple[dict, list[Result]]:
     """A client per account of `jobs`; a result for each job whose account's key cannot sign."""
     clients, unusable_results = {}, []
@@ -159,24 +210,6 @@ def _clients_for(jobs: list[Job], accounts, config) -> tuple[dict, list[Result]]
             message = f"The API key cannot be used: {exc}"
             unusable_results += [unusable(j, message) for j in jobs if j.account_id == account_id]
     return clients, unusable_results
-
-
-def _sync_clocks(clients: dict, budget: int, every: float) -> int:
-    """Measure the clock of the clients that need it (never synced, last synced over `every` s ago, or
-    refused with -1021), one request of weight 1 each and no more than `budget`; returns the weight spent."""
-    stale_before = time.time() - every
-    with _lock:
-        wanted = [
-            a for a, c in clients.items() if c.synced_at is None or c.synced_at < stale_before or a in _resync
-        ]
-    spent = 0
-    for account_id in wanted[: max(0, budget)]:
-        spent += 1
-        with contextlib.suppress(ExchangeError):  # its zeros wait for the next pass
-            clients[account_id].sync_time()
-            with _lock:
-                _resync.discard(account_id)
-    return spent
 
 
 def _note_limits(egress: str, base_url: str, results: list[Result]) -> None:

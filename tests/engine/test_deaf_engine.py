@@ -78,8 +78,9 @@ def test_a_deaf_engine_stops_arming_and_the_web_sends_the_disarm(
 
         operation = actions.disarm(policy.pk, user=None, ip=None)
         disarmed_at = time.time()
-        assert "BTCUSDT" not in armed_symbols(simulator), "the web sent the zero itself"
-        assert [r["result"] for r in actions.policy_results(operation)] == [actions.DISARMED]
+        # Sent by this action, or by the web's sweeper if it was already on its way.
+        wait_for(lambda: "BTCUSDT" not in armed_symbols(simulator), timeout=2, message="the web's zero")
+        assert [r["result"] for r in actions.wait_for_results(operation)] == [actions.DISARMED]
         wait_for(
             lambda: _refresh(policy).final_disarm_generation == _refresh(policy).generation,
             timeout=4,
