@@ -201,6 +201,13 @@ class Snapshot:
         return min(seen)
 
     @property
+    def engine_note(self) -> str:
+        """The live engines' latest trouble in their own words (held by the weight limit, database reads
+        failing...), shown for a minute after it happened."""
+        notes = [e.engine.last_error for e in self.egresses if e.engine and not e.engine.is_stale(self.now)]
+        return next((n for n in notes if n), "")
+
+    @property
     def deaf_since(self) -> datetime | None:
         return min((e.deaf_since for e in self.egresses if e.deaf_since), default=None)
 
@@ -252,6 +259,7 @@ class Snapshot:
             "stale_after_ms": int(EngineLiveness.STALE_AFTER.total_seconds() * 1000),
             "holds_lease": all(e.engine is not None and e.engine.holds_lease for e in self.egresses),
             "deaf_since_ms": epoch_ms(self.deaf_since),
+            "note": self.engine_note,
             "banned_until": epoch_ms(self.banned_until),
             "rate_limited_until": epoch_ms(self.rate_limited_until),
             "clock_offset_ms": self.clock_offset_ms,

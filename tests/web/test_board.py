@@ -144,6 +144,14 @@ class TestBanners:
         engine = as_viewer.get(reverse("status_json")).json()["engine"]
         assert engine["alive"] is False and engine["deaf_since_ms"] is not None
 
+    def test_it_passes_on_what_the_engine_is_holding_back_and_why(self, as_viewer, desk):
+        note = "Weight budget reached on http://x: holding heartbeats until the next minute."
+        make_engine(seen_ago=0.3, last_error=note)
+        html = as_viewer.get(reverse("board")).content.decode()
+        assert self._visible(html, "engine-note")
+        assert "holding heartbeats until the next minute" in html
+        assert as_viewer.get(reverse("status_json")).json()["engine"]["note"] == note
+
     def test_it_trusts_an_engine_that_read_the_database_just_now(self, as_viewer, desk):
         make_engine(seen_ago=0.3, desired_read_at=timezone.now() - timedelta(seconds=0.5))
         html = as_viewer.get(reverse("board")).content.decode()

@@ -169,6 +169,8 @@
         show("engine-deaf", deaf);
         if (deaf) setField("engine-deaf-since", fmtTime(e.deaf_since_ms) + " UTC");
         show("engine-down", engineDown && !deaf);
+        show("engine-note", !!e.note);
+        if (e.note) setField("engine-note", e.note);
         setField("engine-seen", e.seen_at_ms ? fmtTime(e.seen_at_ms) + " UTC" : "never");
         show("banned", e.banned_until !== null && e.banned_until > now);
         if (e.banned_until) setField("banned-until", fmtTime(e.banned_until) + " UTC");
