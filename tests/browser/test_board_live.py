@@ -123,3 +123,43 @@ def test_it_polls_every_second_and_says_when_its_data_goes_stale(page, live_serv
     assert "has not heard from the server" in stale.inner_text()
     page.unroute("**/status.json*")
     stale.wait_for(state="hidden", timeout=3000)
+
+
+def test_it_says_when_the_engine_cannot_read_the_database_and_the_web_disarms_itself(
+    page, live_server, desk_on_simulator, monkeypatch, settings
+):
+    from django.db import OperationalError
+
+    from heartbeats.engine import polling, reconcile
+
+    make_account, make_policy = desk_on_simulator
+    operator = make_user("olga", "operator")
+    policy = make_policy(make_account("alpha"), "SOLUSDT")
+    reading = {"fails": False}
+
+    def failing(real):
+        def read(*args, **kwargs):
+            if reading["fails"]:
+                raise OperationalError("server closed the connection unexpectedly")
+            return real(*args, **kwargs)
+
+        return read
+
+    monkeypatch.setattr(reconcile, "changed_since", failing(reconcile.changed_since))
+    monkeypatch.setattr(polling, "desired", failing(polling.desired))
+    deaf = page.locator('[data-banner="engine-deaf"]')
+    down = page.locator('[data-banner="engine-down"]')
+    with running_engine():
+        actions.arm(policy.pk, user=operator, ip="127.0.0.1")
+        sign_in(page, live_server, "olga")
+        status = page.locator(f'tr[data-policy-id="{policy.pk}"] [data-cell="status"]')
+        wait_for(lambda: status.text_content() == "Armed", message="the policy armed on the board")
+        reading["fails"] = True
+        deaf.wait_for(state="visible", timeout=8000)
+        assert down.is_hidden(), "one banner says what is wrong, not two"
+        assert "would not see a disarm" in deaf.inner_text()
+        # The operator disarms anyway: the web sends the zero itself.
+        page.locator(f'tr[data-policy-id="{policy.pk}"] button:has-text("Disarm")').click()
+        wait_for(lambda: status.text_content() == "Disarmed", timeout=8, message="disarmed by the web")
+        reading["fails"] = False
+        deaf.wait_for(state="hidden", timeout=8000)
