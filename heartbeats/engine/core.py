@@ -38,6 +38,7 @@ from heartbeats.engine.events import (
     ClockSynced,
     DesiredChanged,
     LimitRead,
+    Redecide,
     RowsChanged,
 )
 from heartbeats.engine.plan import (
@@ -74,6 +75,9 @@ log = logging.getLogger("heartbeats.engine")
 TIMESTAMP_REFUSED = -1021
 # After a -1021, an account's sends wait this long at most for the clock to be measured again.
 RESYNC_HOLD = 2.0
+# A request whose sender thread starts later than this after it was decided is decided again (plan.py has
+# no say in this: it is about the weight and the lease, which may have changed while this process stood).
+STALE_DECISION = 1.0
 
 
 def default_engine_id() -> str:
@@ -252,9 +256,14 @@ class Engine:
 
     def _start_info(self, entry, now: float) -> None:
         if self._gate(self.meters[entry.endpoint], ("info", entry.account_id), 1, now):
-            self.burst_pool.submit(lambda c=entry.client, e=entry.endpoint: self._read_limit(c, e))
+            decided = time.monotonic()
+            self.burst_pool.submit(lambda: self._read_limit(entry, decided))
 
-    def _read_limit(self, client, endpoint) -> None:
+    def _read_limit(self, entry, decided: float) -> None:
+        client, endpoint = entry.client, entry.endpoint
+        if self._stale(decided):
+            self.inbox.put(Redecide(("info", entry.account_id)))
+            return
         try:
             client.exchange_info()
         except ExchangeError as exc:
@@ -268,9 +277,13 @@ class Engine:
             return
         self.timers.cancel(("sync", account_id))
         if self._gate(self.meters[entry.endpoint], ("sync", account_id), 1, now):
-            self.burst_pool.submit(lambda: self._sync(entry))
+            decided = time.monotonic()
+            self.burst_pool.submit(lambda: self._sync(entry, decided))
 
-    def _sync(self, entry) -> None:
+    def _sync(self, entry, decided: float) -> None:
+        if self._stale(decided):
+            self.inbox.put(Redecide(("sync", entry.account_id)))
+            return
         try:
             entry.client.sync_time()
             error = ""
@@ -411,6 +424,8 @@ class Engine:
                 if meter is not None and limit:
                     meter.limit, meter.limit_known = limit, True
                     meter.report(used)
+            case Redecide(key):
+                self.timers.set(key, time.time() + self.config.limits_every + 0.1)
             case AddressRead(base_url, snapshot):
                 for endpoint, meter in self.meters.items():
                     if endpoint[0] == base_url:
@@ -533,10 +548,23 @@ class Engine:
         self._in_flight += 1
         meter.charge(WEIGHT_PER_BEAT, now)
         client = entry.client
-        pool.submit(lambda: self._send(job, client))
+        decided = time.monotonic()
+        pool.submit(lambda: self._send(job, client, decided))
 
-    def _send(self, job: Job, client) -> None:
+    def _stale(self, decided: float) -> bool:
+        """A request decided so long ago that the decision may no longer hold: this process was paused (or
+        starved) in between, and other processes may have spent the address's weight meanwhile. It is made
+        again once the keeper has shared the address's limits afresh."""
+        return time.monotonic() - decided > STALE_DECISION
+
+    def _send(self, job: Job, client, decided: float) -> None:
         """On a sender thread. Always reports back, so a policy is never left marked in flight."""
+        if self._stale(decided):
+            message = f"Not sent: decided {time.monotonic() - decided:.1f} s earlier; deciding again."
+            self.inbox.put(
+                BeatDone(Result(job, Outcome.SKIPPED, time.time(), message=message, redecide=True))
+            )
+            return
         try:
             result = send(
                 job,
@@ -584,7 +612,9 @@ class Engine:
         for name, value in facts.items():
             setattr(p, name, value)
         outcome = result.outcome
-        if outcome == Outcome.CONFIRMED:
+        if result.redecide:
+            p.retry_at = now + self.config.limits_every + 0.1  # once the address's limits are read afresh
+        elif outcome == Outcome.CONFIRMED:
             p.retry_at, p.attempts = None, 0
             if job.kind == ARM:
                 target = result.sent_at + p.interval_s

@@ -64,3 +64,10 @@ class AddressRead:
 
     base_url: str
     snapshot: object
+
+
+@dataclass(frozen=True)
+class Redecide:
+    """A request was not sent because its decision had grown stale (see Engine._stale): its timer key."""
+
+    key: tuple

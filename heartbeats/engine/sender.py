@@ -52,6 +52,8 @@ class Result:
     offset_ms: int | None = None
     # (armed, generation) as read from the database just before signing and again after the answer.
     desired: tuple[bool, int] | None = None
+    # Not sent because its decision had grown stale: the sender decides again (no retry bookkeeping).
+    redecide: bool = False
 
 
 def read_desired(policy_id: int) -> tuple[bool, int] | None:
