@@ -39,13 +39,17 @@ POLICIES_PER_ACCOUNT = 25
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def setup_django(var_dir: Path) -> dict:
+def setup_django(var_dir: Path, database_url: str | None = None, **extra_env: str) -> dict:
+    """Django for this process on a fresh database (SQLite in `var_dir` unless `database_url`), migrated,
+    and the environment the worker (and web) processes get: the same database and generated secrets."""
+    var_dir.mkdir(parents=True, exist_ok=True)
     env = {
         "CG_DEV": "1",
         "CG_VAR_DIR": str(var_dir),
-        "CG_DATABASE_URL": f"sqlite:///{var_dir / 'bench.sqlite3'}",
+        "CG_DATABASE_URL": database_url or f"sqlite:///{var_dir / 'bench.sqlite3'}",
         "DJANGO_SETTINGS_MODULE": "dashboard.settings",
         "CG_LOG_LEVEL": "WARNING",
+        **extra_env,
     }
     os.environ.update(env)
     import django

@@ -1,0 +1,5 @@
+"""Every scenario by name, in the order of the table."""
+
+from faults import incidents, scenarios
+
+SPECS = {spec.name: spec for spec in scenarios.SPECS + incidents.SPECS}

@@ -1,0 +1,170 @@
+"""The verdict of a scenario, from the simulator's ground truth only: its countdowns, its cancellations (one
+record per countdown that ran out) and its request log. What the application recorded (beats, facts,
+operations) is never consulted, so the verdict stays right whatever the engine's internals become.
+
+The other input is the people's intent, recorded by the scenario as it acts (World.arm, World.disarm...):
+per policy, when it was desired armed or disarmed. Times are host epoch seconds, as the simulator's.
+"""
+
+import math
+from bisect import bisect_right
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+COUNTDOWN_PATH = "/fapi/v1/countdownCancelAll"
+# An arm signed this long after the disarm was committed cannot have been in flight when it was committed.
+SIGNED_AFTER_MARGIN = 1.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: int
+    account_id: int
+    api_key: str
+    symbol: str
+    countdown_ms: int
+    interval_s: int
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.api_key[-4:], self.symbol)
+
+
+@dataclass(frozen=True)
+class Intent:
+    armed: bool
+    start: float  # before the action was asked for
+    end: float  # once it had returned (committed)
+
+
+class Intents:
+    """What people wanted, when: each arm/disarm between the moment it was asked for and its return; and the
+    simulator's clock skew as the scenario set it (to read the signed timestamps of the request log)."""
+
+    def __init__(self):
+        self._by_policy: dict[int, list[Intent]] = defaultdict(list)
+        self._skews: list[tuple[float, int]] = [(0.0, 0)]
+
+    def record(self, policy_ids, armed: bool, start: float, end: float) -> None:
+        for pid in policy_ids:
+            self._by_policy[pid].append(Intent(armed, start, end))
+
+    def skew(self, at: float, skew_ms: int) -> None:
+        self._skews.append((at, skew_ms))
+
+    def skew_at(self, t: float) -> int:
+        index = bisect_right([at for at, _ in self._skews], t) - 1
+        return self._skews[max(index, 0)][1]
+
+    def armed_at(self, policy_id: int, t: float) -> bool:
+        armed = False
+        for intent in self._by_policy.get(policy_id, []):
+            if intent.start <= t:
+                armed = intent.armed
+        return armed
+
+    def armed_now(self, policy_id: int) -> bool:
+        intents = self._by_policy.get(policy_id)
+        return bool(intents) and intents[-1].armed
+
+    def disarms(self, policy_id: int) -> list[tuple[Intent, float]]:
+        """Each disarm with the moment the period it opened ends (the next arm asked for, or never)."""
+        intents = self._by_policy.get(policy_id, [])
+        found = []
+        for i, intent in enumerate(intents):
+            if intent.armed:
+                continue
+            later = [x.start for x in intents[i + 1 :] if x.armed]
+            found.append((intent, later[0] if later else math.inf))
+        return found
+
+
+def mismatches(state: dict, policies: list[Policy], intents: Intents) -> list[str]:
+    """Policies whose simulator state differs from the desired one: armed without a running countdown, or
+    disarmed with one."""
+    running = {(c["api_key_last4"], c["symbol"]) for c in state["countdowns"]}
+    wrong = []
+    for p in policies:
+        if intents.armed_now(p.id) != (p.key in running):
+            wrong.append(f"{p.symbol}#{p.id} {'not armed' if intents.armed_now(p.id) else 'still armed'}")
+    return wrong
+
+
+@dataclass
+class Verdict:
+    missed: int = 0  # countdowns that ran out while their policy was desired armed
+    rearms: int = 0  # disarms undone by an arm accepted after them (see judge)
+    rearm_requests: int = 0
+    unexpected: int = 0  # countdowns that ran out on a policy desired disarmed, or on nothing we know
+    zero_latency: float | None = None  # worst time from a disarm to its first accepted `0`
+    never_zeroed: int = 0  # disarms with no `0` accepted at all
+    rate_limited: int = 0  # 429/418 answered by the simulator's own limiter (injected ones excluded)
+    details: list[str] = field(default_factory=list)
+
+
+def judge(policies: list[Policy], intents: Intents, state: dict, log: list[dict], began: float) -> Verdict:
+    """`began`: when the fault began (times in the details are given from there)."""
+    verdict = Verdict()
+    by_key = {p.key: p for p in policies}
+
+    for record in state["cancellations"]:
+        policy = by_key.get((record["api_key_last4"], record["symbol"]))
+        at = record.get("cancelled_at") or record["expires_at"]
+        if policy is not None and intents.armed_at(policy.id, at):
+            verdict.missed += 1
+            verdict.details.append(
+                f"{policy.symbol}#{policy.id}: countdown ran out at {at - began:+.1f} s, armed"
+            )
+        else:
+            verdict.unexpected += 1
+            name = f"{policy.symbol}#{policy.id}" if policy else record["symbol"]
+            verdict.details.append(f"{name}: countdown ran out at {at - began:+.1f} s, after its disarm")
+
+    accepted = defaultdict(list)
+    for entry in log:
+        if entry["status"] in (429, 418) and entry.get("fault") is None:
+            verdict.rate_limited += 1
+        if entry["path"] == COUNTDOWN_PATH and entry["status"] == 200 and entry.get("applied_at"):
+            accepted[(entry["api_key_last4"], entry["symbol"])].append(entry)
+    for entries in accepted.values():
+        entries.sort(key=lambda e: e["applied_at"])
+
+    running = {(c["api_key_last4"], c["symbol"]) for c in state["countdowns"]}
+    latencies = []
+    for p in policies:
+        for disarm, until in intents.disarms(p.id):
+            window = [e for e in accepted[p.key] if disarm.start <= e["applied_at"] < until]
+            zeros = [e for e in window if e["countdown_ms"] == 0]
+            if not zeros:
+                verdict.never_zeroed += 1
+                verdict.details.append(f"{p.symbol}#{p.id}: no `0` accepted after its disarm")
+                continue
+            first = zeros[0]["applied_at"]
+            latencies.append(first - disarm.start)
+            offending = []
+            for e in window:
+                if e["countdown_ms"] == 0:
+                    continue
+                stamp = e["timestamp"] or 0  # the exchange's estimate of its own clock, as signed
+                signed = (stamp - intents.skew_at(e["applied_at"])) / 1000
+                signed_late = signed > disarm.end + SIGNED_AFTER_MARGIN
+                # After the first `0`, only a later `0` that came before this arm's countdown ran out
+                # undoes it (that is what the second `0` is for).
+                runs_out = e["applied_at"] + e["countdown_ms"] / 1000
+                left_armed = e["applied_at"] > first and not any(
+                    e["applied_at"] < z["applied_at"] < runs_out for z in zeros
+                )
+                if signed_late or left_armed:
+                    offending.append(e)
+            if offending:
+                verdict.rearms += 1
+                verdict.rearm_requests += len(offending)
+                verdict.details.append(
+                    f"{p.symbol}#{p.id}: {len(offending)} arm(s) accepted after its disarm, the first "
+                    f"{offending[0]['applied_at'] - disarm.end:+.1f} s after it was committed"
+                )
+            elif until == math.inf and p.key in running:
+                verdict.rearms += 1
+                verdict.details.append(f"{p.symbol}#{p.id}: countdown running at the end despite its disarm")
+    verdict.zero_latency = max(latencies) if latencies else None
+    return verdict

@@ -1,0 +1,369 @@
+"""One scenario's world: its database, simulator, worker and (when needed) web; its accounts, policies and
+resting orders; and what the scenario does through them, recorded as intent for the verdict.
+
+People act as they do in production: arm and disarm through heartbeats.actions (what the board's buttons
+call) or through the web as signed-in users (Disarm all, the admin's forms).
+"""
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from faults.processes import HMAC_SECRET, Session, Simulator, Web, Worker
+from faults.truth import COUNTDOWN_PATH, Intents, Policy
+
+ORDERS_PER_POLICY = 2
+PASSWORD = "fault-suite-password-1"  # noqa: S105 - throwaway users in a throwaway database
+
+
+@dataclass
+class Spec:
+    """A scenario and the set-up it needs."""
+
+    name: str
+    title: str
+    run: object  # run(world) -> None
+    short: bool = False
+    web: bool = False
+    only: str | None = None  # "sqlite" or "postgresql": not applicable elsewhere
+    policies: int = 6
+    accounts: int = 2
+    interval_s: int = 2
+    countdown_ms: int = 9000
+    shift_seconds: int = 20
+    env: dict = field(default_factory=dict)  # extra environment of the worker and the web
+    limits: dict = field(default_factory=dict)  # POST /_sim/limits before anything starts
+    recover_limit: float = 30.0  # how long to wait for the state to match after the fault
+    settle: float = 4.0  # how long to keep watching once it does
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def log(message: str) -> None:
+    print(f"    {time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+class World:
+    def __init__(self, spec: Spec, folder: Path, env: dict, database):
+        self.spec = spec
+        self.folder = folder
+        self.env = env
+        self.db = database
+        self.intents = Intents()
+        self.notes: list[str] = []
+        self.policies: list[Policy] = []
+        self.accounts = []
+        self.sim: Simulator | None = None
+        self.worker: Worker | None = None
+        self.web: Web | None = None
+        self.operator: Session | None = None
+        self.keyadmin: Session | None = None
+        self.began_at = time.time()
+        self.fault_ended_at: float | None = None
+        self._board_stop = threading.Event()
+        self._log_cursor = 0
+        self._seen: set[int] = set()
+        self._accepted: dict[tuple[str, str], list[dict]] = {}
+
+    # ---- set-up -----------------------------------------------------------------------------------------
+
+    def start_simulator(self) -> None:
+        self.sim = Simulator(self.folder / "simulator.log")
+        if self.spec.limits:
+            self.sim.control("POST", "limits", **self.spec.limits)
+
+    def populate(self) -> None:
+        """Accounts (HMAC keys registered on the simulator), policies (created disarmed), users, and two
+        resting orders per policy for the countdowns to protect."""
+        import secrets
+
+        from django.contrib.auth import get_user_model
+
+        from heartbeats import roles
+        from heartbeats.models import CountdownPolicy, ExchangeAccount
+
+        info = self.sim.http.get(f"{self.sim.url}/fapi/v1/exchangeInfo", timeout=10).json()
+        symbols = [
+            s["symbol"]
+            for s in info["symbols"]
+            if s["status"] == "TRADING" and s["contractType"] == "PERPETUAL" and s["quoteAsset"] == "USDT"
+        ]
+        per_account = -(-self.spec.policies // self.spec.accounts)
+        if per_account > len(symbols):
+            raise SystemExit(f"{self.spec.name}: at most {len(symbols)} policies per account")
+        last4s = set()
+        for a in range(self.spec.accounts):
+            api_key = secrets.token_hex(32)
+            while api_key[-4:] in last4s:
+                api_key = secrets.token_hex(32)
+            last4s.add(api_key[-4:])
+            self.sim.add_account(api_key)
+            account = ExchangeAccount.objects.create(
+                label=f"Fault desk {a + 1}",
+                environment="custom",
+                custom_base_url=self.sim.url,
+                key_type="hmac",
+                api_key=api_key,
+                secret=HMAC_SECRET,
+            )
+            self.accounts.append(account)
+            count = min(per_account, self.spec.policies - a * per_account)
+            for symbol in symbols[:count]:
+                row = CountdownPolicy.objects.create(
+                    account=account,
+                    symbol=symbol,
+                    interval_s=self.spec.interval_s,
+                    countdown_ms=self.spec.countdown_ms,
+                )
+                self.policies.append(
+                    Policy(row.pk, account.pk, api_key, symbol, row.countdown_ms, row.interval_s)
+                )
+                for side, price in (("BUY", "1"), ("SELL", "1000000")):
+                    for _ in range(ORDERS_PER_POLICY // 2):
+                        self.sim.control(
+                            "POST", "orders", api_key=api_key, symbol=symbol, side=side, price=price
+                        )
+        users = get_user_model().objects
+        roles.grant(users.create_user("operator", password=PASSWORD), roles.OPERATOR)
+        roles.grant(users.create_user("keyadmin", password=PASSWORD), roles.KEY_ADMIN)
+
+    def start_worker(self) -> None:
+        # PGAPPNAME names the worker's database sessions, so a scenario can end them and no others.
+        self.worker = Worker({**self.env, "PGAPPNAME": "cg-worker"}, self.folder / "worker.log")
+        self.wait_engine(True, 60, "the engine to start")
+
+    def start_web(self) -> None:
+        self.web = Web({**self.env, "PGAPPNAME": "cg-web"}, free_port(), self.folder / "web.log")
+        self.operator = Session(self.web.url, "operator", PASSWORD)
+        self.keyadmin = Session(self.web.url, "keyadmin", PASSWORD)
+        threading.Thread(target=self._board, name="board", daemon=True).start()
+
+    def _board(self) -> None:
+        """An open board: it polls /status.json about every second, as the page does."""
+        board = Session(self.web.url, "operator", PASSWORD)
+        while not self._board_stop.wait(1.0):
+            try:
+                board.http.get(f"{self.web.url}/status.json", timeout=10)
+            except Exception:  # noqa: S112 - a web worker being killed is what some scenarios do
+                continue
+
+    def stop(self) -> None:
+        self._board_stop.set()
+        for process in (self.web, self.worker, self.sim):
+            if process is not None:
+                try:
+                    process.stop()
+                except Exception as exc:  # noqa: BLE001 - keep stopping the others
+                    log(f"could not stop {type(process).__name__}: {exc}")
+
+    # ---- people -----------------------------------------------------------------------------------------
+
+    def arm(self, policies=None) -> None:
+        from heartbeats import actions
+
+        for p in policies or self.policies:
+            start = time.time()
+            actions.arm(p.id, user=None, ip=None)
+            self.intents.record([p.id], True, start, time.time())
+
+    def disarm(self, policies) -> None:
+        """Disarm through heartbeats.actions, as the board's Disarm button does."""
+        from heartbeats import actions
+
+        for p in policies:
+            start = time.time()
+            actions.disarm(p.id, user=None, ip=None)
+            self.intents.record([p.id], False, start, time.time())
+
+    def disarm_all(self, reason: str = "fault suite") -> None:
+        from heartbeats import actions
+
+        armed = [p.id for p in self.policies if self.intents.armed_now(p.id)]
+        start = time.time()
+        actions.disarm_all(user=None, ip=None, reason=reason)
+        self.intents.record(armed, False, start, time.time())
+
+    def web_disarm_all(self, reason: str = "fault suite"):
+        """Disarm all through the web as the operator: the page's form, then its POST."""
+        armed = [p.id for p in self.policies if self.intents.armed_now(p.id)]
+        token = self.operator.token(self.operator.get("/disarm-all/"))
+        start = time.time()
+        try:
+            reply = self.operator.post("/disarm-all/", {"reason": reason}, token=token)
+        finally:
+            self.intents.record(armed, False, start, time.time())
+        return reply
+
+    def web_disarm(self, policy):
+        token = self.operator.token(self.operator.get("/"))
+        start = time.time()
+        try:
+            return self.operator.post(f"/policies/{policy.id}/disarm/", {}, token=token)
+        finally:
+            self.intents.record([policy.id], False, start, time.time())
+
+    # ---- engine -----------------------------------------------------------------------------------------
+
+    def pause_worker(self) -> None:
+        """SIGSTOP the whole worker (no engine left, active or standby), never while one of its processes is
+        inside a database transaction: a process frozen there would hold the lock (SQLite: the one write
+        lock) that the web's Disarm all needs, for as long as it stays paused -- a hazard of its own, noted
+        when it happens rather than left to spoil the scenario."""
+        for attempt in range(1, 21):
+            self.worker.pause()
+            if not self.db.in_transaction("cg-worker"):
+                if attempt > 1:
+                    self.note(
+                        f"the paused worker held a database transaction open (writes blocked): "
+                        f"resumed and paused again ({attempt - 1}×)"
+                    )
+                return
+            self.worker.resume()
+            time.sleep(0.1 * attempt)
+        self.note("could not pause the worker outside a database transaction")
+        self.worker.pause()
+
+    def engine_rows(self):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from heartbeats.models import EngineLiveness
+
+        fresh = timezone.now() - timedelta(seconds=2)
+        return list(
+            EngineLiveness.objects.filter(seen_at__gte=fresh, stopping=False).values("pid", "holds_lease")
+        )
+
+    def engine_alive(self) -> bool:
+        from heartbeats.engine import engine_alive
+
+        return engine_alive(egress="default")
+
+    def wait_engine(self, alive: bool, timeout: float, what: str) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.engine_alive() == alive:
+                    return True
+            except Exception:  # noqa: S110 - the database may be the fault
+                pass
+            time.sleep(0.2)
+        self.note(f"timed out waiting for {what}")
+        return False
+
+    def engine_pid(self, active: bool = True, timeout: float = 20) -> int | None:
+        """The pid of the worker process running the active (or a standby) engine, from the liveness table."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for row in self.engine_rows():
+                if row["holds_lease"] == active and self.worker.owns(row["pid"]):
+                    return row["pid"]
+            time.sleep(0.2)
+        return None
+
+    # ---- simulator --------------------------------------------------------------------------------------
+
+    def fault(self, **options) -> int:
+        # Not SimulatorProcess.control: a fault's own "path" option would clash with its argument.
+        reply = self.sim.http.post(f"{self.sim.url}/_sim/faults", json=options, timeout=30)
+        reply.raise_for_status()
+        return reply.json()["id"]
+
+    def clear_faults(self) -> None:
+        self.sim.control("DELETE", "faults")
+
+    def fault_hits(self) -> int:
+        return sum(f["hits"] for f in self.sim.control("GET", "faults"))
+
+    def held(self, name: str) -> int:
+        return sum(1 for h in self.sim.control("GET", "held") if h["name"] == name and not h["released"])
+
+    def release(self, name: str) -> int:
+        return self.sim.control("POST", "release", name=name, wait=10)["released"]
+
+    def set_skew(self, skew_ms: int) -> None:
+        self.sim.control("POST", "clock", skew_ms=skew_ms)
+        self.intents.skew(time.time(), skew_ms)
+
+    def state(self) -> dict:
+        return self.sim.control("GET", "state")
+
+    def requests(self, path: str | None = None) -> list[dict]:
+        params = {"path": path} if path else {}
+        reply = self.sim.http.get(f"{self.sim.url}/_sim/requests", params=params, timeout=30)
+        reply.raise_for_status()
+        return reply.json()
+
+    def _accepted_countdowns(self) -> dict[tuple[str, str], list[dict]]:
+        reply = self.sim.http.get(
+            f"{self.sim.url}/_sim/requests",
+            params={"path": COUNTDOWN_PATH, "since_id": self._log_cursor},
+            timeout=30,
+        )
+        reply.raise_for_status()
+        in_progress = False
+        for entry in reply.json():
+            if entry["responded_at"] is None:
+                in_progress = True  # held, or waiting out latency: read it again next time
+                continue
+            if not in_progress:
+                self._log_cursor = entry["id"]
+            if entry["id"] in self._seen:
+                continue
+            self._seen.add(entry["id"])
+            if entry["status"] == 200 and entry["applied_at"]:
+                self._accepted.setdefault((entry["api_key_last4"], entry["symbol"]), []).append(entry)
+        return self._accepted
+
+    def wait_until(self, predicate, timeout: float, what: str, every: float = 0.2) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(every)
+        self.note(f"timed out after {timeout:g} s waiting for {what}")
+        return False
+
+    def wait_zeros(self, policies, since: float, timeout: float) -> bool:
+        """Until every policy has a `0` accepted by the simulator since `since`."""
+
+        def done():
+            accepted = self._accepted_countdowns()
+            return all(
+                any(e["countdown_ms"] == 0 and e["applied_at"] >= since for e in accepted.get(p.key, []))
+                for p in policies
+            )
+
+        return self.wait_until(done, timeout, f"the `0` of {len(policies)} policies")
+
+    def wait_armed(self, policies, timeout: float) -> bool:
+        def done():
+            running = {(c["api_key_last4"], c["symbol"]) for c in self.state()["countdowns"]}
+            return all(p.key in running for p in policies)
+
+        return self.wait_until(done, timeout, f"{len(policies)} countdowns armed on the simulator", 0.3)
+
+    def wait_held(self, name: str, count: int, timeout: float) -> bool:
+        return self.wait_until(lambda: self.held(name) >= count, timeout, f"{count} request(s) held", 0.05)
+
+    # ---- bookkeeping ------------------------------------------------------------------------------------
+
+    def note(self, text: str) -> None:
+        log(text)
+        self.notes.append(text)
+
+    def fault_over(self) -> None:
+        """The fault has ended (and any process paused is running again): recovery is timed from here."""
+        self.fault_ended_at = time.time()
+        log("fault over")
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
