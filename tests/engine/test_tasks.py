@@ -131,3 +131,23 @@ def test_it_does_not_wait_for_the_record_of_a_killed_local_engine_to_go_stale():
     assert not chain.ensure_chain("eu-3")
     EngineLiveness.objects.filter(engine_id="alive").delete()
     assert chain.ensure_chain("eu-3")
+
+
+def test_engine_status_says_when_the_engine_cannot_read_desired_state():
+    now = timezone.now()
+    EngineLease.objects.create(egress="default", holder="deaf", expires_at=now + timedelta(seconds=3))
+    EngineLiveness.objects.create(
+        engine_id="deaf",
+        egress="default",
+        host="h",
+        pid=1,
+        started_at=now,
+        seen_at=now,
+        holds_lease=True,
+        desired_read_at=now - timedelta(seconds=30),
+    )
+    out = StringIO()
+    with pytest.raises(SystemExit) as stopped:
+        call_command("engine_status", stdout=out)
+    assert stopped.value.code == 2, "a deaf engine keeps nothing safe from a disarm"
+    assert "CANNOT READ DESIRED STATE since" in out.getvalue()

@@ -68,6 +68,13 @@ class Command(BaseCommand):
                 f"{e.host}, clock offset {e.clock_offset_ms if e.clock_offset_ms is not None else '-'} ms, "
                 f"weight {weight}"
             )
+            if e.holds_lease and not e.stopping and e.is_deaf(now):
+                out.write(
+                    self.style.ERROR(
+                        f"    CANNOT READ DESIRED STATE since {e.desired_read_at:%H:%M:%S}: not counted on "
+                        "for disarms (the web sends them)"
+                    )
+                )
             if e.banned_until and e.banned_until > now:
                 out.write(self.style.ERROR(f"    BANNED until {e.banned_until:%H:%M:%S}"))
             elif e.rate_limited_until and e.rate_limited_until > now:
