@@ -300,10 +300,17 @@ class AccountForm(LockedEditMixin, forms.ModelForm):
         """Save and write the audit rows in one transaction. Call after is_valid(), which did the network
         checks; nothing here talks to the exchange. Raises ValidationError (nothing written) when the stored
         account no longer allows the edit."""
-        with transaction.atomic():
-            account = self._write()
-            for action, changes in self.audit_entries():
-                audit.record(action, user=user, ip=ip, account=account, changes=changes)
+        try:
+            with transaction.atomic():
+                account = self._write()
+                for action, changes in self.audit_entries():
+                    audit.record(action, user=user, ip=ip, account=account, changes=changes)
+        except IntegrityError:
+            # Another key admin took this label after our uniqueness check: say so, as clean() would.
+            label = self.instance.label
+            if not ExchangeAccount.objects.filter(label=label).exclude(pk=self.instance.pk).exists():
+                raise
+            raise ValidationError({"label": f"An account named {label} already exists."}) from None
         return account
 
 

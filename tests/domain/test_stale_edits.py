@@ -215,6 +215,14 @@ def test_an_account_edit_does_not_undo_a_key_rotation_committed_meanwhile(cast, 
     assert "(API key)" in message
 
 
+def test_an_account_renamed_to_a_label_taken_meanwhile_is_refused_with_a_form_error(cast, account):
+    form = AccountForm(account_data(account, label="desk-b"), instance=account)
+    assert form.is_valid(), form.errors
+    make_account("desk-b")  # another key admin's, saved after this form's checks
+    assert refusal(form, cast.key_admin) == "An account named desk-b already exists."
+    assert ExchangeAccount.objects.get(pk=account.pk).label == "desk-a"
+
+
 def test_an_account_edit_writes_its_own_fields_and_the_audit_trail(cast, account):
     form = AccountForm(account_data(account, label="desk-renamed", egress="second-ip"), instance=account)
     assert form.is_valid(), form.errors
