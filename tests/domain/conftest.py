@@ -112,3 +112,21 @@ def live_engine(db):
         seen_at=now + timedelta(hours=1),
         holds_lease=True,
     )
+
+
+def account_form_data(account, **over) -> dict:
+    """What the account form posts for `account` as it is stored (key fields left blank), with `over`."""
+    data = {
+        "label": account.label,
+        "venue": account.venue,
+        "environment": account.environment,
+        "custom_base_url": account.custom_base_url,
+        "key_type": account.key_type,
+        "egress": account.egress,
+        "new_api_key": "",
+        "new_secret": "",
+        "new_key_passphrase": "",
+    }
+    if account.enabled:
+        data["enabled"] = "on"  # an unticked checkbox is not posted
+    return {**data, **over}

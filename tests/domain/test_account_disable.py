@@ -12,7 +12,7 @@ from heartbeats import actions, forms
 from heartbeats.forms import AccountForm
 from heartbeats.models import Action, CountdownPolicy, ExchangeAccount, Operation
 
-from .conftest import make_account, make_policy
+from .conftest import account_form_data, make_account, make_policy
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("live_engine")]
 
@@ -39,16 +39,9 @@ def acknowledge_disarm(policy):
 
 
 def disabling(account, **over):
-    """The account form with `enabled` unticked (an unticked checkbox is not posted)."""
-    data = {
-        "label": account.label,
-        "venue": account.venue,
-        "environment": account.environment,
-        "custom_base_url": account.custom_base_url,
-        "key_type": account.key_type,
-        "egress": account.egress,
-        **over,
-    }
+    """The account form with `enabled` unticked (unless `over` ticks it)."""
+    data = {k: v for k, v in account_form_data(account).items() if k != "enabled"}
+    data.update(over)
     return AccountForm(data, instance=ExchangeAccount.objects.get(pk=account.pk))
 
 

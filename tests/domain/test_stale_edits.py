@@ -12,7 +12,7 @@ from heartbeats import actions, forms, symbols
 from heartbeats.forms import AccountForm, PolicyForm
 from heartbeats.models import Action, CountdownPolicy, ExchangeAccount, Operation
 
-from .conftest import make_account, make_policy, new_api_key, new_hmac_secret
+from .conftest import account_form_data, make_account, make_policy, new_api_key, new_hmac_secret
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("live_engine")]
 
@@ -173,25 +173,8 @@ def test_a_new_policy_for_a_symbol_taken_meanwhile_is_refused_with_a_form_error(
 # Accounts ---------------------------------------------------------------------------------------------
 
 
-def account_data(account, **over):
-    data = {
-        "label": account.label,
-        "venue": account.venue,
-        "environment": account.environment,
-        "custom_base_url": account.custom_base_url,
-        "key_type": account.key_type,
-        "egress": account.egress,
-        "new_api_key": "",
-        "new_secret": "",
-        "new_key_passphrase": "",
-    }
-    if account.enabled:
-        data["enabled"] = "on"
-    return {**data, **over}
-
-
 def test_an_account_edit_does_not_undo_a_disable_committed_meanwhile(cast, account):
-    form = AccountForm(account_data(account, label="desk-renamed"), instance=account)
+    form = AccountForm(account_form_data(account, label="desk-renamed"), instance=account)
     assert form.is_valid(), form.errors
     ExchangeAccount.objects.filter(pk=account.pk).update(enabled=False)  # another key admin's edit
     message = refusal(form, cast.key_admin)
@@ -203,7 +186,7 @@ def test_an_account_edit_does_not_undo_a_disable_committed_meanwhile(cast, accou
 
 
 def test_an_account_edit_does_not_undo_a_key_rotation_committed_meanwhile(cast, account):
-    form = AccountForm(account_data(account, label="desk-renamed"), instance=account)
+    form = AccountForm(account_form_data(account, label="desk-renamed"), instance=account)
     assert form.is_valid(), form.errors
     rotated = ExchangeAccount.objects.get(pk=account.pk)
     rotated.api_key, rotated.secret = new_api_key(), new_hmac_secret()
@@ -216,7 +199,7 @@ def test_an_account_edit_does_not_undo_a_key_rotation_committed_meanwhile(cast, 
 
 
 def test_an_account_renamed_to_a_label_taken_meanwhile_is_refused_with_a_form_error(cast, account):
-    form = AccountForm(account_data(account, label="desk-b"), instance=account)
+    form = AccountForm(account_form_data(account, label="desk-b"), instance=account)
     assert form.is_valid(), form.errors
     make_account("desk-b")  # another key admin's, saved after this form's checks
     assert refusal(form, cast.key_admin) == "An account named desk-b already exists."
@@ -224,7 +207,7 @@ def test_an_account_renamed_to_a_label_taken_meanwhile_is_refused_with_a_form_er
 
 
 def test_an_account_edit_writes_its_own_fields_and_the_audit_trail(cast, account):
-    form = AccountForm(account_data(account, label="desk-renamed", egress="second-ip"), instance=account)
+    form = AccountForm(account_form_data(account, label="desk-renamed", egress="second-ip"), instance=account)
     assert form.is_valid(), form.errors
     assert refusal(form, cast.key_admin) is None
     stored = ExchangeAccount.objects.get(pk=account.pk)
@@ -241,7 +224,7 @@ def test_the_admin_shows_an_account_changed_meanwhile_as_a_form_error(client, ca
     client.force_login(cast.key_admin)
     response = client.post(
         reverse("admin:heartbeats_exchangeaccount_change", args=[account.pk]),
-        account_data(account, custom_base_url="http://127.0.0.1:8"),
+        account_form_data(account, custom_base_url="http://127.0.0.1:8"),
     )
     assert response.status_code == 200
     assert "was changed by someone else while this form was being checked" in response.content.decode()
