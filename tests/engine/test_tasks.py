@@ -151,3 +151,18 @@ def test_engine_status_says_when_the_engine_cannot_read_desired_state():
         call_command("engine_status", stdout=out)
     assert stopped.value.code == 2, "a deaf engine keeps nothing safe from a disarm"
     assert "CANNOT READ DESIRED STATE since" in out.getvalue()
+
+
+def test_engine_status_reads_a_clean_hand_over_as_one():
+    now = timezone.now()
+    EngineLease.objects.create(egress="default", holder="next", expires_at=now + timedelta(seconds=3))
+    common = dict(egress="default", host="h", pid=1, started_at=now - timedelta(minutes=1))
+    EngineLiveness.objects.create(engine_id="next", seen_at=now, holds_lease=True, **common)
+    EngineLiveness.objects.create(
+        engine_id="previous", seen_at=now - timedelta(seconds=30), stopping=True, **common
+    )
+    out = StringIO()
+    call_command("engine_status", stdout=out)
+    text = out.getvalue()
+    assert "previous [default] stopped cleanly" in text
+    assert "STALE" not in text

@@ -61,7 +61,9 @@ class Command(BaseCommand):
             out.write(self.style.ERROR("  NO ACTIVE ENGINE: countdowns are not being kept alive"))
         for e in engines:
             role = "active" if e.holds_lease else ("stopped" if e.stopping else "standby")
-            state = self.style.ERROR("STALE") if e.is_stale(now) else "live"
+            # A shift that said it was stopping ended cleanly (a hand-over, a worker shutdown): its record
+            # going quiet afterwards is expected, not an alarm.
+            state = "cleanly" if e.stopping else (self.style.ERROR("STALE") if e.is_stale(now) else "live")
             weight = f"{e.used_weight}/{e.weight_limit}" if e.weight_limit else (e.used_weight or "-")
             out.write(
                 f"  {e.engine_id} [{e.egress}] {role} {state}, seen {_age(now, e.seen_at)}, pid {e.pid} on "
