@@ -33,3 +33,12 @@ loglevel = os.environ.get("CG_LOG_LEVEL", "info").lower()
 proc_name = "countdown-guard-web"
 # No runtime control socket: nothing here uses it, and two instances on one host would fight over its path.
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """Every worker looks for disarms owed where no engine can send them from the moment it starts, not only
+    from its first request: a worker recycled in the middle of a Disarm all must not wait for someone to open
+    a page before the second zeros go out (heartbeats.engine.direct)."""
+    from heartbeats.engine import direct
+
+    direct.ensure_sweeper()
