@@ -232,12 +232,6 @@ class CountdownPolicy(models.Model):
         return Q(armed=False, generation__gt=0) & ~settled & ~Q(fatal_generation=F("generation"))
 
     @property
-    def owes_disarm(self) -> bool:
-        from heartbeats.engine.plan import owes_disarm
-
-        return owes_disarm(self)
-
-    @property
     def late_after(self) -> timedelta:
         """A beat is late once this much has passed since the last acknowledged arm."""
         return timedelta(seconds=self.interval_s * 1.5 + 2)

@@ -123,22 +123,14 @@ def weight_left(
     return max(0, limit - used), why
 
 
-def requests_that_fit(
-    snap: Snapshot | None, weight: int, wanted: int, *, limit: int | None = None, now: float | None = None
-) -> tuple[int, str]:
-    """How many of `wanted` requests of `weight` the address can take now, and why not all."""
-    now = now or time.time()
-    left, why = weight_left(snap, limit=limit, now=now)
-    fit = max(0, min(wanted, left // weight))
-    if fit >= wanted:
-        return fit, ""
-    held = snap is not None and max(snap.banned_until, snap.paused_until) > now
-    return fit, why if held else f"{why}: held until the next minute."
-
-
 def refusal(egress: str, base_url: str, weight: int, *, limit: int | None = None) -> str:
     """Why one request of `weight` must not be sent from this address now ("" when it may)."""
-    return requests_that_fit(read(egress, base_url), weight, 1, limit=limit)[1]
+    snap = read(egress, base_url)
+    left, why = weight_left(snap, limit=limit)
+    if left >= weight:
+        return ""
+    held = snap is not None and max(snap.banned_until, snap.paused_until) > time.time()
+    return why if held else f"{why}: held until the next minute."
 
 
 def learn(

@@ -5,8 +5,7 @@ stops every send to that endpoint until the exchange's Retry-After has passed.""
 import time
 
 from heartbeats.budget import FALLBACK_WEIGHT_LIMIT, WEIGHT_PER_BEAT
-
-MINUTE_MS = 60_000
+from heartbeats.ratelimits import MINUTE_MS, exchange_minute
 
 
 class WeightMeter:
@@ -25,7 +24,7 @@ class WeightMeter:
         self._reported = None  # (used, our sent count when it was reported) in the current minute
 
     def _roll(self, now: float) -> int:
-        minute = int((now * 1000 + self.offset_ms) // MINUTE_MS)
+        minute = exchange_minute(now, self.offset_ms)
         if minute != self._minute:
             self._minute, self._sent, self._reported = minute, 0, None
         return minute
