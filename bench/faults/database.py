@@ -70,9 +70,8 @@ class SqliteDatabase(Database):
     def locked(self, seconds: float):
         """Another connection holds the write lock (BEGIN EXCLUSIVE; in WAL mode readers go on) for
         `seconds`, in a thread; yields at once."""
-        taken = threading.Event()
 
-        def hold():
+        def hold(taken):
             con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             try:
                 con.execute("BEGIN EXCLUSIVE")
@@ -80,16 +79,31 @@ class SqliteDatabase(Database):
                 time.sleep(seconds)
                 con.execute("COMMIT")
             finally:
-                taken.set()
                 con.close()
 
-        thread = threading.Thread(target=hold, name="sqlite-lock", daemon=True)
-        thread.start()
-        taken.wait(30)
-        try:
+        with held_in_thread(hold, seconds, "sqlite-lock"):
             yield
+
+
+@contextlib.contextmanager
+def held_in_thread(hold, seconds: float, name: str):
+    """Runs hold(taken) in a thread (it sets `taken` once its lock is held, then keeps it `seconds`); yields
+    once the lock is held (or hold failed), and waits for the thread at the end."""
+    taken = threading.Event()
+
+    def run():
+        try:
+            hold(taken)
         finally:
-            thread.join(seconds + 30)
+            taken.set()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    taken.wait(30)
+    try:
+        yield
+    finally:
+        thread.join(seconds + 30)
 
 
 class PostgresDatabase(Database):
@@ -142,29 +156,20 @@ class PostgresDatabase(Database):
     @contextlib.contextmanager
     def locked(self, seconds: float):
         """The engine's tables locked (ACCESS EXCLUSIVE) by another session for `seconds`, in a thread."""
-        taken = threading.Event()
         url = self._admin_url.rsplit("/", 1)[0] + "/" + quote(self.name)
 
-        def hold():
-            try:
-                with self._psycopg.connect(url, connect_timeout=10) as con:
-                    con.execute(
-                        "LOCK TABLE heartbeats_enginelease, heartbeats_engineliveness, "
-                        "heartbeats_countdownpolicy, heartbeats_beat IN ACCESS EXCLUSIVE MODE"
-                    )
-                    taken.set()
-                    time.sleep(seconds)
-                    con.rollback()
-            finally:
+        def hold(taken):
+            with self._psycopg.connect(url, connect_timeout=10) as con:
+                con.execute(
+                    "LOCK TABLE heartbeats_enginelease, heartbeats_engineliveness, "
+                    "heartbeats_countdownpolicy, heartbeats_beat IN ACCESS EXCLUSIVE MODE"
+                )
                 taken.set()
+                time.sleep(seconds)
+                con.rollback()
 
-        thread = threading.Thread(target=hold, name="pg-lock", daemon=True)
-        thread.start()
-        taken.wait(30)
-        try:
+        with held_in_thread(hold, seconds, "pg-lock"):
             yield
-        finally:
-            thread.join(seconds + 30)
 
     def unreachable(self, seconds: float) -> None:
         """New connections refused and every session ended, for `seconds` (blocking)."""
