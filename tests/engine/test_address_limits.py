@@ -56,9 +56,18 @@ def test_a_new_shift_does_not_overspend_the_minute_its_predecessor_spent(
     account = make_account()
     for symbol in SYMBOLS[:3]:
         actions.arm(make_policy(account, symbol).pk, user=None, ip=None)
-    # The exchange reported this address at 2395 of 2400 this minute, just before the hand-over.
+    # The predecessor spent 95 of the address's 100 this minute and stored what the exchange reported,
+    # just before the hand-over.
+    simulator.exchange.set_limits(weight_limit=100)
+    spender = FuturesClient(simulator.url, api_key=account.api_key, signer=None, read_timeout=2)
+    while (spender.used_weight or 0) < 95:
+        spender.server_time()
     ratelimits.record(
-        "default", account.base_url, minute=ratelimits.exchange_minute(time.time()), used_weight=2395
+        "default",
+        account.base_url,
+        minute=ratelimits.exchange_minute(time.time()),
+        used_weight=spender.used_weight,
+        weight_limit=100,
     )
     engine = Engine(config=fast_config())
     with engine_thread(engine):
