@@ -61,18 +61,21 @@ def reserve_for(policy_count: int) -> int:
 def weight_limit(egress: str, accounts: Iterable = ()) -> tuple[int, str]:
     """(limit per minute, where it came from) for an egress, without any network call."""
     from heartbeats.models import EngineLiveness, ExchangeAccount
-    from heartbeats.symbols import cached_facts
+    from heartbeats.symbols import cached_facts_many
 
-    known = []
     accounts = list(accounts) or list(ExchangeAccount.objects.without_secrets().filter(egress=egress))
-    for base_url, venue in {(a.base_url, a.venue) for a in accounts}:
-        facts = cached_facts(base_url, venue)
-        if facts is not None and facts.weight_limit:
-            known.append((facts.weight_limit, "exchange info"))
-    for limit in EngineLiveness.objects.filter(egress=egress, weight_limit__isnull=False).values_list(
+    facts = cached_facts_many((a.base_url, a.venue) for a in accounts)
+    engines = EngineLiveness.objects.filter(egress=egress, weight_limit__isnull=False).values_list(
         "weight_limit", flat=True
-    ):
-        known.append((limit, "engine"))
+    )
+    return smallest_limit(facts.values(), engines)
+
+
+def smallest_limit(facts: Iterable, engine_limits: Iterable) -> tuple[int, str]:
+    """The smallest limit known from cached exchange info (ExchangeFacts) and engines' reports, and where it
+    came from; the fallback when neither knows one."""
+    known = [(f.weight_limit, "exchange info") for f in facts if f is not None and f.weight_limit]
+    known += [(limit, "engine") for limit in engine_limits if limit]
     if not known:
         return FALLBACK_WEIGHT_LIMIT, "fallback"
     return min(known)

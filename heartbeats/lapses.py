@@ -9,12 +9,14 @@ A lapse is an acknowledged beat sent after the countdown of the previous acknowl
 send time + its countdown: the same conservative expiry CountdownPolicy.status() uses).
 """
 
-from collections import defaultdict
+import threading
+import time
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, F, FloatField, Func, Max, Q
+from django.db.models import BooleanField, ExpressionWrapper, F, FloatField, Func, Q, Subquery
 
 from heartbeats.models import Beat, BeatKind, Outcome
 
@@ -71,34 +73,111 @@ def lapses_in(policy_id: int, beats: Iterable[tuple[str, datetime, int]]) -> lis
     return found
 
 
-# The last answer, per process, with the trouble it was computed from. The live pages poll every second; the
-# beats are read again only when the trouble changes (a new late or failed beat, or one leaving the window).
-_last: tuple[tuple, list[Lapse]] = ((), [])
+class _Watch:
+    """What one process knows of the window's lapses, kept up to date from the beats added since.
+
+    A full read of the window's trouble costs tens of milliseconds at a thousand policies with an hour of
+    history: it happens once per process (or when the table no longer holds the beat it stopped at, e.g.
+    after pruning); then every poll reads only the trouble among beats newer than it had seen, and a policy's
+    beats are scanned again only when it has new trouble. Trouble leaving the window needs no scan: the lapses
+    found stay lapses, and leave the answer when they are an hour old.
+    """
+
+    def __init__(self):
+        self.anchor: tuple[int, datetime] | None = None  # (id, sent_at) of the newest beat seen
+        self.marks: deque[tuple[float, int]] = deque()  # (monotonic time, newest id then)
+        self.seen: set[int] = set()  # trouble beats taken in that are still read again (see REREAD_S)
+        self.lapses: dict[int, list[Lapse]] = {}  # policy id -> its lapses in the window of its last scan
+
+    def rebuild(self, since: datetime, longest_countdown_ms: int) -> None:
+        newest = Beat.objects.order_by("-id").values_list("id", "sent_at").first()
+        policies = set()
+        if newest is not None:  # no beat at all, no trouble
+            rows = _trouble().filter(sent_at__gte=since, id__lte=newest[0])
+            policies = set(rows.values_list("policy_id", flat=True).distinct())
+        self.lapses = _scan(policies, since, longest_countdown_ms)
+        self.anchor = newest
+        self.marks = deque([(time.monotonic(), newest[0])]) if newest else deque()
+        self.seen = set()
+
+    def advance(self, since: datetime, longest_countdown_ms: int) -> bool:
+        """Take in the beats added since the last call; False when only a rebuild can tell."""
+        if self.anchor is None:
+            return False
+        anchor_id, anchor_sent_at = self.anchor
+        reread_from = self._reread_from()
+        newest = Beat.objects.order_by("-id")
+        rows = list(
+            _trouble(is_trouble=True)
+            .annotate(
+                newest_id=Subquery(newest.values("id")[:1]),
+                newest_sent_at=Subquery(newest.values("sent_at")[:1]),
+            )
+            .filter(Q(id=anchor_id) | Q(id__gt=reread_from, is_trouble=True))
+            .values_list("id", "policy_id", "sent_at", "is_trouble", "newest_id", "newest_sent_at")
+        )
+        if not any(row[0] == anchor_id and row[2] == anchor_sent_at for row in rows):
+            return False  # the beat it stopped at is gone: pruned, or another database (tests)
+        self.seen = {beat_id for beat_id in self.seen if beat_id > reread_from}
+        rescan = set()
+        for beat_id, policy_id, sent_at, is_trouble, _, _ in rows:
+            if is_trouble and beat_id > reread_from and beat_id not in self.seen:
+                self.seen.add(beat_id)
+                if sent_at >= since:
+                    rescan.add(policy_id)
+        if rescan:
+            self.lapses.update(dict.fromkeys(rescan, []))
+            self.lapses.update(_scan(rescan, since, longest_countdown_ms))
+        self.anchor = (rows[0][4], rows[0][5])
+        self.marks.append((time.monotonic(), self.anchor[0]))
+        return True
+
+    def _reread_from(self) -> int:
+        """The newest id seen at least REREAD_S ago (ids above it are read again), forgetting older marks."""
+        horizon = time.monotonic() - REREAD_S
+        while len(self.marks) > 1 and self.marks[1][0] <= horizon:
+            self.marks.popleft()
+        return self.marks[0][1] if self.marks else 0
+
+    def answer(self, since: datetime) -> list[Lapse]:
+        found = [lapse for lapses in self.lapses.values() for lapse in _since(lapses, since)]
+        return sorted(found, key=lambda lapse: lapse.expired_at, reverse=True)
+
+
+def _since(lapses: list[Lapse], since: datetime) -> list[Lapse]:
+    return [lapse for lapse in lapses if lapse.resumed_at >= since]
+
+
+# PostgreSQL takes a beat's id at insert and shows the row at commit, so a beat may appear after a newer id
+# has been seen: ids this recent are read again on every poll (the engine's writes take milliseconds).
+REREAD_S = 10.0
+_watch = _Watch()
+_lock = threading.Lock()  # gunicorn threads share the watch
 
 
 def recent_lapses(now: datetime, longest_countdown_ms: int) -> list[Lapse]:
     """Every lapse that ended in the last WINDOW, newest first."""
-    global _last
     since = now - WINDOW
-    trouble = tuple(
-        Beat.objects.filter(sent_at__gte=since)
-        .annotate(late_s=SecondsLate())
-        .filter(~Q(outcome=Outcome.CONFIRMED) | Q(due_at__isnull=False, late_s__gt=LATE_BY_S))
-        .values("policy_id")
-        .annotate(beats=Count("id"), last_id=Max("id"), last_at=Max("sent_at"))
-        .order_by("policy_id")  # replaces the model's ordering, which would split the groups per beat
-        .values_list("policy_id", "beats", "last_id", "last_at")
-    )
-    if not trouble:
-        return []
-    fingerprint, lapses = _last
-    if fingerprint != trouble:
-        lapses = _scan({row[0] for row in trouble}, since, longest_countdown_ms)
-        _last = (trouble, lapses)
-    return [lapse for lapse in lapses if lapse.resumed_at >= since]
+    with _lock:
+        if not _watch.advance(since, longest_countdown_ms):
+            _watch.rebuild(since, longest_countdown_ms)
+        return _watch.answer(since)
 
 
-def _scan(policy_ids, since, longest_countdown_ms) -> list[Lapse]:
+def _trouble(**flag):
+    """Beats that were not acknowledged, or acknowledged but sent late: the signs a lapse may hide behind.
+    With `is_trouble=True`, every beat annotated with whether it is one."""
+    beats = Beat.objects.order_by().annotate(late_s=SecondsLate())
+    sign = ~Q(outcome=Outcome.CONFIRMED) | Q(due_at__isnull=False, late_s__gt=LATE_BY_S)
+    if flag:
+        return beats.annotate(is_trouble=ExpressionWrapper(sign, output_field=BooleanField()))
+    return beats.filter(sign)
+
+
+def _scan(policy_ids, since, longest_countdown_ms) -> dict[int, list[Lapse]]:
+    """The lapses of these policies that ended in the window, per policy."""
+    if not policy_ids:
+        return {}
     # Far enough back to know the countdown that was running when the window opened.
     rows = (
         Beat.objects.filter(
@@ -112,10 +191,4 @@ def _scan(policy_ids, since, longest_countdown_ms) -> list[Lapse]:
     by_policy = defaultdict(list)
     for policy_id, kind, sent_at, countdown_ms in rows:
         by_policy[policy_id].append((kind, sent_at, countdown_ms))
-    lapses = [
-        lapse
-        for policy_id, beats in by_policy.items()
-        for lapse in lapses_in(policy_id, beats)
-        if lapse.resumed_at >= since
-    ]
-    return sorted(lapses, key=lambda lapse: lapse.expired_at, reverse=True)
+    return {policy_id: _since(lapses_in(policy_id, beats), since) for policy_id, beats in by_policy.items()}

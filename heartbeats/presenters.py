@@ -2,7 +2,8 @@
 `CountdownPolicy.status()`, read once per request with one clock reading), the engines' liveness, and the
 request-weight budget per egress identity.
 
-It costs the same few queries whatever the number of policies: the JSON view is polled every second.
+It costs the same few queries whatever the number of policies, accounts or egress identities, and reads
+policies as plain rows (heartbeats.policy_facts): the JSON view is polled every second by every open board.
 """
 
 from dataclasses import dataclass, field
@@ -12,14 +13,9 @@ from django.utils import timezone
 
 from heartbeats import budget as budgets
 from heartbeats.lapses import Lapse, recent_lapses
-from heartbeats.models import (
-    STATUS_RISK,
-    AddressLimits,
-    CountdownPolicy,
-    EngineLiveness,
-    PolicyStatus,
-    Status,
-)
+from heartbeats.models import STATUS_RISK, AddressLimits, EngineLiveness, PolicyStatus, Status
+from heartbeats.policy_facts import PolicyFacts, load_policies
+from heartbeats.symbols import cached_facts_many
 
 # The statuses that need someone's attention; the board's "At risk" filter and its top tiles.
 AT_RISK = (Status.EXPIRED, Status.FAILING, Status.UNCERTAIN, Status.LATE)
@@ -35,6 +31,9 @@ SORTS = {
 CLOCK_OFFSET_WARN_MS = 1000
 # Compact venue names for the table.
 VENUE_SHORT = {"usdm": "USD-M", "coinm": "COIN-M"}
+# Rows per board page: the page and its JSON stay small and quick at any number of policies, and the
+# riskiest rows come first anyway.
+PAGE_SIZE = 100
 
 
 def epoch_ms(moment: datetime | None) -> int | None:
@@ -51,9 +50,9 @@ def format_remaining(ms: int | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-@dataclass
+@dataclass(slots=True)
 class PolicyRow:
-    policy: CountdownPolicy
+    policy: PolicyFacts
     status: PolicyStatus
     # The latest time in the last hour this policy's countdown ran out and heartbeats resumed after it.
     lapse: Lapse | None = None
@@ -166,7 +165,7 @@ class EgressState:
 @dataclass
 class LapseRow:
     lapse: Lapse
-    policy: CountdownPolicy
+    policy: PolicyFacts
 
     def as_json(self) -> dict:
         return {
@@ -177,6 +176,51 @@ class LapseRow:
             "resumed_at_ms": epoch_ms(self.lapse.resumed_at),
             "resumed_by": self.lapse.resumed_by,
         }
+
+
+@dataclass
+class Page:
+    """One page of the board's rows; `number` is clamped to the pages there are."""
+
+    number: int
+    pages: int
+    total: int
+    rows: list[PolicyRow]
+    size: int = PAGE_SIZE
+
+    @property
+    def first(self) -> int:
+        """1-based position of the page's first row (0 when there is none)."""
+        return (self.number - 1) * self.size + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+    def as_json(self) -> dict:
+        return {
+            "number": self.number,
+            "pages": self.pages,
+            "total": self.total,
+            "size": self.size,
+            "first": self.first,
+            "last": self.last,
+        }
+
+
+def page_of(rows: list[PolicyRow], number: int | None, size: int = PAGE_SIZE) -> Page:
+    pages = max(1, -(-len(rows) // size))
+    number = min(max(1, number or 1), pages)
+    start = (number - 1) * size
+    return Page(number, pages, len(rows), rows[start : start + size], size)
 
 
 @dataclass
@@ -278,15 +322,19 @@ class Snapshot:
             ],
         }
 
-    def as_json(self) -> dict:
-        return {
+    def as_json(self, page: Page | None = None) -> dict:
+        """Everything, or with `page` only that page's rows (and where it stands)."""
+        data = {
             "server_time_ms": epoch_ms(self.now),
             "engine": self.engine_json(),
             "budget": [e.budget_json() for e in self.egresses],
             "counts": self.counts,
             "lapses": [lapse.as_json() for lapse in self.lapses],
-            "policies": [r.as_json() for r in self.rows],
+            "policies": [r.as_json() for r in (page.rows if page else self.rows)],
         }
+        if page:
+            data["page"] = page.as_json()
+        return data
 
 
 def _sort_key(sort: str):
@@ -310,6 +358,12 @@ def _egress_states(now, policies_by_egress) -> list[EgressState]:
     liveness = list(EngineLiveness.objects.all())
     # What the exchange told any process about each address (the web's fallback included).
     addresses = list(AddressLimits.objects.values("egress", "paused_until", "banned_until"))
+    # Every egress identity's cached exchange info in one cache read, not one per identity.
+    endpoints = {
+        name: {(a.base_url, a.venue) for a in {p.account for p in mine}}
+        for name, mine in policies_by_egress.items()
+    }
+    facts = cached_facts_many(e for mine in endpoints.values() for e in mine)
     names = sorted(set(policies_by_egress) or {row.egress for row in liveness} or {"default"})
     states = []
     for name in names:
@@ -341,10 +395,12 @@ def _egress_states(now, policies_by_egress) -> list[EgressState]:
             clock_offset_ms=engine.clock_offset_ms if engine else None,
             measured=engine.used_weight if engine else None,
         )
-        # The budget module's own figures, fed the policies and accounts already loaded (budget_for would load
-        # them again for every poll).
+        # The budget module's own figures, fed what is already loaded (budget_for would query again, per
+        # identity, on every poll).
         mine = policies_by_egress.get(name, [])
-        state.limit, _source = budgets.weight_limit(name, {p.account_id: p.account for p in mine}.values())
+        state.limit, _source = budgets.smallest_limit(
+            [facts.get(e) for e in endpoints.get(name, ())], [r.weight_limit for r in records]
+        )
         state.projected = budgets.projected_weight_per_minute(mine)
         state.reserve = budgets.reserve_for(len(mine))
         state.available = state.limit - state.projected - state.reserve
@@ -352,11 +408,11 @@ def _egress_states(now, policies_by_egress) -> list[EgressState]:
     return states
 
 
-def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None) -> Snapshot:
-    """Everything the live pages show, from one clock reading. Filters apply to the rows only; the engine
-    and budget figures always cover every egress identity in use."""
+def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbol=None) -> Snapshot:
+    """Everything the live pages show, from one clock reading. Filters apply to the rows only (`symbol`: the
+    symbols containing it); the engine and budget figures always cover every egress identity in use."""
     now = timezone.now()
-    policies = list(CountdownPolicy.objects.with_account().order_by("account__label", "symbol"))
+    policies = load_policies()
     policies_by_egress = {}
     for p in policies:
         if p.account.enabled:
@@ -376,6 +432,8 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None) -> Sn
         rows = [r for r in rows if r.policy.pk == policy_id]
     if account_id is not None:
         rows = [r for r in rows if r.policy.account_id == account_id]
+    if symbol:
+        rows = [r for r in rows if symbol.upper() in r.policy.symbol]
     counts = {s.value: 0 for s in sorted(Status, key=lambda s: STATUS_RISK[s])}
     for r in rows:
         counts[r.status.state.value] += 1

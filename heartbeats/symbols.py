@@ -108,6 +108,12 @@ def cached_facts(base_url: str, venue: str) -> ExchangeFacts | None:
     return cache.get(_cache_key(base_url, venue))
 
 
+def cached_facts_many(endpoints) -> dict[tuple[str, str], ExchangeFacts]:
+    """What the cache holds for each (base_url, venue), in one cache read; endpoints it lacks are left out."""
+    keys = {_cache_key(base_url, venue): (base_url, venue) for base_url, venue in set(endpoints)}
+    return {keys[key]: facts for key, facts in cache.get_many(keys).items()} if keys else {}
+
+
 def trading_symbols(account) -> frozenset[str]:
     return exchange_facts(account).trading
 

@@ -7,9 +7,10 @@ from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from heartbeats import presenters
+from heartbeats import presenters, roles
 from heartbeats.models import ExchangeAccount, Status
 from heartbeats.views.access import parse_id, viewer_required
+from heartbeats.views.board_rows import RowRenderer
 
 
 class BoardFilter(forms.Form):
@@ -27,7 +28,14 @@ class BoardFilter(forms.Form):
         required=False,
     )
     sort = forms.ChoiceField(choices=list(presenters.SORTS.items()), required=False)
+    symbol = forms.CharField(
+        required=False,
+        max_length=32,
+        strip=True,
+        widget=forms.TextInput(attrs={"placeholder": "Symbol", "size": 10, "autocomplete": "off"}),
+    )
     size = forms.ChoiceField(choices=[("", "Normal type"), ("large", "Large type")], required=False)
+    page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def snapshot_args(self) -> dict:
         """The filters as snapshot() arguments; invalid ones fall back to "everything, riskiest first"."""
@@ -37,27 +45,41 @@ class BoardFilter(forms.Form):
             "account_id": account.pk if account else None,
             "status": data.get("status") or None,
             "sort": data.get("sort") or "risk",
+            "symbol": data.get("symbol") or None,
         }
+
+    def page_number(self) -> int:
+        return (self.cleaned_data.get("page") if self.is_valid() else None) or 1
+
+
+def query_without_page(request) -> str:
+    """The board's query string without its page number, for the pager's links."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
 
 
 @require_GET
 @viewer_required
 def board(request):
     filters = BoardFilter(request.GET or None)
-    args = (
-        filters.snapshot_args() if filters.is_bound else {"account_id": None, "status": None, "sort": "risk"}
-    )
+    args = filters.snapshot_args() if filters.is_bound else {}
     snap = presenters.snapshot(**args)
-    query = request.GET.urlencode()
+    page = presenters.page_of(snap.rows, filters.page_number() if filters.is_bound else 1)
+    rows = RowRenderer(roles.can_operate(request.user))
     return render(
         request,
         "heartbeats/board.html",
         {
             "snap": snap,
+            "page": page,
+            "rows_html": rows.rows(page.rows),
+            "row_template_html": rows.blank(),
             "filters": filters if filters.is_bound else BoardFilter(),
             "filter_errors": filters.errors if filters.is_bound else {},
-            "filtered": any(args[k] for k in ("account_id", "status")),
-            "status_query": query,
+            "filtered": any(args.get(k) for k in ("account_id", "status", "symbol")),
+            "status_query": request.GET.urlencode(),
+            "pager_query": query_without_page(request),
         },
     )
 
@@ -73,7 +95,8 @@ def favicon(request):
 @require_GET
 @viewer_required
 def status_json(request):
-    """Polled every second by the live pages. Same filters as the board, plus `policy` for one policy."""
+    """Polled every second by the live pages. Same filters and page as the board, plus `policy` for one
+    policy."""
     filters = BoardFilter(request.GET)
     if not filters.is_valid():
         errors = {name: [str(e) for e in errs] for name, errs in filters.errors.items()}
@@ -87,4 +110,6 @@ def status_json(request):
     if request.GET.get("rows") == "none":
         # Pages that only need the engine and budget figures (e.g. an operation's results).
         args["policy_id"] = 0
-    return JsonResponse(presenters.snapshot(**args).as_json())
+    snap = presenters.snapshot(**args)
+    # The board's page of rows (the first unless `page` says otherwise), never every row at once.
+    return JsonResponse(snap.as_json(presenters.page_of(snap.rows, filters.page_number())))

@@ -98,7 +98,7 @@ def test_it_keeps_disarm_all_away_from_viewers(page, live_server, desk_on_simula
     make_policy(make_account("alpha"), "BTCUSDT")
     sign_in(page, live_server, "victor")
     assert page.locator("#disarm-all-button").count() == 0
-    assert page.locator('form[data-form="disarm"]').count() == 0
+    assert page.locator('[data-form="disarm"]').count() == 0
     response = page.goto(f"{live_server.url}/disarm-all/")
     assert response.status == 403
     assert "Only operators" in page.content()

@@ -31,7 +31,7 @@ def test_it_fits_a_phone_and_keeps_time_left_and_the_button_in_view(page, live_s
     assert _overflow(page) <= 0
     assert _overflow(page, ".table-wrap") <= 0
     row = page.locator("#policy-rows tr").first
-    for cell in ('[data-cell="remaining"]', '[data-form="disarm"] button', '[data-cell="account-inline"]'):
+    for cell in ('[data-cell="remaining"]', 'button[data-form="disarm"]', '[data-cell="account-inline"]'):
         box = row.locator(cell).bounding_box()
         assert box and box["x"] + box["width"] <= 390, cell
     page.goto(f"{live_server.url}/disarm-all/")

@@ -113,8 +113,28 @@ class TestRecentLapses:
     def test_it_costs_one_query_on_a_quiet_desk(self, db, django_assert_num_queries):
         policy = make_policy(make_account("desk-a"), "ETHUSDT", "armed", countdown_ms=60_000, interval_s=10)
         _steady(policy, 600, 0)
+        assert recent_lapses(T0, 60_000) == []  # a process reads the window once
         with django_assert_num_queries(1):
             assert recent_lapses(T0, 60_000) == []
+
+    def test_it_finds_a_lapse_whose_beats_arrive_after_it_has_read_the_window(self, engine_stopped_once):
+        policy, _ = engine_stopped_once
+        stopped = make_policy(policy.account, "XRPUSDT", "armed", countdown_ms=60_000, interval_s=10)
+        _steady(stopped, 400, 200)  # quiet since 210 s ago
+        assert len(recent_lapses(T0, 60_000)) == 1
+        _beat(stopped, T0 - timedelta(seconds=1), due=T0 - timedelta(seconds=200))  # resumed just now
+        found = sorted(lapse.policy_id for lapse in recent_lapses(T0, 60_000))
+        assert found == sorted([policy.pk, stopped.pk])
+
+    def test_it_reads_the_window_again_when_the_beats_it_knew_are_gone(self, engine_stopped_once):
+        assert len(recent_lapses(T0, 60_000)) == 1
+        Beat.objects.all().delete()
+        assert recent_lapses(T0, 60_000) == []
+
+    def test_it_lets_a_lapse_leave_the_answer_an_hour_after_heartbeats_resumed(self, engine_stopped_once):
+        assert len(recent_lapses(T0, 60_000)) == 1
+        assert recent_lapses(T0 + timedelta(minutes=59), 60_000) != []
+        assert recent_lapses(T0 + timedelta(minutes=61), 60_000) == []
 
 
 @pytest.mark.django_db

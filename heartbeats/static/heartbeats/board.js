@@ -1,5 +1,5 @@
-// The board: keeps the rows, the status tiles and the budget gauges in step with the status JSON, and ticks
-// every countdown from the server's deadline once a second.
+// The board: keeps the page's rows, the pager, the status tiles and the budget gauges in step with the status
+// JSON (which carries the page's rows only), and ticks every countdown from the server's deadline.
 (function () {
   "use strict";
 
@@ -14,6 +14,8 @@
     var template = document.getElementById("policy-row-template");
     var emptyNote = document.getElementById("no-rows");
     var rowCount = document.getElementById("row-count");
+    var pager = document.getElementById("pager");
+    var rowAction = document.getElementById("row-action");
 
     function url(pattern, id) {
       return pattern.replace("ID", String(id));
@@ -25,12 +27,13 @@
 
     function newRow(p) {
       var tr = template.content.firstElementChild.cloneNode(true);
+      tr.id = "p-" + p.id;
       tr.dataset.policyId = String(p.id);
       cell(tr, "symbol").href = url(root.dataset.policyUrl, p.id);
       var arm = tr.querySelector('[data-form="arm"]');
       var disarm = tr.querySelector('[data-form="disarm"]');
-      if (arm) arm.action = url(root.dataset.armUrl, p.id);
-      if (disarm) disarm.action = url(root.dataset.disarmUrl, p.id);
+      if (arm) arm.setAttribute("formaction", url(root.dataset.armUrl, p.id));
+      if (disarm) disarm.setAttribute("formaction", url(root.dataset.disarmUrl, p.id));
       return tr;
     }
 
@@ -78,7 +81,7 @@
       var same = wanted.length === tbody.rows.length && wanted.every(function (tr, i) { return tbody.rows[i] === tr; });
       if (!same) wanted.forEach(function (tr) { tbody.appendChild(tr); });
       emptyNote.hidden = wanted.length > 0;
-      text(rowCount, wanted.length + " shown");
+      if (data.page) showPage(data.page);
 
       Object.keys(data.counts).forEach(function (status) {
         var tile = document.querySelector('[data-tile="' + status + '"]');
@@ -103,6 +106,25 @@
       });
     }
 
+    // "101–200 of 1000 shown", the pager's page numbers and links; rows beyond this page are not sent.
+    function showPage(page) {
+      text(rowCount, (page.pages > 1 ? page.first + "–" + page.last + " of " : "") + page.total + " shown");
+      if (!pager) return;
+      pager.hidden = page.pages <= 1;
+      text(pager.querySelector('[data-field="page-number"]'), String(page.number));
+      text(pager.querySelector('[data-field="page-count"]'), String(page.pages));
+      var query = pager.dataset.query;
+      var targets = { first: 1, previous: page.number - 1, next: page.number + 1, last: page.pages };
+      Object.keys(targets).forEach(function (name) {
+        var link = pager.querySelector('[data-page="' + name + '"]');
+        if (!link) return;
+        var backwards = name === "first" || name === "previous";
+        link.hidden = backwards ? page.number <= 1 : page.number >= page.pages;
+        var href = "?" + (query ? query + "&" : "") + "page=" + targets[name];
+        if (link.getAttribute("href") !== href) link.setAttribute("href", href);
+      });
+    }
+
     function onTick(now) {
       Array.prototype.forEach.call(tbody.rows, function (tr) {
         var expires = tr.dataset.expiresAtMs;
@@ -110,7 +132,20 @@
         text(cell(tr, "remaining"), CG.fmtRemaining(remaining));
         var countdown = Number(tr.dataset.countdownMs) || 0;
         var pct = remaining === null || !countdown ? 0 : Math.max(0, Math.min(100, (100 * remaining) / countdown));
-        cell(tr, "bar").setAttribute("width", pct.toFixed(1));
+        var bar = cell(tr, "bar");
+        var width = pct.toFixed(1);
+        if (bar.getAttribute("width") !== width) bar.setAttribute("width", width);
+      });
+    }
+
+    // A row's Arm or Disarm submits the page's one form; coming back, the browser scrolls to that row.
+    if (rowAction) {
+      tbody.addEventListener("click", function (event) {
+        var button = event.target.closest("button[form='row-action']");
+        var tr = button && button.closest("tr");
+        if (!tr) return;
+        var back = window.location.pathname + window.location.search + "#p-" + tr.dataset.policyId;
+        rowAction.querySelector("input[name='next']").value = back;
       });
     }
 
