@@ -5,11 +5,16 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 
+class SettingsError(ImproperlyConfigured):
+    """A setting missing from the environment or malformed there. Its message says what to set; manage.py and
+    gunicorn print that message alone (no traceback) and exit."""
+
+
 def env_str(name, default=None, *, required=False):
     value = os.environ.get(name)
     if value is None or value == "":
         if required:
-            raise ImproperlyConfigured(f"{name} must be set in the environment (see README, Configuration).")
+            raise SettingsError(f"{name} must be set in the environment (see README, Configuration).")
         return default
     return value
 
@@ -23,7 +28,7 @@ def env_bool(name, default=False):
         return True
     if lowered in {"0", "false", "no", "off"}:
         return False
-    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}.")
+    raise SettingsError(f"{name} must be true or false, not {value!r}.")
 
 
 def env_int(name, default):
@@ -33,7 +38,7 @@ def env_int(name, default):
     try:
         return int(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+        raise SettingsError(f"{name} must be a whole number, not {value!r}.") from None
 
 
 def env_list(name, default=()):

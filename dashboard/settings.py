@@ -56,7 +56,8 @@ else:
 CSRF_TRUSTED_ORIGINS = env_list("CG_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the dashboard's own sign-in and second factor (heartbeats.admin_site).
+    "heartbeats.apps.GuardAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -65,6 +66,11 @@ INSTALLED_APPS = [
     "django_q",
     "auditlog",
     "axes",
+    # The second factor: authenticator apps (TOTP), recovery codes (static tokens), passkeys (WebAuthn).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     "heartbeats",
 ]
 
@@ -72,11 +78,16 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Pages show live state: no browser or proxy may keep one (static files are served above, cached).
+    "heartbeats.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A signed-in user who owes a second factor sees nothing else until it is given (heartbeats.twofactor).
+    "heartbeats.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -188,9 +199,40 @@ LOGOUT_REDIRECT_URL = "login"
 AXES_FAILURE_LIMIT = env_int("CG_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = 0.25
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+# Failures are forgotten when a sign-in is complete -- after the second factor where one is owed, not at the
+# password (heartbeats.twofactor), so signing in again cannot wipe out failed second-factor guesses.
+AXES_RESET_ON_SUCCESS = False
+AXES_SENSITIVE_PARAMETERS = ["token"]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# The second factor (heartbeats.twofactor). Required for operators, key admins and superusers unless turned
+# off (the embedded setup leaves it optional unless CG_REQUIRE_2FA=1); anyone may enrol. Disarm all, key
+# changes, device changes and recovery codes ask for it again when the last one is older than
+# SECOND_FACTOR_FRESH_SECONDS.
+REQUIRE_2FA = env_bool("CG_REQUIRE_2FA", not DEV)
+SECOND_FACTOR_FRESH_SECONDS = env_int("CG_2FA_FRESH_SECONDS", 300)
+OTP_TOTP_ISSUER = "Countdown Guard"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# Passkeys are a second factor only (after the password), scoped to the host name the dashboard is opened
+# at; each ceremony is checked against the page's own origin (heartbeats.passkeys).
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_RP_NAME = "Countdown Guard"
+OTP_WEBAUTHN_RP_ID_CALLABLE = "heartbeats.passkeys.relying_party_id"
+OTP_WEBAUTHN_HELPER_CLASS = "heartbeats.passkeys.PasskeyHelper"
+# A failed passkey is written to the audit trail and logged in one line (heartbeats.twofactor), not as a
+# traceback per attempt.
+OTP_WEBAUTHN_EXCEPTION_LOGGER_NAME = ""
+OTP_WEBAUTHN_ALLOWED_ORIGINS = (
+    ["http://localhost"]
+    if DEV
+    else [f"https://{h.lstrip('.')}" for h in ALLOWED_HOSTS if h != "*" and not h.startswith(".")]
+)
+
+# Exchange hosts the server may call: Binance's production, testnet and demo hosts (heartbeats.validation),
+# plus these host names (or host:port). The embedded setup also allows loopback, where the simulator runs.
+EXCHANGE_HOST_ALLOWLIST = env_list("CG_EXCHANGE_HOST_ALLOWLIST")
+EXCHANGE_LOOPBACK_ALLOWED = DEV
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("CG_TIME_ZONE", "UTC")
@@ -242,6 +284,8 @@ if TRUSTED_PROXY_COUNT:
     AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 X_FRAME_OPTIONS = "DENY"
+# Says which check failed (a form sent from another site, a missing cookie, a stale token).
+CSRF_FAILURE_VIEW = "heartbeats.views.errors.csrf_failure"
 
 from django.utils.csp import CSP  # noqa: E402
 
@@ -284,10 +328,28 @@ BEAT_RETENTION_DAYS = env_int("CG_BEAT_RETENTION_DAYS", 7)
 FALLBACK_SWEEP = True
 
 LOG_LEVEL = env_str("CG_LOG_LEVEL", "INFO")
+# Django logs each request it refuses as suspicious on "django.security.<exception class>", at ERROR.
+BAD_REQUEST_LOGGERS = [
+    f"django.security.{name}"
+    for name in (
+        "SuspiciousOperation",
+        "DisallowedHost",
+        "DisallowedRedirect",
+        "RequestDataTooBig",
+        "TooManyFieldsSent",
+        "TooManyFilesSent",
+        "SuspiciousMultipartForm",
+        "SuspiciousFileOperation",
+        "SuspiciousSession",
+    )
+]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "heartbeats.exchange.redact.RedactingFilter"}},
+    "filters": {
+        "redact": {"()": "heartbeats.exchange.redact.RedactingFilter"},
+        "bad_request": {"()": "heartbeats.logs.BadRequestFilter"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
@@ -300,5 +362,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         # Its start-up banner would open the output of every command.
         "axes.apps": {"level": "WARNING"},
+        # Requests refused with 400 (a bad Host, an oversized body): one warning line each, no traceback.
+        **{name: {"filters": ["bad_request"]} for name in BAD_REQUEST_LOGGERS},
     },
 }

@@ -5,8 +5,27 @@ command line wins.
 """
 
 import os
+import sys
 
 wsgi_app = "dashboard.wsgi:application"
+
+
+def _check_settings():
+    """Read the settings once here, in the master: a missing or malformed setting then ends gunicorn with its
+    message alone, instead of a traceback from every worker that fails to boot."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from dashboard.env import SettingsError
+
+    try:
+        from django.conf import settings
+
+        settings.INSTALLED_APPS  # noqa: B018  (reading one loads them all)
+    except SettingsError as exc:
+        sys.exit(f"Countdown Guard cannot start: {exc}")
+
+
+_check_settings()
 bind = os.environ.get("CG_BIND", "127.0.0.1:8000").split(",")
 
 # Threads rather than many processes: the board polls a small JSON view about every second per open tab, and

@@ -5,7 +5,7 @@ the secret or a signed request into a message.
 """
 
 from heartbeats import ratelimits
-from heartbeats.validation import VENUE_NAMES
+from heartbeats.validation import VENUE_NAMES, exchange_url_refusal
 
 
 class KeyCheckFailed(Exception):
@@ -42,6 +42,9 @@ def check_key(account, **kw) -> None:
     unreachable, rate limited."""
     from heartbeats.exchange import errors
 
+    refusal = exchange_url_refusal(account.base_url)
+    if refusal:
+        raise KeyCheckFailed(f"Not checked: {refusal}")
     try:
         client = client_for(account, **kw)
     except errors.InvalidKeyError as exc:
@@ -94,7 +97,9 @@ def describe(exc, account) -> str:
 
     code, where = exc.code, account.base_url
     # The exchange's own sentence ends with a full stop already ("Signature for this request is not valid.").
-    msg = (getattr(exc, "msg", "") or "").strip()
+    # Only an answer in the exchange's error format (a code and its message) is quoted, never whatever else
+    # a host sent back (an HTML page, a proxy's text).
+    msg = " ".join((getattr(exc, "msg", "") or "").split())[:200] if code is not None else ""
     said = f" The exchange said: “{msg}”{'' if msg.endswith(('.', '!', '?')) else '.'}" if msg else ""
     venue = VENUE_NAMES.get(account.venue, account.venue)
     if code == -2015:

@@ -8,17 +8,20 @@ policy edits made here write Operations of their own (audit.record) besides djan
 import json
 
 from auditlog.models import LogEntry
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation, IncorrectLookupParameters, csrf_protect_m
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from heartbeats import audit
+from heartbeats import audit, twofactor
 from heartbeats.forms import AccountForm, PolicyForm
 from heartbeats.models import (
     DESIRED_FIELDS,
@@ -33,6 +36,7 @@ from heartbeats.models import (
     Operation,
     Status,
 )
+from heartbeats.views.access import step_up
 
 
 class SafeChangeList(ChangeList):
@@ -101,6 +105,31 @@ class ChecksOutsideTransactionMixin:
         return actions
 
 
+class FreshFactorMixin:
+    """Writes through this admin (add, change, delete) need a fresh second factor (heartbeats.twofactor):
+    opening a form that could write leads to the verify page and back; a form sent with a stale factor is
+    refused with nothing saved."""
+
+    step_up_what = "This change"
+
+    def _stale(self, request, object_id=None) -> bool:
+        if twofactor.fresh(request):
+            return False
+        if request.method not in ("GET", "HEAD"):
+            return True
+        return self.has_add_permission(request) if object_id is None else self.has_change_permission(request)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if self._stale(request, object_id):
+            return step_up(request, self.step_up_what)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if not twofactor.fresh(request) and self.has_delete_permission(request):
+            return step_up(request, self.step_up_what)
+        return super().delete_view(request, object_id, extra_context)
+
+
 class ReadOnlyAdmin(SafeChangeListMixin, admin.ModelAdmin):
     def has_add_permission(self, request, obj=None):
         return False
@@ -116,8 +145,11 @@ class ReadOnlyAdmin(SafeChangeListMixin, admin.ModelAdmin):
 
 
 @admin.register(ExchangeAccount)
-class ExchangeAccountAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin):
+class ExchangeAccountAdmin(
+    SafeChangeListMixin, FreshFactorMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin
+):
     form = AccountForm
+    step_up_what = "Changing an exchange account or its key"
     list_display = [
         "label",
         "venue",
@@ -384,6 +416,62 @@ class AddressLimitsAdmin(ReadOnlyAdmin):
         "updated_at",
     ]
     list_filter = ["egress"]
+
+
+class GuardUserAdmin(SafeChangeListMixin, FreshFactorMixin, UserAdmin):
+    """Django's user admin, with each user's second factor shown and a superuser's reset of it (audited).
+    Changing users (roles, superuser status, passwords) needs a fresh second factor, like key changes."""
+
+    step_up_what = "Changing a user"
+    actions = ["reset_second_factor"]
+
+    def get_list_display(self, request):
+        return [*super().get_list_display(request), "second_factor"]
+
+    @admin.display(description="Second factor")
+    def second_factor(self, obj):
+        kinds = [twofactor.KIND_LABELS[twofactor.kind_of(d)] for d in twofactor.primary_devices(obj)]
+        if not kinds:
+            return "required, not enrolled" if twofactor.required_for(obj) else "-"
+        codes = twofactor.recovery_codes_left(obj)
+        return f"{', '.join(kinds)}; {codes} recovery code{'s' if codes != 1 else ''}"
+
+    def has_reset_second_factor_permission(self, request):
+        return request.user.is_superuser
+
+    @admin.action(
+        description="Reset second factor (remove every app, passkey and recovery code)",
+        permissions=["reset_second_factor"],
+    )
+    def reset_second_factor(self, request, queryset):
+        if not request.user.is_superuser:
+            raise PermissionDenied("Only a superuser can reset someone's second factor.")
+        if not twofactor.fresh(request):
+            return step_up(request, "Resetting a second factor", back=request.get_full_path())
+        for target in queryset:
+            removed = twofactor.reset_devices(target, by=request.user, ip=audit.client_ip(request))
+            what = ", ".join(removed) if removed else "nothing to remove"
+            self.message_user(
+                request,
+                f"Second factor of {target.get_username()} reset ({what}). They enrol again at their next "
+                "sign-in.",
+                messages.SUCCESS,
+            )
+
+    def user_change_password(self, request, id, form_url=""):
+        if not twofactor.fresh(request):
+            return step_up(request, "Changing a password")
+        return super().user_change_password(request, id, form_url)
+
+
+# Devices are managed by their owners (the Second factor page) and reset by superusers (the user admin):
+# django-otp's own device admins would show keys and let a superuser make a device for somebody else.
+for _device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_device_model):
+        admin.site.unregister(_device_model)
+if admin.site.is_registered(get_user_model()):
+    admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), GuardUserAdmin)
 
 
 def _make_safe(model):

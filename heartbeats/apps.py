@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class HeartbeatsConfig(AppConfig):
@@ -8,3 +9,11 @@ class HeartbeatsConfig(AppConfig):
     def ready(self):
         from heartbeats import audit, checks  # noqa: F401  (signal receivers and system checks)
         from heartbeats.engine import signals  # noqa: F401  (engine Schedules after migrate, worker kickoff)
+
+
+class GuardAdminConfig(admin_apps.AdminConfig):
+    """Django's admin, whose default site signs people in through the dashboard's own sign-in and second
+    factor (heartbeats.admin_site). Every `admin.register` lands on that site."""
+
+    default = False  # named in INSTALLED_APPS; "heartbeats" itself is HeartbeatsConfig
+    default_site = "heartbeats.admin_site.GuardAdminSite"

@@ -12,6 +12,8 @@ countdown_guard.W007  Q_CLUSTER retries or keeps failed tasks on its own (max_at
 countdown_guard.W008  The cache is not shared between processes, so worker status cannot be read.
 countdown_guard.E009  ENGINE_DESIRED_STALE_AFTER is not below EngineLiveness.DEAF_AFTER: an engine that
                       cannot read the database could still arm from memory after the web took over disarms.
+countdown_guard.W010  A stored account's base URL is not an allowed exchange host (database): saved before
+                      the host rules, or the host was dropped from CG_EXCHANGE_HOST_ALLOWLIST.
 
 Checks marked (database) read stored rows, so they run only when databases are checked:
 `manage.py check --database default` (and `migrate`). They skip quietly when the tables do not exist yet.
@@ -190,3 +192,31 @@ def check_deaf_engine_bound(app_configs=None, **kwargs):
             id=ID + "E009",
         )
     ]
+
+
+@register(Tags.database)
+def check_exchange_hosts(app_configs=None, databases=None, **kwargs):
+    if not databases:
+        return []
+    from heartbeats.models import Environment, ExchangeAccount
+    from heartbeats.validation import exchange_url_refusal
+
+    try:
+        rows = list(
+            ExchangeAccount.objects.filter(environment=Environment.CUSTOM).values_list(
+                "label", "custom_base_url"
+            )
+        )
+    except DatabaseError:
+        return []
+    refused = [label for label, url in rows if exchange_url_refusal(url)]
+    if refused:
+        return [
+            Warning(
+                f"The base URL of {len(refused)} account(s) is not an allowed exchange host: "
+                f"{', '.join(refused)}. Their key checks and symbol lists are refused.",
+                hint="Point them at a Binance host, or list their host in CG_EXCHANGE_HOST_ALLOWLIST.",
+                id=ID + "W010",
+            )
+        ]
+    return []

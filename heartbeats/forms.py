@@ -19,7 +19,7 @@ from heartbeats.accounts import KeyCheckFailed, check_key, disable_refusal, sign
 from heartbeats.audit import SECRET_FIELDS, account_changes, policy_changes
 from heartbeats.crypto import looks_like_token
 from heartbeats.models import Action, CountdownPolicy, Environment, ExchangeAccount, KeyType, Status
-from heartbeats.validation import MIN_COUNTDOWN_MS, MIN_INTERVAL_S, timing_errors
+from heartbeats.validation import MIN_COUNTDOWN_MS, MIN_INTERVAL_S, exchange_url_refusal, timing_errors
 
 _PEM_ONE_LINE = re.compile(r"^(-----BEGIN [A-Z ]+-----)\s*(.+?)\s*(-----END [A-Z ]+-----)$", re.DOTALL)
 
@@ -211,6 +211,9 @@ class AccountForm(LockedEditMixin, forms.ModelForm):
             # A URL that failed its own check has said what is wrong: "needs its base URL" would be untrue.
             if not data.get("custom_base_url") and "custom_base_url" not in self.errors:
                 self.add_error("custom_base_url", "A custom environment needs its base URL.")
+            elif data.get("custom_base_url") and (refusal := exchange_url_refusal(data["custom_base_url"])):
+                # Checked before anything is sent: only known exchange hosts are ever called.
+                self.add_error("custom_base_url", refusal)
             elif re.search(r"/[fd]api(/|$)", urlsplit(data.get("custom_base_url") or "").path):
                 # Pasted from an endpoint's documentation: the client adds /fapi/v1/… itself.
                 self.add_error(

@@ -337,6 +337,12 @@ class Action(models.TextChoices):
     KEY_ROTATE = "key_rotate", "API key rotated"
     ENGINE_START = "engine_start", "Engine started"
     ENGINE_STOP = "engine_stop", "Engine stopped"
+    SECOND_FACTOR_ADDED = "2fa_added", "Second factor added"
+    SECOND_FACTOR_REMOVED = "2fa_removed", "Second factor removed"
+    SECOND_FACTOR_PASSED = "2fa_passed", "Second factor passed"
+    SECOND_FACTOR_FAILED = "2fa_failed", "Failed second factor"
+    SECOND_FACTOR_RESET = "2fa_reset", "Second factor reset"
+    RECOVERY_CODES = "recovery_codes", "Recovery codes issued"
 
 
 class AppendOnlyError(Exception):

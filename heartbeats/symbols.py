@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
-from heartbeats.validation import VENUE_NAMES, symbol_format_error
+from heartbeats.validation import VENUE_NAMES, exchange_url_refusal, symbol_format_error
 
 EXCHANGE_INFO_TTL = 600
 
@@ -82,6 +82,9 @@ def exchange_facts(account, *, refresh: bool = False) -> ExchangeFacts:
     from heartbeats.exchange.client import FuturesClient
     from heartbeats.exchange.errors import ExchangeError
 
+    refusal = exchange_url_refusal(base_url)
+    if refusal:
+        raise ExchangeInfoUnavailable(f"The symbol list of {base_url} was not fetched: {refusal}")
     # The address's limits are shared with the engine: a symbol list must not earn it a 429 or a ban.
     held = ratelimits.refusal(account.egress, base_url, 1)
     if held:
@@ -146,8 +149,9 @@ def validate_symbol(account, symbol: str) -> str:
 def _reason(exc) -> str:
     code = getattr(exc, "code", None)
     status = getattr(exc, "http_status", None)
-    msg = getattr(exc, "msg", "") or type(exc).__name__
-    parts = [msg]
+    # The exchange's own message only when the answer was in its error format (a code), never another body.
+    msg = getattr(exc, "msg", "") if code is not None else ""
+    parts = [" ".join(msg.split())[:200] or type(exc).__name__]
     if code is not None:
         parts.append(f"code {code}")
     if status is not None:

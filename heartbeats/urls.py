@@ -1,7 +1,34 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 from heartbeats import views
+from heartbeats.views import twofactor
+
+# django-otp-webauthn's endpoints (its scripts find them by these names), with the audit trail and lockout.
+passkey_patterns = [
+    path(
+        "registration/begin/",
+        twofactor.BeginPasskeyRegistration.as_view(),
+        name="credential-registration-begin",
+    ),
+    path(
+        "registration/complete/",
+        twofactor.CompletePasskeyRegistration.as_view(),
+        name="credential-registration-complete",
+    ),
+    path(
+        "authentication/begin/",
+        twofactor.BeginPasskeyAuthentication.as_view(),
+        name="credential-authentication-begin",
+    ),
+    path(
+        "authentication/complete/",
+        twofactor.CompletePasskeyAuthentication.as_view(),
+        name="credential-authentication-complete",
+    ),
+    path("jsi18n/", JavaScriptCatalog.as_view(packages=["django_otp_webauthn"]), name="js-i18n-catalog"),
+]
 
 urlpatterns = [
     path(
@@ -22,6 +49,12 @@ urlpatterns = [
     path("policies/<str:policy_id>/arm/", views.policy_arm, name="policy_arm"),
     path("policies/<str:policy_id>/disarm/", views.policy_disarm, name="policy_disarm"),
     path("disarm-all/", views.disarm_all, name="disarm_all"),
+    path("second-factor/", twofactor.overview, name="second_factor"),
+    path("second-factor/verify/", twofactor.verify, name="second_factor_verify"),
+    path("second-factor/app/", twofactor.totp_add, name="second_factor_totp"),
+    path("second-factor/recovery-codes/", twofactor.recovery_codes, name="second_factor_recovery_codes"),
+    path("second-factor/<str:kind>/<str:device_id>/remove/", twofactor.remove, name="second_factor_remove"),
+    path("second-factor/passkeys/", include((passkey_patterns, "otp_webauthn"))),
     path("operations/<str:operation_id>/", views.operation_detail, name="operation"),
     path("operations/<str:operation_id>/results.json", views.operation_json, name="operation_json"),
 ]

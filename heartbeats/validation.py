@@ -6,8 +6,11 @@ The exchange checks countdowns about every 10 ms and documents no bounds; the bo
 s, an hour for a minute) from turning into a guard that never fires or one that fires on the first hiccup.
 """
 
+import ipaddress
 import re
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 MIN_INTERVAL_S = 1
@@ -103,6 +106,81 @@ def symbol_format_error(symbol: str, venue: str) -> str | None:
             f"whose symbols look like BTCUSD_PERP or BTCUSD_250627."
         )
     return None
+
+
+# Binance's USDⓈ-M and COIN-M futures hosts: production, demo trading (the testnet) and the older testnet.
+BINANCE_HOSTS = frozenset(
+    {
+        "fapi.binance.com",
+        "dapi.binance.com",
+        "demo-fapi.binance.com",
+        "demo-dapi.binance.com",
+        "testnet.binancefuture.com",
+    }
+)
+
+
+def exchange_url_refusal(url: str) -> str | None:
+    """Why the server may not call `url` as an exchange's base URL, or None. Allowed: Binance's own hosts
+    (https, standard port), the hosts of settings.EXCHANGE_HOST_ALLOWLIST (an entry "host" allows any port,
+    "host:port" that port), and loopback addresses where settings.EXCHANGE_LOOPBACK_ALLOWED (the embedded
+    setup, whose simulator runs there). Anything else would let a key admin make the server call any address.
+    """
+    try:
+        parts = urlsplit(str(url or "").strip())
+        port = parts.port
+    except ValueError:
+        return "This is not a usable URL (its host or port is malformed)."
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in ("http", "https") or not host:
+        return "Enter the exchange's base URL, starting with https:// (or http://)."
+    if parts.username is not None or parts.password is not None:
+        return "A base URL carries no user name or password."
+    if parts.query or parts.fragment:
+        return "Give the base URL only, without ?… or #…."
+    if host in BINANCE_HOSTS:
+        if scheme != "https" or port not in (None, 443):
+            return f"Binance's hosts are reached over https on the standard port: https://{host}"
+        return None
+    effective_port = port or (443 if scheme == "https" else 80)
+    for entry in getattr(settings, "EXCHANGE_HOST_ALLOWLIST", []):
+        allowed_host, allowed_port = _host_and_port(entry)
+        if allowed_host == host and allowed_port in (None, effective_port):
+            return None
+    if getattr(settings, "EXCHANGE_LOOPBACK_ALLOWED", False) and _loopback(host):
+        return None
+    return (
+        f"{host} is not an exchange host this server may call. Binance's hosts are "
+        f"({', '.join(sorted(BINANCE_HOSTS))}); others must be listed in CG_EXCHANGE_HOST_ALLOWLIST by "
+        "whoever runs this server."
+    )
+
+
+def is_binance_url(url: str) -> bool:
+    try:
+        return (urlsplit(str(url or "")).hostname or "").lower() in BINANCE_HOSTS
+    except ValueError:
+        return False
+
+
+def _host_and_port(entry: str) -> tuple[str, int | None]:
+    entry = entry.strip().lower()
+    if "//" not in entry:
+        entry = f"//{entry}"
+    try:
+        parts = urlsplit(entry)
+        return (parts.hostname or ""), parts.port
+    except ValueError:
+        return "", None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _seconds(ms: int) -> str:

@@ -13,7 +13,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from heartbeats import actions, audit, presenters
 from heartbeats.models import Action, ExchangeAccount
 from heartbeats.presenters import epoch_ms
-from heartbeats.views.access import MAX_ID, get_operation, operator_required, viewer_required
+from heartbeats.views.access import (
+    MAX_ID,
+    fresh_second_factor_required,
+    get_operation,
+    operator_required,
+    viewer_required,
+)
 
 # actions.policy_results() states, in the order the page shows them. All but "retrying" are final: the
 # results page stops polling once every row is final.
@@ -71,6 +77,7 @@ def _targets(snap) -> list:
 
 @require_http_methods(["GET", "POST"])
 @operator_required
+@fresh_second_factor_required("Disarm all", back="disarm_all")
 def disarm_all(request):
     snap = presenters.snapshot(sort="account")
     form = DisarmAllForm(request.POST or None)
