@@ -179,7 +179,11 @@ Q_CLUSTER = {
     "ack_failures": True,
     "catch_up": False,
     "save_limit": 1000,
-    "poll": 0.2,
+    # An idle cluster costs little: the broker is read every 2 s (a shift's successor is enqueued a minute
+    # ahead), and the guard loop, which stores the cluster's status in the database cache, runs every 2 s
+    # (its scheduler pass stays ~30 s whatever the cycle).
+    "poll": 2.0,
+    "guard_cycle": 2.0,
     "cache": "default",
     "label": "Task queue",
 }

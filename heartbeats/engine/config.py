@@ -15,13 +15,18 @@ class EngineConfig:
     # Lease: taken over this long after its holder stopped renewing. The holder renews often and stops
     # sending `lease_margin` before its lease could have run out, so two holders never overlap.
     lease_ttl: float = 3.0
-    lease_renew_every: float = 0.5
+    lease_renew_every: float = 1.0
     lease_margin: float = 0.4
-    standby_poll_every: float = 0.02
-    liveness_every: float = 0.75
-    # How often people's changes are looked for (a disarm goes out within this plus one round trip), and
-    # how often the whole policy set is reloaded to notice deletions and moved accounts.
-    poll_every: float = 0.02
+    # A standby looks at the lease when it changes hands (wakeup.py), when it could have run out, and at the
+    # latest this often.
+    standby_poll_every: float = 1.0
+    liveness_every: float = 1.0
+    # How often the active engine checks that its successor is waiting.
+    successor_every: float = 2.0
+    # People's changes wake the watcher (wakeup.py: a disarm goes out within a few ms plus one round trip);
+    # it also looks this often whatever happened, which keeps `desired_read_at` fresh. The whole policy set
+    # is reloaded every `full_reload_every` to notice deletions and moved accounts.
+    poll_every: float = 1.0
     full_reload_every: float = 5.0
     # No arm is signed from memory once desired state has been unreadable this long (the database is
     # down, or this engine's connections are): it could not see a disarm. Below EngineLiveness.DEAF_AFTER,

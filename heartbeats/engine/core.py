@@ -40,6 +40,7 @@ from heartbeats.engine.events import (
     LimitRead,
     Redecide,
     RowsChanged,
+    Wake,
 )
 from heartbeats.engine.plan import (
     ARM,
@@ -53,10 +54,10 @@ from heartbeats.engine.plan import (
     temporary_delay,
     uncertain_delay,
 )
+from heartbeats.engine.polling import accounts_version
 from heartbeats.engine.pool import SenderPool
 from heartbeats.engine.reconcile import (
     Watcher,
-    accounts_version,
     address_snapshots,
     load_accounts,
     load_policies,
@@ -196,7 +197,7 @@ class Engine:
                 if standby_limit is not None and time.monotonic() - began > standby_limit:
                     self.end_reason = "no lease within the standby limit"
                     return self.end_reason
-                self._pump(0.05)
+                self._pump(1.0)  # the keeper's Wake ends the wait when the lease is taken
             self.end_reason = self._serve(stop_event, duration, deadline)
             return self.end_reason
         finally:
@@ -212,7 +213,7 @@ class Engine:
         while time.monotonic() < until and not stop_event.is_set():
             if self.keeper.lease.looks_free():
                 return
-            time.sleep(self.config.standby_poll_every)
+            time.sleep(0.05)
 
     def _prewarm(self) -> None:
         """Clients built, clocks synced and sender threads started (each with its database connection)
@@ -313,6 +314,7 @@ class Engine:
         )
         self.watcher.start()
         self._housekeeping(time.time())
+        self._pump(0)  # the address's stored limits, read as the lease was taken, before the first send
 
         end_at = self.activated_at + duration if duration else None
         hard_end = deadline - (cfg.connect_timeout + cfg.read_timeout + 5) if deadline else None
@@ -339,9 +341,9 @@ class Engine:
                     break
             if now >= next_house:
                 self._housekeeping(now)
-                next_house = now + 0.5
+                next_house = now + 1.0
             self._dispatch(now)
-            self._pump(self._wait_for(now))
+            self._pump(self._wait_for(now, next_house))
         return self._hand_over(reason)
 
     def _load_desired(self, stop_event) -> list[PolicyState] | None:
@@ -386,9 +388,11 @@ class Engine:
         log.info("engine %s ends its shift on egress %r: %s", self.engine_id, self.egress, reason)
         return reason
 
-    def _wait_for(self, now: float) -> float:
+    def _wait_for(self, now: float, next_house: float) -> float:
+        """Until the next timer or housekeeping; news from another thread (or a lost lease) ends the wait."""
         nxt = self.timers.next_time()
-        return 0.1 if nxt is None else max(0.0, min(0.1, nxt - now))
+        until = next_house if nxt is None else min(nxt, next_house)
+        return max(0.0, min(1.0, until - now))
 
     def _pump(self, timeout: float) -> None:
         """Handle what the other threads reported, waiting up to `timeout` for the first event."""
@@ -426,6 +430,8 @@ class Engine:
                     meter.report(used)
             case Redecide(key):
                 self.timers.set(key, time.time() + self.config.limits_every + 0.1)
+            case Wake():
+                pass
             case AddressRead(base_url, snapshot):
                 for endpoint, meter in self.meters.items():
                     if endpoint[0] == base_url:
@@ -722,10 +728,11 @@ class Engine:
             self.keeper.join(timeout=5)
         if self.watcher is not None:
             self.watcher.stop()
-            self.watcher.join(timeout=2)
         # Nothing is in flight and the results are stored (_hand_over): hand the lease over first, so the
-        # standby's gap does not include this engine's clean-up.
+        # standby's gap does not include this engine's clean-up (nor the watcher's last wait, wakeup.SLICE).
         self.keeper.release(self.end_reason or "stopped")
+        if self.watcher is not None:
+            self.watcher.join(timeout=2)
         for pool in (self.pool, self.burst_pool):
             if pool is not None:
                 pool.stop(timeout=self.config.connect_timeout + self.config.read_timeout)

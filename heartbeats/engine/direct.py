@@ -64,7 +64,9 @@ def _client(account, config: EngineConfig):
         cached = _clients.get(account.pk)
     if cached is not None and cached[0] == version:
         return cached[1]
-    client = client_for(account, **config.client_options(time_sync_every=config.time_sync_every))
+    # As many kept-alive connections as zeros may go at once (one per policy), like the engine's clients.
+    options = config.client_options(time_sync_every=config.time_sync_every, pool_maxsize=config.pool_max)
+    client = client_for(account, **options)
     with _lock:
         _clients[account.pk] = (version, client)
     return client

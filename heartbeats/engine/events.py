@@ -71,3 +71,8 @@ class Redecide:
     """A request was not sent because its decision had grown stale (see Engine._stale): its timer key."""
 
     key: tuple
+
+
+@dataclass(frozen=True)
+class Wake:
+    """The shift keeper took or lost the lease, or a newer standby came: look at the engine's state now."""

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.db.models.functions import Now
 
-from heartbeats.engine.polling import lease_looks_free
+from heartbeats.engine.polling import lease_wait
 from heartbeats.models import EngineLease
 
 
@@ -22,9 +22,13 @@ class Lease:
     def ensure_row(self) -> None:
         EngineLease.objects.get_or_create(egress=self.egress)
 
+    def wait_time(self) -> float:
+        """Seconds until the lease may be taken (0: now); a cheap read before trying the UPDATE, so a waiting
+        standby does not queue for the write lock, and knows how long to wait."""
+        return lease_wait(self.egress, self.holder)
+
     def looks_free(self) -> bool:
-        """A cheap read before trying the UPDATE, so a waiting standby does not queue for the write lock."""
-        return lease_looks_free(self.egress, self.holder)
+        return self.wait_time() <= 0
 
     def current(self) -> EngineLease | None:
         return lease_of(self.egress)

@@ -1,6 +1,7 @@
-"""Reading desired state from the database: the full policy set of an egress, and a watcher that polls only
-the rows people changed (`updated_at` / `desired_changed_at`) so the engine reacts to a disarm within a
-poll interval. Everything it finds is handed to the engine's loop through its inbox (events.py).
+"""Reading desired state from the database: the full policy set of an egress, and a watcher that reads only
+the rows people changed (`updated_at` / `desired_changed_at`), woken by the database's own news of a change
+(wakeup.py), so the engine reacts to a disarm within milliseconds without querying many times a second.
+Everything it finds is handed to the engine's loop through its inbox (events.py).
 
 The watcher is how the engine sees a disarm, so it must never stay deaf: after a failed read its connection
 is replaced before the next poll, and `read_at` tells everyone when it last read successfully."""
@@ -13,14 +14,14 @@ from datetime import timedelta
 
 from django.db import Error as DatabaseError
 from django.db import connection, connections
-from django.db.models import Count, Max
 from django.utils import timezone
 
 from heartbeats import ratelimits
 from heartbeats.crypto import SecretDecryptionError
+from heartbeats.engine import wakeup
 from heartbeats.engine.events import AccountsChanged, AllRows, DesiredChanged, RowsChanged
 from heartbeats.engine.plan import PolicyState, epoch
-from heartbeats.engine.polling import changed_since
+from heartbeats.engine.polling import accounts_version, changed_since
 from heartbeats.engine.polling import epoch as text_epoch
 from heartbeats.models import DESIRED_FIELDS, ENGINE_FACTS, CountdownPolicy, ExchangeAccount
 
@@ -89,13 +90,6 @@ def address_snapshots(egress: str, accounts) -> dict:
     return snapshots
 
 
-def accounts_version(egress: str):
-    row = ExchangeAccount.objects.filter(egress=egress).aggregate(
-        changed=Max("updated_at"), count=Count("id")
-    )
-    return (row["changed"], row["count"])
-
-
 class Watcher(threading.Thread):
     """Posts DesiredChanged, RowsChanged, AllRows and AccountsChanged to the engine's inbox."""
 
@@ -116,11 +110,16 @@ class Watcher(threading.Thread):
 
     def run(self) -> None:
         cfg = self.config
+        changes = wakeup.feed(wakeup.DESIRED)
         watermark = timezone.now() - _OVERLAP
         next_full = time.monotonic() + cfg.full_reload_every
         next_accounts = time.monotonic() + cfg.accounts_poll_every
         try:
-            while not self._stop.wait(cfg.poll_every):
+            while not self._stop.is_set():
+                # Woken by a change (wakeup.py), or after `poll_every` whatever happened.
+                changes.wait(cfg.poll_every, self._stop)
+                if self._stop.is_set():
+                    break
                 try:
                     started = timezone.now()
                     read = time.time()
@@ -157,7 +156,9 @@ class Watcher(threading.Thread):
                         log.warning("reading policy changes failed (%s); reconnecting", exc)
                     self.last_error = f"Database reads failing: {exc}"[:300]
                     connection.close()
+                    self._stop.wait(0.05)
         finally:
+            changes.close()
             connections.close_all()
 
     def _is_new(self, signature: tuple) -> bool:

@@ -5,8 +5,8 @@ import logging
 import threading
 import time
 
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db import Error as DatabaseError
-from django.db import IntegrityError, connection, connections, transaction
 
 from heartbeats.engine.plan import ARM, DISARM, FINAL, as_datetime
 from heartbeats.engine.sender import Result
@@ -78,7 +78,7 @@ def write_now(beats: list[Beat], updates: dict[int, dict]) -> None:
     """One short transaction: the beats, then each policy's facts (only the engine's own columns)."""
     try:
         with transaction.atomic():
-            Beat.objects.bulk_create(beats)
+            _insert_beats(beats)
             _update_facts(updates)
     except IntegrityError:
         # A policy was deleted meanwhile (foreign keys are checked at commit): store the rest one by one.
@@ -93,6 +93,21 @@ def write_now(beats: list[Beat], updates: dict[int, dict]) -> None:
             _update_facts(updates)
 
 
+def _insert_beats(beats: list[Beat]) -> None:
+    """One executemany for the batch: the ORM's bulk_create spends more CPU building its statement than the
+    database spends storing a beat (values still go through each field's own conversion)."""
+    if not beats:
+        return
+    db = connections[DEFAULT_DB_ALIAS]  # looked up once, not once per value
+    fields = [f for f in Beat._meta.concrete_fields if not f.primary_key]
+    table = db.ops.quote_name(Beat._meta.db_table)
+    columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    rows = [[f.get_db_prep_save(getattr(beat, f.attname), db) for f in fields] for beat in beats]
+    with db.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+
+
 def _update_facts(updates: dict[int, dict]) -> None:
     """One executemany per set of columns: a burst of results (disarm all) is a few statements, not one
     ORM update per policy. Only the engine's own columns are written, never the desired state."""
@@ -101,20 +116,18 @@ def _update_facts(updates: dict[int, dict]) -> None:
         if facts:
             names = tuple(sorted(facts))
             groups.setdefault(names, []).append((policy_id, facts))
-    table = connection.ops.quote_name(CountdownPolicy._meta.db_table)
-    pk = connection.ops.quote_name(CountdownPolicy._meta.pk.column)
+    db = connections[DEFAULT_DB_ALIAS]
+    table = db.ops.quote_name(CountdownPolicy._meta.db_table)
+    pk = db.ops.quote_name(CountdownPolicy._meta.pk.column)
     for names, rows in groups.items():
         fields = [CountdownPolicy._meta.get_field(name) for name in names]
-        assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+        assignments = ", ".join(f"{db.ops.quote_name(f.column)} = %s" for f in fields)
         params = [
-            [
-                f.get_db_prep_save(value, connection)
-                for f, value in zip(fields, _values(facts, names), strict=True)
-            ]
+            [f.get_db_prep_save(value, db) for f, value in zip(fields, _values(facts, names), strict=True)]
             + [policy_id]
             for policy_id, facts in rows
         ]
-        with connection.cursor() as cursor:
+        with db.cursor() as cursor:
             cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {pk} = %s", params)  # noqa: S608
 
 
@@ -179,7 +192,8 @@ class Writer(threading.Thread):
         backoff = 0.1
         try:
             while True:
-                self._wake.wait(self.every)
+                # Nothing pending: sleep until a result is submitted (an idle engine wakes nobody).
+                self._wake.wait(None if self._idle.is_set() else self.every)
                 self._wake.clear()
                 while time.monotonic() < self._defer_until and not (
                     self._urgent.is_set() or self._stop.is_set()

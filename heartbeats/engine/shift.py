@@ -14,12 +14,12 @@ import time
 from datetime import timedelta
 
 from django.db import Error as DatabaseError
-from django.db import close_old_connections, connection, connections
+from django.db import close_old_connections, connection, connections, transaction
 from django.utils import timezone
 
 from heartbeats import audit, ratelimits
-from heartbeats.engine import liveness
-from heartbeats.engine.events import AddressRead
+from heartbeats.engine import liveness, wakeup
+from heartbeats.engine.events import AddressRead, Wake
 from heartbeats.engine.lease import Lease
 from heartbeats.models import Action, EngineLiveness
 
@@ -56,33 +56,46 @@ class ShiftKeeper(threading.Thread):
 
     def run(self) -> None:
         cfg = self.config
-        next_live = next_renew = next_peers = next_limits = 0.0
+        # On standby, the lease is looked at when it changes hands (wakeup.py), when the holder's lease could
+        # have run out, and at the latest every `standby_poll_every`; never many times a second.
+        changes = wakeup.feed(wakeup.LEASE)
+        next_live = next_renew = next_peers = next_limits = next_lease = 0.0
         failing = False
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
                 try:
                     if not self.activated.is_set():
-                        if self._try_to_take_over(now):
-                            next_renew, next_live, next_peers = (
-                                now + cfg.lease_renew_every,
-                                now + cfg.liveness_every,
-                                now + 1.0,
-                            )
-                            continue
+                        if now >= next_lease:
+                            wait = self.lease.wait_time()
+                            if wait <= 0 and self._try_to_take_over():
+                                now = time.monotonic()
+                                next_renew = now + cfg.lease_renew_every
+                                next_live = now + cfg.liveness_every
+                                next_peers = now + cfg.successor_every
+                                next_limits = now + cfg.limits_every
+                                changes.close()
+                                continue
+                            next_lease = now + min(max(wait, 0.0) + 0.01, cfg.standby_poll_every)
                         if self.engine.single_standby and now >= next_peers:
-                            next_peers = now + 1.0
+                            next_peers = now + cfg.successor_every
                             self._yield_if_newer_standby()
                     elif not self.lost.is_set():
                         if now >= next_renew:
-                            self._renew(now)
+                            # With the liveness record when both are due: one commit wakes every other
+                            # engine's watcher once, not twice (wakeup.py).
+                            with transaction.atomic():
+                                self._renew(now)
+                                if now >= next_live - 0.1:
+                                    self.publish()
+                                    next_live = now + cfg.liveness_every
                             next_renew = now + cfg.lease_renew_every
                         if now >= next_peers:
-                            next_peers = now + 1.0
+                            next_peers = now + cfg.successor_every
                             self._watch_successor(now)
-                    if now >= next_limits:
-                        self.share_limits()
-                        next_limits = now + cfg.limits_every
+                        if now >= next_limits:
+                            self.share_limits()
+                            next_limits = now + cfg.limits_every
                     if now >= next_live:
                         self.publish()
                         next_live = now + cfg.liveness_every
@@ -98,19 +111,30 @@ class ShiftKeeper(threading.Thread):
                         )
                     failing = True
                     connection.close()  # a dropped connection is replaced at the next step
-                self._stop.wait(cfg.standby_poll_every if not self.activated.is_set() else 0.1)
+                    next_lease = 0.0
+                    self._stop.wait(0.1)
+                    continue
+                if self.activated.is_set():
+                    due = min(next_renew, next_live, next_peers, next_limits)
+                    self._stop.wait(max(0.0, due - time.monotonic()))
+                else:
+                    due = min(next_lease, next_live, next_peers if self.engine.single_standby else next_live)
+                    if changes.wait(max(0.0, due - time.monotonic()), self._stop):
+                        next_lease = 0.0
         finally:
+            changes.close()
             connections.close_all()
 
-    def _try_to_take_over(self, now: float) -> bool:
-        if not self.lease.looks_free():
-            return False
+    def _try_to_take_over(self) -> bool:
         before = self.lease.current()
         if not self.lease.acquire():
             return False
         cfg = self.config
-        self.valid_until = now + cfg.lease_ttl - cfg.lease_margin
+        self.valid_until = time.monotonic() + cfg.lease_ttl - cfg.lease_margin
         self.activated.set()
+        # What other processes spent, paused or got banned for on this address, before the first send.
+        self.share_limits()
+        self.engine.inbox.put(Wake())
         self.publish()
         self._audit_take_over(before)
         self._watch_successor(time.monotonic())
@@ -121,6 +145,7 @@ class ShiftKeeper(threading.Thread):
             self.valid_until = now + self.config.lease_ttl - self.config.lease_margin
             return
         self.lost.set()
+        self.engine.inbox.put(Wake())
         log.error("engine %s lost the lease of egress %r", self.engine.engine_id, self.engine.egress)
 
     # ---- liveness and shared limits ---------------------------------------------------------------------
@@ -172,6 +197,7 @@ class ShiftKeeper(threading.Thread):
         for other in liveness.standbys(self.engine.egress, exclude=self.engine.engine_id):
             if (other.started_at, other.engine_id) > mine:
                 self.yield_.set()
+                self.engine.inbox.put(Wake())
                 return
 
     # ---- the end ----------------------------------------------------------------------------------------

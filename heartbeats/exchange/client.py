@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -156,6 +157,15 @@ class FuturesClient:
             self._session.mount("http://", adapter)
             self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = "countdown-guard"
+        if self._owns_session:
+            # What requests takes from the environment (HTTPS_PROXY / NO_PROXY, a CA bundle) is read once
+            # here, not before every request: it would otherwise scan the whole environment per call, a
+            # sixth of a countdown's CPU. (.netrc is left out: the API key is the only credential.)
+            self._session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle:
+                self._session.verify = bundle
+            self._session.trust_env = False
 
     # ---- public endpoints -------------------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ FAST = dict(
     lease_renew_every=0.25,
     lease_margin=0.3,
     liveness_every=0.3,
-    poll_every=0.02,
     full_reload_every=1.0,
     accounts_poll_every=0.5,
     write_every=0.03,

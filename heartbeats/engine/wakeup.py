@@ -1,0 +1,221 @@
+"""Waking the engine's threads when the database changes, instead of querying it many times a second.
+
+- PostgreSQL: LISTEN. Triggers (migration 0005) notify `DESIRED` when people change a policy or an account,
+  and `LEASE` when a lease changes hands; the notification arrives when the change commits.
+- SQLite: the kernel says when the database's files are written (inotify on Linux), and only then is
+  `PRAGMA data_version` read, which changes whenever another connection has committed. Where inotify is
+  missing, data_version is read every `TICK`.
+
+Either way the caller keeps a slow backstop (it waits with a timeout): a feed is a hint to look now, never
+the only reason to look. A feed that cannot tell (its connection failed) says "maybe changed", so the caller
+reads and finds out; its connection is made again at the next wait.
+"""
+
+import ctypes
+import logging
+import os
+import select
+import struct
+import threading
+import time
+
+from django.db import connection, connections
+
+log = logging.getLogger(__name__)
+
+DESIRED = "countdown_guard_desired"
+LEASE = "countdown_guard_lease"
+# How often SQLite's data_version is read without inotify.
+TICK = 0.02
+# The longest a blocking wait goes without looking at the stop event (the engine hands its lease over
+# before it waits for the threads that use a feed, so this never delays a hand-over).
+SLICE = 1.0
+# After a write to the file that data_version does not show yet, it is read again this long after it (s),
+# unless another write comes first: a commit writes its frames a moment before it becomes visible.
+RECHECKS = (0.002, 0.01, 0.04)
+
+
+class ChangeFeed:
+    """Owned by one thread. `wait(timeout, stop)` returns True when the database may hold news for this
+    feed, False after `timeout` seconds without any, or as soon as `stop` is set."""
+
+    def wait(self, timeout: float, stop: threading.Event) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _DataVersion:
+    """PRAGMA data_version on the owning thread's connection (None: unreadable, or a new connection)."""
+
+    def __init__(self):
+        self._db = connections["default"]
+        self.seen: int | None = None
+
+    def read(self) -> int | None:
+        try:
+            if self._db.connection is None:
+                self._db.ensure_connection()
+            return self._db.connection.execute("PRAGMA data_version").fetchone()[0]
+        except Exception as exc:  # the caller's next query reports the database's trouble
+            log.debug("data_version unreadable: %s", exc)
+            self._db.close()
+            return None
+
+    def moved(self) -> bool:
+        version = self.read()
+        if version is not None and version == self.seen:
+            return False
+        self.seen = version
+        return True
+
+
+class DataVersionFeed(ChangeFeed):
+    """SQLite without inotify: data_version read every `tick`."""
+
+    def __init__(self, tick: float = TICK):
+        self.tick = tick
+        self._version = _DataVersion()
+
+    def wait(self, timeout: float, stop: threading.Event) -> bool:
+        deadline = time.monotonic() + timeout
+        while not stop.is_set():
+            if self._version.moved():
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(self.tick, left))  # cheaper than Event.wait, many times a second
+        return False
+
+
+class FileFeed(ChangeFeed):
+    """SQLite on Linux: asleep until the kernel reports a write to the database file or its WAL."""
+
+    _IN_MODIFY, _IN_CLOSE_WRITE, _IN_MOVED_TO, _IN_CREATE = 0x2, 0x8, 0x80, 0x100
+    _IN_NONBLOCK, _IN_CLOEXEC = 0o4000, 0o2000000
+
+    def __init__(self, path: str):
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.inotify_init1(self._IN_NONBLOCK | self._IN_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        mask = self._IN_MODIFY | self._IN_CLOSE_WRITE | self._IN_MOVED_TO | self._IN_CREATE
+        directory = os.path.dirname(os.path.abspath(path))
+        if libc.inotify_add_watch(fd, os.fsencode(directory), mask) < 0:
+            errno = ctypes.get_errno()
+            os.close(fd)
+            raise OSError(errno, f"inotify_add_watch {directory}")
+        self._fd = fd
+        base = os.path.basename(path)
+        self._names = {os.fsencode(base + suffix) for suffix in ("", "-wal", "-journal")}
+        self._version = _DataVersion()
+
+    def wait(self, timeout: float, stop: threading.Event) -> bool:
+        if self._version.seen is None:
+            return self._version.moved() or True  # a new connection: nothing is known about before it
+        now = time.monotonic()
+        deadline = now + timeout
+        rechecks: list[float] = []  # when to look again after a write that was not yet visible
+        while not stop.is_set():
+            left = deadline - now
+            if left <= 0:
+                return False
+            until = min(left, SLICE, rechecks[0] - now) if rechecks else min(left, SLICE)
+            ready, _, _ = select.select([self._fd], [], [], max(0.0, until))
+            now = time.monotonic()
+            written = bool(ready) and self._written()
+            if written or (rechecks and now >= rechecks[0]):
+                if self._version.moved():
+                    return True
+                rechecks = [now + delay for delay in RECHECKS] if written else rechecks[1:]
+        return False
+
+    def _written(self) -> bool:
+        """Drain the pending events; whether any of them was a write to the database's files."""
+        written = False
+        while True:
+            try:
+                data = os.read(self._fd, 65536)
+            except BlockingIOError:
+                return written
+            offset = 0
+            while offset < len(data):
+                _wd, _mask, _cookie, length = struct.unpack_from("iIII", data, offset)
+                name = data[offset + 16 : offset + 16 + length].rstrip(b"\0")
+                written = written or name in self._names
+                offset += 16 + length
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class NotifyFeed(ChangeFeed):
+    """PostgreSQL: LISTEN on `channels` over a connection of its own (Django's may be closed and replaced at
+    any time, which would silently end the LISTEN)."""
+
+    def __init__(self, *channels: str, tick: float = SLICE):
+        self.channels = channels
+        self.tick = tick
+        self._conn = None
+
+    def _connect(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        params = connection.get_connection_params()
+        self._conn = psycopg.Connection.connect(**params, autocommit=True)
+        for channel in self.channels:
+            self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+    def wait(self, timeout: float, stop: threading.Event) -> bool:
+        if self._conn is None:
+            try:
+                self._connect()
+            except Exception as exc:
+                log.debug("cannot listen for changes: %s", exc)
+                self.close()
+                stop.wait(min(timeout, 0.5))
+            return True  # not listening before now: something may have changed unseen
+        waited = 0.0
+        try:
+            while waited < timeout and not stop.is_set():
+                step = min(self.tick, timeout - waited)
+                if any(True for _ in self._conn.notifies(timeout=step, stop_after=1)):
+                    self._drain()
+                    return True
+                waited += step
+        except Exception as exc:
+            log.debug("listening for changes failed: %s", exc)
+            self.close()
+            return True
+        return False
+
+    def _drain(self) -> None:
+        """Several commits in a row are one piece of news: the caller reads everything anyway."""
+        for _ in self._conn.notifies(timeout=0, stop_after=1000):
+            pass
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception as exc:
+                log.debug("closing the listening connection: %s", exc)
+            self._conn = None
+
+
+def feed(*channels: str) -> ChangeFeed:
+    """A feed for this thread's database: notifications on PostgreSQL, the file's writes on SQLite."""
+    if connection.vendor == "postgresql":
+        return NotifyFeed(*channels)
+    path = str(connection.settings_dict["NAME"])
+    if path and not path.startswith("file:") and ":memory:" not in path:
+        try:
+            return FileFeed(path)
+        except (OSError, AttributeError) as exc:  # not Linux, or no inotify watches left
+            log.info("cannot watch %s for changes (%s); reading data_version every %g s", path, exc, TICK)
+    return DataVersionFeed()
