@@ -24,6 +24,8 @@ def run_shift(egress: str | None = None) -> str:
     stop = threading.Event()
     deadline = time.time() + settings.Q_CLUSTER["timeout"] - 10
     previous = _on_signals(lambda *_: stop.set())
+    if _terminating.is_set():
+        stop.set()  # the worker was told to stop while it waited for this task
     try:
         engine = Engine(egress, config=config, successor=enqueue_shift, single_standby=True)
         return engine.run(stop, config.shift_seconds, standby_limit=config.standby_seconds, deadline=deadline)
@@ -60,6 +62,14 @@ def _delete_in_batches(queryset, size: int = 5000) -> int:
         if not ids:
             return total
         total += queryset.model.objects.filter(pk__in=ids).delete()[0]
+
+
+# Set when this task process got SIGTERM while it had no task (heartbeats.engine.signals).
+_terminating = threading.Event()
+
+
+def note_termination(signum, frame) -> None:
+    _terminating.set()
 
 
 def _on_signals(handler):

@@ -1,8 +1,9 @@
 """Receivers that make `manage.py qcluster` all an operator starts: after `migrate`, the keeper and pruning
 Schedules exist; when a worker process starts, it starts a shift if no engine is alive for this host's
-egress (so the first beats do not wait for the scheduler's next pass)."""
+egress (so the first beats do not wait for the scheduler's next pass), and it survives SIGTERM while idle."""
 
 import logging
+import signal
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -39,3 +40,15 @@ def start_engine(sender, proc_name=None, **kwargs):
         log.error("could not start the heartbeat engine (is the database migrated?): %s", exc)
     except Exception:
         log.exception("could not start the heartbeat engine")
+
+
+@receiver(post_spawn, dispatch_uid="countdown_guard_idle_worker_signals")
+def survive_sigterm_while_idle(sender, proc_name=None, **kwargs):
+    """Stopping the worker (deploy/stop-worker) sends SIGTERM to every task process so that a running shift
+    ends at once (heartbeats.tasks.run_shift handles it). A process with no task is then waiting for one
+    while holding the task queue's read lock: killed there, it would leave the lock held, and the others
+    would never read the STOP that the cluster sends each of them. So an idle one notes the signal and
+    leaves at its STOP; a shift it starts after the note stops at once."""
+    from heartbeats import tasks
+
+    signal.signal(signal.SIGTERM, tasks.note_termination)
