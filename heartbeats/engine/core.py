@@ -176,6 +176,10 @@ class Engine:
         `stop_event`), never past `deadline` (epoch s). Returns why it ended."""
         self.started_at = timezone.now()
         began = time.monotonic()
+        # The loop sleeps up to a second between timers: a stop must end that sleep at once.
+        ended = threading.Event()
+        waker = threading.Thread(target=self._wake_on_stop, args=(stop_event, ended), daemon=True)
+        waker.start()
         try:
             self.keeper.lease.ensure_row()
             self.keeper.publish()
@@ -201,7 +205,14 @@ class Engine:
             self.end_reason = self._serve(stop_event, duration, deadline)
             return self.end_reason
         finally:
+            ended.set()
             self._shutdown()
+
+    def _wake_on_stop(self, stop_event: threading.Event, ended: threading.Event) -> None:
+        while not ended.is_set():
+            if stop_event.wait(1.0):
+                self.inbox.put(Wake())
+                return
 
     # ---- standby ----------------------------------------------------------------------------------------
 
@@ -660,6 +671,7 @@ class Engine:
         else:
             log.warning("rate limited by %s: pausing sends for %.1f s", entry.endpoint[0], until - now)
             self._note(f"Rate limited (HTTP 429); sends paused until {as_datetime(until):%H:%M:%S} UTC.")
+        self._refresh_limits(now)  # every process on the address must pause too: shared at the next step
 
     def _on_synced(self, account_id: int, error: str) -> None:
         entry = self.clients.get(account_id)
@@ -695,14 +707,7 @@ class Engine:
             getattr(self.watcher, "last_error", ""),
             self.last_error,
         ]
-        limits: dict[str, dict] = {}
-        for (base_url, _venue), meter in self.meters.items():
-            stored = meter.stored(now)
-            known = limits.get(base_url)
-            limits[base_url] = (
-                stored if known is None or stored["used_weight"] > known["used_weight"] else known
-            )
-        self._limits_out = limits
+        self._refresh_limits(now)
         self.status = {
             "clock_offset_ms": meters[0].offset_ms if meters else None,
             "used_weight": max((m.used(now) for m in meters), default=None),
@@ -716,6 +721,17 @@ class Engine:
                 meter.paused_until = 0.0
             if meter.banned_until and meter.banned_until < now:
                 meter.banned_until = 0.0
+
+    def _refresh_limits(self, now: float) -> None:
+        """What the keeper shares with other processes next (ratelimits): per address, the busiest meter."""
+        limits: dict[str, dict] = {}
+        for (base_url, _venue), meter in self.meters.items():
+            stored = meter.stored(now)
+            known = limits.get(base_url)
+            limits[base_url] = (
+                stored if known is None or stored["used_weight"] > known["used_weight"] else known
+            )
+        self._limits_out = limits
 
     def _note(self, message: str) -> None:
         """The engine's latest trouble, shown on its liveness record for a minute."""

@@ -101,16 +101,19 @@ class Watcher(threading.Thread):
         self._stop = threading.Event()
         self._seen: dict[int, tuple] = {}
         self._accounts_seen = accounts_seen
+        self._changes: wakeup.ChangeFeed | None = None
         self.last_error = ""
         # Epoch seconds of the last poll that read people's changes successfully.
         self.read_at: float | None = read_at or time.time()
 
     def stop(self) -> None:
         self._stop.set()
+        if self._changes is not None:
+            self._changes.interrupt()
 
     def run(self) -> None:
         cfg = self.config
-        changes = wakeup.feed(wakeup.DESIRED)
+        changes = self._changes = wakeup.feed(wakeup.DESIRED)
         watermark = timezone.now() - _OVERLAP
         next_full = time.monotonic() + cfg.full_reload_every
         next_accounts = time.monotonic() + cfg.accounts_poll_every

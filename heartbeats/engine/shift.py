@@ -43,6 +43,7 @@ class ShiftKeeper(threading.Thread):
         self._stop = threading.Event()
         self._last_enqueue = -1e9
         self._limits_written: dict[str, dict] = {}
+        self._changes: wakeup.ChangeFeed | None = None
 
     @property
     def is_active(self) -> bool:
@@ -51,6 +52,8 @@ class ShiftKeeper(threading.Thread):
 
     def stop(self) -> None:
         self._stop.set()
+        if self._changes is not None:
+            self._changes.interrupt()
 
     # ---- the loop ---------------------------------------------------------------------------------------
 
@@ -58,7 +61,7 @@ class ShiftKeeper(threading.Thread):
         cfg = self.config
         # On standby, the lease is looked at when it changes hands (wakeup.py), when the holder's lease could
         # have run out, and at the latest every `standby_poll_every`; never many times a second.
-        changes = wakeup.feed(wakeup.LEASE)
+        changes = self._changes = wakeup.feed(wakeup.LEASE)
         next_live = next_renew = next_peers = next_limits = next_lease = 0.0
         failing = False
         try:

@@ -37,10 +37,14 @@ RECHECKS = (0.002, 0.01, 0.04)
 
 class ChangeFeed:
     """Owned by one thread. `wait(timeout, stop)` returns True when the database may hold news for this
-    feed, False after `timeout` seconds without any, or as soon as `stop` is set."""
+    feed, False after `timeout` seconds without any, or soon after `stop` is set (at once if whoever sets it
+    also calls `interrupt()`, which any thread may)."""
 
     def wait(self, timeout: float, stop: threading.Event) -> bool:
         raise NotImplementedError
+
+    def interrupt(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -108,6 +112,11 @@ class FileFeed(ChangeFeed):
             os.close(fd)
             raise OSError(errno, f"inotify_add_watch {directory}")
         self._fd = fd
+        # interrupt() writes here, ending a wait at once (the thread stopping, say).
+        self._wakeup_read, self._wakeup_write = os.pipe()
+        os.set_blocking(self._wakeup_read, False)
+        os.set_blocking(self._wakeup_write, False)
+        self._closing = threading.Lock()
         base = os.path.basename(path)
         self._names = {os.fsencode(base + suffix) for suffix in ("", "-wal", "-journal")}
         self._version = _DataVersion()
@@ -123,7 +132,10 @@ class FileFeed(ChangeFeed):
             if left <= 0:
                 return False
             until = min(left, SLICE, rechecks[0] - now) if rechecks else min(left, SLICE)
-            ready, _, _ = select.select([self._fd], [], [], max(0.0, until))
+            ready, _, _ = select.select([self._fd, self._wakeup_read], [], [], max(0.0, until))
+            if self._wakeup_read in ready:
+                self._drain_interrupts()
+                return False
             now = time.monotonic()
             written = bool(ready) and self._written()
             if written or (rechecks and now >= rechecks[0]):
@@ -147,17 +159,31 @@ class FileFeed(ChangeFeed):
                 written = written or name in self._names
                 offset += 16 + length
 
+    def interrupt(self) -> None:
+        with self._closing:  # never a write to a descriptor closed (and perhaps reused) meanwhile
+            if self._fd is not None:
+                os.write(self._wakeup_write, b"!")
+
+    def _drain_interrupts(self) -> None:
+        try:
+            while os.read(self._wakeup_read, 512):
+                pass
+        except BlockingIOError:
+            pass
+
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._closing:
+            if self._fd is not None:
+                for fd in (self._fd, self._wakeup_read, self._wakeup_write):
+                    os.close(fd)
+                self._fd = None
 
 
 class NotifyFeed(ChangeFeed):
     """PostgreSQL: LISTEN on `channels` over a connection of its own (Django's may be closed and replaced at
     any time, which would silently end the LISTEN)."""
 
-    def __init__(self, *channels: str, tick: float = SLICE):
+    def __init__(self, *channels: str, tick: float = 0.25):
         self.channels = channels
         self.tick = tick
         self._conn = None
