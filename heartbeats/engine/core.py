@@ -158,6 +158,12 @@ class Engine:
         read = self.watcher.read_at if self.watcher is not None else self._loaded_at
         return time.time() - read if read else float("inf")
 
+    def trouble(self) -> str:
+        """The engine's current trouble for its liveness record: read when the record is written, so a
+        database that stops answering shows there at once, not at the next housekeeping."""
+        threads = (self.writer, self.watcher)
+        return next((e for e in (*(getattr(t, "last_error", "") for t in threads), self.last_error) if e), "")
+
     def limits_to_share(self) -> dict[str, dict]:
         return self._limits_out
 
@@ -702,11 +708,6 @@ class Engine:
         meters = list(self.meters.values())
         if self.last_error and now - self._noted_at > 60:
             self.last_error = ""
-        errors = [
-            getattr(self.writer, "last_error", ""),
-            getattr(self.watcher, "last_error", ""),
-            self.last_error,
-        ]
         self._refresh_limits(now)
         self.status = {
             "clock_offset_ms": meters[0].offset_ms if meters else None,
@@ -714,7 +715,6 @@ class Engine:
             "weight_limit": min((m.limit for m in meters), default=None),
             "rate_limited_until": as_datetime(max((m.paused_until for m in meters), default=0) or None),
             "banned_until": as_datetime(max((m.banned_until for m in meters), default=0) or None),
-            "last_error": next((e for e in errors if e), ""),
         }
         for meter in meters:
             if meter.paused_until and meter.paused_until < now:

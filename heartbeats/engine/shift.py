@@ -164,6 +164,7 @@ class ShiftKeeper(threading.Thread):
             holds_lease=self.is_active and not stopping,
             stopping=stopping,
             desired_read_at=engine.desired_read_at(),
+            last_error=engine.trouble(),
             **engine.status,
         )
 
