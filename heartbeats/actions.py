@@ -1,4 +1,5 @@
-"""The only way people change what the engine does: arm, disarm, disarm all.
+"""The only way people change what the engine does: arm, disarm, disarm all, re-arm what a Disarm all (or a
+disarm of a selection) disarmed, and arm or disarm a selection.
 
 Each one bumps the policies' generation in one UPDATE and writes its Operation in the same transaction,
 commits, and only then is anything sent: the live engine notices the change within its poll interval and
@@ -13,22 +14,39 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from heartbeats import audit
+from heartbeats import audit, pacing
 from heartbeats.engine import direct
 from heartbeats.models import Action, Beat, BeatKind, CountdownPolicy, Operation, Status
 
 log = logging.getLogger(__name__)
 
+# Operations whose results are disarms; the others with targets (arm, re-arm, arm selected) are arms.
+DISARMING_ACTIONS = (Action.DISARM, Action.DISARM_ALL, Action.DISARM_SELECTED)
+RESULT_ACTIONS = (Action.ARM, Action.REARM, Action.ARM_SELECTED, *DISARMING_ACTIONS)
+
 DISARMED, ARMED, RETRYING, FAILED, SUPERSEDED = "disarmed", "armed", "retrying", "failed", "superseded"
 
 
-def _target(policy: CountdownPolicy) -> dict:
-    return {
+def _target(policy: CountdownPolicy, changed: bool | None = None) -> dict:
+    """`changed` (operations on many policies): whether this operation gave the policy `generation`, False
+    for one it only lists (e.g. a policy already disarming that Disarm all includes). Re-arm acts only on
+    what an operation itself disarmed."""
+    target = {
         "policy": policy.pk,
         "account": policy.account.label,
         "symbol": policy.symbol,
         "generation": policy.generation,
     }
+    if changed is not None:
+        target["changed"] = changed
+    return target
+
+
+def _required(reason: str, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError(f"A reason is required to {what}.")
+    return reason
 
 
 def _set_desired(policy_id, *, armed: bool, action: str, user, ip) -> Operation:
@@ -73,9 +91,7 @@ def disarm(policy_id, *, user, ip) -> Operation:
 def disarm_all(*, user, ip, reason: str, account_ids=None) -> Operation:
     """Disarm every armed policy (of `account_ids`, if given) in one transaction, with the reason audited.
     Policies already disarming are included in the results without a new generation."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValueError("A reason is required to disarm all.")
+    reason = _required(reason, "disarm all")
     with transaction.atomic():
         scope = CountdownPolicy.objects.all()
         if account_ids is not None:
@@ -83,16 +99,9 @@ def disarm_all(*, user, ip, reason: str, account_ids=None) -> Operation:
         chosen = list(
             scope.select_for_update().filter(CountdownPolicy.disarm_all_scope()).values_list("pk", flat=True)
         )
-        now = timezone.now()  # once the locks are held: a wait for them must not backdate the change
-        CountdownPolicy.objects.filter(pk__in=chosen, armed=True).update(
-            armed=False,
-            generation=F("generation") + 1,
-            desired_changed_at=now,
-            updated_at=now,
-            next_due_at=None,
-        )
+        changed = _bump(CountdownPolicy.objects.filter(pk__in=chosen, armed=True), armed=False)
         policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
-        targets = [_target(p) for p in policies.order_by("account__label", "symbol")]
+        targets = [_target(p, p.pk in changed) for p in policies.order_by("account__label", "symbol")]
         operation = audit.record(
             Action.DISARM_ALL,
             user=user,
@@ -103,6 +112,122 @@ def disarm_all(*, user, ip, reason: str, account_ids=None) -> Operation:
         )
     log.warning("disarm all by %s: %d policies (%s)", operation.username or "-", len(targets), reason[:100])
     _send_where_no_engine(targets)
+    return operation
+
+
+def _bump(rows, *, armed: bool) -> set[int]:
+    """Desire `rows` (already locked by the caller) armed or disarmed, each with a new generation, in one
+    UPDATE; the ids changed."""
+    ids = set(rows.values_list("pk", flat=True))
+    now = timezone.now()  # once the locks are held: a wait for them must not backdate the change
+    CountdownPolicy.objects.filter(pk__in=ids).update(
+        armed=armed,
+        generation=F("generation") + 1,
+        desired_changed_at=now,
+        updated_at=now,
+        next_due_at=now if armed else None,
+    )
+    return ids
+
+
+# Operations whose disarms can be undone at once by "Re-arm these N".
+REARMABLE_ACTIONS = (Action.DISARM_ALL, Action.DISARM_SELECTED)
+
+
+def rearmable(operation: Operation, policies: dict | None = None) -> list[CountdownPolicy]:
+    """The policies `operation` disarmed that may be re-armed now: still disarmed at the very generation it
+    gave them (nobody armed, disarmed or re-armed them since), on an enabled account. `policies` (id ->
+    policy with its account) is what the caller has already locked and loaded."""
+    if operation.action not in REARMABLE_ACTIONS:
+        return []
+    mine = [t for t in operation.targets or [] if t.get("changed", True)]
+    if policies is None:
+        policies = CountdownPolicy.objects.with_account().in_bulk([t["policy"] for t in mine])
+    chosen = []
+    for t in mine:
+        policy = policies.get(t["policy"])
+        if policy and not policy.armed and policy.generation == t["generation"] and policy.account.enabled:
+            chosen.append(policy)
+    return chosen
+
+
+def rearm(operation: Operation, *, user, ip, reason: str) -> Operation:
+    """Arm again what `operation` (a Disarm all or a disarm of a selection) disarmed and nobody changed since,
+    as one audited operation. The engine paces the arms within each address's weight budget."""
+    reason = _required(reason, "re-arm")
+    with transaction.atomic():
+        ids = [t["policy"] for t in operation.targets or []]
+        locked = CountdownPolicy.objects.select_for_update().with_account().in_bulk(ids)
+        chosen = [p.pk for p in rearmable(operation, locked)]
+        if not chosen:
+            raise ValueError("None of these policies can be re-armed: each was armed or changed since.")
+        _bump(CountdownPolicy.objects.filter(pk__in=chosen), armed=True)
+        policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
+        policies = list(policies.order_by("account__label", "symbol"))
+        targets = [_target(p, True) for p in policies]
+        left_alone = len([t for t in operation.targets or [] if t.get("changed", True)]) - len(targets)
+        result = audit.record(
+            Action.REARM,
+            user=user,
+            ip=ip,
+            reason=reason,
+            changes={
+                "rearms_operation": operation.pk,
+                "policies": len(targets),
+                "left_alone": left_alone,
+                "pacing": [pace.as_dict() for pace in pacing.arm_pace(policies)],
+            },
+            targets=targets,
+        )
+    log.warning("re-arm of #%d by %s: %d policies", operation.pk, result.username or "-", len(targets))
+    return result
+
+
+def set_selected(policy_ids, *, armed: bool, user, ip, reason: str) -> Operation:
+    """Arm or disarm the selected policies as one audited operation. An arm gives a new generation to each
+    one not armed (or failing), a disarm to each one armed; the others are listed unchanged. Arming refuses
+    the whole selection, changing nothing, if a policy is on a disabled account."""
+    reason = _required(reason, "arm the selection" if armed else "disarm the selection")
+    ids = sorted({int(pk) for pk in policy_ids})
+    with transaction.atomic():
+        locked = CountdownPolicy.objects.select_for_update().with_account().in_bulk(ids)
+        missing = [pk for pk in ids if pk not in locked]
+        if missing:
+            raise ValueError(f"Policies {', '.join(map(str, missing[:10]))} no longer exist.")
+        if not ids:
+            raise ValueError("Select at least one policy.")
+        if armed:
+            disabled = sorted({p.account.label for p in locked.values() if not p.account.enabled})
+            if disabled:
+                raise ValueError(
+                    f"{', '.join(disabled)} disabled: enable the account or leave its policies out."
+                )
+            rows = CountdownPolicy.objects.filter(pk__in=ids).filter(
+                Q(armed=False) | Q(fatal_generation=F("generation"))
+            )
+        else:
+            rows = CountdownPolicy.objects.filter(pk__in=ids, armed=True)
+        changed = _bump(rows, armed=armed)
+        policies = list(
+            CountdownPolicy.objects.filter(pk__in=ids).with_account().order_by("account__label", "symbol")
+        )
+        targets = [_target(p, p.pk in changed) for p in policies]
+        changes = {"policies": len(targets), "changed": len(changed)}
+        if armed:
+            changes["pacing"] = [
+                pace.as_dict() for pace in pacing.arm_pace(p for p in policies if p.pk in changed)
+            ]
+        operation = audit.record(
+            Action.ARM_SELECTED if armed else Action.DISARM_SELECTED,
+            user=user,
+            ip=ip,
+            reason=reason,
+            changes=changes,
+            targets=targets,
+        )
+    log.warning("%s of %d policies by %s", operation.action, len(targets), operation.username or "-")
+    if not armed:
+        _send_where_no_engine(targets)
     return operation
 
 
@@ -127,7 +252,7 @@ def policy_results(operation: Operation) -> list[dict]:
     beats = {}
     for beat in Beat.objects.filter(wanted).order_by("sent_at"):
         beats.setdefault((beat.policy_id, beat.generation), []).append(beat)
-    disarming = operation.action in (Action.DISARM, Action.DISARM_ALL)
+    disarming = operation.action in DISARMING_ACTIONS
     rows = []
     for t in targets:
         policy = policies.get(t["policy"])

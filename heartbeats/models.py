@@ -328,6 +328,9 @@ class Action(models.TextChoices):
     ARM = "arm", "Arm"
     DISARM = "disarm", "Disarm"
     DISARM_ALL = "disarm_all", "Disarm all"
+    REARM = "rearm", "Re-arm"
+    ARM_SELECTED = "arm_selected", "Arm selected"
+    DISARM_SELECTED = "disarm_selected", "Disarm selected"
     POLICY_CREATE = "policy_create", "Policy created"
     POLICY_CHANGE = "policy_change", "Policy changed"
     POLICY_DELETE = "policy_delete", "Policy deleted"
@@ -362,7 +365,8 @@ class Operation(models.Model):
     reason = models.TextField(blank=True)
     # What changed ({"field": [old, new]}); never holds secrets.
     changes = models.JSONField(default=dict, blank=True)
-    # For arm/disarm/disarm all: [{"policy": id, "account": label, "symbol": s, "generation": g}, ...].
+    # For arm/disarm/disarm all/re-arm/selections: [{"policy": id, "account": label, "symbol": s,
+    # "generation": g, "changed": whether this operation gave it that generation}, ...].
     # Per-policy results are read from the beats of those generations, so this row never needs updating.
     targets = models.JSONField(default=list, blank=True)
 

@@ -49,6 +49,7 @@ urlpatterns = [
     path("policies/<str:policy_id>/arm/", views.policy_arm, name="policy_arm"),
     path("policies/<str:policy_id>/disarm/", views.policy_disarm, name="policy_disarm"),
     path("disarm-all/", views.disarm_all, name="disarm_all"),
+    path("selection/", views.selection, name="selection"),
     path("second-factor/", twofactor.overview, name="second_factor"),
     path("second-factor/verify/", twofactor.verify, name="second_factor_verify"),
     path("second-factor/app/", twofactor.totp_add, name="second_factor_totp"),
@@ -57,4 +58,5 @@ urlpatterns = [
     path("second-factor/passkeys/", include((passkey_patterns, "otp_webauthn"))),
     path("operations/<str:operation_id>/", views.operation_detail, name="operation"),
     path("operations/<str:operation_id>/results.json", views.operation_json, name="operation_json"),
+    path("operations/<str:operation_id>/rearm/", views.rearm, name="rearm"),
 ]

@@ -80,6 +80,10 @@ def board(request):
             "filtered": any(args.get(k) for k in ("account_id", "status", "symbol")),
             "status_query": request.GET.urlencode(),
             "pager_query": query_without_page(request),
+            # The filters "every policy this filter matches" sends to the selection page.
+            "selection_filters": [
+                (name, request.GET[name]) for name in ("account", "status", "symbol") if request.GET.get(name)
+            ],
         },
     )
 

@@ -63,6 +63,14 @@ class RowRenderer:
         html = (
             f'<tr class="{classes}"{row_id} data-policy-id="{pk}"'
             f' data-expires-at-ms="{expires}" data-countdown-ms="{p.countdown_ms if p else ""}">'
+        )
+        if self.can_operate:
+            # Ticked rows are sent by the page's one `selection` form (Arm / Disarm selected).
+            html += (
+                '<td class="col-select"><input type="checkbox" name="policy" form="selection"'
+                f' value="{pk}" data-cell="select" aria-label="Select {symbol} of {label}"></td>'
+            )
+        html += (
             f'<td class="col-account" data-cell="account">{label}</td>'
             f'<td class="col-venue col-opt" data-cell="venue">{escape(r.venue) if r else ""}</td>'
             f'<td class="col-symbol"><a data-cell="symbol" href="{self.url("policy", pk)}">{symbol}</a>'

@@ -1,4 +1,5 @@
-"""Disarm all (confirmation, then a plain POST) and the results page of an operation, with its JSON."""
+"""Disarm all (confirmation, then a plain POST) and the results page of an operation, with its JSON. Re-arm
+and selections: views/selection.py."""
 
 from collections import Counter
 
@@ -10,8 +11,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from heartbeats import actions, audit, presenters
-from heartbeats.models import Action, ExchangeAccount
+from heartbeats import actions, audit, pacing, presenters, roles
+from heartbeats.models import ExchangeAccount
 from heartbeats.presenters import epoch_ms
 from heartbeats.views.access import (
     MAX_ID,
@@ -136,14 +137,15 @@ def _present(row: dict) -> dict:
 
 
 def _results(operation) -> list[dict]:
-    if operation.action not in (Action.ARM, Action.DISARM, Action.DISARM_ALL):
+    if operation.action not in actions.RESULT_ACTIONS:
         return []
     return [_present(row) for row in actions.policy_results(operation)]
 
 
 def _summary(operation, results) -> dict:
     counts = Counter(r["result"] for r in results)
-    shown = ["armed" if operation.action == Action.ARM else "disarmed", "retrying", "failed", "superseded"]
+    arming = operation.action not in actions.DISARMING_ACTIONS
+    shown = ["armed" if arming else "disarmed", "retrying", "failed", "superseded"]
     total = len(results)
     return {
         "total": total,
@@ -162,13 +164,20 @@ def _summary(operation, results) -> dict:
 def operation_detail(request, operation_id):
     operation = get_operation(operation_id)
     results = _results(operation)
+    summary = _summary(operation, results)
+    # Offered while some of what it disarmed is still disarmed and untouched (actions.rearmable).
+    rearm_count = len(actions.rearmable(operation)) if roles.can_operate(request.user) else 0
+    # The pacing of its arms as predicted when it was made (actions.rearm, actions.set_selected).
+    paces = [pacing.describe(p, epoch_ms(operation.at)) for p in (operation.changes or {}).get("pacing", [])]
     return render(
         request,
         "heartbeats/operation.html",
         {
             "operation": operation,
             "results": results,
-            "summary": _summary(operation, results),
+            "summary": summary,
+            "rearm_count": rearm_count,
+            "paces": paces,
             "snap": presenters.snapshot(policy_id=0),
         },
     )

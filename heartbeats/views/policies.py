@@ -63,7 +63,7 @@ def policy_detail(request, policy_id):
             "beats": beats[:TABLE_BEATS],
             "operations": operations_for(policy),
             # Only these operations act on policies and have per-policy results to show.
-            "result_actions": [Action.ARM, Action.DISARM, Action.DISARM_ALL],
+            "result_actions": actions.RESULT_ACTIONS,
         },
     )
 

@@ -30,6 +30,11 @@
       tr.id = "p-" + p.id;
       tr.dataset.policyId = String(p.id);
       cell(tr, "symbol").href = url(root.dataset.policyUrl, p.id);
+      var select = cell(tr, "select");
+      if (select) {
+        select.value = String(p.id);
+        select.setAttribute("aria-label", "Select " + p.symbol + " of " + p.account);
+      }
       var arm = tr.querySelector('[data-form="arm"]');
       var disarm = tr.querySelector('[data-form="disarm"]');
       if (arm) arm.setAttribute("formaction", url(root.dataset.armUrl, p.id));
@@ -109,6 +114,7 @@
     // "101–200 of 1000 shown", the pager's page numbers and links; rows beyond this page are not sent.
     function showPage(page) {
       text(rowCount, (page.pages > 1 ? page.first + "–" + page.last + " of " : "") + page.total + " shown");
+      text(document.querySelector('#selection [data-field="matching"]'), String(page.total));
       if (!pager) return;
       pager.hidden = page.pages <= 1;
       text(pager.querySelector('[data-field="page-number"]'), String(page.number));
@@ -146,6 +152,14 @@
         if (!tr) return;
         var back = window.location.pathname + window.location.search + "#p-" + tr.dataset.policyId;
         rowAction.querySelector("input[name='next']").value = back;
+      });
+    }
+
+    // The header's box ticks or clears every row of this page (rows keep their boxes across polls).
+    var selectPage = document.getElementById("select-page");
+    if (selectPage) {
+      selectPage.addEventListener("change", function () {
+        tbody.querySelectorAll('[data-cell="select"]').forEach(function (box) { box.checked = selectPage.checked; });
       });
     }
 

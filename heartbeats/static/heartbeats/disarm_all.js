@@ -1,9 +1,10 @@
-// Disarm all's confirmation: the alarm banners stay live while someone types the reason.
+// Confirmation pages (Disarm all, re-arm, a selection): the alarm banners stay live while someone types the
+// reason.
 (function () {
   "use strict";
 
   document.addEventListener("DOMContentLoaded", function () {
-    var root = document.getElementById("disarm-all-page");
+    var root = document.querySelector("#disarm-all-page, #confirm-selection");
     if (root) CG.live({ url: root.dataset.statusUrl });
   });
 })();
