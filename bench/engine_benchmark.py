@@ -359,14 +359,7 @@ def run_size(size, identities, sim, env, args, symbols, tmp, round_no):
         started = time.time()
         operation = actions.disarm_all(user=None, ip=None, reason="benchmark", account_ids=account_ids)
         targets = {(t["policy"], t["generation"]) for t in operation.targets}
-        # The figure comes from the beats' own timestamps; polling slowly keeps this process off the CPU.
-        acks = {}
-        while time.time() - started < 10 and len(acks) < len(ids):
-            time.sleep(0.1)
-            for b in Beat.objects.filter(policy_id__in=ids, kind=BeatKind.DISARM, outcome=Outcome.CONFIRMED):
-                if (b.policy_id, b.generation) in targets:
-                    ack = b.sent_at.timestamp() + b.latency_ms / 1000
-                    acks[b.policy_id] = min(acks.get(b.policy_id, ack), ack)  # the first zero, not the second
+        acks = first_zero_acks(ids, targets, started, timeout=10)
         done = list(acks)
         last_ack = max(acks.values()) if acks else math.nan
         disarm_wall = (last_ack - started) * 1000
@@ -417,6 +410,22 @@ def run_size(size, identities, sim, env, args, symbols, tmp, round_no):
     finally:
         for cluster in clusters:
             cluster.stop()
+
+
+def first_zero_acks(ids, targets, started: float, timeout: float) -> dict[int, float]:
+    """Policy id → when the exchange acknowledged its first `0` of the target generation (epoch s), for as
+    many as are acknowledged within `timeout` of `started`. The figure comes from the beats' own timestamps;
+    polling slowly keeps this process off the CPU."""
+    from heartbeats.models import Beat, BeatKind, Outcome
+
+    acks = {}
+    while time.time() - started < timeout and len(acks) < len(ids):
+        time.sleep(0.1)
+        for b in Beat.objects.filter(policy_id__in=ids, kind=BeatKind.DISARM, outcome=Outcome.CONFIRMED):
+            if (b.policy_id, b.generation) in targets:
+                ack = b.sent_at.timestamp() + b.latency_ms / 1000
+                acks[b.policy_id] = min(acks.get(b.policy_id, ack), ack)  # the first zero, not the second
+    return acks
 
 
 def _alive(egress: str) -> bool:

@@ -281,13 +281,7 @@ def disarm_all_row(
         started = time.time()
         operation = actions.disarm_all(user=None, ip=None, reason="benchmark", account_ids=account_ids)
         targets = {(t["policy"], t["generation"]) for t in operation.targets}
-        acks = {}
-        while time.time() - started < 15 and len(acks) < len(ids):
-            time.sleep(0.2)
-            for b in Beat.objects.filter(policy_id__in=ids, kind=BeatKind.DISARM, outcome=Outcome.CONFIRMED):
-                if (b.policy_id, b.generation) in targets:
-                    ack = b.sent_at.timestamp() + b.latency_ms / 1000
-                    acks[b.policy_id] = min(acks.get(b.policy_id, ack), ack)
+        acks = eb.first_zero_acks(ids, targets, started, timeout=15)
         took = (max(acks.values()) - started) * 1000 if acks else math.nan
         target = 1.5 * rtt + 100
         missing = "" if len(acks) == len(ids) else f", only {len(acks)} of {len(ids)} acknowledged"
