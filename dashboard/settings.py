@@ -93,6 +93,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
     # Every web process looks for disarms owed where no engine can send them (heartbeats.engine.direct).
     "heartbeats.engine.direct.FallbackSweeperMiddleware",
+    # ... and starts and ends maintenance windows on time, engine or not (heartbeats.maintenance).
+    "heartbeats.maintenance.MaintenanceTickerMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [

@@ -21,8 +21,15 @@ from heartbeats.models import Action, Beat, BeatKind, CountdownPolicy, Operation
 log = logging.getLogger(__name__)
 
 # Operations whose results are disarms; the others with targets (arm, re-arm, arm selected) are arms.
-DISARMING_ACTIONS = (Action.DISARM, Action.DISARM_ALL, Action.DISARM_SELECTED)
-RESULT_ACTIONS = (Action.ARM, Action.REARM, Action.ARM_SELECTED, *DISARMING_ACTIONS)
+DISARMING_ACTIONS = (Action.DISARM, Action.DISARM_ALL, Action.DISARM_SELECTED, Action.WINDOW_START)
+RESULT_ACTIONS = (
+    Action.ARM,
+    Action.REARM,
+    Action.ARM_SELECTED,
+    Action.WINDOW_END,
+    Action.WINDOW_END_EARLY,
+    *DISARMING_ACTIONS,
+)
 
 DISARMED, ARMED, RETRYING, FAILED, SUPERSEDED = "disarmed", "armed", "retrying", "failed", "superseded"
 

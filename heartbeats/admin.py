@@ -33,6 +33,7 @@ from heartbeats.models import (
     EngineLease,
     EngineLiveness,
     ExchangeAccount,
+    MaintenanceWindow,
     Operation,
     Status,
 )
@@ -321,6 +322,20 @@ class BeatAdmin(ReadOnlyAdmin):
     list_select_related = ["policy__account"]
     search_fields = ["policy__symbol", "policy__account__label", "message", "sender"]
     date_hierarchy = "sent_at"
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(ReadOnlyAdmin):
+    """Read-only: windows are scheduled, ended and extended on the Maintenance page, audited there."""
+
+    list_display = ["pk", "state", "starts_at", "ends_at", "created_by_name", "reason", "disarmed_count"]
+    list_filter = ["state"]
+    search_fields = ["reason", "created_by_name"]
+    date_hierarchy = "starts_at"
+
+    @admin.display(description="disarmed")
+    def disarmed_count(self, obj):
+        return len(obj.disarmed or {})
 
 
 @admin.register(Operation)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from heartbeats import budget as budgets
 from heartbeats.lapses import Lapse, recent_lapses
+from heartbeats.maintenance import running_banners
 from heartbeats.models import STATUS_RISK, AddressLimits, EngineLiveness, PolicyStatus, Status
 from heartbeats.policy_facts import PolicyFacts, load_policies
 from heartbeats.symbols import cached_facts_many
@@ -231,6 +232,8 @@ class Snapshot:
     counts: dict[str, int] = field(default_factory=dict)
     # Countdowns that ran out in the last hour, on every policy whatever the filters, newest first.
     lapses: list[LapseRow] = field(default_factory=list)
+    # Running maintenance windows, soonest end first (maintenance.running_banners).
+    maintenance: list[dict] = field(default_factory=list)
 
     @property
     def engine_alive(self) -> bool:
@@ -330,6 +333,7 @@ class Snapshot:
             "budget": [e.budget_json() for e in self.egresses],
             "counts": self.counts,
             "lapses": [lapse.as_json() for lapse in self.lapses],
+            "maintenance": [{k: v for k, v in w.items() if k != "ends_at"} for w in self.maintenance],
             "policies": [r.as_json() for r in (page.rows if page else self.rows)],
         }
         if page:
@@ -443,5 +447,10 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
         rows = [r for r in rows if r.status.state == status]
     rows.sort(key=_sort_key(sort))
     return Snapshot(
-        now=now, rows=rows, egresses=_egress_states(now, policies_by_egress), counts=counts, lapses=lapses
+        now=now,
+        rows=rows,
+        egresses=_egress_states(now, policies_by_egress),
+        counts=counts,
+        lapses=lapses,
+        maintenance=running_banners(),
     )

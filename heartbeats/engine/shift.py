@@ -17,7 +17,7 @@ from django.db import Error as DatabaseError
 from django.db import close_old_connections, connection, connections, transaction
 from django.utils import timezone
 
-from heartbeats import audit, ratelimits
+from heartbeats import audit, maintenance, ratelimits
 from heartbeats.engine import liveness, wakeup
 from heartbeats.engine.events import AddressRead, Wake
 from heartbeats.engine.lease import Lease
@@ -62,7 +62,7 @@ class ShiftKeeper(threading.Thread):
         # On standby, the lease is looked at when it changes hands (wakeup.py), when the holder's lease could
         # have run out, and at the latest every `standby_poll_every`; never many times a second.
         changes = self._changes = wakeup.feed(wakeup.LEASE)
-        next_live = next_renew = next_peers = next_limits = next_lease = 0.0
+        next_live = next_renew = next_peers = next_limits = next_lease = next_windows = 0.0
         failing = False
         try:
             while not self._stop.is_set():
@@ -99,6 +99,10 @@ class ShiftKeeper(threading.Thread):
                         if now >= next_limits:
                             self.share_limits()
                             next_limits = now + cfg.limits_every
+                        if now >= next_windows:
+                            # Maintenance windows start and end here (database only; heartbeats.maintenance).
+                            maintenance.apply_due()
+                            next_windows = now + 1.0
                     if now >= next_live:
                         self.publish()
                         next_live = now + cfg.liveness_every
@@ -118,7 +122,7 @@ class ShiftKeeper(threading.Thread):
                     self._stop.wait(0.1)
                     continue
                 if self.activated.is_set():
-                    due = min(next_renew, next_live, next_peers, next_limits)
+                    due = min(next_renew, next_live, next_peers, next_limits, next_windows)
                     self._stop.wait(max(0.0, due - time.monotonic()))
                 else:
                     due = min(next_lease, next_live, next_peers if self.engine.single_standby else next_live)

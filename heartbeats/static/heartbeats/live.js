@@ -130,6 +130,24 @@
     }
   }
 
+  // The maintenance banner: a line per running window, in the words the server renders.
+  var shownMaintenance = null;
+  function showMaintenance(windows) {
+    var key = JSON.stringify(windows);
+    if (key === shownMaintenance) return;
+    shownMaintenance = key;
+    show("maintenance", windows.length > 0);
+    var list = document.querySelector('[data-field="maintenance"]');
+    if (!list) return;
+    while (list.firstChild) list.removeChild(list.firstChild);
+    windows.forEach(function (w) {
+      var li = document.createElement("li");
+      li.textContent = w.policies + " disarmed for maintenance until " + fmtTime(w.ends_at_ms).slice(0, 5) +
+        " UTC, by " + w.by + ": " + w.reason;
+      list.appendChild(li);
+    });
+  }
+
   // The live picture: opts.url (the status JSON), opts.onData(data), opts.onTick(serverNowMs).
   function live(opts) {
     var samples = []; // {rtt, offset}
@@ -151,6 +169,7 @@
       offset = best.offset;
       data = body;
       if (body.lapses) showLapses(body.lapses);
+      if (body.maintenance) showMaintenance(body.maintenance);
       if (opts.onData) opts.onData(body);
       tick();
     }

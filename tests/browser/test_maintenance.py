@@ -1,0 +1,68 @@
+"""An operator schedules a maintenance window in the browser: the board's banner says what it disarmed while
+it runs, and the simulator shows the countdowns stopped at its start and running again after its end, with a
+worker restart in the middle."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from heartbeats import actions
+from heartbeats.models import MaintenanceWindow, WindowState
+from tests.browser.conftest import make_user, running_engine, sign_in, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SYMBOLS = {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
+
+
+def _live(simulator) -> set[str]:
+    return {c["symbol"] for c in simulator.exchange.countdowns()}
+
+
+def test_an_operator_schedules_a_window_that_disarms_and_rearms_on_time(
+    page, live_server, desk_on_simulator, simulator
+):
+    make_account, make_policy = desk_on_simulator
+    operator = make_user("olga", "operator")
+    desk, other = make_account("alpha-mm"), make_account("beta-mm")
+    for p in [*(make_policy(desk, s) for s in sorted(SYMBOLS)), make_policy(other, "XRPUSDT")]:
+        actions.arm(p.pk, user=operator, ip="127.0.0.1")
+
+    with running_engine() as stop_first:
+        wait_for(lambda: _live(simulator) == {*SYMBOLS, "XRPUSDT"}, message="four armed countdowns")
+        sign_in(page, live_server, "olga")
+        page.click("nav >> text=Maintenance")
+        expect(page.locator("h1")).to_have_text("Maintenance windows")
+
+        # Refused first: no reason, no account. Nothing is scheduled.
+        page.click("#create-window")
+        expect(page.locator("#reason-error")).to_contain_text("Give a reason")
+        assert not MaintenanceWindow.objects.exists()
+
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
+        end = start + timedelta(seconds=8)
+        page.fill("textarea[name=reason]", "exchange maintenance")
+        page.fill("#id_starts_at", f"{start:%Y-%m-%dT%H:%M:%S}")
+        page.fill("#id_ends_at", f"{end:%Y-%m-%dT%H:%M:%S}")
+        page.locator("#window-form label.check", has_text="alpha-mm").locator("input").check()
+        page.click("#create-window")
+        expect(page.locator(".message-success")).to_contain_text("scheduled")
+        expect(page.locator("#scheduled-windows")).to_contain_text("exchange maintenance")
+
+        page.click("nav >> text=Board")
+        banner = page.locator('[data-banner="maintenance"]')
+        expect(banner).to_be_visible(timeout=12_000)
+        expect(banner).to_contain_text(
+            f"3 policies disarmed for maintenance until {end:%H:%M} UTC, by olga: exchange maintenance"
+        )
+        wait_for(lambda: _live(simulator) == {"XRPUSDT"}, timeout=10, message="disarmed on the exchange")
+        stop_first()  # the worker restarts during the window
+
+    window = MaintenanceWindow.objects.get()
+    assert window.state == WindowState.RUNNING
+    with running_engine():
+        wait_for(lambda: _live(simulator) == {*SYMBOLS, "XRPUSDT"}, timeout=20, message="armed again")
+        expect(page.locator('[data-banner="maintenance"]')).to_be_hidden(timeout=5_000)
+    window.refresh_from_db()
+    assert window.state == WindowState.ENDED
+    assert window.ended_at - window.ends_at < timedelta(seconds=2)
