@@ -27,7 +27,7 @@ class EngineConfig:
     # it also looks this often whatever happened, which keeps `desired_read_at` fresh. The whole policy set
     # is reloaded every `full_reload_every` to notice deletions and moved accounts.
     poll_every: float = 1.0
-    full_reload_every: float = 5.0
+    full_reload_every: float = 10.0
     # No arm is signed from memory once desired state has been unreadable this long (the database is
     # down, or this engine's connections are): it could not see a disarm. Below EngineLiveness.DEAF_AFTER,
     # from which the web sends the disarms itself.
