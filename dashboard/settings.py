@@ -91,10 +91,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "axes.middleware.AxesMiddleware",
-    # Every web process looks for disarms owed where no engine can send them (heartbeats.engine.direct).
+    # Every web process looks for disarms owed where no engine can send them, and starts and ends
+    # maintenance windows on time, engine or not (heartbeats.engine.direct).
     "heartbeats.engine.direct.FallbackSweeperMiddleware",
-    # ... and starts and ends maintenance windows on time, engine or not (heartbeats.maintenance).
-    "heartbeats.maintenance.MaintenanceTickerMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [

@@ -3,19 +3,16 @@ and re-arms them at its end, and is created, ended early or extended by operator
 
 `apply_due()` makes the transitions. It touches only the database (the engine, or the web's fallback sender
 where no engine is alive, sends what the new desired state asks for), and is called once a second by the
-active engine's shift keeper and by every web process's ticker, so a window starts even with no engine. Each
+active engine's shift keeper and by every web process's fallback sweeper (heartbeats.engine.direct), so a
+window starts even with no engine. Each
 transition first moves the window's state with a conditional UPDATE, in the transaction that changes the
 policies: of two processes calling it at once, one acts and the other finds nothing to do.
 """
 
 import logging
-import os
-import threading
-import time
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -324,54 +321,3 @@ def running_banners() -> list[dict]:
         }
         for w in rows.values("pk", "disarmed", "ends_at", "created_by_name", "reason")
     ]
-
-
-# ---- the web's ticker -----------------------------------------------------------------------------------
-
-TICK_EVERY = 1.0
-_lock = threading.Lock()
-_ticker: tuple[int, threading.Thread] | None = None  # (pid, thread): a forked child starts its own
-
-
-def ensure_ticker() -> None:
-    """Start this process's ticker once, so a window starts and ends on time even with no engine alive (the
-    web's fallback sweeper then sends the zeros the start owes)."""
-    global _ticker
-    pid = os.getpid()
-    with _lock:
-        if _ticker is not None and _ticker[0] == pid and _ticker[1].is_alive():
-            return
-        thread = threading.Thread(target=_tick_forever, name="maintenance-ticker", daemon=True)
-        _ticker = (pid, thread)
-        thread.start()
-
-
-def _tick_forever() -> None:
-    failing = False
-    while True:
-        time.sleep(TICK_EVERY)
-        # The same switch as the fallback sweeper: tests turn both on only where they mean to.
-        if not settings.FALLBACK_SWEEP:
-            continue
-        try:
-            apply_due()
-            failing = False
-        except Exception as exc:  # the thread must outlive any failure: the next tick tries again
-            if not failing:
-                log.warning("applying maintenance windows failed (%s); trying again", exc)
-            failing = True
-        finally:
-            close_old_connections()
-            if failing:
-                connections.close_all()
-
-
-class MaintenanceTickerMiddleware:
-    """Starts the ticker in every web process that serves a request."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        ensure_ticker()
-        return self.get_response(request)

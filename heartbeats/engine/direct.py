@@ -288,23 +288,32 @@ def ensure_sweeper() -> None:
 
 
 def _sweep_forever() -> None:
-    failing = False
+    # Imported here: maintenance reaches this module through actions.
+    from heartbeats import maintenance
+
+    # Maintenance windows first (they start and end even with no engine alive), then the zeros owed, which
+    # include those of a window that just started. One failing never holds up the other.
+    steps = [
+        (maintenance.apply_due, "applying maintenance windows"),
+        (send_owed, "looking for owed disarms"),
+    ]
+    failing = set()
     while True:
         time.sleep(SWEEP_EVERY)
         if not settings.FALLBACK_SWEEP:
             continue
-        try:
-            send_owed()
-            failing = False
-        except Exception as exc:
-            if not failing:
-                log.warning("looking for owed disarms failed (%s); trying again", exc)
-            failing = True
-        finally:
-            # A dropped connection is replaced before the next sweep; a healthy one is kept.
-            close_old_connections()
-            if failing:
-                connections.close_all()
+        for step, what in steps:
+            try:
+                step()
+                failing.discard(what)
+            except Exception as exc:
+                if what not in failing:
+                    log.warning("%s failed (%s); trying again", what, exc)
+                failing.add(what)
+        # A dropped connection is replaced before the next sweep; a healthy one is kept.
+        close_old_connections()
+        if failing:
+            connections.close_all()
 
 
 class FallbackSweeperMiddleware:
