@@ -1,10 +1,13 @@
 """Settings for the test suite: the embedded defaults, with state kept apart from the demo's var/."""
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("CG_DEV", "1")
 os.environ.setdefault("CG_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+# Metric counter files of one test run, apart from every other run's and the demo's.
+os.environ.setdefault("CG_METRICS_DIR", tempfile.mkdtemp(prefix="cg-test-metrics-"))
 
 from dashboard.settings import *  # noqa: E402,F403
 from dashboard.settings import DATABASES, VAR_DIR  # noqa: E402

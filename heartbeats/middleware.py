@@ -14,6 +14,8 @@ OPEN_BEFORE_SECOND_FACTOR = {
     "login",
     "logout",
     "favicon",
+    # For scrapers, guarded by a token or an address list: a session, signed in or not, changes nothing there.
+    "metrics",
     "second_factor_verify",
     "second_factor",
     "second_factor_totp",

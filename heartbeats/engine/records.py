@@ -8,6 +8,7 @@ import time
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db import Error as DatabaseError
 
+from heartbeats import metrics
 from heartbeats.engine.plan import ARM, DISARM, FINAL, as_datetime
 from heartbeats.engine.sender import Result
 from heartbeats.models import Beat, BeatKind, CountdownPolicy, Outcome
@@ -75,22 +76,27 @@ def stored_facts(facts: dict) -> dict:
 
 
 def write_now(beats: list[Beat], updates: dict[int, dict]) -> None:
-    """One short transaction: the beats, then each policy's facts (only the engine's own columns)."""
+    """One short transaction: the beats, then each policy's facts (only the engine's own columns). Every
+    sender (the engine's writer, the web's fallback) stores beats here, so here they are counted (metrics)."""
     try:
         with transaction.atomic():
             _insert_beats(beats)
             _update_facts(updates)
     except IntegrityError:
         # A policy was deleted meanwhile (foreign keys are checked at commit): store the rest one by one.
+        stored = []
         for beat in beats:
             try:
                 with transaction.atomic():
                     beat.pk = None
                     beat.save(force_insert=True)
+                stored.append(beat)
             except IntegrityError:
                 pass
         with transaction.atomic():
             _update_facts(updates)
+        beats = stored
+    metrics.count_beats(beats)
 
 
 def _insert_beats(beats: list[Beat]) -> None:

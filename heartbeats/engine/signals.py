@@ -1,8 +1,10 @@
 """Receivers that make `manage.py qcluster` all an operator starts: after `migrate`, the keeper and pruning
 Schedules exist; when a worker process starts, it starts a shift if no engine is alive for this host's
-egress (so the first beats do not wait for the scheduler's next pass), and it survives SIGTERM while idle."""
+egress (so the first beats do not wait for the scheduler's next pass), and it survives SIGTERM while idle.
+When the cluster starts, the metric files of stopped processes go (heartbeats.metrics)."""
 
 import logging
+import os
 import signal
 
 from django.conf import settings
@@ -40,6 +42,19 @@ def start_engine(sender, proc_name=None, **kwargs):
         log.error("could not start the heartbeat engine (is the database migrated?): %s", exc)
     except Exception:
         log.exception("could not start the heartbeat engine")
+
+
+@receiver(post_spawn, dispatch_uid="countdown_guard_metrics_of_the_last_run")
+def forget_metrics_of_the_last_run(sender, proc_name=None, **kwargs):
+    """The metric files of processes that are gone (the last run's, old web workers') are removed when the
+    cluster starts: a counter then restarts with the worker, as it would without shared files. The workers
+    are children of the cluster's sentinel, whose pid makes that happen once per cluster."""
+    from heartbeats import metrics
+
+    try:
+        metrics.forget_dead_processes(once_for=os.getppid())
+    except OSError as exc:
+        log.warning("could not remove the metric files of stopped processes: %s", exc)
 
 
 @receiver(post_spawn, dispatch_uid="countdown_guard_idle_worker_signals")
