@@ -4,11 +4,13 @@ CG_DEV=1 selects the embedded defaults used by the demo and the tests (SQLite, k
 Without it the process refuses to start unless the dangerous settings are given explicitly.
 """
 
+import ipaddress
+import os
 from pathlib import Path
 
 import dj_database_url
 
-from dashboard.env import env_bool, env_int, env_list, env_str
+from dashboard.env import SettingsError, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CG_VAR_DIR", str(BASE_DIR / "var")))
@@ -332,7 +334,46 @@ BEAT_RETENTION_DAYS = env_int("CG_BEAT_RETENTION_DAYS", 7)
 # Every web process looks each second for disarms owed where no engine can send them (engine/direct.py).
 FALLBACK_SWEEP = True
 
+# Alerts (heartbeats/alerts): every web process and the worker run the alerting thread; one at a time holds
+# the duty. A late or unknown heartbeat is told once it lasted CG_ALERT_HOLD_SECONDS; failures and expiries
+# at once; no live engine once CG_ALERT_ENGINE_DOWN_SECONDS passed since one was last seen.
+ALERTS_RUN = True
+ALERT_HOLD_SECONDS = env_int("CG_ALERT_HOLD_SECONDS", 5)
+ALERT_ENGINE_DOWN_SECONDS = env_int("CG_ALERT_ENGINE_DOWN_SECONDS", 30)
+# A notification a channel could not take is retried with backoff for this long, then marked failed.
+ALERT_GIVE_UP_HOURS = env_int("CG_ALERT_GIVE_UP_HOURS", 24)
+# An outside monitor's ping URL (healthchecks.io and the like), hit only while the guard is healthy.
+HEALTHCHECK_URL = env_str("CG_HEALTHCHECK_URL", "")
+HEALTHCHECK_EVERY = env_int("CG_HEALTHCHECK_EVERY", 60)
+
 LOG_LEVEL = env_str("CG_LOG_LEVEL", "INFO")
+# "json": one JSON object per line, for a log collector (heartbeats.logs.JsonFormatter).
+LOG_FORMAT = env_str("CG_LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise SettingsError(f"CG_LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+
+# /metrics answers a scraper that sends this bearer token or comes from one of these addresses or networks;
+# with neither it is off (the embedded setup lets loopback in). See heartbeats.views.metrics.
+METRICS_TOKEN = env_str("CG_METRICS_TOKEN", "")
+try:
+    METRICS_ALLOW = [str(ipaddress.ip_network(a, strict=False)) for a in env_list("CG_METRICS_ALLOW")]
+except ValueError as exc:
+    raise SettingsError(f"CG_METRICS_ALLOW must list addresses or networks: {exc}.") from None
+# The engine's and the web's event counters meet in files in this directory, which /metrics reads
+# (prometheus-client's multiprocess mode, heartbeats.metrics). prometheus_client picks that mode when first
+# imported -- django-q2 imports it while the apps load -- so the variable is set here, or removed when the
+# directory cannot be written (counters then stay in each process and /metrics shows the state alone).
+METRICS_DIR = Path(env_str("CG_METRICS_DIR", str(VAR_DIR / "metrics")))
+try:
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    _metrics_dir_writable = os.access(METRICS_DIR, os.W_OK)
+except OSError:
+    _metrics_dir_writable = False
+if _metrics_dir_writable:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+else:
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
 # Django logs each request it refuses as suspicious on "django.security.<exception class>", at ERROR.
 BAD_REQUEST_LOGGERS = [
     f"django.security.{name}"
@@ -355,9 +396,13 @@ LOGGING = {
         "redact": {"()": "heartbeats.exchange.redact.RedactingFilter"},
         "bad_request": {"()": "heartbeats.logs.BadRequestFilter"},
     },
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "heartbeats.logs.JsonFormatter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        # The filter runs before the formatter: either format prints the redacted record.
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -367,6 +412,9 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         # Its start-up banner would open the output of every command.
         "axes.apps": {"level": "WARNING"},
+        # apprise logs its own view of a send, which may name a channel's URL; heartbeats.alerts.delivery
+        # records each outcome itself, scrubbed.
+        "apprise": {"handlers": [], "propagate": False, "level": "CRITICAL"},
         # Requests refused with 400 (a bad Host, an oversized body): one warning line each, no traceback.
         **{name: {"filters": ["bad_request"]} for name in BAD_REQUEST_LOGGERS},
     },

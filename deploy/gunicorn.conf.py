@@ -58,6 +58,17 @@ def post_worker_init(worker):
     """Every worker looks for disarms owed where no engine can send them from the moment it starts, not only
     from its first request: a worker recycled in the middle of a Disarm all must not wait for someone to open
     a page before the second zeros go out (heartbeats.engine.direct)."""
+    from heartbeats.alerts import runner
     from heartbeats.engine import direct
 
     direct.ensure_sweeper()
+    runner.ensure_started()  # alerts, the engine-down alert included, even with nobody on the pages
+
+
+def child_exit(server, worker):
+    """A worker's metric files stay for /metrics (its counts still count); this drops only what describes a
+    live process (prometheus-client's live gauges), as its multiprocess mode asks of the master."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

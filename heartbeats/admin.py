@@ -22,6 +22,9 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from heartbeats import audit, twofactor
+from heartbeats.alerts import delivery
+from heartbeats.alerts.forms import ChannelForm, describe
+from heartbeats.alerts.models import AlertChannel, AlertCondition, Notification
 from heartbeats.forms import AccountForm, PolicyForm
 from heartbeats.models import (
     DESIRED_FIELDS,
@@ -502,3 +505,129 @@ def _make_safe(model):
 
 for _model in (LogEntry, get_user_model()):
     _make_safe(_model)
+
+
+@admin.register(AlertChannel)
+class AlertChannelAdmin(SafeChangeListMixin, FreshFactorMixin, admin.ModelAdmin):
+    """Channels, with the same write-only URL form as the Alerts page; every save, delete and test is
+    audited. The URL is never shown: only its scheme."""
+
+    form = ChannelForm
+    step_up_what = "Changing an alert channel"
+    list_display = ["name", "url_hint", "enabled", "events_shown", "repeat_minutes", "updated_at"]
+    list_filter = ["enabled"]
+    search_fields = ["name"]
+    fields = ["name", "url_hint", "new_url", "enabled", "events", "accounts", "repeat_minutes"]
+    readonly_fields = ["url_hint"]
+    actions = ["send_test"]
+
+    @admin.display(description="events")
+    def events_shown(self, obj):
+        return ", ".join(obj.event_labels)
+
+    @method_decorator(sensitive_variables())
+    @method_decorator(sensitive_post_parameters("new_url"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if not self.has_change_permission(request, obj):
+            return [f for f in fields if f != "new_url"]
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        self._before = describe(AlertChannel.objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        audit.record(
+            Action.CHANNEL_CHANGE if change else Action.CHANNEL_CREATE,
+            user=request.user,
+            ip=audit.client_ip(request),
+            reason=f"alert channel {form.instance.name}",
+            changes=form.changes(self._before),
+        )
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            audit.record(
+                Action.CHANNEL_DELETE,
+                user=request.user,
+                ip=audit.client_ip(request),
+                reason=f"alert channel {obj.name}",
+                changes={k: [v, None] for k, v in describe(obj).items()},
+            )
+            super().delete_model(request, obj)
+
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        # Bulk delete would skip delete_model and its audit record.
+        found = super().get_actions(request, action_location)
+        found.pop("delete_selected", None)
+        if not self.has_change_permission(request):
+            found.pop("send_test", None)
+        return found
+
+    @admin.action(description="Send a test to the selected channels")
+    def send_test(self, request, queryset):
+        for channel in queryset:
+            audit.record(
+                Action.CHANNEL_TEST,
+                user=request.user,
+                ip=audit.client_ip(request),
+                reason=f"alert channel {channel.name}",
+            )
+            note = delivery.send_test(channel, username=request.user.get_username())
+            if note.status == "sent":
+                self.message_user(request, f"Test sent to “{channel.name}”.", messages.SUCCESS)
+            else:
+                self.message_user(
+                    request, f"Test to “{channel.name}” not delivered: {note.last_error}", messages.ERROR
+                )
+
+
+@admin.register(AlertCondition)
+class AlertConditionAdmin(ReadOnlyAdmin):
+    """Problems alerting has seen, open and cleared."""
+
+    list_display = ["title", "event", "since", "alerted_at", "changed_at", "cleared_at", "active"]
+    list_filter = ["active", "event"]
+    search_fields = ["title", "key"]
+    date_hierarchy = "opened_at"
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    """Every notification queued, sent, retried or given up on: append-only, next to the audit trail."""
+
+    list_display = [
+        "created_at",
+        "channel_name",
+        "kind",
+        "event",
+        "title",
+        "status",
+        "attempts",
+        "last_error",
+    ]
+    list_filter = ["status", "kind", "event", "channel_name"]
+    search_fields = ["title", "body", "channel_name"]
+    date_hierarchy = "created_at"
+    fields = [
+        "created_at",
+        "channel_name",
+        "kind",
+        "event",
+        "severity",
+        "title",
+        "body",
+        "requested_by",
+        "status",
+        "attempts",
+        "last_attempt_at",
+        "next_attempt_at",
+        "sent_at",
+        "last_error",
+    ]
+    readonly_fields = fields

@@ -262,6 +262,22 @@ class AccountForm(LockedEditMixin, forms.ModelForm):
                 check_key(self.instance, **self.client_kw)
             except KeyCheckFailed as exc:
                 self.add_error(None, f"Key check failed: {exc} Nothing was saved.")
+                self._announce_key_check_failure(str(exc))
+
+    def _announce_key_check_failure(self, reason: str) -> None:
+        # Imported here: alerting reads the board, which reaches the forms' modules.
+        from heartbeats.alerts.ledger import announce
+        from heartbeats.alerts.models import AlertEvent
+
+        account = self.instance
+        announce(
+            AlertEvent.KEY_CHECK_FAILED,
+            f"Key check failed: {account.label}",
+            f"The exchange did not accept the key given for account {account.label} ({reason}) Nothing was "
+            "saved; the stored key, if any, is still in use.\nWhat to do: check the key's permissions "
+            "(futures trading), its IP whitelist and that it belongs to this account.",
+            account_ids=[account.pk] if account.pk else [],
+        )
 
     def _needs_key_check(self) -> bool:
         if self.before is None or self.key_rotated:

@@ -351,6 +351,10 @@ class Action(models.TextChoices):
     WINDOW_END = "window_end", "Maintenance window ended"
     WINDOW_END_EARLY = "window_end_early", "Maintenance window ended early"
     WINDOW_EXTEND = "window_extend", "Maintenance window extended"
+    CHANNEL_CREATE = "channel_create", "Alert channel created"
+    CHANNEL_CHANGE = "channel_change", "Alert channel changed"
+    CHANNEL_DELETE = "channel_delete", "Alert channel deleted"
+    CHANNEL_TEST = "channel_test", "Alert channel tested"
 
 
 class AppendOnlyError(Exception):
@@ -522,3 +526,15 @@ class AddressLimits(models.Model):
 
     def __str__(self):
         return f"{self.egress} → {self.base_url}"
+
+
+# Alerting's models live with the rest of alerting; Django finds them through this module.
+from heartbeats.alerts.models import (  # noqa: E402, F401
+    AlertChannel,
+    AlertCondition,
+    AlertEvent,
+    Delivery,
+    Duty,
+    Notification,
+    NotificationKind,
+)

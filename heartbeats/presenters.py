@@ -12,6 +12,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from heartbeats import budget as budgets
+from heartbeats.alerts.health import failing_channels
 from heartbeats.lapses import Lapse, recent_lapses
 from heartbeats.maintenance import running_banners
 from heartbeats.models import STATUS_RISK, AddressLimits, EngineLiveness, PolicyStatus, Status
@@ -234,6 +235,8 @@ class Snapshot:
     lapses: list[LapseRow] = field(default_factory=list)
     # Running maintenance windows, soonest end first (maintenance.running_banners).
     maintenance: list[dict] = field(default_factory=list)
+    # Alert channels whose latest delivery did not get through (alerts.health.failing_channels).
+    alert_failures: list[dict] = field(default_factory=list)
 
     @property
     def engine_alive(self) -> bool:
@@ -334,6 +337,7 @@ class Snapshot:
             "counts": self.counts,
             "lapses": [lapse.as_json() for lapse in self.lapses],
             "maintenance": [{k: v for k, v in w.items() if k != "ends_at"} for w in self.maintenance],
+            "alert_failures": [{k: v for k, v in f.items() if k != "at"} for f in self.alert_failures],
             "policies": [r.as_json() for r in (page.rows if page else self.rows)],
         }
         if page:
@@ -453,4 +457,5 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
         counts=counts,
         lapses=lapses,
         maintenance=running_banners(),
+        alert_failures=failing_channels(),
     )

@@ -26,6 +26,9 @@ _VIEW = [
     "heartbeats.view_operation",
     "heartbeats.view_enginelease",
     "heartbeats.view_engineliveness",
+    "heartbeats.view_alertchannel",
+    "heartbeats.view_alertcondition",
+    "heartbeats.view_notification",
     "auditlog.view_logentry",
 ]
 ROLE_PERMISSIONS = {
@@ -39,6 +42,10 @@ ROLE_PERMISSIONS = {
         "heartbeats.add_countdownpolicy",
         "heartbeats.change_countdownpolicy",
         "heartbeats.delete_countdownpolicy",
+        # Alert channels hold service tokens, like API keys.
+        "heartbeats.add_alertchannel",
+        "heartbeats.change_alertchannel",
+        "heartbeats.delete_alertchannel",
     ],
 }
 
@@ -59,6 +66,11 @@ def can_operate(user) -> bool:
 def can_manage_keys(user) -> bool:
     """Add exchange accounts and rotate their keys."""
     return _allowed(user, "heartbeats.change_exchangeaccount")
+
+
+def can_manage_alerts(user) -> bool:
+    """Add, change, test and delete alert channels."""
+    return _allowed(user, "heartbeats.change_alertchannel")
 
 
 def can_manage_policies(user) -> bool:

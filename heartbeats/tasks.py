@@ -16,9 +16,14 @@ def run_shift(egress: str | None = None) -> str:
     """One engine shift: standby until the lease is free, then `ENGINE_SHIFT_SECONDS` of active duty, ending
     well before the queue's `timeout` (which is shorter than `retry`, so no shift is ever delivered twice
     while it runs). A SIGTERM or SIGINT ends the shift cleanly, releasing the lease."""
+    from heartbeats.alerts import healthcheck, runner
     from heartbeats.engine import Engine, EngineConfig
     from heartbeats.engine.chain import enqueue_shift
 
+    # Threads of this task process, outliving the shift: the worker takes part in alerting and pings the
+    # outside monitor (heartbeats.alerts). Neither is on the beat path.
+    runner.ensure_started()
+    healthcheck.ensure_started()
     egress = egress or settings.ENGINE_EGRESS
     config = EngineConfig.from_settings()
     stop = threading.Event()

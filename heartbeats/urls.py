@@ -3,7 +3,7 @@ from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
 from heartbeats import views
-from heartbeats.views import twofactor
+from heartbeats.views import alerts, metrics, twofactor
 
 # django-otp-webauthn's endpoints (its scripts find them by these names), with the audit trail and lockout.
 passkey_patterns = [
@@ -43,6 +43,8 @@ urlpatterns = [
     path("", views.board, name="board"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("status.json", views.status_json, name="status_json"),
+    # For Prometheus: a bearer token or an allowed address, no session (heartbeats.views.metrics).
+    path("metrics", metrics.metrics, name="metrics"),
     path("policies/new/", views.policy_new, name="policy_new"),
     # Ids are taken as text and checked by the lookup helper, so "abc" gets a clear message, not a bare 404.
     path("policies/<str:policy_id>/", views.policy_detail, name="policy"),
@@ -54,6 +56,11 @@ urlpatterns = [
     path("maintenance/new/", views.maintenance_create, name="maintenance_create"),
     path("maintenance/<str:window_id>/end/", views.maintenance_end, name="maintenance_end"),
     path("maintenance/<str:window_id>/extend/", views.maintenance_extend, name="maintenance_extend"),
+    path("alerts/", alerts.alerts_page, name="alerts"),
+    path("alerts/channels/new/", alerts.channel_new, name="alert_channel_new"),
+    path("alerts/channels/<str:channel_id>/", alerts.channel_edit, name="alert_channel"),
+    path("alerts/channels/<str:channel_id>/test/", alerts.channel_test, name="alert_channel_test"),
+    path("alerts/channels/<str:channel_id>/delete/", alerts.channel_delete, name="alert_channel_delete"),
     path("second-factor/", twofactor.overview, name="second_factor"),
     path("second-factor/verify/", twofactor.verify, name="second_factor_verify"),
     path("second-factor/app/", twofactor.totp_add, name="second_factor_totp"),

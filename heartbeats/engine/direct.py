@@ -317,11 +317,15 @@ def _sweep_forever() -> None:
 
 
 class FallbackSweeperMiddleware:
-    """Starts the sweeper in every web process that serves a request."""
+    """Starts the sweeper, and the alerting thread, in every web process that serves a request."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        # Imported here: alerting reaches this module through actions.
+        from heartbeats.alerts import runner
+
         ensure_sweeper()
+        runner.ensure_started()
         return self.get_response(request)

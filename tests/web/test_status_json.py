@@ -153,7 +153,7 @@ def test_it_costs_the_same_queries_whatever_the_number_of_policies(
     _policies(n)
     make_engine()
     as_viewer.get(reverse("status_json"))  # warm the session and caches the same way for both sizes
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):  # one of them: alert channels not getting through
         data = as_viewer.get(reverse("status_json")).json()
     assert len(data["policies"]) == n
 

@@ -22,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from heartbeats import actions, roles
-from heartbeats.models import CountdownPolicy, Environment, ExchangeAccount, KeyType, Venue
+from heartbeats.models import AlertChannel, CountdownPolicy, Environment, ExchangeAccount, KeyType, Venue
 
 USERS = [
     # username, role (None: superuser), what the sign-in is for
@@ -115,6 +115,7 @@ class Command(BaseCommand):
             f"Accounts: {len(accounts)} on the simulator ({new_accounts} new; keys in {demo_dir / 'keys'})."
         )
         self._policies([(account, specs) for account, _, specs in accounts])
+        self._alert_channel()
         self._write_simulator_accounts(demo_dir, simulator_url)
         self._write_sign_ins(demo_dir, passwords)
 
@@ -205,6 +206,16 @@ class Command(BaseCommand):
         demo_policies = CountdownPolicy.objects.filter(account__in=[a for a, _ in accounts])
         armed = demo_policies.filter(armed=True).count()
         self.stdout.write(f"Policies: {demo_policies.count()} ({len(created)} new), {armed} armed.")
+
+    # Alerts ------------------------------------------------------------------------------------------
+
+    def _alert_channel(self):
+        """One channel that writes alerts to the demo's own output (`log://`): stop the worker or make the
+        simulator refuse a key, and the alert shows up in the terminal, marked [web] or [worker]."""
+        _channel, is_new = AlertChannel.objects.get_or_create(
+            name="demo log", defaults={"url": "log://", "repeat_minutes": 5}
+        )
+        self.stdout.write(f"Alert channel: demo log, to this output ({'new' if is_new else 'kept'}).")
 
     # Orders on the running simulator -------------------------------------------------------------------
 

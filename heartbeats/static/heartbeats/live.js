@@ -148,6 +148,24 @@
     });
   }
 
+  // Alert channels that did not take their latest message, in the words the server renders.
+  var shownAlertFailures = null;
+  function showAlertFailures(failures) {
+    var key = JSON.stringify(failures);
+    if (key === shownAlertFailures) return;
+    shownAlertFailures = key;
+    show("alerts-failing", failures.length > 0);
+    var list = document.querySelector('[data-field="alert-failures"]');
+    if (!list) return;
+    while (list.firstChild) list.removeChild(list.firstChild);
+    failures.forEach(function (f) {
+      var li = document.createElement("li");
+      li.textContent = f.channel + ": " + (f.status === "failed" ? "given up" : "retrying") + " since " +
+        fmtTime(f.at_ms) + " UTC" + (f.error ? " (" + f.error + ")" : "");
+      list.appendChild(li);
+    });
+  }
+
   // The live picture: opts.url (the status JSON), opts.onData(data), opts.onTick(serverNowMs).
   function live(opts) {
     var samples = []; // {rtt, offset}
@@ -170,6 +188,7 @@
       data = body;
       if (body.lapses) showLapses(body.lapses);
       if (body.maintenance) showMaintenance(body.maintenance);
+      if (body.alert_failures) showAlertFailures(body.alert_failures);
       if (opts.onData) opts.onData(body);
       tick();
     }

@@ -1,0 +1,124 @@
+"""The alerting duty: one process at a time (a web process or the worker, whichever holds the duty row)
+evaluates conditions every EVALUATE_EVERY seconds and sends what is due.
+
+Every web process and the worker start this thread; the duty is taken with a conditional UPDATE when free or
+expired (DUTY_TTL), so when the worker's host dies a web process carries on, and the web raises the
+engine-down alert itself. Sends run on a small pool so that a slow channel never holds up the evaluation or
+the duty's renewal.
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+from django.db.models import Q
+from django.utils import timezone
+
+from heartbeats.alerts import delivery, ledger
+from heartbeats.alerts.models import Duty
+
+log = logging.getLogger(__name__)
+
+TICK = 1.0
+EVALUATE_EVERY = 2.0
+# Renewed this often, not every tick: on SQLite each renewal is a commit, and every commit wakes the engines.
+RENEW_EVERY = 3.0
+# A holder that stopped renewing loses the duty after this; below every engine-down delay people choose.
+DUTY_TTL = timedelta(seconds=10)
+SENDERS = 4
+
+_lock = threading.Lock()
+_thread: tuple[int, threading.Thread] | None = None
+_token = uuid.uuid4().hex[:6]
+
+
+def identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_token}"
+
+
+def ensure_started() -> None:
+    """Start this process's alerting thread once (again in a forked child)."""
+    global _thread
+    pid = os.getpid()
+    if _thread is not None and _thread[0] == pid and _thread[1].is_alive():
+        return
+    with _lock:
+        if _thread is not None and _thread[0] == pid and _thread[1].is_alive():
+            return
+        thread = threading.Thread(target=_run_forever, name="alerts", daemon=True)
+        _thread = (pid, thread)
+        thread.start()
+
+
+def take_duty(name: str = ledger.DUTY, holder: str | None = None, ttl: timedelta = DUTY_TTL) -> bool:
+    """Take or renew duty `name`; True while this process holds it."""
+    holder = holder or identity()
+    now = timezone.now()
+    Duty.objects.get_or_create(name=name)
+    free = Q(holder=holder) | Q(expires_at__isnull=True) | Q(expires_at__lt=now)
+    return bool(Duty.objects.filter(Q(name=name) & free).update(holder=holder, expires_at=now + ttl))
+
+
+def run_once(pool: ThreadPoolExecutor | None = None, *, evaluate: bool = True, renew: bool = True) -> bool:
+    """One step of the duty: renew it (unless held and `renew` is false), evaluate, hand due notifications
+    to `pool` (or send them here)."""
+    if renew and not take_duty():
+        return False
+    if evaluate:
+        ledger.evaluate()
+    for pk in delivery.due_ids():
+        if pool is None:
+            delivery.deliver(pk)
+        else:
+            pool.submit(_deliver_logged, pk)
+    return True
+
+
+def _deliver_logged(pk: int) -> None:
+    try:
+        delivery.deliver(pk)
+    except Exception as exc:  # its claim runs out and it is tried again
+        log.warning("delivering notification %s failed (%s); it will be tried again", pk, exc)
+        connections.close_all()
+    else:
+        close_old_connections()  # this pool thread's own connection, healed before its next send
+
+
+def _run_forever() -> None:
+    pool = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="alert-send")
+    next_evaluation = next_renewal = 0.0
+    failing = False
+    held = False
+    while True:
+        time.sleep(TICK)
+        if not settings.ALERTS_RUN:
+            continue
+        now = time.monotonic()
+        try:
+            renew = not held or now >= next_renewal
+            holding = run_once(pool, evaluate=now >= next_evaluation, renew=renew)
+            if renew:
+                next_renewal = now + RENEW_EVERY
+            if now >= next_evaluation:
+                next_evaluation = now + EVALUATE_EVERY
+            if holding != held:
+                log.info("alerting duty %s by %s", "taken" if holding else "left", identity())
+                held = holding
+            if failing:
+                log.warning("alerting works again")
+            failing = False
+        except Exception as exc:
+            if not failing:
+                log.warning("alerting failed (%s); trying again every second", exc)
+            failing = True
+            held = False
+            connections.close_all()
+            continue
+        close_old_connections()
