@@ -173,7 +173,8 @@ def _queue(channel, condition, kind, now, *, event=None, title=None, body=None, 
     if kind == NotificationKind.RECOVERY:
         severity = "success"
         title = f"Recovered: {title}"
-        body = f"It cleared at {timezone.localtime(now):%H:%M:%S %Z}.\n\nWas: {condition.body}"
+        was = condition.body.split("\nWhat to do:")[0]
+        body = f"It cleared at {timezone.localtime(now):%H:%M:%S %Z}.\n\nWas: {was}"
     elif kind == NotificationKind.REPEAT:
         title = f"Still: {title}"
     elif kind == NotificationKind.UPDATE:
