@@ -41,6 +41,9 @@ ANNOUNCED = {
 }
 # An action's results are awaited this long before it is announced with whatever is known.
 RESULTS_WAIT = timedelta(seconds=15)
+# Lapses this recent are told if nothing told them yet; older ones are history (a first start, a long outage
+# of alerting itself), listed on the board.
+LAPSE_LOOKBACK = timedelta(minutes=10)
 DUTY = "alerts"
 
 
@@ -82,7 +85,9 @@ def evaluate(snap=None) -> Evaluation:
             elif row.event != cond.event:
                 # late → failing → expired: a new state is a new thing to say, to whoever wants to hear it.
                 row.event, row.title, row.body, row.changed_at = cond.event, cond.title, cond.body, now
-                row.save(update_fields=["event", "title", "body", "changed_at"])
+                if cond.event == AlertEvent.COUNTDOWN_EXPIRED:
+                    row.since = cond.since  # the moment the orders went: what the lapse record says too
+                row.save(update_fields=["event", "title", "body", "changed_at", "since"])
                 if row.alerted_at:
                     for channel in _wanting(channels, cond.event, cond.account_ids):
                         kind = NotificationKind.UPDATE if channel.pk in told.get(row.pk, {}) else None
@@ -121,6 +126,7 @@ def evaluate(snap=None) -> Evaluation:
             for channel in channels:
                 if channel.pk in told.get(row.pk, {}):
                     result.queued += _queue(channel, row, NotificationKind.RECOVERY, now)
+        result.announced += _announce_missed_lapses(snap, channels, now)
         result.announced += _announce_operations(channels, now)
     return result
 
@@ -193,6 +199,49 @@ def _queue(channel, condition, kind, now, *, event=None, title=None, body=None, 
         body=body,
     )
     return 1
+
+
+def _announce_missed_lapses(snap, channels, now) -> int:
+    """A countdown that ran out and was armed again between two evaluations never showed as `expired` here,
+    but the exchange cancelled its orders all the same: the beats tell (lapses.py), and it is told once."""
+    recent = [row for row in snap.lapses if now - row.lapse.resumed_at <= LAPSE_LOOKBACK]
+    if not recent:
+        return 0
+    told = {}
+    for policy_id, at in AlertCondition.objects.filter(
+        policy_id__in={row.policy.pk for row in recent},
+        event=AlertEvent.COUNTDOWN_EXPIRED,
+        alerted_at__isnull=False,
+        opened_at__gte=now - timedelta(hours=2),
+    ).values_list("policy_id", "since"):
+        told.setdefault(policy_id, []).append(at)
+    queued = 0
+    for row in recent:
+        policy, lapse = row.policy, row.lapse
+        # An expiry told as a condition (opened when it showed) starts at the same moment, give or take.
+        if any(abs(at - lapse.expired_at) <= timedelta(seconds=2) for at in told.get(policy.pk, ())):
+            continue
+        when = timezone.localtime(lapse.expired_at)
+        again = "armed again" if lapse.resumed_by == "arm" else "disarmed"
+        record = AlertCondition.objects.create(
+            key=f"lapse:{policy.pk}:{int(lapse.expired_at.timestamp() * 1000)}",
+            event=AlertEvent.COUNTDOWN_EXPIRED,
+            title=f"{AlertEvent.COUNTDOWN_EXPIRED.label}: {policy.account.label} {policy.symbol}",
+            body=f"The countdown ran out at {when:%H:%M:%S %Z} and was {again} at "
+            f"{timezone.localtime(lapse.resumed_at):%H:%M:%S %Z}: in between the exchange cancelled this "
+            f"symbol's open orders.\nWhat to do: {conditions.WHAT_TO_DO[AlertEvent.COUNTDOWN_EXPIRED]}",
+            account_ids=[policy.account_id],
+            policy_id=policy.pk,
+            since=lapse.expired_at,
+            opened_at=now,
+            alerted_at=now,
+            cleared_at=now,
+            active=False,  # over already: this row is the record that it was told
+        )
+        told.setdefault(policy.pk, []).append(lapse.expired_at)
+        for channel in _wanting(channels, AlertEvent.COUNTDOWN_EXPIRED, [policy.account_id]):
+            queued += _queue(channel, record, NotificationKind.EVENT, now)
+    return queued
 
 
 def _announce_operations(channels, now) -> int:

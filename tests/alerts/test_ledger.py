@@ -264,3 +264,52 @@ def test_scrub_keeps_host_names_and_drops_tokens():
     scrubbed = delivery.scrub(text, url)
     assert "hooks.slack.com" in scrubbed
     assert "abcdefghijklmnopQRSTUV" not in scrubbed and "T1234ABCD" not in scrubbed
+
+
+def _beat(policy, sent_at, due_at, countdown_ms=10_000):
+    from heartbeats.models import Beat, BeatKind
+
+    return Beat.objects.create(
+        policy=policy,
+        generation=1,
+        kind=BeatKind.ARM,
+        countdown_ms=countdown_ms,
+        due_at=due_at,
+        sent_at=sent_at,
+        outcome=Outcome.CONFIRMED,
+    )
+
+
+def test_a_lapse_between_two_evaluations_is_still_told_once(receiver, alive):
+    account = make_account()
+    make_channel(receiver.url())
+    policy = make_policy(account, "BTCUSDT", "armed", countdown_ms=10_000, interval_s=3)
+    t0 = timezone.now() - timedelta(seconds=40)
+    _beat(policy, t0, t0)
+    _beat(policy, t0 + timedelta(seconds=20), t0 + timedelta(seconds=3))  # 17 s late: the countdown ran out
+    resumed = timezone.now() - timedelta(seconds=1)
+    CountdownPolicy.objects.filter(pk=policy.pk).update(last_arm_sent_at=resumed, last_attempt_at=resumed)
+    step()
+    step()
+    assert receiver.titles() == ["Countdown expired (orders cancelled): desk-a BTCUSDT"]
+    assert "armed again" in receiver.messages[0]["message"]
+
+
+def test_an_expiry_told_as_it_showed_is_not_told_again_from_the_beats(receiver, alive):
+    account = make_account()
+    make_channel(receiver.url())
+    policy = make_policy(account, "BTCUSDT", "expired", countdown_ms=10_000, interval_s=3)
+    step()
+    assert receiver.titles() == ["Countdown expired (orders cancelled): desk-a BTCUSDT"]
+    # The engine arms it again: the beats now show the lapse the condition already told.
+    expired_at = policy.last_arm_sent_at + timedelta(milliseconds=10_000)
+    _beat(policy, policy.last_arm_sent_at, policy.last_arm_sent_at)
+    now = timezone.now()
+    _beat(policy, now, policy.last_arm_sent_at + timedelta(seconds=3))
+    CountdownPolicy.objects.filter(pk=policy.pk).update(last_arm_sent_at=now, last_attempt_at=now)
+    step()
+    step()
+    assert receiver.titles() == [
+        "Countdown expired (orders cancelled): desk-a BTCUSDT",
+        "Recovered: Countdown expired (orders cancelled): desk-a BTCUSDT",
+    ], expired_at
