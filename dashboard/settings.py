@@ -403,6 +403,8 @@ LOGGING = {
     "handlers": {
         # The filter runs before the formatter: either format prints the redacted record.
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact"]},
+        # Swallows apprise's records once delivery.py has captured them for the notification's record.
+        "null": {"class": "logging.NullHandler"},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -414,7 +416,7 @@ LOGGING = {
         "axes.apps": {"level": "WARNING"},
         # apprise logs its own view of a send, which may name a channel's URL; heartbeats.alerts.delivery
         # records each outcome itself, scrubbed.
-        "apprise": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+        "apprise": {"handlers": ["null"], "propagate": False, "level": "WARNING"},
         # Requests refused with 400 (a bad Host, an oversized body): one warning line each, no traceback.
         **{name: {"filters": ["bad_request"]} for name in BAD_REQUEST_LOGGERS},
     },

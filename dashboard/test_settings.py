@@ -25,3 +25,8 @@ if _test_db:
     import dj_database_url
 
     DATABASES["default"] = dj_database_url.parse(_test_db)
+
+# Background threads of the web processes act only in the tests that turn them on (settings fixture): off
+# here too, so the value restored after each test, and in force between tests, is off.
+FALLBACK_SWEEP = False
+ALERTS_RUN = False

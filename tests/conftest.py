@@ -8,15 +8,6 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _no_alerting_threads():
-    """Likewise the alerting thread (heartbeats.alerts.runner): off for the whole session, also between
-    tests, where it would find no database; a test that needs it sets settings.ALERTS_RUN = True."""
-    from django.conf import settings
-
-    settings.ALERTS_RUN = False
-
-
 @pytest.fixture(autouse=True)
 def _no_fallback_sweeps(settings):
     """The web's fallback sweeper thread lives as long as the test process: it sweeps only in the tests

@@ -63,7 +63,8 @@ def send(url: str, title: str, body: str, severity: str = "warning") -> tuple[bo
     if result:
         return True, ""
     reasons = [m.message for m in messages if m.level in ("WARNING", "ERROR", "CRITICAL")]
-    reason = reasons[-1] if reasons else f"Not delivered ({getattr(result, 'status', 'failed')})."
+    status = getattr(getattr(result, "status", None), "name", "failed").lower()
+    reason = reasons[-1] if reasons else f"Not delivered ({status})."
     return False, scrub(reason, url)[:300]
 
 
