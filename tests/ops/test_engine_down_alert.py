@@ -1,0 +1,181 @@
+"""The worker's host dies: with no engine and no worker left to say so, the web process takes the alerting
+duty over and sends the engine-down alert itself, within CG_ALERT_ENGINE_DOWN_SECONDS (plus the duty's
+hand-over).
+
+Runs the whole product with bin/demo (simulator, worker, gunicorn), adds a webhook channel through the pages
+as the demo's key admin, then kills the worker's whole process group with SIGKILL."""
+
+import contextlib
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from tests.alerts.conftest import Receiver
+from tests.ops.conftest import ROOT, clean_env, free_port
+from tests.ops.test_demo import START_TIMEOUT, Output, descendants, running, sign_in
+
+ENGINE_DOWN_SECONDS = 10
+TOKEN = "0psT0kenNeverShown77"
+
+
+def _group(pgid: int) -> set[int]:
+    """Every live process in process group `pgid`."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _query(db: Path, sql: str, *params):
+    with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def _add_channel(base: str, session: requests.Session, url: str) -> None:
+    form = session.get(f"{base}/alerts/channels/new/", timeout=10)
+    assert form.status_code == 200, form.status_code
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+    saved = session.post(
+        f"{base}/alerts/channels/new/",
+        data={
+            "csrfmiddlewaretoken": csrf,
+            "name": "ops webhook",
+            "new_url": url,
+            "enabled": "on",
+            "repeat_minutes": "30",
+        },
+        headers={"Referer": f"{base}/alerts/channels/new/"},
+        timeout=10,
+    )
+    assert saved.url == f"{base}/alerts/", saved.text[-2000:]
+    assert "ops webhook" in saved.text
+    assert TOKEN not in saved.text
+
+
+def _wait(predicate, timeout, message, every=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+def test_killing_the_worker_yields_an_engine_down_alert_from_the_web(tmp_path):
+    receiver = Receiver()
+    port, sim_port = free_port(), free_port()
+    var = tmp_path / "var"
+    env = clean_env(
+        CG_VAR_DIR=str(var),
+        CG_PORT=str(port),
+        CG_SIM_PORT=str(sim_port),
+        CG_ALERT_ENGINE_DOWN_SECONDS=str(ENGINE_DOWN_SECONDS),
+    )
+    demo = subprocess.Popen(
+        [str(ROOT / "bin" / "demo")],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output = Output(demo.stdout)
+    started: set[int] = set()
+    try:
+        output.wait_for("Press Ctrl-C to stop everything", START_TIMEOUT, demo)
+        started = descendants(demo.pid)
+        base = f"http://127.0.0.1:{port}"
+        db = var / "db.sqlite3"
+        worker_pgid = int(re.search(r"kill -STOP -- -(\d+)", output.text).group(1))
+        passwords = dict(re.findall(r"^\s+(viewer|operator|keyadmin|admin)\s+(\S+)\s", output.text, re.M))
+
+        keyadmin = sign_in(base, "keyadmin", passwords["keyadmin"])
+        _add_channel(base, keyadmin, receiver.url(token=TOKEN))
+        # The engine runs and no engine-down condition is open before the kill.
+        _wait(
+            lambda: keyadmin.get(f"{base}/status.json", timeout=10).json()["engine"]["alive"],
+            30,
+            "a live engine",
+        )
+        assert not [t for t in receiver.titles() if t.startswith("Engine down")]
+
+        # Alerting runs (in the worker or the web, whichever took the duty first) before the kill.
+        before = _wait(
+            lambda: _query(db, "SELECT holder FROM heartbeats_duty WHERE name = 'alerts' AND holder != ''"),
+            15,
+            "a process holding the alerting duty",
+        )
+        print(f"alerting duty before the kill: {before[0][0]}")
+        worker = _group(worker_pgid)
+        assert worker_pgid in worker and "qcluster" in _cmdline(worker_pgid), _cmdline(worker_pgid)
+        os.killpg(worker_pgid, signal.SIGKILL)
+        killed = time.monotonic()
+        _wait(lambda: not [p for p in worker if running(p)], 5, "the worker's processes to die")
+
+        limit = ENGINE_DOWN_SECONDS + 15
+        with receiver.arrived:
+            got = receiver.arrived.wait_for(
+                lambda: any(t.startswith("Engine down") for t in receiver.titles()),
+                timeout=limit,
+            )
+        delay = time.monotonic() - killed
+        print(f"engine-down alert received {delay:.1f} s after the worker was killed")
+        assert got, f"no engine-down alert within {limit} s; received {receiver.titles()}"
+        alert = next(m for m in receiver.messages if m["title"].startswith("Engine down"))
+        assert alert["title"] == "Engine down"
+        assert alert["type"] == "failure"
+        assert "No engine has been alive since" in alert["message"]
+        assert ENGINE_DOWN_SECONDS - 1 <= delay <= limit
+
+        # Sent by the web: the process holding the alerting duty is a gunicorn worker of this demo.
+        ((holder,),) = _query(db, "SELECT holder FROM heartbeats_duty WHERE name = 'alerts'")
+        host, pid, token = holder.split(":")
+        pid = int(pid)
+        print(f"alerting duty after the kill: {holder}; worker pids were {sorted(worker)}")
+        assert pid not in worker, (holder, worker)
+        assert pid in descendants(demo.pid) and running(pid), holder
+        assert "gunicorn" in _cmdline(pid), _cmdline(pid)
+        rows = _query(
+            db,
+            "SELECT kind, status, channel_name FROM heartbeats_notification WHERE title = 'Engine down'",
+        )
+        assert ("alert", "sent", "ops webhook") in rows, rows
+        assert TOKEN not in keyadmin.get(f"{base}/alerts/", timeout=10).text
+
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=30) == 130
+        time.sleep(0.2)
+        assert [p for p in started if running(p)] == []
+        assert "Stopped." in output.text
+        assert "The worker exited" in output.text
+    finally:
+        if demo.poll() is None:
+            demo.send_signal(signal.SIGTERM)
+            demo.wait(timeout=30)
+        for pid in started:
+            if running(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        receiver.server.shutdown()
+        receiver.server.server_close()
