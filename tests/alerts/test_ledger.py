@@ -5,6 +5,7 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from heartbeats import actions
@@ -313,3 +314,50 @@ def test_an_expiry_told_as_it_showed_is_not_told_again_from_the_beats(receiver, 
         "Countdown expired (orders cancelled): desk-a BTCUSDT",
         "Recovered: Countdown expired (orders cancelled): desk-a BTCUSDT",
     ], expired_at
+
+
+def test_a_failed_key_check_is_announced_without_the_key(receiver, simulator):
+    from heartbeats.forms import AccountForm
+    from tests.domain.conftest import new_api_key, new_hmac_secret
+    from tests.domain.test_account_form import form_data
+
+    make_channel(receiver.url(), events=[AlertEvent.KEY_CHECK_FAILED])
+    api_key, secret = new_api_key(), new_hmac_secret()
+    simulator.exchange.add_account(api_key, "hmac", secret, ip_whitelist=["192.0.2.77"])
+    assert not AccountForm(form_data(simulator.url, api_key, secret)).is_valid()
+    deliver_all()
+    assert receiver.titles() == ["Key check failed: desk-a"]
+    message = receiver.messages[0]["message"]
+    assert "-2015" in message and api_key not in message and secret not in message
+
+
+def test_maintenance_windows_are_announced_as_they_start_and_end(receiver, alive, operator):
+    from heartbeats import maintenance
+
+    account = make_account()
+    make_channel(receiver.url(), events=[AlertEvent.MAINTENANCE])
+    make_policy(account, "BTCUSDT", "armed")
+    step()  # the bookmark starts here
+    now = timezone.now()
+    window = maintenance.create(
+        user=operator,
+        ip="10.0.0.9",
+        reason="exchange upgrade",
+        account_ids=[account.pk],
+        starts_at=now,
+        ends_at=now + timedelta(hours=1),
+    )
+    maintenance.apply_due()
+    CountdownPolicy.objects.update(disarm_acked_generation=2, disarm_acked_at=timezone.now())
+    step()
+    maintenance.end_now(window.pk, user=operator, ip="10.0.0.9", reason="done early")
+    step()  # waits for the re-arms' results
+    assert len(receiver.messages) == 1
+    CountdownPolicy.objects.update(
+        last_arm_generation=F("generation"), last_arm_sent_at=timezone.now(), last_arm_countdown_ms=120_000
+    )
+    step()
+    titles = receiver.titles()
+    assert titles[0].startswith("Maintenance window started by"), titles
+    assert titles[1].startswith("Maintenance window ended early by olga"), titles
+    assert "Reason: done early" in receiver.messages[1]["message"]
