@@ -293,6 +293,70 @@ class FuturesClient:
         _check_symbol(symbol)
         return self._signed("DELETE", "/v1/allOpenOrders", {"symbol": symbol}).data
 
+    # ---- algo (conditional) orders: USDⓈ-M only ------------------------------------------------------------
+    # Since 2025-12-09 Binance keeps USDⓈ-M STOP, TAKE_PROFIT, their *_MARKET forms and TRAILING_STOP_MARKET
+    # in its Algo Service: openOrders does not list them and allOpenOrders does not cancel them. COIN-M has
+    # no Algo Service; its conditional orders are plain orders, seen and cancelled by the methods above.
+
+    @property
+    def has_algo_service(self) -> bool:
+        """Whether conditional orders live apart, behind the *_algo_* methods (USDⓈ-M), or among the plain
+        orders (COIN-M)."""
+        return self.venue == "usdm"
+
+    def open_algo_orders(self, symbol: str | None = None) -> list[dict]:
+        """GET /fapi/v1/openAlgoOrders: untriggered conditional orders (weight 1 with a symbol, else 40)."""
+        self._require_algo_service()
+        params = {}
+        if symbol is not None:
+            _check_symbol(symbol)
+            params["symbol"] = symbol
+        data = self._signed("GET", "/v1/openAlgoOrders", params).data
+        if not isinstance(data, list):
+            raise TemporaryError(
+                "Unexpected openAlgoOrders answer.", endpoint=f"GET {self.prefix}/v1/openAlgoOrders"
+            )
+        return data
+
+    def cancel_all_algo_open_orders(self, symbol: str) -> dict:
+        """DELETE /fapi/v1/algoOpenOrders for one symbol (weight 1). Returns Binance's acknowledgement; a
+        success status without it raises OutcomeUnknownError, since the orders may or may not be gone."""
+        self._require_algo_service()
+        _check_symbol(symbol)
+        reply = self._signed("DELETE", "/v1/algoOpenOrders", {"symbol": symbol})
+        if not isinstance(reply.data, dict) or _as_int(reply.data.get("code")) != 200:
+            raise OutcomeUnknownError(
+                "The exchange's answer does not acknowledge cancelling the algo orders.",
+                http_status=reply.status,
+                used_weight=reply.used_weight,
+                endpoint=f"DELETE {self.prefix}/v1/algoOpenOrders",
+            )
+        return reply.data
+
+    def place_algo_order(
+        self, symbol: str, side: str, order_type: str, quantity, trigger_price, price=None, **extra
+    ) -> dict:
+        """POST /fapi/v1/algoOrder with algoType CONDITIONAL (for tests and the demo). `quantity` None for
+        closePosition=True, `trigger_price` None for TRAILING_STOP_MARKET (send callbackRate instead); extra
+        Binance parameters by name (clientAlgoId, reduceOnly, timeInForce, ...). Not idempotent: never repeat
+        it after an OutcomeUnknownError without checking open_algo_orders() first."""
+        self._require_algo_service()
+        _check_symbol(symbol)
+        params = {"algoType": "CONDITIONAL", "symbol": symbol, "side": side, "type": order_type}
+        if quantity is not None:
+            params["quantity"] = str(quantity)
+        if trigger_price is not None:
+            params["triggerPrice"] = str(trigger_price)
+        if price is not None:
+            params["price"] = str(price)
+        # Booleans as Binance spells them ("true"), not as Python prints them.
+        params.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in extra.items()})
+        return self._signed("POST", "/v1/algoOrder", params).data
+
+    def _require_algo_service(self) -> None:
+        if not self.has_algo_service:
+            raise ValueError("COIN-M futures has no algo orders: its conditional orders are plain orders.")
+
     # ---- lifecycle --------------------------------------------------------------------------------------
 
     def close(self) -> None:

@@ -1,8 +1,10 @@
-"""One account's state on the exchange: its key, open orders and armed countdowns, under its own lock."""
+"""One account's state on the exchange: its key, open orders, algo orders and armed countdowns, under its own
+lock."""
 
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from .keys import Verifier
 from .symbols import COINM
@@ -73,6 +75,103 @@ class Order:
         return wire
 
 
+def _scaled(value: str, decimals: int) -> str:
+    return format(Decimal(value).quantize(Decimal(1).scaleb(-decimals)), "f")
+
+
+@dataclass
+class AlgoOrder:
+    """A conditional order held by Binance's Algo Service (USDⓈ-M only, since 2025-12-09): STOP(_MARKET),
+    TAKE_PROFIT(_MARKET) or TRAILING_STOP_MARKET. Its own id space (`algoId`) and statuses (`algoStatus`):
+    the plain order endpoints neither list nor cancel it."""
+
+    algo_id: int
+    client_algo_id: str
+    symbol: str
+    side: str
+    type: str
+    time_in_force: str
+    quantity: str  # "0" with closePosition
+    price: str  # "0" for the *_MARKET types
+    trigger_price: str  # "0" for TRAILING_STOP_MARKET
+    status: str
+    create_ms: int
+    update_ms: int
+    price_precision: int
+    quantity_precision: int
+    working_type: str = "CONTRACT_PRICE"
+    reduce_only: bool = False
+    close_position: bool = False
+    price_protect: bool = False
+    activate_price: str | None = None  # TRAILING_STOP_MARKET only
+    callback_rate: str | None = None
+    good_till_date: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "NEW"  # not triggered yet: nothing here ever triggers
+
+    def to_wire(self, answer: str = "query") -> dict:
+        """The order in Binance's field order. POST algoOrder (`answer="ack"`) answers the short form; GET
+        algoOrder and openAlgoOrders add the fields of the order it triggers (none here: never triggered).
+        Prices and quantities come back in the symbol's precision ("1" → "1.000"), unlike plain orders."""
+        price, qty = self.price_precision, self.quantity_precision
+        wire = {
+            "algoId": self.algo_id,
+            "clientAlgoId": self.client_algo_id,
+            "algoType": "CONDITIONAL",
+            "orderType": self.type,
+            "symbol": self.symbol,
+            "side": self.side,
+            "positionSide": "BOTH",
+            "timeInForce": self.time_in_force,
+            "quantity": _scaled(self.quantity, qty),
+            "algoStatus": self.status,
+        }
+        if answer == "query":
+            wire.update({"actualOrderId": "", "actualPrice": "0.00000"})
+        wire.update(
+            {
+                "triggerPrice": _scaled(self.trigger_price, price),
+                "price": _scaled(self.price, price),
+                "icebergQuantity": None,
+            }
+        )
+        if answer == "query":
+            zero = _scaled("0", price)
+            wire.update(
+                {
+                    "tpTriggerPrice": zero,
+                    "tpPrice": zero,
+                    "slTriggerPrice": zero,
+                    "slPrice": zero,
+                    "tpOrderType": "",
+                }
+            )
+        wire.update(
+            {
+                "selfTradePreventionMode": "EXPIRE_MAKER",
+                "workingType": self.working_type,
+                "priceMatch": "NONE",
+                "closePosition": self.close_position,
+                "priceProtect": self.price_protect,
+                "reduceOnly": self.reduce_only,
+            }
+        )
+        if self.type == "TRAILING_STOP_MARKET":  # assumption: Binance's examples show only other types
+            wire["activatePrice"] = _scaled(self.activate_price or "0", price)
+            wire["callbackRate"] = self.callback_rate
+        wire.update(
+            {
+                "createTime": self.create_ms,
+                "updateTime": self.update_ms,
+                "triggerTime": 0,
+                "goodTillDate": self.good_till_date,
+            }
+        )
+        return wire
+
+
 @dataclass(eq=False)
 class Countdown:
     """An armed countdown. Compared by identity: a replaced countdown must never fire."""
@@ -113,6 +212,9 @@ class Account:
     # Filled and cancelled orders stay queryable (GET order) for a while, as on Binance; the newest only.
     closed: OrderedDict[int, Order] = field(default_factory=OrderedDict, repr=False)
     order_times: deque[float] = field(default_factory=deque, repr=False)  # for X-MBX-ORDER-COUNT-*
+    # Conditional orders, apart from `orders` as in Binance's Algo Service: symbol -> algo id -> order.
+    algo_orders: dict[str, dict[int, AlgoOrder]] = field(default_factory=dict, repr=False)
+    closed_algo: OrderedDict[int, AlgoOrder] = field(default_factory=OrderedDict, repr=False)
 
     @property
     def last4(self) -> str:
@@ -135,7 +237,29 @@ class Account:
                 return list(self.orders.get(symbol, {}).values())
             return [order for by_id in self.orders.values() for order in by_id.values()]
 
+    def open_algo_orders(self, symbol: str | None = None) -> list[AlgoOrder]:
+        with self.lock:
+            if symbol is not None:
+                return list(self.algo_orders.get(symbol, {}).values())
+            return [order for by_id in self.algo_orders.values() for order in by_id.values()]
+
     # The methods below expect `lock` to be held.
+
+    def retire_algo(self, orders) -> None:
+        for order in orders:
+            self.closed_algo[order.algo_id] = order
+            self.closed_algo.move_to_end(order.algo_id)
+        while len(self.closed_algo) > CLOSED_ORDERS_KEPT:
+            self.closed_algo.popitem(last=False)
+
+    def find_algo(self, algo_id: int | None, client_algo_id: str | None) -> AlgoOrder | None:
+        """An open or recently closed algo order, by id (which wins) or client algo id. No symbol: Binance's
+        algo order endpoints take none."""
+        open_orders = [o for by_id in self.algo_orders.values() for o in by_id.values()]
+        for order in (*open_orders, *reversed(self.closed_algo.values())):
+            if order.algo_id == algo_id if algo_id is not None else order.client_algo_id == client_algo_id:
+                return order
+        return None
 
     def retire(self, orders) -> None:
         for order in orders:

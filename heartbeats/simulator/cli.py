@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='JSON list of {"api_key", "key_type", "secret" | "public_key" | "private_key"} to register',
     )
     parser.add_argument("--access-log", action="store_true", help="one stderr line per request (no query)")
+    parser.add_argument(
+        "--expiry-cancels-algo-orders",
+        action="store_true",
+        help="a countdown that runs out also cancels the symbol's algo (conditional) orders (default: it "
+        "leaves them, as Binance does not promise otherwise)",
+    )
 
 
 def load_accounts(sim: Simulator, path: Path) -> int:
@@ -63,6 +69,7 @@ def run(options: dict, out=sys.stdout, stop: threading.Event | None = None) -> N
         ban_after=options["ban_after"],
         ban_seconds=options["ban_seconds"],
         access_log=options["access_log"],
+        expiry_cancels_algo_orders=options.get("expiry_cancels_algo_orders", False),
     )
     try:
         count = load_accounts(sim, options["accounts"]) if options.get("accounts") else 0

@@ -11,6 +11,13 @@ Requests carrying an Origin header (sent by browsers) are refused, so no web pag
                               "private_key", "passphrase"?, "trade"?: true, "ip_whitelist"?: [ip, ...]}
     GET    /_sim/orders       open orders (?api_key=...&symbol=...)
     POST   /_sim/orders       {"api_key", "symbol", "side"?, "price"?, "quantity"?, "type"?} (no signing)
+    GET    /_sim/algo_orders  open algo (conditional) orders (?api_key=...&symbol=...)
+    POST   /_sim/algo_orders  {"api_key", "symbol", "side"?: "SELL", "type"?: "STOP_MARKET", "quantity"?,
+                              "triggerPrice"?, "price"?, "clientAlgoId"?, "timeInForce"?, "reduceOnly"?,
+                              "closePosition"?, "callbackRate"?, "activatePrice"?} (no signing, USDⓈ-M only)
+    GET    /_sim/options      {"expiry_cancels_algo_orders"}
+    POST   /_sim/options      {"expiry_cancels_algo_orders"?: false}: whether a countdown that runs out also
+                              cancels the symbol's algo orders
     GET    /_sim/faults       injected faults with their hit counts
     POST   /_sim/faults       {"path"?, "method"?, "symbol"?, "countdown_ms"?, "api_key"?, "kind"?,
                               "status"?, "code"?, "msg"?, "body"?, "latency_ms"?, "hold"?, "hold_timeout"?,
@@ -73,6 +80,10 @@ class ControlApi:
             ("POST", "accounts"): self.add_account,
             ("GET", "orders"): self.list_orders,
             ("POST", "orders"): self.place_order,
+            ("GET", "algo_orders"): self.list_algo_orders,
+            ("POST", "algo_orders"): self.place_algo_order,
+            ("GET", "options"): self.options,
+            ("POST", "options"): self.set_options,
             ("GET", "faults"): self.list_faults,
             ("POST", "faults"): self.add_fault,
             ("DELETE", "faults"): self.clear_faults,
@@ -123,6 +134,12 @@ class ControlApi:
     def list_orders(self, args):
         return 200, self.exchange.open_orders(_required(args, "api_key"), _text(args, "symbol"))
 
+    def list_algo_orders(self, args):
+        return 200, self.exchange.open_algo_orders(_required(args, "api_key"), _text(args, "symbol"))
+
+    def options(self, args):
+        return 200, {"expiry_cancels_algo_orders": self.exchange.expiry_cancels_algo_orders}
+
     def list_faults(self, args):
         return 200, self.exchange.faults()
 
@@ -161,6 +178,32 @@ class ControlApi:
             client_order_id=_text(args, "newClientOrderId"),
         )
         return 201, order
+
+    def place_algo_order(self, args):
+        order = self.exchange.place_algo_order(
+            _required(args, "api_key"),
+            _required(args, "symbol"),
+            _text(args, "side") or "SELL",
+            _text(args, "type") or "STOP_MARKET",
+            args.get("quantity", "1"),
+            args.get("triggerPrice", "1000"),
+            args.get("price"),
+            client_algo_id=_text(args, "clientAlgoId"),
+            time_in_force=_text(args, "timeInForce") or "GTC",
+            reduce_only=_flag(args.get("reduceOnly", False)),
+            close_position=_flag(args.get("closePosition", False)),
+            callback_rate=args.get("callbackRate"),
+            activate_price=args.get("activatePrice"),
+        )
+        return 201, order
+
+    def set_options(self, args):
+        unknown = set(args) - {"expiry_cancels_algo_orders"}
+        if unknown:
+            raise ControlError(400, f"unknown options: {', '.join(sorted(unknown))}")
+        if "expiry_cancels_algo_orders" in args:
+            self.exchange.set_expiry_cancels_algo_orders(_flag(args["expiry_cancels_algo_orders"]))
+        return self.options(args)
 
     def add_fault(self, args):
         unknown = set(args) - set(_FAULT_OPTIONS)

@@ -6,10 +6,12 @@ is spent; then it is delivered: key, timestamp, signature and permission are che
 time at delivery, and the handler applies it. No lock is held while a request waits.
 
 Paths, under /fapi/v1/ (USDⓈ-M) and /dapi/v1/ (COIN-M): time, ping, exchangeInfo, countdownCancelAll,
-order (POST new, GET query, DELETE cancel), openOrder, openOrders, allOpenOrders. Parameters come from the
-query string and a form body, as on Binance; other bodies (JSON) are not read. Answers carry Binance's
-headers (X-MBX-USED-WEIGHT-1M, X-MBX-ORDER-COUNT-* after a new order, CORS), so Binance's own connectors,
-python-binance and ccxt work against it unchanged.
+order (POST new, GET query, DELETE cancel), openOrder, openOrders, allOpenOrders. Under /fapi/v1/ only, the
+Algo Service that holds conditional orders since 2025-12-09: algoOrder (POST new, GET query, DELETE cancel),
+openAlgoOrders, algoOpenOrders (DELETE); COIN-M has none (its conditional orders are plain orders).
+Parameters come from the query string and a form body, as on Binance; other bodies (JSON) are not read.
+Answers carry Binance's headers (X-MBX-USED-WEIGHT-1M, X-MBX-ORDER-COUNT-* after a new order, CORS), so
+Binance's own connectors, python-binance and ccxt work against it unchanged.
 """
 
 import time
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import errors, rules, symbols
-from .book import Account, Order, last4
+from .book import Account, AlgoOrder, Order, last4
 from .errors import BinanceError
 from .exchange import Exchange
 from .faults import Fault, Held
@@ -208,6 +210,129 @@ def _open_orders_weight(params: Params) -> int:
     return 1 if params.has("symbol") else 40
 
 
+# Algo Service (USDⓈ-M) --------------------------------------------------------------------------------------
+
+_ALGO_TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX", "GTD")
+_LIMIT_ALGO_TYPES = ("STOP", "TAKE_PROFIT")  # the two that carry a limit price once triggered
+_CLOSE_POSITION_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
+
+
+def _flag(params: Params, name: str) -> bool:
+    return (params.text(name, required=False) or "").strip().lower() == "true"  # Binance sends "true"/"false"
+
+
+def _new_algo_order(call: Call):
+    """Checks in the order Binance's New Algo Order page lists the parameters. Where the page names no error
+    (a forbidden combination, a missing trigger), the generic codes: -1102 missing, -1106 not required."""
+    p = call.params
+    market = call.market()
+    algo_type = p.text("algoType")
+    if algo_type != "CONDITIONAL":  # the only algoType the page allows; assumption: rejected like a bad enum
+        raise errors.invalid_enum(-1116, "algoType")
+    side = p.text("side")
+    if side not in _SIDES:
+        raise errors.invalid_enum(-1117, "side")
+    order_type = p.text("type")
+    if order_type not in rules.CONDITIONAL_TYPES:
+        raise errors.invalid_enum(-1116, "orderType")
+    time_in_force = p.text("timeInForce", required=False) or "GTC"
+    if time_in_force not in _ALGO_TIME_IN_FORCE:
+        raise errors.invalid_enum(-1115, "timeInForce")
+    reduce_only, close_position = _flag(p, "reduceOnly"), _flag(p, "closePosition")
+    quantity = None
+    if close_position:
+        if order_type not in _CLOSE_POSITION_TYPES:
+            raise errors.not_required("closePosition")
+        for forbidden in ("quantity", "reduceOnly"):  # the page: "cannot be used with" closePosition
+            if p.has(forbidden):
+                raise errors.not_required(forbidden)
+    else:
+        quantity = p.decimal("quantity")
+    price = p.decimal("price") if order_type in _LIMIT_ALGO_TYPES else None
+    trailing = order_type == "TRAILING_STOP_MARKET"
+    trigger_price = None if trailing else p.decimal("triggerPrice")
+    callback_rate = p.decimal("callbackRate") if trailing else None
+    activate_price = p.decimal("activatePrice", required=False) if trailing else None
+    client_algo_id = p.text("clientAlgoId", False)
+    if client_algo_id is not None:
+        rules.check_client_order_id(client_algo_id, "clientAlgoId")
+    # Lot size and notional against the price the order would fill near: its limit price, else its trigger.
+    rules.check_new_order(
+        market,
+        "LIMIT" if price is not None else "MARKET",
+        price if price is not None else trigger_price,
+        quantity,
+        reduce_only=reduce_only,
+    )
+    if price is not None:
+        rules.check_price(market, trigger_price)
+    if activate_price is not None:
+        rules.check_price(market, activate_price)
+    order = call.exchange.new_algo_order(
+        call.account,
+        market,
+        side,
+        order_type,
+        time_in_force,
+        rules.plain(quantity) if quantity is not None else "0",
+        rules.plain(price) if price is not None else "0",
+        rules.plain(trigger_price) if trigger_price is not None else "0",
+        client_algo_id,
+        reduce_only=reduce_only,
+        close_position=close_position,
+        price_protect=_flag(p, "priceProtect"),
+        working_type=p.text("workingType", required=False) or "CONTRACT_PRICE",
+        callback_rate=rules.plain(callback_rate) if callback_rate is not None else None,
+        activate_price=rules.plain(activate_price) if activate_price is not None else None,
+        good_till_date=p.long("goodTillDate", required=False) or 0,
+    )
+    in_10s, in_1m = call.exchange.order_counts(call.account)
+    call.headers.update({"X-MBX-ORDER-COUNT-10S": str(in_10s), "X-MBX-ORDER-COUNT-1M": str(in_1m)})
+    return order.to_wire("ack")
+
+
+def _algo_reference(call: Call) -> tuple[int | None, str | None]:
+    # camelCase as Binance's own connectors send them (one docs table spells them "algoid"/"clientalgoid").
+    algo_id = call.params.long("algoId", required=False)
+    client_algo_id = call.params.text("clientAlgoId", required=False)
+    if algo_id is None and client_algo_id is None:
+        raise errors.algo_reference_missing()
+    return algo_id, client_algo_id
+
+
+def _query_algo_order(call: Call):
+    order = call.exchange.find_algo_order(call.account, *_algo_reference(call))
+    if order is None:
+        raise errors.order_does_not_exist()  # what clients see on Binance for an unknown algoId
+    return order.to_wire()
+
+
+def _cancel_algo_order(call: Call):
+    order: AlgoOrder | None = call.exchange.cancel_algo_order(call.account, *_algo_reference(call))
+    if order is None:
+        raise errors.unknown_order()
+    # Binance's documented answer, "code" a string here (unlike algoOpenOrders' number).
+    return {"algoId": order.algo_id, "clientAlgoId": order.client_algo_id, "code": "200", "msg": "success"}
+
+
+def _open_algo_orders(call: Call):
+    market = call.market(required=False, trading=False)
+    orders = call.account.open_algo_orders(market.symbol if market else None)
+    algo_type = call.params.text("algoType", required=False)
+    algo_id = call.params.long("algoId", required=False)
+    return [
+        o.to_wire()
+        for o in orders
+        if (algo_type is None or algo_type == "CONDITIONAL") and (algo_id is None or o.algo_id == algo_id)
+    ]
+
+
+def _cancel_all_algo(call: Call):
+    market = call.market(trading=False)
+    call.exchange.cancel_all_algo(call.account, market.symbol)
+    return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+
 def _build_routes() -> dict[str, tuple[str, dict[str, Route]]]:
     table = {
         "time": {"GET": Route(_time, NONE, _fixed(1))},
@@ -224,10 +349,22 @@ def _build_routes() -> dict[str, tuple[str, dict[str, Route]]]:
         "openOrders": {"GET": Route(_open_orders, USER_DATA, _open_orders_weight)},
         "allOpenOrders": {"DELETE": Route(_cancel_all, TRADE, _fixed(1))},
     }
+    algo_service = {  # USDⓈ-M only; weights as on Binance's pages
+        "algoOrder": {
+            # 0 against the IP limit, like a new plain order: it counts against the order rate limits.
+            "POST": Route(_new_algo_order, TRADE, _fixed(0)),
+            "GET": Route(_query_algo_order, USER_DATA, _fixed(1)),
+            "DELETE": Route(_cancel_algo_order, TRADE, _fixed(1)),
+        },
+        "openAlgoOrders": {"GET": Route(_open_algo_orders, USER_DATA, _open_orders_weight)},
+        "algoOpenOrders": {"DELETE": Route(_cancel_all_algo, TRADE, _fixed(1))},
+    }
     routes = {}
     for prefix, venue in (("/fapi/v1/", symbols.USDM), ("/dapi/v1/", symbols.COINM)):
         for name, methods in table.items():
             routes[prefix + name] = (venue, methods)
+    for name, methods in algo_service.items():
+        routes["/fapi/v1/" + name] = (symbols.USDM, methods)
     return routes
 
 

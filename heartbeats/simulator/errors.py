@@ -112,6 +112,17 @@ def order_reference_missing() -> BinanceError:
     )
 
 
+def algo_reference_missing() -> BinanceError:
+    # Assumption: worded like the plain order endpoints' -1102; Binance's algo pages do not quote it.
+    return BinanceError(
+        400, -1102, "Param 'clientAlgoId' or 'algoId' must be sent, but both were empty/null!"
+    )
+
+
+def not_required(name: str) -> BinanceError:
+    return BinanceError(400, -1106, f"Parameter '{name}' sent when not required.")
+
+
 def duplicated_client_order_id() -> BinanceError:
     return BinanceError(400, -4116, "ClientOrderId is duplicated.")
 

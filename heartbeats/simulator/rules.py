@@ -17,7 +17,8 @@ MAX_PRICE = Decimal(symbols.MAX_PRICE)
 MAX_QTY = Decimal(symbols.MAX_QTY)
 MAX_MARKET_QTY = Decimal(symbols.MAX_MARKET_QTY)
 MIN_NOTIONAL = Decimal(symbols.MIN_NOTIONAL)
-# USDⓈ-M routes conditional orders to the algo-order endpoints; this simulator knows LIMIT and MARKET.
+# Since 2025-12-09 USDⓈ-M takes these only on the algo order endpoints (POST /fapi/v1/order answers -4120).
+# COIN-M still takes them as plain orders; this simulator's plain orders are LIMIT and MARKET only.
 CONDITIONAL_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 
 
@@ -49,15 +50,24 @@ def _reject(code: int, msg: str) -> BinanceError:
     return BinanceError(400, code, msg)
 
 
-def check_client_order_id(value: str) -> None:
+def check_client_order_id(value: str, name: str = "newClientOrderId") -> None:
+    """Also `clientAlgoId`: Binance documents the same rule for it."""
     if len(value) > 36:
         raise _reject(-4015, "Client order id length should not be more than 36 chars")
     if not _CLIENT_ORDER_ID.fullmatch(value):
-        raise errors.illegal_chars("newClientOrderId", CLIENT_ORDER_ID_RANGE)
+        raise errors.illegal_chars(name, CLIENT_ORDER_ID_RANGE)
 
 
-def check_new_order(market: Market, order_type: str, price: str | None, quantity: str) -> None:
-    """PRICE_FILTER, LOT_SIZE / MARKET_LOT_SIZE and MIN_NOTIONAL, with Binance's codes and messages."""
+def check_new_order(
+    market: Market, order_type: str, price: str | None, quantity: str | None, *, reduce_only: bool = False
+) -> None:
+    """PRICE_FILTER, LOT_SIZE / MARKET_LOT_SIZE and MIN_NOTIONAL, with Binance's codes and messages. No
+    quantity (a closePosition order) skips the lot and notional checks; reduce-only orders skip the notional
+    one, as Binance's message says."""
+    if quantity is None:
+        if price is not None:
+            check_price(market, price)
+        return
     qty = Decimal(quantity)
     if _decimals(qty) > market.quantity_precision:
         raise _reject(-1111, "Precision is over the maximum defined for this asset.")
@@ -72,6 +82,15 @@ def check_new_order(market: Market, order_type: str, price: str | None, quantity
         raise _reject(-4023, "Quantity not increased by step size.")
     if price is None:
         return
+    value = check_price(market, price)
+    if market.venue == USDM and not reduce_only and value * qty < MIN_NOTIONAL:
+        raise _reject(
+            -4164, f"Order's notional must be no smaller than {MIN_NOTIONAL} (unless you choose reduce only)."
+        )
+
+
+def check_price(market: Market, price: str) -> Decimal:
+    """PRICE_FILTER alone: for a limit price, and for an algo order's trigger price."""
     value = Decimal(price)
     if _decimals(value) > market.price_precision:
         raise _reject(-1111, "Precision is over the maximum defined for this asset.")
@@ -82,7 +101,4 @@ def check_new_order(market: Market, order_type: str, price: str | None, quantity
         raise _reject(-4002, "Price greater than max price.")
     if value % tick:
         raise _reject(-4014, "Price not increased by tick size.")
-    if market.venue == USDM and value * qty < MIN_NOTIONAL:
-        raise _reject(
-            -4164, f"Order's notional must be no smaller than {MIN_NOTIONAL} (unless you choose reduce only)."
-        )
+    return value

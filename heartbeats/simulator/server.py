@@ -235,6 +235,7 @@ class Simulator:
         tick: float = 0.01,
         hold_timeout: float = 30.0,
         access_log: bool = False,
+        expiry_cancels_algo_orders: bool = False,
     ):
         self.exchange = Exchange(
             weight_limit=weight_limit,
@@ -242,6 +243,7 @@ class Simulator:
             ban_seconds=ban_seconds,
             tick=tick,
             hold_timeout=hold_timeout,
+            expiry_cancels_algo_orders=expiry_cancels_algo_orders,
         )
         self._address = (host, port)
         self._access_log = access_log
