@@ -56,7 +56,7 @@ def _required(reason: str, what: str) -> str:
     return reason
 
 
-def _set_desired(policy_id, *, armed: bool, action: str, user, ip) -> Operation:
+def _set_desired(policy_id, *, armed: bool, action: str, user, ip, reason="", username=None) -> Operation:
     with transaction.atomic():
         policy = CountdownPolicy.objects.select_for_update().with_account().get(pk=policy_id)
         now = timezone.now()  # once the lock is held: a wait for it must not backdate the change
@@ -76,26 +76,34 @@ def _set_desired(policy_id, *, armed: bool, action: str, user, ip) -> Operation:
             user=user,
             ip=ip,
             policy=policy,
+            reason=reason,
             changes={"armed": [was_armed, armed]},
             targets=[_target(policy)],
+            username=username,
         )
     return operation
 
 
-def arm(policy_id, *, user, ip) -> Operation:
+# `username` names an actor that is not a user (an API token: "api:<name>"; audit.record); `reason` is
+# optional here (the board's buttons give none) and required where the caller asks for one (the API).
+def arm(policy_id, *, user, ip, reason: str = "", username: str | None = None) -> Operation:
     """Desire the policy armed (a new generation): the engine sends the arm at once, then keeps beating."""
-    return _set_desired(policy_id, armed=True, action=Action.ARM, user=user, ip=ip)
+    return _set_desired(
+        policy_id, armed=True, action=Action.ARM, user=user, ip=ip, reason=reason, username=username
+    )
 
 
-def disarm(policy_id, *, user, ip) -> Operation:
+def disarm(policy_id, *, user, ip, reason: str = "", username: str | None = None) -> Operation:
     """Desire the policy disarmed (a new generation): the engine sends `0` as soon as nothing for that
     symbol is in flight, then the second `0` once no earlier beat can still be accepted."""
-    operation = _set_desired(policy_id, armed=False, action=Action.DISARM, user=user, ip=ip)
+    operation = _set_desired(
+        policy_id, armed=False, action=Action.DISARM, user=user, ip=ip, reason=reason, username=username
+    )
     _send_where_no_engine(operation.targets)
     return operation
 
 
-def disarm_all(*, user, ip, reason: str, account_ids=None) -> Operation:
+def disarm_all(*, user, ip, reason: str, account_ids=None, username: str | None = None) -> Operation:
     """Disarm every armed policy (of `account_ids`, if given) in one transaction, with the reason audited.
     Policies already disarming are included in the results without a new generation."""
     reason = _required(reason, "disarm all")
@@ -116,6 +124,7 @@ def disarm_all(*, user, ip, reason: str, account_ids=None) -> Operation:
             reason=reason,
             changes={"policies": len(targets), "accounts": sorted(account_ids) if account_ids else "all"},
             targets=targets,
+            username=username,
         )
     log.warning("disarm all by %s: %d policies (%s)", operation.username or "-", len(targets), reason[:100])
     _send_where_no_engine(targets)

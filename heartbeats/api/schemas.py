@@ -1,0 +1,89 @@
+"""What the API accepts and answers, as the OpenAPI document shows it. The status and policy rows are the
+board's own JSON (presenters.Snapshot.as_json), described there rather than copied here."""
+
+from datetime import datetime
+
+from ninja import Schema
+from pydantic import Field, field_validator
+
+REASON_MAX = 1000  # as the pages' forms
+
+
+class Error(Schema):
+    detail: str = Field(description="What was wrong, in a sentence.")
+
+
+class ReasonIn(Schema):
+    reason: str = Field(
+        max_length=REASON_MAX, description="Why: kept in the audit trail with the token's name."
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("Give a reason: it is kept in the audit trail under the token's name.")
+        return value
+
+
+class DisarmAllIn(ReasonIn):
+    accounts: list[int] | None = Field(
+        default=None,
+        description="Account ids to disarm; leave it out (or null) to disarm every account. An empty list is "
+        "refused, so a script that found no accounts cannot disarm them all by mistake.",
+    )
+
+
+class CancelOrdersIn(ReasonIn):
+    policy: int | None = Field(default=None, description="One policy's symbol.")
+    account: int | None = Field(default=None, description="Every policy of this account.")
+    strategy: int | None = Field(default=None, description="Every policy of this strategy.")
+    all: bool = Field(default=False, description="Every policy of every account.")
+    disarm: bool = Field(default=False, description="Disarm the countdowns too (otherwise they stay armed).")
+
+
+class OperationOut(Schema):
+    id: int
+    action: str
+    at: datetime
+    username: str = Field(description="Who acted: api:<token name>.")
+    reason: str
+    policies: int = Field(description="How many policies it lists.")
+    results_url: str = Field(description="GET it for the per-policy results as the exchange answers.")
+
+
+class ResultRow(Schema):
+    policy: int
+    account: str
+    symbol: str
+    generation: int
+    result: str = Field(description="disarmed, armed, retrying, failed or superseded.")
+    status: str
+    detail: str
+    error: str
+    attempts: int
+    last_outcome: str
+    latency_ms: float | None
+    sent_at: datetime | None
+
+
+class CancelRow(Schema):
+    account: str
+    symbol: str
+    kind: str = Field(description="`orders` (plain open orders) or `algo` (conditional orders).")
+    state: str = Field(description="pending, done, failed or skipped (not sent: the address is paused).")
+    error: str
+
+
+class OperationResultsOut(Schema):
+    id: int
+    action: str
+    at: datetime
+    username: str
+    reason: str
+    done: bool = Field(description="True once no result is `retrying` (nor a cancel `pending`) any more.")
+    results: list[ResultRow]
+    cancels: list[CancelRow] = Field(
+        default_factory=list, description="Cancel orders now: each symbol's and kind's answer."
+    )

@@ -1,0 +1,59 @@
+"""Cancel orders now through the API: the chosen symbols' orders are gone on the exchange, audited under the
+token's name; a viewer token, a missing reason or an unclear scope change nothing."""
+
+import pytest
+
+from heartbeats.killswitch import cancel as killswitch
+from heartbeats.models import Action, Operation, OrderCancel
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_an_operator_token_cancels_an_accounts_orders(operator_token, sim_desk):
+    _, api = operator_token
+    sim, account = sim_desk["sim"], sim_desk["accounts"][0]
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        sim.exchange.place_order(account.api_key, symbol, price="1000")
+        sim.exchange.place_algo_order(account.api_key, symbol, trigger_price="500")
+    response = api.post("cancel-orders", {"reason": "runaway bot", "account": account.pk})
+    assert response.status_code == 202, response.content
+    operation = Operation.objects.get(pk=response.json()["id"])
+    killswitch.wait(operation)
+    assert (operation.action, operation.username) == (Action.CANCEL_ORDERS, "api:incident runbook")
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        assert sim.exchange.open_orders(account.api_key, symbol) == []
+        assert sim.exchange.open_algo_orders(account.api_key, symbol) == []
+    results = api.get(f"operations/{operation.pk}").json()
+    assert results["done"] and {(c["symbol"], c["kind"], c["state"]) for c in results["cancels"]} == {
+        (s, k, "done") for s in ("BTCUSDT", "ETHUSDT") for k in ("orders", "algo")
+    }
+    # The countdowns stay armed unless asked.
+    assert all(p.armed for p in account.policies.all())
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"reason": "x"}, 400, "exactly one"),
+        ({"reason": "x", "all": True, "account": 1}, 400, "exactly one"),
+        ({"reason": " ", "all": True}, 400, "reason"),
+        ({"reason": "x", "policy": 99999}, 404, "no policy"),
+        ({"reason": "x", "account": 10**30}, 404, "no account"),
+    ],
+)
+def test_unclear_requests_cancel_nothing(operator_token, sim_desk, body, status, message):
+    _, api = operator_token
+    response = api.post("cancel-orders", body)
+    assert response.status_code == status, response.content
+    assert message in response.json()["detail"]
+    assert (
+        not OrderCancel.objects.exists()
+        and not Operation.objects.filter(action=Action.CANCEL_ORDERS).exists()
+    )
+
+
+def test_a_viewer_token_cannot_cancel(viewer_token, sim_desk):
+    _, api = viewer_token
+    response = api.post("cancel-orders", {"reason": "x", "all": True})
+    assert response.status_code == 403
+    assert not OrderCancel.objects.exists()
