@@ -345,6 +345,9 @@ ALERT_GIVE_UP_HOURS = env_int("CG_ALERT_GIVE_UP_HOURS", 24)
 # An outside monitor's ping URL (healthchecks.io and the like), hit only while the guard is healthy.
 HEALTHCHECK_URL = env_str("CG_HEALTHCHECK_URL", "")
 HEALTHCHECK_EVERY = env_int("CG_HEALTHCHECK_EVERY", 60)
+# The worker reads each armed policy's open orders from the exchange (within the weight budget) so the board
+# shows what a lapse would cancel (heartbeats.killswitch.stake).
+STAKE_READING = env_bool("CG_ORDERS_AT_STAKE", True)
 
 LOG_LEVEL = env_str("CG_LOG_LEVEL", "INFO")
 # "json": one JSON object per line, for a log collector (heartbeats.logs.JsonFormatter).

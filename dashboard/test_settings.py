@@ -30,3 +30,4 @@ if _test_db:
 # here too, so the value restored after each test, and in force between tests, is off.
 FALLBACK_SWEEP = False
 ALERTS_RUN = False
+STAKE_READING = False

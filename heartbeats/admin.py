@@ -25,7 +25,9 @@ from heartbeats import audit, twofactor
 from heartbeats.alerts import delivery
 from heartbeats.alerts.forms import ChannelForm, describe
 from heartbeats.alerts.models import AlertChannel, AlertCondition, Notification
+from heartbeats.api.models import ApiToken
 from heartbeats.forms import AccountForm, PolicyForm
+from heartbeats.killswitch.models import OrderCancel, OrdersAtStake
 from heartbeats.models import (
     DESIRED_FIELDS,
     ENGINE_FACTS,
@@ -40,6 +42,7 @@ from heartbeats.models import (
     Operation,
     Status,
 )
+from heartbeats.strategies.models import Strategy
 from heartbeats.views.access import step_up
 
 
@@ -631,3 +634,79 @@ class NotificationAdmin(ReadOnlyAdmin):
         "last_error",
     ]
     readonly_fields = fields
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """API tokens, read-only: key admins create and revoke them on the API tokens page, with a fresh second
+    factor and an audit record. Revoked tokens stay listed so their names in the audit trail stay known."""
+
+    list_display = [
+        "name",
+        "role",
+        "masked",
+        "allowed_addresses",
+        "created_at",
+        "created_by_name",
+        "last_used_at",
+        "last_used_ip",
+        "revoked_at",
+    ]
+    list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name"]
+    date_hierarchy = "created_at"
+    # The hash is left out: of no use to people, and no reason to hand it to anyone.
+    fields = [
+        "name",
+        "role",
+        "masked",
+        "allowed_addresses",
+        "created_at",
+        "created_by_name",
+        "last_used_at",
+        "last_used_ip",
+        "revoked_at",
+    ]
+    readonly_fields = fields
+
+
+@admin.register(Strategy)
+class StrategyAdmin(ReadOnlyAdmin):
+    """Read-only: strategies are made, changed and released on the Strategies pages, audited there. The ping
+    URL's key is never shown (only its first characters)."""
+
+    list_display = ["name", "owner", "grace_s", "last_ping_at", "held_reason", "held_since", "ping_count"]
+    list_filter = ["held_reason", "rearm_on_return", "cancel_when_silent"]
+    search_fields = ["name", "owner"]
+    exclude = ["ping_key_hash"]
+
+
+@admin.register(OrderCancel)
+class OrderCancelAdmin(ReadOnlyAdmin):
+    """Each request of every Cancel orders now, with the exchange's answer."""
+
+    list_display = [
+        "operation",
+        "account_label",
+        "symbol",
+        "kind",
+        "state",
+        "error",
+        "latency_ms",
+        "finished_at",
+    ]
+    list_filter = ["state", "kind"]
+    search_fields = ["account_label", "symbol"]
+
+
+@admin.register(OrdersAtStake)
+class OrdersAtStakeAdmin(ReadOnlyAdmin):
+    list_display = [
+        "policy",
+        "orders",
+        "algo_orders",
+        "buy_notional",
+        "sell_notional",
+        "checked_at",
+        "gone_at",
+    ]

@@ -195,6 +195,10 @@ class CountdownPolicy(models.Model):
     fatal_generation = models.PositiveBigIntegerField(null=True, blank=True)
     # The engine's "what is due" query reads this indexed column only.
     next_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The trading system that holds this switch (heartbeats.strategies): beaten only while it pings.
+    strategy = models.ForeignKey(
+        "heartbeats.Strategy", null=True, blank=True, on_delete=models.SET_NULL, related_name="policies"
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -355,6 +359,17 @@ class Action(models.TextChoices):
     CHANNEL_CHANGE = "channel_change", "Alert channel changed"
     CHANNEL_DELETE = "channel_delete", "Alert channel deleted"
     CHANNEL_TEST = "channel_test", "Alert channel tested"
+    STRATEGY_CREATE = "strategy_create", "Strategy created"
+    STRATEGY_CHANGE = "strategy_change", "Strategy changed"
+    STRATEGY_DELETE = "strategy_delete", "Strategy deleted"
+    STRATEGY_KEY = "strategy_key", "Strategy ping URL replaced"
+    STRATEGY_SILENT = "strategy_silent", "Strategy went silent"
+    STRATEGY_FAILED = "strategy_failed", "Strategy reported a failure"
+    STRATEGY_RESUMED = "strategy_resumed", "Strategy resumed"
+    STRATEGY_RELEASE = "strategy_release", "Strategy hold released"
+    CANCEL_ORDERS = "cancel_orders", "Cancel orders now"
+    TOKEN_CREATE = "token_create", "API token created"
+    TOKEN_REVOKE = "token_revoke", "API token revoked"
 
 
 class AppendOnlyError(Exception):
@@ -538,3 +553,8 @@ from heartbeats.alerts.models import (  # noqa: E402, F401
     Notification,
     NotificationKind,
 )
+
+# The token API's model lives with the API; Django finds it through this module.
+from heartbeats.api.models import ApiToken  # noqa: E402, F401
+from heartbeats.killswitch.models import CancelState, OrderCancel, OrderKind, OrdersAtStake  # noqa: E402, F401
+from heartbeats.strategies.models import HoldReason, PingKind, Strategy, StrategyPing  # noqa: E402, F401

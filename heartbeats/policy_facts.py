@@ -29,6 +29,7 @@ POLICY_FIELDS = (
     "last_outcome",
     "last_error",
     "fatal_generation",
+    "strategy_id",
 )
 
 

@@ -13,10 +13,21 @@ from django.utils import timezone
 
 from heartbeats import budget as budgets
 from heartbeats.alerts.health import failing_channels
+from heartbeats.killswitch.stake import weight_per_minute as stake_weight_per_minute
+from heartbeats.lapses import WINDOW as LAPSE_WINDOW
 from heartbeats.lapses import Lapse, recent_lapses
 from heartbeats.maintenance import running_banners
-from heartbeats.models import STATUS_RISK, AddressLimits, EngineLiveness, PolicyStatus, Status
+from heartbeats.models import (
+    STATUS_RISK,
+    AddressLimits,
+    EngineLiveness,
+    OrdersAtStake,
+    PolicyStatus,
+    Status,
+    Strategy,
+)
 from heartbeats.policy_facts import PolicyFacts, load_policies
+from heartbeats.strategies.holds import state_of
 from heartbeats.symbols import cached_facts_many
 
 # The statuses that need someone's attention; the board's "At risk" filter and its top tiles.
@@ -58,6 +69,34 @@ class PolicyRow:
     status: PolicyStatus
     # The latest time in the last hour this policy's countdown ran out and heartbeats resumed after it.
     lapse: Lapse | None = None
+    # The strategy holding this switch, as strategies.holds.state_of() shows it (None: held by no strategy).
+    strategy: dict | None = None
+    # The symbol's orders as the exchange last answered (killswitch.stake), or None when never read.
+    stake: OrdersAtStake | None = None
+
+    @property
+    def stake_text(self) -> str:
+        k = self.stake
+        if k is None or k.checked_at is None:
+            return ""
+        if k.orders is None:
+            return k.error[:80]
+        text = f"{k.orders} order{'s' if k.orders != 1 else ''}"
+        if k.algo_orders:
+            text += f" + {k.algo_orders} conditional (may survive a lapse)"
+        return text + " at stake"
+
+    @property
+    def strategy_text(self) -> str:
+        s = self.strategy
+        if s is None:
+            return ""
+        if not s["held"]:
+            left = s["grace_left_ms"]
+            return f"Strategy {s['name']}: live" + (
+                f", {-(-left // 1000)} s of grace left" if left is not None else ""
+            )
+        return f"Strategy {s['name']}: {s['reason'].removeprefix('Held: ')} Heartbeats held back."
 
     @property
     def at_risk(self) -> bool:
@@ -106,6 +145,20 @@ class PolicyRow:
             "countdown_ms": p.countdown_ms,
             "last_error": p.last_error,
             "lapsed_at_ms": epoch_ms(self.lapse.expired_at) if self.lapse else None,
+            "strategy": self.strategy,
+            "strategy_text": self.strategy_text,
+            "orders": None
+            if self.stake is None
+            else {
+                "orders": self.stake.orders,
+                "algo_orders": self.stake.algo_orders,
+                "buy_notional": self.stake.buy_notional,
+                "sell_notional": self.stake.sell_notional,
+                "checked_at_ms": epoch_ms(self.stake.checked_at),
+                "gone_at_ms": epoch_ms(self.stake.gone_at),
+                "gone_count": self.stake.gone_count,
+            },
+            "stake_text": self.stake_text,
         }
 
 
@@ -127,6 +180,8 @@ class EgressState:
     reserve: int | None = None
     available: int | None = None
     measured: int | None = None
+    # At most this much a minute goes to reading orders at stake, from what is left (killswitch.stake).
+    stake: int | None = None
 
     def percent(self, value) -> float:
         if not self.limit or value is None:
@@ -156,6 +211,7 @@ class EgressState:
     def budget_json(self) -> dict:
         return {
             "egress": self.egress,
+            "stake": self.stake,
             "limit": self.limit,
             "projected": self.projected,
             "reserve": self.reserve,
@@ -410,10 +466,16 @@ def _egress_states(now, policies_by_egress) -> list[EgressState]:
             [facts.get(e) for e in endpoints.get(name, ())], [r.weight_limit for r in records]
         )
         state.projected = budgets.projected_weight_per_minute(mine)
+        state.stake = stake_weight_per_minute(mine)
         state.reserve = budgets.reserve_for(len(mine))
         state.available = state.limit - state.projected - state.reserve
         states.append(state)
     return states
+
+
+def _strategies(now) -> dict[int, dict]:
+    """Every strategy's state (strategies.holds.state_of), one query."""
+    return {s.pk: {"name": s.name, "id": s.pk, **state_of(s, now)} for s in Strategy.objects.all()}
 
 
 def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbol=None) -> Snapshot:
@@ -435,7 +497,15 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
     latest = {}
     for row in lapses:  # newest first: the first one seen per policy is its latest
         latest.setdefault(row.policy.pk, row.lapse)
-    rows = [PolicyRow(p, p.status(now), latest.get(p.pk)) for p in policies]
+    strategies = _strategies(now) if any(p.strategy_id for p in policies) else {}
+    stakes = {k.policy_id: k for k in OrdersAtStake.objects.all()}
+    for k in stakes.values():
+        if k.gone_at is not None and now - k.gone_at > LAPSE_WINDOW:
+            k.gone_at = None  # like the lapses found in the beats, shown for an hour
+    rows = [
+        PolicyRow(p, p.status(now), latest.get(p.pk), strategies.get(p.strategy_id), stakes.get(p.pk))
+        for p in policies
+    ]
     if policy_id is not None:
         rows = [r for r in rows if r.policy.pk == policy_id]
     if account_id is not None:

@@ -29,6 +29,11 @@ _VIEW = [
     "heartbeats.view_alertchannel",
     "heartbeats.view_alertcondition",
     "heartbeats.view_notification",
+    "heartbeats.view_apitoken",
+    "heartbeats.view_strategy",
+    "heartbeats.view_strategyping",
+    "heartbeats.view_ordercancel",
+    "heartbeats.view_ordersatstake",
     "auditlog.view_logentry",
 ]
 ROLE_PERMISSIONS = {
@@ -46,6 +51,10 @@ ROLE_PERMISSIONS = {
         "heartbeats.add_alertchannel",
         "heartbeats.change_alertchannel",
         "heartbeats.delete_alertchannel",
+        # API tokens act on the desk like people: issuing one is like giving someone a role.
+        "heartbeats.add_apitoken",
+        "heartbeats.change_apitoken",
+        "heartbeats.delete_apitoken",
     ],
 }
 
@@ -71,6 +80,11 @@ def can_manage_keys(user) -> bool:
 def can_manage_alerts(user) -> bool:
     """Add, change, test and delete alert channels."""
     return _allowed(user, "heartbeats.change_alertchannel")
+
+
+def can_manage_api_tokens(user) -> bool:
+    """Create and revoke API tokens (heartbeats.api)."""
+    return _allowed(user, "heartbeats.change_apitoken")
 
 
 def can_manage_policies(user) -> bool:

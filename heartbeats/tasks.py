@@ -19,11 +19,13 @@ def run_shift(egress: str | None = None) -> str:
     from heartbeats.alerts import healthcheck, runner
     from heartbeats.engine import Engine, EngineConfig
     from heartbeats.engine.chain import enqueue_shift
+    from heartbeats.killswitch import stake
 
     # Threads of this task process, outliving the shift: the worker takes part in alerting and pings the
     # outside monitor (heartbeats.alerts). Neither is on the beat path.
     runner.ensure_started()
     healthcheck.ensure_started()
+    stake.ensure_started()  # orders at stake, read within the weight budget
     egress = egress or settings.ENGINE_EGRESS
     config = EngineConfig.from_settings()
     stop = threading.Event()
@@ -55,8 +57,11 @@ def prune() -> str:
     from heartbeats.models import Beat
 
     cutoff = timezone.now() - timedelta(days=settings.BEAT_RETENTION_DAYS)
+    from heartbeats.strategies import pings
+
     beats = _delete_in_batches(Beat.objects.filter(sent_at__lt=cutoff))
     tasks = _delete_in_batches(Task.objects.filter(stopped__lt=cutoff))
+    pings.prune()  # the recent-pings lists keep an hour
     return f"pruned {beats} beats and {tasks} task results older than {cutoff:%Y-%m-%d %H:%M}"
 
 

@@ -1,9 +1,10 @@
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.i18n import JavaScriptCatalog
 
 from heartbeats import views
-from heartbeats.views import alerts, metrics, twofactor
+from heartbeats.api.endpoints import api, unknown_endpoint
+from heartbeats.views import alerts, api_tokens, cancel_orders, metrics, strategies, twofactor
 
 # django-otp-webauthn's endpoints (its scripts find them by these names), with the audit trail and lockout.
 passkey_patterns = [
@@ -61,6 +62,16 @@ urlpatterns = [
     path("alerts/channels/<str:channel_id>/", alerts.channel_edit, name="alert_channel"),
     path("alerts/channels/<str:channel_id>/test/", alerts.channel_test, name="alert_channel_test"),
     path("alerts/channels/<str:channel_id>/delete/", alerts.channel_delete, name="alert_channel_delete"),
+    path("ping/<str:key>", strategies.ping, name="ping"),
+    path("ping/<str:key>/fail", strategies.ping_fail, name="ping_fail"),
+    path("strategies/", strategies.strategies_page, name="strategies"),
+    path("strategies/new/", strategies.strategy_new, name="strategy_new"),
+    path("strategies/<str:strategy_id>/", strategies.strategy_detail, name="strategy"),
+    path("strategies/<str:strategy_id>/edit/", strategies.strategy_edit, name="strategy_edit"),
+    path("strategies/<str:strategy_id>/new-ping-url/", strategies.strategy_new_key, name="strategy_new_key"),
+    path("strategies/<str:strategy_id>/delete/", strategies.strategy_delete, name="strategy_delete"),
+    path("strategies/<str:strategy_id>/release/", strategies.strategy_release, name="strategy_release"),
+    path("cancel-orders/", cancel_orders.cancel_orders, name="cancel_orders"),
     path("second-factor/", twofactor.overview, name="second_factor"),
     path("second-factor/verify/", twofactor.verify, name="second_factor_verify"),
     path("second-factor/app/", twofactor.totp_add, name="second_factor_totp"),
@@ -70,4 +81,12 @@ urlpatterns = [
     path("operations/<str:operation_id>/", views.operation_detail, name="operation"),
     path("operations/<str:operation_id>/results.json", views.operation_json, name="operation_json"),
     path("operations/<str:operation_id>/rearm/", views.rearm, name="rearm"),
+    path("api-tokens/", api_tokens.tokens_page, name="api_tokens"),
+    path("api-tokens/new/", api_tokens.token_new, name="api_token_new"),
+    path("api-tokens/<str:token_id>/revoke/", api_tokens.token_revoke, name="api_token_revoke"),
+    # The token API for runbooks and bots (heartbeats.api): a bearer token, no session. Its root and any
+    # path it does not know answer with a JSON 404 (django-ninja's root would give the people's HTML page).
+    path("api/v1/", unknown_endpoint),
+    path("api/v1/", api.urls),
+    re_path(r"^api/(?P<rest>.*)$", unknown_endpoint),
 ]

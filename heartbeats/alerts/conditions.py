@@ -41,6 +41,9 @@ WHAT_TO_DO = {
     "address until then, so armed countdowns will run out. Move the desk to another egress if it lasts.",
     AlertEvent.CLOCK_SKEW: "The host clock differs from the exchange's. The engine corrects for it, but fix "
     "the host's time sync (chrony/NTP) before requests get refused.",
+    AlertEvent.STRATEGY_HELD: "The trading system stopped pinging (or reported a failure): its countdowns "
+    "are no longer beaten and the exchange cancels their orders at expiry. Check the strategy; once it pings "
+    "again, heartbeats resume by themselves or after an operator's release, as the strategy is set up.",
     AlertEvent.WEIGHT_NEAR_LIMIT: "Requests from this address are close to the exchange's weight limit; past "
     "it the exchange answers 429. Lengthen heartbeat intervals or move accounts to another egress.",
 }
@@ -66,7 +69,30 @@ class Condition:
 
 def current(snap: Snapshot) -> list[Condition]:
     """Every problem the snapshot shows, policies first."""
-    return _policy_conditions(snap) + _egress_conditions(snap)
+    return _policy_conditions(snap) + _strategy_conditions(snap) + _egress_conditions(snap)
+
+
+def _strategy_conditions(snap: Snapshot) -> list[Condition]:
+    """A strategy holding back the heartbeats of armed policies."""
+    held = {}
+    for row in snap.rows:
+        if row.strategy and row.strategy["held"] and row.policy.armed:
+            held.setdefault(row.strategy["id"], (row.strategy, []))[1].append(row.policy)
+    found = []
+    for strategy_id, (state, policies) in held.items():
+        names = ", ".join(f"{p.account.label} {p.symbol}" for p in policies[:10])
+        more = f" and {len(policies) - 10} more" if len(policies) > 10 else ""
+        found.append(
+            Condition(
+                key=f"strategy:{strategy_id}",
+                event=AlertEvent.STRATEGY_HELD,
+                title=f"Strategy {state['name']} {state['state']}: heartbeats held back",
+                detail=f"{state['reason']} Policies: {names}{more}.",
+                since=snap.now,
+                account_ids=tuple(sorted({p.account_id for p in policies})),
+            )
+        )
+    return found
 
 
 def _policy_conditions(snap: Snapshot) -> list[Condition]:

@@ -35,6 +35,7 @@ SEVERE = {
 ANNOUNCED = {
     Action.DISARM_ALL: AlertEvent.KILL_ACTION,
     Action.DISARM_SELECTED: AlertEvent.KILL_ACTION,
+    Action.CANCEL_ORDERS: AlertEvent.KILL_ACTION,
     Action.WINDOW_START: AlertEvent.MAINTENANCE,
     Action.WINDOW_END: AlertEvent.MAINTENANCE,
     Action.WINDOW_END_EARLY: AlertEvent.MAINTENANCE,
@@ -260,8 +261,8 @@ def _announce_operations(channels, now) -> int:
         Operation.objects.filter(id__gt=cursor, id__lte=top, action__in=list(ANNOUNCED)).order_by("id")[:20]
     )
     for op in pending:
-        results = actions.policy_results(op) if op.action in actions.RESULT_ACTIONS else []
-        settling = any(r["result"] == actions.RETRYING for r in results)
+        results = _results(op)
+        settling = any(r["result"] in (actions.RETRYING, "pending") for r in results)
         if settling and now - op.at < RESULTS_WAIT:
             break  # announced with its results once they are in (or once it has waited long enough)
         event = ANNOUNCED[op.action]
@@ -279,6 +280,23 @@ def _announce_operations(channels, now) -> int:
     if cursor != duty.cursor:
         Duty.objects.filter(pk=DUTY).update(cursor=cursor)
     return announced
+
+
+def _results(op: Operation) -> list[dict]:
+    """Per-policy results (arms, disarms) or, for Cancel orders now, per-symbol cancels, alike."""
+    if op.action == Action.CANCEL_ORDERS:
+        from heartbeats.killswitch.cancel import results
+
+        return [
+            {
+                "account": c.account_label,
+                "symbol": f"{c.symbol} ({c.kind})",
+                "result": c.state,
+                "error": c.error,
+            }
+            for c in results(op)
+        ]
+    return actions.policy_results(op) if op.action in actions.RESULT_ACTIONS else []
 
 
 def _describe(op: Operation, results: list[dict]) -> tuple[str, str]:

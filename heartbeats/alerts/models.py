@@ -19,6 +19,7 @@ class AlertEvent(models.TextChoices):
     CLOCK_SKEW = "clock_skew", "Clock skew"
     WEIGHT_NEAR_LIMIT = "weight_near_limit", "Weight budget near its limit"
     KEY_CHECK_FAILED = "key_check_failed", "Key check failed"
+    STRATEGY_HELD = "strategy_held", "Strategy silent or failed (heartbeats held back)"
     KILL_ACTION = "kill_action", "Disarm all and other kill actions"
     MAINTENANCE = "maintenance", "Maintenance window started or ended"
 

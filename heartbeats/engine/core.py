@@ -74,6 +74,9 @@ log = logging.getLogger("heartbeats.engine")
 
 # The exchange's answer to a request whose timestamp is outside recvWindow (or ahead of its clock).
 TIMESTAMP_REFUSED = -1021
+# A policy whose strategy holds its heartbeats back is looked at again this often: a returning ping (or an
+# operator's release) is heeded within it.
+HOLD_RECHECK_S = 1.0
 # After a -1021, an account's sends wait this long at most for the clock to be measured again.
 RESYNC_HOLD = 2.0
 # A request whose sender thread starts later than this after it was decided is decided again (plan.py has
@@ -627,7 +630,7 @@ class Engine:
             return
         p.in_flight = False
         if result.desired is not None:
-            armed, generation = result.desired
+            armed, generation = result.desired[:2]
             if generation < 0:
                 p.removed = True
             else:
@@ -635,6 +638,16 @@ class Engine:
         for name, value in facts.items():
             setattr(p, name, value)
         outcome = result.outcome
+        if result.held:
+            # Looked at again every HOLD_RECHECK_S (a returning ping shows within that), recorded once.
+            p.retry_at = now + HOLD_RECHECK_S
+            self._reschedule(p)
+            if p.held_note == result.message:
+                return
+            p.held_note = result.message
+            self.writer.submit(beat_for(result, self.engine_id), job.policy_id, facts)
+            return
+        p.held_note = ""
         if result.redecide:
             p.retry_at = now + self.config.limits_every + 0.1  # once the address's limits are read afresh
         elif outcome == Outcome.CONFIRMED:

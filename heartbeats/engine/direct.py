@@ -58,7 +58,9 @@ def holder() -> str:
     return f"web:{socket.gethostname()}:{os.getpid()}"[:100]
 
 
-def _client(account, config: EngineConfig):
+def shared_client(account, config: EngineConfig):
+    """The account's client kept by this process (the fallback sender, the orders-at-stake reader): made again
+    when the account changes."""
     version = (account.updated_at, account.base_url, account.venue)
     with _lock:
         cached = _clients.get(account.pk)
@@ -207,7 +209,7 @@ def _clients_for(jobs: list[Job], accounts, config) -> tuple[dict, list[Result]]
     clients, unusable_results = {}, []
     for account_id in dict.fromkeys(j.account_id for j in jobs):
         try:
-            clients[account_id] = _client(accounts[account_id], config)
+            clients[account_id] = shared_client(accounts[account_id], config)
         except (ExchangeError, ValueError) as exc:  # InvalidKeyError is both; no key material in its text
             message = f"The API key cannot be used: {exc}"
             unusable_results += [unusable(j, message) for j in jobs if j.account_id == account_id]
@@ -293,9 +295,13 @@ def _sweep_forever() -> None:
 
     # Maintenance windows first (they start and end even with no engine alive), then the zeros owed, which
     # include those of a window that just started. One failing never holds up the other.
+    from heartbeats.strategies import holds
+
     steps = [
         (maintenance.apply_due, "applying maintenance windows"),
         (send_owed, "looking for owed disarms"),
+        # Strategies whose grace ran out: recorded, told, and their orders cancelled if they ask for it.
+        (holds.latch_silences, "looking for silent strategies"),
     ]
     failing = set()
     while True:

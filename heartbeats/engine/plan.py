@@ -61,6 +61,8 @@ class PolicyState:
     retry_at: float | None = None
     attempts: int = 0
     removed: bool = False
+    # The last hold its strategy gave (recorded once, not at every recheck).
+    held_note: str = ""
 
     @property
     def failing(self) -> bool:
@@ -150,24 +152,26 @@ def next_send(p: PolicyState, final_delay: float) -> Send | None:
     return None
 
 
-def vet(kind: str, generation: int, desired: tuple[bool, int] | None, unread_for: float, bound: float) -> str:
-    """Whether a request may be signed now: "" if so, else why not. `desired` is (armed, generation) read
-    from the database just now (None if it could not be read), `unread_for` how long ago desired state was
-    last read at all. An arm goes out only for the policy's current armed generation; when the database
-    cannot be read, from memory only within `bound` seconds of the last read (after that the web counts
-    this engine as deaf and sends the disarms itself). A zero is never harmful to send."""
+def vet(kind: str, generation: int, desired: tuple | None, unread_for: float, bound: float) -> str:
+    """Whether a request may be signed now: "" if so, else why not. `desired` is (armed, generation[, why
+    its strategy holds heartbeats back]) read from the database just now (None if it could not be read),
+    `unread_for` how long ago desired state was last read at all. An arm goes out only for the policy's
+    current armed generation, and not while its strategy holds it; when the database cannot be read, from
+    memory only within `bound` seconds of the last read (after that the web counts this engine as deaf and
+    sends the disarms itself). A zero is never harmful to send."""
     if kind != ARM:
         return ""
     if desired is None:
         if unread_for > bound:
             return f"Desired state unreadable for {unread_for:.1f} s: not arming from memory."
         return ""
-    armed, current = desired
+    armed, current, *hold = desired
     if current < 0:
         return "The policy was deleted."
     if not armed or current != generation:
         return "Superseded before sending."
-    return ""
+    # The policy's strategy stopped pinging (or reported a failure): no heartbeat until it is back.
+    return hold[0] if hold else ""
 
 
 # Uncertain outcomes are retried at once (the call is idempotent), then with short pauses so an exchange

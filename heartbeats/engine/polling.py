@@ -8,12 +8,14 @@ so the same statements run on SQLite and PostgreSQL.
 """
 
 import functools
+import time
 from datetime import UTC, datetime
 
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
-from heartbeats.models import CountdownPolicy, EngineLease, ExchangeAccount
+from heartbeats.models import CountdownPolicy, EngineLease, ExchangeAccount, Strategy
+from heartbeats.strategies.holds import hold_reason
 
 
 @functools.cache
@@ -25,6 +27,7 @@ def _statements(vendor: str) -> dict[str, str]:
     p = lambda n: "p." + q(CountdownPolicy._meta.get_field(n).column)  # noqa: E731
     a = lambda n: "a." + q(ExchangeAccount._meta.get_field(n).column)  # noqa: E731
     e = lambda n: q(EngineLease._meta.get_field(n).column)  # noqa: E731
+    s = lambda n: "s." + q(Strategy._meta.get_field(n).column)  # noqa: E731
     if vendor == "sqlite":
         left = f"(JULIANDAY({e('expires_at')}) - JULIANDAY('now')) * 86400.0"
     else:
@@ -41,9 +44,11 @@ def _statements(vendor: str) -> dict[str, str]:
             f" FROM {table(CountdownPolicy)} p JOIN {table(ExchangeAccount)} a ON {a('id')} = {p('account')}"
             f" WHERE {a('egress')} = %s AND ({p('updated_at')} >= %s OR {p('desired_changed_at')} >= %s)"
         ),
+        # With the policy's strategy, if any: its hold is part of the last check before signing.
         "desired": (
-            f"SELECT {p('armed')}, {p('generation')} FROM {table(CountdownPolicy)} p"  # noqa: S608
-            f" WHERE {p('id')} = %s"
+            f"SELECT {p('armed')}, {p('generation')}, {s('id')}, CAST({s('last_ping_at')} AS TEXT),"  # noqa: S608
+            f" {s('grace_s')}, {s('held_reason')} FROM {table(CountdownPolicy)} p"
+            f" LEFT JOIN {table(Strategy)} s ON {s('id')} = {p('strategy')} WHERE {p('id')} = %s"
         ),
         "accounts_version": (
             f"SELECT CAST(MAX({a('updated_at')}) AS TEXT), COUNT(*) FROM {table(ExchangeAccount)} a"  # noqa: S608
@@ -83,10 +88,15 @@ def changed_since(egress: str, since: datetime) -> list[tuple]:
     return [(int(r[0]), int(r[1]), bool(r[2]), r[3], r[4], bool(r[5])) for r in rows]
 
 
-def desired(policy_id: int) -> tuple[bool, int] | None:
-    """(armed, generation), or None when the policy no longer exists."""
+def desired(policy_id: int) -> tuple[bool, int, str] | None:
+    """(armed, generation, why its strategy holds heartbeats back or ""), or None when the policy no longer
+    exists. The hold is judged on this host's clock, now."""
     rows = _run("desired", [policy_id])
-    return (bool(rows[0][0]), int(rows[0][1])) if rows else None
+    if not rows:
+        return None
+    armed, generation, strategy, last_ping, grace, held = rows[0]
+    hold = hold_reason(strategy is not None, epoch(last_ping), grace, held or "", time.time())
+    return bool(armed), int(generation), hold
 
 
 def accounts_version(egress: str) -> tuple:

@@ -50,14 +50,17 @@ class Result:
     retry_after: float | None = None
     banned: bool = False
     offset_ms: int | None = None
-    # (armed, generation) as read from the database just before signing and again after the answer.
-    desired: tuple[bool, int] | None = None
+    # (armed, generation, strategy hold) as read from the database just before signing and again after.
+    desired: tuple | None = None
+    # Not sent because the policy's strategy holds its heartbeats back (strategies.holds).
+    held: bool = False
     # Not sent because its decision had grown stale: the sender decides again (no retry bookkeeping).
     redecide: bool = False
 
 
-def read_desired(policy_id: int) -> tuple[bool, int] | None:
-    """(armed, generation) from the database, (False, -1) if the policy is gone, None if it cannot be read.
+def read_desired(policy_id: int) -> tuple | None:
+    """(armed, generation, strategy hold) from the database, (False, -1) if the policy is gone, None if it
+    cannot be read.
     A connection the database dropped (restart, fail-over, terminated backend) is replaced and the read
     tried once more, so one bad connection never makes a thread deaf."""
     for attempt in (1, 2):
@@ -86,7 +89,8 @@ def send(
         desired = check(job.policy_id)
         why = vet(job.kind, job.generation, desired, unread_for(), bound)
         if why:
-            return Result(job, Outcome.SKIPPED, time.time(), message=why, desired=desired)
+            held = desired is not None and len(desired) > 2 and why == desired[2]
+            return Result(job, Outcome.SKIPPED, time.time(), message=why, desired=desired, held=held)
     started = time.time()
     try:
         ack = client.countdown(job.symbol, job.countdown_ms)

@@ -22,6 +22,7 @@ from heartbeats.engine import liveness, wakeup
 from heartbeats.engine.events import AddressRead, Wake
 from heartbeats.engine.lease import Lease
 from heartbeats.models import Action, EngineLiveness
+from heartbeats.strategies import holds
 
 log = logging.getLogger("heartbeats.engine")
 
@@ -102,6 +103,7 @@ class ShiftKeeper(threading.Thread):
                         if now >= next_windows:
                             # Maintenance windows start and end here (database only; heartbeats.maintenance).
                             maintenance.apply_due()
+                            holds.latch_silences()  # strategies gone silent (strategies.holds)
                             next_windows = now + 1.0
                     if now >= next_live:
                         self.publish()

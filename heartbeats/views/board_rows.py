@@ -56,6 +56,14 @@ class RowRenderer:
         lapse = " hidden>"
         if r and r.lapse:
             lapse = f' title="{LAPSE_TITLE}">Orders cancelled {_time(r.lapse.expired_at)}'
+        held, held_class = " hidden>", ""
+        if r and r.strategy:
+            held = f">{escape(r.strategy_text)}"
+            held_class = " held-on" if r.strategy["held"] else ""
+        stake = f">{escape(r.stake_text)}" if r and r.stake_text else " hidden>"
+        if r and r.stake and r.stake.gone_at:
+            gone = f"{r.stake.gone_count} gone at {_time(r.stake.gone_at)}"
+            lapse = f' title="{LAPSE_TITLE}">Orders cancelled: {gone} (the exchange\'s answer)'
         confirmed = _time(s.confirmed_at) if s and s.confirmed_at else "—"
         bar = r.remaining_pct if r else 0
         interval = f"{p.interval_s} s / {round(p.countdown_ms / 1000)} s" if p else ""
@@ -79,7 +87,9 @@ class RowRenderer:
             f'<td class="col-status">'
             f'<span class="status{status_class}" data-cell="status">{status_label}</span>'
             f'<div class="detail" data-cell="detail" title="{detail}">{detail}</div>'
-            f'<div class="lapse" data-cell="lapse"{lapse}</div></td>'
+            f'<div class="lapse" data-cell="lapse"{lapse}</div>'
+            f'<div class="held{held_class}" data-cell="held"{held}</div>'
+            f'<div class="stake" data-cell="stake"{stake}</div></td>'
             f'<td class="col-since num" data-cell="confirmed">{confirmed}</td>'
             f'<td class="col-remaining num"><span class="countdown" data-cell="remaining">'
             f"{r.remaining_text if r else ''}</span>"

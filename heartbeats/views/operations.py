@@ -12,7 +12,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from heartbeats import actions, audit, pacing, presenters, roles
-from heartbeats.models import ExchangeAccount
+from heartbeats.killswitch import cancel as killswitch
+from heartbeats.models import Action, CancelState, ExchangeAccount
 from heartbeats.presenters import epoch_ms
 from heartbeats.views.access import (
     MAX_ID,
@@ -169,6 +170,7 @@ def operation_detail(request, operation_id):
     rearm_count = len(actions.rearmable(operation)) if roles.can_operate(request.user) else 0
     # The pacing of its arms as predicted when it was made (actions.rearm, actions.set_selected).
     paces = [pacing.describe(p, epoch_ms(operation.at)) for p in (operation.changes or {}).get("pacing", [])]
+    cancels = killswitch.results(operation) if operation.action == Action.CANCEL_ORDERS else []
     return render(
         request,
         "heartbeats/operation.html",
@@ -178,6 +180,8 @@ def operation_detail(request, operation_id):
             "summary": summary,
             "rearm_count": rearm_count,
             "paces": paces,
+            "cancels": cancels,
+            "cancels_done": all(c.state != CancelState.PENDING for c in cancels),
             "snap": presenters.snapshot(policy_id=0),
         },
     )
@@ -197,5 +201,16 @@ def operation_json(request, operation_id):
             "server_time_ms": epoch_ms(timezone.now()),
             "results": results,
             **_summary(operation, results),
+            "cancels": [
+                {
+                    "account": c.account_label,
+                    "symbol": c.symbol,
+                    "kind": c.kind,
+                    "state": c.state,
+                    "error": c.error,
+                    "latency_ms": c.latency_ms,
+                }
+                for c in (killswitch.results(operation) if operation.action == Action.CANCEL_ORDERS else [])
+            ],
         }
     )

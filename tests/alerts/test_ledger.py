@@ -361,3 +361,25 @@ def test_maintenance_windows_are_announced_as_they_start_and_end(receiver, alive
     assert titles[0].startswith("Maintenance window started by"), titles
     assert titles[1].startswith("Maintenance window ended early by olga"), titles
     assert "Reason: done early" in receiver.messages[1]["message"]
+
+
+def test_a_silent_strategy_is_told_and_its_return_too(receiver, alive):
+    from heartbeats.strategies import pings
+    from tests.strategies.conftest import make_strategy
+
+    account = make_account()
+    make_channel(receiver.url(), events=[AlertEvent.STRATEGY_HELD])
+    policy = make_policy(account, "BTCUSDT", "armed")
+    strategy, key = make_strategy([policy], grace_s=5, rearm_on_return=True)
+    pings.record(key, None)
+    step()
+    assert receiver.messages == []
+    from heartbeats.strategies.models import Strategy
+
+    Strategy.objects.filter(pk=strategy.pk).update(last_ping_at=timezone.now() - timedelta(seconds=6))
+    step()
+    assert receiver.titles() == ["Strategy mm-bot silent: heartbeats held back"]
+    assert "desk-a BTCUSDT" in receiver.messages[0]["message"]
+    pings.record(key, None)
+    step()
+    assert receiver.titles()[-1] == "Recovered: Strategy mm-bot silent: heartbeats held back"

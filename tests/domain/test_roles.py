@@ -26,6 +26,12 @@ def test_it_creates_the_groups_in_the_migration_as_roles_defines_them():
     # Later migrations add what later models brought.
     alerts = MigrationLoader(connection).get_migration("heartbeats", "0008_alerts")
     __import__(alerts.__module__, fromlist=["add_to_roles"]).add_to_roles(state_apps, None)
+    api_tokens = MigrationLoader(connection).get_migration("heartbeats", "0009_api_tokens")
+    __import__(api_tokens.__module__, fromlist=["add_to_roles"]).add_to_roles(state_apps, None)
+    strategies = MigrationLoader(connection).get_migration(
+        "heartbeats", "0010_strategies_kill_switch_and_orders_at_stake"
+    )
+    __import__(strategies.__module__, fromlist=["add_to_roles"]).add_to_roles(state_apps, None)
     assert group_permissions() == {role: sorted(perms) for role, perms in roles.ROLE_PERMISSIONS.items()}
 
 

@@ -60,6 +60,18 @@
       lapse.hidden = p.lapsed_at_ms === null;
       text(lapse, p.lapsed_at_ms === null ? "" : "Orders cancelled " + CG.fmtTime(p.lapsed_at_ms));
       cell(tr, "detail").title = p.detail;
+      var held = cell(tr, "held");
+      held.hidden = !p.strategy;
+      held.classList.toggle("held-on", Boolean(p.strategy && p.strategy.held));
+      text(held, p.strategy_text || "");
+      var stake = cell(tr, "stake");
+      stake.hidden = !p.stake_text;
+      text(stake, p.stake_text || "");
+      var gone = p.orders && p.orders.gone_at_ms;
+      if (gone) {
+        lapse.hidden = false;
+        text(lapse, "Orders cancelled: " + p.orders.gone_count + " gone at " + CG.fmtTime(gone) + " (the exchange's answer)");
+      }
       text(cell(tr, "confirmed"), CG.fmtTime(p.confirmed_at_ms));
       text(cell(tr, "interval"), p.interval_s + " s / " + Math.round(p.countdown_ms / 1000) + " s");
       var error = cell(tr, "error");

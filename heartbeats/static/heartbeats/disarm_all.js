@@ -4,7 +4,9 @@
   "use strict";
 
   document.addEventListener("DOMContentLoaded", function () {
-    var root = document.querySelector("#disarm-all-page, #confirm-selection, #maintenance-page, #alerts-page");
+    var root = document.querySelector(
+      "#disarm-all-page, #confirm-selection, #maintenance-page, #alerts-page, #cancel-orders-page, #strategies-page"
+    );
     if (root) CG.live({ url: root.dataset.statusUrl });
   });
 })();

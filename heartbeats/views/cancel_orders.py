@@ -1,0 +1,95 @@
+"""Cancel orders now: a confirmation page for one policy, an account, a strategy or everything, then a plain
+POST (operators, a reason, a fresh second factor), like Disarm all. Results: the operation's page."""
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from heartbeats import audit, presenters
+from heartbeats.killswitch import cancel as killswitch
+from heartbeats.models import CountdownPolicy, ExchangeAccount, Strategy
+from heartbeats.views.access import fresh_second_factor_required, operator_required, parse_id
+
+
+class CancelOrdersForm(forms.Form):
+    reason = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. strategy misbehaving, fat finger"}),
+        error_messages={"required": "Give a reason: it is kept in the audit trail with your name."},
+    )
+    disarm = forms.BooleanField(
+        required=False, label="Disarm the countdowns too", help_text="Otherwise they stay armed."
+    )
+
+
+def _scope(request) -> tuple[str, list[CountdownPolicy]]:
+    """What the page acts on, from ?policy= / ?account= / ?strategy= / ?all=1 (also carried by the form)."""
+    params = request.POST if request.method == "POST" else request.GET
+    policies = CountdownPolicy.objects.with_account().order_by("account__label", "symbol")
+    if params.get("policy"):
+        pk = parse_id(params["policy"], "policy")
+        chosen = list(policies.filter(pk=pk))
+        if not chosen:
+            raise Http404("There is no such policy (it may have been deleted).")
+        return f"{chosen[0].account.label} {chosen[0].symbol}", chosen
+    if params.get("account"):
+        account = (
+            ExchangeAccount.objects.without_secrets()
+            .filter(pk=parse_id(params["account"], "account"))
+            .first()
+        )
+        if account is None:
+            raise Http404("There is no such account.")
+        return f"every symbol of {account.label}", list(policies.filter(account=account))
+    if params.get("strategy"):
+        strategy = Strategy.objects.filter(pk=parse_id(params["strategy"], "strategy")).first()
+        if strategy is None:
+            raise Http404("There is no such strategy.")
+        return f"every symbol of strategy {strategy.name}", list(policies.filter(strategy=strategy))
+    if params.get("all") == "1":
+        return "every symbol of every account", list(policies)
+    raise Http404("Choose what to cancel: a policy, an account, a strategy or everything (?all=1).")
+
+
+@require_http_methods(["GET", "POST"])
+@operator_required
+@fresh_second_factor_required("Cancel orders now")
+def cancel_orders(request):
+    what, policies = _scope(request)
+    form = CancelOrdersForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if not policies:
+            form.add_error(None, "There is nothing to cancel: no policy in this scope.")
+        else:
+            try:
+                operation = killswitch.cancel_orders(
+                    [p.pk for p in policies],
+                    user=request.user,
+                    ip=audit.client_ip(request),
+                    reason=form.cleaned_data["reason"],
+                    disarm=form.cleaned_data["disarm"],
+                )
+            except ValueError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Cancelling the open orders of {what}: results below.")
+                return redirect("operation", operation.pk)
+    scope = {
+        k: v
+        for k, v in (request.POST or request.GET).items()
+        if k in ("policy", "account", "strategy", "all")
+    }
+    return render(
+        request,
+        "heartbeats/cancel_orders.html",
+        {
+            "form": form,
+            "what": what,
+            "policies": policies,
+            "scope": scope,
+            "snap": presenters.snapshot(policy_id=0),
+        },
+        status=400 if request.method == "POST" else 200,
+    )

@@ -1,0 +1,250 @@
+"""Strategies: the ping endpoints a trading system calls, and the pages where people see and manage them.
+
+`/ping/<key>` (GET, POST or HEAD; `/fail` for a failure) needs no session: the key in the URL is the
+secret. Key admins make, change and delete strategies and replace a ping URL (shown once, like a token);
+operators release a held strategy and cancel its orders; everyone with a role reads. Every change is audited.
+"""
+
+import logging
+from functools import wraps
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, transaction
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from heartbeats import audit, presenters, roles, twofactor
+from heartbeats.models import Action, Strategy
+from heartbeats.strategies import holds, pings
+from heartbeats.strategies.forms import StrategyForm
+from heartbeats.views.access import fresh_second_factor_required, operator_required, parse_id, viewer_required
+
+log = logging.getLogger(__name__)
+PINGS_SHOWN = 50
+
+
+# ---- the ping endpoints ---------------------------------------------------------------------------------
+
+
+def _text(body: str, status: int = 200, **headers) -> HttpResponse:
+    return HttpResponse(body + "\n", status=status, content_type="text/plain; charset=utf-8", headers=headers)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST", "HEAD"])
+def ping(request, key, fail=False):
+    if not pings.usable_key(key):
+        return _text("No strategy has this ping URL.", 404)
+    ip = audit.client_ip(request)
+    if not pings.limiter.allow(
+        (f"key:{key}", pings.PER_KEY_PER_SECOND), (f"ip:{ip}", pings.PER_ADDRESS_PER_SECOND)
+    ):
+        return _text(
+            "Too many pings: slow down (a ping every few seconds is plenty).", 429, **{"Retry-After": "1"}
+        )
+    try:
+        outcome = pings.record(key, ip, fail=fail)
+    except DatabaseError as exc:
+        log.warning("ping not recorded: database error (%s)", exc.__class__.__name__)
+        return _text("Not recorded: the database is unavailable. Ping again.", 503, **{"Retry-After": "1"})
+    if outcome is None:
+        return _text("No strategy has this ping URL.", 404)
+    return _text(outcome)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST", "HEAD"])
+def ping_fail(request, key):
+    return ping(request, key, fail=True)
+
+
+# ---- pages ----------------------------------------------------------------------------------------------
+
+
+def _key_admin_required(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not roles.can_manage_policies(request.user):
+            raise PermissionDenied("Only key admins manage strategies. Nothing was changed.")
+        return view(request, *args, **kwargs)
+
+    return viewer_required(wrapper)
+
+
+def _strategy(strategy_id) -> Strategy:
+    found = Strategy.objects.filter(pk=parse_id(strategy_id, "strategy")).first()
+    if found is None:
+        raise Http404("There is no such strategy (it may have been deleted).")
+    return found
+
+
+def ping_url(request, key: str) -> str:
+    return request.build_absolute_uri(reverse("ping", args=[key]))
+
+
+@viewer_required
+def strategies_page(request):
+    strategies = list(Strategy.objects.prefetch_related("policies__account"))
+    for s in strategies:
+        s.shown = holds.state_of(s)
+    return render(
+        request,
+        "heartbeats/strategies.html",
+        {
+            "strategies": strategies,
+            "can_manage": roles.can_manage_policies(request.user),
+            "snap": presenters.snapshot(policy_id=0),
+        },
+    )
+
+
+@viewer_required
+def strategy_detail(request, strategy_id):
+    strategy = _strategy(strategy_id)
+    return render(
+        request,
+        "heartbeats/strategy.html",
+        {
+            "strategy": strategy,
+            "shown": holds.state_of(strategy),
+            "policies": strategy.policies.with_account().order_by("account__label", "symbol"),
+            "pings": strategy.pings.all()[:PINGS_SHOWN],
+            "can_manage": roles.can_manage_policies(request.user),
+            "can_operate": roles.can_operate(request.user),
+            "fresh": twofactor.fresh(request),
+            "snap": presenters.snapshot(policy_id=0),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@_key_admin_required
+@fresh_second_factor_required("Adding a strategy")
+def strategy_new(request):
+    form = StrategyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        key = pings.new_key()
+        with transaction.atomic():
+            strategy = form.save(commit=False)
+            strategy.ping_key_hash, strategy.ping_key_hint = pings.digest(key), key[:6]
+            strategy.save()
+            form.save_policies(strategy)
+            audit.record(
+                Action.STRATEGY_CREATE,
+                user=request.user,
+                ip=audit.client_ip(request),
+                reason=f"strategy {strategy.name}",
+                changes=_described(strategy),
+            )
+        return _show_key(request, strategy, key, created=True)
+    return render(
+        request,
+        "heartbeats/strategy_form.html",
+        {"form": form, "strategy": None},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@_key_admin_required
+@fresh_second_factor_required("Changing a strategy")
+def strategy_edit(request, strategy_id):
+    strategy = _strategy(strategy_id)
+    before = _described(strategy)
+    form = StrategyForm(request.POST or None, instance=strategy)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            form.save()
+            form.save_policies(strategy)
+            after = _described(strategy)
+            audit.record(
+                Action.STRATEGY_CHANGE,
+                user=request.user,
+                ip=audit.client_ip(request),
+                reason=f"strategy {strategy.name}",
+                changes={k: [before.get(k), v] for k, v in after.items() if before.get(k) != v},
+            )
+        messages.success(request, f"Strategy “{strategy.name}” saved.")
+        return redirect("strategy", strategy.pk)
+    return render(
+        request,
+        "heartbeats/strategy_form.html",
+        {"form": form, "strategy": strategy},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_POST
+@_key_admin_required
+@fresh_second_factor_required("Replacing a ping URL")
+def strategy_new_key(request, strategy_id):
+    strategy = _strategy(strategy_id)
+    key = pings.new_key()
+    with transaction.atomic():
+        Strategy.objects.filter(pk=strategy.pk).update(ping_key_hash=pings.digest(key), ping_key_hint=key[:6])
+        audit.record(
+            Action.STRATEGY_KEY,
+            user=request.user,
+            ip=audit.client_ip(request),
+            reason=f"strategy {strategy.name}",
+        )
+    return _show_key(request, strategy, key, created=False)
+
+
+@require_POST
+@_key_admin_required
+@fresh_second_factor_required("Deleting a strategy")
+def strategy_delete(request, strategy_id):
+    strategy = _strategy(strategy_id)
+    with transaction.atomic():
+        audit.record(
+            Action.STRATEGY_DELETE,
+            user=request.user,
+            ip=audit.client_ip(request),
+            reason=f"strategy {strategy.name}",
+            changes={k: [v, None] for k, v in _described(strategy).items()},
+        )
+        strategy.delete()  # its policies are beaten as before: by the guard alone
+    messages.success(request, f"Strategy “{strategy.name}” deleted: its policies are no longer held by it.")
+    return redirect("strategies")
+
+
+@require_POST
+@operator_required
+def strategy_release(request, strategy_id):
+    strategy = _strategy(strategy_id)
+    try:
+        pings.release(
+            strategy, user=request.user, ip=audit.client_ip(request), reason=request.POST.get("reason", "")
+        )
+    except ValueError as exc:
+        messages.error(request, f"{exc} Nothing was changed.")
+    else:
+        messages.success(
+            request,
+            f"Strategy “{strategy.name}” released: its policies are beaten again as soon as it pings.",
+        )
+    return redirect("strategy", strategy.pk)
+
+
+def _show_key(request, strategy, key, *, created: bool):
+    return render(
+        request,
+        "heartbeats/strategy_key.html",
+        {"strategy": strategy, "url": ping_url(request, key), "created": created},
+    )
+
+
+def _described(strategy: Strategy) -> dict:
+    return {
+        "name": strategy.name,
+        "owner": strategy.owner,
+        "grace_s": strategy.grace_s,
+        "rearm_on_return": strategy.rearm_on_return,
+        "cancel_when_silent": strategy.cancel_when_silent,
+        "policies": sorted(f"{p.account.label} {p.symbol}" for p in strategy.policies.with_account()),
+    }
