@@ -7,7 +7,7 @@ policies as plain rows (heartbeats.policy_facts): the JSON view is polled every 
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.utils import timezone
 
@@ -92,10 +92,10 @@ class PolicyRow:
         if s is None:
             return ""
         if not s["held"]:
-            left = s["grace_left_ms"]
-            return f"Strategy {s['name']}: live" + (
-                f", {-(-left // 1000)} s of grace left" if left is not None else ""
-            )
+            left, last = s["grace_left_ms"], s["last_ping_ms"]
+            seen = f" (last ping {datetime.fromtimestamp(last / 1000, UTC):%H:%M:%S})" if last else ""
+            grace = f", {-(-left // 1000)} s of grace left" if left is not None else ""
+            return f"Strategy {s['name']}: live{seen}{grace}"
         return f"Strategy {s['name']}: {s['reason'].removeprefix('Held: ')} Heartbeats held back."
 
     @property

@@ -51,6 +51,9 @@ def ping(request, key, fail=False):
     except DatabaseError as exc:
         log.warning("ping not recorded: database error (%s)", exc.__class__.__name__)
         return _text("Not recorded: the database is unavailable. Ping again.", 503, **{"Retry-After": "1"})
+    except Exception:  # never a 500 to a trading system: it retries on 503, and the log has the cause
+        log.exception("ping not recorded")
+        return _text("Not recorded: an unexpected error. Ping again.", 503, **{"Retry-After": "1"})
     if outcome is None:
         return _text("No strategy has this ping URL.", 404)
     return _text(outcome)

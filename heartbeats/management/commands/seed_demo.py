@@ -1,5 +1,6 @@
 """Demo data for bin/demo: a user for each role, exchange accounts on the simulator with keys of all three
-types, a dozen armed policies, and resting orders on the simulator for the countdowns to protect.
+types, a dozen armed policies, a strategy holding one of them (pinged by bin/strategy-ping), and resting
+orders on the simulator for the countdowns to protect.
 
 Idempotent. Passwords and keys are made once, kept in the ignored var/demo/ folder and reused; existing rows
 are kept as people left them (a policy disarmed in the dashboard stays disarmed). What depends on this start
@@ -20,9 +21,21 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.urls import reverse
 
-from heartbeats import actions, roles
-from heartbeats.models import AlertChannel, CountdownPolicy, Environment, ExchangeAccount, KeyType, Venue
+from heartbeats import actions, audit, roles
+from heartbeats.models import (
+    Action,
+    AlertChannel,
+    CountdownPolicy,
+    Environment,
+    ExchangeAccount,
+    KeyType,
+    Strategy,
+    Venue,
+)
+from heartbeats.strategies import pings
 
 USERS = [
     # username, role (None: superuser), what the sign-in is for
@@ -87,6 +100,10 @@ REFERENCE_PRICES = {
 }
 DEMO_IP = "127.0.0.1"
 
+# The demo strategy: name, and the one policy it holds (account label, symbol), and its grace in seconds.
+# SOLUSDT's countdown is 60 s: stop bin/strategy-ping and its orders go within a minute and a half.
+STRATEGY = ("demo-mm", "Alpha desk", "SOLUSDT", 20)
+
 
 class Command(BaseCommand):
     help = "Create or refresh the demo users, simulator accounts and armed policies (idempotent)."
@@ -96,12 +113,17 @@ class Command(BaseCommand):
             "--simulator-url", default="http://127.0.0.1:8800", help="The simulator's base URL."
         )
         parser.add_argument(
+            "--dashboard-url",
+            default="http://127.0.0.1:8000",
+            help="The dashboard's base URL, for the demo strategy's ping URL.",
+        )
+        parser.add_argument(
             "--place-orders",
             action="store_true",
             help="Place resting orders on the running simulator for every armed demo policy that has none.",
         )
 
-    def handle(self, *args, simulator_url, place_orders, **options):
+    def handle(self, *args, simulator_url, dashboard_url, place_orders, **options):
         simulator_url = simulator_url.rstrip("/")
         demo_dir = Path(settings.VAR_DIR) / "demo"
         demo_dir.mkdir(parents=True, exist_ok=True)
@@ -115,6 +137,7 @@ class Command(BaseCommand):
             f"Accounts: {len(accounts)} on the simulator ({new_accounts} new; keys in {demo_dir / 'keys'})."
         )
         self._policies([(account, specs) for account, _, specs in accounts])
+        self._strategy(demo_dir, dashboard_url.rstrip("/"))
         self._alert_channel()
         self._write_simulator_accounts(demo_dir, simulator_url)
         self._write_sign_ins(demo_dir, passwords)
@@ -207,6 +230,52 @@ class Command(BaseCommand):
         armed = demo_policies.filter(armed=True).count()
         self.stdout.write(f"Policies: {demo_policies.count()} ({len(created)} new), {armed} armed.")
 
+    # Strategy ----------------------------------------------------------------------------------------
+
+    def _strategy(self, demo_dir: Path, dashboard_url: str):
+        """The demo strategy, made once and holding one armed policy, with its ping URL in
+        var/demo/strategy-ping-url for bin/strategy-ping (only the key's SHA-256 is stored, as for any ping
+        URL). A later run keeps the strategy as people left it, and its key while that file still holds it;
+        a new key is made when the file is gone (or holds another key)."""
+        name, label, symbol, grace_s = STRATEGY
+        path = demo_dir / "strategy-ping-url"
+        key = _key_in(path) or pings.new_key()
+        strategy, is_new = Strategy.objects.get_or_create(
+            name=name,
+            defaults={
+                "owner": "the demo (bin/strategy-ping)",
+                "grace_s": grace_s,
+                "rearm_on_return": True,
+                "ping_key_hash": pings.digest(key),
+                "ping_key_hint": key[:6],
+            },
+        )
+        keyadmin = get_user_model().objects.get(username="keyadmin")
+        if is_new:
+            # Audited like a strategy added on its page by a key admin.
+            with transaction.atomic():
+                CountdownPolicy.objects.filter(account__label=label, symbol=symbol).update(strategy=strategy)
+                audit.record(
+                    Action.STRATEGY_CREATE,
+                    user=keyadmin,
+                    ip=DEMO_IP,
+                    reason=f"strategy {name}",
+                    changes={"name": name, "grace_s": grace_s, "policies": [f"{label} {symbol}"]},
+                )
+        elif strategy.ping_key_hash != pings.digest(key):
+            key = pings.new_key()
+            with transaction.atomic():
+                Strategy.objects.filter(pk=strategy.pk).update(
+                    ping_key_hash=pings.digest(key), ping_key_hint=key[:6]
+                )
+                audit.record(Action.STRATEGY_KEY, user=keyadmin, ip=DEMO_IP, reason=f"strategy {name}")
+        _write_private(path, f"{dashboard_url}{reverse('ping', args=[key])}\n")
+        held = ", ".join(f"{p.account.label} {p.symbol}" for p in strategy.policies.with_account())
+        self.stdout.write(
+            f"Strategy: {name} holds {held or 'no policy'} ({'new' if is_new else 'kept'});"
+            " bin/strategy-ping pings as it."
+        )
+
     # Alerts ------------------------------------------------------------------------------------------
 
     def _alert_channel(self):
@@ -293,6 +362,15 @@ def _new_secret(key_type: str) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
+
+
+def _key_in(path: Path) -> str | None:
+    """The ping key at the end of the URL kept in `path`, if there is a usable one."""
+    try:
+        key = path.read_text().strip().rstrip("/").rsplit("/", 1)[-1]
+    except OSError:
+        return None
+    return key if pings.usable_key(key) else None
 
 
 def _write_private(path: Path, text: str):
