@@ -31,15 +31,16 @@ class TokenAuth(HttpBearer):
         found = ApiToken.find(token)
         if found is None:
             raise AuthenticationError(message="Unknown API token.")
-        if found.revoked:
-            raise AuthenticationError(message="This API token has been revoked.")
         address = client_ip(request)
-        # Checked before the role, so a request from elsewhere learns nothing about the token.
+        # Checked before whether it was revoked and its role, so a request from elsewhere learns nothing
+        # about the token.
         if not found.allows(address):
             log.warning("API token %s refused from %s: address not allowed", found.name, address or "-")
             raise AuthorizationError(
                 message=f"Requests from {address or 'an unknown address'} are not allowed for this token."
             )
+        if found.revoked:
+            raise AuthenticationError(message="This API token has been revoked.")
         if self.role == TokenRole.OPERATOR and found.role != TokenRole.OPERATOR:
             raise AuthorizationError(
                 message="This token has the viewer role: it reads status and results but cannot arm or "
