@@ -67,22 +67,13 @@ def setup_django(var_dir: Path, database_url: str | None = None, **extra_env: st
 
 
 class SimulatorProcess:
-    def __init__(self, latency_ms: float, jitter_ms: float, log: Path):
+    def __init__(self, latency_ms: float, jitter_ms: float, log: Path, command: list[str] | None = None):
         import requests
 
         self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "heartbeats.simulator",
-                "--port",
-                "0",
-                "--latency-ms",
-                str(latency_ms),
-                "--jitter-ms",
-                str(jitter_ms),
-            ],
+            (command or [sys.executable, "-m", "heartbeats.simulator", "--port", "0"])
+            + ["--latency-ms", str(latency_ms), "--jitter-ms", str(jitter_ms)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=self._log,

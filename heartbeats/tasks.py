@@ -61,7 +61,7 @@ def prune() -> str:
 
     beats = _delete_in_batches(Beat.objects.filter(sent_at__lt=cutoff))
     tasks = _delete_in_batches(Task.objects.filter(stopped__lt=cutoff))
-    pings.prune()  # the recent-pings lists keep an hour
+    pings.prune()  # also every minute by the sweeper; here in case no web process runs
     return f"pruned {beats} beats and {tasks} task results older than {cutoff:%Y-%m-%d %H:%M}"
 
 

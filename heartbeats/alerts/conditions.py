@@ -41,9 +41,10 @@ WHAT_TO_DO = {
     "address until then, so armed countdowns will run out. Move the desk to another egress if it lasts.",
     AlertEvent.CLOCK_SKEW: "The host clock differs from the exchange's. The engine corrects for it, but fix "
     "the host's time sync (chrony/NTP) before requests get refused.",
-    AlertEvent.STRATEGY_HELD: "The trading system stopped pinging (or reported a failure): its countdowns "
-    "are no longer beaten and the exchange cancels their orders at expiry. Check the strategy; once it pings "
-    "again, heartbeats resume by themselves or after an operator's release, as the strategy is set up.",
+    AlertEvent.STRATEGY_HELD: "The trading system has not pinged within its grace (or not yet at all, or it "
+    "reported a failure): its countdowns are no longer beaten and the exchange cancels their orders at "
+    "expiry. Check the strategy; once it pings again, heartbeats resume by themselves or after an "
+    "operator's release, as the strategy is set up.",
     AlertEvent.WEIGHT_NEAR_LIMIT: "Requests from this address are close to the exchange's weight limit; past "
     "it the exchange answers 429. Lengthen heartbeat intervals or move accounts to another egress.",
 }

@@ -8,6 +8,7 @@ for strategies that ask for it, cancels the orders at once.
 """
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -16,6 +17,7 @@ from django.utils import timezone
 from heartbeats.strategies.models import HoldReason, Strategy
 
 log = logging.getLogger(__name__)
+_pruned_at = float("-inf")  # the recent-pings list is pruned once a minute, here
 
 
 def hold_reason(
@@ -68,8 +70,13 @@ def latch_silences(now: datetime | None = None) -> list[int]:
     process only (a conditional UPDATE), which then audits it and, if asked, cancels the orders."""
     from heartbeats import audit
     from heartbeats.models import Action
+    from heartbeats.strategies import pings
 
     now = now or timezone.now()
+    global _pruned_at
+    if time.monotonic() - _pruned_at >= 60:
+        _pruned_at = time.monotonic()
+        pings.prune(now)
     latched = []
     candidates = Strategy.objects.filter(held_reason="", last_ping_at__isnull=False).values_list(
         "pk", "last_ping_at", "grace_s"

@@ -25,8 +25,9 @@ from heartbeats.strategies.models import HoldReason, PingKind, Strategy, Strateg
 log = logging.getLogger(__name__)
 
 KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
-# Pings older than this are pruned (the pages list the latest ones).
-PINGS_KEPT_FOR = timedelta(hours=1)
+# Pings older than this are pruned every minute (the pages list the latest ones): at 10,000 pings a minute
+# the table stays near 100,000 rows.
+PINGS_KEPT_FOR = timedelta(minutes=10)
 # Per process: a strategy pings every few seconds; a flood is refused before it reaches the database.
 PER_KEY_PER_SECOND = 20
 PER_ADDRESS_PER_SECOND = 100
