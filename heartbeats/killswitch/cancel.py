@@ -14,11 +14,12 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
-from heartbeats import audit, ratelimits
+from heartbeats import audit, budget, ratelimits
 from heartbeats.accounts import client_for
 from heartbeats.engine.config import EngineConfig
 from heartbeats.killswitch.models import CancelState, OrderCancel, OrderKind
@@ -139,36 +140,75 @@ def _send(operation_id: int) -> None:
             continue
         by_account.setdefault(row.policy.account_id, (row.policy.account, []))[1].append(row)
     clients = {}
-    for account_id, (account, mine) in by_account.items():
-        refusal = ratelimits.refusal(account.egress, account.base_url, CANCEL_WEIGHT * (len(mine) + 1))
-        if refusal:
-            for row in mine:
-                _finish(row.pk, CancelState.SKIPPED, error=f"Not sent: {refusal}")
-            continue
-        try:
-            options = EngineConfig.from_settings().client_options(pool_maxsize=min(MAX_PARALLEL, len(mine)))
-            clients[account_id] = client_for(account, **options)
-        except Exception as exc:  # unusable key material: say so per symbol, never the key
-            for row in mine:
-                _finish(
-                    row.pk, CancelState.FAILED, error=f"The account's key cannot sign ({type(exc).__name__})."
+    jobs = []
+    for (egress, base_url), accounts in _by_address(by_account).items():
+        # The exchange counts weight per address: every account of this press on it shares what is left
+        # this minute, less the reserve kept for Disarm all. A request past it would earn 429s, then a ban
+        # that would also stop the heartbeats; the ones that do not fit are reported, not sent.
+        left, why = ratelimits.weight_left(ratelimits.read(egress, base_url))
+        spare = left - budget.reserve_for(CountdownPolicy.objects.filter(account__egress=egress).count())
+        for account, mine in accounts:
+            if spare < CANCEL_WEIGHT * 2:
+                _skip(mine, why or "this address's request weight for this minute is spent")
+                continue
+            spare -= CANCEL_WEIGHT  # its clock
+            fits, over = mine[: spare // CANCEL_WEIGHT], mine[spare // CANCEL_WEIGHT :]
+            spare -= CANCEL_WEIGHT * len(fits)
+            _skip(over, "this address's request weight for this minute is spent")
+            try:
+                options = EngineConfig.from_settings().client_options(
+                    pool_maxsize=min(MAX_PARALLEL, len(fits))
                 )
-    jobs = [row for account_id, (_a, mine) in by_account.items() if account_id in clients for row in mine]
+                clients[account.pk] = client_for(account, **options)
+            except Exception as exc:  # unusable key material: say so per symbol, never the key
+                for row in fits:
+                    _finish(
+                        row.pk,
+                        CancelState.FAILED,
+                        error=f"The account's key cannot sign ({type(exc).__name__}).",
+                    )
+                continue
+            jobs += fits
     if not jobs:
         return
-    # Each account's clock once, in parallel; then every request at once.
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(jobs)), thread_name_prefix="cancel") as pool:
+    # Each account's clock once, in parallel; then every request at once, spread over a few threads that each
+    # keep one database connection for all their answers (and close it when done).
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(clients)), thread_name_prefix="cancel") as pool:
         synced = dict(zip(clients, pool.map(_sync, clients.values()), strict=True))
-        for row in jobs:
-            account_id = row.policy.account_id
-            if synced[account_id]:
-                _finish(row.pk, CancelState.FAILED, error=synced[account_id])
-                continue
-            pool.submit(_cancel_one, row, clients[account_id])
+    ready = []
+    for row in jobs:
+        error = synced[row.policy.account_id]
+        if error:
+            _finish(row.pk, CancelState.FAILED, error=error)
+        else:
+            ready.append(row)
+    lanes = [ready[n :: min(MAX_PARALLEL, len(ready))] for n in range(min(MAX_PARALLEL, len(ready)))]
+    threads = [
+        threading.Thread(target=_lane, args=(lane, clients), name=f"cancel-{operation_id}-{n}", daemon=True)
+        for n, lane in enumerate(lanes)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     for account_id, client in clients.items():
         account = by_account[account_id][0]
         ratelimits.observe(account.egress, account.base_url, client)
         client.close()
+
+
+def _by_address(by_account) -> dict:
+    grouped = {}
+    for account, mine in by_account.values():
+        grouped.setdefault((account.egress, account.base_url), []).append((account, mine))
+    return grouped
+
+
+def _skip(rows, why: str) -> None:
+    for row in rows:
+        _finish(
+            row.pk, CancelState.SKIPPED, error=f"Not sent: {why}. Press again once the minute has turned."
+        )
 
 
 def _sync(client) -> str:
@@ -177,17 +217,27 @@ def _sync(client) -> str:
         return ""
     except Exception as exc:
         return f"The exchange could not be reached to measure its clock: {exc}"[:300]
+    finally:
+        connections.close_all()
+
+
+def _lane(rows, clients) -> None:
+    try:
+        for row in rows:
+            _cancel_one(row, clients[row.policy.account_id])
+    finally:
+        connections.close_all()
 
 
 def _cancel_one(row: OrderCancel, client) -> None:
     started = time.time()
-    OrderCancel.objects.filter(pk=row.pk).update(started_at=timezone.now())
     try:
         if row.kind == OrderKind.ALGO:
             client.cancel_all_algo_open_orders(row.symbol)
         else:
             client.cancel_all_open_orders(row.symbol)
     except Exception as exc:
+        close_old_connections()  # a database error below must not leave this lane's connection broken
         _finish(
             row.pk,
             CancelState.FAILED,
@@ -197,8 +247,6 @@ def _cancel_one(row: OrderCancel, client) -> None:
         )
     else:
         _finish(row.pk, CancelState.DONE, http_status=200, started=started)
-    finally:
-        close_old_connections()
 
 
 def _finish(pk: int, state: str, *, error: str = "", http_status=None, started: float | None = None) -> None:
@@ -207,6 +255,7 @@ def _finish(pk: int, state: str, *, error: str = "", http_status=None, started: 
         state=state,
         error=error,
         http_status=http_status,
+        started_at=datetime.fromtimestamp(started, UTC) if started else None,
         finished_at=timezone.now(),
         latency_ms=(now - started) * 1000 if started else None,
     )

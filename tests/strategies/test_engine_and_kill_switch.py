@@ -121,3 +121,22 @@ def test_a_failing_strategy_has_its_orders_cancelled_by_the_guard(simulator, mak
         assert simulator.exchange.open_orders(account.api_key, symbol) == []
         assert simulator.exchange.open_algo_orders(account.api_key, symbol) == []
     assert Strategy.objects.get().held_since <= timezone.now()
+
+
+def test_an_address_short_of_weight_is_never_pushed_into_a_ban(simulator, make_account, make_policy):
+    from heartbeats import ratelimits
+
+    account, policies = _desk(simulator, make_account, make_policy)
+    ratelimits.ensure_row(account.egress, account.base_url)
+    minute = ratelimits.exchange_minute(time.time())
+    # Room for the clock and two requests beyond the reserve kept for Disarm all (3 policies: see budget).
+    from heartbeats import budget
+
+    used = 2400 - budget.reserve_for(3) - 3
+    ratelimits.record(account.egress, account.base_url, minute=minute, used_weight=used, weight_limit=2400)
+    operation = killswitch.cancel_orders([p.pk for p in policies], reason="limits")
+    rows = killswitch.wait(operation)
+    assert sorted(r.state for r in rows) == ["done", "done"] + ["skipped"] * 4
+    assert all("weight" in r.error and "Press again" in r.error for r in rows if r.state == "skipped")
+    deletes = [e for e in simulator.exchange.requests_log() if e.get("method") == "DELETE"]
+    assert len(deletes) == 2
