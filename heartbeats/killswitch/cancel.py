@@ -143,10 +143,14 @@ def _send(operation_id: int) -> None:
     jobs = []
     for (egress, base_url), accounts in _by_address(by_account).items():
         # The exchange counts weight per address: every account of this press on it shares what is left
-        # this minute, less the reserve kept for Disarm all. A request past it would earn 429s, then a ban
-        # that would also stop the heartbeats; the ones that do not fit are reported, not sent.
-        left, why = ratelimits.weight_left(ratelimits.read(egress, base_url))
-        spare = left - budget.reserve_for(CountdownPolicy.objects.filter(account__egress=egress).count())
+        # this minute, less some kept for disarms (the Disarm all reserve, but never more than a quarter of
+        # the limit: on a large desk that reserve alone exceeds the limit). A request past it would earn
+        # 429s, then a ban that would also stop the heartbeats; the ones that do not fit are reported.
+        snap = ratelimits.read(egress, base_url)
+        left, why = ratelimits.weight_left(snap)
+        limit = (snap.weight_limit if snap else None) or budget.FALLBACK_WEIGHT_LIMIT
+        armed = CountdownPolicy.objects.filter(account__egress=egress, armed=True).count()
+        spare = left - min(budget.reserve_for(armed), limit // 4)
         for account, mine in accounts:
             if spare < CANCEL_WEIGHT * 2:
                 _skip(mine, why or "this address's request weight for this minute is spent")
