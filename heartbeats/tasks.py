@@ -23,7 +23,7 @@ def run_shift(egress: str | None = None) -> str:
 
     # Threads of this task process, outliving the shift: the worker takes part in alerting and pings the
     # outside monitor (heartbeats.alerts). Neither is on the beat path.
-    runner.ensure_started()
+    runner.ensure_started(worker=True)
     healthcheck.ensure_started()
     stake.ensure_started()  # orders at stake, read within the weight budget
     egress = egress or settings.ENGINE_EGRESS

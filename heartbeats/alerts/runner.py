@@ -1,5 +1,5 @@
 """The alerting duty: one process at a time (a web process or the worker, whichever holds the duty row)
-evaluates conditions every EVALUATE_EVERY (5) seconds and sends what is due.
+evaluates conditions every EVALUATE_EVERY (10) seconds and sends what is due.
 
 Every web process and the worker start this thread; the duty is taken with a conditional UPDATE when free or
 expired (DUTY_TTL), so when the worker's host dies a web process carries on, and the web raises the
@@ -27,13 +27,14 @@ from heartbeats.alerts.models import Duty
 log = logging.getLogger(__name__)
 
 TICK = 1.0
-# Every evaluation reads the whole board (presenters.snapshot): 8 ms of CPU at a small desk, so a few seconds
-# apart; a problem is told within this of its hold, and lapses shorter than this are found in the beats.
-EVALUATE_EVERY = 5.0
+# Every evaluation reads the whole board (presenters.snapshot): 8 ms of CPU at a small desk, so seconds apart
+# (it runs in the worker beside the engine, too); a problem is told within this of its hold, and lapses
+# shorter than this are found in the beats.
+EVALUATE_EVERY = 10.0
 # Renewed this often, not every tick: on SQLite each renewal is a commit, and every commit wakes the engines.
-RENEW_EVERY = 3.0
+RENEW_EVERY = 5.0
 # A holder that stopped renewing loses the duty after this; below every engine-down delay people choose.
-DUTY_TTL = timedelta(seconds=10)
+DUTY_TTL = timedelta(seconds=15)
 SENDERS = 4
 
 _lock = threading.Lock()
@@ -45,8 +46,10 @@ def identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{_token}"
 
 
-def ensure_started() -> None:
-    """Start this process's alerting thread once (again in a forked child)."""
+def ensure_started(*, worker: bool = False) -> None:
+    """Start this process's alerting thread once (again in a forked child). The worker's waits DUTY_TTL
+    longer before taking the duty: alerting belongs with the web processes, which read the board anyway, and
+    the worker's CPU with the heartbeats; it takes over when no web process is alive."""
     global _thread
     pid = os.getpid()
     if _thread is not None and _thread[0] == pid and _thread[1].is_alive():
@@ -54,24 +57,40 @@ def ensure_started() -> None:
     with _lock:
         if _thread is not None and _thread[0] == pid and _thread[1].is_alive():
             return
-        thread = threading.Thread(target=_run_forever, name="alerts", daemon=True)
+        patience = DUTY_TTL if worker else timedelta(0)
+        thread = threading.Thread(target=_run_forever, args=(patience,), name="alerts", daemon=True)
         _thread = (pid, thread)
         thread.start()
 
 
-def take_duty(name: str = ledger.DUTY, holder: str | None = None, ttl: timedelta = DUTY_TTL) -> bool:
-    """Take or renew duty `name`; True while this process holds it."""
+def take_duty(
+    name: str = ledger.DUTY,
+    holder: str | None = None,
+    ttl: timedelta = DUTY_TTL,
+    patience: timedelta = timedelta(0),
+) -> bool:
+    """Take or renew duty `name`; True while this process holds it. A process with `patience` takes it only
+    once it has been free that much longer (the worker lets the web processes have alerting)."""
     holder = holder or identity()
     now = timezone.now()
-    Duty.objects.get_or_create(name=name)
-    free = Q(holder=holder) | Q(expires_at__isnull=True) | Q(expires_at__lt=now)
-    return bool(Duty.objects.filter(Q(name=name) & free).update(holder=holder, expires_at=now + ttl))
+    free = Q(holder=holder) | Q(expires_at__isnull=True) | Q(expires_at__lt=now - patience)
+    taken = Duty.objects.filter(Q(name=name) & free).update(holder=holder, expires_at=now + ttl)
+    if not taken and not Duty.objects.filter(name=name).exists():
+        Duty.objects.get_or_create(name=name)  # the first time anywhere: the row, then the duty
+        taken = Duty.objects.filter(Q(name=name) & free).update(holder=holder, expires_at=now + ttl)
+    return bool(taken)
 
 
-def run_once(pool: ThreadPoolExecutor | None = None, *, evaluate: bool = True, renew: bool = True) -> bool:
+def run_once(
+    pool: ThreadPoolExecutor | None = None,
+    *,
+    evaluate: bool = True,
+    renew: bool = True,
+    patience: timedelta = timedelta(0),
+) -> bool:
     """One step of the duty: renew it (unless held and `renew` is false), evaluate, hand due notifications
     to `pool` (or send them here)."""
-    if renew and not take_duty():
+    if renew and not take_duty(patience=patience):
         return False
     if evaluate:
         ledger.evaluate()
@@ -93,7 +112,7 @@ def _deliver_logged(pk: int) -> None:
         close_old_connections()  # this pool thread's own connection, healed before its next send
 
 
-def _run_forever() -> None:
+def _run_forever(patience: timedelta) -> None:
     pool = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="alert-send")
     next_evaluation = next_renewal = 0.0
     failing = False
@@ -104,11 +123,19 @@ def _run_forever() -> None:
             continue
         now = time.monotonic()
         try:
-            renew = not held or now >= next_renewal
-            holding = run_once(pool, evaluate=now >= next_evaluation, renew=renew)
+            # Held or not, the duty is looked at every RENEW_EVERY: a process waiting for it need not ask
+            # every second (it is taken over DUTY_TTL after its holder stopped anyway).
+            renew = now >= next_renewal
+            if not renew and not held:
+                continue
+            if renew and not held:
+                next_evaluation = (
+                    0.0  # a process that just took the duty looks at once: it may be a take-over
+                )
+            holding = run_once(pool, evaluate=now >= next_evaluation, renew=renew, patience=patience)
             if renew:
                 next_renewal = now + RENEW_EVERY
-            if now >= next_evaluation:
+            if holding and now >= next_evaluation:
                 next_evaluation = now + EVALUATE_EVERY
             if holding != held:
                 log.info("alerting duty %s by %s", "taken" if holding else "left", identity())

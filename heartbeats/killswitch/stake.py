@@ -25,11 +25,16 @@ from heartbeats.models import CountdownPolicy, Status, Venue
 
 log = logging.getLogger(__name__)
 
-STAKE_EVERY = 30.0
-ROUND_EVERY = 5.0
+STAKE_EVERY = 60.0
+ROUND_EVERY = 10.0
 DUTY = "stake"
 # Per policy and reading: GET openOrders?symbol (1) and, on USD-M, GET openAlgoOrders?symbol (1).
 WEIGHT_PER_READING = {Venue.USDM: 2, Venue.COINM: 1}
+# The same for a whole account (no symbol): 40 each. Chosen from ACCOUNT_WIDE_FROM symbols due on an account:
+# more weight, but two requests instead of dozens (each costs the worker a millisecond or two of CPU), and
+# only ever spent from what the address has spare.
+WHOLE_ACCOUNT_WEIGHT = 40
+ACCOUNT_WIDE_FROM = 5
 
 _lock = threading.Lock()
 _thread: tuple[int, threading.Thread] | None = None
@@ -37,9 +42,14 @@ _thread: tuple[int, threading.Thread] | None = None
 
 def weight_per_minute(policies) -> int:
     """What reading every armed policy's orders costs an address a minute at most (the budget page's line)."""
-    return int(
-        sum(WEIGHT_PER_READING.get(p.account.venue, 1) for p in policies if p.armed) * 60 / STAKE_EVERY
+    per_account = {}
+    for p in policies:
+        if p.armed:
+            per_account.setdefault(p.account_id, []).append(WEIGHT_PER_READING.get(p.account.venue, 1))
+    reading = sum(
+        WHOLE_ACCOUNT_WEIGHT * w[0] if len(w) >= ACCOUNT_WIDE_FROM else sum(w) for w in per_account.values()
     )
+    return int(reading * 60 / STAKE_EVERY)
 
 
 def refresh_round(now=None) -> int:
@@ -57,49 +67,76 @@ def refresh_round(now=None) -> int:
     due.sort(key=lambda p: checked.get(p.pk) or now - timedelta(days=1))
     by_address = {}
     for p in due:
-        by_address.setdefault((p.account.egress, p.account.base_url), []).append(p)
+        by_address.setdefault((p.account.egress, p.account.base_url), {}).setdefault(p.account_id, []).append(
+            p
+        )
     read = 0
-    for (egress, base_url), mine in by_address.items():
+    for (egress, base_url), accounts in by_address.items():
         snap = ratelimits.read(egress, base_url)
         left, _why = ratelimits.weight_left(snap)
         on_address = [p for p in policies if (p.account.egress, p.account.base_url) == (egress, base_url)]
         # Kept free: what Disarm all of every policy here needs, plus a minute of their heartbeats.
         keep = budget.reserve_for(len(on_address)) + budget.projected_weight_per_minute(on_address)
         spare = left - keep
-        for policy in mine:
-            cost = WEIGHT_PER_READING.get(policy.account.venue, 1)
-            if spare < cost:
-                break
-            spare -= cost
-            _read(policy)
-            read += 1
+        for mine in accounts.values():
+            account = mine[0].account
+            per_symbol = WEIGHT_PER_READING.get(account.venue, 1)
+            whole = WHOLE_ACCOUNT_WEIGHT * per_symbol
+            if len(mine) >= ACCOUNT_WIDE_FROM and spare >= whole:
+                spare -= whole
+                _read_account(account, [p for p in policies if p.account_id == account.pk])
+                read += len(mine)
+                continue
+            for policy in mine:
+                if spare < per_symbol:
+                    break
+                spare -= per_symbol
+                _read(account, [policy], symbol=policy.symbol)
+                read += 1
     return read
 
 
-def _read(policy: CountdownPolicy) -> None:
-    account = policy.account
-    now = timezone.now()
-    row = OrdersAtStake.objects.filter(pk=policy.pk).first()
-    values = {"checked_at": now, "error": ""}
+def _read_account(account, policies) -> None:
+    _read(account, policies, symbol=None)
+
+
+def _read(account, policies, *, symbol: str | None) -> None:
+    """Read the open orders (and algo orders) of one symbol, or of the whole account, and store them for
+    `policies`."""
+    values = {"checked_at": timezone.now(), "error": ""}
+    orders = algo = None
     client = None
     error = None
     try:
         # The web's fallback sender's clients: kept between readings, so the clock is measured now and then,
         # not before every reading.
         client = shared_client(account, EngineConfig.from_settings())
-        orders = client.open_orders(policy.symbol)
-        values.update(
-            orders=len(orders),
-            buy_notional=_notional(orders, "BUY"),
-            sell_notional=_notional(orders, "SELL"),
-            algo_orders=len(client.open_algo_orders(policy.symbol)) if client.has_algo_service else None,
-        )
+        orders = client.open_orders(symbol)
+        algo = client.open_algo_orders(symbol) if client.has_algo_service else None
     except Exception as exc:  # the reading is informative: say what went wrong, keep the last figures
         error = exc
         values["error"] = f"Orders not read: {exc}"[:300]
     finally:
         if client is not None:
             ratelimits.observe(account.egress, account.base_url, client, error)
+    for policy in policies:
+        mine = dict(values)
+        if orders is not None:
+            own = [o for o in orders if o.get("symbol", policy.symbol) == policy.symbol]
+            mine.update(
+                orders=len(own),
+                buy_notional=_notional(own, "BUY"),
+                sell_notional=_notional(own, "SELL"),
+                algo_orders=None
+                if algo is None
+                else sum(o.get("symbol", policy.symbol) == policy.symbol for o in algo),
+            )
+        _store(policy, mine)
+
+
+def _store(policy, values: dict) -> None:
+    now = values["checked_at"]
+    row = OrdersAtStake.objects.filter(pk=policy.pk).first()
     emptied = row is not None and not values["error"] and (row.orders or 0) > 0 and values.get("orders") == 0
     if emptied and (policy.status(now).state == Status.EXPIRED or _lapsed_recently(policy, now)):
         values.update(gone_at=now, gone_count=row.orders)

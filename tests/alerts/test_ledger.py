@@ -383,3 +383,15 @@ def test_a_silent_strategy_is_told_and_its_return_too(receiver, alive):
     pings.record(key, None)
     step()
     assert receiver.titles()[-1] == "Recovered: Strategy mm-bot silent: heartbeats held back"
+
+
+def test_the_worker_leaves_alerting_to_the_web_while_a_web_process_holds_it():
+    from heartbeats.alerts.models import Duty
+
+    patience = runner.DUTY_TTL
+    assert runner.take_duty(holder="web-1")
+    Duty.objects.filter(pk=ledger.DUTY).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert not runner.take_duty(holder="worker-1", patience=patience)  # only just free: the web may renew
+    assert runner.take_duty(holder="web-2")
+    Duty.objects.filter(pk=ledger.DUTY).update(expires_at=timezone.now() - patience - timedelta(seconds=1))
+    assert runner.take_duty(holder="worker-1", patience=patience)  # no web process for a while: the worker

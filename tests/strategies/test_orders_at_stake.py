@@ -83,3 +83,25 @@ def test_coin_m_has_no_conditional_orders_to_read(simulator, make_account, make_
     stake.refresh_round()
     row = OrdersAtStake.objects.get(pk=policy.pk)
     assert row.error == "" and row.orders == 0 and row.algo_orders is None
+
+
+def test_a_large_account_is_read_whole_in_two_requests(simulator, make_account, make_policy):
+    from heartbeats.simulator import symbols
+
+    account = make_account()
+    names = [m.symbol for m in symbols.USDM_MARKETS if m.symbol.endswith("USDT")][:21]
+    policies = [make_policy(account, name, interval_s=30, countdown_ms=120_000) for name in names]
+    for policy in policies:
+        armed(policy)
+    simulator.exchange.place_order(account.api_key, names[0], price="1000")
+    simulator.exchange.place_algo_order(account.api_key, names[1], trigger_price="500")
+    assert stake.refresh_round() == 21
+    reads = simulator.exchange.requests_log("/fapi/v1/openOrders") + simulator.exchange.requests_log(
+        "/fapi/v1/openAlgoOrders"
+    )
+    assert len(reads) == 2 and all(not r.get("symbol") for r in reads), reads
+    counts = {
+        r.policy.symbol: (r.orders, r.algo_orders) for r in OrdersAtStake.objects.select_related("policy")
+    }
+    assert counts[names[0]] == (1, 0) and counts[names[1]] == (0, 1) and counts[names[2]] == (0, 0)
+    assert len(counts) == 21
