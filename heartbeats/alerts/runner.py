@@ -42,15 +42,20 @@ _thread: tuple[int, threading.Thread] | None = None
 _token = uuid.uuid4().hex[:6]
 
 
+_role = "web"  # "worker" in the worker's processes (ensure_started)
+
+
 def identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{_token}"
+    return f"{_role}:{socket.gethostname()}:{os.getpid()}:{_token}"
 
 
 def ensure_started(*, worker: bool = False) -> None:
     """Start this process's alerting thread once (again in a forked child). The worker's waits DUTY_TTL
     longer before taking the duty: alerting belongs with the web processes, which read the board anyway, and
     the worker's CPU with the heartbeats; it takes over when no web process is alive."""
-    global _thread
+    global _thread, _role
+    if worker:
+        _role = "worker"
     pid = os.getpid()
     if _thread is not None and _thread[0] == pid and _thread[1].is_alive():
         return
@@ -68,12 +73,16 @@ def take_duty(
     holder: str | None = None,
     ttl: timedelta = DUTY_TTL,
     patience: timedelta = timedelta(0),
+    over_worker: bool = False,
 ) -> bool:
     """Take or renew duty `name`; True while this process holds it. A process with `patience` takes it only
-    once it has been free that much longer (the worker lets the web processes have alerting)."""
+    once it has been free that much longer; one `over_worker` takes it from the worker too (alerting belongs
+    with the web processes while any is alive)."""
     holder = holder or identity()
     now = timezone.now()
     free = Q(holder=holder) | Q(expires_at__isnull=True) | Q(expires_at__lt=now - patience)
+    if over_worker:
+        free |= Q(holder__startswith="worker:")
     taken = Duty.objects.filter(Q(name=name) & free).update(holder=holder, expires_at=now + ttl)
     if not taken and not Duty.objects.filter(name=name).exists():
         Duty.objects.get_or_create(name=name)  # the first time anywhere: the row, then the duty
@@ -90,7 +99,7 @@ def run_once(
 ) -> bool:
     """One step of the duty: renew it (unless held and `renew` is false), evaluate, hand due notifications
     to `pool` (or send them here)."""
-    if renew and not take_duty(patience=patience):
+    if renew and not take_duty(patience=patience, over_worker=_role == "web"):
         return False
     if evaluate:
         ledger.evaluate()

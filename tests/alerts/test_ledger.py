@@ -395,3 +395,10 @@ def test_the_worker_leaves_alerting_to_the_web_while_a_web_process_holds_it():
     assert runner.take_duty(holder="web-2")
     Duty.objects.filter(pk=ledger.DUTY).update(expires_at=timezone.now() - patience - timedelta(seconds=1))
     assert runner.take_duty(holder="worker-1", patience=patience)  # no web process for a while: the worker
+
+
+def test_a_web_process_takes_alerting_from_the_worker():
+    assert runner.take_duty(holder="worker:host:1:abc", patience=runner.DUTY_TTL)
+    assert not runner.take_duty(holder="web:host:2:def")  # an ordinary holder keeps it...
+    assert runner.take_duty(holder="web:host:2:def", over_worker=True)  # ...but the worker yields to the web
+    assert not runner.take_duty(holder="worker:host:1:abc", patience=runner.DUTY_TTL)
