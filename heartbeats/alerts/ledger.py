@@ -57,6 +57,9 @@ class Evaluation:
     repeated: int = 0
     announced: int = 0
     queued: int = 0
+    # Seconds until the earliest problem still within its hold would be told: the runner looks again then
+    # rather than a whole period later.
+    next_due_s: float | None = None
 
 
 def evaluate(snap=None) -> Evaluation:
@@ -105,6 +108,9 @@ def evaluate(snap=None) -> Evaluation:
                     for channel in _wanting(channels, cond.event, cond.account_ids):
                         result.queued += _queue(channel, row, NotificationKind.ALERT, now)
                     result.alerted += 1
+                else:
+                    due = (row.since + cond.hold - now).total_seconds()
+                    result.next_due_s = min(due, result.next_due_s if result.next_due_s is not None else due)
                 continue
             # Still going: remind each channel that wants it, at its own pace.
             for channel in _wanting(channels, cond.event, cond.account_ids):

@@ -39,6 +39,7 @@ SENDERS = 4
 
 _lock = threading.Lock()
 _thread: tuple[int, threading.Thread] | None = None
+_next_due_s: float | None = None  # from the last evaluation (ledger.Evaluation.next_due_s)
 _token = uuid.uuid4().hex[:6]
 
 
@@ -102,7 +103,8 @@ def run_once(
     if renew and not take_duty(patience=patience, over_worker=_role == "web"):
         return False
     if evaluate:
-        ledger.evaluate()
+        global _next_due_s
+        _next_due_s = ledger.evaluate().next_due_s
     for pk in delivery.due_ids():
         if pool is None:
             delivery.deliver(pk)
@@ -145,7 +147,9 @@ def _run_forever(patience: timedelta) -> None:
             if renew:
                 next_renewal = now + RENEW_EVERY
             if holding and now >= next_evaluation:
-                next_evaluation = now + EVALUATE_EVERY
+                # Sooner when a problem's hold ends before then (at least a second apart).
+                wait = EVALUATE_EVERY if _next_due_s is None else min(EVALUATE_EVERY, max(1.0, _next_due_s))
+                next_evaluation = now + wait
             if holding != held:
                 log.info("alerting duty %s by %s", "taken" if holding else "left", identity())
                 held = holding

@@ -139,7 +139,7 @@ def test_the_board_says_when_alerts_are_not_getting_through(page, live_server, r
 
     settings.ALERTS_RUN = True
     # Raised by the board's poll, without a reload.
-    expect(banner).to_be_visible(timeout=10_000)
+    expect(banner).to_be_visible(timeout=20_000)
     expect(banner).to_contain_text("desk pager: retrying since")
     assert TOKEN not in banner.inner_text()
     assert TOKEN not in page.content()

@@ -150,7 +150,8 @@ def test_killing_the_worker_yields_an_engine_down_alert_from_the_web(tmp_path):
 
         # Sent by the web: the process holding the alerting duty is a gunicorn worker of this demo.
         ((holder,),) = _query(db, "SELECT holder FROM heartbeats_duty WHERE name = 'alerts'")
-        host, pid, token = holder.split(":")
+        role, host, pid, token = holder.split(":")
+        assert role == "web", holder
         pid = int(pid)
         print(f"alerting duty after the kill: {holder}; worker pids were {sorted(worker)}")
         assert pid not in worker, (holder, worker)
