@@ -434,11 +434,16 @@ class Engine:
             case DesiredChanged(rows):
                 for policy_id, generation, armed, changed_at in rows:
                     self._adopt_desired(policy_id, generation, armed, changed_at)
+                # Policies just armed need their disarms' reserve before their first arms go out, not at
+                # the next housekeeping: twenty arms at once would otherwise spend it.
+                self._reserve_for_disarms()
             case RowsChanged(states):
                 for state in states:
                     self._adopt(state)
+                self._reserve_for_disarms()
             case AllRows(states):
                 self._adopt_all(states)
+                self._reserve_for_disarms()
             case AccountsChanged(accounts, snapshots):
                 self._accounts(accounts, snapshots)
             case ClockSynced(account_id, error):
@@ -708,8 +713,8 @@ class Engine:
 
     # ---- bookkeeping ------------------------------------------------------------------------------------
 
-    def _housekeeping(self, now: float) -> None:
-        # Room for a disarm and its second `0` for every policy that may still need them.
+    def _reserve_for_disarms(self) -> None:
+        """Room for a disarm and its second `0` for every policy that may still need them."""
         owed = {}
         for p in self.states.values():
             entry = self.clients.get(p.account_id)
@@ -717,6 +722,9 @@ class Engine:
                 owed[entry.endpoint] = owed.get(entry.endpoint, 0) + 1
         for endpoint, meter in self.meters.items():
             meter.set_reserve_for(owed.get(endpoint, 0))
+
+    def _housekeeping(self, now: float) -> None:
+        self._reserve_for_disarms()
         self.burst_pool.grow_to(len(self.states) + 4)
         meters = list(self.meters.values())
         if self.last_error and now - self._noted_at > 60:

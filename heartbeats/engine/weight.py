@@ -43,10 +43,13 @@ class WeightMeter:
         self._sent += weight
 
     def report(self, used_weight: int | None, at: float | None = None) -> None:
+        """An answer's count of the minute. It may lag: requests sent before it and still in flight are not
+        in it yet, so it only ever raises the estimate (a lower one would let a burst overspend)."""
         if used_weight is None:
             return
-        self._roll(at or self._clock())
-        self._reported = (used_weight, self._sent)
+        at = at or self._clock()
+        self._roll(at)
+        self._reported = (max(used_weight, self.used(at)), self._sent)
 
     def room_for(self, weight: int, *, urgent: bool, now: float | None = None) -> bool:
         """Disarms may use the reserve; everything else must leave it untouched. Nothing exceeds the limit."""

@@ -100,6 +100,7 @@ def test_a_bulk_arm_of_a_filtered_selection_never_overspends_a_minute(
     spender = FuturesClient(simulator.url, api_key=alpha.api_key, signer=None, read_timeout=2)
     while (spender.used_weight or 0) < 750:
         spender.server_time()
+    spender_minute = int(spender.server_time() // 60_000)  # the exchange's minute the 750 were spent in
     ratelimits.record(
         "default",
         alpha.base_url,
@@ -138,4 +139,8 @@ def test_a_bulk_arm_of_a_filtered_selection_never_overspends_a_minute(
     for e in log:
         if e["path"].endswith("countdownCancelAll") and e["symbol"] in live and e["countdown_ms"]:
             first_arm.setdefault(e["symbol"], e["server_time_ms"] // 60_000)
-    assert len(set(first_arm.values())) >= 2, "the arms were spread over two minutes, not sent in one burst"
+    # 150 weight was left in the minute of the click, less than the reserve for disarming the 20 (400): not
+    # one arm went out in it (a burst would have spent the reserve, or earned 429s); they left once the
+    # minute turned, within the limit.
+    spent_in = spender_minute
+    assert first_arm and min(first_arm.values()) > spent_in, ("arms sent into the spent minute", first_arm)
