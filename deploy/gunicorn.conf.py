@@ -65,6 +65,16 @@ def post_worker_init(worker):
     runner.ensure_started()  # alerts, the engine-down alert included, even with nobody on the pages
 
 
+def post_fork(server, worker):
+    """The access log (CG_ACCESS_LOG) is redacted like every other log line: a strategy's ping URL carries its
+    key."""
+    import logging
+
+    from heartbeats.exchange.redact import RedactingFilter
+
+    logging.getLogger("gunicorn.access").addFilter(RedactingFilter())
+
+
 def child_exit(server, worker):
     """A worker's metric files stay for /metrics (its counts still count); this drops only what describes a
     live process (prometheus-client's live gauges), as its multiprocess mode asks of the master."""

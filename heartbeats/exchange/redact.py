@@ -17,6 +17,9 @@ _PATTERNS = [
     re.compile(r"""(['"]?signature['"]?\s*:\s*['"]?)""" + _VALUE, re.IGNORECASE),
     # The API key header, however it is printed: X-MBX-APIKEY: k, 'X-MBX-APIKEY': 'k', X-MBX-APIKEY=k.
     re.compile(r"""(X-MBX-APIKEY['"]?\s*[:=]\s*['"]?)""" + _VALUE, re.IGNORECASE),
+    # A strategy's ping URL (/ping/<key>: the key is the secret) and a bearer token, as access logs show them.
+    re.compile(r"(/ping/)[A-Za-z0-9_-]{16,64}"),
+    re.compile(r"(Bearer\s+)" + _VALUE, re.IGNORECASE),
     # Named secrets in key=value or mapping form: secret=…, 'api_key': '…', passphrase: …
     re.compile(
         r"""(\b(?:api[_-]?key|api[_-]?secret|secret(?:[_-]?key)?|key[_-]?passphrase|passphrase|private[_-]?key)"""

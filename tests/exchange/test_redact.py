@@ -116,3 +116,14 @@ def test_it_redacts_records_through_a_configured_handler(caplog):
     finally:
         logger.removeHandler(handler)
     assert seen and ENCODED not in seen[0]
+
+
+def test_ping_keys_and_bearer_tokens_are_redacted():
+    from heartbeats.exchange.redact import redact
+
+    line = (
+        '127.0.0.1 "POST /ping/Zk3-aQ9_x7LmPp0qRsTuVwXy HTTP/1.1" 200 Authorization: Bearer cg_abcdef123456'
+    )
+    cleaned = redact(line)
+    assert "Zk3-aQ9_x7LmPp0qRsTuVwXy" not in cleaned and "cg_abcdef123456" not in cleaned
+    assert "/ping/<redacted>" in cleaned and "Bearer <redacted>" in cleaned
