@@ -43,6 +43,21 @@ def operator_required(view):
     return login_required(wrapper)
 
 
+def role_required(allowed, refusal: str):
+    """Signed in with a role on the desk, and `allowed(user)`; else a 403 that says `refusal`."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not allowed(request.user):
+                raise PermissionDenied(refusal)
+            return view(request, *args, **kwargs)
+
+        return viewer_required(wrapper)
+
+    return decorator
+
+
 def policy_manager_required(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):

@@ -2,11 +2,9 @@
 read it; key admins add, change, test and delete channels (a change asks for a fresh second factor, as an
 account's key does: a channel's URL holds a service's token). Every change is audited."""
 
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -20,19 +18,14 @@ from heartbeats.alerts.forms import ChannelForm, describe
 from heartbeats.alerts.health import failing_channels
 from heartbeats.alerts.models import AlertChannel, AlertCondition, Notification
 from heartbeats.models import Action
-from heartbeats.views.access import fresh_second_factor_required, parse_id, viewer_required
+from heartbeats.views.access import fresh_second_factor_required, parse_id, role_required, viewer_required
 
 SHOWN = 100
 
 
-def _manager_required(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not roles.can_manage_alerts(request.user):
-            raise PermissionDenied("Only key admins manage alert channels.")
-        return view(request, *args, **kwargs)
-
-    return viewer_required(wrapper)
+_manager_required = role_required(
+    roles.can_manage_alerts, "Only key admins manage alert channels. Nothing was changed."
+)
 
 
 def _channel(channel_id) -> AlertChannel:

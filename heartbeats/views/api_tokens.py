@@ -2,11 +2,9 @@
 (tokens act on the desk and appear in the audit trail by name; the page holds no secret); key admins create
 and revoke tokens, with a fresh second factor, like a change to an account's key. Each is audited."""
 
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -18,17 +16,11 @@ from heartbeats import audit, roles, twofactor
 from heartbeats.api.forms import TokenForm
 from heartbeats.api.models import ApiToken
 from heartbeats.models import Action
-from heartbeats.views.access import fresh_second_factor_required, parse_id, viewer_required
+from heartbeats.views.access import fresh_second_factor_required, parse_id, role_required, viewer_required
 
-
-def _manager_required(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not roles.can_manage_api_tokens(request.user):
-            raise PermissionDenied("Only key admins create and revoke API tokens. Nothing was changed.")
-        return view(request, *args, **kwargs)
-
-    return viewer_required(wrapper)
+_manager_required = role_required(
+    roles.can_manage_api_tokens, "Only key admins create and revoke API tokens. Nothing was changed."
+)
 
 
 def _page(request, form=None, status=200):

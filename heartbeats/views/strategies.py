@@ -6,10 +6,8 @@ operators release a held strategy and cancel its orders; everyone with a role re
 """
 
 import logging
-from functools import wraps
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -21,7 +19,13 @@ from heartbeats import audit, presenters, roles, twofactor
 from heartbeats.models import Action, Strategy
 from heartbeats.strategies import holds, pings
 from heartbeats.strategies.forms import StrategyForm
-from heartbeats.views.access import fresh_second_factor_required, operator_required, parse_id, viewer_required
+from heartbeats.views.access import (
+    fresh_second_factor_required,
+    operator_required,
+    parse_id,
+    role_required,
+    viewer_required,
+)
 
 log = logging.getLogger(__name__)
 PINGS_SHOWN = 50
@@ -68,14 +72,9 @@ def ping_fail(request, key):
 # ---- pages ----------------------------------------------------------------------------------------------
 
 
-def _key_admin_required(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not roles.can_manage_policies(request.user):
-            raise PermissionDenied("Only key admins manage strategies. Nothing was changed.")
-        return view(request, *args, **kwargs)
-
-    return viewer_required(wrapper)
+_key_admin_required = role_required(
+    roles.can_manage_policies, "Only key admins manage strategies. Nothing was changed."
+)
 
 
 def _strategy(strategy_id) -> Strategy:
