@@ -7,8 +7,6 @@ deployment (database, web and all) is gone: the one failure no alert from inside
 """
 
 import logging
-import os
-import threading
 import time
 from datetime import timedelta
 
@@ -18,15 +16,13 @@ from django.db import close_old_connections, connections
 
 from heartbeats import presenters
 from heartbeats.alerts import runner
+from heartbeats.background import ProcessThread
 from heartbeats.models import Status
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 10
 DUTY = "healthcheck"
-
-_lock = threading.Lock()
-_thread: tuple[int, threading.Thread] | None = None
 
 
 def healthy(snap=None) -> tuple[bool, str]:
@@ -62,16 +58,8 @@ def ping_if_healthy(url: str | None = None) -> bool:
 
 def ensure_started() -> None:
     """In the worker: start the pinger once per process (one process pings, by duty)."""
-    global _thread
-    if not settings.HEALTHCHECK_URL:
-        return
-    pid = os.getpid()
-    with _lock:
-        if _thread is not None and _thread[0] == pid and _thread[1].is_alive():
-            return
-        thread = threading.Thread(target=_ping_forever, name="healthcheck", daemon=True)
-        _thread = (pid, thread)
-        thread.start()
+    if settings.HEALTHCHECK_URL:
+        _pinger.ensure()
 
 
 def _ping_forever() -> None:
@@ -87,3 +75,6 @@ def _ping_forever() -> None:
         else:
             close_old_connections()
         time.sleep(every)
+
+
+_pinger = ProcessThread("healthcheck", _ping_forever)

@@ -10,7 +10,6 @@ the duty's renewal.
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from django.utils import timezone
 
 from heartbeats.alerts import delivery, ledger
 from heartbeats.alerts.models import Duty
+from heartbeats.background import ProcessThread
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,6 @@ RENEW_EVERY = 5.0
 DUTY_TTL = timedelta(seconds=15)
 SENDERS = 4
 
-_lock = threading.Lock()
-_thread: tuple[int, threading.Thread] | None = None
 _next_due_s: float | None = None  # from the last evaluation (ledger.Evaluation.next_due_s)
 _token = uuid.uuid4().hex[:6]
 
@@ -54,19 +52,10 @@ def ensure_started(*, worker: bool = False) -> None:
     """Start this process's alerting thread once (again in a forked child). The worker's waits DUTY_TTL
     longer before taking the duty: alerting belongs with the web processes, which read the board anyway, and
     the worker's CPU with the heartbeats; it takes over when no web process is alive."""
-    global _thread, _role
+    global _role
     if worker:
         _role = "worker"
-    pid = os.getpid()
-    if _thread is not None and _thread[0] == pid and _thread[1].is_alive():
-        return
-    with _lock:
-        if _thread is not None and _thread[0] == pid and _thread[1].is_alive():
-            return
-        patience = DUTY_TTL if worker else timedelta(0)
-        thread = threading.Thread(target=_run_forever, args=(patience,), name="alerts", daemon=True)
-        _thread = (pid, thread)
-        thread.start()
+    _thread.ensure(DUTY_TTL if worker else timedelta(0))
 
 
 def take_duty(
@@ -164,3 +153,6 @@ def _run_forever(patience: timedelta) -> None:
             connections.close_all()
             continue
         close_old_connections()
+
+
+_thread = ProcessThread("alerts", _run_forever)

@@ -27,6 +27,7 @@ from django.db.models import Q
 
 from heartbeats import ratelimits
 from heartbeats.accounts import client_for
+from heartbeats.background import ProcessThread
 from heartbeats.budget import FALLBACK_WEIGHT_LIMIT, WEIGHT_PER_BEAT
 from heartbeats.engine.config import EngineConfig
 from heartbeats.engine.liveness import engine_alive
@@ -51,7 +52,6 @@ _resync: set[int] = (
     set()
 )  # accounts whose clock the exchange refused (-1021): measured before their next zero
 _clients: dict[int, tuple[object, object]] = {}  # account id -> (version, client)
-_sweeper: tuple[int, threading.Thread] | None = None  # (pid, thread): a forked child starts its own
 
 
 def holder() -> str:
@@ -277,16 +277,7 @@ def _release(egress: str, base_url: str) -> None:
 
 def ensure_sweeper() -> None:
     """Start this process's sweeper once (again in a forked child, whose parent's thread did not follow)."""
-    global _sweeper
-    pid = os.getpid()
-    if _sweeper is not None and _sweeper[0] == pid and _sweeper[1].is_alive():
-        return
-    with _lock:
-        if _sweeper is not None and _sweeper[0] == pid and _sweeper[1].is_alive():
-            return
-        thread = threading.Thread(target=_sweep_forever, name="fallback-sweeper", daemon=True)
-        _sweeper = (pid, thread)
-        thread.start()
+    _sweeper.ensure()
 
 
 def _sweep_forever() -> None:
@@ -335,3 +326,6 @@ class FallbackSweeperMiddleware:
         ensure_sweeper()
         runner.ensure_started()
         return self.get_response(request)
+
+
+_sweeper = ProcessThread("fallback-sweeper", _sweep_forever)

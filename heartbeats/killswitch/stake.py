@@ -9,7 +9,6 @@ orders never earns a 429. Network I/O happens outside any transaction; each read
 """
 
 import logging
-import threading
 import time
 from datetime import timedelta
 
@@ -18,6 +17,7 @@ from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from heartbeats import budget, ratelimits
+from heartbeats.background import ProcessThread
 from heartbeats.engine.config import EngineConfig
 from heartbeats.engine.direct import shared_client
 from heartbeats.killswitch.models import OrdersAtStake
@@ -35,9 +35,6 @@ WEIGHT_PER_READING = {Venue.USDM: 2, Venue.COINM: 1}
 # only ever spent from what the address has spare.
 WHOLE_ACCOUNT_WEIGHT = 40
 ACCOUNT_WIDE_FROM = 5
-
-_lock = threading.Lock()
-_thread: tuple[int, threading.Thread] | None = None
 
 
 def weight_per_minute(policies) -> int:
@@ -167,18 +164,8 @@ def _notional(orders, side: str) -> float | None:
 
 def ensure_started() -> None:
     """In the worker: the reading thread (one process reads, by duty)."""
-    global _thread
-    import os
-
-    if not settings.STAKE_READING:
-        return
-    pid = os.getpid()
-    with _lock:
-        if _thread is not None and _thread[0] == pid and _thread[1].is_alive():
-            return
-        thread = threading.Thread(target=_read_forever, name="orders-at-stake", daemon=True)
-        _thread = (pid, thread)
-        thread.start()
+    if settings.STAKE_READING:
+        _reader.ensure()
 
 
 def _read_forever() -> None:
@@ -194,3 +181,6 @@ def _read_forever() -> None:
             connections.close_all()
             continue
         close_old_connections()
+
+
+_reader = ProcessThread("orders-at-stake", _read_forever)
