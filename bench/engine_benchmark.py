@@ -11,9 +11,10 @@ against the naive loop disarming one after the other.
 
 Choices: interval 30 s (Binance's example) and countdown 45 s rather than 120 s, so that a beat more than
 15 s late would show as an expiry inside the window; each size is observed for two intervals. Sizes: 10, the
-largest count one identity's budget admits at this interval (heartbeats.budget: beats + clock syncs + the
-disarm-all reserve within REQUEST_WEIGHT 2400/min), and 100, which no single identity admits at any interval
-under that budget, served by two identities (two engines, as two worker hosts with distinct addresses would).
+largest count one identity's budget admits at this interval (heartbeats.domain.budget: beats + clock syncs +
+the disarm-all reserve within REQUEST_WEIGHT 2400/min), and 100, which no single identity admits at any
+interval under that budget, served by two identities (two engines, as two worker hosts with distinct addresses
+would).
 """
 
 import argparse
@@ -72,7 +73,7 @@ class SimulatorProcess:
 
         self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            (command or [sys.executable, "-m", "heartbeats.simulator", "--port", "0"])
+            (command or [sys.executable, "-m", "simulator", "--port", "0"])
             + ["--latency-ms", str(latency_ms), "--jitter-ms", str(jitter_ms)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -237,7 +238,7 @@ class NaiveLoop(threading.Thread):
 
 
 def largest_admitted(interval: int, limit: int = 2400) -> int:
-    from heartbeats.budget import projected_weight_per_minute, reserve_for
+    from heartbeats.domain.budget import projected_weight_per_minute, reserve_for
 
     n = 0
     while True:
@@ -259,7 +260,7 @@ def percentiles(values: list[float]) -> tuple[float, float, float]:
 
 
 def run_size(size, identities, sim, env, args, symbols, tmp, round_no):
-    from heartbeats import actions
+    from heartbeats.desk import actions
     from heartbeats.engine.chain import queue_name
     from heartbeats.models import Beat, BeatKind, CountdownPolicy, ExchangeAccount, Outcome
 

@@ -9,7 +9,7 @@ prints a table).
 
 Each scenario runs in a process of its own, with its own database (a fresh SQLite file, or a fresh database
 on the PostgreSQL server given, created and dropped by the suite; the role needs CREATEDB), simulator
-(`python -m heartbeats.simulator`), worker (`manage.py qcluster`, CG_DEV=1) and, where it needs one, web
+(`python -m simulator`), worker (`manage.py qcluster`, CG_DEV=1) and, where it needs one, web
 (gunicorn with deploy/gunicorn.conf.py). It arms a few policies (two resting orders each on the simulator),
 injects its fault, acts as people would meanwhile (disarms, Disarm all, admin edits), and is judged by the
 simulator's ground truth only:

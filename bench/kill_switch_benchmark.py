@@ -6,12 +6,12 @@ What runs: the simulator in its own process with 50 ms injected before every req
 "50 symbols in under a second", is stated against a 50 ms round trip). For each desk size (one USD-M account,
 then several), every account has a policy on each of 50 symbols, and each symbol a resting limit order and a
 conditional (STOP_MARKET) algo order, placed through the simulator's control API. Then
-`heartbeats.killswitch.cancel.cancel_orders` for all the desk's policies, called in this process as the web
-process serving the button calls it, is timed from the call until every OrderCancel row is done (the rows'
-own `finished_at`), and the simulator is asked whether any order or algo order is left. Several runs per size:
-min, median and max.
+`heartbeats.desk.killswitch.cancel.cancel_orders` for all the desk's policies, called in this process as
+the web process serving the button calls it, is timed from the call until every OrderCancel row is done (the
+rows' own `finished_at`), and the simulator is asked whether any order or algo order is left. Several runs per
+size: min, median and max.
 
-The simulator lists 38 trading USD-M markets (heartbeats/simulator/symbols.py), fewer than 50: the benchmark's
+The simulator lists 38 trading USD-M markets (simulator/symbols.py), fewer than 50: the benchmark's
 simulator process gets made-up perpetuals (BENCH01USDT, ...) added to its market list for the rest.
 
 Each run starts on a fresh exchange minute: the simulator is reset (accounts kept) and the address's stored
@@ -39,7 +39,7 @@ TARGET_MS = 1000
 # Run in the simulator's process: made-up USD-M perpetuals added to its markets, then its usual command line.
 SIMULATOR_WITH_EXTRA_MARKETS = """
 import sys
-from heartbeats.simulator import cli, symbols
+from simulator import cli, symbols
 names = [f"BENCH{i:02d}" for i in range(1, int(sys.argv[1]) + 1)]
 extra = [symbols.Market(name + "USDT", symbols.USDM, name, "USDT") for name in names]
 symbols.USDM_MARKETS.extend(extra)
@@ -49,7 +49,7 @@ cli.main(sys.argv[2:])
 
 
 class Simulator(eb.SimulatorProcess):
-    """The benchmark simulator process (`python -m heartbeats.simulator --port 0`), with `extra` made-up
+    """The benchmark simulator process (`python -m simulator --port 0`), with `extra` made-up
     USD-M perpetuals on its market list."""
 
     def __init__(self, latency_ms: float, extra: int, log: Path):
@@ -105,9 +105,9 @@ def make_desk(sim: Simulator, symbols: list[str], accounts: int, tag: str):
 def press(sim: Simulator, desk, run: int) -> SimpleNamespace:
     """One press of Cancel orders now for the whole desk, on a fresh exchange minute with every order in
     place: how long it took, what each request took, and what the simulator still holds afterwards."""
-    from heartbeats.killswitch import cancel
-    from heartbeats.killswitch.models import CancelState
+    from heartbeats.desk.killswitch import cancel
     from heartbeats.models import AddressLimits
+    from heartbeats.models.orders import CancelState
 
     sim.fresh_minute()
     AddressLimits.objects.all().delete()  # the exchange forgot the weight; so does the guard
@@ -196,7 +196,7 @@ def main() -> None:
 
     logging.getLogger("heartbeats.killswitch").setLevel(logging.ERROR)  # one warning per press otherwise
 
-    from heartbeats.simulator import symbols as markets
+    from simulator import symbols as markets
 
     listed = sum(1 for m in markets.USDM_MARKETS if m.trading)
     sim = Simulator(args.latency, max(0, args.symbols - listed), tmp / "simulator.log")

@@ -98,7 +98,7 @@ def arm_all(policies) -> None:
     """Arm them all and wait until each arm of the current generation is acknowledged."""
     from django.db.models import F
 
-    from heartbeats import actions
+    from heartbeats.desk import actions
     from heartbeats.models import CountdownPolicy
 
     for p in policies:
@@ -116,7 +116,7 @@ def arm_all(policies) -> None:
 
 def worker_rows(table: Table, sim, env, symbols, tmp: Path, seconds: float, samples: int) -> None:
     """Idle and busy CPU of one identity's worker, and the disarm reaction time."""
-    from heartbeats import actions
+    from heartbeats.desk import actions
     from heartbeats.models import Beat, BeatKind, CountdownPolicy
 
     policies = make_policies(sim, symbols, 50, "cpu", "cpu")
@@ -253,7 +253,7 @@ def disarm_all_row(
     table: Table, sim, env, symbols, tmp: Path, size: int, identities: int, first: int
 ) -> None:
     """Disarm all of `size` policies spread over `identities` engines: from the call to the last ack."""
-    from heartbeats import actions
+    from heartbeats.desk import actions
     from heartbeats.models import Beat, BeatKind, Outcome
 
     per = math.ceil(size / identities)

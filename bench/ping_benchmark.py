@@ -170,8 +170,8 @@ class Pinger:
 def make_desk(sim, policies: int, strategies: int, interval: int, countdown: int) -> tuple[list, list[str]]:
     """Accounts of 25 policies on the simulator (one symbol each), every policy held by one of the strategies
     in turn; returns the policies and the strategies' ping keys."""
+    from heartbeats.desk.strategies import pings
     from heartbeats.models import CountdownPolicy, ExchangeAccount, Strategy
-    from heartbeats.strategies import pings
 
     symbols = [s for s in sim.http.get(f"{sim.url}/fapi/v1/exchangeInfo", timeout=10).json()["symbols"]]
     symbols = [s["symbol"] for s in symbols if s["status"] == "TRADING"][: eb.POLICIES_PER_ACCOUNT]
@@ -347,7 +347,7 @@ def main() -> None:
     env = eb.setup_django(tmp, args.database)
     from django.db import connection
 
-    from heartbeats import actions
+    from heartbeats.desk import actions
 
     largest = eb.largest_admitted(args.interval)
     if args.policies is None:

@@ -104,7 +104,8 @@ def fill(policies: int, identities: int, *, history: bool) -> dict:
     from django.core.cache import cache
     from django.utils import timezone
 
-    from heartbeats import roles
+    from heartbeats.domain import roles
+    from heartbeats.domain.symbols import ExchangeFacts, _cache_key
     from heartbeats.models import (
         AddressLimits,
         Beat,
@@ -115,7 +116,6 @@ def fill(policies: int, identities: int, *, history: bool) -> dict:
         ExchangeAccount,
         Operation,
     )
-    from heartbeats.symbols import ExchangeFacts, _cache_key
 
     Beat.objects.all().delete()
     Operation.objects.all().delete()  # append-only for people; the benchmark starts each size afresh

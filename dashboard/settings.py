@@ -94,8 +94,8 @@ MIDDLEWARE = [
     "auditlog.middleware.AuditlogMiddleware",
     "axes.middleware.AxesMiddleware",
     # Every web process looks for disarms owed where no engine can send them, and starts and ends
-    # maintenance windows on time, engine or not (heartbeats.engine.direct).
-    "heartbeats.engine.direct.FallbackSweeperMiddleware",
+    # maintenance windows on time, engine or not (heartbeats.engine.fallback).
+    "heartbeats.engine.fallback.FallbackSweeperMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -236,8 +236,9 @@ OTP_WEBAUTHN_ALLOWED_ORIGINS = (
     else [f"https://{h.lstrip('.')}" for h in ALLOWED_HOSTS if h != "*" and not h.startswith(".")]
 )
 
-# Exchange hosts the server may call: Binance's production, testnet and demo hosts (heartbeats.validation),
-# plus these host names (or host:port). The embedded setup also allows loopback, where the simulator runs.
+# Exchange hosts the server may call: Binance's production, testnet and demo hosts
+# (heartbeats.domain.validation), plus these host names (or host:port). The embedded setup also allows
+# loopback, where the simulator runs.
 EXCHANGE_HOST_ALLOWLIST = env_list("CG_EXCHANGE_HOST_ALLOWLIST")
 EXCHANGE_LOOPBACK_ALLOWED = DEV
 
@@ -346,7 +347,7 @@ ALERT_GIVE_UP_HOURS = env_int("CG_ALERT_GIVE_UP_HOURS", 24)
 HEALTHCHECK_URL = env_str("CG_HEALTHCHECK_URL", "")
 HEALTHCHECK_EVERY = env_int("CG_HEALTHCHECK_EVERY", 60)
 # The worker reads each armed policy's open orders from the exchange (within the weight budget) so the board
-# shows what a lapse would cancel (heartbeats.killswitch.stake).
+# shows what a lapse would cancel (heartbeats.desk.killswitch.stake).
 STAKE_READING = env_bool("CG_ORDERS_AT_STAKE", True)
 
 LOG_LEVEL = env_str("CG_LOG_LEVEL", "INFO")
@@ -363,9 +364,10 @@ try:
 except ValueError as exc:
     raise SettingsError(f"CG_METRICS_ALLOW must list addresses or networks: {exc}.") from None
 # The engine's and the web's event counters meet in files in this directory, which /metrics reads
-# (prometheus-client's multiprocess mode, heartbeats.metrics). prometheus_client picks that mode when first
-# imported -- django-q2 imports it while the apps load -- so the variable is set here, or removed when the
-# directory cannot be written (counters then stay in each process and /metrics shows the state alone).
+# (prometheus-client's multiprocess mode, heartbeats.domain.metrics). prometheus_client picks that
+# mode when first imported -- django-q2 imports it while the apps load -- so the variable is set here, or
+# removed when the directory cannot be written (counters then stay in each process and /metrics shows the
+# state alone).
 METRICS_DIR = Path(env_str("CG_METRICS_DIR", str(VAR_DIR / "metrics")))
 try:
     METRICS_DIR.mkdir(parents=True, exist_ok=True)
@@ -417,7 +419,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         # Its start-up banner would open the output of every command.
         "axes.apps": {"level": "WARNING"},
-        # apprise logs its own view of a send, which may name a channel's URL; heartbeats.alerts.delivery
+        # apprise logs its own view of a send, which may name a channel's URL; heartbeats.desk.alerts.delivery
         # records each outcome itself, scrubbed.
         "apprise": {"handlers": ["null"], "propagate": False, "level": "WARNING"},
         # Requests refused with 400 (a bad Host, an oversized body): one warning line each, no traceback.

@@ -57,9 +57,9 @@ control_socket_disable = True
 def post_worker_init(worker):
     """Every worker looks for disarms owed where no engine can send them from the moment it starts, not only
     from its first request: a worker recycled in the middle of a Disarm all must not wait for someone to open
-    a page before the second zeros go out (heartbeats.engine.direct)."""
-    from heartbeats.alerts import runner
-    from heartbeats.engine import direct
+    a page before the second zeros go out (heartbeats.engine.fallback)."""
+    from heartbeats.desk.alerts import runner
+    from heartbeats.engine import fallback as direct
 
     direct.ensure_sweeper()
     runner.ensure_started()  # alerts, the engine-down alert included, even with nobody on the pages

@@ -1,5 +1,5 @@
 """The Django admin: accounts with write-only keys, policies with their live status, and read-only beats,
-operations and engine records. Rights follow the roles (heartbeats.roles) through model permissions.
+operations and engine records. Rights follow the roles (heartbeats.domain.roles) through model permissions.
 
 Operations are the audit trail: nobody, superuser included, can add, change or delete them here. Account and
 policy edits made here write Operations of their own (audit.record) besides django-auditlog's diffs.
@@ -21,13 +21,11 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from heartbeats import audit, twofactor
-from heartbeats.alerts import delivery
-from heartbeats.alerts.forms import ChannelForm, describe
-from heartbeats.alerts.models import AlertChannel, AlertCondition, Notification
-from heartbeats.api.models import ApiToken
+from heartbeats import twofactor
+from heartbeats.desk.alerts import delivery
+from heartbeats.domain import audit
 from heartbeats.forms import AccountForm, PolicyForm
-from heartbeats.killswitch.models import OrderCancel, OrdersAtStake
+from heartbeats.forms.alerts import ChannelForm, describe
 from heartbeats.models import (
     DESIRED_FIELDS,
     ENGINE_FACTS,
@@ -42,7 +40,10 @@ from heartbeats.models import (
     Operation,
     Status,
 )
-from heartbeats.strategies.models import Strategy
+from heartbeats.models.alerts import AlertChannel, AlertCondition, Notification
+from heartbeats.models.orders import OrderCancel, OrdersAtStake
+from heartbeats.models.strategies import Strategy
+from heartbeats.models.tokens import ApiToken
 from heartbeats.views.access import step_up
 
 
@@ -260,7 +261,7 @@ class CountdownPolicyAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, a
     list_filter = [StatusFilter, "armed", "account", "account__venue", "last_outcome"]
     list_select_related = ["account"]
     search_fields = ["symbol", "account__label"]
-    # Arm and disarm go through the board (heartbeats.actions); the engine's facts are its own.
+    # Arm and disarm go through the board (heartbeats.desk.actions); the engine's facts are its own.
     STATE_FIELDS = [
         "status_shown",
         "expires_shown",

@@ -7,7 +7,8 @@ class HeartbeatsConfig(AppConfig):
     verbose_name = "Countdown Guard"
 
     def ready(self):
-        from heartbeats import audit, checks  # noqa: F401  (signal receivers and system checks)
+        from heartbeats import checks  # noqa: F401  (system checks)
+        from heartbeats.domain import audit  # noqa: F401  (signal receivers)
         from heartbeats.engine import signals  # noqa: F401  (engine Schedules after migrate, worker kickoff)
 
 

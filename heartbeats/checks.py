@@ -65,8 +65,8 @@ def check_debug(app_configs=None, **kwargs):
 def check_policy_timing(app_configs=None, databases=None, **kwargs):
     if not databases:
         return []
+    from heartbeats.domain.validation import timing_errors
     from heartbeats.models import CountdownPolicy
-    from heartbeats.validation import timing_errors
 
     problems = []
     try:
@@ -198,8 +198,8 @@ def check_deaf_engine_bound(app_configs=None, **kwargs):
 def check_exchange_hosts(app_configs=None, databases=None, **kwargs):
     if not databases:
         return []
+    from heartbeats.domain.validation import exchange_url_refusal
     from heartbeats.models import Environment, ExchangeAccount
-    from heartbeats.validation import exchange_url_refusal
 
     try:
         rows = list(

@@ -2,7 +2,8 @@
 
 from django.utils.functional import SimpleLazyObject
 
-from heartbeats import roles, twofactor
+from heartbeats import twofactor
+from heartbeats.domain import roles
 
 
 def page_flags(request) -> dict:

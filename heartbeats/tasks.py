@@ -16,10 +16,11 @@ def run_shift(egress: str | None = None) -> str:
     """One engine shift: standby until the lease is free, then `ENGINE_SHIFT_SECONDS` of active duty, ending
     well before the queue's `timeout` (which is shorter than `retry`, so no shift is ever delivered twice
     while it runs). A SIGTERM or SIGINT ends the shift cleanly, releasing the lease."""
-    from heartbeats.alerts import healthcheck, runner
+    from heartbeats.desk.alerts import monitor_ping as healthcheck
+    from heartbeats.desk.alerts import runner
+    from heartbeats.desk.killswitch import stake
     from heartbeats.engine import Engine, EngineConfig
     from heartbeats.engine.chain import enqueue_shift
-    from heartbeats.killswitch import stake
 
     # Threads of this task process, outliving the shift: the worker takes part in alerting and pings the
     # outside monitor (heartbeats.alerts). Neither is on the beat path.
@@ -57,7 +58,7 @@ def prune() -> str:
     from heartbeats.models import Beat
 
     cutoff = timezone.now() - timedelta(days=settings.BEAT_RETENTION_DAYS)
-    from heartbeats.strategies import pings
+    from heartbeats.desk.strategies import pings
 
     beats = _delete_in_batches(Beat.objects.filter(sent_at__lt=cutoff))
     tasks = _delete_in_batches(Task.objects.filter(stopped__lt=cutoff))

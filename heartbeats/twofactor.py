@@ -29,7 +29,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
-from heartbeats import audit, roles
+from heartbeats.domain import audit, roles
 from heartbeats.models import Action
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ def _no_fallback_sweeps(settings):
 @pytest.fixture
 def simulator():
     """A fresh exchange simulator on a free loopback port, stopped after the test."""
-    from heartbeats.simulator import Simulator
+    from simulator import Simulator
 
     sim = Simulator(host="127.0.0.1", port=0)
     sim.start()

@@ -53,7 +53,7 @@ def signal_group(pgid: int, signum: int) -> None:
 
 
 class Simulator(engine_benchmark.SimulatorProcess):
-    """The benchmark's simulator process (`python -m heartbeats.simulator --port 0`), no injected latency."""
+    """The benchmark's simulator process (`python -m simulator --port 0`), no injected latency."""
 
     def __init__(self, log: Path):
         super().__init__(0, 0, log)

@@ -1,7 +1,7 @@
 """One scenario's world: its database, simulator, worker and (when needed) web; its accounts, policies and
 resting orders; and what the scenario does through them, recorded as intent for the verdict.
 
-People act as they do in production: arm and disarm through heartbeats.actions (what the board's buttons
+People act as they do in production: arm and disarm through heartbeats.desk.actions (what the board's buttons
 call) or through the web as signed-in users (Disarm all, the admin's forms).
 """
 
@@ -85,7 +85,7 @@ class World:
 
         from django.contrib.auth import get_user_model
 
-        from heartbeats import roles
+        from heartbeats.domain import roles
         from heartbeats.models import CountdownPolicy, ExchangeAccount
 
         info = self.sim.http.get(f"{self.sim.url}/fapi/v1/exchangeInfo", timeout=10).json()
@@ -165,7 +165,7 @@ class World:
     # ---- people -----------------------------------------------------------------------------------------
 
     def arm(self, policies=None) -> None:
-        from heartbeats import actions
+        from heartbeats.desk import actions
 
         for p in policies or self.policies:
             start = time.time()
@@ -173,8 +173,8 @@ class World:
             self.intents.record([p.id], True, start, time.time())
 
     def disarm(self, policies) -> None:
-        """Disarm through heartbeats.actions, as the board's Disarm button does."""
-        from heartbeats import actions
+        """Disarm through heartbeats.desk.actions, as the board's Disarm button does."""
+        from heartbeats.desk import actions
 
         for p in policies:
             start = time.time()
@@ -182,7 +182,7 @@ class World:
             self.intents.record([p.id], False, start, time.time())
 
     def disarm_all(self, reason: str = "fault suite") -> None:
-        from heartbeats import actions
+        from heartbeats.desk import actions
 
         armed = [p.id for p in self.policies if self.intents.armed_now(p.id)]
         start = time.time()

@@ -7,8 +7,8 @@ from django.http import HttpRequest
 from ninja.errors import AuthenticationError, AuthorizationError
 from ninja.security import HttpBearer
 
-from heartbeats.api.models import ApiToken, TokenRole
-from heartbeats.audit import client_ip
+from heartbeats.domain.audit import client_ip
+from heartbeats.models.tokens import ApiToken, TokenRole
 
 log = logging.getLogger(__name__)
 

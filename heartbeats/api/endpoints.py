@@ -1,9 +1,10 @@
 """/api/v1/: the board's status, one policy, arm, disarm, Disarm all and an operation's results, as JSON.
 
-Every action goes through heartbeats.actions exactly as the pages' buttons do, so it is audited the same way:
-an Operation with the token's name (api:<name>) as the username, the client address and the reason. Errors
-are `{"detail": "…"}`: 400 bad input, 401 no or bad token, 403 address or role refused, 404 unknown id, 409
-refused by the desk's rules (e.g. arming on a disabled account). The OpenAPI document is /api/v1/openapi.json.
+Every action goes through heartbeats.desk.actions exactly as the pages' buttons do, so it is audited the same
+way: an Operation with the token's name (api:<name>) as the username, the client address and the reason.
+Errors are `{"detail": "…"}`: 400 bad input, 401 no or bad token, 403 address or role refused, 404 unknown id,
+409 refused by the desk's rules (e.g. arming on a disabled account). The OpenAPI document is
+/api/v1/openapi.json.
 """
 
 import logging
@@ -15,7 +16,6 @@ from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Query, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from heartbeats import actions, presenters
 from heartbeats.api import auth
 from heartbeats.api.schemas import (
     CancelOrdersIn,
@@ -25,8 +25,9 @@ from heartbeats.api.schemas import (
     OperationResultsOut,
     ReasonIn,
 )
-from heartbeats.audit import client_ip
-from heartbeats.killswitch import cancel as killswitch
+from heartbeats.desk import actions, presenters
+from heartbeats.desk.killswitch import cancel as killswitch
+from heartbeats.domain.audit import client_ip
 from heartbeats.models import CountdownPolicy, ExchangeAccount, Operation
 from heartbeats.views.access import MAX_ID, get_operation, get_policy, parse_id
 

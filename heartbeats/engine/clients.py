@@ -4,7 +4,7 @@ account changes (key rotation, new base URL)."""
 import logging
 from dataclasses import dataclass
 
-from heartbeats.accounts import client_for
+from heartbeats.domain.clients import client_for
 from heartbeats.engine.config import EngineConfig
 from heartbeats.exchange.errors import ExchangeError
 

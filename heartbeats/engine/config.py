@@ -4,7 +4,7 @@ from dataclasses import dataclass, fields, replace
 
 from django.conf import settings
 
-from heartbeats.ratelimits import BAN_PAUSE, RATE_LIMIT_PAUSE
+from heartbeats.domain.ratelimits import BAN_PAUSE, RATE_LIMIT_PAUSE
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from django.db import Error as DatabaseError
 from django.db import connection, connections
 from django.utils import timezone
 
-from heartbeats.budget import WEIGHT_PER_BEAT
+from heartbeats.domain.budget import WEIGHT_PER_BEAT
 from heartbeats.engine.clients import Clients
 from heartbeats.engine.config import EngineConfig
 from heartbeats.engine.events import (
@@ -42,6 +42,7 @@ from heartbeats.engine.events import (
     RowsChanged,
     Wake,
 )
+from heartbeats.engine.lease_keeper import ShiftKeeper
 from heartbeats.engine.plan import (
     ARM,
     PRIORITY,
@@ -54,18 +55,12 @@ from heartbeats.engine.plan import (
     temporary_delay,
     uncertain_delay,
 )
-from heartbeats.engine.polling import accounts_version
 from heartbeats.engine.pool import SenderPool
-from heartbeats.engine.reconcile import (
-    Watcher,
-    address_snapshots,
-    load_accounts,
-    load_policies,
-)
 from heartbeats.engine.records import Writer, beat_for, facts_for
 from heartbeats.engine.sender import Job, Result, read_desired, send, unusable
-from heartbeats.engine.shift import ShiftKeeper
+from heartbeats.engine.sql import accounts_version
 from heartbeats.engine.timers import Spreader, TimerQueue
+from heartbeats.engine.watcher import Watcher, address_snapshots, load_accounts, load_policies
 from heartbeats.engine.weight import WeightMeter
 from heartbeats.exchange.errors import ExchangeError
 from heartbeats.models import CountdownPolicy, Outcome

@@ -8,7 +8,7 @@ import time
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db import Error as DatabaseError
 
-from heartbeats import metrics
+from heartbeats.domain import metrics
 from heartbeats.engine.plan import ARM, DISARM, FINAL, as_datetime
 from heartbeats.engine.sender import Result
 from heartbeats.models import Beat, BeatKind, CountdownPolicy, Outcome

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import Error as DatabaseError
 from django.db import connection
 
-from heartbeats.engine import polling
+from heartbeats.engine import sql
 from heartbeats.engine.plan import ARM, vet
 from heartbeats.exchange.errors import (
     ExchangeError,
@@ -65,7 +65,7 @@ def read_desired(policy_id: int) -> tuple | None:
     tried once more, so one bad connection never makes a thread deaf."""
     for attempt in (1, 2):
         try:
-            return polling.desired(policy_id) or (False, -1)
+            return sql.desired(policy_id) or (False, -1)
         except DatabaseError as exc:
             connection.close()  # the next query opens a new one
             if attempt == 2:

@@ -1,7 +1,7 @@
 """Receivers that make `manage.py qcluster` all an operator starts: after `migrate`, the keeper and pruning
 Schedules exist; when a worker process starts, it starts a shift if no engine is alive for this host's
 egress (so the first beats do not wait for the scheduler's next pass), and it survives SIGTERM while idle.
-When the cluster starts, the metric files of stopped processes go (heartbeats.metrics)."""
+When the cluster starts, the metric files of stopped processes go (heartbeats.domain.metrics)."""
 
 import logging
 import os
@@ -49,7 +49,7 @@ def forget_metrics_of_the_last_run(sender, proc_name=None, **kwargs):
     """The metric files of processes that are gone (the last run's, old web workers') are removed when the
     cluster starts: a counter then restarts with the worker, as it would without shared files. The workers
     are children of the cluster's sentinel, whose pid makes that happen once per cluster."""
-    from heartbeats import metrics
+    from heartbeats.domain import metrics
 
     try:
         metrics.forget_dead_processes(once_for=os.getppid())

@@ -4,8 +4,8 @@ stops every send to that endpoint until the exchange's Retry-After has passed.""
 
 import time
 
-from heartbeats.budget import FALLBACK_WEIGHT_LIMIT, WEIGHT_PER_BEAT
-from heartbeats.ratelimits import MINUTE_MS, exchange_minute
+from heartbeats.domain.budget import FALLBACK_WEIGHT_LIMIT, WEIGHT_PER_BEAT
+from heartbeats.domain.ratelimits import MINUTE_MS, exchange_minute
 
 
 class WeightMeter:

@@ -11,7 +11,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from heartbeats import roles, twofactor
+from heartbeats import twofactor
+from heartbeats.domain import roles
 from heartbeats.models import CountdownPolicy, Operation
 
 # The largest id a database integer column holds: anything above is refused before it reaches a query (an

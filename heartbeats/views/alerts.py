@@ -12,12 +12,14 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
-from heartbeats import audit, presenters, roles, twofactor
-from heartbeats.alerts import delivery
-from heartbeats.alerts.forms import ChannelForm, describe
-from heartbeats.alerts.health import failing_channels
-from heartbeats.alerts.models import AlertChannel, AlertCondition, Notification
+from heartbeats import twofactor
+from heartbeats.desk import presenters
+from heartbeats.desk.alerts import delivery
+from heartbeats.desk.alerts.channel_health import failing_channels
+from heartbeats.domain import audit, roles
+from heartbeats.forms.alerts import ChannelForm, describe
 from heartbeats.models import Action
+from heartbeats.models.alerts import AlertChannel, AlertCondition, Notification
 from heartbeats.views.access import fresh_second_factor_required, parse_id, role_required, viewer_required
 
 SHOWN = 100

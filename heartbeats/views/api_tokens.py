@@ -12,10 +12,11 @@ from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
-from heartbeats import audit, roles, twofactor
-from heartbeats.api.forms import TokenForm
-from heartbeats.api.models import ApiToken
+from heartbeats import twofactor
+from heartbeats.domain import audit, roles
+from heartbeats.forms.tokens import TokenForm
 from heartbeats.models import Action
+from heartbeats.models.tokens import ApiToken
 from heartbeats.views.access import fresh_second_factor_required, parse_id, role_required, viewer_required
 
 _manager_required = role_required(

@@ -7,7 +7,8 @@ from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from heartbeats import presenters, roles
+from heartbeats.desk import presenters
+from heartbeats.domain import roles
 from heartbeats.models import ExchangeAccount, Status
 from heartbeats.views.access import parse_id, viewer_required
 from heartbeats.views.board_rows import RowRenderer

@@ -12,7 +12,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 
-from heartbeats.presenters import PolicyRow
+from heartbeats.desk.presenters import PolicyRow
 
 LAPSE_TITLE = "The countdown ran out at this time: the exchange cancelled the symbol's open orders"
 

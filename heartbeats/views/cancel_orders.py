@@ -7,8 +7,9 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from heartbeats import audit, presenters
-from heartbeats.killswitch import cancel as killswitch
+from heartbeats.desk import presenters
+from heartbeats.desk.killswitch import cancel as killswitch
+from heartbeats.domain import audit
 from heartbeats.models import CountdownPolicy, ExchangeAccount, Strategy
 from heartbeats.views.access import fresh_second_factor_required, operator_required, parse_id
 

@@ -50,7 +50,7 @@ def _nice_ceiling(value: float) -> float:
 
 def latency_chart(beats, lapses=()) -> LatencyChart:
     """Latency of each beat over time, oldest on the left; beats without a latency (no answer) sit on the top
-    edge so they stay visible. Each lapse (heartbeats.lapses) is a shaded band from the expiry to the
+    edge so they stay visible. Each lapse (heartbeats.domain.lapses) is a shaded band from the expiry to the
     next acknowledged beat, and the line breaks there."""
     beats = sorted(beats, key=lambda b: b.sent_at)
     plot_w = WIDTH - LEFT - RIGHT

@@ -1,7 +1,7 @@
 """The maintenance page: every window (running, scheduled, past) for whoever may read the board, and for
 operators the forms that schedule one, end one now or extend it. Each change is a plain POST that needs a
 fresh second factor, like Disarm all; a refused one shows the page again with the error and nothing
-changed. The transitions themselves: heartbeats.maintenance."""
+changed. The transitions themselves: heartbeats.desk.maintenance."""
 
 from datetime import UTC, timedelta
 from urllib.parse import urlencode
@@ -14,7 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from heartbeats import audit, maintenance, presenters, roles, twofactor
+from heartbeats import twofactor
+from heartbeats.desk import maintenance, presenters
+from heartbeats.domain import audit, roles
 from heartbeats.models import CountdownPolicy, ExchangeAccount, MaintenanceWindow, WindowState
 from heartbeats.views.access import (
     fresh_second_factor_required,

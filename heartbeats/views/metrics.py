@@ -11,8 +11,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from heartbeats import metrics as metric_families
-from heartbeats.audit import client_ip
+from heartbeats.domain import metrics as metric_families
+from heartbeats.domain.audit import client_ip
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 

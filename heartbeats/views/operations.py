@@ -11,10 +11,11 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from heartbeats import actions, audit, pacing, presenters, roles
-from heartbeats.killswitch import cancel as killswitch
+from heartbeats.desk import actions, presenters
+from heartbeats.desk.killswitch import cancel as killswitch
+from heartbeats.desk.presenters import epoch_ms
+from heartbeats.domain import audit, pacing, roles
 from heartbeats.models import Action, CancelState, ExchangeAccount
-from heartbeats.presenters import epoch_ms
 from heartbeats.views.access import (
     MAX_ID,
     fresh_second_factor_required,

@@ -7,9 +7,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from heartbeats import actions, audit, presenters
+from heartbeats.desk import actions, presenters
+from heartbeats.domain import audit
+from heartbeats.domain.lapses import lapses_in
 from heartbeats.forms import PolicyForm
-from heartbeats.lapses import lapses_in
 from heartbeats.models import Action, Operation, Outcome
 from heartbeats.views import charts
 from heartbeats.views.access import (

@@ -8,9 +8,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from heartbeats import actions, audit, pacing, presenters
+from heartbeats.desk import actions, presenters
+from heartbeats.desk.presenters import epoch_ms
+from heartbeats.domain import audit, pacing
 from heartbeats.models import CountdownPolicy
-from heartbeats.presenters import epoch_ms
 from heartbeats.views.access import (
     fresh_second_factor_required,
     get_operation,

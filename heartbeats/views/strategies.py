@@ -15,10 +15,12 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from heartbeats import audit, presenters, roles, twofactor
+from heartbeats import twofactor
+from heartbeats.desk import presenters
+from heartbeats.desk.strategies import pings
+from heartbeats.domain import audit, holds, roles
+from heartbeats.forms.strategies import StrategyForm
 from heartbeats.models import Action, Strategy
-from heartbeats.strategies import holds, pings
-from heartbeats.strategies.forms import StrategyForm
 from heartbeats.views.access import (
     fresh_second_factor_required,
     operator_required,

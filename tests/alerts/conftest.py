@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from heartbeats.alerts.models import AlertChannel
+from heartbeats.models.alerts import AlertChannel
 from tests.web.conftest import key_admin, operator, viewer  # noqa: F401  the web tests' users
 
 

@@ -3,7 +3,7 @@ is alive, so the monitor notices a sick or dead guard by the silence."""
 
 import pytest
 
-from heartbeats.alerts import healthcheck
+from heartbeats.desk.alerts import monitor_ping
 from tests.web.conftest import make_account, make_engine, make_policy
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ def test_a_healthy_guard_pings(receiver):
     make_policy(account, "BTCUSDT", "armed")
     make_policy(account, "ETHUSDT", "disarmed")
     make_engine()
-    assert healthcheck.ping_if_healthy(ping_url(receiver))
+    assert monitor_ping.ping_if_healthy(ping_url(receiver))
     assert receiver.paths == ["/ping/abc"]
 
 
@@ -28,21 +28,21 @@ def test_an_armed_policy_not_confirmed_withholds_the_ping(receiver, state):
     make_policy(account, "BTCUSDT", "armed")
     make_policy(account, "ETHUSDT", state)
     make_engine()
-    assert not healthcheck.ping_if_healthy(ping_url(receiver))
+    assert not monitor_ping.ping_if_healthy(ping_url(receiver))
     assert receiver.paths == []
 
 
 def test_no_live_engine_withholds_the_ping(receiver):
     make_policy(make_account(), "BTCUSDT", "armed")
     make_engine(seen_ago=30)
-    ok, why = healthcheck.healthy()
+    ok, why = monitor_ping.healthy()
     assert not ok and "no live engine" in why
-    assert not healthcheck.ping_if_healthy(ping_url(receiver))
+    assert not monitor_ping.ping_if_healthy(ping_url(receiver))
 
 
 def test_a_monitor_that_does_not_answer_is_reported_not_raised(receiver):
     make_policy(make_account(), "BTCUSDT", "armed")
     make_engine()
     receiver.status = 503
-    assert not healthcheck.ping_if_healthy(ping_url(receiver))
-    assert not healthcheck.ping_if_healthy("http://127.0.0.1:9/ping")
+    assert not monitor_ping.ping_if_healthy(ping_url(receiver))
+    assert not monitor_ping.ping_if_healthy("http://127.0.0.1:9/ping")

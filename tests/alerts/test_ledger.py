@@ -8,10 +8,10 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from heartbeats import actions
-from heartbeats.alerts import delivery, ledger, runner
-from heartbeats.alerts.models import AlertCondition, AlertEvent, Delivery, Notification, NotificationKind
+from heartbeats.desk import actions
+from heartbeats.desk.alerts import delivery, ledger, runner
 from heartbeats.models import CountdownPolicy, Outcome
+from heartbeats.models.alerts import AlertCondition, AlertEvent, Delivery, Notification, NotificationKind
 from tests.alerts.conftest import make_channel
 from tests.web.conftest import make_account, make_engine, make_policy
 
@@ -242,7 +242,7 @@ def test_one_process_holds_the_duty_at_a_time():
     assert runner.take_duty(holder="web-1")
     assert not runner.take_duty(holder="worker-1")
     assert runner.take_duty(holder="web-1")
-    from heartbeats.alerts.models import Duty
+    from heartbeats.models.alerts import Duty
 
     Duty.objects.filter(pk=ledger.DUTY).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert runner.take_duty(holder="worker-1")
@@ -332,7 +332,7 @@ def test_a_failed_key_check_is_announced_without_the_key(receiver, simulator):
 
 
 def test_maintenance_windows_are_announced_as_they_start_and_end(receiver, alive, operator):
-    from heartbeats import maintenance
+    from heartbeats.desk import maintenance
 
     account = make_account()
     make_channel(receiver.url(), events=[AlertEvent.MAINTENANCE])
@@ -364,7 +364,7 @@ def test_maintenance_windows_are_announced_as_they_start_and_end(receiver, alive
 
 
 def test_a_silent_strategy_is_told_and_its_return_too(receiver, alive):
-    from heartbeats.strategies import pings
+    from heartbeats.desk.strategies import pings
     from tests.strategies.conftest import make_strategy
 
     account = make_account()
@@ -374,7 +374,7 @@ def test_a_silent_strategy_is_told_and_its_return_too(receiver, alive):
     pings.record(key, None)
     step()
     assert receiver.messages == []
-    from heartbeats.strategies.models import Strategy
+    from heartbeats.models.strategies import Strategy
 
     Strategy.objects.filter(pk=strategy.pk).update(last_ping_at=timezone.now() - timedelta(seconds=6))
     step()
@@ -386,7 +386,7 @@ def test_a_silent_strategy_is_told_and_its_return_too(receiver, alive):
 
 
 def test_the_worker_leaves_alerting_to_the_web_while_a_web_process_holds_it():
-    from heartbeats.alerts.models import Duty
+    from heartbeats.models.alerts import Duty
 
     patience = runner.DUTY_TTL
     assert runner.take_duty(holder="web-1")

@@ -4,8 +4,8 @@ bad input refused with nothing saved."""
 import pytest
 from django.urls import reverse
 
-from heartbeats.alerts.models import AlertChannel, AlertEvent, Notification
 from heartbeats.models import Action, Operation
+from heartbeats.models.alerts import AlertChannel, AlertEvent, Notification
 from tests.alerts.conftest import make_channel
 from tests.web.conftest import make_account
 
@@ -119,7 +119,7 @@ def test_admin_lists_notifications_read_only_and_never_shows_a_url(client, djang
     admin = django_user_model.objects.create_superuser("root", "r@example.com", "pw-long-enough-123")
     client.force_login(admin)
     channel = make_channel(receiver.url(token=TOKEN))
-    from heartbeats.alerts import delivery
+    from heartbeats.desk.alerts import delivery
 
     note = delivery.send_test(channel, username="root")
     listing = client.get(reverse("admin:heartbeats_notification_changelist")).content.decode()

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from heartbeats.api.models import ApiToken
+from heartbeats.models.tokens import ApiToken
 from tests.web.conftest import desk, key_admin, operator, outsider, sim_desk, viewer  # noqa: F401
 
 API = "/api/v1/"

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from heartbeats.api.models import ApiToken
+from heartbeats.models.tokens import ApiToken
 from tests.api.conftest import make_token
 from tests.web.conftest import make_account, make_policy
 

@@ -3,7 +3,7 @@ token's name; a viewer token, a missing reason or an unclear scope change nothin
 
 import pytest
 
-from heartbeats.killswitch import cancel as killswitch
+from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.models import Action, Operation, OrderCancel
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -4,8 +4,8 @@ an audit record; everyone else reads the list, which never shows a token's value
 import pytest
 from django.urls import reverse
 
-from heartbeats.api.models import ApiToken
 from heartbeats.models import Action, Operation
+from heartbeats.models.tokens import ApiToken
 from tests.api.conftest import ApiClient, make_token
 from tests.web.test_second_factor import code_for, give_app, sign_in, verify
 from tests.web.test_step_up import age_factor

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import connections
 
-from heartbeats import roles
+from heartbeats.domain import roles
 from tests.waiting import wait_for  # noqa: F401  (the area's tests import it from here)
 
 CHROMIUM = "/usr/bin/chromium"

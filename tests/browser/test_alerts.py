@@ -7,9 +7,9 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from heartbeats import actions
-from heartbeats.alerts.models import AlertChannel, Notification, NotificationKind
+from heartbeats.desk import actions
 from heartbeats.models import CountdownPolicy, Status
+from heartbeats.models.alerts import AlertChannel, Notification, NotificationKind
 from tests.alerts.conftest import Receiver, make_channel
 from tests.browser.conftest import make_user, running_engine, sign_in, wait_for
 

@@ -7,9 +7,9 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from heartbeats import actions
-from heartbeats.api.models import ApiToken
+from heartbeats.desk import actions
 from heartbeats.models import Action, CountdownPolicy, Operation
+from heartbeats.models.tokens import ApiToken
 from tests.browser.conftest import make_user, running_engine, sign_in, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -6,7 +6,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from heartbeats import actions
+from heartbeats.desk import actions
 from tests.browser.conftest import make_user, running_engine, sign_in, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -130,7 +130,7 @@ def test_it_says_when_the_engine_cannot_read_the_database_and_the_web_disarms_it
 ):
     from django.db import OperationalError
 
-    from heartbeats.engine import polling, reconcile
+    from heartbeats.engine import sql, watcher
 
     make_account, make_policy = desk_on_simulator
     operator = make_user("olga", "operator")
@@ -145,8 +145,8 @@ def test_it_says_when_the_engine_cannot_read_the_database_and_the_web_disarms_it
 
         return read
 
-    monkeypatch.setattr(reconcile, "changed_since", failing(reconcile.changed_since))
-    monkeypatch.setattr(polling, "desired", failing(polling.desired))
+    monkeypatch.setattr(watcher, "changed_since", failing(watcher.changed_since))
+    monkeypatch.setattr(sql, "desired", failing(sql.desired))
     deaf = page.locator('[data-banner="engine-deaf"]')
     down = page.locator('[data-banner="engine-down"]')
     with running_engine():

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from heartbeats import actions
+from heartbeats.desk import actions
 from heartbeats.models import MaintenanceWindow, WindowState
 from tests.browser.conftest import make_user, running_engine, sign_in, wait_for
 

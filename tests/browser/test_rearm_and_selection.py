@@ -8,7 +8,8 @@ from collections import defaultdict
 import pytest
 from playwright.sync_api import expect
 
-from heartbeats import actions, ratelimits
+from heartbeats.desk import actions
+from heartbeats.domain import ratelimits
 from heartbeats.exchange.client import FuturesClient
 from heartbeats.models import CountdownPolicy
 from tests.browser.conftest import make_user, running_engine, sign_in, wait_for

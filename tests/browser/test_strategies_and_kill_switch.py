@@ -10,7 +10,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from heartbeats import actions
+from heartbeats.desk import actions
 from heartbeats.models import Action, CountdownPolicy, Operation, OrderCancel, Strategy
 from tests.browser.conftest import make_user, running_engine, sign_in, wait_for
 

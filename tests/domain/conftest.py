@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from cryptography.fernet import Fernet
 
-from heartbeats import roles
+from heartbeats.domain import roles
 from heartbeats.models import CountdownPolicy, ExchangeAccount
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "binance"

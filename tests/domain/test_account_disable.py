@@ -8,7 +8,8 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from heartbeats import actions, forms
+from heartbeats import forms
+from heartbeats.desk import actions
 from heartbeats.forms import AccountForm
 from heartbeats.models import Action, CountdownPolicy, ExchangeAccount, Operation
 

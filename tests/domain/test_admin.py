@@ -318,7 +318,8 @@ def test_it_calls_the_exchange_outside_any_database_transaction(
 ):
     from django.db import connection
 
-    from heartbeats import forms, symbols
+    from heartbeats import forms
+    from heartbeats.domain import symbols
 
     seen = []
 

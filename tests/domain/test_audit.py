@@ -9,7 +9,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 from django.utils import timezone
 
-from heartbeats import audit
+from heartbeats.domain import audit
 from heartbeats.models import Action, AppendOnlyError, Operation
 
 from .conftest import PASSWORD, make_account, make_policy

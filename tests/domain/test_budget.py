@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from heartbeats import budget
+from heartbeats.domain import budget
 from heartbeats.models import CountdownPolicy, EngineLiveness
 
 from .conftest import make_account, make_policy

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from heartbeats import actions
+from heartbeats.desk import actions
 from heartbeats.models import CountdownPolicy
 
 from .conftest import make_account, make_policy

@@ -10,11 +10,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from heartbeats.accounts import KeyCheckFailed, check_key
+from heartbeats.domain.clients import KeyCheckFailed, check_key
+from heartbeats.domain.symbols import ExchangeInfoUnavailable, exchange_facts
+from heartbeats.domain.validation import exchange_url_refusal
 from heartbeats.forms import AccountForm
 from heartbeats.models import ExchangeAccount
-from heartbeats.symbols import ExchangeInfoUnavailable, exchange_facts
-from heartbeats.validation import exchange_url_refusal
 
 from .conftest import make_account, new_api_key, new_hmac_secret
 from .test_account_form import form_data

@@ -3,10 +3,10 @@
 import pytest
 from django.utils import timezone
 
-from heartbeats import symbols
+from heartbeats.domain import symbols
 from heartbeats.forms import PolicyForm
 from heartbeats.models import CountdownPolicy
-from heartbeats.simulator import Simulator
+from simulator import Simulator
 
 from .conftest import make_account, make_policy
 

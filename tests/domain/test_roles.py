@@ -5,7 +5,7 @@ from django.contrib.auth.models import AnonymousUser, Group
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
-from heartbeats import roles
+from heartbeats.domain import roles
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from heartbeats import ratelimits
+from heartbeats.domain import ratelimits
 from heartbeats.forms import AccountForm
 from heartbeats.models import AddressLimits, ExchangeAccount
 
@@ -41,7 +41,7 @@ def test_a_key_check_reports_the_weight_it_used(simulator):
 def test_a_symbol_list_is_not_fetched_into_a_spent_minute(simulator):
     from django.core.exceptions import ValidationError
 
-    from heartbeats.symbols import validate_symbol
+    from heartbeats.domain.symbols import validate_symbol
 
     account = make_account(base_url=simulator.url)
     ratelimits.record(

@@ -8,7 +8,9 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from heartbeats import actions, forms, symbols
+from heartbeats import forms
+from heartbeats.desk import actions
+from heartbeats.domain import symbols
 from heartbeats.forms import AccountForm, PolicyForm
 from heartbeats.models import Action, CountdownPolicy, ExchangeAccount, Operation
 

@@ -3,8 +3,8 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from heartbeats import validation
-from heartbeats.validation import symbol_format_error, timing_errors, validate_timing
+from heartbeats.domain import validation
+from heartbeats.domain.validation import symbol_format_error, timing_errors, validate_timing
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from heartbeats import actions
+from heartbeats.desk import actions
 from heartbeats.engine import Engine, engine_alive
 from heartbeats.models import Action, Beat, CountdownPolicy, Operation, Status
 from tests.engine.conftest import armed_symbols, fast_config, wait_for

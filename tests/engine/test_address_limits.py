@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from heartbeats import actions, ratelimits
+from heartbeats.desk import actions
+from heartbeats.domain import ratelimits
 from heartbeats.engine import Engine
 from heartbeats.exchange.client import FuturesClient
 from heartbeats.models import AddressLimits, CountdownPolicy, EngineLiveness, Status

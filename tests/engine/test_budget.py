@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from heartbeats import actions
+from heartbeats.desk import actions
 from heartbeats.engine import Engine
 from heartbeats.engine.weight import WeightMeter
 from tests.engine.conftest import countdown_requests, fast_config, wait_for

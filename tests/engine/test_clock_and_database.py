@@ -6,7 +6,7 @@ import time
 import pytest
 from django.db import OperationalError, connection
 
-from heartbeats import actions
+from heartbeats.desk import actions
 from heartbeats.engine import Engine, records
 from heartbeats.engine.records import Writer
 from heartbeats.models import Beat, Outcome, Status

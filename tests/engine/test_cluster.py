@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from heartbeats import actions
+from heartbeats.desk import actions
 from heartbeats.models import Beat, EngineLease, EngineLiveness
 from tests.engine.conftest import armed_symbols, countdown_requests, wait_for
 

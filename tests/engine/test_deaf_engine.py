@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.db import OperationalError, connection
 
-from heartbeats import actions
-from heartbeats.engine import Engine, engine_alive, polling, reconcile
+from heartbeats.desk import actions
+from heartbeats.engine import Engine, engine_alive, sql, watcher
 from heartbeats.models import CountdownPolicy, EngineLiveness
 from tests.engine.conftest import armed_symbols, countdown_requests, fast_config, wait_for
 
@@ -32,8 +32,8 @@ def unreadable(monkeypatch):
 
         return read
 
-    monkeypatch.setattr(reconcile, "changed_since", guard(reconcile.changed_since))
-    monkeypatch.setattr(polling, "desired", guard(polling.desired))
+    monkeypatch.setattr(watcher, "changed_since", guard(watcher.changed_since))
+    monkeypatch.setattr(sql, "desired", guard(sql.desired))
     return state
 
 

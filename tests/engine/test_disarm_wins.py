@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from heartbeats import actions
+from heartbeats.desk import actions
 from heartbeats.engine import Engine
 from heartbeats.models import Beat, BeatKind, CountdownPolicy, Operation, Outcome, Status
 from tests.engine.conftest import armed_symbols, countdown_requests, fast_config, wait_for

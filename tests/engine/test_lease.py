@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from heartbeats import actions
+from heartbeats.desk import actions
+from heartbeats.domain.leases import Lease
 from heartbeats.engine import Engine, engine_alive
-from heartbeats.engine.lease import Lease
 from heartbeats.models import Action, EngineLease, Operation
 from tests.engine.conftest import armed_symbols, countdown_requests, fast_config, wait_for
 

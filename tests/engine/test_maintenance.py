@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from heartbeats import actions, maintenance
-from heartbeats.engine import Engine, direct
+from heartbeats.desk import actions, maintenance
+from heartbeats.engine import Engine, fallback
 from heartbeats.models import Action, MaintenanceWindow, Operation, WindowState
 from tests.engine.conftest import armed_symbols, fast_config, wait_for
 
@@ -95,7 +95,7 @@ def test_with_no_engine_alive_the_web_starts_the_window_and_sends_its_zeros(
     policy = make_policy(account, "BTCUSDT", interval_s=1, countdown_ms=60_000)
     actions.arm(policy.pk, user=None, ip=None)
     simulator.exchange.set_countdown(simulator.exchange.account(account.api_key), "usdm", "BTCUSDT", 60_000)
-    direct.ensure_sweeper()  # what every web process runs
+    fallback.ensure_sweeper()  # what every web process runs
     window = _window(account, 0.5, 30.0)
     wait_for(lambda: _state(window) == WindowState.RUNNING, timeout=4, message="the window started")
     wait_for(lambda: armed_symbols(simulator) == set(), timeout=4, message="the web's zero")

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from heartbeats import actions
-from heartbeats.engine import direct
+from heartbeats.desk import actions
+from heartbeats.engine import fallback
 from heartbeats.models import AddressLimits, Beat, CountdownPolicy, Status
 from tests.engine.conftest import armed_symbols, countdown_requests, wait_for
 
@@ -23,7 +23,7 @@ def short_window(settings):
 @pytest.fixture
 def no_sweeper(monkeypatch):
     """This process dies right after the action: no thread of it is left to send anything later."""
-    monkeypatch.setattr(direct, "ensure_sweeper", lambda: None)
+    monkeypatch.setattr(fallback, "ensure_sweeper", lambda: None)
 
 
 def _arm_on_exchange(simulator, policy, countdown_ms=30_000):
@@ -45,15 +45,15 @@ def test_a_second_zero_owed_by_a_web_process_that_died_is_sent_by_another(
     )
 
     # Another web process's sweeper, before the second zero is due: nothing to send yet.
-    assert direct.send_owed() == []
+    assert fallback.send_owed() == []
     time.sleep(1.4)
-    results = direct.send_owed()
+    results = fallback.send_owed()
     assert [(r.job.kind, r.outcome) for r in results] == [("final", "confirmed")]
     assert "BTCUSDT" not in armed_symbols(simulator)
     policy.refresh_from_db()
     assert policy.final_disarm_generation == policy.generation
     assert policy.status().state == Status.DISARMED
-    assert direct.send_owed() == [], "nothing is owed any more"
+    assert fallback.send_owed() == [], "nothing is owed any more"
     assert [b.sender for b in Beat.objects.filter(policy=policy, kind="disarm")] == ["web", "web"]
 
 
@@ -87,7 +87,7 @@ def test_one_process_at_a_time_sends_for_an_address(simulator, make_account, mak
     actions.disarm(policy.pk, user=None, ip=None)
     assert "BTCUSDT" in armed_symbols(simulator), "left to the process holding the claim"
     AddressLimits.objects.update(fallback_until=time_in(-1))  # it died: its claim runs out
-    assert [r.outcome for r in direct.send_owed()] == ["confirmed"]
+    assert [r.outcome for r in fallback.send_owed()] == ["confirmed"]
     assert "BTCUSDT" not in armed_symbols(simulator)
 
 

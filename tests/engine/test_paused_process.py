@@ -8,8 +8,8 @@ import pytest
 from heartbeats.engine import Engine
 from heartbeats.engine.events import BeatDone, Redecide
 from heartbeats.engine.plan import ARM
-from heartbeats.engine.reconcile import load_accounts
 from heartbeats.engine.sender import Job
+from heartbeats.engine.watcher import load_accounts
 from heartbeats.models import Outcome
 from tests.engine.conftest import fast_config
 

@@ -85,7 +85,7 @@ def test_it_prunes_old_beats_and_task_results(make_account, make_policy, setting
 
 
 def test_it_shows_the_engine_status(simulator, make_account, make_policy, engine_thread):
-    from heartbeats import actions
+    from heartbeats.desk import actions
 
     policy = make_policy(make_account("desk"), "BTCUSDT")
     actions.arm(policy.pk, user=None, ip=None)

@@ -11,9 +11,9 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from heartbeats import actions
+from heartbeats.desk import actions
+from heartbeats.domain.leases import Lease
 from heartbeats.engine import Engine, wakeup
-from heartbeats.engine.lease import Lease
 from heartbeats.models import CountdownPolicy
 from tests.engine.conftest import armed_symbols, fast_config, wait_for
 

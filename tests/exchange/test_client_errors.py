@@ -10,7 +10,7 @@ from heartbeats.exchange.errors import (
     RateLimitedError,
     TemporaryError,
 )
-from heartbeats.simulator import Simulator
+from simulator import Simulator
 
 from .conftest import KEYS
 

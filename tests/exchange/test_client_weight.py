@@ -4,7 +4,7 @@ import pytest
 
 from heartbeats.exchange.client import FuturesClient, weight_limit_per_minute
 from heartbeats.exchange.errors import FatalError
-from heartbeats.simulator import Simulator
+from simulator import Simulator
 
 
 def test_it_records_the_used_weight_of_every_answer_errors_included(simulator, make_client):

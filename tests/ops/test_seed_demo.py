@@ -9,9 +9,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import override_settings
 
-from heartbeats import accounts, roles
+from heartbeats.domain import clients, roles
 from heartbeats.models import Action, CountdownPolicy, Environment, ExchangeAccount, Operation
-from heartbeats.simulator.cli import load_accounts
+from simulator.cli import load_accounts
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ def test_it_registers_working_keys_of_all_three_types_on_the_simulator(simulator
     for account in demo_accounts:
         assert account.environment == Environment.CUSTOM
         assert account.base_url == simulator.url
-        accounts.check_key(account)  # a signed request the simulator accepts
+        clients.check_key(account)  # a signed request the simulator accepts
 
 
 def test_it_arms_a_dozen_policies_through_the_audited_path(simulator, var_dir):

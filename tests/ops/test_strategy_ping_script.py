@@ -14,10 +14,10 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from heartbeats.desk.strategies import pings
 from heartbeats.management.commands import seed_demo
 from heartbeats.models import CountdownPolicy, Strategy
-from heartbeats.strategies import pings
-from heartbeats.strategies.models import HoldReason
+from heartbeats.models.strategies import HoldReason
 from tests.ops.conftest import ROOT, clean_env
 
 SCRIPT = ROOT / "bin" / "strategy-ping"

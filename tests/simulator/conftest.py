@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from requests.adapters import HTTPAdapter
 
-from heartbeats.simulator import Simulator
+from simulator import Simulator
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "binance"
 HMAC_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"

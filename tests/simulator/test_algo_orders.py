@@ -4,7 +4,7 @@ from plain orders, and a countdown expiry that cancels its orders only when the 
 import pytest
 import requests
 
-from heartbeats.simulator import Simulator, cli
+from simulator import Simulator, cli
 
 from .conftest import Trader, start_of_next_minute_skew, wait_until
 

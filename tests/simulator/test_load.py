@@ -3,8 +3,8 @@
 import threading
 import time
 
-from heartbeats.simulator import Simulator
-from heartbeats.simulator.symbols import USDM_MARKETS
+from simulator import Simulator
+from simulator.symbols import USDM_MARKETS
 
 from .conftest import Trader
 

@@ -95,7 +95,7 @@ def test_it_keeps_connections_alive_with_exact_lengths(simulator):
 
 
 def test_it_never_logs_query_strings_in_its_access_log(capfd):
-    from heartbeats.simulator import Simulator
+    from simulator import Simulator
 
     sim = Simulator(access_log=True)
     sim.start()

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from heartbeats.simulator.keys import Verifier
+from simulator.keys import Verifier
 
 from .conftest import DATA, KEYS, Trader, another_key, public_pem, sign
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from heartbeats.simulator import Simulator
+from simulator import Simulator
 
 from .conftest import Trader, start_of_next_minute_skew
 

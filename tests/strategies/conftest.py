@@ -1,7 +1,7 @@
 """Strategies against the simulator: accounts and policies there, and helpers to make a strategy."""
 
-from heartbeats.strategies import pings
-from heartbeats.strategies.models import Strategy
+from heartbeats.desk.strategies import pings
+from heartbeats.models.strategies import Strategy
 from tests.engine.conftest import engine_thread, fast_config, make_account, make_policy  # noqa: F401
 from tests.waiting import wait_for  # noqa: F401
 from tests.web.conftest import key_admin, operator, viewer  # noqa: F401  the web tests' users

@@ -7,11 +7,11 @@ import time
 import pytest
 from django.utils import timezone
 
-from heartbeats import actions
+from heartbeats.desk import actions
+from heartbeats.desk.killswitch import cancel as killswitch
+from heartbeats.desk.strategies import pings
 from heartbeats.engine import Engine
-from heartbeats.killswitch import cancel as killswitch
 from heartbeats.models import Action, CountdownPolicy, Operation, OrderCancel, Strategy
-from heartbeats.strategies import pings
 from tests.engine.conftest import countdown_requests
 from tests.strategies.conftest import fast_config, make_strategy, wait_for
 
@@ -124,14 +124,14 @@ def test_a_failing_strategy_has_its_orders_cancelled_by_the_guard(simulator, mak
 
 
 def test_an_address_short_of_weight_is_never_pushed_into_a_ban(simulator, make_account, make_policy):
-    from heartbeats import ratelimits
+    from heartbeats.domain import ratelimits
 
     account, policies = _desk(simulator, make_account, make_policy)
     ratelimits.ensure_row(account.egress, account.base_url)
     minute = ratelimits.exchange_minute(time.time())
     # Room for the clock and two requests beyond what is kept for disarms (none armed: the key check's
     # weight; see killswitch.cancel).
-    from heartbeats import budget
+    from heartbeats.domain import budget
 
     used = 2400 - min(budget.reserve_for(0), 2400 // 4) - 3
     ratelimits.record(account.egress, account.base_url, minute=minute, used_weight=used, weight_limit=2400)

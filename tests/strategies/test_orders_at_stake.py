@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from heartbeats import ratelimits
-from heartbeats.killswitch import stake
+from heartbeats.desk.killswitch import stake
+from heartbeats.domain import ratelimits
 from heartbeats.models import CountdownPolicy, OrdersAtStake, Outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -86,7 +86,7 @@ def test_coin_m_has_no_conditional_orders_to_read(simulator, make_account, make_
 
 
 def test_a_large_account_is_read_whole_in_two_requests(simulator, make_account, make_policy):
-    from heartbeats.simulator import symbols
+    from simulator import symbols
 
     account = make_account()
     names = [m.symbol for m in symbols.USDM_MARKETS if m.symbol.endswith("USDT")][:21]

@@ -7,10 +7,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from heartbeats.engine import polling
+from heartbeats.desk.strategies import pings
+from heartbeats.domain import holds
+from heartbeats.engine import sql
 from heartbeats.models import Action, Operation
-from heartbeats.strategies import holds, pings
-from heartbeats.strategies.models import HoldReason, Strategy, StrategyPing
+from heartbeats.models.strategies import HoldReason, Strategy, StrategyPing
 from tests.strategies.conftest import make_strategy
 from tests.web.conftest import make_account, make_policy
 
@@ -57,13 +58,13 @@ def test_the_key_is_stored_only_as_its_digest():
 def test_the_engine_reads_a_hold_from_the_strategy():
     account = make_account()
     policy = make_policy(account, "BTCUSDT", "armed")
-    assert polling.desired(policy.pk)[2] == ""
+    assert sql.desired(policy.pk)[2] == ""
     strategy, key = make_strategy([policy], grace_s=10)
-    assert polling.desired(policy.pk)[2] == "Held: waiting for the strategy's first ping."
+    assert sql.desired(policy.pk)[2] == "Held: waiting for the strategy's first ping."
     pings.record(key, "10.0.0.1")
-    assert polling.desired(policy.pk) == (True, policy.generation, "")
+    assert sql.desired(policy.pk) == (True, policy.generation, "")
     Strategy.objects.filter(pk=strategy.pk).update(last_ping_at=timezone.now() - timedelta(seconds=11))
-    assert polling.desired(policy.pk)[2].startswith("Held: no ping from the strategy for 11")
+    assert sql.desired(policy.pk)[2].startswith("Held: no ping from the strategy for 11")
 
 
 def test_a_silence_is_latched_audited_and_needs_a_release():
@@ -80,10 +81,10 @@ def test_a_silence_is_latched_audited_and_needs_a_release():
     assert Operation.objects.filter(action=Action.STRATEGY_SILENT).count() == 1
     # Coming back does not resume by itself...
     assert pings.record(key, "10.0.0.1") == "HELD"
-    assert polling.desired(policy.pk)[2] == "Held: the strategy went silent."
+    assert sql.desired(policy.pk)[2] == "Held: the strategy went silent."
     # ...an operator does, and the fresh ping counts.
     pings.release(Strategy.objects.get(pk=strategy.pk), user=None, ip="10.9.9.9", reason="bot restarted")
-    assert polling.desired(policy.pk)[2] == ""
+    assert sql.desired(policy.pk)[2] == ""
     assert Operation.objects.get(action=Action.STRATEGY_RELEASE).reason == "bot restarted"
 
 
@@ -101,7 +102,7 @@ def test_a_strategy_may_resume_by_itself_when_it_comes_back():
     pings.record(key, None)
     Strategy.objects.filter(pk=strategy.pk).update(last_ping_at=timezone.now() - timedelta(seconds=60))
     assert pings.record(key, None) == "RESUMED"
-    assert polling.desired(policy.pk)[2] == ""
+    assert sql.desired(policy.pk)[2] == ""
     assert Operation.objects.filter(action=Action.STRATEGY_RESUMED).count() == 1
 
 
@@ -115,7 +116,7 @@ def test_fail_holds_at_once_and_is_audited(client, monkeypatch):
     client.get(reverse("ping", args=[key]))
     response = client.post(reverse("ping_fail", args=[key]))
     assert response.status_code == 200 and response.content == b"FAILED\n"
-    assert polling.desired(policy.pk)[2] == "Held: the strategy reported a failure."
+    assert sql.desired(policy.pk)[2] == "Held: the strategy reported a failure."
     assert cancelled == [("mm-bot", "strategy mm-bot reported a failure (/fail)")]
     assert Operation.objects.get(action=Action.STRATEGY_FAILED).username == "strategy mm-bot"
 

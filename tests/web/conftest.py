@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from heartbeats import roles
+from heartbeats.domain import roles
 from heartbeats.models import CountdownPolicy, EngineLiveness, Environment, ExchangeAccount, Outcome
 
 PASSWORD = "a long test password 1"
@@ -140,7 +140,7 @@ def desk(db):
 @pytest.fixture
 def sim_desk(db, simulator):
     """Two accounts on the simulator with countdowns really armed there, and the matching facts stored."""
-    from heartbeats.accounts import client_for
+    from heartbeats.domain.clients import client_for
 
     accounts = []
     policies = []

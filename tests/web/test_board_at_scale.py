@@ -8,8 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from heartbeats.desk.presenters import PAGE_SIZE
 from heartbeats.models import CountdownPolicy
-from heartbeats.presenters import PAGE_SIZE
 from tests.web.conftest import make_account, make_engine, make_policy
 
 pytestmark = pytest.mark.django_db

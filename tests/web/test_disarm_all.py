@@ -96,7 +96,7 @@ class TestDisarmAll:
         assert live == {"BTCUSDT", "ETHUSDT"}
 
     def test_it_refreshes_the_results_page_without_javascript_until_done(self, as_operator, operator, desk):
-        from heartbeats import actions
+        from heartbeats.desk import actions
 
         make_engine()  # an engine is "alive" but sends nothing here: the results stay pending
         op = actions.disarm_all(user=operator, ip="127.0.0.1", reason="drill")
@@ -110,7 +110,7 @@ class TestDisarmAll:
 
 class TestOperationPage:
     def test_it_says_the_one_result_is_in_in_the_singular(self, as_viewer, operator, sim_desk):
-        from heartbeats import actions
+        from heartbeats.desk import actions
 
         op = actions.disarm(sim_desk["policies"][0].pk, user=operator, ip="127.0.0.1")
         html = as_viewer.get(reverse("operation", args=[op.pk])).content.decode()
@@ -120,7 +120,7 @@ class TestOperationPage:
         )
 
     def test_it_lets_viewers_read_results(self, as_viewer, operator, desk):
-        from heartbeats import actions
+        from heartbeats.desk import actions
 
         op = actions.arm(desk["disarmed"].pk, user=operator, ip="127.0.0.1")
         response = as_viewer.get(reverse("operation", args=[op.pk]))

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from heartbeats.lapses import lapses_in, recent_lapses
+from heartbeats.domain.lapses import lapses_in, recent_lapses
 from heartbeats.models import Beat
 from tests.web.conftest import make_account, make_policy
 

@@ -9,7 +9,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from heartbeats import actions, maintenance
+from heartbeats.desk import actions, maintenance
 from heartbeats.models import Action, CountdownPolicy, MaintenanceWindow, Operation, WindowState
 from tests.web.conftest import make_account, make_engine, make_policy
 from tests.web.test_step_up import age_factor, verified_operator  # noqa: F401 (fixture)

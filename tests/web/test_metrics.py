@@ -11,8 +11,8 @@ from django.utils import timezone
 from prometheus_client import values
 from prometheus_client.parser import text_string_to_metric_families
 
-from heartbeats import metrics
-from heartbeats.engine import direct, records
+from heartbeats.domain import metrics
+from heartbeats.engine import fallback, records
 from heartbeats.engine.plan import DISARM
 from heartbeats.engine.sender import Job, Result
 from heartbeats.models import Beat, Outcome
@@ -183,7 +183,7 @@ class TestEvents:
     def test_the_webs_own_disarms_are_counted(self, client, db, open_metrics):
         policy = make_policy(make_account("desk-a"), "BTCUSDT", "armed")
         job = Job(policy.pk, policy.account_id, "BTCUSDT", DISARM, 0, 2, time.time() - 0.1)
-        direct._store([Result(job, Outcome.CONFIRMED, sent_at=time.time(), received_at=time.time())])
+        fallback._store([Result(job, Outcome.CONFIRMED, sent_at=time.time(), received_at=time.time())])
         beats = samples(scrape(client), "countdown_guard_beats", "_total")
         assert beats == {(("kind", "disarm"), ("outcome", "confirmed")): 1}
 

@@ -4,7 +4,7 @@ form, like any other error: never a server error, and nothing written."""
 import pytest
 from django.urls import reverse
 
-from heartbeats import symbols
+from heartbeats.domain import symbols
 from heartbeats.forms import PolicyForm
 from heartbeats.models import Action, CountdownPolicy, Operation
 from tests.web.conftest import make_account, make_policy

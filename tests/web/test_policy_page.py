@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from heartbeats import audit
+from heartbeats.domain import audit
 from heartbeats.models import Action, Beat
 from tests.web.conftest import API_KEY, SECRET
 

@@ -7,7 +7,8 @@ import time
 import pytest
 from django.urls import reverse
 
-from heartbeats import actions, ratelimits
+from heartbeats.desk import actions
+from heartbeats.domain import ratelimits
 from heartbeats.models import Action, CountdownPolicy, Operation
 from tests.web.conftest import make_account, make_engine, make_policy
 from tests.web.test_step_up import age_factor, verified_operator  # noqa: F401 (fixture)

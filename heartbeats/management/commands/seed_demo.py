@@ -24,7 +24,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.urls import reverse
 
-from heartbeats import actions, audit, roles
+from heartbeats.desk import actions
+from heartbeats.desk.strategies import pings
+from heartbeats.domain import audit, roles
 from heartbeats.models import (
     Action,
     AlertChannel,
@@ -35,7 +37,6 @@ from heartbeats.models import (
     Strategy,
     Venue,
 )
-from heartbeats.strategies import pings
 
 USERS = [
     # username, role (None: superuser), what the sign-in is for

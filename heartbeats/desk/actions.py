@@ -1,0 +1,327 @@
+"""The only way people change what the engine does: arm, disarm, disarm all, re-arm what a Disarm all (or a
+disarm of a selection) disarmed, and arm or disarm a selection.
+
+Each one bumps the policies' generation in one UPDATE and writes its Operation in the same transaction,
+commits, and only then is anything sent: the live engine notices the change within its poll interval and
+acts at once; if no engine can send for a policy's egress, this process sends the disarms itself,
+concurrently and under the same rules (heartbeats.engine.fallback).
+"""
+
+import logging
+import time
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from heartbeats.domain import audit, pacing
+from heartbeats.engine import fallback
+from heartbeats.models import Action, Beat, BeatKind, CountdownPolicy, Operation, Status
+
+log = logging.getLogger(__name__)
+
+# Operations whose results are disarms; the others with targets (arm, re-arm, arm selected) are arms.
+DISARMING_ACTIONS = (Action.DISARM, Action.DISARM_ALL, Action.DISARM_SELECTED, Action.WINDOW_START)
+RESULT_ACTIONS = (
+    Action.ARM,
+    Action.REARM,
+    Action.ARM_SELECTED,
+    Action.WINDOW_END,
+    Action.WINDOW_END_EARLY,
+    *DISARMING_ACTIONS,
+)
+
+DISARMED, ARMED, RETRYING, FAILED, SUPERSEDED = "disarmed", "armed", "retrying", "failed", "superseded"
+
+
+def _target(policy: CountdownPolicy, changed: bool | None = None) -> dict:
+    """`changed` (operations on many policies): whether this operation gave the policy `generation`, False
+    for one it only lists (e.g. a policy already disarming that Disarm all includes). Re-arm acts only on
+    what an operation itself disarmed."""
+    target = {
+        "policy": policy.pk,
+        "account": policy.account.label,
+        "symbol": policy.symbol,
+        "generation": policy.generation,
+    }
+    if changed is not None:
+        target["changed"] = changed
+    return target
+
+
+def _required(reason: str, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError(f"A reason is required to {what}.")
+    return reason
+
+
+def _set_desired(policy_id, *, armed: bool, action: str, user, ip, reason="", username=None) -> Operation:
+    with transaction.atomic():
+        policy = CountdownPolicy.objects.select_for_update().with_account().get(pk=policy_id)
+        now = timezone.now()  # once the lock is held: a wait for it must not backdate the change
+        if armed and not policy.account.enabled:
+            raise ValueError(f"{policy.account.label} is disabled: enable the account before arming.")
+        was_armed = policy.armed
+        CountdownPolicy.objects.filter(pk=policy.pk).update(
+            armed=armed,
+            generation=F("generation") + 1,
+            desired_changed_at=now,
+            updated_at=now,
+            next_due_at=now if armed else None,
+        )
+        policy.refresh_from_db()
+        operation = audit.record(
+            action,
+            user=user,
+            ip=ip,
+            policy=policy,
+            reason=reason,
+            changes={"armed": [was_armed, armed]},
+            targets=[_target(policy)],
+            username=username,
+        )
+    return operation
+
+
+# `username` names an actor that is not a user (an API token: "api:<name>"; audit.record); `reason` is
+# optional here (the board's buttons give none) and required where the caller asks for one (the API).
+def arm(policy_id, *, user, ip, reason: str = "", username: str | None = None) -> Operation:
+    """Desire the policy armed (a new generation): the engine sends the arm at once, then keeps beating."""
+    return _set_desired(
+        policy_id, armed=True, action=Action.ARM, user=user, ip=ip, reason=reason, username=username
+    )
+
+
+def disarm(policy_id, *, user, ip, reason: str = "", username: str | None = None) -> Operation:
+    """Desire the policy disarmed (a new generation): the engine sends `0` as soon as nothing for that
+    symbol is in flight, then the second `0` once no earlier beat can still be accepted."""
+    operation = _set_desired(
+        policy_id, armed=False, action=Action.DISARM, user=user, ip=ip, reason=reason, username=username
+    )
+    _send_where_no_engine(operation.targets)
+    return operation
+
+
+def disarm_all(*, user, ip, reason: str, account_ids=None, username: str | None = None) -> Operation:
+    """Disarm every armed policy (of `account_ids`, if given) in one transaction, with the reason audited.
+    Policies already disarming are included in the results without a new generation."""
+    reason = _required(reason, "disarm all")
+    with transaction.atomic():
+        scope = CountdownPolicy.objects.all()
+        if account_ids is not None:
+            scope = scope.filter(account_id__in=list(account_ids))
+        chosen = list(
+            scope.select_for_update().filter(CountdownPolicy.disarm_all_scope()).values_list("pk", flat=True)
+        )
+        changed = _bump(CountdownPolicy.objects.filter(pk__in=chosen, armed=True), armed=False)
+        policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
+        targets = [_target(p, p.pk in changed) for p in policies.order_by("account__label", "symbol")]
+        operation = audit.record(
+            Action.DISARM_ALL,
+            user=user,
+            ip=ip,
+            reason=reason,
+            changes={"policies": len(targets), "accounts": sorted(account_ids) if account_ids else "all"},
+            targets=targets,
+            username=username,
+        )
+    log.warning("disarm all by %s: %d policies (%s)", operation.username or "-", len(targets), reason[:100])
+    _send_where_no_engine(targets)
+    return operation
+
+
+def _bump(rows, *, armed: bool) -> set[int]:
+    """Desire `rows` (already locked by the caller) armed or disarmed, each with a new generation, in one
+    UPDATE; the ids changed."""
+    ids = set(rows.values_list("pk", flat=True))
+    now = timezone.now()  # once the locks are held: a wait for them must not backdate the change
+    CountdownPolicy.objects.filter(pk__in=ids).update(
+        armed=armed,
+        generation=F("generation") + 1,
+        desired_changed_at=now,
+        updated_at=now,
+        next_due_at=now if armed else None,
+    )
+    return ids
+
+
+# Operations whose disarms can be undone at once by "Re-arm these N".
+REARMABLE_ACTIONS = (Action.DISARM_ALL, Action.DISARM_SELECTED)
+
+
+def rearmable(operation: Operation, policies: dict | None = None) -> list[CountdownPolicy]:
+    """The policies `operation` disarmed that may be re-armed now: still disarmed at the very generation it
+    gave them (nobody armed, disarmed or re-armed them since), on an enabled account. `policies` (id ->
+    policy with its account) is what the caller has already locked and loaded."""
+    if operation.action not in REARMABLE_ACTIONS:
+        return []
+    mine = [t for t in operation.targets or [] if t.get("changed", True)]
+    if policies is None:
+        policies = CountdownPolicy.objects.with_account().in_bulk([t["policy"] for t in mine])
+    chosen = []
+    for t in mine:
+        policy = policies.get(t["policy"])
+        if policy and not policy.armed and policy.generation == t["generation"] and policy.account.enabled:
+            chosen.append(policy)
+    return chosen
+
+
+def rearm(operation: Operation, *, user, ip, reason: str) -> Operation:
+    """Arm again what `operation` (a Disarm all or a disarm of a selection) disarmed and nobody changed since,
+    as one audited operation. The engine paces the arms within each address's weight budget."""
+    reason = _required(reason, "re-arm")
+    with transaction.atomic():
+        ids = [t["policy"] for t in operation.targets or []]
+        locked = CountdownPolicy.objects.select_for_update().with_account().in_bulk(ids)
+        chosen = [p.pk for p in rearmable(operation, locked)]
+        if not chosen:
+            raise ValueError("None of these policies can be re-armed: each was armed or changed since.")
+        _bump(CountdownPolicy.objects.filter(pk__in=chosen), armed=True)
+        policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
+        policies = list(policies.order_by("account__label", "symbol"))
+        targets = [_target(p, True) for p in policies]
+        left_alone = len([t for t in operation.targets or [] if t.get("changed", True)]) - len(targets)
+        result = audit.record(
+            Action.REARM,
+            user=user,
+            ip=ip,
+            reason=reason,
+            changes={
+                "rearms_operation": operation.pk,
+                "policies": len(targets),
+                "left_alone": left_alone,
+                "pacing": [pace.as_dict() for pace in pacing.arm_pace(policies)],
+            },
+            targets=targets,
+        )
+    log.warning("re-arm of #%d by %s: %d policies", operation.pk, result.username or "-", len(targets))
+    return result
+
+
+def set_selected(policy_ids, *, armed: bool, user, ip, reason: str) -> Operation:
+    """Arm or disarm the selected policies as one audited operation. An arm gives a new generation to each
+    one not armed (or failing), a disarm to each one armed; the others are listed unchanged. Arming refuses
+    the whole selection, changing nothing, if a policy is on a disabled account."""
+    reason = _required(reason, "arm the selection" if armed else "disarm the selection")
+    ids = sorted({int(pk) for pk in policy_ids})
+    with transaction.atomic():
+        locked = CountdownPolicy.objects.select_for_update().with_account().in_bulk(ids)
+        missing = [pk for pk in ids if pk not in locked]
+        if missing:
+            raise ValueError(f"Policies {', '.join(map(str, missing[:10]))} no longer exist.")
+        if not ids:
+            raise ValueError("Select at least one policy.")
+        if armed:
+            disabled = sorted({p.account.label for p in locked.values() if not p.account.enabled})
+            if disabled:
+                raise ValueError(
+                    f"{', '.join(disabled)} disabled: enable the account or leave its policies out."
+                )
+            rows = CountdownPolicy.objects.filter(pk__in=ids).filter(
+                Q(armed=False) | Q(fatal_generation=F("generation"))
+            )
+        else:
+            rows = CountdownPolicy.objects.filter(pk__in=ids, armed=True)
+        changed = _bump(rows, armed=armed)
+        policies = list(
+            CountdownPolicy.objects.filter(pk__in=ids).with_account().order_by("account__label", "symbol")
+        )
+        targets = [_target(p, p.pk in changed) for p in policies]
+        changes = {"policies": len(targets), "changed": len(changed)}
+        if armed:
+            changes["pacing"] = [
+                pace.as_dict() for pace in pacing.arm_pace(p for p in policies if p.pk in changed)
+            ]
+        operation = audit.record(
+            Action.ARM_SELECTED if armed else Action.DISARM_SELECTED,
+            user=user,
+            ip=ip,
+            reason=reason,
+            changes=changes,
+            targets=targets,
+        )
+    log.warning("%s of %d policies by %s", operation.action, len(targets), operation.username or "-")
+    if not armed:
+        _send_where_no_engine(targets)
+    return operation
+
+
+def _send_where_no_engine(targets: list[dict]) -> None:
+    """The first zeros at once where no engine can send them (none alive, or one that cannot read desired
+    state); the sweeper of whichever web process is alive sends the rest, the second zeros included."""
+    fallback.ensure_sweeper()
+    if targets:
+        fallback.send_owed([t["policy"] for t in targets])
+
+
+def policy_results(operation: Operation) -> list[dict]:
+    """Per-policy results of an arm, disarm or disarm all, from the beats of the target generations and
+    each policy's status(): disarmed / armed, retrying (with the last error), failed (with the error), or
+    superseded by a later action."""
+    now = timezone.now()
+    targets = operation.targets or []
+    policies = CountdownPolicy.objects.in_bulk([t["policy"] for t in targets])
+    wanted = Q(pk__in=[])
+    for t in targets:
+        wanted |= Q(policy_id=t["policy"], generation=t["generation"])
+    beats = {}
+    for beat in Beat.objects.filter(wanted).order_by("sent_at"):
+        beats.setdefault((beat.policy_id, beat.generation), []).append(beat)
+    disarming = operation.action in DISARMING_ACTIONS
+    rows = []
+    for t in targets:
+        policy = policies.get(t["policy"])
+        generation = t["generation"]
+        tried = beats.get((t["policy"], generation), [])
+        last = tried[-1] if tried else None
+        row = {
+            "policy": t["policy"],
+            "account": t.get("account", ""),
+            "symbol": t.get("symbol", ""),
+            "generation": generation,
+            "attempts": len(tried),
+            "last_outcome": last.outcome if last else "",
+            "latency_ms": last.latency_ms if last else None,
+            "sent_at": last.sent_at if last else None,
+            "error": "",
+        }
+        if policy is None:
+            rows.append(
+                {**row, "result": FAILED, "status": "", "detail": "", "error": "The policy was deleted."}
+            )
+            continue
+        status = policy.status(now)
+        row.update(status=status.state, detail=status.detail)
+        # What this operation set out to reach, and whether a later arm or disarm took over; the fallbacks
+        # (fatal, still retrying) are the same for both directions.
+        reached = None
+        if disarming:
+            done = any(b.kind == BeatKind.DISARM and b.outcome == "confirmed" for b in tried)
+            if done or (policy.disarm_acked_generation or -1) >= generation:
+                reached = DISARMED
+            superseded = policy.generation > generation and policy.armed
+        else:
+            if (policy.last_arm_generation or -1) >= generation and policy.armed:
+                reached = ARMED if status.state != Status.EXPIRED else FAILED
+            superseded = policy.generation > generation
+        if reached:
+            row["result"] = reached
+        elif superseded:
+            row["result"] = SUPERSEDED
+        elif policy.fatal_generation == generation:
+            row.update(result=FAILED, error=policy.last_error or (last.message if last else ""))
+        else:
+            row.update(result=RETRYING, error=last.message if last and last.outcome != "confirmed" else "")
+        rows.append(row)
+    return rows
+
+
+def wait_for_results(operation: Operation, timeout: float = 2.0, every: float = 0.05) -> list[dict]:
+    """policy_results once nothing is retrying any more, or whatever they are after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = policy_results(operation)
+        if all(r["result"] != RETRYING for r in rows) or time.monotonic() >= deadline:
+            return rows
+        time.sleep(every)

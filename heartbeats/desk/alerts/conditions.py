@@ -1,0 +1,199 @@
+"""What is wrong right now, read from the board's own snapshot (presenters.snapshot(), where every status is
+computed): one Condition per problem, each with what happened, since when and what to do.
+
+Pure: no writes, no network. The ledger (ledger.py) turns changes in this list into notifications.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from heartbeats.desk.presenters import CLOCK_OFFSET_WARN_MS, Snapshot
+from heartbeats.models import Status
+from heartbeats.models.alerts import AlertEvent
+
+# The share of an address's weight limit measured in a minute from which the budget counts as near its limit.
+WEIGHT_NEAR = 0.8
+
+POLICY_EVENTS = {
+    Status.LATE: AlertEvent.POLICY_LATE,
+    Status.UNCERTAIN: AlertEvent.POLICY_UNCERTAIN,
+    Status.FAILING: AlertEvent.POLICY_FAILING,
+    Status.EXPIRED: AlertEvent.COUNTDOWN_EXPIRED,
+}
+
+WHAT_TO_DO = {
+    AlertEvent.POLICY_LATE: "Heartbeats are late but the countdown is still running. Check that the engine "
+    "is up (Engine banner on the board) and that the network reaches the exchange; watch the time left.",
+    AlertEvent.POLICY_UNCERTAIN: "The engine does not know whether the exchange took the last heartbeat and "
+    "is retrying. If it lasts, check the network path to the exchange.",
+    AlertEvent.POLICY_FAILING: "The exchange refused it and the engine stopped trying. Fix the cause (key, "
+    "permissions, symbol), then arm the policy again from the board.",
+    AlertEvent.COUNTDOWN_EXPIRED: "The exchange cancelled this symbol's open orders. Check the desk's "
+    "positions; while the policy stays armed the engine arms it again at its next heartbeat.",
+    AlertEvent.ENGINE_DOWN: "No heartbeats are sent: armed countdowns run out and the exchange cancels their "
+    "orders. Check the worker (deploy/systemd countdown-guard-worker, `manage.py engine_status`).",
+    AlertEvent.RATE_LIMITED: "The exchange answered 429: every request from this address waits until then. "
+    "Look for other software sending from the same address.",
+    AlertEvent.BANNED: "The exchange answered 418 (banned for repeated 429s): nothing can be sent from this "
+    "address until then, so armed countdowns will run out. Move the desk to another egress if it lasts.",
+    AlertEvent.CLOCK_SKEW: "The host clock differs from the exchange's. The engine corrects for it, but fix "
+    "the host's time sync (chrony/NTP) before requests get refused.",
+    AlertEvent.STRATEGY_HELD: "The trading system has not pinged within its grace (or not yet at all, or it "
+    "reported a failure): its countdowns are no longer beaten and the exchange cancels their orders at "
+    "expiry. Check the strategy; once it pings again, heartbeats resume by themselves or after an "
+    "operator's release, as the strategy is set up.",
+    AlertEvent.WEIGHT_NEAR_LIMIT: "Requests from this address are close to the exchange's weight limit; past "
+    "it the exchange answers 429. Lengthen heartbeat intervals or move accounts to another egress.",
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    key: str
+    event: str
+    title: str
+    detail: str
+    since: datetime
+    account_ids: tuple[int, ...] = ()
+    policy_id: int | None = None
+    # How long it must last before anyone is told: a one-second blip is not worth a page at night.
+    hold: timedelta = field(default=timedelta(0))
+
+    @property
+    def body(self) -> str:
+        when = timezone.localtime(self.since).strftime("%Y-%m-%d %H:%M:%S %Z")
+        return f"{self.detail}\nSince: {when}\nWhat to do: {WHAT_TO_DO.get(self.event, '')}".rstrip()
+
+
+def current(snap: Snapshot) -> list[Condition]:
+    """Every problem the snapshot shows, policies first."""
+    return _policy_conditions(snap) + _strategy_conditions(snap) + _egress_conditions(snap)
+
+
+def _strategy_conditions(snap: Snapshot) -> list[Condition]:
+    """A strategy holding back the heartbeats of armed policies."""
+    held = {}
+    for row in snap.rows:
+        if row.strategy and row.strategy["held"] and row.policy.armed:
+            held.setdefault(row.strategy["id"], (row.strategy, []))[1].append(row.policy)
+    found = []
+    for strategy_id, (state, policies) in held.items():
+        names = ", ".join(f"{p.account.label} {p.symbol}" for p in policies[:10])
+        more = f" and {len(policies) - 10} more" if len(policies) > 10 else ""
+        found.append(
+            Condition(
+                key=f"strategy:{strategy_id}",
+                event=AlertEvent.STRATEGY_HELD,
+                title=f"Strategy {state['name']} {state['state']}: heartbeats held back",
+                detail=f"{state['reason']} Policies: {names}{more}.",
+                since=snap.now,
+                account_ids=tuple(sorted({p.account_id for p in policies})),
+            )
+        )
+    return found
+
+
+def _policy_conditions(snap: Snapshot) -> list[Condition]:
+    hold = timedelta(seconds=settings.ALERT_HOLD_SECONDS)
+    found = []
+    for row in snap.rows:
+        event = POLICY_EVENTS.get(row.status.state)
+        if event is None:
+            continue
+        policy, status = row.policy, row.status
+        since = snap.now
+        if event == AlertEvent.COUNTDOWN_EXPIRED and status.expires_at:
+            since = status.expires_at
+        elif event == AlertEvent.POLICY_LATE and policy.last_arm_sent_at:
+            since = policy.last_arm_sent_at + policy.late_after
+        found.append(
+            Condition(
+                key=f"policy:{policy.id}",
+                event=event,
+                title=f"{AlertEvent(event).label}: {policy.account.label} {policy.symbol}",
+                detail=status.detail,
+                since=min(since, snap.now),
+                account_ids=(policy.account_id,),
+                policy_id=policy.id,
+                # Failures and expiries are told at once; late and unknown often clear by themselves.
+                hold=hold if event in (AlertEvent.POLICY_LATE, AlertEvent.POLICY_UNCERTAIN) else timedelta(0),
+            )
+        )
+    return found
+
+
+def _egress_conditions(snap: Snapshot) -> list[Condition]:
+    hold = timedelta(seconds=settings.ALERT_HOLD_SECONDS)
+    accounts = {}
+    for row in snap.rows:
+        if row.policy.account.enabled:
+            accounts.setdefault(row.policy.account.egress, set()).add(row.policy.account_id)
+    found = []
+    for e in snap.egresses:
+        ids = tuple(sorted(accounts.get(e.egress, ())))
+        where = f" (egress {e.egress})" if e.egress != "default" else ""
+
+        def add(kind, title, detail, since, hold=timedelta(0), egress=e.egress, ids=ids):
+            found.append(
+                Condition(f"{kind}:{egress}", kind, title, detail, min(since, snap.now), ids, None, hold)
+            )
+
+        if not e.alive:
+            if e.deaf_since:
+                detail = (
+                    "The engine cannot read the database, so it cannot see a disarm; the web sends disarms."
+                )
+                add(AlertEvent.ENGINE_DOWN, f"Engine cannot read the database{where}", detail, e.deaf_since)
+            else:
+                seen = e.seen_at
+                detail = (
+                    f"No engine has been alive since {timezone.localtime(seen):%H:%M:%S}."
+                    if seen
+                    else "No engine has ever run for these accounts."
+                )
+                add(
+                    AlertEvent.ENGINE_DOWN,
+                    f"Engine down{where}",
+                    detail,
+                    seen or snap.now,
+                    hold=timedelta(seconds=settings.ALERT_ENGINE_DOWN_SECONDS),
+                )
+        if e.banned_until and e.banned_until > snap.now:
+            until = timezone.localtime(e.banned_until)
+            add(
+                AlertEvent.BANNED,
+                f"Banned by the exchange{where} until {until:%H:%M:%S}",
+                _until(until),
+                snap.now,
+            )
+        elif e.rate_limited_until and e.rate_limited_until > snap.now:
+            until = timezone.localtime(e.rate_limited_until)
+            add(
+                AlertEvent.RATE_LIMITED,
+                f"Rate limited{where} until {until:%H:%M:%S}",
+                _until(until),
+                snap.now,
+            )
+        if e.clock_offset_ms is not None and abs(e.clock_offset_ms) > CLOCK_OFFSET_WARN_MS:
+            detail = f"This host's clock is {e.clock_offset_ms:+d} ms off the exchange's."
+            add(
+                AlertEvent.CLOCK_SKEW, f"Clock skew{where}: {e.clock_offset_ms:+d} ms", detail, snap.now, hold
+            )
+        near = e.limit and e.measured is not None and e.measured >= WEIGHT_NEAR * e.limit
+        over = e.available is not None and e.available < 0
+        if near or over:
+            detail = (
+                f"Measured {e.measured} of {e.limit} weight this minute."
+                if near
+                else f"The armed policies need {e.projected} of {e.limit} weight a minute (plus {e.reserve} "
+                "kept for disarms)."
+            )
+            add(AlertEvent.WEIGHT_NEAR_LIMIT, f"Weight budget near its limit{where}", detail, snap.now, hold)
+    return found
+
+
+def _until(until: datetime) -> str:
+    return f"Nothing is sent from this address until {until:%Y-%m-%d %H:%M:%S %Z}."

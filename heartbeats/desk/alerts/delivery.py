@@ -1,0 +1,180 @@
+"""Getting notifications to their channels, through apprise: one attempt at a time per notification, with
+backoff between attempts, and a written record of each outcome (Notification rows).
+
+Never on the beat path: the alerting runner calls this on a thread of its own, and every send has a time
+limit. A channel's URL holds its service's token, so nothing here puts the URL, or any piece of it, in a
+log line, an error message or a page.
+"""
+
+import logging
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from heartbeats.models.alerts import AlertChannel, Delivery, Notification, NotificationKind
+
+log = logging.getLogger(__name__)
+alerts_log = logging.getLogger("countdown_guard.alerts")
+
+# A whole send (every plugin; apprise's own connect and read limits are 4 s each) ends by this.
+SEND_TIMEOUT_S = 10.0
+# Waits between attempts; the last repeats until the notification is given up on (settings).
+BACKOFF_S = (10, 30, 60, 120, 300, 600, 900)
+# While an attempt runs, the notification is not due for anyone else.
+CLAIM = timedelta(seconds=60)
+
+
+class ChannelURLError(ValueError):
+    """The URL is not one apprise can send to; str() says so without repeating it."""
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL apprise cannot use, before it is stored."""
+    if _service(url) is None:
+        raise ChannelURLError(
+            "This is not a notification URL Countdown Guard can send to (see the apprise URL formats: "
+            "json://host/path, mailto://user:password@host, slack://..., tgram://..., pagerduty://...)."
+        )
+
+
+def send(url: str, title: str, body: str, severity: str = "warning") -> tuple[bool, str]:
+    """Send once; (delivered, why not) with the reason scrubbed of every piece of the URL."""
+    import apprise
+
+    service = _service(url)
+    if service is None:
+        return False, "The channel's URL is not one apprise understands."
+    messages = []
+    sender = apprise.Apprise()
+    sender.add(service)
+    try:
+        result = sender.notify(
+            body=body,
+            title=title,
+            notify_type=severity,
+            timeout=SEND_TIMEOUT_S,
+            log_callback=lambda entry, _service: messages.append(entry),
+            log_level=logging.WARNING,
+        )
+    except Exception as exc:  # a plugin's own bug must not end the delivery thread
+        return False, scrub(f"The notification service failed: {exc.__class__.__name__}.", url)
+    if result:
+        return True, ""
+    reasons = [m.message for m in messages if m.level in ("WARNING", "ERROR", "CRITICAL")]
+    status = getattr(getattr(result, "status", None), "name", "failed").lower()
+    reason = reasons[-1] if reasons else f"Not delivered ({status})."
+    return False, scrub(reason, url)[:300]
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` without the URL or any piece of it that could be a token (host names stay: they help)."""
+    pieces = {url} | {p for p in re.split(r"[/:@?&=#,;]+", url.partition("://")[2]) if len(p) >= 6}
+    for piece in sorted(pieces, key=len, reverse=True):
+        if re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", piece) and not piece.replace(".", "").isdigit():
+            continue  # a host name such as hooks.slack.com
+        text = text.replace(piece, "…")
+    return text
+
+
+def due_ids(limit: int = 20) -> list[int]:
+    """Notifications due for an attempt, each claimed for this caller (a conditional UPDATE per row: a
+    process that lost the duty meanwhile cannot send the same one twice)."""
+    now = timezone.now()
+    rows = list(
+        Notification.objects.filter(
+            status__in=(Delivery.PENDING, Delivery.RETRYING), next_attempt_at__lte=now
+        )
+        .order_by("next_attempt_at", "id")
+        .values_list("id", "next_attempt_at")[:limit]
+    )
+    claimed = []
+    for pk, due in rows:
+        if Notification.objects.filter(pk=pk, next_attempt_at=due).update(next_attempt_at=now + CLAIM):
+            claimed.append(pk)
+    return claimed
+
+
+def deliver(pk: int) -> str:
+    """One attempt at notification `pk`, recorded; returns its delivery status."""
+    note = Notification.objects.select_related("channel").get(pk=pk)
+    channel = note.channel
+    if channel is None or (not channel.enabled and note.kind != NotificationKind.TEST):
+        reason = "The channel was deleted." if channel is None else "The channel was disabled."
+        return _record(note, False, reason, final=True)
+    url = channel.url  # decrypted here, used below, never stored elsewhere
+    delivered, reason = send(url, note.title, note.body, note.severity)
+    return _record(note, delivered, reason)
+
+
+def _record(note: Notification, delivered: bool, reason: str, *, final: bool = False) -> str:
+    from heartbeats.domain import metrics
+
+    now = timezone.now()
+    attempts = note.attempts + 1
+    if delivered:
+        status, next_at = Delivery.SENT, note.next_attempt_at
+    elif final or now - note.created_at >= timedelta(hours=settings.ALERT_GIVE_UP_HOURS):
+        status, next_at = Delivery.FAILED, note.next_attempt_at
+    else:
+        wait = BACKOFF_S[min(attempts, len(BACKOFF_S)) - 1]
+        status, next_at = Delivery.RETRYING, now + timedelta(seconds=wait)
+    Notification.objects.filter(pk=note.pk).update(
+        status=status,
+        attempts=attempts,
+        last_attempt_at=now,
+        sent_at=now if delivered else None,
+        next_attempt_at=next_at,
+        last_error="" if delivered else reason,
+    )
+    metrics.count_alert_delivery(status)
+    if not delivered:
+        # The channel's name and the scrubbed reason; once per attempt is enough (backoff spaces them out).
+        log.warning(
+            "alert to channel %r not delivered (attempt %d, %s): %s",
+            note.channel_name,
+            attempts,
+            status,
+            reason,
+        )
+    return status
+
+
+def send_test(channel: AlertChannel, *, username: str) -> Notification:
+    """Send a test to `channel` now and record it; the returned row says what happened."""
+    now = timezone.now()
+    note = Notification.objects.create(
+        created_at=now,
+        next_attempt_at=now + CLAIM,  # not the runner's: this request sends it
+        channel=channel,
+        channel_name=channel.name,
+        kind=NotificationKind.TEST,
+        severity="info",
+        title=f"Test from Countdown Guard ({channel.name})",
+        body=f"{username} sent this test at {timezone.localtime(now):%Y-%m-%d %H:%M:%S %Z}. "
+        "Alerts for this channel will arrive like this.",
+        requested_by=username,
+    )
+    delivered, reason = send(channel.url, note.title, note.body, note.severity)
+    _record(
+        note, delivered, reason, final=True
+    )  # a test is not retried: the person is waiting for the answer
+    note.refresh_from_db()
+    return note
+
+
+def _service(url: str):
+    import apprise
+
+    from heartbeats.desk.alerts import log_channel  # noqa: F401  registers log://
+
+    if not url or len(url) > 2000:
+        return None
+    service = apprise.Apprise.instantiate(url)
+    if service is None:
+        return None
+    # Stated here rather than left to apprise's defaults: every call out has an explicit time limit.
+    service.socket_connect_timeout = 4.0
+    service.socket_read_timeout = 4.0
+    return service

@@ -1,0 +1,265 @@
+"""Cancel orders now: the kill switch. For one policy, an account, a strategy or everything, cancel every open
+order of each symbol (DELETE allOpenOrders) and, on USD-M, every conditional order too (DELETE
+algoOpenOrders: since December 2025 Binance keeps STOP / TAKE_PROFIT / TRAILING orders in its Algo Service,
+which the plain endpoints no longer see), optionally disarming the countdowns first.
+
+One audited operation (`Action.CANCEL_ORDERS`); one OrderCancel row per request, written as each answer
+comes in, which the operation's page shows live. Every symbol and account goes at once (one thread per
+request), each account's clock measured once; nothing is sent from an address the exchange has paused or
+banned, and a request is never sent twice. Network I/O happens after the operation is committed, never
+inside a transaction.
+"""
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from django.db import close_old_connections, connections, transaction
+from django.utils import timezone
+
+from heartbeats.domain import audit, budget, ratelimits
+from heartbeats.domain.clients import client_for
+from heartbeats.engine.config import EngineConfig
+from heartbeats.models import Action, CountdownPolicy, Operation, Venue
+from heartbeats.models.orders import CancelState, OrderCancel, OrderKind
+
+log = logging.getLogger(__name__)
+
+# One request per symbol and kind at once, up to this many in flight.
+MAX_PARALLEL = 64
+# Each DELETE weighs 1; a clock measurement per account 1.
+CANCEL_WEIGHT = 1
+
+
+def kinds_for(venue: str) -> list[str]:
+    # The Algo Service is USD-M's; COIN-M keeps conditional orders with the others.
+    return [OrderKind.ORDERS, OrderKind.ALGO] if venue == Venue.USDM else [OrderKind.ORDERS]
+
+
+def cancel_orders(
+    policy_ids, *, user=None, username: str | None = None, ip=None, reason: str, disarm: bool = False
+) -> Operation:
+    """Record the operation (and the disarm, if asked: a separate Disarm selected operation first, so no
+    heartbeat re-arms a countdown whose orders are being pulled) and return it; the requests go out on
+    threads of their own (`wait(operation)` to block until they are all answered)."""
+    from heartbeats.desk import actions
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("Give a reason for cancelling the orders: it is kept in the audit trail.")
+    ids = sorted({int(pk) for pk in policy_ids})
+    if not ids:
+        raise ValueError("Choose at least one policy whose orders to cancel.")
+    policies = list(
+        CountdownPolicy.objects.with_account().filter(pk__in=ids).order_by("account__label", "symbol")
+    )
+    missing = sorted(set(ids) - {p.pk for p in policies})
+    if missing:
+        raise ValueError(
+            f"Policies {', '.join(map(str, missing[:10]))} no longer exist. Nothing was cancelled."
+        )
+    if disarm:
+        actions.set_selected(ids, armed=False, user=user, ip=ip, reason=reason)
+    with transaction.atomic():
+        operation = audit.record(
+            Action.CANCEL_ORDERS,
+            user=user,
+            ip=ip,
+            username=username,
+            reason=reason,
+            changes={"policies": len(policies), "disarmed_too": disarm},
+            targets=[
+                {"policy": p.pk, "account": p.account.label, "symbol": p.symbol, "generation": p.generation}
+                for p in policies
+            ],
+        )
+        OrderCancel.objects.bulk_create(
+            OrderCancel(
+                operation=operation, policy=p, account_label=p.account.label, symbol=p.symbol, kind=kind
+            )
+            for p in policies
+            for kind in kinds_for(p.account.venue)
+        )
+    log.warning(
+        "cancel orders now (#%d) by %s: %d policies", operation.pk, operation.username or "-", len(policies)
+    )
+    thread = threading.Thread(
+        target=_send_logged, args=(operation.pk,), name=f"cancel-{operation.pk}", daemon=True
+    )
+    _running[operation.pk] = thread
+    thread.start()
+    return operation
+
+
+def cancel_in_background(policy_ids, *, username: str, reason: str) -> None:
+    """For a strategy's /fail or silence: nobody is waiting on a page."""
+    try:
+        cancel_orders(policy_ids, username=username, reason=reason)
+    except Exception as exc:  # a deleted policy, a database hiccup: say so, the exchange's expiry still acts
+        log.error(
+            "could not cancel orders for %s (%s): the countdowns' expiry still cancels them", username, exc
+        )
+
+
+def wait(operation: Operation, timeout: float = 30.0) -> list[OrderCancel]:
+    thread = _running.get(operation.pk)
+    if thread is not None:
+        thread.join(timeout)
+    return list(OrderCancel.objects.filter(operation=operation))
+
+
+def results(operation: Operation) -> list[OrderCancel]:
+    return list(OrderCancel.objects.filter(operation=operation).order_by("account_label", "symbol", "kind"))
+
+
+_running: dict[int, threading.Thread] = {}
+
+
+def _send_logged(operation_id: int) -> None:
+    try:
+        _send(operation_id)
+    except Exception:
+        log.exception("cancel orders now #%d failed", operation_id)
+    finally:
+        _running.pop(operation_id, None)
+        connections.close_all()
+
+
+def _send(operation_id: int) -> None:
+    rows = list(
+        OrderCancel.objects.filter(operation_id=operation_id, state=CancelState.PENDING).select_related(
+            "policy__account"
+        )
+    )
+    by_account = {}
+    for row in rows:
+        if row.policy is None:
+            _finish(row.pk, CancelState.FAILED, error="The policy was deleted.")
+            continue
+        by_account.setdefault(row.policy.account_id, (row.policy.account, []))[1].append(row)
+    clients = {}
+    jobs = []
+    for (egress, base_url), accounts in _by_address(by_account).items():
+        # The exchange counts weight per address: every account of this press on it shares what is left
+        # this minute, less some kept for disarms (the Disarm all reserve, but never more than a quarter of
+        # the limit: on a large desk that reserve alone exceeds the limit). A request past it would earn
+        # 429s, then a ban that would also stop the heartbeats; the ones that do not fit are reported.
+        snap = ratelimits.read(egress, base_url)
+        left, why = ratelimits.weight_left(snap)
+        limit = (snap.weight_limit if snap else None) or budget.FALLBACK_WEIGHT_LIMIT
+        armed = CountdownPolicy.objects.filter(account__egress=egress, armed=True).count()
+        spare = left - min(budget.reserve_for(armed), limit // 4)
+        for account, mine in accounts:
+            if spare < CANCEL_WEIGHT * 2:
+                _skip(mine, why or "this address's request weight for this minute is spent")
+                continue
+            spare -= CANCEL_WEIGHT  # its clock
+            fits, over = mine[: spare // CANCEL_WEIGHT], mine[spare // CANCEL_WEIGHT :]
+            spare -= CANCEL_WEIGHT * len(fits)
+            _skip(over, "this address's request weight for this minute is spent")
+            try:
+                options = EngineConfig.from_settings().client_options(
+                    pool_maxsize=min(MAX_PARALLEL, len(fits))
+                )
+                clients[account.pk] = client_for(account, **options)
+            except Exception as exc:  # unusable key material: say so per symbol, never the key
+                for row in fits:
+                    _finish(
+                        row.pk,
+                        CancelState.FAILED,
+                        error=f"The account's key cannot sign ({type(exc).__name__}).",
+                    )
+                continue
+            jobs += fits
+    if not jobs:
+        return
+    # Each account's clock once, in parallel; then every request at once, spread over a few threads that each
+    # keep one database connection for all their answers (and close it when done).
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(clients)), thread_name_prefix="cancel") as pool:
+        synced = dict(zip(clients, pool.map(_sync, clients.values()), strict=True))
+    ready = []
+    for row in jobs:
+        error = synced[row.policy.account_id]
+        if error:
+            _finish(row.pk, CancelState.FAILED, error=error)
+        else:
+            ready.append(row)
+    lanes = [ready[n :: min(MAX_PARALLEL, len(ready))] for n in range(min(MAX_PARALLEL, len(ready)))]
+    threads = [
+        threading.Thread(target=_lane, args=(lane, clients), name=f"cancel-{operation_id}-{n}", daemon=True)
+        for n, lane in enumerate(lanes)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for account_id, client in clients.items():
+        account = by_account[account_id][0]
+        ratelimits.observe(account.egress, account.base_url, client)
+        client.close()
+
+
+def _by_address(by_account) -> dict:
+    grouped = {}
+    for account, mine in by_account.values():
+        grouped.setdefault((account.egress, account.base_url), []).append((account, mine))
+    return grouped
+
+
+def _skip(rows, why: str) -> None:
+    for row in rows:
+        _finish(
+            row.pk, CancelState.SKIPPED, error=f"Not sent: {why}. Press again once the minute has turned."
+        )
+
+
+def _sync(client) -> str:
+    try:
+        client.sync_time()
+        return ""
+    except Exception as exc:
+        return f"The exchange could not be reached to measure its clock: {exc}"[:300]
+    finally:
+        connections.close_all()
+
+
+def _lane(rows, clients) -> None:
+    try:
+        for row in rows:
+            _cancel_one(row, clients[row.policy.account_id])
+    finally:
+        connections.close_all()
+
+
+def _cancel_one(row: OrderCancel, client) -> None:
+    started = time.time()
+    try:
+        if row.kind == OrderKind.ALGO:
+            client.cancel_all_algo_open_orders(row.symbol)
+        else:
+            client.cancel_all_open_orders(row.symbol)
+    except Exception as exc:
+        close_old_connections()  # a database error below must not leave this lane's connection broken
+        _finish(
+            row.pk,
+            CancelState.FAILED,
+            error=str(exc)[:300],
+            http_status=getattr(exc, "http_status", None),
+            started=started,
+        )
+    else:
+        _finish(row.pk, CancelState.DONE, http_status=200, started=started)
+
+
+def _finish(pk: int, state: str, *, error: str = "", http_status=None, started: float | None = None) -> None:
+    now = time.time()
+    OrderCancel.objects.filter(pk=pk).update(
+        state=state,
+        error=error,
+        http_status=http_status,
+        started_at=datetime.fromtimestamp(started, UTC) if started else None,
+        finished_at=timezone.now(),
+        latency_ms=(now - started) * 1000 if started else None,
+    )

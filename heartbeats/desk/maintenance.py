@@ -1,0 +1,324 @@
+"""Maintenance windows: planned time without dead man's switches. A window disarms its policies at its start
+and re-arms them at its end, and is created, ended early or extended by operators.
+
+`apply_due()` makes the transitions. It touches only the database (the engine, or the web's fallback sender
+where no engine is alive, sends what the new desired state asks for), and is called once a second by the
+active engine's shift keeper and by every web process's fallback sweeper (heartbeats.engine.fallback), so a
+window starts even with no engine. Each
+transition first moves the window's state with a conditional UPDATE, in the transaction that changes the
+policies: of two processes calling it at once, one acts and the other finds nothing to do.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from heartbeats.desk import actions
+from heartbeats.domain import audit, pacing
+from heartbeats.models import (
+    Action,
+    CountdownPolicy,
+    ExchangeAccount,
+    MaintenanceWindow,
+    Operation,
+    WindowState,
+)
+
+log = logging.getLogger(__name__)
+
+# Who the audit trail names for the transitions nobody pressed a button for.
+WINDOW_USERNAME = "maintenance window"
+# A start this far in the past is accepted (the form took a while to fill in); further back is a mistake.
+START_SLACK = timedelta(minutes=1)
+LONGEST = timedelta(days=31)
+OPEN_STATES = (WindowState.SCHEDULED, WindowState.RUNNING)
+
+
+def _policies_word(count: int) -> str:
+    return f"{count} polic{'y' if count == 1 else 'ies'}"
+
+
+def _check_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
+    if ends_at <= starts_at:
+        raise ValueError("The end must come after the start.")
+    if ends_at <= now:
+        raise ValueError("The end must be in the future.")
+    if ends_at - starts_at > LONGEST:
+        raise ValueError(f"A window lasts at most {LONGEST.days} days.")
+
+
+# ---- what people do -------------------------------------------------------------------------------------
+
+
+def create(*, user, ip, reason: str, starts_at, ends_at, account_ids=(), policy_ids=()) -> MaintenanceWindow:
+    """Schedule a window; audited. It starts at the next apply_due() once `starts_at` has come."""
+    reason = actions._required(reason, "schedule a maintenance window")
+    now = timezone.now()
+    if starts_at < now - START_SLACK:
+        raise ValueError("The start is in the past: give a time from now on (UTC).")
+    _check_times(starts_at, ends_at, now)
+    account_ids, policy_ids = sorted(set(account_ids)), sorted(set(policy_ids))
+    if not account_ids and not policy_ids:
+        raise ValueError("Choose at least one account or policy.")
+    with transaction.atomic():
+        accounts = ExchangeAccount.objects.without_secrets().in_bulk(account_ids)
+        policies = CountdownPolicy.objects.with_account().in_bulk(policy_ids)
+        if len(accounts) != len(account_ids) or len(policies) != len(policy_ids):
+            raise ValueError("An account or a policy chosen no longer exists.")
+        window = MaintenanceWindow.objects.create(
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            created_by_name=user.get_username() if getattr(user, "is_authenticated", False) else "",
+            reason=reason,
+            starts_at=starts_at,
+            ends_at=ends_at,
+        )
+        window.accounts.set(accounts.values())
+        window.policies.set(policies.values())
+        audit.record(
+            Action.WINDOW_CREATE,
+            user=user,
+            ip=ip,
+            reason=reason,
+            changes={
+                "window": window.pk,
+                "starts_at": starts_at.isoformat(),
+                "ends_at": ends_at.isoformat(),
+                "accounts": sorted(a.label for a in accounts.values()),
+                "policies": sorted(str(p) for p in policies.values()),
+            },
+        )
+    return window
+
+
+def end_now(window_id: int, *, user, ip, reason: str) -> Operation:
+    """End a running window now (re-arming what it disarmed and nobody touched), or cancel a scheduled one
+    before it disarms anything; audited as ended early either way."""
+    reason = actions._required(reason, "end the window early")
+    with transaction.atomic():
+        window = MaintenanceWindow.objects.select_for_update().filter(pk=window_id).first()
+        if window is None:
+            raise ValueError(f"There is no maintenance window {window_id}.")
+        if window.state == WindowState.RUNNING:
+            operation = _end(window, early=True, user=user, ip=ip, reason=reason)
+        elif window.state == WindowState.SCHEDULED:
+            operation = _cancel(window, user=user, ip=ip, reason=reason)
+        else:
+            operation = None
+    if operation is None:
+        raise ValueError(f"Window #{window_id} has already ended.")
+    return operation
+
+
+def extend(window_id: int, *, user, ip, reason: str, ends_at: datetime) -> Operation:
+    """Move a scheduled or running window's end later; audited with the old and the new end."""
+    reason = actions._required(reason, "extend the window")
+    with transaction.atomic():
+        window = MaintenanceWindow.objects.select_for_update().filter(pk=window_id).first()
+        if window is None:
+            raise ValueError(f"There is no maintenance window {window_id}.")
+        if window.state not in OPEN_STATES:
+            raise ValueError(f"Window #{window.pk} has already ended: schedule a new one.")
+        if ends_at <= window.ends_at:
+            raise ValueError(
+                f"The new end must be later than the current one ({window.ends_at:%Y-%m-%d %H:%M} UTC). "
+                "To end it sooner, press End now."
+            )
+        _check_times(window.starts_at, ends_at, timezone.now())
+        # Conditional on the state read under the lock: an end applied meanwhile wins.
+        moved = MaintenanceWindow.objects.filter(pk=window.pk, state=window.state).update(ends_at=ends_at)
+        if not moved:
+            raise ValueError(f"Window #{window.pk} has just ended.")
+        return audit.record(
+            Action.WINDOW_EXTEND,
+            user=user,
+            ip=ip,
+            reason=reason,
+            changes={"window": window.pk, "ends_at": [window.ends_at.isoformat(), ends_at.isoformat()]},
+        )
+
+
+# ---- the transitions ------------------------------------------------------------------------------------
+
+
+def apply_due(now: datetime | None = None) -> list[Operation]:
+    """Start the windows whose start has come and end those whose end has come. Database only, idempotent,
+    safe to call from several processes at once. Returns the operations it wrote."""
+    now = now or timezone.now()
+    done = []
+    # One query when nothing is due, which is nearly always: this runs every second in several processes.
+    starting = Q(state=WindowState.SCHEDULED, starts_at__lte=now)
+    ending = Q(state=WindowState.RUNNING, ends_at__lte=now)
+    due = list(
+        MaintenanceWindow.objects.filter(starting | ending).values_list("pk", "state", "starts_at", "ends_at")
+    )
+    starts = sorted((at, pk) for pk, state, at, _ in due if state == WindowState.SCHEDULED)
+    ends = sorted((at, pk) for pk, state, _, at in due if state == WindowState.RUNNING)
+    for _, pk in starts:
+        with transaction.atomic():
+            operation = _start(pk, now)
+        if operation is not None:
+            done.append(operation)
+    for _, pk in ends:
+        with transaction.atomic():
+            # Locked: a window ending at the same moment may be handing policies over to this one.
+            window = MaintenanceWindow.objects.select_for_update().get(pk=pk)
+            operation = _end(window, early=False, user=None, ip=None, reason=window.reason, now=now)
+        if operation is not None:
+            done.append(operation)
+    return done
+
+
+def _covered_ids(window: MaintenanceWindow) -> list[int]:
+    """Its policies and every policy of its accounts, as they are now."""
+    mine = CountdownPolicy.objects.filter(maintenance_windows=window).values_list("pk", flat=True)
+    of_accounts = CountdownPolicy.objects.filter(account__maintenance_windows=window).values_list(
+        "pk", flat=True
+    )
+    return sorted(set(mine) | set(of_accounts))
+
+
+def _start(pk: int, now: datetime) -> Operation | None:
+    window = MaintenanceWindow.objects.get(pk=pk)
+    if window.ends_at <= now:
+        # Nobody ran it while it was due (no worker, no web process): disarming now to re-arm at once would
+        # only churn the countdowns.
+        if not MaintenanceWindow.objects.filter(pk=pk, state=WindowState.SCHEDULED).update(
+            state=WindowState.ENDED, ended_at=now
+        ):
+            return None
+        return audit.record(
+            Action.WINDOW_END,
+            user=None,
+            ip=None,
+            username=WINDOW_USERNAME,
+            reason=window.reason,
+            changes={"window": pk, "missed": True, "policies": 0},
+        )
+    if not MaintenanceWindow.objects.filter(pk=pk, state=WindowState.SCHEDULED).update(
+        state=WindowState.RUNNING, started_at=now
+    ):
+        return None  # another process started (or someone cancelled) it first
+    ids = _covered_ids(window)
+    locked = CountdownPolicy.objects.select_for_update().filter(pk__in=ids)
+    changed = actions._bump(locked.filter(armed=True), armed=False)
+    policies = CountdownPolicy.objects.filter(pk__in=ids).with_account().order_by("account__label", "symbol")
+    targets = [actions._target(p, p.pk in changed) for p in policies]
+    disarmed = {str(t["policy"]): t["generation"] for t in targets if t["changed"]}
+    operation = audit.record(
+        Action.WINDOW_START,
+        user=None,
+        ip=None,
+        username=WINDOW_USERNAME,
+        reason=window.reason,
+        changes={
+            "window": pk,
+            "created_by": window.created_by_name,
+            "policies": len(targets),
+            "disarmed": len(disarmed),
+            "ends_at": window.ends_at.isoformat(),
+        },
+        targets=targets,
+    )
+    MaintenanceWindow.objects.filter(pk=pk).update(disarmed=disarmed, start_operation=operation)
+    log.warning("maintenance window #%d started: %s disarmed", pk, _policies_word(len(disarmed)))
+    return operation
+
+
+def _end(window, *, early: bool, user, ip, reason: str, now: datetime | None = None) -> Operation | None:
+    """Inside the caller's transaction: claim the end, then re-arm what the start disarmed and nobody has
+    armed, disarmed or re-armed by hand since (same generation, still disarmed, account enabled)."""
+    now = now or timezone.now()
+    if not MaintenanceWindow.objects.filter(pk=window.pk, state=WindowState.RUNNING).update(
+        state=WindowState.ENDED, ended_at=now
+    ):
+        return None
+    given = {int(pk): generation for pk, generation in (window.disarmed or {}).items()}
+    locked = CountdownPolicy.objects.select_for_update().with_account().in_bulk(list(given))
+    chosen = [
+        p for pk, p in locked.items() if not p.armed and p.generation == given[pk] and p.account.enabled
+    ]
+    chosen = _hand_over(window, chosen)
+    actions._bump(CountdownPolicy.objects.filter(pk__in=[p.pk for p in chosen]), armed=True)
+    policies = list(
+        CountdownPolicy.objects.filter(pk__in=[p.pk for p in chosen])
+        .with_account()
+        .order_by("account__label", "symbol")
+    )
+    changes = {
+        "window": window.pk,
+        "policies": len(policies),
+        "left_alone": len(given) - len(policies),
+        "pacing": [pace.as_dict() for pace in pacing.arm_pace(policies)],
+    }
+    operation = audit.record(
+        Action.WINDOW_END_EARLY if early else Action.WINDOW_END,
+        user=user,
+        ip=ip,
+        username=None if early else WINDOW_USERNAME,
+        reason=reason,
+        changes=changes,
+        targets=[actions._target(p, True) for p in policies],
+    )
+    MaintenanceWindow.objects.filter(pk=window.pk).update(end_operation=operation)
+    log.warning(
+        "maintenance window #%d ended%s: %s re-armed, %d left alone",
+        window.pk,
+        " early" if early else "",
+        _policies_word(len(policies)),
+        changes["left_alone"],
+    )
+    return operation
+
+
+def _hand_over(window, chosen: list) -> list:
+    """Policies another running window also covers stay disarmed: that window re-arms them at its own end,
+    as if it had disarmed them. Returns the rest."""
+    others = (
+        MaintenanceWindow.objects.select_for_update().filter(state=WindowState.RUNNING).exclude(pk=window.pk)
+    )
+    for other in others.order_by("-ends_at"):
+        covered = set(_covered_ids(other))
+        kept = {str(p.pk): p.generation for p in chosen if p.pk in covered}
+        if kept:
+            MaintenanceWindow.objects.filter(pk=other.pk).update(disarmed={**(other.disarmed or {}), **kept})
+            chosen = [p for p in chosen if str(p.pk) not in kept]
+    return chosen
+
+
+def _cancel(window, *, user, ip, reason: str) -> Operation | None:
+    if not MaintenanceWindow.objects.filter(pk=window.pk, state=WindowState.SCHEDULED).update(
+        state=WindowState.CANCELLED, ended_at=timezone.now()
+    ):
+        return None
+    operation = audit.record(
+        Action.WINDOW_END_EARLY,
+        user=user,
+        ip=ip,
+        reason=reason,
+        changes={"window": window.pk, "started": False, "policies": 0},
+    )
+    MaintenanceWindow.objects.filter(pk=window.pk).update(end_operation=operation)
+    return operation
+
+
+# ---- the board's banner ---------------------------------------------------------------------------------
+
+
+def running_banners() -> list[dict]:
+    """One query: what the board says about each running window."""
+    rows = MaintenanceWindow.objects.filter(state=WindowState.RUNNING).order_by("ends_at")
+    return [
+        {
+            "id": w["pk"],
+            "count": len(w["disarmed"] or {}),
+            "policies": _policies_word(len(w["disarmed"] or {})),
+            "ends_at": w["ends_at"],
+            "ends_at_ms": int(w["ends_at"].timestamp() * 1000),
+            "by": w["created_by_name"] or "—",
+            "reason": w["reason"],
+        }
+        for w in rows.values("pk", "disarmed", "ends_at", "created_by_name", "reason")
+    ]

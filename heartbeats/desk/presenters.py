@@ -1,0 +1,532 @@
+"""The live picture the board, the policy page and the JSON status view share: every policy's status (from
+`CountdownPolicy.status()`, read once per request with one clock reading), the engines' liveness, and the
+request-weight budget per egress identity.
+
+It costs the same few queries whatever the number of policies, accounts or egress identities, and reads
+policies as plain rows (heartbeats.domain.policy_facts): the JSON view is polled every second by every
+open board.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.utils import timezone
+
+from heartbeats.desk.alerts.channel_health import failing_channels
+from heartbeats.desk.killswitch.stake import weight_per_minute as stake_weight_per_minute
+from heartbeats.desk.maintenance import running_banners
+from heartbeats.domain import budget as budgets
+from heartbeats.domain.holds import state_of
+from heartbeats.domain.lapses import WINDOW as LAPSE_WINDOW
+from heartbeats.domain.lapses import Lapse, recent_lapses
+from heartbeats.domain.policy_facts import PolicyFacts, load_policies
+from heartbeats.domain.symbols import cached_facts_many
+from heartbeats.models import (
+    STATUS_RISK,
+    AddressLimits,
+    EngineLiveness,
+    OrdersAtStake,
+    PolicyStatus,
+    Status,
+    Strategy,
+)
+
+# The statuses that need someone's attention; the board's "At risk" filter and its top tiles.
+AT_RISK = (Status.EXPIRED, Status.FAILING, Status.UNCERTAIN, Status.LATE)
+RISK_FILTER = "risk"
+SORTS = {
+    "risk": "Riskiest first",
+    "account": "Account",
+    "symbol": "Symbol",
+    "remaining": "Least time left",
+}
+# Binance rejects a timestamp more than 1 s ahead of its clock; beyond that offset the host's time is wrong
+# enough that people should know, even though the engine corrects for it.
+CLOCK_OFFSET_WARN_MS = 1000
+# Compact venue names for the table.
+VENUE_SHORT = {"usdm": "USD-M", "coinm": "COIN-M"}
+# Rows per board page: the page and its JSON stay small and quick at any number of policies, and the
+# riskiest rows come first anyway.
+PAGE_SIZE = 100
+
+
+def epoch_ms(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def format_remaining(ms: int | None) -> str:
+    """m:ss (h:mm:ss past an hour), rounded up so 0:00 means run out. The page script formats the same way."""
+    if ms is None:
+        return "—"
+    seconds = -(-ms // 1000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@dataclass(slots=True)
+class PolicyRow:
+    policy: PolicyFacts
+    status: PolicyStatus
+    # The latest time in the last hour this policy's countdown ran out and heartbeats resumed after it.
+    lapse: Lapse | None = None
+    # The strategy holding this switch, as strategies.holds.state_of() shows it (None: held by no strategy).
+    strategy: dict | None = None
+    # The symbol's orders as the exchange last answered (killswitch.stake), or None when never read.
+    stake: OrdersAtStake | None = None
+
+    @property
+    def stake_text(self) -> str:
+        k = self.stake
+        if k is None or k.checked_at is None:
+            return ""
+        if k.orders is None:
+            return k.error[:80]
+        text = f"{k.orders} order{'s' if k.orders != 1 else ''}"
+        if k.algo_orders:
+            text += f" + {k.algo_orders} conditional (may survive a lapse)"
+        return text + " at stake"
+
+    @property
+    def strategy_text(self) -> str:
+        s = self.strategy
+        if s is None:
+            return ""
+        if not s["held"]:
+            left, last = s["grace_left_ms"], s["last_ping_ms"]
+            seen = f" (last ping {datetime.fromtimestamp(last / 1000, UTC):%H:%M:%S})" if last else ""
+            grace = f", {-(-left // 1000)} s of grace left" if left is not None else ""
+            return f"Strategy {s['name']}: live{seen}{grace}"
+        return f"Strategy {s['name']}: {s['reason'].removeprefix('Held: ')} Heartbeats held back."
+
+    @property
+    def at_risk(self) -> bool:
+        return self.status.state in AT_RISK
+
+    @property
+    def venue(self) -> str:
+        return VENUE_SHORT.get(self.policy.account.venue, self.policy.account.venue)
+
+    @property
+    def expires_at_ms(self) -> int | None:
+        return epoch_ms(self.status.expires_at)
+
+    @property
+    def failing(self) -> bool:
+        return self.status.state == Status.FAILING
+
+    @property
+    def remaining_text(self) -> str:
+        return format_remaining(self.status.remaining_ms)
+
+    @property
+    def remaining_pct(self) -> float:
+        if self.status.remaining_ms is None or not self.policy.countdown_ms:
+            return 0.0
+        return round(min(100.0, 100.0 * self.status.remaining_ms / self.policy.countdown_ms), 1)
+
+    def as_json(self) -> dict:
+        p, s = self.policy, self.status
+        return {
+            "id": p.pk,
+            "account": p.account.label,
+            "account_id": p.account_id,
+            "venue": self.venue,
+            "symbol": p.symbol,
+            "armed": p.armed,
+            "status": s.state.value,
+            "status_label": s.state.label,
+            "risk": s.risk,
+            "at_risk": self.at_risk,
+            "detail": s.detail,
+            "expires_at_ms": epoch_ms(s.expires_at),
+            "confirmed_at_ms": epoch_ms(s.confirmed_at),
+            "remaining_ms": s.remaining_ms,
+            "interval_s": p.interval_s,
+            "countdown_ms": p.countdown_ms,
+            "last_error": p.last_error,
+            "lapsed_at_ms": epoch_ms(self.lapse.expired_at) if self.lapse else None,
+            "strategy": self.strategy,
+            "strategy_text": self.strategy_text,
+            "orders": None
+            if self.stake is None
+            else {
+                "orders": self.stake.orders,
+                "algo_orders": self.stake.algo_orders,
+                "buy_notional": self.stake.buy_notional,
+                "sell_notional": self.stake.sell_notional,
+                "checked_at_ms": epoch_ms(self.stake.checked_at),
+                "gone_at_ms": epoch_ms(self.stake.gone_at),
+                "gone_count": self.stake.gone_count,
+            },
+            "stake_text": self.stake_text,
+        }
+
+
+@dataclass
+class EgressState:
+    """One egress identity: its engine (if any is alive), what the exchange said about it, and its budget."""
+
+    egress: str
+    alive: bool
+    engine: EngineLiveness | None
+    seen_at: datetime | None
+    banned_until: datetime | None
+    rate_limited_until: datetime | None
+    clock_offset_ms: int | None
+    # The live engine's last read of desired state, when it has been unable to read it for too long.
+    deaf_since: datetime | None = None
+    limit: int | None = None
+    projected: int | None = None
+    reserve: int | None = None
+    available: int | None = None
+    measured: int | None = None
+    # At most this much a minute goes to reading orders at stake, from what is left (killswitch.stake).
+    stake: int | None = None
+
+    def percent(self, value) -> float:
+        if not self.limit or value is None:
+            return 0.0
+        return round(min(100.0, 100.0 * value / self.limit), 1)
+
+    @property
+    def projected_pct(self):
+        return self.percent(self.projected)
+
+    @property
+    def measured_pct(self):
+        return self.percent(self.measured)
+
+    @property
+    def reserve_start_pct(self):
+        return self.percent((self.limit or 0) - (self.reserve or 0))
+
+    @property
+    def reserve_width_pct(self):
+        return round(max(0.0, 100.0 - self.reserve_start_pct), 1)
+
+    @property
+    def over_budget(self) -> bool:
+        return self.available is not None and self.available < 0
+
+    def budget_json(self) -> dict:
+        return {
+            "egress": self.egress,
+            "stake": self.stake,
+            "limit": self.limit,
+            "projected": self.projected,
+            "reserve": self.reserve,
+            "available": self.available,
+            "measured": self.measured,
+        }
+
+
+@dataclass
+class LapseRow:
+    lapse: Lapse
+    policy: PolicyFacts
+
+    def as_json(self) -> dict:
+        return {
+            "policy": self.policy.pk,
+            "account": self.policy.account.label,
+            "symbol": self.policy.symbol,
+            "expired_at_ms": epoch_ms(self.lapse.expired_at),
+            "resumed_at_ms": epoch_ms(self.lapse.resumed_at),
+            "resumed_by": self.lapse.resumed_by,
+        }
+
+
+@dataclass
+class Page:
+    """One page of the board's rows; `number` is clamped to the pages there are."""
+
+    number: int
+    pages: int
+    total: int
+    rows: list[PolicyRow]
+    size: int = PAGE_SIZE
+
+    @property
+    def first(self) -> int:
+        """1-based position of the page's first row (0 when there is none)."""
+        return (self.number - 1) * self.size + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+    def as_json(self) -> dict:
+        return {
+            "number": self.number,
+            "pages": self.pages,
+            "total": self.total,
+            "size": self.size,
+            "first": self.first,
+            "last": self.last,
+        }
+
+
+def page_of(rows: list[PolicyRow], number: int | None, size: int = PAGE_SIZE) -> Page:
+    pages = max(1, -(-len(rows) // size))
+    number = min(max(1, number or 1), pages)
+    start = (number - 1) * size
+    return Page(number, pages, len(rows), rows[start : start + size], size)
+
+
+@dataclass
+class Snapshot:
+    now: datetime
+    rows: list[PolicyRow]
+    egresses: list[EgressState]
+    counts: dict[str, int] = field(default_factory=dict)
+    # Countdowns that ran out in the last hour, on every policy whatever the filters, newest first.
+    lapses: list[LapseRow] = field(default_factory=list)
+    # Running maintenance windows, soonest end first (maintenance.running_banners).
+    maintenance: list[dict] = field(default_factory=list)
+    # Alert channels whose latest delivery did not get through (alerts.health.failing_channels).
+    alert_failures: list[dict] = field(default_factory=list)
+
+    @property
+    def engine_alive(self) -> bool:
+        return all(e.alive for e in self.egresses)
+
+    @property
+    def engine_seen_at(self) -> datetime | None:
+        """The oldest of the egress identities' latest signs of life: the page's timer goes stale from it."""
+        seen = [e.seen_at for e in self.egresses]
+        if not seen or any(s is None for s in seen):
+            return None
+        return min(seen)
+
+    @property
+    def engine_note(self) -> str:
+        """The live engines' latest trouble in their own words (held by the weight limit, database reads
+        failing...), shown for a minute after it happened."""
+        notes = [e.engine.last_error for e in self.egresses if e.engine and not e.engine.is_stale(self.now)]
+        return next((n for n in notes if n), "")
+
+    @property
+    def deaf_since(self) -> datetime | None:
+        return min((e.deaf_since for e in self.egresses if e.deaf_since), default=None)
+
+    @property
+    def banned_until(self) -> datetime | None:
+        return max((e.banned_until for e in self.egresses if e.banned_until), default=None)
+
+    @property
+    def rate_limited_until(self) -> datetime | None:
+        return max((e.rate_limited_until for e in self.egresses if e.rate_limited_until), default=None)
+
+    @property
+    def clock_offset_ms(self) -> int | None:
+        offsets = [e.clock_offset_ms for e in self.egresses if e.clock_offset_ms is not None]
+        return max(offsets, key=abs, default=None)
+
+    @property
+    def clock_off(self) -> bool:
+        return self.clock_offset_ms is not None and abs(self.clock_offset_ms) > CLOCK_OFFSET_WARN_MS
+
+    @property
+    def banned(self) -> bool:
+        return self.banned_until is not None and self.banned_until > self.now
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.rate_limited_until is not None and self.rate_limited_until > self.now
+
+    @property
+    def tiles(self) -> list[dict]:
+        """Status counts, riskiest first, for the board's summary strip."""
+        return [
+            {"status": s.value, "label": s.label, "count": self.counts.get(s.value, 0), "risk": s in AT_RISK}
+            for s in sorted(Status, key=lambda s: STATUS_RISK[s])
+        ]
+
+    @property
+    def armed_count(self) -> int:
+        return sum(1 for r in self.rows if r.policy.armed)
+
+    @property
+    def risk_count(self) -> int:
+        return sum(1 for r in self.rows if r.at_risk)
+
+    def engine_json(self) -> dict:
+        return {
+            "alive": self.engine_alive,
+            "seen_at_ms": epoch_ms(self.engine_seen_at),
+            "stale_after_ms": int(EngineLiveness.STALE_AFTER.total_seconds() * 1000),
+            "holds_lease": all(e.engine is not None and e.engine.holds_lease for e in self.egresses),
+            "deaf_since_ms": epoch_ms(self.deaf_since),
+            "note": self.engine_note,
+            "banned_until": epoch_ms(self.banned_until),
+            "rate_limited_until": epoch_ms(self.rate_limited_until),
+            "clock_offset_ms": self.clock_offset_ms,
+            "clock_offset_warn_ms": CLOCK_OFFSET_WARN_MS,
+            "egresses": [
+                {
+                    "egress": e.egress,
+                    "alive": e.alive,
+                    "engine_id": e.engine.engine_id if e.engine else None,
+                    "seen_at_ms": epoch_ms(e.seen_at),
+                    "banned_until": epoch_ms(e.banned_until),
+                    "rate_limited_until": epoch_ms(e.rate_limited_until),
+                    "clock_offset_ms": e.clock_offset_ms,
+                }
+                for e in self.egresses
+            ],
+        }
+
+    def as_json(self, page: Page | None = None) -> dict:
+        """Everything, or with `page` only that page's rows (and where it stands)."""
+        data = {
+            "server_time_ms": epoch_ms(self.now),
+            "engine": self.engine_json(),
+            "budget": [e.budget_json() for e in self.egresses],
+            "counts": self.counts,
+            "lapses": [lapse.as_json() for lapse in self.lapses],
+            "maintenance": [{k: v for k, v in w.items() if k != "ends_at"} for w in self.maintenance],
+            "alert_failures": [{k: v for k, v in f.items() if k != "at"} for f in self.alert_failures],
+            "policies": [r.as_json() for r in (page.rows if page else self.rows)],
+        }
+        if page:
+            data["page"] = page.as_json()
+        return data
+
+
+def _sort_key(sort: str):
+    far = float("inf")
+    if sort == "account":
+        return lambda r: (r.policy.account.label, r.policy.symbol)
+    if sort == "symbol":
+        return lambda r: (r.policy.symbol, r.policy.account.label)
+    if sort == "remaining":
+        return lambda r: (
+            r.status.remaining_ms if r.status.remaining_ms is not None else far,
+            r.status.risk,
+            r.policy.account.label,
+            r.policy.symbol,
+        )
+    # Within a risk level rows keep a fixed order: sorting by time left would reshuffle them on every beat.
+    return lambda r: (r.status.risk, r.policy.account.label, r.policy.symbol)
+
+
+def _egress_states(now, policies_by_egress) -> list[EgressState]:
+    liveness = list(EngineLiveness.objects.all())
+    # What the exchange told any process about each address (the web's fallback included).
+    addresses = list(AddressLimits.objects.values("egress", "paused_until", "banned_until"))
+    # Every egress identity's cached exchange info in one cache read, not one per identity.
+    endpoints = {
+        name: {(a.base_url, a.venue) for a in {p.account for p in mine}}
+        for name, mine in policies_by_egress.items()
+    }
+    facts = cached_facts_many(e for mine in endpoints.values() for e in mine)
+    names = sorted(set(policies_by_egress) or {row.egress for row in liveness} or {"default"})
+    states = []
+    for name in names:
+        records = sorted(
+            (row for row in liveness if row.egress == name), key=lambda row: row.seen_at, reverse=True
+        )
+        senders = [r for r in records if r.holds_lease and not r.stopping]
+        fresh = [r for r in senders if r.is_sending(now)]
+        engine = fresh[0] if fresh else (senders[0] if senders else (records[0] if records else None))
+        recent = [r for r in records if not r.is_stale(now)] or records[:1]
+        stored = [a for a in addresses if a["egress"] == name]
+        deaf = engine is not None and engine in senders and not engine.is_stale(now) and engine.is_deaf(now)
+        state = EgressState(
+            egress=name,
+            alive=bool(fresh),
+            engine=engine,
+            seen_at=engine.seen_at if engine else None,
+            deaf_since=engine.desired_read_at if deaf else None,
+            banned_until=max(
+                [r.banned_until for r in recent if r.banned_until]
+                + [a["banned_until"] for a in stored if a["banned_until"]],
+                default=None,
+            ),
+            rate_limited_until=max(
+                [r.rate_limited_until for r in recent if r.rate_limited_until]
+                + [a["paused_until"] for a in stored if a["paused_until"]],
+                default=None,
+            ),
+            clock_offset_ms=engine.clock_offset_ms if engine else None,
+            measured=engine.used_weight if engine else None,
+        )
+        # The budget module's own figures, fed what is already loaded (budget_for would query again, per
+        # identity, on every poll).
+        mine = policies_by_egress.get(name, [])
+        state.limit, _source = budgets.smallest_limit(
+            [facts.get(e) for e in endpoints.get(name, ())], [r.weight_limit for r in records]
+        )
+        state.projected = budgets.projected_weight_per_minute(mine)
+        state.stake = stake_weight_per_minute(mine)
+        state.reserve = budgets.reserve_for(len(mine))
+        state.available = state.limit - state.projected - state.reserve
+        states.append(state)
+    return states
+
+
+def _strategies(now) -> dict[int, dict]:
+    """Every strategy's state (strategies.holds.state_of), one query."""
+    return {s.pk: {"name": s.name, "id": s.pk, **state_of(s, now)} for s in Strategy.objects.all()}
+
+
+def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbol=None) -> Snapshot:
+    """Everything the live pages show, from one clock reading. Filters apply to the rows only (`symbol`: the
+    symbols containing it); the engine and budget figures always cover every egress identity in use."""
+    now = timezone.now()
+    policies = load_policies()
+    policies_by_egress = {}
+    for p in policies:
+        if p.account.enabled:
+            policies_by_egress.setdefault(p.account.egress, []).append(p)
+    by_id = {p.pk: p for p in policies}
+    longest = max((max(p.countdown_ms, p.last_arm_countdown_ms or 0) for p in policies), default=0)
+    lapses = [
+        LapseRow(lapse, by_id[lapse.policy_id])
+        for lapse in recent_lapses(now, longest)
+        if lapse.policy_id in by_id  # a policy added since the first query
+    ]
+    latest = {}
+    for row in lapses:  # newest first: the first one seen per policy is its latest
+        latest.setdefault(row.policy.pk, row.lapse)
+    strategies = _strategies(now) if any(p.strategy_id for p in policies) else {}
+    stakes = {k.policy_id: k for k in OrdersAtStake.objects.all()}
+    for k in stakes.values():
+        if k.gone_at is not None and now - k.gone_at > LAPSE_WINDOW:
+            k.gone_at = None  # like the lapses found in the beats, shown for an hour
+    rows = [
+        PolicyRow(p, p.status(now), latest.get(p.pk), strategies.get(p.strategy_id), stakes.get(p.pk))
+        for p in policies
+    ]
+    if policy_id is not None:
+        rows = [r for r in rows if r.policy.pk == policy_id]
+    if account_id is not None:
+        rows = [r for r in rows if r.policy.account_id == account_id]
+    if symbol:
+        rows = [r for r in rows if symbol.upper() in r.policy.symbol]
+    counts = {s.value: 0 for s in sorted(Status, key=lambda s: STATUS_RISK[s])}
+    for r in rows:
+        counts[r.status.state.value] += 1
+    if status == RISK_FILTER:
+        rows = [r for r in rows if r.at_risk]
+    elif status:
+        rows = [r for r in rows if r.status.state == status]
+    rows.sort(key=_sort_key(sort))
+    return Snapshot(
+        now=now,
+        rows=rows,
+        egresses=_egress_states(now, policies_by_egress),
+        counts=counts,
+        lapses=lapses,
+        maintenance=running_banners(),
+        alert_failures=failing_channels(),
+    )

@@ -1,0 +1,162 @@
+"""What a ping does, and the strategy's life cycle: made with a secret ping URL, held and released.
+
+A ping is cheap: one lookup by the key's SHA-256 (an index probe; the key itself is never compared or
+stored), one UPDATE of the strategy's row and one small INSERT for the recent-pings list, no session. Its
+answer says what happened ("OK", "HELD", "RESUMED", "FAILED") in one line, for a cron log.
+"""
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from heartbeats.domain import audit
+from heartbeats.domain.holds import cancel_for
+from heartbeats.models import Action
+from heartbeats.models.strategies import HoldReason, PingKind, Strategy, StrategyPing
+
+log = logging.getLogger(__name__)
+
+KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+# Pings older than this are pruned every minute (the pages list the latest ones): at 10,000 pings a minute
+# the table stays near 100,000 rows.
+PINGS_KEPT_FOR = timedelta(minutes=10)
+# Per process: a strategy pings every few seconds; a flood is refused before it reaches the database.
+PER_KEY_PER_SECOND = 20
+PER_ADDRESS_PER_SECOND = 100
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def usable_key(key: str) -> bool:
+    return 16 <= len(key) <= 64 and set(key) <= KEY_CHARS
+
+
+def record(key: str, ip: str | None, *, fail: bool = False) -> str | None:
+    """Take one ping (or a /fail); the one-word outcome, or None when no strategy has this key."""
+    row = (
+        Strategy.objects.filter(ping_key_hash=digest(key))
+        .values(
+            "pk", "name", "last_ping_at", "grace_s", "held_reason", "rearm_on_return", "cancel_when_silent"
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    now = timezone.now()
+    pk, name, last, grace, held = (
+        row["pk"],
+        row["name"],
+        row["last_ping_at"],
+        row["grace_s"],
+        row["held_reason"],
+    )
+    pinged = {"last_ping_at": now, "last_ping_ip": ip, "ping_count": F("ping_count") + 1}
+    silence = last is not None and now - last > timedelta(seconds=grace)
+    with transaction.atomic():
+        StrategyPing.objects.create(
+            strategy_id=pk, at=now, ip=ip, kind=PingKind.FAIL if fail else PingKind.PING
+        )
+        if fail:
+            Strategy.objects.filter(pk=pk).update(**pinged, held_reason=HoldReason.FAILED, held_since=now)
+            if held != HoldReason.FAILED:
+                _audit(Action.STRATEGY_FAILED, name, ip, "the strategy reported a failure (/fail)")
+            outcome = "FAILED"
+        elif held or silence:
+            if row["rearm_on_return"]:
+                Strategy.objects.filter(pk=pk).update(**pinged, held_reason="", held_since=None)
+                _audit(Action.STRATEGY_RESUMED, name, ip, "a ping after silence: heartbeats resume")
+                outcome = "RESUMED"
+            else:
+                if not held:  # the silence was not latched yet: it is now, an operator releases it
+                    Strategy.objects.filter(pk=pk).update(
+                        held_reason=HoldReason.SILENT, held_since=last + timedelta(seconds=grace)
+                    )
+                    _audit(Action.STRATEGY_SILENT, name, ip, f"no ping for {grace} s before this one")
+                Strategy.objects.filter(pk=pk).update(**pinged)
+                outcome = "HELD"
+        else:
+            Strategy.objects.filter(pk=pk).update(**pinged)
+            outcome = "OK"
+    if fail and held != HoldReason.FAILED:
+        log.warning(
+            "strategy %s reported a failure: heartbeats held back, its orders are being cancelled", name
+        )
+        cancel_for(Strategy.objects.get(pk=pk), why=f"strategy {name} reported a failure (/fail)")
+    elif silence and not held and row["cancel_when_silent"]:
+        # The silence ended before the latch saw it (latch_silences), so its at-once cancel is owed here.
+        cancel_for(Strategy.objects.get(pk=pk), why=f"strategy {name} went silent for more than {grace} s")
+    return outcome
+
+
+def _audit(action: str, name: str, ip, what: str) -> None:
+    audit.record(
+        action, user=None, ip=ip, username=f"strategy {name}"[:150], reason=f"strategy {name}: {what}"
+    )
+
+
+def release(strategy: Strategy, *, user, ip, reason: str) -> None:
+    """An operator lets a held strategy's policies be beaten again once it pings: a ping within the grace
+    counts, an older one does not (the strategy must ping again)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("Give a reason for releasing the strategy: it is kept in the audit trail.")
+    now = timezone.now()
+    with transaction.atomic():
+        fresh = strategy.last_ping_at is not None and now - strategy.last_ping_at <= timedelta(
+            seconds=strategy.grace_s
+        )
+        Strategy.objects.filter(pk=strategy.pk).update(
+            held_reason="", held_since=None, last_ping_at=strategy.last_ping_at if fresh else None
+        )
+        audit.record(
+            Action.STRATEGY_RELEASE,
+            user=user,
+            ip=ip,
+            reason=reason,
+            changes={"strategy": strategy.name, "held": [strategy.held_reason, ""]},
+        )
+
+
+def prune(now=None) -> int:
+    now = now or timezone.now()
+    return StrategyPing.objects.filter(at__lt=now - PINGS_KEPT_FOR).delete()[0]
+
+
+class Limiter:
+    """Pings a second per key and per source address in this process."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._seen: dict[str, deque] = {}
+
+    def allow(self, *names_and_limits: tuple[str, int]) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._seen) > 10_000:
+                self._seen.clear()  # bounded memory under a flood of made-up keys
+            for name, limit in names_and_limits:
+                seen = self._seen.setdefault(name, deque())
+                while seen and now - seen[0] > 1.0:
+                    seen.popleft()
+                if len(seen) >= limit:
+                    return False
+            for name, _limit in names_and_limits:
+                self._seen[name].append(now)
+        return True
+
+
+limiter = Limiter()

@@ -1,0 +1,173 @@
+"""Request weight budget per egress identity (one source IP, so one Binance REQUEST_WEIGHT limit).
+
+Figures, per minute:
+- projected: every policy on an enabled account of the egress beats at WEIGHT_PER_BEAT × 60 / interval,
+  armed or not -- a policy may be armed at any moment, and arming in an incident must never be refused for
+  budget -- plus TIME_SYNC_WEIGHT for each account's clock sync (GET /time, weight 1, every few minutes;
+  one a minute leaves room for resyncs after -1021).
+- reserve: room for Disarm all inside the same minute, a disarm and its late second `0` for every policy
+  (2 × WEIGHT_PER_BEAT × policies), plus KEY_CHECK_WEIGHT for a key check (openOrders without a symbol is
+  weight 40) or an exchange info refresh.
+- limit: the REQUEST_WEIGHT per minute from exchange info (cached by symbols.py) or reported by the egress's
+  engine, the smallest one known; FALLBACK_WEIGHT_LIMIT (Binance's documented 2400) when neither is known.
+- available = limit − projected − reserve. A policy that would make it negative is refused.
+Accounts on one egress share the limit even across USDⓈ-M and COIN-M: counting them together errs safe.
+"""
+
+import contextlib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+
+WEIGHT_PER_BEAT = 10
+FALLBACK_WEIGHT_LIMIT = 2400
+TIME_SYNC_WEIGHT = 1
+KEY_CHECK_WEIGHT = 40
+
+
+@dataclass(frozen=True)
+class Budget:
+    egress: str
+    limit: int
+    projected: int
+    reserve: int
+    available: int
+    policies: int
+    limit_source: str  # "exchange info", "engine" or "fallback"
+
+    @property
+    def fits(self) -> bool:
+        return self.available >= 0
+
+
+def beat_weight_per_minute(interval_s: int) -> float:
+    return WEIGHT_PER_BEAT * 60 / interval_s
+
+
+def projected_weight_per_minute(policies: Iterable) -> int:
+    """Heartbeats of the given policies plus one clock sync a minute per account they belong to."""
+    policies = list(policies)
+    beats = sum(beat_weight_per_minute(p.interval_s) for p in policies)
+    accounts = {p.account_id for p in policies}
+    return math.ceil(beats) + TIME_SYNC_WEIGHT * len(accounts)
+
+
+def reserve_for(policy_count: int) -> int:
+    return 2 * WEIGHT_PER_BEAT * policy_count + KEY_CHECK_WEIGHT
+
+
+def weight_limit(egress: str, accounts: Iterable = ()) -> tuple[int, str]:
+    """(limit per minute, where it came from) for an egress, without any network call."""
+    from heartbeats.domain.symbols import cached_facts_many
+    from heartbeats.models import EngineLiveness, ExchangeAccount
+
+    accounts = list(accounts) or list(ExchangeAccount.objects.without_secrets().filter(egress=egress))
+    facts = cached_facts_many((a.base_url, a.venue) for a in accounts)
+    engines = EngineLiveness.objects.filter(egress=egress, weight_limit__isnull=False).values_list(
+        "weight_limit", flat=True
+    )
+    return smallest_limit(facts.values(), engines)
+
+
+def smallest_limit(facts: Iterable, engine_limits: Iterable) -> tuple[int, str]:
+    """The smallest limit known from cached exchange info (ExchangeFacts) and engines' reports, and where it
+    came from; the fallback when neither knows one."""
+    known = [(f.weight_limit, "exchange info") for f in facts if f is not None and f.weight_limit]
+    known += [(limit, "engine") for limit in engine_limits if limit]
+    if not known:
+        return FALLBACK_WEIGHT_LIMIT, "fallback"
+    return min(known)
+
+
+def _policies_on(egress: str, *, include_account=None, exclude_account=None, exclude_policy=None) -> list:
+    from django.db.models import Q
+
+    from heartbeats.models import CountdownPolicy
+
+    scope = Q(account__egress=egress, account__enabled=True)
+    if include_account is not None and include_account.pk is not None:
+        scope |= Q(account=include_account)
+    rows = CountdownPolicy.objects.filter(scope).with_account()
+    if exclude_account is not None and exclude_account.pk is not None:
+        rows = rows.exclude(account=exclude_account)
+    if exclude_policy is not None and exclude_policy.pk is not None:
+        rows = rows.exclude(pk=exclude_policy.pk)
+    return list(rows)
+
+
+def _budget(egress: str, policies: list, accounts: Iterable = ()) -> Budget:
+    limit, source = weight_limit(egress, accounts)
+    projected = projected_weight_per_minute(policies)
+    reserve = reserve_for(len(policies))
+    return Budget(egress, limit, projected, reserve, limit - projected - reserve, len(policies), source)
+
+
+def budget_for(egress: str) -> Budget:
+    """The egress's budget as it stands: every policy of its enabled accounts."""
+    return _budget(egress, _policies_on(egress))
+
+
+def check_policy_fits(policy) -> None:
+    """ValidationError with the figures if saving this policy (new or edited, armed or not) would overspend
+    its account's egress. The account counts as enabled: it will be, before the policy can beat."""
+    account = policy.account
+    others = _policies_on(account.egress, include_account=account, exclude_policy=policy)
+    _refresh_limit(account)
+    after = _budget(account.egress, [*others, policy])
+    if after.fits:
+        return
+    need = after.projected - projected_weight_per_minute(others)
+    room = need + after.available
+    if room >= 1:
+        hint = (
+            f"Lengthen the interval to at least {math.ceil(WEIGHT_PER_BEAT * 60 / room)} s, remove policies"
+        )
+    else:
+        hint = "No interval fits: remove or disable other policies"
+    raise ValidationError(
+        f"{policy.symbol} every {policy.interval_s} s {_figures(need, after)} {hint}, "
+        f"or move the account to another egress (a worker with its own IP address).",
+        code="over_budget",
+    )
+
+
+def check_account_fits(account) -> None:
+    """ValidationError with the figures if enabling this account, or moving it to its egress, would
+    overspend that egress."""
+    if not account.enabled or account.pk is None:
+        return
+    own = list(account.policies.all())
+    if not own:
+        return
+    others = _policies_on(account.egress, exclude_account=account)
+    after = _budget(account.egress, [*others, *own], accounts=[account])
+    if after.fits:
+        return
+    need = after.projected - projected_weight_per_minute(others)
+    noun = "policy" if len(own) == 1 else "policies"
+    raise ValidationError(
+        f"The {len(own)} {noun} of {account.label} {_figures(need, after)} "
+        "Disable or remove policies, lengthen intervals, or choose another egress.",
+        code="over_budget",
+    )
+
+
+def _figures(need: int, after: Budget) -> str:
+    """'would need X/min, limit Y, reserve Z, available W' where W is what is left for X."""
+    return (
+        f"would need {need}/min of egress '{after.egress}': limit {after.limit}/min ({after.limit_source}), "
+        f"already projected {after.projected - need}/min, reserve {after.reserve}/min "
+        f"(Disarm all: 2 × {WEIGHT_PER_BEAT} × {after.policies} policies, "
+        f"+ {KEY_CHECK_WEIGHT} for key checks), "
+        f"available {need + after.available}/min."
+    )
+
+
+def _refresh_limit(account) -> None:
+    """Make sure the exchange's published limit is in the cache; fall back quietly if it cannot be read."""
+    from heartbeats.domain.symbols import ExchangeInfoUnavailable, exchange_facts
+
+    with contextlib.suppress(ExchangeInfoUnavailable):
+        exchange_facts(account)

@@ -1,0 +1,168 @@
+"""From a stored exchange account to a working exchange client, and the key check run when one is saved.
+
+`check_key` turns the exchange's answer into a sentence a key admin can act on. It never puts the API key,
+the secret or a signed request into a message.
+"""
+
+from heartbeats.domain import ratelimits
+from heartbeats.domain.validation import VENUE_NAMES, exchange_url_refusal
+
+
+class KeyCheckFailed(Exception):
+    """The key did not pass the check; str() is the user-facing reason (no secrets)."""
+
+    def __init__(self, message: str, *, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+def signer_for(account):
+    """The request signer for the account's decrypted secret. Raises InvalidKeyError for a bad key."""
+    from heartbeats.exchange.signing import load_signer
+
+    return load_signer(account.key_type, account.secret, account.key_passphrase or None)
+
+
+def client_for(account, **kw):
+    """A FuturesClient for the account (decrypted key, signer, base URL, venue); `kw` go to FuturesClient."""
+    from heartbeats.exchange.client import FuturesClient
+
+    return FuturesClient(
+        account.base_url, account.venue, api_key=account.api_key, signer=signer_for(account), **kw
+    )
+
+
+# GET time (1) and GET openOrders without a symbol (40).
+KEY_CHECK_WEIGHT = 41
+
+
+def check_key(account, **kw) -> None:
+    """Prove the key works with one signed read (GET openOrders) after a clock sync. KeyCheckFailed says what
+    failed: bad key material, wrong key or permissions or IP (-2015), clock (-1021), signature (-1022),
+    unreachable, rate limited."""
+    from heartbeats.exchange import errors
+
+    refusal = exchange_url_refusal(account.base_url)
+    if refusal:
+        raise KeyCheckFailed(f"Not checked: {refusal}")
+    try:
+        client = client_for(account, **kw)
+    except errors.InvalidKeyError as exc:
+        raise KeyCheckFailed(
+            _scrub(f"The secret is not a usable {_key_type(account)} key: {exc.msg}", account)
+        ) from None
+    except ValueError as exc:  # the client refuses a base URL it cannot use
+        raise KeyCheckFailed(f"{exc} ({account.base_url})") from None
+    # The address's limits are shared with the engine: a key check must not earn it a 429 or a ban.
+    held = ratelimits.refusal(account.egress, account.base_url, KEY_CHECK_WEIGHT)
+    if held:
+        raise KeyCheckFailed(f"Not checked now: {held} Try again then.")
+    error = None
+    try:
+        with client:
+            client.sync_time()
+            client.check_key()
+    except errors.ExchangeError as exc:
+        error = exc
+        raise KeyCheckFailed(_scrub(describe(exc, account), account), code=exc.code) from None
+    except OSError as exc:  # anything the client did not translate; the type alone, URLs may be signed
+        raise KeyCheckFailed(
+            f"The exchange at {account.base_url} could not be reached ({type(exc).__name__}).",
+        ) from None
+    finally:
+        ratelimits.observe(account.egress, account.base_url, client, error)
+
+
+def disable_refusal(account) -> str | None:
+    """Why `account` may not be disabled now, or None. Disabling stops the heartbeats of its policies without
+    a disarm, so the exchange would cancel their orders at expiry: an operator's call, not a key admin's. The
+    policies that block it are those Disarm all would act on (armed, or still owing a disarm)."""
+    from heartbeats.models import CountdownPolicy
+
+    blocking = account.policies.filter(CountdownPolicy.disarm_all_scope()).order_by("symbol")
+    names = list(blocking.values_list("symbol", flat=True))
+    if not names:
+        return None
+    their = "their heartbeats" if len(names) > 1 else "its heartbeats"
+    orders = "their orders" if len(names) > 1 else "its orders"
+    return (
+        f"Disarm {', '.join(names)} of {account.label} first: disabling the account would stop {their} "
+        f"and the exchange would cancel {orders}."
+    )
+
+
+def describe(exc, account) -> str:
+    """One sentence per failure a key admin can fix."""
+    from heartbeats.exchange import errors
+
+    code, where = exc.code, account.base_url
+    # The exchange's own sentence ends with a full stop already ("Signature for this request is not valid.").
+    # Only an answer in the exchange's error format (a code and its message) is quoted, never whatever else
+    # a host sent back (an HTML page, a proxy's text).
+    msg = " ".join((getattr(exc, "msg", "") or "").split())[:200] if code is not None else ""
+    said = f" The exchange said: “{msg}”{'' if msg.endswith(('.', '!', '?')) else '.'}" if msg else ""
+    venue = VENUE_NAMES.get(account.venue, account.venue)
+    if code == -2015:
+        return (
+            "The exchange refused the API key (code -2015). Binance gives this one code for three causes: "
+            "the API key is wrong or deleted, the key lacks futures trading permission "
+            f"(enable Futures for {venue}), or this server's IP address is not on the key's IP whitelist. "
+            "Check all three." + said
+        )
+    if code == -2014:
+        return (
+            "The exchange says the API key is malformed (code -2014): paste the whole key, nothing else."
+            + said
+        )
+    if code == -1022:
+        return (
+            "The exchange rejected the signature (code -1022): the secret does not belong to this API key, "
+            f"or the key type is wrong (this account says {_key_type(account)})." + said
+        )
+    if code == -1021:
+        return (
+            "The exchange refused the request time (code -1021) even after a clock re-sync: this server's "
+            "clock is off or drifting. Check NTP (timedatectl) and try again." + said
+        )
+    if isinstance(exc, errors.RateLimitedError):
+        wait = f" Retry in {exc.retry_after:.0f} s." if getattr(exc, "retry_after", None) else ""
+        if getattr(exc, "banned", False):
+            return (
+                f"This server's IP address is banned by the exchange for too many requests (HTTP 418).{wait}"
+            )
+        return f"The exchange is rate limiting this server (HTTP {exc.http_status or 429}).{wait}"
+    if isinstance(exc, (errors.OutcomeUnknownError, errors.TemporaryError)):
+        if exc.code is None and exc.http_status is None:
+            return (
+                f"The exchange at {where} could not be reached or did not answer in time. "
+                "Check the environment / base URL and this server's network." + said
+            )
+        return (
+            f"The exchange at {where} is temporarily unavailable (HTTP {exc.http_status}). Try again." + said
+        )
+    detail = ", ".join(
+        x
+        for x in (
+            f"code {code}" if code is not None else "",
+            f"HTTP {exc.http_status}" if exc.http_status else "",
+        )
+        if x
+    )
+    return f"The exchange refused the key check ({detail or 'no code'})." + said
+
+
+def _key_type(account) -> str:
+    from heartbeats.models import KeyType
+
+    return dict(KeyType.choices).get(account.key_type, account.key_type)
+
+
+def _scrub(text: str, account) -> str:
+    """Belt and braces: the exchange or a library must never get a secret into a message shown to people."""
+    from heartbeats.exchange.redact import redact
+
+    text = redact(text)
+    for value in (account.api_key, account.secret, account.key_passphrase):
+        if value and len(value) >= 8:
+            text = text.replace(value, "<redacted>")
+    return text

@@ -1,0 +1,180 @@
+"""The exchange's limits on one source address, shared by every process that sends from it.
+
+Binance counts request weight per address and per minute of its own clock, answers 429 when the minute is
+spent and bans (418) an address that keeps sending after a 429, for minutes at first and up to days for
+repeat offenders. So the used weight, the pause and the ban are state of the address (an AddressLimits row),
+not of a shift or a process: the engine's meters start from it and write to it, and every other request
+(the web's fallback disarms, key checks, symbol lists) asks `refusal()` first and reports with `observe()`.
+
+Every write is one conditional UPDATE that only moves a value forward, so processes never undo each other.
+"""
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import IntegrityError
+from django.db.models import Q
+
+from heartbeats.domain.budget import FALLBACK_WEIGHT_LIMIT
+from heartbeats.models import AddressLimits
+
+log = logging.getLogger(__name__)
+
+MINUTE_MS = 60_000
+
+
+def exchange_minute(now: float, offset_ms: int = 0) -> int:
+    return int((now * 1000 + offset_ms) // MINUTE_MS)
+
+
+def _dt(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, tz=UTC) if value else None
+
+
+def _epoch(value: datetime | None) -> float:
+    return value.timestamp() if value is not None else 0.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    minute: int
+    used_weight: int
+    weight_limit: int | None
+    paused_until: float  # epoch seconds, 0 when none
+    banned_until: float
+
+    def used_in(self, minute: int) -> int:
+        return self.used_weight if self.minute == minute else 0
+
+
+def ensure_row(egress: str, base_url: str) -> None:
+    with contextlib.suppress(IntegrityError):  # created by another process meanwhile
+        AddressLimits.objects.get_or_create(egress=egress, base_url=base_url[:200])
+
+
+def read(egress: str, base_url: str) -> Snapshot | None:
+    row = (
+        AddressLimits.objects.filter(egress=egress, base_url=base_url[:200])
+        .values("minute", "used_weight", "weight_limit", "paused_until", "banned_until")
+        .first()
+    )
+    if row is None:
+        return None
+    return Snapshot(
+        row["minute"],
+        row["used_weight"],
+        row["weight_limit"],
+        _epoch(row["paused_until"]),
+        _epoch(row["banned_until"]),
+    )
+
+
+def record(
+    egress: str,
+    base_url: str,
+    *,
+    minute: int | None = None,
+    used_weight: int | None = None,
+    weight_limit: int | None = None,
+    paused_until: float | None = None,
+    banned_until: float | None = None,
+) -> None:
+    """Merge what one process knows into the address's row: the used weight of a later minute replaces the
+    stored one, of the same minute raises it; pauses and bans only ever get longer."""
+    ensure_row(egress, base_url)
+    rows = AddressLimits.objects.filter(egress=egress, base_url=base_url[:200])
+    if minute is not None and used_weight is not None:
+        rows.filter(minute__lt=minute).update(minute=minute, used_weight=used_weight)
+        rows.filter(minute=minute, used_weight__lt=used_weight).update(used_weight=used_weight)
+    if weight_limit:
+        rows.exclude(weight_limit=weight_limit).update(weight_limit=weight_limit)
+    if paused_until:
+        until = _dt(paused_until)
+        rows.filter(Q(paused_until__isnull=True) | Q(paused_until__lt=until)).update(paused_until=until)
+    if banned_until:
+        until = _dt(banned_until)
+        rows.filter(Q(banned_until__isnull=True) | Q(banned_until__lt=until)).update(banned_until=until)
+
+
+# How long to stay quiet after a 429 or a 418 that named no Retry-After (the engine's defaults too).
+RATE_LIMIT_PAUSE = 5.0
+BAN_PAUSE = 120.0
+
+
+def weight_left(
+    snap: Snapshot | None, *, limit: int | None = None, now: float | None = None
+) -> tuple[int, str]:
+    """The weight this address can still spend this minute, and why that is not the whole limit: nothing
+    during a ban or a 429 pause, else what is left of the minute as the exchange last reported it (a burst
+    into a spent minute earns 429s, then a ban)."""
+    now = now or time.time()
+    limit = (snap.weight_limit if snap else None) or limit or FALLBACK_WEIGHT_LIMIT
+    if snap is None:
+        return limit, ""
+    if snap.banned_until > now:
+        return 0, f"The exchange banned this address (HTTP 418) until {_dt(snap.banned_until):%H:%M:%S} UTC."
+    if snap.paused_until > now:
+        return 0, f"Rate limited (HTTP 429): sends paused until {_dt(snap.paused_until):%H:%M:%S} UTC."
+    used = snap.used_in(exchange_minute(now))
+    why = f"This address has used {used} of its {limit} request weight this minute" if used else ""
+    return max(0, limit - used), why
+
+
+def refusal(egress: str, base_url: str, weight: int, *, limit: int | None = None) -> str:
+    """Why one request of `weight` must not be sent from this address now ("" when it may)."""
+    snap = read(egress, base_url)
+    left, why = weight_left(snap, limit=limit)
+    if left >= weight:
+        return ""
+    held = snap is not None and max(snap.banned_until, snap.paused_until) > time.time()
+    return why if held else f"{why}: held until the next minute."
+
+
+def learn(
+    egress: str,
+    base_url: str,
+    *,
+    used_weight: int | None = None,
+    at: float | None = None,
+    offset_ms: int = 0,
+    weight_limit: int | None = None,
+    retry_after: float | None = None,
+    rate_limited: bool = False,
+    banned: bool = False,
+) -> None:
+    """Store what one answer said: the weight the exchange reported (at local time `at`), and the pause or
+    ban its 429/418 asked for."""
+    now = time.time()
+    fields = {}
+    if used_weight is not None:
+        fields.update(minute=exchange_minute(at or now, offset_ms), used_weight=used_weight)
+    if weight_limit:
+        fields["weight_limit"] = weight_limit
+    if rate_limited or banned:
+        pause = retry_after if retry_after is not None else (BAN_PAUSE if banned else RATE_LIMIT_PAUSE)
+        fields["paused_until"] = now + pause
+        if banned:
+            fields["banned_until"] = now + pause
+    if fields:
+        record(egress, base_url, **fields)
+
+
+def observe(egress: str, base_url: str, client, error=None) -> None:
+    """After a request through `client` (a FuturesClient) that raised `error` (or None)."""
+    from heartbeats.exchange.errors import RateLimitedError
+
+    limited = isinstance(error, RateLimitedError)
+    learn(
+        egress,
+        base_url,
+        used_weight=client.used_weight,
+        at=client.used_weight_at,
+        offset_ms=client.offset_ms or 0,
+        weight_limit=client.weight_limit,
+        retry_after=error.retry_after if limited else None,
+        rate_limited=limited,
+        banned=limited and error.banned,
+    )

@@ -1,0 +1,331 @@
+"""Disarms sent by the web process itself, when no engine can send them for the policies' egress: none is
+alive, or the live one cannot read desired state (EngineLiveness.is_deaf) and so would not see a disarm.
+
+Nothing here is remembered in memory: an owed zero is derived from the stored row (plan.owes_disarm and
+plan.next_send, the engine's own rules), so whichever web process is alive sends it. The action sends the
+first zeros at once (`send_owed(ids)`); a sweeper thread in every web process (`ensure_sweeper()`, started by
+FallbackSweeperMiddleware) looks every second for zeros still owed, such as the second `0` that comes
+recvWindow + clock error after the first, and sends those that are due. A worker recycled or restarted in
+between loses nothing: the next process's sweeper finds the same rows.
+
+One process at a time sends for an address (its AddressLimits claim), one request per (account, symbol)
+within it; every request obeys the address's stored weight, 429 pause and ban (heartbeats.domain.ratelimits).
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import Error as DatabaseError
+from django.db import close_old_connections, connections
+from django.db.models import Q
+
+from heartbeats.background import ProcessThread
+from heartbeats.domain import ratelimits
+from heartbeats.domain.budget import FALLBACK_WEIGHT_LIMIT, WEIGHT_PER_BEAT
+from heartbeats.domain.clients import client_for
+from heartbeats.engine.config import EngineConfig
+from heartbeats.engine.liveness import engine_alive
+from heartbeats.engine.plan import next_send
+from heartbeats.engine.records import beat_for, facts_for, write_now
+from heartbeats.engine.sender import Job, Result, send, unusable
+from heartbeats.engine.watcher import state_from_row
+from heartbeats.engine.watcher import state_values as policy_columns
+from heartbeats.exchange.errors import ExchangeError
+from heartbeats.models import AddressLimits, CountdownPolicy, ExchangeAccount, Outcome
+
+log = logging.getLogger(__name__)
+
+SENDER = "web"
+TIMESTAMP_REFUSED = -1021
+SWEEP_EVERY = 1.0
+# How long a process's claim on an address lasts if it dies while sending (every request has a timeout).
+_CLAIM_FOR = timedelta(seconds=15)
+_lock = threading.Lock()
+_in_flight: set[tuple[int, str]] = set()
+_resync: set[int] = (
+    set()
+)  # accounts whose clock the exchange refused (-1021): measured before their next zero
+_clients: dict[int, tuple[object, object]] = {}  # account id -> (version, client)
+
+
+def holder() -> str:
+    return f"web:{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+def shared_client(account, config: EngineConfig):
+    """The account's client kept by this process (the fallback sender, the orders-at-stake reader): made again
+    when the account changes."""
+    version = (account.updated_at, account.base_url, account.venue)
+    with _lock:
+        cached = _clients.get(account.pk)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    # As many kept-alive connections as zeros may go at once (one per policy), like the engine's clients.
+    options = config.client_options(time_sync_every=config.time_sync_every, pool_maxsize=config.pool_max)
+    client = client_for(account, **options)
+    with _lock:
+        _clients[account.pk] = (version, client)
+    return client
+
+
+def send_owed(policy_ids=None, *, config: EngineConfig | None = None) -> list[Result]:
+    """Send every zero that is owed and due now for policies (of `policy_ids`, if given) whose egress has no
+    engine able to send it; store the results; return them."""
+    config = config or EngineConfig.from_settings()
+    rows = CountdownPolicy.objects.filter(CountdownPolicy.owes_disarm_q())
+    if policy_ids is not None:
+        rows = rows.filter(pk__in=list(policy_ids))
+    rows = list(rows.values(*policy_columns(), "account__egress"))
+    if not rows:
+        return []
+    capable = {egress: engine_alive(egress=egress) for egress in {r["account__egress"] for r in rows}}
+    now = time.time()
+    due = []
+    for row in rows:
+        if capable[row["account__egress"]]:
+            continue
+        state = state_from_row(row)
+        planned = next_send(state, config.final_disarm_delay)
+        if planned is not None and planned.due <= now:
+            due.append((state, planned, row["account__egress"]))
+    if not due:
+        return []
+    accounts = ExchangeAccount.objects.in_bulk({state.account_id for state, _, _ in due})
+    results = []
+    for (egress, base_url), batch in _by_address(due, accounts).items():
+        results += _send_for_address(egress, base_url, batch, accounts, config)
+    return results
+
+
+def _by_address(due, accounts) -> dict:
+    grouped: dict[tuple[str, str], list] = {}
+    for state, planned, egress in due:
+        account = accounts.get(state.account_id)
+        if account is not None:
+            grouped.setdefault((egress, account.base_url), []).append((state, planned))
+    return grouped
+
+
+def _send_for_address(egress, base_url, batch, accounts, config) -> list[Result]:
+    if not _claim(egress, base_url):
+        return []  # another process sends for this address now; this one's sweeper looks again soon
+    claimed = []
+    try:
+        with _lock:
+            for state, planned in batch:
+                key = (state.account_id, state.symbol)
+                if key not in _in_flight:
+                    _in_flight.add(key)
+                    claimed.append((state, planned))
+        jobs = [Job(s.id, s.account_id, s.symbol, p.kind, 0, s.generation, p.due) for s, p in claimed]
+        clients, results = _clients_for(jobs, accounts, config)
+        ready = [j for j in jobs if j.account_id in clients]
+        left, why = _weight_for_zeros(egress, base_url, clients, len(ready), config)
+        ready = [j for j in ready if clients[j.account_id].synced_at is not None]
+        allowed = min(len(ready), left // WEIGHT_PER_BEAT)
+        if allowed < len(ready):
+            log.warning(
+                "%d of %d zeros to %s sent now, the rest later (%s)", allowed, len(ready), base_url, why
+            )
+        if allowed:
+            with ThreadPoolExecutor(max_workers=min(64, allowed), thread_name_prefix="web-disarm") as pool:
+                results += list(pool.map(lambda job: send(job, clients[job.account_id]), ready[:allowed]))
+        if not results:
+            return []
+        with _lock:
+            # The next pass signs with a clock measured again (the client never resyncs a countdown itself).
+            _resync.update(r.job.account_id for r in results if r.error_code == TIMESTAMP_REFUSED)
+        _note_limits(egress, base_url, results)
+        _store(results)
+        return results
+    finally:
+        with _lock:
+            for state, _ in claimed:
+                _in_flight.discard((state.account_id, state.symbol))
+        _release(egress, base_url)
+
+
+def _weight_for_zeros(egress: str, base_url: str, clients: dict, zeros: int, config) -> tuple[int, str]:
+    """The weight this pass may spend on zeros, after measuring the clocks that need it. What is stored for
+    the address can lag the exchange by a second of other processes' requests: when the zeros would come
+    near the limit, one answer of the exchange's own (a clock sync, weight 1) gives its count now. Nothing
+    is sent when even one zero does not fit: the next minute is waited for."""
+    snapshot = ratelimits.read(egress, base_url)
+    limit = (snapshot.weight_limit if snapshot else None) or FALLBACK_WEIGHT_LIMIT
+    left, why = ratelimits.weight_left(snapshot)
+    if left < WEIGHT_PER_BEAT + 1:
+        return 0, why
+    started = time.time()
+    wanted = _clocks_to_measure(clients, config.time_sync_every)
+    if not wanted and left < zeros * WEIGHT_PER_BEAT + limit // 10:
+        wanted = list(clients)[:1]
+    measured = []
+    for account_id in wanted[: left - WEIGHT_PER_BEAT]:
+        left -= 1
+        if _measure_clock(egress, base_url, clients[account_id]):
+            with _lock:
+                _resync.discard(account_id)
+        if (clients[account_id].used_weight_at or 0) >= started:
+            measured.append(clients[account_id])
+    if measured:
+        used = max(c.used_weight for c in measured)
+        left = min(left, limit - used)
+        why = f"This address has used {used} of its {limit} request weight this minute"
+    if wanted:
+        paused, pause_why = ratelimits.weight_left(ratelimits.read(egress, base_url))
+        if paused == 0:
+            return 0, pause_why  # a clock sync was answered 429/418
+    return max(0, left), why
+
+
+def _clocks_to_measure(clients: dict, every: float) -> list[int]:
+    """Accounts whose clock was never measured, was measured over `every` s ago, or was refused (-1021)."""
+    stale_before = time.time() - every
+    with _lock:
+        return [
+            a for a, c in clients.items() if c.synced_at is None or c.synced_at < stale_before or a in _resync
+        ]
+
+
+def _measure_clock(egress: str, base_url: str, client) -> bool:
+    """One clock sync (weight 1); what the exchange answered about the address's limits is stored."""
+    error = None
+    try:
+        client.sync_time()
+    except ExchangeError as exc:
+        error = exc
+    ratelimits.observe(egress, base_url, client, error)
+    return error is None
+
+
+def _clients_for(jobs: list[Job], accounts, config) -> tuple[dict, list[Result]]:
+    """A client per account of `jobs`; a result for each job whose account's key cannot sign."""
+    clients, unusable_results = {}, []
+    for account_id in dict.fromkeys(j.account_id for j in jobs):
+        try:
+            clients[account_id] = shared_client(accounts[account_id], config)
+        except (ExchangeError, ValueError) as exc:  # InvalidKeyError is both; no key material in its text
+            message = f"The API key cannot be used: {exc}"
+            unusable_results += [unusable(j, message) for j in jobs if j.account_id == account_id]
+    return clients, unusable_results
+
+
+def _note_limits(egress: str, base_url: str, results: list[Result]) -> None:
+    """One write for a whole burst: the highest weight reported, and any 429/418."""
+    latest = max((r for r in results if r.used_weight is not None), key=lambda r: r.used_weight, default=None)
+    limited = next((r for r in results if r.outcome == Outcome.RATE_LIMITED), None)
+    ratelimits.learn(
+        egress,
+        base_url,
+        used_weight=latest.used_weight if latest else None,
+        at=(latest.received_at or latest.sent_at) if latest else None,
+        offset_ms=(latest.offset_ms or 0) if latest else 0,
+        retry_after=limited.retry_after if limited else None,
+        rate_limited=limited is not None,
+        banned=bool(limited and limited.banned),
+    )
+
+
+def _store(results, attempts: int = 5) -> None:
+    beats = [beat_for(r, SENDER) for r in results]
+    updates = {}
+    for r in results:
+        updates.setdefault(r.job.policy_id, {}).update(facts_for(r))
+    for attempt in range(attempts):
+        try:
+            write_now(beats, updates)
+            return
+        except DatabaseError as exc:
+            log.warning("storing direct disarm results failed (%s); attempt %d", exc, attempt + 1)
+            close_old_connections()
+            time.sleep(0.2 * (attempt + 1))
+    log.error("direct disarm results could not be stored: %d beats lost", len(beats))
+
+
+# ---- the claim on an address ----------------------------------------------------------------------------
+
+
+def _claim(egress: str, base_url: str) -> bool:
+    ratelimits.ensure_row(egress, base_url)
+    now = datetime.now(tz=UTC)
+    free = Q(fallback_holder="") | Q(fallback_holder=holder()) | Q(fallback_until__lt=now)
+    taken = (
+        AddressLimits.objects.filter(egress=egress, base_url=base_url[:200])
+        .filter(free | Q(fallback_until__isnull=True))
+        .update(fallback_holder=holder(), fallback_until=now + _CLAIM_FOR)
+    )
+    return taken == 1
+
+
+def _release(egress: str, base_url: str) -> None:
+    try:
+        AddressLimits.objects.filter(egress=egress, base_url=base_url[:200], fallback_holder=holder()).update(
+            fallback_holder="", fallback_until=None
+        )
+    except DatabaseError as exc:
+        log.warning("could not release the fallback claim on %s (%s); it expires by itself", base_url, exc)
+
+
+# ---- the sweeper ----------------------------------------------------------------------------------------
+
+
+def ensure_sweeper() -> None:
+    """Start this process's sweeper once (again in a forked child, whose parent's thread did not follow)."""
+    _sweeper.ensure()
+
+
+def _sweep_forever() -> None:
+    # Imported here: maintenance reaches this module through actions.
+    from heartbeats.desk import maintenance
+
+    # Maintenance windows first (they start and end even with no engine alive), then the zeros owed, which
+    # include those of a window that just started. One failing never holds up the other.
+    from heartbeats.domain import holds
+
+    steps = [
+        (maintenance.apply_due, "applying maintenance windows"),
+        (send_owed, "looking for owed disarms"),
+        # Strategies whose grace ran out: recorded, told, and their orders cancelled if they ask for it.
+        (holds.latch_silences, "looking for silent strategies"),
+    ]
+    failing = set()
+    while True:
+        time.sleep(SWEEP_EVERY)
+        if not settings.FALLBACK_SWEEP:
+            continue
+        for step, what in steps:
+            try:
+                step()
+                failing.discard(what)
+            except Exception as exc:
+                if what not in failing:
+                    log.warning("%s failed (%s); trying again", what, exc)
+                failing.add(what)
+        # A dropped connection is replaced before the next sweep; a healthy one is kept.
+        close_old_connections()
+        if failing:
+            connections.close_all()
+
+
+class FallbackSweeperMiddleware:
+    """Starts the sweeper, and the alerting thread, in every web process that serves a request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # Imported here: alerting reaches this module through actions.
+        from heartbeats.desk.alerts import runner
+
+        ensure_sweeper()
+        runner.ensure_started()
+        return self.get_response(request)
+
+
+_sweeper = ProcessThread("fallback-sweeper", _sweep_forever)

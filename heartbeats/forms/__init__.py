@@ -1,0 +1,446 @@
+"""Forms for the two things people configure: exchange accounts (with their write-only key) and policies.
+
+Both validate everything before anything is written, and do their network checks (the key check, the venue's
+symbol list) inside `is_valid()`: callers must not hold a database transaction open around it. Others commit
+meanwhile (a disarm, the engine's facts, another key admin), so `save_audited()` writes only the columns the
+form owns, under a lock on the stored row, after checking that row again.
+"""
+
+import copy
+import re
+from urllib.parse import urlsplit
+
+from django import forms
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import IntegrityError, transaction
+
+from heartbeats.crypto import looks_like_token
+from heartbeats.domain import audit, budget, symbols
+from heartbeats.domain.audit import SECRET_FIELDS, account_changes, policy_changes
+from heartbeats.domain.clients import KeyCheckFailed, check_key, disable_refusal, signer_for
+from heartbeats.domain.validation import MIN_COUNTDOWN_MS, MIN_INTERVAL_S, exchange_url_refusal, timing_errors
+from heartbeats.models import Action, CountdownPolicy, Environment, ExchangeAccount, KeyType, Status
+
+_PEM_ONE_LINE = re.compile(r"^(-----BEGIN [A-Z ]+-----)\s*(.+?)\s*(-----END [A-Z ]+-----)$", re.DOTALL)
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value, not even the one just posted (e.g. after a failed check)."""
+
+    def format_value(self, value):
+        return None
+
+
+def _secret_input():
+    return forms.PasswordInput(
+        render_value=False, attrs={"autocomplete": "new-password", "spellcheck": "false"}
+    )
+
+
+def normalise_pem(text: str) -> str:
+    """A PEM key pasted into a single-line field loses its line breaks; put them back."""
+    match = _PEM_ONE_LINE.match(text.strip())
+    if not match or "\n" in text.strip():
+        return text.strip()
+    head, body, tail = match.groups()
+    body = re.sub(r"\s+", "", body)
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join([head, *lines, tail]) + "\n"
+
+
+class LockedEditMixin:
+    """The write behind save_audited(). A new row is inserted whole. An edit locks the stored row (until the
+    caller's transaction ends), refuses if the stored row no longer allows it (check_stored), and updates the
+    form's own columns only: desired state and the engine's facts are never written back from the copy
+    loaded before the exchange was asked."""
+
+    # The form's model fields, named once: the admin's subclass lists its read-only fields in Meta.fields.
+    OWNED_FIELDS: list[str] = []
+
+    def owned_columns(self) -> list[str]:
+        return [*self.OWNED_FIELDS, "updated_at"]
+
+    def compared_columns(self) -> list[str]:
+        """Columns whose change meanwhile voids this form's checks."""
+        return list(self.OWNED_FIELDS)
+
+    def check_stored(self, stored) -> None:
+        """Raise ValidationError when the stored row, locked, no longer allows this edit."""
+        changed = _changed_meanwhile(self.before, stored, self.compared_columns())
+        if changed:
+            names = ", ".join(dict.fromkeys(self._column_label(c) for c in changed))
+            raise ValidationError(
+                f"{stored} was changed by someone else while this form was being checked ({names}). "
+                "Nothing was saved: reload the page and make your change again."
+            )
+
+    def _column_label(self, column: str) -> str:
+        return "API key" if column in SECRET_FIELDS else str(self.fields[column].label)
+
+    def _write(self):
+        if self.before is None:
+            return self.save()
+        if self.errors:
+            raise ValueError("save_audited() needs a valid form: call is_valid() first.")
+        stored = _locked(self.instance)
+        self.check_stored(stored)
+        columns = self.owned_columns()
+        _take_stored(self.instance, stored, keep=columns)
+        self.instance.save(update_fields=columns)
+        return self.instance
+
+
+def _locked(instance):
+    """The stored row of `instance`, locked until the transaction ends."""
+    try:
+        return type(instance).objects.select_for_update().get(pk=instance.pk)
+    except ObjectDoesNotExist:
+        raise ValidationError(
+            f"{instance} was deleted while this form was being checked. Nothing was saved."
+        ) from None
+
+
+def _changed_meanwhile(before, stored, columns) -> list[str]:
+    attnames = {c: before._meta.get_field(c).attname for c in columns}
+    return [c for c, a in attnames.items() if getattr(before, a) != getattr(stored, a)]
+
+
+def _take_stored(instance, stored, *, keep) -> None:
+    """Give `instance` the stored values of every column the edit does not write, so neither the caller nor
+    django-auditlog's diff sees the stale copy."""
+    for field in stored._meta.concrete_fields:
+        if field.name not in keep:
+            setattr(instance, field.attname, getattr(stored, field.attname))
+
+
+class AccountForm(LockedEditMixin, forms.ModelForm):
+    """An exchange account. The key fields are write-only: always rendered blank; on edit a blank field keeps
+    the stored value and filling them in rotates the key. A new or changed key is checked against the
+    exchange (a signed read) before anything is saved."""
+
+    new_api_key = forms.CharField(label="API key", required=False, strip=True, widget=_secret_input())
+    new_secret = forms.CharField(
+        label="Secret or private key",
+        required=False,
+        strip=True,
+        widget=WriteOnlyTextarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="The HMAC secret, or the PEM private key (Ed25519 or RSA).",
+    )
+    new_key_passphrase = forms.CharField(
+        label="Key passphrase",
+        required=False,
+        strip=False,
+        widget=_secret_input(),
+        help_text="Only for an encrypted PEM private key.",
+    )
+
+    KEY_FIELDS = ("new_api_key", "new_secret", "new_key_passphrase")
+    # Changing any of these means the key must be proven again against the exchange.
+    CHECKED_FIELDS = ("venue", "environment", "custom_base_url", "key_type", "enabled")
+
+    class Meta:
+        model = ExchangeAccount
+        fields = ["label", "venue", "environment", "custom_base_url", "key_type", "egress", "enabled"]
+        labels = {"custom_base_url": "Custom base URL"}
+
+    OWNED_FIELDS = Meta.fields
+
+    def __init__(self, *args, client_kw: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.client_kw = client_kw or {}
+        self.before = copy.copy(self.instance) if self.instance.pk else None
+        self.key_rotated = False
+        if self.before is not None:
+            keep = (
+                f"Stored key {self.before.masked_api_key}. Leave blank to keep it; fill in to rotate the key."
+            )
+            # Beside the stored key's last characters, "API key" twice would read as the same thing.
+            self.fields["new_api_key"].label = "New API key"
+            self.fields["new_secret"].label = "New secret or private key"
+            self.fields["new_key_passphrase"].label = "New key passphrase"
+            self.fields["new_api_key"].help_text = keep
+            self.fields["new_secret"].help_text += " Leave blank to keep the stored one."
+
+    def clean(self):
+        data = super().clean()
+        adding = self.before is None
+        api_key = data.get("new_api_key", "")
+        secret = data.get("new_secret", "")
+        passphrase = data.get("new_key_passphrase", "")
+        for name, value in (
+            ("new_api_key", api_key),
+            ("new_secret", secret),
+            ("new_key_passphrase", passphrase),
+        ):
+            if value and looks_like_token(value):
+                self.add_error(name, "This looks like encrypted data, not a key. Paste the key itself.")
+        if api_key and re.search(r"\s", api_key):
+            self.add_error("new_api_key", "An API key has no spaces or line breaks: paste it again.")
+        if adding:
+            if not api_key:
+                self.add_error("new_api_key", "Enter the API key.")
+            if not secret:
+                self.add_error("new_secret", "Enter the secret or private key that belongs to the API key.")
+        elif api_key or secret:
+            if not (api_key and secret):
+                self.add_error(
+                    "new_secret" if api_key else "new_api_key",
+                    "To rotate the key, enter both the new API key and its secret "
+                    f"(leave both blank to keep the stored key {self.before.masked_api_key}).",
+                )
+        elif data.get("key_type") and data["key_type"] != self.before.key_type:
+            self.add_error("new_secret", "A different key type needs its new API key and secret.")
+        if passphrase and not secret:
+            self.add_error("new_key_passphrase", "A passphrase is only taken together with the private key.")
+        elif passphrase and data.get("key_type") == KeyType.HMAC:
+            self.add_error(
+                "new_key_passphrase", "Only an encrypted PEM key has a passphrase; HMAC secrets have none."
+            )
+        if secret and data.get("key_type") == KeyType.HMAC and "-----BEGIN" in secret:
+            self.add_error("new_secret", "This is a PEM private key: choose key type Ed25519 or RSA.")
+        if secret and data.get("key_type") in (KeyType.ED25519, KeyType.RSA):
+            if "-----BEGIN" not in secret:
+                self.add_error(
+                    "new_secret",
+                    f"A {KeyType(data['key_type']).label} key is a PEM private key starting with "
+                    "-----BEGIN PRIVATE KEY-----. For an HMAC secret choose key type HMAC-SHA256.",
+                )
+            else:
+                data["new_secret"] = normalise_pem(secret)
+        if data.get("environment") == Environment.CUSTOM:
+            # A URL that failed its own check has said what is wrong: "needs its base URL" would be untrue.
+            if not data.get("custom_base_url") and "custom_base_url" not in self.errors:
+                self.add_error("custom_base_url", "A custom environment needs its base URL.")
+            elif data.get("custom_base_url") and (refusal := exchange_url_refusal(data["custom_base_url"])):
+                # Checked before anything is sent: only known exchange hosts are ever called.
+                self.add_error("custom_base_url", refusal)
+            elif re.search(r"/[fd]api(/|$)", urlsplit(data.get("custom_base_url") or "").path):
+                # Pasted from an endpoint's documentation: the client adds /fapi/v1/… itself.
+                self.add_error(
+                    "custom_base_url",
+                    "Give the base URL only, e.g. https://host or http://127.0.0.1:8800: "
+                    "the /fapi/… or /dapi/… part of each request is added for you.",
+                )
+        elif "custom_base_url" in data:
+            data["custom_base_url"] = ""
+        if self.before is not None and self.before.enabled and data.get("enabled") is False:
+            refusal = disable_refusal(self.before)
+            if refusal:
+                self.add_error("enabled", refusal)
+        return data
+
+    def _post_clean(self):
+        super()._post_clean()  # the instance now carries the form's plain fields
+        if self.errors:
+            return
+        data = self.cleaned_data
+        if data.get("new_secret"):
+            self.instance.api_key = data["new_api_key"]
+            self.instance.secret = data["new_secret"]
+            self.instance.key_passphrase = data.get("new_key_passphrase", "")
+            self.key_rotated = self.before is not None
+        # Key material first: no network call for a key that cannot even sign.
+        from heartbeats.exchange.errors import InvalidKeyError
+
+        try:
+            signer_for(self.instance)
+        except InvalidKeyError as exc:  # its message carries no key material
+            self.add_error(
+                "new_secret", f"Not a usable {self.instance.get_key_type_display()} key: {exc.msg}"
+            )
+            return
+        before = self.before
+        joins_egress = before is None or before.egress != self.instance.egress or not before.enabled
+        if self.instance.enabled and joins_egress:
+            try:
+                budget.check_account_fits(self.instance)
+            except ValidationError as exc:
+                self.add_error(None, exc)
+                return
+        if self._needs_key_check():
+            try:
+                check_key(self.instance, **self.client_kw)
+            except KeyCheckFailed as exc:
+                self.add_error(None, f"Key check failed: {exc} Nothing was saved.")
+                self._announce_key_check_failure(str(exc))
+
+    def _announce_key_check_failure(self, reason: str) -> None:
+        # Imported here: alerting reads the board, which reaches the forms' modules.
+        from heartbeats.desk.alerts.ledger import announce
+        from heartbeats.models.alerts import AlertEvent
+
+        account = self.instance
+        announce(
+            AlertEvent.KEY_CHECK_FAILED,
+            f"Key check failed: {account.label}",
+            f"The exchange did not accept the key given for account {account.label} ({reason}) Nothing was "
+            "saved; the stored key, if any, is still in use.\nWhat to do: check the key's permissions "
+            "(futures trading), its IP whitelist and that it belongs to this account.",
+            account_ids=[account.pk] if account.pk else [],
+        )
+
+    def _needs_key_check(self) -> bool:
+        if self.before is None or self.key_rotated:
+            return True
+        return any(getattr(self.before, f) != getattr(self.instance, f) for f in self.CHECKED_FIELDS) and (
+            self.instance.enabled
+        )
+
+    def changes(self) -> dict:
+        """What this save changed, for the audit trail (keys masked, secrets named only)."""
+        return account_changes(self.before, self.instance)
+
+    def audit_entries(self) -> list[tuple[str, dict]]:
+        """(action, changes) rows for this save: account_create; or key_rotate and/or account_change."""
+        changes = self.changes()
+        if self.before is None:
+            return [(Action.ACCOUNT_CREATE, changes)]
+        key_part = {k: changes.pop(k) for k in list(changes) if k in SECRET_FIELDS}
+        entries = [(Action.KEY_ROTATE, key_part)] if self.key_rotated else []
+        return entries + ([(Action.ACCOUNT_CHANGE, changes)] if changes else [])
+
+    def owned_columns(self) -> list[str]:
+        rotated = [*SECRET_FIELDS, "api_key_last4"] if self.key_rotated else []
+        return [*super().owned_columns(), *rotated]
+
+    def compared_columns(self) -> list[str]:
+        # The stored key too: the checks were made with it, and an edit that keeps it must not restore it.
+        return [*super().compared_columns(), *SECRET_FIELDS]
+
+    def check_stored(self, stored) -> None:
+        super().check_stored(stored)
+        # An arm locks its account's row as well (actions._set_desired), so none can slip in before commit.
+        if stored.enabled and not self.instance.enabled:
+            refusal = disable_refusal(stored)
+            if refusal:
+                raise ValidationError({"enabled": refusal})
+
+    def save_audited(self, *, user, ip) -> ExchangeAccount:
+        """Save and write the audit rows in one transaction. Call after is_valid(), which did the network
+        checks; nothing here talks to the exchange. Raises ValidationError (nothing written) when the stored
+        account no longer allows the edit."""
+        try:
+            with transaction.atomic():
+                account = self._write()
+                for action, changes in self.audit_entries():
+                    audit.record(action, user=user, ip=ip, account=account, changes=changes)
+        except IntegrityError:
+            # Another key admin took this label after our uniqueness check: say so, as clean() would.
+            label = self.instance.label
+            if not ExchangeAccount.objects.filter(label=label).exclude(pk=self.instance.pk).exists():
+                raise
+            raise ValidationError({"label": f"An account named {label} already exists."}) from None
+        return account
+
+
+class PolicyForm(LockedEditMixin, forms.ModelForm):
+    """A countdown policy: which symbol of which account, how long the countdown, how often the heartbeat.
+    Arming and disarming are not edits: they go through heartbeats.desk.actions."""
+
+    class Meta:
+        model = CountdownPolicy
+        fields = ["account", "symbol", "countdown_ms", "interval_s"]
+        labels = {"countdown_ms": "Countdown (ms)", "interval_s": "Interval (s)"}
+        help_texts = {
+            "countdown_ms": "How long the exchange waits after the last heartbeat before cancelling every "
+            "open order of the symbol. At least 3 × interval + 2 s. 120 s is 120000.",
+        }
+        # A negative number fails the column's own bound first; say the rule that matters, not "≥ 0".
+        error_messages = {
+            "countdown_ms": {"min_value": f"The countdown must be at least {MIN_COUNTDOWN_MS} ms."},
+            "interval_s": {"min_value": f"The interval must be at least {MIN_INTERVAL_S} s."},
+        }
+
+    OWNED_FIELDS = Meta.fields
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.before = copy.copy(self.instance) if self.instance.pk else None
+
+    def clean(self):
+        data = super().clean()
+        for name, message in timing_errors(data.get("countdown_ms"), data.get("interval_s")).items():
+            self.add_error(name, message)
+        account, symbol = data.get("account"), data.get("symbol")
+        if account is not None and symbol and self._duplicate(account, symbol):
+            # Said before the exchange is asked about the symbol; the constraint's own message is generic.
+            self.add_error("symbol", _duplicate_message(account, symbol))
+            return data
+        if self.before is not None and account is not None and symbol:
+            moved = account.pk != self.before.account_id or symbol != self.before.symbol
+            refusal = _move_refusal(self.before) if moved else None
+            if refusal:
+                self.add_error(None, refusal)
+                return data
+        if account is not None and symbol and "symbol" not in self.errors:
+            try:
+                symbols.validate_symbol(account, symbol)
+            except ValidationError as exc:
+                self.add_error("symbol", exc)
+        if not self.errors and account is not None:
+            candidate = CountdownPolicy(
+                pk=self.instance.pk,
+                account=account,
+                symbol=symbol,
+                countdown_ms=data["countdown_ms"],
+                interval_s=data["interval_s"],
+            )
+            try:
+                budget.check_policy_fits(candidate)
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return data
+
+    def _duplicate(self, account, symbol) -> bool:
+        others = CountdownPolicy.objects.filter(account=account, symbol=symbol)
+        if self.instance.pk is not None:
+            others = others.exclude(pk=self.instance.pk)
+        return others.exists()
+
+    def changes(self) -> dict:
+        return policy_changes(self.before, self.instance)
+
+    def audit_entries(self) -> list[tuple[str, dict]]:
+        changes = self.changes()
+        if self.before is None:
+            return [(Action.POLICY_CREATE, changes)]
+        return [(Action.POLICY_CHANGE, changes)] if changes else []
+
+    def check_stored(self, stored) -> None:
+        super().check_stored(stored)
+        moved = self.instance.account_id != stored.account_id or self.instance.symbol != stored.symbol
+        refusal = _move_refusal(stored) if moved else None
+        if refusal:
+            raise ValidationError(
+                f"{stored} was armed or disarmed while this form was being checked. {refusal}"
+            )
+
+    def save_audited(self, *, user, ip) -> CountdownPolicy:
+        """Save and write the audit row in one transaction (after is_valid(); no network here). Raises
+        ValidationError (nothing written) when the stored policy no longer allows the edit."""
+        try:
+            with transaction.atomic():
+                policy = self._write()
+                for action, changes in self.audit_entries():
+                    audit.record(action, user=user, ip=ip, policy=policy, changes=changes)
+        except IntegrityError:
+            # Another key admin added this symbol after our duplicate check: say so, as clean() would.
+            account, symbol = self.instance.account, self.instance.symbol
+            if not self._duplicate(account, symbol):
+                raise
+            raise ValidationError({"symbol": _duplicate_message(account, symbol)}) from None
+        return policy
+
+
+def _duplicate_message(account, symbol) -> str:
+    return f"{account} already has a policy for {symbol}: change that one instead."
+
+
+def _move_refusal(policy) -> str | None:
+    """Why `policy` may not change its symbol or account now, or None."""
+    if policy.armed or policy.status().state != Status.DISARMED:
+        return (
+            f"Disarm {policy.symbol} before changing its symbol or account: its countdown on the exchange "
+            "would be left running."
+        )
+    return None

@@ -1,0 +1,86 @@
+"""Countdown Guard's data, one module per subject; Django finds every model of the app through this package.
+
+Stored facts live here; the one computed view of a policy is `CountdownPolicy.status()`, which every consumer
+(views, JSON, admin, engine, commands) calls instead of re-deriving it.
+"""
+
+from heartbeats.models.accounts import (
+    BASE_URLS,
+    SECRET_FIELDS,
+    AccountQuerySet,
+    Environment,
+    ExchangeAccount,
+    KeyType,
+    Venue,
+)
+from heartbeats.models.alerts import (
+    AlertChannel,
+    AlertCondition,
+    AlertEvent,
+    Delivery,
+    Duty,
+    Notification,
+    NotificationKind,
+)
+from heartbeats.models.engines import AddressLimits, EngineLease, EngineLiveness
+from heartbeats.models.operations import Action, AppendOnlyError, Operation
+from heartbeats.models.orders import CancelState, OrderCancel, OrderKind, OrdersAtStake
+from heartbeats.models.policies import (
+    DESIRED_FIELDS,
+    ENGINE_FACTS,
+    STATUS_RISK,
+    Beat,
+    BeatKind,
+    CountdownPolicy,
+    Outcome,
+    PolicyQuerySet,
+    PolicyStatus,
+    Status,
+)
+from heartbeats.models.strategies import HoldReason, PingKind, Strategy, StrategyPing
+from heartbeats.models.tokens import ApiToken
+from heartbeats.models.windows import MaintenanceWindow, WindowState
+
+__all__ = [
+    "BASE_URLS",
+    "DESIRED_FIELDS",
+    "ENGINE_FACTS",
+    "SECRET_FIELDS",
+    "STATUS_RISK",
+    "AccountQuerySet",
+    "Action",
+    "AddressLimits",
+    "AlertChannel",
+    "AlertCondition",
+    "AlertEvent",
+    "ApiToken",
+    "AppendOnlyError",
+    "Beat",
+    "BeatKind",
+    "CancelState",
+    "CountdownPolicy",
+    "Delivery",
+    "Duty",
+    "EngineLease",
+    "EngineLiveness",
+    "Environment",
+    "ExchangeAccount",
+    "HoldReason",
+    "KeyType",
+    "MaintenanceWindow",
+    "Notification",
+    "NotificationKind",
+    "Operation",
+    "OrderCancel",
+    "OrderKind",
+    "OrdersAtStake",
+    "Outcome",
+    "PingKind",
+    "PolicyQuerySet",
+    "PolicyStatus",
+    "Status",
+    "Strategy",
+    "StrategyPing",
+    "Venue",
+    "WindowState",
+]

@@ -1,0 +1,86 @@
+"""Exchange accounts: where requests go (venue, environment, egress identity) and their API keys, encrypted at
+rest and write-only."""
+
+from django.db import models
+
+from heartbeats.crypto import EncryptedTextField
+
+
+class Venue(models.TextChoices):
+    USDM = "usdm", "USD-M futures"  # USDⓈ-M; the Ⓢ is missing from many fonts
+    COINM = "coinm", "COIN-M futures"
+
+
+class Environment(models.TextChoices):
+    PRODUCTION = "production", "Binance production"
+    TESTNET = "testnet", "Binance testnet (demo)"
+    CUSTOM = "custom", "Custom base URL"
+
+
+class KeyType(models.TextChoices):
+    HMAC = "hmac", "HMAC-SHA256"
+    ED25519 = "ed25519", "Ed25519"
+    RSA = "rsa", "RSA"
+
+
+BASE_URLS = {
+    (Environment.PRODUCTION, Venue.USDM): "https://fapi.binance.com",
+    (Environment.PRODUCTION, Venue.COINM): "https://dapi.binance.com",
+    (Environment.TESTNET, Venue.USDM): "https://demo-fapi.binance.com",
+    (Environment.TESTNET, Venue.COINM): "https://demo-dapi.binance.com",
+}
+
+
+# The encrypted key fields of an account: written only by key admins, read only where a request is signed.
+SECRET_FIELDS = ("api_key", "secret", "key_passphrase")
+
+
+class AccountQuerySet(models.QuerySet):
+    def without_secrets(self):
+        """Accounts as pages show them: the key fields are not even read, let alone decrypted. (Reading one
+        later fetches and decrypts it then: code that signs loads accounts whole.)"""
+        return self.defer(*SECRET_FIELDS)
+
+
+class ExchangeAccount(models.Model):
+    label = models.CharField(max_length=100, unique=True)
+    venue = models.CharField(max_length=8, choices=Venue.choices, default=Venue.USDM)
+    environment = models.CharField(max_length=16, choices=Environment.choices, default=Environment.PRODUCTION)
+    custom_base_url = models.URLField(
+        blank=True, help_text="Only for the custom environment, e.g. the simulator: http://127.0.0.1:8800"
+    )
+    key_type = models.CharField(max_length=8, choices=KeyType.choices, default=KeyType.ED25519)
+    # Write-only secrets: encrypted at rest, never rendered back. api_key_last4 is what people see.
+    api_key = EncryptedTextField()
+    secret = EncryptedTextField(help_text="HMAC secret, or the PEM private key for Ed25519 and RSA keys.")
+    key_passphrase = EncryptedTextField(blank=True, default="")
+    api_key_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    # Request weight is counted per source IP: accounts sharing an egress identity share one budget and one
+    # engine lease. Different identities are served by worker hosts with different egress addresses.
+    egress = models.CharField(max_length=64, default="default")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["label"]
+
+    def __str__(self):
+        return self.label
+
+    def save(self, *args, **kwargs):
+        if self.api_key:
+            self.api_key_last4 = self.api_key[-4:]
+        super().save(*args, **kwargs)
+
+    @property
+    def base_url(self) -> str:
+        if self.environment == Environment.CUSTOM:
+            return self.custom_base_url.rstrip("/")
+        return BASE_URLS[(self.environment, self.venue)]
+
+    @property
+    def masked_api_key(self) -> str:
+        return f"…{self.api_key_last4}" if self.api_key_last4 else ""

@@ -1,0 +1,241 @@
+"""Countdown policies (desired state and the engine's facts, and the one status computation) and beats, one
+per request sent for a policy."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from heartbeats.models.accounts import SECRET_FIELDS, ExchangeAccount
+
+
+class Outcome(models.TextChoices):
+    CONFIRMED = "confirmed", "Confirmed"
+    UNCERTAIN = "uncertain", "Outcome unknown"
+    TEMPORARY = "temporary", "Temporary error"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    FATAL = "fatal", "Fatal error"
+    SKIPPED = "skipped", "Skipped (superseded)"
+
+
+class Status(models.TextChoices):
+    DISARMED = "disarmed", "Disarmed"
+    ARMING = "arming", "Arming"
+    ARMED = "armed", "Armed"
+    LATE = "late", "Late"
+    UNCERTAIN = "uncertain", "Uncertain"
+    DISARMING = "disarming", "Disarming"
+    EXPIRED = "expired", "Expired"
+    FAILING = "failing", "Failing"
+
+
+# Riskiest first: the board sorts by this.
+STATUS_RISK = {
+    Status.EXPIRED: 0,
+    Status.FAILING: 1,
+    Status.UNCERTAIN: 2,
+    Status.LATE: 3,
+    Status.DISARMING: 4,
+    Status.ARMING: 5,
+    Status.ARMED: 6,
+    Status.DISARMED: 7,
+}
+
+
+@dataclass(frozen=True)
+class PolicyStatus:
+    state: Status
+    # When the exchange's countdown runs out if no further beat is acknowledged (None when not armed there).
+    expires_at: datetime | None
+    remaining_ms: int | None
+    # The send time of the last acknowledged arm: the conservative "armed since" the page shows.
+    confirmed_at: datetime | None
+    detail: str
+
+    @property
+    def risk(self) -> int:
+        return STATUS_RISK[self.state]
+
+
+# Desired state: written only by heartbeats.desk.actions (arm, disarm, disarm all), never by an edit.
+DESIRED_FIELDS = ("armed", "generation", "desired_changed_at")
+# Facts about the exchange: written only by whoever sent the request (the engine's writer, the web's fallback
+# sender), never by an edit or by people. The one list: forms, admin, engine and records all use it.
+ENGINE_FACTS = (
+    "last_arm_sent_at",
+    "last_arm_countdown_ms",
+    "last_arm_generation",
+    "disarm_acked_at",
+    "disarm_acked_generation",
+    "final_disarm_generation",
+    "last_attempt_at",
+    "last_outcome",
+    "last_error",
+    "fatal_generation",
+    "next_due_at",
+)
+
+
+class PolicyQuerySet(models.QuerySet):
+    def with_account(self):
+        """Policies with their account, without the account's secrets (AccountQuerySet.without_secrets)."""
+        return self.select_related("account").defer(*(f"account__{name}" for name in SECRET_FIELDS))
+
+
+class CountdownPolicy(models.Model):
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="policies")
+    symbol = models.CharField(max_length=32)
+    countdown_ms = models.PositiveIntegerField(default=120_000)
+    interval_s = models.PositiveIntegerField(default=30, help_text="Seconds between heartbeats.")
+
+    # Desired state, set by people. Every arm or disarm bumps `generation` in the same UPDATE, committed
+    # before anything is sent, so a beat signed for an older generation can be recognised as stale.
+    armed = models.BooleanField(default=False)
+    generation = models.PositiveBigIntegerField(default=0)
+    desired_changed_at = models.DateTimeField(null=True, blank=True)
+
+    # Facts the engine records. "Acknowledged" means the exchange answered 200 to that request.
+    last_arm_sent_at = models.DateTimeField(null=True, blank=True)  # send time of the last acknowledged arm
+    last_arm_countdown_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_arm_generation = models.PositiveBigIntegerField(null=True, blank=True)
+    disarm_acked_at = models.DateTimeField(null=True, blank=True)
+    disarm_acked_generation = models.PositiveBigIntegerField(null=True, blank=True)
+    # Generation whose second, late `0` (sent after recvWindow + clock error) was acknowledged.
+    final_disarm_generation = models.PositiveBigIntegerField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    # Set when a fatal error stopped this generation; a new arm or disarm (new generation) clears it.
+    fatal_generation = models.PositiveBigIntegerField(null=True, blank=True)
+    # The engine's "what is due" query reads this indexed column only.
+    next_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The trading system that holds this switch (heartbeats.strategies): beaten only while it pings.
+    strategy = models.ForeignKey(
+        "heartbeats.Strategy", null=True, blank=True, on_delete=models.SET_NULL, related_name="policies"
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PolicyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "countdown policies"
+        ordering = ["account__label", "symbol"]
+        constraints = [models.UniqueConstraint(fields=["account", "symbol"], name="one_policy_per_symbol")]
+        # Declared here so the permission survives test flushes; migration 0002 gives it to the operator role.
+        permissions = [("operate_policies", "Can arm and disarm countdown policies")]
+
+    def __str__(self):
+        return f"{self.account.label} {self.symbol}"
+
+    # Disarm all acts on armed policies and on disarmed ones whose disarm the exchange has not acknowledged
+    # yet. The query (for actions) and the property (for rows already loaded) say the same thing.
+    @staticmethod
+    def disarm_all_scope() -> Q:
+        return Q(armed=True) | (
+            Q(armed=False, generation__gt=0) & ~Q(disarm_acked_generation=F("generation"))
+        )
+
+    @property
+    def in_disarm_all_scope(self) -> bool:
+        return self.armed or (self.generation > 0 and self.disarm_acked_generation != self.generation)
+
+    # A disarm is owed until the exchange acknowledged both of its zeros (the second one, sent once no beat
+    # signed earlier can still be accepted, is what makes a disarm final), unless a fatal error stopped it.
+    # The one predicate: the engine's planner (plan.owes_disarm) says the same of its working copy.
+    @staticmethod
+    def owes_disarm_q() -> Q:
+        settled = Q(disarm_acked_generation=F("generation")) & Q(final_disarm_generation=F("generation"))
+        return Q(armed=False, generation__gt=0) & ~settled & ~Q(fatal_generation=F("generation"))
+
+    @property
+    def late_after(self) -> timedelta:
+        """A beat is late once this much has passed since the last acknowledged arm."""
+        return timedelta(seconds=self.interval_s * 1.5 + 2)
+
+    def status(self, now: datetime | None = None) -> PolicyStatus:
+        """The one place a policy's status and expected expiry are computed, from stored facts and one clock
+        reading. Expiry is conservative: send time of the last acknowledged arm + its countdown (the exchange
+        may have applied it later, never earlier)."""
+        now = now or timezone.now()
+        expires_at = None
+        if self.last_arm_sent_at is not None and self.last_arm_countdown_ms:
+            expires_at = self.last_arm_sent_at + timedelta(milliseconds=self.last_arm_countdown_ms)
+        # A disarm acknowledged after the last arm was sent stops the exchange's countdown.
+        disarmed_since_arm = self.disarm_acked_at is not None and (
+            self.last_arm_sent_at is None or self.disarm_acked_at >= self.last_arm_sent_at
+        )
+        live_expiry = None if disarmed_since_arm else expires_at
+        remaining = None
+        if live_expiry is not None:
+            remaining = max(0, int((live_expiry - now).total_seconds() * 1000))
+        confirmed_at = None if disarmed_since_arm else self.last_arm_sent_at
+
+        def result(state, detail):
+            return PolicyStatus(state, live_expiry, remaining, confirmed_at, detail)
+
+        failing = self.fatal_generation is not None and self.fatal_generation == self.generation
+        if not self.armed:
+            if failing:
+                return result(Status.FAILING, self.last_error or "The disarm was refused by the exchange.")
+            if self.generation == 0 or self.disarm_acked_generation == self.generation:
+                if live_expiry is not None and remaining == 0:
+                    return result(Status.DISARMED, "Disarmed; the exchange countdown had already expired.")
+                return result(Status.DISARMED, "Not armed on the exchange.")
+            if live_expiry is not None and remaining == 0:
+                return result(Status.EXPIRED, "Countdown expired before the disarm was acknowledged.")
+            return result(Status.DISARMING, "Disarm sent, waiting for the exchange to acknowledge it.")
+
+        if failing:
+            return result(Status.FAILING, self.last_error or "Heartbeats stopped after a fatal error.")
+        if live_expiry is not None and remaining == 0:
+            return result(Status.EXPIRED, "The countdown ran out: the exchange cancelled the open orders.")
+        if self.last_arm_generation != self.generation or live_expiry is None:
+            if self.last_outcome == Outcome.UNCERTAIN:
+                return result(Status.UNCERTAIN, "The arm's outcome is unknown; retrying.")
+            return result(Status.ARMING, "Arm sent, waiting for the exchange to acknowledge it.")
+        if (
+            self.last_outcome == Outcome.UNCERTAIN
+            and self.last_attempt_at
+            and (self.last_attempt_at > self.last_arm_sent_at)
+        ):
+            return result(Status.UNCERTAIN, "The last heartbeat's outcome is unknown; retrying.")
+        if now - self.last_arm_sent_at > self.late_after:
+            return result(Status.LATE, "Heartbeats are late; the countdown is still running.")
+        return result(Status.ARMED, "Armed; heartbeats on time.")
+
+
+class BeatKind(models.TextChoices):
+    ARM = "arm", "Arm"
+    DISARM = "disarm", "Disarm"
+
+
+class Beat(models.Model):
+    """One request to countdownCancelAll and what came of it. Pruned after settings.BEAT_RETENTION_DAYS."""
+
+    policy = models.ForeignKey(CountdownPolicy, on_delete=models.CASCADE, related_name="beats")
+    generation = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=8, choices=BeatKind.choices)
+    countdown_ms = models.PositiveIntegerField()
+    due_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(db_index=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    message = models.CharField(max_length=300, blank=True)
+    server_time = models.DateTimeField(null=True, blank=True)
+    used_weight = models.PositiveIntegerField(null=True, blank=True)
+    sender = models.CharField(
+        max_length=100, blank=True, help_text="Engine identity, or 'web' for direct sends."
+    )
+
+    class Meta:
+        ordering = ["-sent_at"]
+        indexes = [models.Index(fields=["policy", "-sent_at"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.policy_id} @ {self.sent_at:%H:%M:%S.%f}"
