@@ -1,4 +1,5 @@
-"""Audit trail: Operation rows for human actions, django-auditlog registrations for record diffs.
+"""The audit trail: append-only Operation rows, written by every path that changes something a person cares
+about (pages, admin, API, maintenance windows, strategies, the engine coming and going).
 
 `record()` is the one way an Operation is written. Sign-in, failed sign-in and sign-out arrive here through
 Django's auth signals. `changes` never holds a secret: API keys appear as "…1234", secrets as "(replaced)".
@@ -7,22 +8,13 @@ Django's auth signals. `changes` never holds a secret: API keys appear as "…12
 import ipaddress
 import logging
 
-from auditlog.registry import auditlog
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from heartbeats.models import SECRET_FIELDS, Action, CountdownPolicy, ExchangeAccount, Operation
+from heartbeats.models import Action, CountdownPolicy, ExchangeAccount, Operation
 
 log = logging.getLogger(__name__)
-
-
-# django-auditlog keeps a diff of every save. Secrets are excluded outright (its masking keeps half of the
-# value). For policies only what people set is tracked: the engine's facts change on every beat.
-auditlog.register(ExchangeAccount, exclude_fields=[*SECRET_FIELDS, "created_at", "updated_at"])
-auditlog.register(
-    CountdownPolicy, include_fields=["account", "symbol", "countdown_ms", "interval_s", "armed", "generation"]
-)
 
 
 def record(
@@ -56,6 +48,21 @@ def record(
         changes=changes or {},
         targets=targets or [],
     )
+
+
+def target(policy: CountdownPolicy, changed: bool | None = None) -> dict:
+    """One policy an operation acts on, as its targets list it. `changed` (operations on many policies):
+    whether this operation gave the policy `generation`, False for one it only lists (e.g. a policy already
+    disarming that Disarm all includes). Re-arm acts only on what an operation itself disarmed."""
+    entry = {
+        "policy": policy.pk,
+        "account": policy.account.label,
+        "symbol": policy.symbol,
+        "generation": policy.generation,
+    }
+    if changed is not None:
+        entry["changed"] = changed
+    return entry
 
 
 def client_ip(request) -> str | None:

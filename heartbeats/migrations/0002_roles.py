@@ -14,7 +14,6 @@ VIEW = [
     ("heartbeats", "view_operation"),
     ("heartbeats", "view_enginelease"),
     ("heartbeats", "view_engineliveness"),
-    ("auditlog", "view_logentry"),
 ]
 ROLES = {
     "viewer": VIEW,
@@ -69,7 +68,6 @@ class Migration(migrations.Migration):
         ("heartbeats", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
-        ("auditlog", "__latest__"),
     ]
 
     operations = [migrations.RunPython(create_roles, remove_roles)]

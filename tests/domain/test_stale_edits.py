@@ -2,7 +2,6 @@
 engine's facts, another key admin's change) must survive the save: edits write only the columns they own."""
 
 import pytest
-from auditlog.models import LogEntry
 from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.urls import reverse
@@ -69,10 +68,6 @@ def refusal(form, user) -> str | None:
     return None
 
 
-def newest_diff(obj) -> dict:
-    return LogEntry.objects.get_for_object(obj).order_by("-timestamp", "-pk").first().changes_dict
-
-
 def assert_disarm_survived(policy_id, interval_s):
     stored = CountdownPolicy.objects.get(pk=policy_id)
     disarm = Operation.objects.get(action=Action.DISARM)
@@ -98,7 +93,6 @@ def test_a_policy_edit_keeps_a_disarm_committed_during_the_symbol_check(cast, ar
     assert stored.desired_changed_at == disarmed_at
     # The audit trail says what the edit changed, and only that.
     assert Operation.objects.get(action=Action.POLICY_CHANGE).changes == {"interval_s": [30, 20]}
-    assert newest_diff(stored) == {"interval_s": ["30", "20"]}
 
 
 def test_a_policy_edit_in_the_admin_keeps_a_disarm_committed_meanwhile(client, cast, armed, monkeypatch):
@@ -216,7 +210,6 @@ def test_an_account_edit_writes_its_own_fields_and_the_audit_trail(cast, account
     assert (stored.label, stored.egress, stored.api_key) == ("desk-renamed", "second-ip", account.api_key)
     change = Operation.objects.get(action=Action.ACCOUNT_CHANGE)
     assert change.changes == {"label": ["desk-a", "desk-renamed"], "egress": ["default", "second-ip"]}
-    assert newest_diff(stored) == {"label": ["desk-a", "desk-renamed"], "egress": ["default", "second-ip"]}
 
 
 def test_the_admin_shows_an_account_changed_meanwhile_as_a_form_error(client, cast, account, monkeypatch):
