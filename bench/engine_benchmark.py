@@ -3,11 +3,11 @@
     .venv/bin/python bench/engine_benchmark.py [--interval 30] [--countdown 45] [--intervals 2]
 
 What runs: the simulator in its own process with 50 ± 20 ms injected before every request; for each size, the
-real engine (`manage.py qcluster`, one cluster per egress identity, 60 s shifts so a hand-over falls inside
-the window) on a fresh identity (its own loopback source address, so its own weight budget and minute), and
-in the same window a naive sequential loop over the same policies (same symbols, its own keys and address),
-the baseline. Then "Disarm all" for the size's policies, timed from the call to the last acknowledgement,
-against the naive loop disarming one after the other.
+real engine (`manage.py qcluster`, one cluster per egress identity) on a fresh identity (its own loopback
+source address, so its own weight budget and minute), and in the same window a naive sequential loop over the
+same policies (same symbols, its own keys and address), the baseline. Then "Disarm all" for the size's
+policies, timed from the call to the last acknowledgement, against the naive loop disarming one after the
+other.
 
 Choices: interval 30 s (Binance's example) and countdown 45 s rather than 120 s, so that a beat more than
 15 s late would show as an expiry inside the window; each size is observed for two intervals. Sizes: 10, the
@@ -143,7 +143,7 @@ class Cluster:
 
     def stop(self) -> None:
         try:
-            os.killpg(self.proc.pid, signal.SIGINT)  # workers end their shifts, releasing the lease
+            os.killpg(self.proc.pid, signal.SIGINT)  # every process stops its duties: the lease is released
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             pass
@@ -261,7 +261,6 @@ def percentiles(values: list[float]) -> tuple[float, float, float]:
 
 def run_size(size, identities, sim, env, args, symbols, tmp, round_no):
     from heartbeats.desk import actions
-    from heartbeats.engine.chain import queue_name
     from heartbeats.models import Beat, BeatKind, CountdownPolicy, ExchangeAccount, Outcome
 
     per = math.ceil(size / len(identities))
@@ -303,9 +302,7 @@ def run_size(size, identities, sim, env, args, symbols, tmp, round_no):
             )
         )
     clusters = [Cluster(env, g.egress, g.source, tmp / f"qcluster-{round_no}-{g.egress}.log") for g in groups]
-    print(
-        f"  {size} policies on {len(groups)} identities ({', '.join(queue_name(g.egress) for g in groups)})"
-    )
+    print(f"  {size} policies on {len(groups)} identities ({', '.join(g.egress for g in groups)})")
     try:
         all_policies = [p for g in groups for p in g.policies]
         deadline = time.time() + 30

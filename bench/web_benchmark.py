@@ -110,7 +110,7 @@ def fill(policies: int, identities: int, *, history: bool) -> dict:
         AddressLimits,
         Beat,
         CountdownPolicy,
-        EngineLease,
+        Duty,
         EngineLiveness,
         Environment,
         ExchangeAccount,
@@ -122,7 +122,7 @@ def fill(policies: int, identities: int, *, history: bool) -> dict:
     CountdownPolicy.objects.all().delete()
     ExchangeAccount.objects.all().delete()
     EngineLiveness.objects.all().delete()
-    EngineLease.objects.all().delete()
+    Duty.objects.all().delete()
     AddressLimits.objects.all().delete()
     cache.clear()
 

@@ -66,7 +66,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
-    "auditlog",
     "axes",
     # The second factor: authenticator apps (TOTP), recovery codes (static tokens), passkeys (WebAuthn).
     "django_otp",
@@ -91,11 +90,7 @@ MIDDLEWARE = [
     # A signed-in user who owes a second factor sees nothing else until it is given (heartbeats.twofactor).
     "heartbeats.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
     "axes.middleware.AxesMiddleware",
-    # Every web process looks for disarms owed where no engine can send them, and starts and ends
-    # maintenance windows on time, engine or not (heartbeats.engine.fallback).
-    "heartbeats.engine.fallback.FallbackSweeperMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -156,36 +151,35 @@ CACHES = {
     }
 }
 
-# The engine runs in shifts (heartbeats.engine): each shift is one django-q2 task -- a standby wait of at
-# most ENGINE_STANDBY_SECONDS, then ENGINE_SHIFT_SECONDS of active duty -- that ends well before `timeout`,
-# and `retry` is longer than `timeout` so the ORM broker never hands a running shift to a second worker. The
-# queue never retries on its own: a stale beat retried later could re-arm a disarmed policy.
-ENGINE_SHIFT_SECONDS = env_int("CG_ENGINE_SHIFT_SECONDS", 60)
-ENGINE_STANDBY_SECONDS = ENGINE_SHIFT_SECONDS + 15
-# The egress identity this host's engine serves (one source IP: one weight budget, one lease, one queue) and
-# the local address its requests leave from (empty: the default route).
+# The egress identity this host's engine serves (one source IP: one weight budget, one lease) and the local
+# address its requests leave from (empty: the default route).
 ENGINE_EGRESS = env_str("CG_ENGINE_EGRESS", "default")
 ENGINE_SOURCE_ADDRESS = env_str("CG_ENGINE_SOURCE_ADDRESS") or None
 ENGINE_RECV_WINDOW_MS = env_int("CG_ENGINE_RECV_WINDOW_MS", 5000)
 ENGINE_POOL_SIZE = env_int("CG_ENGINE_POOL_SIZE", 16)
+# The worker (`manage.py qcluster`): django-q2 runs its processes and starts again any that dies; each runs
+# the worker's duties (heartbeats.duties.worker), the engine among them. It runs no task and no schedule:
+# the scheduler is off, so no row of the Schedule table can run code where the encryption keys are, and the
+# queue never retries on its own (a stale beat retried later could re-arm a disarmed policy).
 Q_CLUSTER = {
     "name": "countdown-guard",
-    # One queue per egress identity (heartbeats.engine.chain.queue_name): a shift runs where its address is.
+    # One cluster name per egress identity, so the clusters of two identities are told apart.
     **({"cluster_name": f"countdown-guard-{ENGINE_EGRESS}"} if ENGINE_EGRESS != "default" else {}),
     "orm": "default",
-    # The active shift, its standby, the keeper and pruning.
-    "workers": env_int("CG_Q_WORKERS", 4),
+    # Each process stands by for the engine's lease: with two, one sends and the other takes over within the
+    # lease's few seconds if it dies; django-q2 starts a new one meanwhile.
+    "workers": env_int("CG_Q_WORKERS", 2),
+    "scheduler": False,
     "recycle": 500,
-    "timeout": ENGINE_STANDBY_SECONDS + ENGINE_SHIFT_SECONDS + 30,
-    "retry": ENGINE_STANDBY_SECONDS + ENGINE_SHIFT_SECONDS + 90,
+    "timeout": 300,
+    "retry": 360,
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,
     "save_limit": 1000,
-    # An idle cluster costs little: the broker is read every 2 s (a shift's successor is enqueued a minute
-    # ahead), and the guard loop, which stores the cluster's status in the database cache, runs every 2 s
-    # (its scheduler pass stays ~30 s whatever the cycle).
-    "poll": 2.0,
+    # An idle cluster costs little: the broker is read every 5 s, and the guard loop, which looks after the
+    # processes and stores the cluster's status in the database cache, runs every 2 s.
+    "poll": 5.0,
     "guard_cycle": 2.0,
     "cache": "default",
     "label": "Task queue",
@@ -330,15 +324,12 @@ DEFAULT_FROM_EMAIL = env_str("CG_EMAIL_FROM", "countdown-guard@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [("Risk desk", a) for a in env_list("CG_ALERT_EMAILS")]
 
-# How long beat records and finished queue tasks are kept before the pruning job deletes them.
+# How long beat records and finished queue tasks are kept before the `prune` duty deletes them.
 BEAT_RETENTION_DAYS = env_int("CG_BEAT_RETENTION_DAYS", 7)
-# Every web process looks each second for disarms owed where no engine can send them (engine/direct.py).
-FALLBACK_SWEEP = True
 
-# Alerts (heartbeats/alerts): every web process and the worker run the alerting thread; one at a time holds
-# the duty. A late or unknown heartbeat is told once it lasted CG_ALERT_HOLD_SECONDS; failures and expiries
-# at once; no live engine once CG_ALERT_ENGINE_DOWN_SECONDS passed since one was last seen.
-ALERTS_RUN = True
+# Alerts (heartbeats.desk.alerts, the `alerts` duty): a late or unknown heartbeat is told once it lasted
+# CG_ALERT_HOLD_SECONDS; failures and expiries at once; no live engine once CG_ALERT_ENGINE_DOWN_SECONDS
+# passed since one was last seen.
 ALERT_HOLD_SECONDS = env_int("CG_ALERT_HOLD_SECONDS", 5)
 ALERT_ENGINE_DOWN_SECONDS = env_int("CG_ALERT_ENGINE_DOWN_SECONDS", 30)
 # A notification a channel could not take is retried with backoff for this long, then marked failed.

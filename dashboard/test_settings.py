@@ -26,8 +26,5 @@ if _test_db:
 
     DATABASES["default"] = dj_database_url.parse(_test_db)
 
-# Background threads of the web processes act only in the tests that turn them on (settings fixture): off
-# here too, so the value restored after each test, and in force between tests, is off.
-FALLBACK_SWEEP = False
-ALERTS_RUN = False
+# Orders at stake are read by a worker duty only in the tests that turn it on.
 STAKE_READING = False

@@ -55,14 +55,20 @@ control_socket_disable = True
 
 
 def post_worker_init(worker):
-    """Every worker looks for disarms owed where no engine can send them from the moment it starts, not only
-    from its first request: a worker recycled in the middle of a Disarm all must not wait for someone to open
-    a page before the second zeros go out (heartbeats.engine.fallback)."""
-    from heartbeats.desk.alerts import runner
-    from heartbeats.engine import fallback as direct
+    """Every worker runs the web's duties (heartbeats.duties): owed zeros where no engine can send them,
+    maintenance windows, alerting and the rest, each held by one process at a time, from the moment it
+    starts, not from its first request."""
+    from heartbeats import duties
 
-    direct.ensure_sweeper()
-    runner.ensure_started()  # alerts, the engine-down alert included, even with nobody on the pages
+    duties.start("web")
+
+
+def worker_exit(server, worker):
+    """A worker stopping (recycled after max_requests, or gunicorn stopping) hands its duties over at once
+    instead of letting their leases run out."""
+    from heartbeats import duties
+
+    duties.stop(timeout=5)
 
 
 def post_fork(server, worker):

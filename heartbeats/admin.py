@@ -2,12 +2,11 @@
 operations and engine records. Rights follow the roles (heartbeats.domain.roles) through model permissions.
 
 Operations are the audit trail: nobody, superuser included, can add, change or delete them here. Account and
-policy edits made here write Operations of their own (audit.record) besides django-auditlog's diffs.
+policy edits made here write Operations of their own (audit.record).
 """
 
 import json
 
-from auditlog.models import LogEntry
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation, IncorrectLookupParameters, csrf_protect_m
 from django.contrib.admin.views.main import ChangeList
@@ -33,7 +32,7 @@ from heartbeats.models import (
     AddressLimits,
     Beat,
     CountdownPolicy,
-    EngineLease,
+    Duty,
     EngineLiveness,
     ExchangeAccount,
     MaintenanceWindow,
@@ -397,9 +396,12 @@ def _pretty(value):
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
-@admin.register(EngineLease)
-class EngineLeaseAdmin(ReadOnlyAdmin):
-    list_display = ["egress", "holder", "expires_at", "acquired_at"]
+@admin.register(Duty)
+class DutyAdmin(ReadOnlyAdmin):
+    """Who holds each duty (the engines' leases among them), when it last ran and its last error."""
+
+    list_display = ["name", "holder", "expires_at", "acquired_at", "last_run_at", "failures", "last_error"]
+    search_fields = ["name", "holder"]
 
 
 @admin.register(EngineLiveness)
@@ -434,7 +436,6 @@ class AddressLimitsAdmin(ReadOnlyAdmin):
         "weight_limit",
         "paused_until",
         "banned_until",
-        "fallback_holder",
         "updated_at",
     ]
     list_filter = ["egress"]
@@ -497,7 +498,7 @@ admin.site.register(get_user_model(), GuardUserAdmin)
 
 
 def _make_safe(model):
-    """Give an admin registered by another app (audit log, users) the same refusal of overflowing filters."""
+    """Give an admin registered by another app (the users') the same refusal of overflowing filters."""
     if not admin.site.is_registered(model):
         return
     current = type(admin.site.get_model_admin(model))
@@ -507,8 +508,7 @@ def _make_safe(model):
     admin.site.register(model, type(current.__name__, (SafeChangeListMixin, current), {}))
 
 
-for _model in (LogEntry, get_user_model()):
-    _make_safe(_model)
+_make_safe(get_user_model())
 
 
 @admin.register(AlertChannel)

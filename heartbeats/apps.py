@@ -1,3 +1,6 @@
+import os
+import sys
+
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 
@@ -7,9 +10,16 @@ class HeartbeatsConfig(AppConfig):
     verbose_name = "Countdown Guard"
 
     def ready(self):
-        from heartbeats import checks  # noqa: F401  (system checks)
-        from heartbeats.domain import audit  # noqa: F401  (signal receivers)
-        from heartbeats.engine import signals  # noqa: F401  (engine Schedules after migrate, worker kickoff)
+        # Imported once the models are: system checks and signal receivers register themselves.
+        from heartbeats import checks  # noqa: F401
+        from heartbeats.domain import audit  # noqa: F401
+        from heartbeats.duties import worker  # noqa: F401  (django-q2's processes start their duties)
+
+        if os.environ.get("RUN_MAIN") == "true" and "runserver" in sys.argv:
+            # The development server's serving process (not its autoreloader) runs the web's duties.
+            from heartbeats import duties
+
+            duties.start("web")
 
 
 class GuardAdminConfig(admin_apps.AdminConfig):

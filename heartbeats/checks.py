@@ -5,9 +5,8 @@ countdown_guard.W002  DEBUG is on outside the embedded (CG_DEV) setup: error pag
 countdown_guard.W003  A stored policy's countdown is too tight for its interval, or out of bounds (database).
 countdown_guard.W004  SQLite outside the embedded setup: one host, one writer; use PostgreSQL in production.
 countdown_guard.E005  A stored secret cannot be decrypted with ENCRYPTION_KEYS (database).
-countdown_guard.E006  Q_CLUSTER timing lets the queue deliver a running engine shift twice: a shift
-                      task lasts up to ENGINE_STANDBY_SECONDS + ENGINE_SHIFT_SECONDS, which must be less
-                      than timeout, itself less than retry.
+countdown_guard.E006  Q_CLUSTER's scheduler is on: a Schedule row would run its code on the worker, which
+                      runs duties (heartbeats.duties), no task or schedule of its own.
 countdown_guard.W007  Q_CLUSTER retries or keeps failed tasks on its own (max_attempts 1, ack_failures True).
 countdown_guard.W008  The cache is not shared between processes, so worker status cannot be read.
 countdown_guard.E009  ENGINE_DESIRED_STALE_AFTER is not below EngineLiveness.DEAF_AFTER: an engine that
@@ -129,19 +128,16 @@ def check_secrets_decrypt(app_configs=None, databases=None, **kwargs):
 
 
 @register()
-def check_queue_timing(app_configs=None, **kwargs):
+def check_queue(app_configs=None, **kwargs):
+    """The worker runs no task of its own (heartbeats.duties.worker): a scheduler or retries would only run
+    what someone else put in the queue's tables, on the processes that hold the encryption keys."""
     q = getattr(settings, "Q_CLUSTER", {}) or {}
-    # A shift task waits on standby, then serves its shift: it runs for up to the sum of both.
-    task = getattr(settings, "ENGINE_SHIFT_SECONDS", 0) + getattr(settings, "ENGINE_STANDBY_SECONDS", 0)
-    timeout, retry = q.get("timeout"), q.get("retry")
     problems = []
-    if timeout is None or retry is None or retry <= timeout or timeout <= task:
+    if q.get("scheduler", True) is not False:
         problems.append(
             Error(
-                f"Q_CLUSTER timeout={timeout}, retry={retry} for engine shift tasks of up to {task} s: the "
-                "ORM broker hands a task still running after `retry` seconds to a second worker, so two "
-                "engines could beat at once.",
-                hint="Keep ENGINE_STANDBY_SECONDS + ENGINE_SHIFT_SECONDS < timeout < retry.",
+                "Q_CLUSTER's scheduler is on: a row of the Schedule table would run its code on the worker.",
+                hint="Set Q_CLUSTER['scheduler'] = False; the worker's jobs are duties (heartbeats.duties).",
                 id=ID + "E006",
             )
         )

@@ -4,7 +4,7 @@ from django.views.i18n import JavaScriptCatalog
 
 from heartbeats import views
 from heartbeats.api.endpoints import api, unknown_endpoint
-from heartbeats.views import alerts, api_tokens, cancel_orders, metrics, strategies, twofactor
+from heartbeats.views import alerts, api_tokens, cancel_orders, duties, metrics, strategies, twofactor
 
 # django-otp-webauthn's endpoints (its scripts find them by these names), with the audit trail and lockout.
 passkey_patterns = [
@@ -72,6 +72,7 @@ urlpatterns = [
     path("strategies/<str:strategy_id>/delete/", strategies.strategy_delete, name="strategy_delete"),
     path("strategies/<str:strategy_id>/release/", strategies.strategy_release, name="strategy_release"),
     path("cancel-orders/", cancel_orders.cancel_orders, name="cancel_orders"),
+    path("duties/", duties.duties_page, name="duties"),
     path("second-factor/", twofactor.overview, name="second_factor"),
     path("second-factor/verify/", twofactor.verify, name="second_factor_verify"),
     path("second-factor/app/", twofactor.totp_add, name="second_factor_totp"),

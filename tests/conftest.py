@@ -8,11 +8,28 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(autouse=True)
-def _no_fallback_sweeps(settings):
-    """The web's fallback sweeper thread lives as long as the test process: it sweeps only in the tests
-    that turn it on (settings.FALLBACK_SWEEP = True), never behind another test's back."""
-    settings.FALLBACK_SWEEP = False
+@pytest.fixture
+def run_duties():
+    """`run_duties(kind, *names)` runs, in this test process, the duties `names` of a kind of process ("web"
+    or "worker"; all of them when none is named) as that process's supervisor would; stopped (their leases
+    released) after the test. Nothing runs in the background of a test that does not ask."""
+    from heartbeats.duties.catalogue import duties
+    from heartbeats.duties.supervisor import Supervisor
+
+    started = []
+
+    def start(kind, *names):
+        chosen = [d for d in duties() if not names or d.name in names]
+        missing = set(names) - {d.name for d in chosen}
+        assert not missing, f"no such duty: {missing}"
+        supervisor = Supervisor(kind, chosen)
+        supervisor.start()
+        started.append(supervisor)
+        return supervisor
+
+    yield start
+    for supervisor in started:
+        supervisor.stop()
 
 
 @pytest.fixture

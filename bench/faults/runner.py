@@ -21,7 +21,7 @@ from faults.world import World, log
 CHILD_LIMIT = 240  # seconds a scenario may take on top of its own recovery and settling bounds
 
 
-def setup_django(var_dir: Path, database_url: str, shift_seconds: int, extra: dict) -> dict:
+def setup_django(var_dir: Path, database_url: str, extra: dict) -> dict:
     """Django for this process on the scenario's database (migrated here), and the environment the worker
     and the web get, whose logs go to files in the scenario's folder."""
     from engine_benchmark import setup_django as setup
@@ -29,7 +29,6 @@ def setup_django(var_dir: Path, database_url: str, shift_seconds: int, extra: di
     env = setup(
         var_dir,
         database_url,
-        CG_ENGINE_SHIFT_SECONDS=str(shift_seconds),
         PGAPPNAME="cg-fault-suite",
         **extra,
     )
@@ -40,7 +39,7 @@ def setup_django(var_dir: Path, database_url: str, shift_seconds: int, extra: di
 def watch(world: World) -> tuple[float | None, list[str]]:
     """From the end of the fault: the time until every policy's simulator state matched its desired state for
     good (None if it did not by the end), and what was still wrong at the end. Keeps watching for at least
-    `settle` seconds, so a later relapse (a re-arm at a shift hand-over) is caught."""
+    `settle` seconds, so a later relapse (a re-arm after an engine hand-over) is caught."""
     from faults.truth import mismatches
 
     spec = world.spec
@@ -79,7 +78,7 @@ def run_scenario(name: str, database: str, folder: Path) -> dict:
         return {**result, "applicable": False, "notes": [f"{spec.only} only"]}
     world = None
     try:
-        env = setup_django(folder / "var", db.url, spec.shift_seconds, spec.env)
+        env = setup_django(folder / "var", db.url, spec.env)
         world = World(spec, folder, env, db)
         world.start_simulator()
         world.populate()

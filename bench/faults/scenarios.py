@@ -55,7 +55,7 @@ def _form_errors(html: str) -> str:
 def stale_edit(world) -> None:
     """A key admin's policy edit (the admin's change form) waits in its exchangeInfo call (held by the
     simulator) while an operator disarms the policy; the edit is then let through. It must not re-arm the
-    policy: watched for two shift hand-overs after it."""
+    policy: watched across an engine hand-over after it (a new engine reads everything afresh)."""
     from django.core.cache import cache
 
     p = world.policies[0]
@@ -84,6 +84,7 @@ def stale_edit(world) -> None:
     world.release("edit")
     thread.join(60)
     world.note(f"the held edit, let through after the disarm's `0`: {_answer(box)}")
+    world.hand_over_engine()
     world.fault_over()
 
 
@@ -192,7 +193,7 @@ def disable_armed_account(world) -> None:
 
 def weight(world) -> None:
     """In one calendar minute of the exchange: Disarm all, re-arm all, Disarm all, re-arm all (50 policies,
-    engine alive, shifts handing over), then a Disarm all into the nearly full minute with no engine alive
+    engine alive), then a Disarm all into the nearly full minute with no engine alive
     (the web sends the zeros). The simulator's own limiter must never answer 429 or 418."""
     server_ms = world.sim.control("GET", "clock")["server_time"]
     time.sleep(60 - (server_ms / 1000) % 60 + 0.3)
@@ -222,7 +223,7 @@ def weight(world) -> None:
 FAST_HOLD = {"CG_ENGINE_RECV_WINDOW_MS": "8000"}
 
 SPECS = [
-    Spec("stale-edit", "1. stale policy edit vs disarm", stale_edit, web=True, shift_seconds=8, settle=22),
+    Spec("stale-edit", "1. stale policy edit vs disarm", stale_edit, web=True, settle=10),
     Spec(
         "dropped-connections",
         "2. worker's DB sessions terminated, then disarm",
@@ -254,7 +255,6 @@ SPECS = [
         policies=50,
         interval_s=60,
         countdown_ms=182_000,
-        shift_seconds=15,
         limits={"weight_limit": 1600, "ban_after": 10, "ban_seconds": 10},
         recover_limit=75,
     ),

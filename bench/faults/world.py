@@ -5,6 +5,7 @@ People act as they do in production: arm and disarm through heartbeats.desk.acti
 call) or through the web as signed-in users (Disarm all, the admin's forms).
 """
 
+import os
 import socket
 import threading
 import time
@@ -32,7 +33,6 @@ class Spec:
     accounts: int = 2
     interval_s: int = 2
     countdown_ms: int = 9000
-    shift_seconds: int = 20
     env: dict = field(default_factory=dict)  # extra environment of the worker and the web
     limits: dict = field(default_factory=dict)  # POST /_sim/limits before anything starts
     recover_limit: float = 30.0  # how long to wait for the state to match after the fault
@@ -257,6 +257,24 @@ class World:
             time.sleep(0.2)
         self.note(f"timed out waiting for {what}")
         return False
+
+    def hand_over_engine(self, timeout: float = 15) -> None:
+        """SIGTERM to the worker process whose engine holds the lease, as a deploy does to each: its engine
+        hands the lease over and another process's engine, standing by, reads everything afresh."""
+        import signal
+
+        pid = self.engine_pid(active=True)
+        if pid is None:
+            self.note("no active engine to hand over from")
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(r["holds_lease"] and r["pid"] != pid for r in self.engine_rows()):
+                self.note("the engine handed over to another worker process")
+                return
+            time.sleep(0.2)
+        self.note("the engine did not hand over")
 
     def engine_pid(self, active: bool = True, timeout: float = 20) -> int | None:
         """The pid of the worker process running the active (or a standby) engine, from the liveness table."""

@@ -15,6 +15,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from heartbeats.domain import audit, pacing
+from heartbeats.domain.desired import set_desired
+from heartbeats.domain.validation import required_reason
 from heartbeats.engine import fallback
 from heartbeats.models import Action, Beat, BeatKind, CountdownPolicy, Operation, Status
 
@@ -34,42 +36,13 @@ RESULT_ACTIONS = (
 DISARMED, ARMED, RETRYING, FAILED, SUPERSEDED = "disarmed", "armed", "retrying", "failed", "superseded"
 
 
-def _target(policy: CountdownPolicy, changed: bool | None = None) -> dict:
-    """`changed` (operations on many policies): whether this operation gave the policy `generation`, False
-    for one it only lists (e.g. a policy already disarming that Disarm all includes). Re-arm acts only on
-    what an operation itself disarmed."""
-    target = {
-        "policy": policy.pk,
-        "account": policy.account.label,
-        "symbol": policy.symbol,
-        "generation": policy.generation,
-    }
-    if changed is not None:
-        target["changed"] = changed
-    return target
-
-
-def _required(reason: str, what: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValueError(f"A reason is required to {what}.")
-    return reason
-
-
 def _set_desired(policy_id, *, armed: bool, action: str, user, ip, reason="", username=None) -> Operation:
     with transaction.atomic():
         policy = CountdownPolicy.objects.select_for_update().with_account().get(pk=policy_id)
-        now = timezone.now()  # once the lock is held: a wait for it must not backdate the change
         if armed and not policy.account.enabled:
             raise ValueError(f"{policy.account.label} is disabled: enable the account before arming.")
         was_armed = policy.armed
-        CountdownPolicy.objects.filter(pk=policy.pk).update(
-            armed=armed,
-            generation=F("generation") + 1,
-            desired_changed_at=now,
-            updated_at=now,
-            next_due_at=now if armed else None,
-        )
+        set_desired([policy.pk], armed=armed)
         policy.refresh_from_db()
         operation = audit.record(
             action,
@@ -78,7 +51,7 @@ def _set_desired(policy_id, *, armed: bool, action: str, user, ip, reason="", us
             policy=policy,
             reason=reason,
             changes={"armed": [was_armed, armed]},
-            targets=[_target(policy)],
+            targets=[audit.target(policy)],
             username=username,
         )
     return operation
@@ -106,7 +79,7 @@ def disarm(policy_id, *, user, ip, reason: str = "", username: str | None = None
 def disarm_all(*, user, ip, reason: str, account_ids=None, username: str | None = None) -> Operation:
     """Disarm every armed policy (of `account_ids`, if given) in one transaction, with the reason audited.
     Policies already disarming are included in the results without a new generation."""
-    reason = _required(reason, "disarm all")
+    reason = required_reason(reason, "disarm all")
     with transaction.atomic():
         scope = CountdownPolicy.objects.all()
         if account_ids is not None:
@@ -114,9 +87,9 @@ def disarm_all(*, user, ip, reason: str, account_ids=None, username: str | None 
         chosen = list(
             scope.select_for_update().filter(CountdownPolicy.disarm_all_scope()).values_list("pk", flat=True)
         )
-        changed = _bump(CountdownPolicy.objects.filter(pk__in=chosen, armed=True), armed=False)
+        changed = set_desired(CountdownPolicy.objects.filter(pk__in=chosen, armed=True), armed=False)
         policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
-        targets = [_target(p, p.pk in changed) for p in policies.order_by("account__label", "symbol")]
+        targets = [audit.target(p, p.pk in changed) for p in policies.order_by("account__label", "symbol")]
         operation = audit.record(
             Action.DISARM_ALL,
             user=user,
@@ -129,21 +102,6 @@ def disarm_all(*, user, ip, reason: str, account_ids=None, username: str | None 
     log.warning("disarm all by %s: %d policies (%s)", operation.username or "-", len(targets), reason[:100])
     _send_where_no_engine(targets)
     return operation
-
-
-def _bump(rows, *, armed: bool) -> set[int]:
-    """Desire `rows` (already locked by the caller) armed or disarmed, each with a new generation, in one
-    UPDATE; the ids changed."""
-    ids = set(rows.values_list("pk", flat=True))
-    now = timezone.now()  # once the locks are held: a wait for them must not backdate the change
-    CountdownPolicy.objects.filter(pk__in=ids).update(
-        armed=armed,
-        generation=F("generation") + 1,
-        desired_changed_at=now,
-        updated_at=now,
-        next_due_at=now if armed else None,
-    )
-    return ids
 
 
 # Operations whose disarms can be undone at once by "Re-arm these N".
@@ -170,17 +128,17 @@ def rearmable(operation: Operation, policies: dict | None = None) -> list[Countd
 def rearm(operation: Operation, *, user, ip, reason: str) -> Operation:
     """Arm again what `operation` (a Disarm all or a disarm of a selection) disarmed and nobody changed since,
     as one audited operation. The engine paces the arms within each address's weight budget."""
-    reason = _required(reason, "re-arm")
+    reason = required_reason(reason, "re-arm")
     with transaction.atomic():
         ids = [t["policy"] for t in operation.targets or []]
         locked = CountdownPolicy.objects.select_for_update().with_account().in_bulk(ids)
         chosen = [p.pk for p in rearmable(operation, locked)]
         if not chosen:
             raise ValueError("None of these policies can be re-armed: each was armed or changed since.")
-        _bump(CountdownPolicy.objects.filter(pk__in=chosen), armed=True)
+        set_desired(CountdownPolicy.objects.filter(pk__in=chosen), armed=True)
         policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
         policies = list(policies.order_by("account__label", "symbol"))
-        targets = [_target(p, True) for p in policies]
+        targets = [audit.target(p, True) for p in policies]
         left_alone = len([t for t in operation.targets or [] if t.get("changed", True)]) - len(targets)
         result = audit.record(
             Action.REARM,
@@ -203,7 +161,7 @@ def set_selected(policy_ids, *, armed: bool, user, ip, reason: str) -> Operation
     """Arm or disarm the selected policies as one audited operation. An arm gives a new generation to each
     one not armed (or failing), a disarm to each one armed; the others are listed unchanged. Arming refuses
     the whole selection, changing nothing, if a policy is on a disabled account."""
-    reason = _required(reason, "arm the selection" if armed else "disarm the selection")
+    reason = required_reason(reason, "arm the selection" if armed else "disarm the selection")
     ids = sorted({int(pk) for pk in policy_ids})
     with transaction.atomic():
         locked = CountdownPolicy.objects.select_for_update().with_account().in_bulk(ids)
@@ -223,11 +181,11 @@ def set_selected(policy_ids, *, armed: bool, user, ip, reason: str) -> Operation
             )
         else:
             rows = CountdownPolicy.objects.filter(pk__in=ids, armed=True)
-        changed = _bump(rows, armed=armed)
+        changed = set_desired(rows, armed=armed)
         policies = list(
             CountdownPolicy.objects.filter(pk__in=ids).with_account().order_by("account__label", "symbol")
         )
-        targets = [_target(p, p.pk in changed) for p in policies]
+        targets = [audit.target(p, p.pk in changed) for p in policies]
         changes = {"policies": len(targets), "changed": len(changed)}
         if armed:
             changes["pacing"] = [
@@ -249,8 +207,7 @@ def set_selected(policy_ids, *, armed: bool, user, ip, reason: str) -> Operation
 
 def _send_where_no_engine(targets: list[dict]) -> None:
     """The first zeros at once where no engine can send them (none alive, or one that cannot read desired
-    state); the sweeper of whichever web process is alive sends the rest, the second zeros included."""
-    fallback.ensure_sweeper()
+    state); the `owed-zeros` duty of a web process sends the rest, the second zeros included."""
     if targets:
         fallback.send_owed([t["policy"] for t in targets])
 

@@ -2,11 +2,10 @@
 and re-arms them at its end, and is created, ended early or extended by operators.
 
 `apply_due()` makes the transitions. It touches only the database (the engine, or the web's fallback sender
-where no engine is alive, sends what the new desired state asks for), and is called once a second by the
-active engine's shift keeper and by every web process's fallback sweeper (heartbeats.engine.fallback), so a
-window starts even with no engine. Each
-transition first moves the window's state with a conditional UPDATE, in the transaction that changes the
-policies: of two processes calling it at once, one acts and the other finds nothing to do.
+where no engine is alive, sends what the new desired state asks for), and is run once a second as the
+`maintenance` duty (heartbeats.duties) by a web or a worker process, so a window starts even with no
+engine. Each transition first moves the window's state with a conditional UPDATE, in the transaction that
+changes the policies: of two processes calling it at once, one acts and the other finds nothing to do.
 """
 
 import logging
@@ -16,8 +15,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from heartbeats.desk import actions
 from heartbeats.domain import audit, pacing
+from heartbeats.domain.desired import set_desired
+from heartbeats.domain.validation import required_reason
 from heartbeats.models import (
     Action,
     CountdownPolicy,
@@ -55,7 +55,7 @@ def _check_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
 
 def create(*, user, ip, reason: str, starts_at, ends_at, account_ids=(), policy_ids=()) -> MaintenanceWindow:
     """Schedule a window; audited. It starts at the next apply_due() once `starts_at` has come."""
-    reason = actions._required(reason, "schedule a maintenance window")
+    reason = required_reason(reason, "schedule a maintenance window")
     now = timezone.now()
     if starts_at < now - START_SLACK:
         raise ValueError("The start is in the past: give a time from now on (UTC).")
@@ -96,7 +96,7 @@ def create(*, user, ip, reason: str, starts_at, ends_at, account_ids=(), policy_
 def end_now(window_id: int, *, user, ip, reason: str) -> Operation:
     """End a running window now (re-arming what it disarmed and nobody touched), or cancel a scheduled one
     before it disarms anything; audited as ended early either way."""
-    reason = actions._required(reason, "end the window early")
+    reason = required_reason(reason, "end the window early")
     with transaction.atomic():
         window = MaintenanceWindow.objects.select_for_update().filter(pk=window_id).first()
         if window is None:
@@ -114,7 +114,7 @@ def end_now(window_id: int, *, user, ip, reason: str) -> Operation:
 
 def extend(window_id: int, *, user, ip, reason: str, ends_at: datetime) -> Operation:
     """Move a scheduled or running window's end later; audited with the old and the new end."""
-    reason = actions._required(reason, "extend the window")
+    reason = required_reason(reason, "extend the window")
     with transaction.atomic():
         window = MaintenanceWindow.objects.select_for_update().filter(pk=window_id).first()
         if window is None:
@@ -203,9 +203,9 @@ def _start(pk: int, now: datetime) -> Operation | None:
         return None  # another process started (or someone cancelled) it first
     ids = _covered_ids(window)
     locked = CountdownPolicy.objects.select_for_update().filter(pk__in=ids)
-    changed = actions._bump(locked.filter(armed=True), armed=False)
+    changed = set_desired(locked.filter(armed=True), armed=False)
     policies = CountdownPolicy.objects.filter(pk__in=ids).with_account().order_by("account__label", "symbol")
-    targets = [actions._target(p, p.pk in changed) for p in policies]
+    targets = [audit.target(p, p.pk in changed) for p in policies]
     disarmed = {str(t["policy"]): t["generation"] for t in targets if t["changed"]}
     operation = audit.record(
         Action.WINDOW_START,
@@ -241,7 +241,7 @@ def _end(window, *, early: bool, user, ip, reason: str, now: datetime | None = N
         p for pk, p in locked.items() if not p.armed and p.generation == given[pk] and p.account.enabled
     ]
     chosen = _hand_over(window, chosen)
-    actions._bump(CountdownPolicy.objects.filter(pk__in=[p.pk for p in chosen]), armed=True)
+    set_desired(CountdownPolicy.objects.filter(pk__in=[p.pk for p in chosen]), armed=True)
     policies = list(
         CountdownPolicy.objects.filter(pk__in=[p.pk for p in chosen])
         .with_account()
@@ -260,7 +260,7 @@ def _end(window, *, early: bool, user, ip, reason: str, now: datetime | None = N
         username=None if early else WINDOW_USERNAME,
         reason=reason,
         changes=changes,
-        targets=[actions._target(p, True) for p in policies],
+        targets=[audit.target(p, True) for p in policies],
     )
     MaintenanceWindow.objects.filter(pk=window.pk).update(end_operation=operation)
     log.warning(

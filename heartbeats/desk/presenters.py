@@ -24,6 +24,7 @@ from heartbeats.domain.symbols import cached_facts_many
 from heartbeats.models import (
     STATUS_RISK,
     AddressLimits,
+    Duty,
     EngineLiveness,
     OrdersAtStake,
     PolicyStatus,
@@ -292,8 +293,10 @@ class Snapshot:
     lapses: list[LapseRow] = field(default_factory=list)
     # Running maintenance windows, soonest end first (maintenance.running_banners).
     maintenance: list[dict] = field(default_factory=list)
-    # Alert channels whose latest delivery did not get through (alerts.health.failing_channels).
+    # Alert channels whose latest delivery did not get through (alerts.channel_health.failing_channels).
     alert_failures: list[dict] = field(default_factory=list)
+    # Duties whose runs keep failing (heartbeats.duties), in the words of their last error.
+    duty_failures: list[dict] = field(default_factory=list)
 
     @property
     def engine_alive(self) -> bool:
@@ -395,6 +398,7 @@ class Snapshot:
             "lapses": [lapse.as_json() for lapse in self.lapses],
             "maintenance": [{k: v for k, v in w.items() if k != "ends_at"} for w in self.maintenance],
             "alert_failures": [{k: v for k, v in f.items() if k != "at"} for f in self.alert_failures],
+            "duty_failures": [{k: v for k, v in f.items() if k != "since"} for f in self.duty_failures],
             "policies": [r.as_json() for r in (page.rows if page else self.rows)],
         }
         if page:
@@ -529,4 +533,21 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
         lapses=lapses,
         maintenance=running_banners(),
         alert_failures=failing_channels(),
+        duty_failures=failing_duties(now),
     )
+
+
+def failing_duties(now) -> list[dict]:
+    """One query: duties held now whose last runs failed (heartbeats.duties.supervisor records them)."""
+    rows = Duty.objects.filter(failures__gt=0, expires_at__gt=now).exclude(holder="").order_by("name")
+    return [
+        {
+            "name": d.name,
+            "host": d.holder.split(":")[1] if d.holder.count(":") >= 2 else "",
+            "failures": d.failures,
+            "error": d.last_error,
+            "since": d.failing_since or d.last_error_at,
+            "since_ms": epoch_ms(d.failing_since or d.last_error_at),
+        }
+        for d in rows
+    ]

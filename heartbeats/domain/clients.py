@@ -1,11 +1,19 @@
-"""From a stored exchange account to a working exchange client, and the key check run when one is saved.
+"""From a stored exchange account to a working exchange client (the one factory: `client_for`, and
+`shared_client` for the client a process keeps per account), and the key check run when one is saved.
 
 `check_key` turns the exchange's answer into a sentence a key admin can act on. It never puts the API key,
 the secret or a signed request into a message.
 """
 
+import threading
+
 from heartbeats.domain import ratelimits
 from heartbeats.domain.validation import VENUE_NAMES, exchange_url_refusal
+from heartbeats.exchange import errors
+from heartbeats.exchange.client import FuturesClient
+from heartbeats.exchange.redact import redact
+from heartbeats.exchange.signing import load_signer
+from heartbeats.models import CountdownPolicy, KeyType
 
 
 class KeyCheckFailed(Exception):
@@ -18,18 +26,43 @@ class KeyCheckFailed(Exception):
 
 def signer_for(account):
     """The request signer for the account's decrypted secret. Raises InvalidKeyError for a bad key."""
-    from heartbeats.exchange.signing import load_signer
-
     return load_signer(account.key_type, account.secret, account.key_passphrase or None)
 
 
 def client_for(account, **kw):
     """A FuturesClient for the account (decrypted key, signer, base URL, venue); `kw` go to FuturesClient."""
-    from heartbeats.exchange.client import FuturesClient
-
     return FuturesClient(
         account.base_url, account.venue, api_key=account.api_key, signer=signer_for(account), **kw
     )
+
+
+_kept: dict[int, tuple[tuple, FuturesClient]] = {}  # account id -> (version, client)
+_kept_lock = threading.Lock()
+
+
+def shared_client(account, **kw):
+    """The client this process keeps for the account (the web's fallback sender, Cancel orders now, the
+    orders-at-stake reader): kept-alive connections and a measured clock between uses, made again when the
+    account or the options change. The engine keeps its own (engine/clients.py), built by client_for
+    too."""
+    version = (
+        account.updated_at,
+        account.base_url,
+        account.venue,
+        account.key_type,
+        tuple(sorted(kw.items())),
+    )
+    with _kept_lock:
+        kept = _kept.get(account.pk)
+    if kept is not None and kept[0] == version:
+        return kept[1]
+    made = client_for(account, **kw)
+    with _kept_lock:
+        old = _kept.get(account.pk)
+        _kept[account.pk] = (version, made)
+    if old is not None and old[1] is not made:
+        old[1].close()
+    return made
 
 
 # GET time (1) and GET openOrders without a symbol (40).
@@ -40,8 +73,6 @@ def check_key(account, **kw) -> None:
     """Prove the key works with one signed read (GET openOrders) after a clock sync. KeyCheckFailed says what
     failed: bad key material, wrong key or permissions or IP (-2015), clock (-1021), signature (-1022),
     unreachable, rate limited."""
-    from heartbeats.exchange import errors
-
     refusal = exchange_url_refusal(account.base_url)
     if refusal:
         raise KeyCheckFailed(f"Not checked: {refusal}")
@@ -77,8 +108,6 @@ def disable_refusal(account) -> str | None:
     """Why `account` may not be disabled now, or None. Disabling stops the heartbeats of its policies without
     a disarm, so the exchange would cancel their orders at expiry: an operator's call, not a key admin's. The
     policies that block it are those Disarm all would act on (armed, or still owing a disarm)."""
-    from heartbeats.models import CountdownPolicy
-
     blocking = account.policies.filter(CountdownPolicy.disarm_all_scope()).order_by("symbol")
     names = list(blocking.values_list("symbol", flat=True))
     if not names:
@@ -93,8 +122,6 @@ def disable_refusal(account) -> str | None:
 
 def describe(exc, account) -> str:
     """One sentence per failure a key admin can fix."""
-    from heartbeats.exchange import errors
-
     code, where = exc.code, account.base_url
     # The exchange's own sentence ends with a full stop already ("Signature for this request is not valid.").
     # Only an answer in the exchange's error format (a code and its message) is quoted, never whatever else
@@ -152,15 +179,11 @@ def describe(exc, account) -> str:
 
 
 def _key_type(account) -> str:
-    from heartbeats.models import KeyType
-
     return dict(KeyType.choices).get(account.key_type, account.key_type)
 
 
 def _scrub(text: str, account) -> str:
     """Belt and braces: the exchange or a library must never get a secret into a message shown to people."""
-    from heartbeats.exchange.redact import redact
-
     text = redact(text)
     for value in (account.api_key, account.secret, account.key_passphrase):
         if value and len(value) >= 8:

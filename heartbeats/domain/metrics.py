@@ -1,11 +1,9 @@
-"""Every Prometheus metric Countdown Guard exposes at /metrics (heartbeats.views.metrics), by name.
+"""The events Countdown Guard counts for /metrics (heartbeats.views.metrics, which adds the current state).
 
-Two kinds. Events -- beats stored, alert deliveries -- are counted by the process where they happen (the
-engine in a worker, a web process's fallback sender) into files shared by every process on this host
-(prometheus-client's multiprocess mode, directory settings.METRICS_DIR). Current state -- time left on each
-armed countdown, engines, request weight, policies by status -- is read from the database at scrape time
-through presenters.snapshot(), the board's own source, so every web process answers a scrape alike.
-Labels never carry secrets: accounts by their label, egress identities and hosts by name.
+Events -- beats stored, alert deliveries, duty failures -- are counted by the process where they happen (the
+engine in a worker, a web process's fallback sender, any process's duties) into files shared by every
+process on this host (prometheus-client's multiprocess mode, directory settings.METRICS_DIR). Labels never
+carry secrets: accounts by their label, egress identities and hosts by name.
 """
 
 import collections
@@ -13,10 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.registry import Collector
+from prometheus_client import Counter, Histogram
 
 from heartbeats.models import Outcome
 
@@ -33,8 +28,11 @@ BEAT_LATENESS = Histogram(
 )
 ALERT_DELIVERIES = Counter("countdown_guard_alert_deliveries", "Alert deliveries, by result.", ["result"])
 ALERT_RESULTS = ("sent", "retrying", "failed")
+DUTY_FAILURES = Counter(
+    "countdown_guard_duty_failures", "Failed runs of a duty (heartbeats.duties).", ["duty"]
+)
 # Cleared by the tests, which give each test a directory of its own.
-EVENT_METRICS = (BEATS, BEAT_LATENESS, ALERT_DELIVERIES)
+EVENT_METRICS = (BEATS, BEAT_LATENESS, ALERT_DELIVERIES, DUTY_FAILURES)
 
 _failed = False  # one warning per process when the shared files cannot be written
 
@@ -63,6 +61,14 @@ def count_alert_delivery(result: str) -> None:
         _warn_once(exc)
 
 
+def count_duty_failure(duty: str) -> None:
+    """One failed run of a duty (an engine's failures are counted under its duty's name too)."""
+    try:
+        DUTY_FAILURES.labels(duty.split(":", 1)[0]).inc()
+    except Exception as exc:
+        _warn_once(exc)
+
+
 def _warn_once(exc: Exception) -> None:
     global _failed
     if not _failed:
@@ -70,75 +76,10 @@ def _warn_once(exc: Exception) -> None:
         log.warning("metrics cannot be counted in this process (%s); /metrics will miss its events", exc)
 
 
-class StateCollector(Collector):
-    """The current state, from one presenters.snapshot() per scrape (a few queries, as for the board)."""
-
-    def collect(self):
-        from heartbeats.desk import (
-            presenters,  # the engine imports this module; only a scrape needs the pages'
-        )
-
-        snap = presenters.snapshot()
-        expiry = GaugeMetricFamily(
-            "countdown_guard_seconds_to_expiry",
-            "Seconds until an armed policy's exchange countdown runs out unless a beat is acknowledged "
-            "(0: it ran out).",
-            labels=["account", "symbol"],
-        )
-        for row in snap.rows:
-            if row.policy.armed and row.status.remaining_ms is not None:
-                expiry.add_metric(
-                    [row.policy.account.label, row.policy.symbol], row.status.remaining_ms / 1000
-                )
-        policies = GaugeMetricFamily("countdown_guard_policies", "Policies by status.", labels=["status"])
-        for status, count in snap.counts.items():
-            policies.add_metric([status], count)
-        yield expiry
-        yield policies
-        yield from _egress_families(snap)
-
-
-def _egress_families(snap):
-    up = GaugeMetricFamily(
-        "countdown_guard_engine_up",
-        "1 when an engine holding the lease is sending for this egress identity.",
-        labels=["egress"],
-    )
-    holder = GaugeMetricFamily(
-        "countdown_guard_lease_holder",
-        "1 for the host whose engine holds this egress identity's lease (absent when none does).",
-        labels=["egress", "host"],
-    )
-    used = GaugeMetricFamily(
-        "countdown_guard_weight_used", "Request weight used this minute, as last reported.", labels=["egress"]
-    )
-    limit = GaugeMetricFamily(
-        "countdown_guard_weight_limit", "Request weight allowed per minute.", labels=["egress"]
-    )
-    for e in snap.egresses:
-        up.add_metric([e.egress], 1 if e.alive else 0)
-        if e.engine is not None and e.engine.holds_lease and not e.engine.is_stale(snap.now):
-            holder.add_metric([e.egress, e.engine.host], 1)
-        if e.measured is not None:
-            used.add_metric([e.egress], e.measured)
-        if e.limit is not None:
-            limit.add_metric([e.egress], e.limit)
-    return up, holder, used, limit
-
-
 def directory() -> Path | None:
     """Where this host's processes keep their counters (settings.METRICS_DIR), None when unusable."""
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     return Path(path) if path and os.path.isdir(path) else None
-
-
-def registry() -> CollectorRegistry:
-    """A registry for one scrape: every process's counters plus the state read now."""
-    scrape = CollectorRegistry()
-    if (path := directory()) is not None:
-        MultiProcessCollector(scrape, path=str(path))
-    scrape.register(StateCollector())
-    return scrape
 
 
 def forget_dead_processes(once_for: int) -> None:

@@ -3,7 +3,7 @@
 Binance counts request weight per address and per minute of its own clock, answers 429 when the minute is
 spent and bans (418) an address that keeps sending after a 429, for minutes at first and up to days for
 repeat offenders. So the used weight, the pause and the ban are state of the address (an AddressLimits row),
-not of a shift or a process: the engine's meters start from it and write to it, and every other request
+not of an engine or a process: the engine's meters start from it and write to it, and every other request
 (the web's fallback disarms, key checks, symbol lists) asks `refusal()` first and reports with `observe()`.
 
 Every write is one conditional UPDATE that only moves a value forward, so processes never undo each other.

@@ -24,7 +24,7 @@ _VIEW = [
     "heartbeats.view_countdownpolicy",
     "heartbeats.view_beat",
     "heartbeats.view_operation",
-    "heartbeats.view_enginelease",
+    "heartbeats.view_duty",
     "heartbeats.view_engineliveness",
     "heartbeats.view_alertchannel",
     "heartbeats.view_alertcondition",
@@ -34,7 +34,6 @@ _VIEW = [
     "heartbeats.view_strategyping",
     "heartbeats.view_ordercancel",
     "heartbeats.view_ordersatstake",
-    "auditlog.view_logentry",
 ]
 ROLE_PERMISSIONS = {
     VIEWER: _VIEW,

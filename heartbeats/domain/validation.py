@@ -29,6 +29,14 @@ _COINM_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}USD_(PERP|\d{6})$")
 _SYMBOL_CHARS = re.compile(r"^[A-Z0-9_]+$")
 
 
+def required_reason(reason: str, what: str) -> str:
+    """The reason an audited action must give, stripped; ValueError saying what it is needed for."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError(f"A reason is required to {what}.")
+    return reason
+
+
 def min_countdown_ms(interval_s: int) -> int:
     return max(MIN_COUNTDOWN_MS, BEATS_PER_COUNTDOWN * interval_s * 1000 + LATENCY_MARGIN_MS)
 

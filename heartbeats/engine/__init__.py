@@ -1,7 +1,8 @@
 """The heartbeat engine: keeps every armed policy's exchange countdown alive and follows every disarm.
 
-`Engine(egress).run(stop_event)` serves one egress identity (usable in a thread); `tasks.run_shift` runs it
-as a chain of django-q2 shifts. `engine_alive()` and `current_engines()` read the liveness records.
+`Engine(egress).run(stop_event)` stands by for one egress identity's lease, then serves it (usable in a
+thread; the worker runs it as its `engine:<egress>` duty, heartbeats.duties). `engine_alive()` and
+`current_engines()` read the liveness records.
 """
 
 from heartbeats.engine.config import EngineConfig

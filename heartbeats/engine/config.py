@@ -9,9 +9,6 @@ from heartbeats.domain.ratelimits import BAN_PAUSE, RATE_LIMIT_PAUSE
 
 @dataclass(frozen=True)
 class EngineConfig:
-    # Active duty of one shift (a django-q2 task), and the longest a standby waits for the lease.
-    shift_seconds: float = 60.0
-    standby_seconds: float = 75.0
     # Lease: taken over this long after its holder stopped renewing. The holder renews often and stops
     # sending `lease_margin` before its lease could have run out, so two holders never overlap.
     lease_ttl: float = 3.0
@@ -21,8 +18,8 @@ class EngineConfig:
     # latest this often.
     standby_poll_every: float = 1.0
     liveness_every: float = 1.0
-    # How often the active engine checks that its successor is waiting.
-    successor_every: float = 2.0
+    # A standby's liveness record (what `engine_status` and the duties page list) is written less often.
+    standby_publish_every: float = 5.0
     # People's changes wake the watcher (wakeup.py: a disarm goes out within a few ms plus one round trip);
     # it also looks this often whatever happened, which keeps `desired_read_at` fresh. The whole policy set
     # is reloaded every `full_reload_every` to notice deletions and moved accounts.
@@ -47,7 +44,7 @@ class EngineConfig:
     read_timeout: float = 5.0
     time_sync_every: float = 60.0
     source_address: str | None = None
-    # Beats due this soon after the end of a shift are sent early, so the hand-over has nothing due.
+    # Beats due this soon after an engine stops are sent early, so the hand-over has nothing due.
     handover_window: float = 0.2
     # Beats are spread at least this far apart (a send costs the exchange client ~2-3 ms of CPU), pulled
     # earlier (never later) by at most `spread_max_pull` or a tenth of the interval.
@@ -56,10 +53,6 @@ class EngineConfig:
     # Default pause after a 429 without Retry-After, and after a 418 without one.
     rate_limit_pause: float = RATE_LIMIT_PAUSE
     ban_pause: float = BAN_PAUSE
-    # A successor shift waits this long before its start-up work (see Engine._settle); one enqueued but not
-    # yet seen as a standby is enqueued again after `successor_cooldown`.
-    successor_delay: float = 2.0
-    successor_cooldown: float = 10.0
 
     @classmethod
     def from_settings(cls, **overrides) -> "EngineConfig":

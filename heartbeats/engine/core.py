@@ -6,9 +6,9 @@ Threads, each with one job:
 - the caller's thread runs the loop: an in-memory timer queue of due sends, results coming back, dispatch in
   priority order (disarms first). It never touches the database, so a slow or locked database cannot
   delay a beat;
-- the shift keeper (shift.py) takes and renews the lease, writes the liveness record and shares the
+- the lease keeper (lease_keeper.py) takes and renews the lease, writes the liveness record and shares the
   address's limits with every other process;
-- the watcher reads people's changes (see reconcile.py);
+- the watcher reads people's changes (see watcher.py);
 - the writer stores beats and facts in small batches (see records.py);
 - two sender pools send the requests, one in flight per (account, symbol).
 Threads report to the loop with the small named types of events.py.
@@ -42,7 +42,7 @@ from heartbeats.engine.events import (
     RowsChanged,
     Wake,
 )
-from heartbeats.engine.lease_keeper import ShiftKeeper
+from heartbeats.engine.lease_keeper import LeaseKeeper
 from heartbeats.engine.plan import (
     ARM,
     PRIORITY,
@@ -84,26 +84,17 @@ def default_engine_id() -> str:
 
 
 class Engine:
-    """`Engine(egress).run(stop_event)` serves one egress identity until `stop_event` is set (or for
-    `duration` seconds of active duty). Usable in a thread; closes its database connections when done."""
+    """`Engine(egress).run(stop_event)` stands by for the lease of one egress identity, then serves it until
+    `stop_event` is set or the lease is lost. Usable in any thread (heartbeats.duties runs it in the worker);
+    closes its database connections when done."""
 
     def __init__(
-        self,
-        egress: str = "default",
-        engine_id: str | None = None,
-        *,
-        config: EngineConfig | None = None,
-        successor=None,
-        single_standby: bool = False,
+        self, egress: str = "default", engine_id: str | None = None, *, config: EngineConfig | None = None
     ):
         self.egress = egress
         self.engine_id = (engine_id or default_engine_id())[:100]
         self.config = config or EngineConfig.from_settings()
-        # Called with the egress to enqueue the next shift (django-q2); None when run in a thread.
-        self.successor = successor
-        # Several standbys waiting for one lease: all but the newest leave (shift chains only).
-        self.single_standby = single_standby
-        self.keeper = ShiftKeeper(self)
+        self.keeper = LeaseKeeper(self)
 
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.states: dict[int, PolicyState] = {}
@@ -168,18 +159,10 @@ class Engine:
     def addresses(self) -> tuple[str, ...]:
         return self._addresses
 
-    def run(
-        self,
-        stop_event: threading.Event,
-        duration: float | None = None,
-        *,
-        standby_limit: float | None = None,
-        deadline: float | None = None,
-    ) -> str:
-        """Wait on standby for the lease (at most `standby_limit` s), then serve for `duration` s (or until
-        `stop_event`), never past `deadline` (epoch s). Returns why it ended."""
+    def run(self, stop_event: threading.Event) -> str:
+        """Wait on standby for the lease, then serve until `stop_event` is set or the lease is lost. Returns
+        why it ended."""
         self.started_at = timezone.now()
-        began = time.monotonic()
         # The loop sleeps up to a second between timers: a stop must end that sleep at once.
         ended = threading.Event()
         waker = threading.Thread(target=self._wake_on_stop, args=(stop_event, ended), daemon=True)
@@ -187,8 +170,6 @@ class Engine:
         try:
             self.keeper.lease.ensure_row()
             self.keeper.publish()
-            if self.single_standby:
-                self._settle(stop_event)
             self.pool = SenderPool(
                 self.config.pool_size, self.config.pool_size, name=f"arm-{self.egress}", db=True
             )
@@ -199,14 +180,8 @@ class Engine:
                 if stop_event.is_set():
                     self.end_reason = "stopped on standby"
                     return self.end_reason
-                if self.keeper.yield_.is_set():
-                    self.end_reason = "left standby to a newer standby"
-                    return self.end_reason
-                if standby_limit is not None and time.monotonic() - began > standby_limit:
-                    self.end_reason = "no lease within the standby limit"
-                    return self.end_reason
                 self._pump(1.0)  # the keeper's Wake ends the wait when the lease is taken
-            self.end_reason = self._serve(stop_event, duration, deadline)
+            self.end_reason = self._serve(stop_event)
             return self.end_reason
         finally:
             ended.set()
@@ -220,22 +195,12 @@ class Engine:
 
     # ---- standby ----------------------------------------------------------------------------------------
 
-    def _settle(self, stop_event) -> None:
-        """A successor is enqueued the moment its predecessor takes the lease: it waits a moment before
-        building its clients and threads, so its start-up does not compete for the CPU with the first beats
-        of the new shift -- unless the lease comes free meanwhile."""
-        until = time.monotonic() + self.config.successor_delay
-        while time.monotonic() < until and not stop_event.is_set():
-            if self.keeper.lease.looks_free():
-                return
-            time.sleep(0.05)
-
     def _prewarm(self) -> None:
         """Clients built, clocks synced and sender threads started (each with its database connection)
         before the lease is ours: taking over must not wait for any of it."""
         self._accounts_version = accounts_version(self.egress)
         accounts = load_accounts(self.egress)
-        # What other processes and earlier shifts spent, paused or got banned for: known before the first
+        # What other processes and earlier engines spent, paused or got banned for: known before the first
         # request of this engine (its clock syncs and exchange info) leaves.
         self._accounts(accounts, address_snapshots(self.egress, accounts))
         policies = CountdownPolicy.objects.filter(account__egress=self.egress).count()
@@ -309,7 +274,7 @@ class Engine:
 
     # ---- active duty ------------------------------------------------------------------------------------
 
-    def _serve(self, stop_event, duration, deadline) -> str:
+    def _serve(self, stop_event) -> str:
         cfg = self.config
         self.activated_at = time.time()
         log.info("engine %s holds the lease of egress %r", self.engine_id, self.egress)
@@ -331,10 +296,6 @@ class Engine:
         self._housekeeping(time.time())
         self._pump(0)  # the address's stored limits, read as the lease was taken, before the first send
 
-        end_at = self.activated_at + duration if duration else None
-        hard_end = deadline - (cfg.connect_timeout + cfg.read_timeout + 5) if deadline else None
-        if end_at is not None and hard_end is not None:
-            end_at = min(end_at, hard_end)
         next_house = 0.0
         while True:
             now = time.time()
@@ -344,16 +305,6 @@ class Engine:
             if self.keeper.lost.is_set():
                 reason = "lease lost"
                 break
-            if end_at is not None and now >= end_at:
-                if (
-                    self.successor
-                    and not self.keeper.standby_seen
-                    and (hard_end is None or now + 1 < hard_end)
-                ):
-                    end_at = now + 1.0  # nobody to hand over to yet: keep serving
-                else:
-                    reason = "shift over"
-                    break
             if now >= next_house:
                 self._housekeeping(now)
                 next_house = now + 1.0
@@ -384,7 +335,7 @@ class Engine:
 
     def _hand_over(self, reason: str) -> str:
         """Send what falls due during the hand-over now, let requests in flight finish, store every result;
-        the lease is released afterwards (in _shutdown), and the standby takes it at once."""
+        the lease is released afterwards (in _shutdown), and a standby takes it at once."""
         cfg = self.config
         if reason != "lease lost":
             self._dispatch(time.time(), early=cfg.handover_window)
@@ -400,7 +351,7 @@ class Engine:
             self.watcher.stop()
         if self.writer is not None and not self.writer.flush(10):
             log.error("engine %s: %d results could not be stored", self.engine_id, self.writer.pending())
-        log.info("engine %s ends its shift on egress %r: %s", self.engine_id, self.egress, reason)
+        log.info("engine %s stops serving egress %r: %s", self.engine_id, self.egress, reason)
         return reason
 
     def _wait_for(self, now: float, next_house: float) -> float:

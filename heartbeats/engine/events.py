@@ -75,4 +75,4 @@ class Redecide:
 
 @dataclass(frozen=True)
 class Wake:
-    """The shift keeper took or lost the lease, or a newer standby came: look at the engine's state now."""
+    """The lease keeper took or lost the lease: look at the engine's state now."""

@@ -3,13 +3,14 @@ alive, or the live one cannot read desired state (EngineLiveness.is_deaf) and so
 
 Nothing here is remembered in memory: an owed zero is derived from the stored row (plan.owes_disarm and
 plan.next_send, the engine's own rules), so whichever web process is alive sends it. The action sends the
-first zeros at once (`send_owed(ids)`); a sweeper thread in every web process (`ensure_sweeper()`, started by
-FallbackSweeperMiddleware) looks every second for zeros still owed, such as the second `0` that comes
-recvWindow + clock error after the first, and sends those that are due. A worker recycled or restarted in
-between loses nothing: the next process's sweeper finds the same rows.
+first zeros at once (`send_owed(ids)`); the `owed-zeros` duty (heartbeats.duties, held by one web process)
+looks every second for zeros still owed, such as the second `0` that comes recvWindow + clock error after
+the first, and sends those that are due. A web process recycled or killed in between loses nothing: the
+process that takes the duty over finds the same rows.
 
-One process at a time sends for an address (its AddressLimits claim), one request per (account, symbol)
-within it; every request obeys the address's stored weight, 429 pause and ban (heartbeats.domain.ratelimits).
+One process at a time sends for an address (it holds the lease `send:<egress>:<base url>` while it does),
+one request per (account, symbol) within it; every request obeys the address's stored weight, 429 pause and
+ban (heartbeats.domain.ratelimits).
 """
 
 import logging
@@ -18,17 +19,14 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.db import Error as DatabaseError
-from django.db import close_old_connections, connections
-from django.db.models import Q
+from django.db import close_old_connections
 
-from heartbeats.background import ProcessThread
 from heartbeats.domain import ratelimits
 from heartbeats.domain.budget import FALLBACK_WEIGHT_LIMIT, WEIGHT_PER_BEAT
-from heartbeats.domain.clients import client_for
+from heartbeats.domain.clients import shared_client
+from heartbeats.domain.leases import Lease
 from heartbeats.engine.config import EngineConfig
 from heartbeats.engine.liveness import engine_alive
 from heartbeats.engine.plan import next_send
@@ -37,41 +35,30 @@ from heartbeats.engine.sender import Job, Result, send, unusable
 from heartbeats.engine.watcher import state_from_row
 from heartbeats.engine.watcher import state_values as policy_columns
 from heartbeats.exchange.errors import ExchangeError
-from heartbeats.models import AddressLimits, CountdownPolicy, ExchangeAccount, Outcome
+from heartbeats.models import CountdownPolicy, ExchangeAccount, Outcome
 
 log = logging.getLogger(__name__)
 
 SENDER = "web"
 TIMESTAMP_REFUSED = -1021
-SWEEP_EVERY = 1.0
 # How long a process's claim on an address lasts if it dies while sending (every request has a timeout).
-_CLAIM_FOR = timedelta(seconds=15)
+CLAIM_FOR = 15.0
 _lock = threading.Lock()
 _in_flight: set[tuple[int, str]] = set()
-_resync: set[int] = (
-    set()
-)  # accounts whose clock the exchange refused (-1021): measured before their next zero
-_clients: dict[int, tuple[object, object]] = {}  # account id -> (version, client)
+# Accounts whose clock the exchange refused (-1021): measured before their next zero.
+_resync: set[int] = set()
 
 
 def holder() -> str:
     return f"web:{socket.gethostname()}:{os.getpid()}"[:100]
 
 
-def shared_client(account, config: EngineConfig):
-    """The account's client kept by this process (the fallback sender, the orders-at-stake reader): made again
-    when the account changes."""
-    version = (account.updated_at, account.base_url, account.venue)
-    with _lock:
-        cached = _clients.get(account.pk)
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    # As many kept-alive connections as zeros may go at once (one per policy), like the engine's clients.
-    options = config.client_options(time_sync_every=config.time_sync_every, pool_maxsize=config.pool_max)
-    client = client_for(account, **options)
-    with _lock:
-        _clients[account.pk] = (version, client)
-    return client
+def client_of(account, config: EngineConfig):
+    """The account's client kept by this process, with as many kept-alive connections as zeros may go at
+    once (one per policy), like the engine's clients."""
+    return shared_client(
+        account, **config.client_options(time_sync_every=config.time_sync_every, pool_maxsize=config.pool_max)
+    )
 
 
 def send_owed(policy_ids=None, *, config: EngineConfig | None = None) -> list[Result]:
@@ -209,7 +196,7 @@ def _clients_for(jobs: list[Job], accounts, config) -> tuple[dict, list[Result]]
     clients, unusable_results = {}, []
     for account_id in dict.fromkeys(j.account_id for j in jobs):
         try:
-            clients[account_id] = shared_client(accounts[account_id], config)
+            clients[account_id] = client_of(accounts[account_id], config)
         except (ExchangeError, ValueError) as exc:  # InvalidKeyError is both; no key material in its text
             message = f"The API key cannot be used: {exc}"
             unusable_results += [unusable(j, message) for j in jobs if j.account_id == account_id]
@@ -251,81 +238,16 @@ def _store(results, attempts: int = 5) -> None:
 # ---- the claim on an address ----------------------------------------------------------------------------
 
 
+def _lease(egress: str, base_url: str) -> Lease:
+    return Lease(f"send:{egress}:{base_url}", holder(), CLAIM_FOR)
+
+
 def _claim(egress: str, base_url: str) -> bool:
-    ratelimits.ensure_row(egress, base_url)
-    now = datetime.now(tz=UTC)
-    free = Q(fallback_holder="") | Q(fallback_holder=holder()) | Q(fallback_until__lt=now)
-    taken = (
-        AddressLimits.objects.filter(egress=egress, base_url=base_url[:200])
-        .filter(free | Q(fallback_until__isnull=True))
-        .update(fallback_holder=holder(), fallback_until=now + _CLAIM_FOR)
-    )
-    return taken == 1
+    return _lease(egress, base_url).acquire()
 
 
 def _release(egress: str, base_url: str) -> None:
     try:
-        AddressLimits.objects.filter(egress=egress, base_url=base_url[:200], fallback_holder=holder()).update(
-            fallback_holder="", fallback_until=None
-        )
+        _lease(egress, base_url).release()
     except DatabaseError as exc:
         log.warning("could not release the fallback claim on %s (%s); it expires by itself", base_url, exc)
-
-
-# ---- the sweeper ----------------------------------------------------------------------------------------
-
-
-def ensure_sweeper() -> None:
-    """Start this process's sweeper once (again in a forked child, whose parent's thread did not follow)."""
-    _sweeper.ensure()
-
-
-def _sweep_forever() -> None:
-    # Imported here: maintenance reaches this module through actions.
-    from heartbeats.desk import maintenance
-
-    # Maintenance windows first (they start and end even with no engine alive), then the zeros owed, which
-    # include those of a window that just started. One failing never holds up the other.
-    from heartbeats.domain import holds
-
-    steps = [
-        (maintenance.apply_due, "applying maintenance windows"),
-        (send_owed, "looking for owed disarms"),
-        # Strategies whose grace ran out: recorded, told, and their orders cancelled if they ask for it.
-        (holds.latch_silences, "looking for silent strategies"),
-    ]
-    failing = set()
-    while True:
-        time.sleep(SWEEP_EVERY)
-        if not settings.FALLBACK_SWEEP:
-            continue
-        for step, what in steps:
-            try:
-                step()
-                failing.discard(what)
-            except Exception as exc:
-                if what not in failing:
-                    log.warning("%s failed (%s); trying again", what, exc)
-                failing.add(what)
-        # A dropped connection is replaced before the next sweep; a healthy one is kept.
-        close_old_connections()
-        if failing:
-            connections.close_all()
-
-
-class FallbackSweeperMiddleware:
-    """Starts the sweeper, and the alerting thread, in every web process that serves a request."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        # Imported here: alerting reaches this module through actions.
-        from heartbeats.desk.alerts import runner
-
-        ensure_sweeper()
-        runner.ensure_started()
-        return self.get_response(request)
-
-
-_sweeper = ProcessThread("fallback-sweeper", _sweep_forever)

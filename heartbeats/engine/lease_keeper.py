@@ -1,9 +1,10 @@
-"""A shift's upkeep, on its own thread so neither it nor the engine's loop waits for the other: the lease
-(taken and renewed on the database's clock), the liveness record, the successor shift, the address limits
-shared with every other process, and the audit rows for an engine coming up or going away.
+"""The engine's upkeep, on its own thread so neither it nor the engine's loop waits for the other: the lease
+(`engine:<egress>`, heartbeats.domain.leases, on the database's clock), the liveness record, the address
+limits shared with every other process, and the audit rows for an engine coming up or going away.
 
-Every step heals its database connection after an error, so a restarted or failed-over database costs one
-step, not the rest of the shift.
+Nothing else runs here: a fault in a desk feature (maintenance windows, strategies, alerts) cannot stop the
+lease, the liveness record or the heartbeats; those run as duties of their own (heartbeats.duties). Every
+step heals its database connection after an error, and any error costs one step, never the thread.
 """
 
 import logging
@@ -13,15 +14,14 @@ import threading
 import time
 from datetime import timedelta
 
-from django.db import Error as DatabaseError
 from django.db import close_old_connections, connection, connections, transaction
 from django.utils import timezone
 
-from heartbeats.desk import maintenance
-from heartbeats.domain import audit, holds, ratelimits
+from heartbeats.domain import audit, ratelimits
 from heartbeats.domain.leases import Lease
 from heartbeats.engine import liveness, wakeup
 from heartbeats.engine.events import AddressRead, Wake
+from heartbeats.engine.sql import lease_wait
 from heartbeats.models import Action, EngineLiveness
 
 log = logging.getLogger("heartbeats.engine")
@@ -30,19 +30,20 @@ log = logging.getLogger("heartbeats.engine")
 _HANDOVER_WINDOW = timedelta(seconds=10)
 
 
-class ShiftKeeper(threading.Thread):
+def lease_name(egress: str) -> str:
+    return f"engine:{egress}"
+
+
+class LeaseKeeper(threading.Thread):
     def __init__(self, engine):
         super().__init__(name=f"engine-keeper-{engine.egress}", daemon=True)
         self.engine = engine
         self.config = engine.config
-        self.lease = Lease(engine.egress, engine.engine_id, self.config.lease_ttl)
+        self.lease = Lease(lease_name(engine.egress), engine.engine_id, self.config.lease_ttl)
         self.activated = threading.Event()
         self.lost = threading.Event()
-        self.yield_ = threading.Event()
         self.valid_until = 0.0  # monotonic: sends stop here unless the lease is renewed
-        self.standby_seen = False
         self._stop = threading.Event()
-        self._last_enqueue = -1e9
         self._limits_written: dict[str, dict] = {}
         self._changes: wakeup.ChangeFeed | None = None
 
@@ -56,6 +57,11 @@ class ShiftKeeper(threading.Thread):
         if self._changes is not None:
             self._changes.interrupt()
 
+    def wait_time(self) -> float:
+        """Seconds until the lease may be taken (0: now), on the database's clock: a cheap read before trying
+        the UPDATE, so a standby does not queue for the write lock, and knows how long to wait."""
+        return lease_wait(self.lease.name, self.lease.holder)
+
     # ---- the loop ---------------------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -63,7 +69,7 @@ class ShiftKeeper(threading.Thread):
         # On standby, the lease is looked at when it changes hands (wakeup.py), when the holder's lease could
         # have run out, and at the latest every `standby_poll_every`; never many times a second.
         changes = self._changes = wakeup.feed(wakeup.LEASE)
-        next_live = next_renew = next_peers = next_limits = next_lease = next_windows = 0.0
+        next_live = next_renew = next_limits = next_lease = 0.0
         failing = False
         try:
             while not self._stop.is_set():
@@ -71,51 +77,43 @@ class ShiftKeeper(threading.Thread):
                 try:
                     if not self.activated.is_set():
                         if now >= next_lease:
-                            wait = self.lease.wait_time()
+                            wait = self.wait_time()
                             if wait <= 0 and self._try_to_take_over():
                                 now = time.monotonic()
                                 next_renew = now + cfg.lease_renew_every
                                 next_live = now + cfg.liveness_every
-                                next_peers = now + cfg.successor_every
                                 next_limits = now + cfg.limits_every
                                 changes.close()
                                 continue
                             next_lease = now + min(max(wait, 0.0) + 0.01, cfg.standby_poll_every)
-                        if self.engine.single_standby and now >= next_peers:
-                            next_peers = now + cfg.successor_every
-                            self._yield_if_newer_standby()
+                        if now >= next_live:
+                            self.publish()
+                            next_live = now + cfg.standby_publish_every
                     elif not self.lost.is_set():
                         if now >= next_renew:
-                            # With the liveness record when both are due: one commit wakes every other
-                            # engine's watcher once, not twice (wakeup.py).
+                            # With the liveness record: one commit wakes every other engine's watcher once,
+                            # not twice (wakeup.py).
                             with transaction.atomic():
                                 self._renew(now)
                                 if now >= next_live - 0.1:
                                     self.publish()
                                     next_live = now + cfg.liveness_every
                             next_renew = now + cfg.lease_renew_every
-                        if now >= next_peers:
-                            next_peers = now + cfg.successor_every
-                            self._watch_successor(now)
                         if now >= next_limits:
                             self.share_limits()
                             next_limits = now + cfg.limits_every
-                        if now >= next_windows:
-                            # Maintenance windows start and end here (heartbeats.desk.maintenance).
-                            maintenance.apply_due()
-                            holds.latch_silences()  # strategies gone silent (strategies.holds)
-                            next_windows = now + 1.0
-                    if now >= next_live:
-                        self.publish()
-                        next_live = now + cfg.liveness_every
+                        if now >= next_live:
+                            self.publish()
+                            next_live = now + cfg.liveness_every
                     if failing:
-                        log.warning("engine %s: database reachable again", self.engine.engine_id)
+                        log.warning("engine %s: lease and liveness work again", self.engine.engine_id)
                     failing = False
-                except DatabaseError as exc:
+                except Exception as exc:  # a database error above all; whatever it is, it costs one step
                     if not failing:
                         log.warning(
-                            "engine %s: lease/liveness write failed (%s); retrying",
+                            "engine %s: lease/liveness step failed (%s: %s); retrying",
                             self.engine.engine_id,
+                            type(exc).__name__,
                             exc,
                         )
                     failing = True
@@ -124,12 +122,10 @@ class ShiftKeeper(threading.Thread):
                     self._stop.wait(0.1)
                     continue
                 if self.activated.is_set():
-                    due = min(next_renew, next_live, next_peers, next_limits, next_windows)
+                    due = min(next_renew, next_live, next_limits)
                     self._stop.wait(max(0.0, due - time.monotonic()))
-                else:
-                    due = min(next_lease, next_live, next_peers if self.engine.single_standby else next_live)
-                    if changes.wait(max(0.0, due - time.monotonic()), self._stop):
-                        next_lease = 0.0
+                elif changes.wait(max(0.0, min(next_lease, next_live) - time.monotonic()), self._stop):
+                    next_lease = 0.0
         finally:
             changes.close()
             connections.close_all()
@@ -146,7 +142,6 @@ class ShiftKeeper(threading.Thread):
         self.engine.inbox.put(Wake())
         self.publish()
         self._audit_take_over(before)
-        self._watch_successor(time.monotonic())
         return True
 
     def _renew(self, now: float) -> None:
@@ -186,34 +181,10 @@ class ShiftKeeper(threading.Thread):
             if snapshot is not None:
                 engine.inbox.put(AddressRead(base_url, snapshot))
 
-    # ---- successors and standbys ------------------------------------------------------------------------
-
-    def _watch_successor(self, now: float) -> None:
-        successor = self.engine.successor
-        if successor is None:
-            return
-        waiting = liveness.standbys(self.engine.egress, exclude=self.engine.engine_id)
-        self.standby_seen = bool(waiting)
-        if waiting or now - self._last_enqueue < self.config.successor_cooldown:
-            return
-        self._last_enqueue = now
-        try:
-            successor(self.engine.egress)
-        except Exception:
-            log.exception("could not enqueue the next shift of egress %r", self.engine.egress)
-
-    def _yield_if_newer_standby(self) -> None:
-        mine = (self.engine.started_at, self.engine.engine_id)
-        for other in liveness.standbys(self.engine.egress, exclude=self.engine.engine_id):
-            if (other.started_at, other.engine_id) > mine:
-                self.yield_.set()
-                self.engine.inbox.put(Wake())
-                return
-
     # ---- the end ----------------------------------------------------------------------------------------
 
     def release(self, reason: str) -> None:
-        """Hand the lease over (or give it up) and say so; called once the shift has nothing in flight."""
+        """Hand the lease over (or give it up) and say so; called once the engine has nothing in flight."""
         engine = self.engine
         try:
             close_old_connections()
@@ -223,9 +194,9 @@ class ShiftKeeper(threading.Thread):
             self.activated.clear()
             if held:
                 self.lease.release()
-                if reason != "shift over" or not self.standby_seen:
+                if not liveness.standbys(engine.egress, exclude=engine.engine_id):
                     self._audit(Action.ENGINE_STOP, f"Engine {engine.engine_id} stopped: {reason}.")
-        except DatabaseError as exc:
+        except Exception as exc:
             log.warning(
                 "engine %s: could not release the lease (%s); it expires by itself", engine.engine_id, exc
             )
@@ -234,7 +205,7 @@ class ShiftKeeper(threading.Thread):
 
     def _audit_take_over(self, before) -> None:
         """An engine coming up for an egress that had none, or taking over from one that died, is an event
-        for the audit trail; a shift handing over to the next is not."""
+        for the audit trail; an engine handing over to a standby (a restart, a deploy) is not."""
         engine = self.engine
         now = timezone.now()
         if before is not None and before.holder and before.holder != engine.engine_id:
@@ -266,5 +237,5 @@ class ShiftKeeper(threading.Thread):
                 reason=reason,
                 changes={"egress": self.engine.egress, "host": socket.gethostname()[:255]},
             )
-        except DatabaseError as exc:
+        except Exception as exc:
             log.warning("could not audit %s: %s", action, exc)

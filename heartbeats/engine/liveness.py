@@ -37,7 +37,15 @@ def current_engines(now: datetime | None = None, egress: str | None = None) -> l
 
 
 def standbys(egress: str, exclude: str | None = None, now: datetime | None = None) -> list[EngineLiveness]:
-    rows = fresh(now, egress).filter(holds_lease=False, stopping=False)
+    """Engines standing by for `egress`'s lease (their records are written less often than an active
+    one's)."""
+    now = now or timezone.now()
+    rows = EngineLiveness.objects.filter(
+        egress=egress,
+        holds_lease=False,
+        stopping=False,
+        seen_at__gte=now - EngineLiveness.STANDBY_STALE_AFTER,
+    )
     if exclude:
         rows = rows.exclude(engine_id=exclude)
     return list(rows.order_by("-started_at", "-engine_id"))

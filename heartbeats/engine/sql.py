@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 from heartbeats.domain.holds import hold_reason
-from heartbeats.models import CountdownPolicy, EngineLease, ExchangeAccount, Strategy
+from heartbeats.models import CountdownPolicy, Duty, ExchangeAccount, Strategy
 
 
 @functools.cache
@@ -26,7 +26,7 @@ def _statements(vendor: str) -> dict[str, str]:
     table = lambda model: q(model._meta.db_table)  # noqa: E731
     p = lambda n: "p." + q(CountdownPolicy._meta.get_field(n).column)  # noqa: E731
     a = lambda n: "a." + q(ExchangeAccount._meta.get_field(n).column)  # noqa: E731
-    e = lambda n: q(EngineLease._meta.get_field(n).column)  # noqa: E731
+    e = lambda n: q(Duty._meta.get_field(n).column)  # noqa: E731
     s = lambda n: "s." + q(Strategy._meta.get_field(n).column)  # noqa: E731
     if vendor == "sqlite":
         left = f"(JULIANDAY({e('expires_at')}) - JULIANDAY('now')) * 86400.0"
@@ -34,7 +34,7 @@ def _statements(vendor: str) -> dict[str, str]:
         left = f"EXTRACT(EPOCH FROM ({e('expires_at')} - CURRENT_TIMESTAMP))"
     return {
         "lease_wait": (
-            f"SELECT MAX({left}) FROM {table(EngineLease)} WHERE {e('egress')} = %s"  # noqa: S608
+            f"SELECT MAX({left}) FROM {table(Duty)} WHERE {e('name')} = %s"  # noqa: S608
             f" AND {e('holder')} <> '' AND {e('holder')} <> %s AND {e('expires_at')} IS NOT NULL"
         ),
         # Times as text: comparing them needs no parsing, and most polls only compare.
@@ -74,9 +74,10 @@ def epoch(value) -> float | None:
     return value.timestamp()
 
 
-def lease_wait(egress: str, holder: str) -> float:
-    """Seconds until the lease can be taken, on the database's clock: 0 when it is free, expired or ours."""
-    left = _run("lease_wait", [egress, holder])[0][0]
+def lease_wait(name: str, holder: str) -> float:
+    """Seconds until the lease `name` can be taken, on the database's clock: 0 when it is free, expired or
+    ours."""
+    left = _run("lease_wait", [name, holder])[0][0]
     return max(0.0, float(left)) if left is not None else 0.0
 
 

@@ -75,7 +75,7 @@ class WeightMeter:
 
     def absorb(self, snap) -> None:
         """Take in the address's stored state (ratelimits.Snapshot): what other processes and earlier
-        shifts spent this minute, and any pause or ban they were given."""
+        engines spent this minute, and any pause or ban they were given."""
         now = self._clock()
         minute = self._roll(now)
         if snap.weight_limit:

@@ -16,10 +16,18 @@ from django.db import IntegrityError, transaction
 
 from heartbeats.crypto import looks_like_token
 from heartbeats.domain import audit, budget, symbols
-from heartbeats.domain.audit import SECRET_FIELDS, account_changes, policy_changes
+from heartbeats.domain.audit import account_changes, policy_changes
 from heartbeats.domain.clients import KeyCheckFailed, check_key, disable_refusal, signer_for
 from heartbeats.domain.validation import MIN_COUNTDOWN_MS, MIN_INTERVAL_S, exchange_url_refusal, timing_errors
-from heartbeats.models import Action, CountdownPolicy, Environment, ExchangeAccount, KeyType, Status
+from heartbeats.models import (
+    SECRET_FIELDS,
+    Action,
+    CountdownPolicy,
+    Environment,
+    ExchangeAccount,
+    KeyType,
+    Status,
+)
 
 _PEM_ONE_LINE = re.compile(r"^(-----BEGIN [A-Z ]+-----)\s*(.+?)\s*(-----END [A-Z ]+-----)$", re.DOTALL)
 
@@ -107,7 +115,7 @@ def _changed_meanwhile(before, stored, columns) -> list[str]:
 
 def _take_stored(instance, stored, *, keep) -> None:
     """Give `instance` the stored values of every column the edit does not write, so neither the caller nor
-    django-auditlog's diff sees the stale copy."""
+    the audit trail sees the stale copy."""
     for field in stored._meta.concrete_fields:
         if field.name not in keep:
             setattr(instance, field.attname, getattr(stored, field.attname))

@@ -18,11 +18,11 @@ from heartbeats.models.alerts import (
     AlertCondition,
     AlertEvent,
     Delivery,
-    Duty,
     Notification,
     NotificationKind,
 )
-from heartbeats.models.engines import AddressLimits, EngineLease, EngineLiveness
+from heartbeats.models.duties import Duty
+from heartbeats.models.engines import AddressLimits, EngineLiveness
 from heartbeats.models.operations import Action, AppendOnlyError, Operation
 from heartbeats.models.orders import CancelState, OrderCancel, OrderKind, OrdersAtStake
 from heartbeats.models.policies import (
@@ -61,7 +61,6 @@ __all__ = [
     "CountdownPolicy",
     "Delivery",
     "Duty",
-    "EngineLease",
     "EngineLiveness",
     "Environment",
     "ExchangeAccount",

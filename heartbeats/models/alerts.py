@@ -22,6 +22,7 @@ class AlertEvent(models.TextChoices):
     STRATEGY_HELD = "strategy_held", "Strategy silent or failed (heartbeats held back)"
     KILL_ACTION = "kill_action", "Disarm all and other kill actions"
     MAINTENANCE = "maintenance", "Maintenance window started or ended"
+    DUTY_FAILING = "duty_failing", "A background duty failing"
 
 
 class AlertChannel(models.Model):
@@ -159,28 +160,11 @@ class Notification(models.Model):
         return f"{self.channel_name}: {self.title}"
 
 
-class Duty(models.Model):
-    """A job one process at a time does (alerting), held like the engine's lease: a conditional UPDATE takes
-    it when free or expired. `cursor` is the job's own bookmark (the last operation announced)."""
-
-    name = models.CharField(max_length=32, primary_key=True)
-    holder = models.CharField(max_length=100, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    cursor = models.BigIntegerField(null=True, blank=True)
-
-    class Meta:
-        verbose_name_plural = "duties"
-
-    def __str__(self):
-        return f"{self.name}: {self.holder or 'free'}"
-
-
 __all__ = [
     "AlertChannel",
     "AlertCondition",
     "AlertEvent",
     "Delivery",
-    "Duty",
     "Notification",
     "NotificationKind",
 ]

@@ -7,19 +7,6 @@ from django.db import models
 from django.utils import timezone
 
 
-class EngineLease(models.Model):
-    """One row per egress identity. Only the engine whose `holder` matches and whose lease has not expired
-    may send for that identity; leases are taken and renewed with a conditional UPDATE."""
-
-    egress = models.CharField(max_length=64, primary_key=True)
-    holder = models.CharField(max_length=100, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    acquired_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self):
-        return f"{self.egress}: {self.holder or 'free'}"
-
-
 class EngineLiveness(models.Model):
     """Written about every second by each running engine; read by the pages and commands."""
 
@@ -46,6 +33,8 @@ class EngineLiveness(models.Model):
 
     # The page raises its engine-down banner when the newest record is older than this.
     STALE_AFTER = timedelta(seconds=2)
+    # A standby writes its record every few seconds (EngineConfig.standby_publish_every): gone after this.
+    STANDBY_STALE_AFTER = timedelta(seconds=12)
     # An engine stops arming from memory this long after its last read of desired state (engine config
     # `desired_stale_after`, 3 s by default) and the web sends the zeros itself from this long on: later
     # than the engine's last possible arm, so the second zero (recvWindow + clock error after the first)
@@ -57,6 +46,13 @@ class EngineLiveness(models.Model):
 
     def is_stale(self, now: datetime | None = None) -> bool:
         return (now or timezone.now()) - self.seen_at > self.STALE_AFTER
+
+    def is_gone(self, now: datetime | None = None) -> bool:
+        """No longer reporting, by the pace of its role: an active engine writes every second, a standby
+        every few seconds."""
+        if self.holds_lease:
+            return self.is_stale(now)
+        return (now or timezone.now()) - self.seen_at > self.STANDBY_STALE_AFTER
 
     def is_deaf(self, now: datetime | None = None) -> bool:
         """Cannot read desired state (its database reads fail): it would not see a disarm."""
@@ -71,10 +67,9 @@ class EngineLiveness(models.Model):
 
 class AddressLimits(models.Model):
     """What the exchange counts per source address (one egress identity talking to one base URL): the weight
-    used in the current minute, a 429 pause and a 418 ban. Shared by every process and shift that sends from
+    used in the current minute, a 429 pause and a 418 ban. Shared by every process and engine that sends from
     that address, so it survives hand-overs and restarts; every request obeys it
-    (heartbeats.domain.ratelimits). Also the claim of the web's fallback sender, so one process at a time
-    sends for the address."""
+    (heartbeats.domain.ratelimits)."""
 
     egress = models.CharField(max_length=64)
     base_url = models.CharField(max_length=200)
@@ -84,8 +79,6 @@ class AddressLimits(models.Model):
     weight_limit = models.PositiveIntegerField(null=True, blank=True)
     paused_until = models.DateTimeField(null=True, blank=True)
     banned_until = models.DateTimeField(null=True, blank=True)
-    fallback_holder = models.CharField(max_length=100, blank=True)
-    fallback_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -9,7 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from heartbeats.desk import actions
-from heartbeats.desk.alerts import delivery, ledger, runner
+from heartbeats.desk.alerts import delivery, ledger
 from heartbeats.models import CountdownPolicy, Outcome
 from heartbeats.models.alerts import AlertCondition, AlertEvent, Delivery, Notification, NotificationKind
 from tests.alerts.conftest import make_channel
@@ -238,17 +238,6 @@ def test_the_log_channel_writes_alerts_to_the_log(alive, caplog):
     assert len(lines) == 1 and lines[0].startswith("ALERT Policy failing: desk-a BTCUSDT | ")
 
 
-def test_one_process_holds_the_duty_at_a_time():
-    assert runner.take_duty(holder="web-1")
-    assert not runner.take_duty(holder="worker-1")
-    assert runner.take_duty(holder="web-1")
-    from heartbeats.models.alerts import Duty
-
-    Duty.objects.filter(pk=ledger.DUTY).update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert runner.take_duty(holder="worker-1")
-    assert not runner.take_duty(holder="web-1")
-
-
 def test_url_check_refuses_what_apprise_cannot_send_to():
     delivery.check_url("json://127.0.0.1:9/hook")
     delivery.check_url("log://")
@@ -383,22 +372,3 @@ def test_a_silent_strategy_is_told_and_its_return_too(receiver, alive):
     pings.record(key, None)
     step()
     assert receiver.titles()[-1] == "Recovered: Strategy mm-bot silent: heartbeats held back"
-
-
-def test_the_worker_leaves_alerting_to_the_web_while_a_web_process_holds_it():
-    from heartbeats.models.alerts import Duty
-
-    patience = runner.DUTY_TTL
-    assert runner.take_duty(holder="web-1")
-    Duty.objects.filter(pk=ledger.DUTY).update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert not runner.take_duty(holder="worker-1", patience=patience)  # only just free: the web may renew
-    assert runner.take_duty(holder="web-2")
-    Duty.objects.filter(pk=ledger.DUTY).update(expires_at=timezone.now() - patience - timedelta(seconds=1))
-    assert runner.take_duty(holder="worker-1", patience=patience)  # no web process for a while: the worker
-
-
-def test_a_web_process_takes_alerting_from_the_worker():
-    assert runner.take_duty(holder="worker:host:1:abc", patience=runner.DUTY_TTL)
-    assert not runner.take_duty(holder="web:host:2:def")  # an ordinary holder keeps it...
-    assert runner.take_duty(holder="web:host:2:def", over_worker=True)  # ...but the worker yields to the web
-    assert not runner.take_duty(holder="worker:host:1:abc", patience=runner.DUTY_TTL)

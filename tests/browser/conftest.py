@@ -73,7 +73,7 @@ def running_engine(egress="default", **config):
     the caller calls the yielded stop()."""
     from heartbeats.engine import Engine, EngineConfig
 
-    engine = Engine(egress, config=EngineConfig.from_settings(shift_seconds=3600, **config))
+    engine = Engine(egress, config=EngineConfig.from_settings(**config))
     stop_event = threading.Event()
     failure = {}
 

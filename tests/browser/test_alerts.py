@@ -37,7 +37,7 @@ def _not_tests(webhook) -> list[str]:
 
 
 def test_a_webhook_channel_gets_one_alert_and_one_recovery_for_a_failing_policy(
-    page, live_server, desk_on_simulator, simulator, receiver, settings
+    page, live_server, desk_on_simulator, simulator, receiver, settings, run_duties
 ):
     make_account, make_policy = desk_on_simulator
     make_user("kim", "key admin")
@@ -75,9 +75,9 @@ def test_a_webhook_channel_gets_one_alert_and_one_recovery_for_a_failing_policy(
     with running_engine():
         actions.arm(policy.pk, user=operator, ip="127.0.0.1")
         wait_for(lambda: _status(policy) == Status.ARMED, timeout=10, message="the policy armed")
-        # From here the web's alerting thread (started by the live server's first request) does its duty.
+        # From here the web's alerting duty does its work.
         settings.ALERT_HOLD_SECONDS = 1
-        settings.ALERTS_RUN = True
+        run_duties("web", "alerts")
 
         # The exchange refuses the key from now on: -2015 is fatal, the engine stops and the policy fails.
         simulator.exchange.inject(COUNTDOWN_PATH, symbol="ETHUSDT", code=-2015, count=None)
@@ -125,7 +125,9 @@ def test_a_webhook_channel_gets_one_alert_and_one_recovery_for_a_failing_policy(
     assert TOKEN not in page.content()
 
 
-def test_the_board_says_when_alerts_are_not_getting_through(page, live_server, receiver, settings):
+def test_the_board_says_when_alerts_are_not_getting_through(
+    page, live_server, receiver, settings, run_duties
+):
     make_user("victor", "viewer")
     receiver.status = 500  # the service is down
     make_channel(receiver.url(token=TOKEN), name="desk pager")
@@ -137,7 +139,7 @@ def test_the_board_says_when_alerts_are_not_getting_through(page, live_server, r
     expect(page.locator('[data-banner="engine-down"]')).to_be_visible()
     expect(banner).to_be_hidden()
 
-    settings.ALERTS_RUN = True
+    run_duties("web", "alerts")
     # Raised by the board's poll, without a reload.
     expect(banner).to_be_visible(timeout=20_000)
     expect(banner).to_contain_text("desk pager: retrying since")

@@ -20,9 +20,10 @@ def _live(simulator) -> set[str]:
 
 
 def test_an_operator_schedules_a_window_that_disarms_and_rearms_on_time(
-    page, live_server, desk_on_simulator, simulator
+    page, live_server, desk_on_simulator, simulator, run_duties
 ):
     make_account, make_policy = desk_on_simulator
+    run_duties("web", "maintenance")  # the web server's duty starts and ends the window
     operator = make_user("olga", "operator")
     desk, other = make_account("alpha-mm"), make_account("beta-mm")
     for p in [*(make_policy(desk, s) for s in sorted(SYMBOLS)), make_policy(other, "XRPUSDT")]:

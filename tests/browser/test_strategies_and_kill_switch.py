@@ -153,7 +153,7 @@ def test_a_silent_strategy_lets_the_exchange_cancel_its_orders(
 
 
 def test_a_strategy_that_asks_for_it_has_its_orders_cancelled_by_the_guard_at_once(
-    page, live_server, desk_on_simulator, simulator, settings
+    page, live_server, desk_on_simulator, simulator, run_duties
 ):
     make_account, make_policy = desk_on_simulator
     make_user("kim", "key admin")
@@ -180,7 +180,7 @@ def test_a_strategy_that_asks_for_it_has_its_orders_cancelled_by_the_guard_at_on
     expect(page.locator("#strategy-facts")).to_contain_text(
         "orders cancelled at once when the grace runs out"
     )
-    settings.FALLBACK_SWEEP = True  # the web's sweeper latches silences (so does the engine's keeper)
+    run_duties("web", "strategy-silence")  # the web's duty latches silences
 
     with running_engine():
         last_ping = _ping_for(url, 2, until=lambda: all(len(_arms(simulator, desk, s)) >= 2 for s in symbols))

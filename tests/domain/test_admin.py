@@ -71,13 +71,12 @@ def test_it_lets_viewers_and_operators_read_everything_and_change_nothing(as_use
         ("countdownpolicy", disarmed.pk),
         ("beat", beat.pk),
         ("operation", op.pk),
-        ("enginelease", None),
+        ("duty", None),
         ("engineliveness", None),
     ):
         assert client.get(url(model, "changelist")).status_code == 200, model
         if pk is not None:
             assert client.get(url(model, "change", pk)).status_code == 200, model
-    assert client.get("/admin/auditlog/logentry/").status_code == 200
     assert client.get(url("exchangeaccount", "add")).status_code == 403
     assert client.get(url("countdownpolicy", "add")).status_code == 403
     assert (
@@ -120,7 +119,7 @@ def test_it_never_shows_a_secret_on_the_account_pages(as_user, cast, records):
         client.get(url("exchangeaccount", "change", account.pk)),
         client.get(url("exchangeaccount", "changelist")),
         client.get(url("exchangeaccount", "history", account.pk)),
-        client.get("/admin/auditlog/logentry/"),
+        client.get(url("operation", "changelist")),
     ]
     raw = ExchangeAccount.objects.filter(pk=account.pk).values_list("api_key", flat=True)
     for response in pages:
@@ -252,7 +251,7 @@ def test_it_keeps_beats_and_engine_records_read_only(as_user, cast, records):
     beat = records[3]
     assert client.get(url("beat", "add")).status_code == 403
     assert client.post(url("beat", "delete", beat.pk), {"post": "yes"}).status_code == 403
-    assert client.get(url("enginelease", "add")).status_code == 403
+    assert client.get(url("duty", "add")).status_code == 403
     assert client.get(url("engineliveness", "add")).status_code == 403
     assert client.get(url("beat", "changelist"), {"q": "ETHUSDT"}).status_code == 200
 
@@ -370,7 +369,7 @@ BIG = "9" * 30
         url("beat", "changelist") + f"?sent_at__year={BIG}",
         url("operation", "changelist") + f"?at__year={BIG}",
         url("engineliveness", "changelist") + "?seen_at__year=9999",
-        f"/admin/auditlog/logentry/?timestamp__year={BIG}",
+        f"/admin/auth/user/?date_joined__year={BIG}",
     ],
 )
 def test_it_treats_an_impossible_date_drill_down_as_a_bad_filter(as_user, cast, records, path):

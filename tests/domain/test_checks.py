@@ -17,7 +17,7 @@ ALL = [
     checks.check_policy_timing,
     checks.check_sqlite_in_production,
     checks.check_secrets_decrypt,
-    checks.check_queue_timing,
+    checks.check_queue,
     checks.check_shared_cache,
 ]
 
@@ -84,19 +84,16 @@ def test_it_reports_secrets_that_the_configured_keys_cannot_open(settings, key_a
     assert account.secret not in found[0].msg
 
 
-def test_it_reports_queue_timing_that_would_deliver_a_shift_twice(settings):
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 300, "retry": 200}
-    assert ids(checks.check_queue_timing()) == ["countdown_guard.E006"]
-    settings.ENGINE_SHIFT_SECONDS, settings.ENGINE_STANDBY_SECONDS = 60, 75
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 130, "retry": 200}
-    assert ids(checks.check_queue_timing()) == ["countdown_guard.E006"]
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 140, "retry": 200}
-    assert checks.check_queue_timing() == []
+def test_it_refuses_a_worker_that_would_run_schedules(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "scheduler": True}
+    assert ids(checks.check_queue()) == ["countdown_guard.E006"]
+    settings.Q_CLUSTER = {k: v for k, v in settings.Q_CLUSTER.items() if k != "scheduler"}
+    assert ids(checks.check_queue()) == ["countdown_guard.E006"], "django-q2's default is on"
 
 
 def test_it_warns_when_the_queue_would_retry_on_its_own(settings):
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "max_attempts": 0}
-    assert ids(checks.check_queue_timing()) == ["countdown_guard.W007"]
+    assert ids(checks.check_queue()) == ["countdown_guard.W007"]
 
 
 def test_it_warns_about_a_cache_private_to_each_process(settings):

@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from heartbeats.desk import actions
+from heartbeats.domain import desired
 from heartbeats.models import CountdownPolicy
 
 from .conftest import make_account, make_policy
@@ -25,7 +26,8 @@ LOCK_WAIT = timedelta(seconds=5)
 
 @contextmanager
 def slow_lock(monkeypatch):
-    """actions' clock, which moves on by LOCK_WAIT while the first SELECT of policies waits for its lock.
+    """The desired-state write's clock, which moves on by LOCK_WAIT while the first SELECT of policies waits
+    for its lock.
     Yields the time the lock is held from."""
     start = timezone.now().replace(microsecond=0)
     clock = SimpleNamespace(now=start, waited=False)
@@ -36,7 +38,7 @@ def slow_lock(monkeypatch):
             clock.now += LOCK_WAIT
         return execute(sql, params, many, context)
 
-    monkeypatch.setattr(actions, "timezone", SimpleNamespace(now=lambda: clock.now))
+    monkeypatch.setattr(desired, "timezone", SimpleNamespace(now=lambda: clock.now))
     with connection.execute_wrapper(wait_for_lock):
         yield start + LOCK_WAIT
 

@@ -32,6 +32,8 @@ def test_it_creates_the_groups_in_the_migration_as_roles_defines_them():
         "heartbeats", "0010_strategies_kill_switch_and_orders_at_stake"
     )
     __import__(strategies.__module__, fromlist=["add_to_roles"]).add_to_roles(state_apps, None)
+    duties = MigrationLoader(connection).get_migration("heartbeats", "0011_duties_hold_every_lease")
+    __import__(duties.__module__, fromlist=["add_to_roles"]).add_to_roles(state_apps, None)
     assert group_permissions() == {role: sorted(perms) for role, perms in roles.ROLE_PERMISSIONS.items()}
 
 

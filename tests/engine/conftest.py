@@ -16,7 +16,6 @@ HMAC_SECRET = "5f1c0b1d0e2a4c6e8a9b7d5f3e1c0a2b4d6f8e0a1c3e5a7b9d1f3e5a7c9e1b3d"
 
 # Fast everything: short polls, short lease, small recvWindow so the second `0` comes quickly.
 FAST = dict(
-    shift_seconds=3600,
     lease_ttl=1.5,
     lease_renew_every=0.25,
     lease_margin=0.3,

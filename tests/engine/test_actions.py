@@ -55,10 +55,10 @@ def test_it_bumps_the_generation_and_audits_each_action(make_account, make_polic
 
 
 def test_it_sends_disarms_itself_concurrently_when_no_engine_is_alive(
-    simulator, make_account, make_policy, settings
+    simulator, make_account, make_policy, settings, run_duties
 ):
     settings.ENGINE_RECV_WINDOW_MS = 1000
-    settings.FALLBACK_SWEEP = True  # it sends the second zeros
+    run_duties("web", "owed-zeros")  # it sends the second zeros
     settings.ENGINE_CLOCK_ERROR_MS = 300
     accounts = [make_account(), make_account()]
     policies = [make_policy(accounts[i % 2], s) for i, s in enumerate(SYMBOLS)]

@@ -38,9 +38,9 @@ def unreadable(monkeypatch):
 
 
 @pytest.fixture
-def quick_bounds(monkeypatch, settings):
+def quick_bounds(monkeypatch, settings, run_duties):
     monkeypatch.setattr(EngineLiveness, "DEAF_AFTER", DEAF_AFTER)
-    settings.FALLBACK_SWEEP = True  # the web's second zero
+    run_duties("web", "owed-zeros")  # the web's second zero
     settings.ENGINE_RECV_WINDOW_MS = 1000
     settings.ENGINE_CLOCK_ERROR_MS = 300
 

@@ -11,26 +11,26 @@ from django.utils import timezone
 
 from heartbeats.desk import actions
 from heartbeats.domain.leases import Lease
-from heartbeats.engine import Engine, engine_alive
-from heartbeats.models import Action, EngineLease, Operation
+from heartbeats.engine import Engine, engine_alive, liveness
+from heartbeats.engine.sql import lease_wait
+from heartbeats.models import Action, Duty, Operation
 from tests.engine.conftest import armed_symbols, countdown_requests, fast_config, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_it_grants_the_lease_to_one_holder_until_it_expires():
-    first, second = Lease("default", "first", ttl=0.5), Lease("default", "second", ttl=0.5)
-    first.ensure_row()
+    first, second = Lease("engine:default", "first", ttl=0.5), Lease("engine:default", "second", ttl=0.5)
     assert first.acquire()
     assert not second.acquire()
     assert first.renew()
-    time.sleep(0.6)
-    assert second.looks_free()
+    time.sleep(0.6)  # a real interval: the lease's own, on the database's clock
+    assert lease_wait("engine:default", "second") == 0
     assert second.acquire()
     assert not first.renew(), "an expired holder learns it lost the lease"
     assert not first.release()
     assert second.release()
-    assert EngineLease.objects.get(egress="default").holder == ""
+    assert Duty.objects.get(name="engine:default").holder == ""
 
 
 def test_it_never_lets_two_engines_send_at_once(simulator, make_account, make_policy, engine_thread):
@@ -65,7 +65,7 @@ def test_it_never_lets_two_engines_send_at_once(simulator, make_account, make_po
         assert not two.is_active
         handing_over = time.time()
         running.remove(first)
-        first.__exit__(None, None, None)  # a clean end of shift: the standby takes over at once
+        first.__exit__(None, None, None)  # a clean stop: the standby takes over at once
         wait_for(lambda: two.is_active, timeout=1, message="take-over after release")
         took_over = time.time()
         time.sleep(1.5)
@@ -90,8 +90,8 @@ def test_it_takes_over_an_expired_lease(simulator, make_account, make_policy, en
     actions.arm(policy.pk, user=None, ip=None)
     # A crashed engine's lease: still held for another second, never renewed.
     expires = timezone.now() + timedelta(seconds=1)
-    EngineLease.objects.create(
-        egress="default", holder="crashed", expires_at=expires, acquired_at=timezone.now()
+    Duty.objects.create(
+        name="engine:default", holder="crashed", expires_at=expires, acquired_at=timezone.now()
     )
     engine = Engine(engine_id="survivor", config=fast_config())
     with engine_thread(engine):
@@ -104,23 +104,22 @@ def test_it_takes_over_an_expired_lease(simulator, make_account, make_policy, en
 
 
 def test_it_times_the_lease_on_the_databases_clock_not_the_hosts(monkeypatch):
-    first, second = Lease("default", "first", ttl=2.0), Lease("default", "second", ttl=2.0)
-    first.ensure_row()
+    first, second = Lease("engine:default", "first", ttl=2.0), Lease("engine:default", "second", ttl=2.0)
     assert first.acquire()
     # The second engine's host clock runs a minute ahead: the lease is still running all the same.
     ahead = timezone.now() + timedelta(minutes=1)
     monkeypatch.setattr(timezone, "now", lambda: ahead)
-    assert not second.looks_free()
+    assert lease_wait("engine:default", "second") > 1
     assert not second.acquire()
-    assert EngineLease.objects.get(egress="default").holder == "first"
+    assert Duty.objects.get(name="engine:default").holder == "first"
 
 
 def test_it_audits_an_engine_coming_up_taking_over_and_stopping(
     simulator, make_account, make_policy, engine_thread
 ):
     actions.arm(make_policy(make_account(), "BTCUSDT").pk, user=None, ip=None)
-    EngineLease.objects.create(
-        egress="default",
+    Duty.objects.create(
+        name="engine:default",
         holder="crashed",
         expires_at=timezone.now() + timedelta(seconds=0.3),
         acquired_at=timezone.now(),
@@ -142,16 +141,20 @@ def test_it_audits_an_engine_coming_up_taking_over_and_stopping(
     assert "survivor stopped: stopped" in rows[2][2]
 
 
-def test_a_clean_hand_over_between_shifts_is_not_an_audited_event(
+def test_a_clean_hand_over_to_a_standby_is_not_an_audited_event(
     simulator, make_account, make_policy, engine_thread
 ):
     actions.arm(make_policy(make_account(), "BTCUSDT").pk, user=None, ip=None)
-    one = Engine(engine_id="one", config=fast_config(), successor=lambda egress: None)
+    one = Engine(engine_id="one", config=fast_config())
     two = Engine(engine_id="two", config=fast_config())
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(engine_thread(one, duration=1.0))
-        wait_for(lambda: one.is_active, message="first shift")
-        stack.enter_context(engine_thread(two))
-        wait_for(lambda: two.is_active, timeout=4, message="hand-over at the end of the shift")
+    with contextlib.ExitStack() as both:
+        first = both.enter_context(contextlib.ExitStack())
+        first.enter_context(engine_thread(one))
+        wait_for(lambda: one.is_active, message="the first engine active")
+        both.enter_context(engine_thread(two))
+        wait_for(lambda: liveness.standbys("default", exclude="one"), message="the second standing by")
+        first.close()  # the first one's worker process restarts: it hands the lease over
+        wait_for(lambda: two.is_active, timeout=4, message="hand-over to the standby")
         actions_seen = list(Operation.objects.order_by("at").values_list("action", flat=True))
-    assert actions_seen == [Action.ARM, Action.ENGINE_START]
+    assert actions_seen[:2] == [Action.ARM, Action.ENGINE_START]
+    assert Action.ENGINE_STOP not in actions_seen[:3], "a hand-over to a standby is not a stop"

@@ -1,6 +1,6 @@
-"""A maintenance window run by the real engine against the simulator: disarmed on the exchange at its start,
-armed again at its end, also when the worker restarts in the middle (everything it needs is in the database),
-and never re-arming a policy someone disarmed by hand meanwhile."""
+"""A maintenance window run by the worker's `maintenance` duty and the real engine against the simulator:
+disarmed on the exchange at its start, armed again at its end, also when the engine restarts in the middle
+(everything it needs is in the database), and never re-arming a policy someone disarmed by hand meanwhile."""
 
 import time
 from datetime import timedelta
@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from heartbeats.desk import actions, maintenance
-from heartbeats.engine import Engine, fallback
+from heartbeats.engine import Engine
 from heartbeats.models import Action, MaintenanceWindow, Operation, WindowState
 from tests.engine.conftest import armed_symbols, fast_config, wait_for
 
@@ -33,9 +33,10 @@ def _state(window) -> str:
     return MaintenanceWindow.objects.get(pk=window.pk).state
 
 
-def test_the_engine_disarms_at_the_start_and_rearms_at_the_end_across_a_restart(
-    simulator, make_account, make_policy, engine_thread
+def test_the_worker_disarms_at_the_start_and_rearms_at_the_end_across_a_restart(
+    simulator, make_account, make_policy, engine_thread, run_duties
 ):
+    run_duties("worker", "maintenance")
     account = make_account()
     policies = [make_policy(account, s, interval_s=1, countdown_ms=6000) for s in SYMBOLS]
     other = make_policy(make_account(), "XRPUSDT", interval_s=1, countdown_ms=6000)
@@ -53,7 +54,7 @@ def test_the_engine_disarms_at_the_start_and_rearms_at_the_end_across_a_restart(
             lambda: armed_symbols(simulator) == {"XRPUSDT"}, timeout=5, message="disarmed on the exchange"
         )
 
-    # A worker restart during the window: a new engine, with nothing but the database to go by.
+    # An engine restart during the window: a new engine, with nothing but the database to go by.
     assert _state(window) == WindowState.RUNNING
     time.sleep(0.5)
     with engine_thread(Engine(engine_id="second", config=fast_config())):
@@ -68,8 +69,9 @@ def test_the_engine_disarms_at_the_start_and_rearms_at_the_end_across_a_restart(
 
 
 def test_a_policy_disarmed_by_hand_during_the_window_stays_disarmed(
-    simulator, make_account, make_policy, engine_thread
+    simulator, make_account, make_policy, engine_thread, run_duties
 ):
+    run_duties("worker", "maintenance")
     account = make_account()
     policies = [make_policy(account, s, interval_s=1, countdown_ms=6000) for s in SYMBOLS]
     for p in policies:
@@ -88,14 +90,13 @@ def test_a_policy_disarmed_by_hand_during_the_window_stays_disarmed(
 
 
 def test_with_no_engine_alive_the_web_starts_the_window_and_sends_its_zeros(
-    simulator, make_account, make_policy, settings
+    simulator, make_account, make_policy, run_duties
 ):
-    settings.FALLBACK_SWEEP = True
     account = make_account()
     policy = make_policy(account, "BTCUSDT", interval_s=1, countdown_ms=60_000)
     actions.arm(policy.pk, user=None, ip=None)
     simulator.exchange.set_countdown(simulator.exchange.account(account.api_key), "usdm", "BTCUSDT", 60_000)
-    fallback.ensure_sweeper()  # what every web process runs
+    run_duties("web", "maintenance", "owed-zeros")  # what the web processes run
     window = _window(account, 0.5, 30.0)
     wait_for(lambda: _state(window) == WindowState.RUNNING, timeout=4, message="the window started")
     wait_for(lambda: armed_symbols(simulator) == set(), timeout=4, message="the web's zero")

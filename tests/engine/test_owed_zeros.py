@@ -8,7 +8,7 @@ import pytest
 
 from heartbeats.desk import actions
 from heartbeats.engine import fallback
-from heartbeats.models import AddressLimits, Beat, CountdownPolicy, Status
+from heartbeats.models import Beat, CountdownPolicy, Duty, Status
 from tests.engine.conftest import armed_symbols, countdown_requests, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,12 +20,6 @@ def short_window(settings):
     settings.ENGINE_CLOCK_ERROR_MS = 300  # the second zero comes 1.3 s after the first
 
 
-@pytest.fixture
-def no_sweeper(monkeypatch):
-    """This process dies right after the action: no thread of it is left to send anything later."""
-    monkeypatch.setattr(fallback, "ensure_sweeper", lambda: None)
-
-
 def _arm_on_exchange(simulator, policy, countdown_ms=30_000):
     actions.arm(policy.pk, user=None, ip=None)
     account = simulator.exchange.account(policy.account.api_key)
@@ -33,7 +27,7 @@ def _arm_on_exchange(simulator, policy, countdown_ms=30_000):
 
 
 def test_a_second_zero_owed_by_a_web_process_that_died_is_sent_by_another(
-    simulator, make_account, make_policy, short_window, no_sweeper
+    simulator, make_account, make_policy, short_window
 ):
     policy = make_policy(make_account(), "BTCUSDT")
     _arm_on_exchange(simulator, policy)
@@ -57,10 +51,10 @@ def test_a_second_zero_owed_by_a_web_process_that_died_is_sent_by_another(
     assert [b.sender for b in Beat.objects.filter(policy=policy, kind="disarm")] == ["web", "web"]
 
 
-def test_the_sweeper_sends_the_second_zero_by_itself(
-    simulator, make_account, make_policy, short_window, settings
+def test_the_owed_zeros_duty_sends_the_second_zero_by_itself(
+    simulator, make_account, make_policy, short_window, run_duties
 ):
-    settings.FALLBACK_SWEEP = True
+    run_duties("web", "owed-zeros")
     policy = make_policy(make_account(), "ETHUSDT")
     _arm_on_exchange(simulator, policy)
     actions.disarm(policy.pk, user=None, ip=None)
@@ -74,19 +68,16 @@ def test_the_sweeper_sends_the_second_zero_by_itself(
     assert zeros[1]["received_at"] - zeros[0]["received_at"] >= 1.3
 
 
-def test_one_process_at_a_time_sends_for_an_address(simulator, make_account, make_policy, no_sweeper):
+def test_one_process_at_a_time_sends_for_an_address(simulator, make_account, make_policy):
     policy = make_policy(make_account(), "BTCUSDT")
     _arm_on_exchange(simulator, policy)
     # Another web process is sending for this address right now.
-    AddressLimits.objects.create(
-        egress="default",
-        base_url=policy.account.base_url,
-        fallback_holder="web:elsewhere:1",
-        fallback_until=time_in(10),
+    claim = Duty.objects.create(
+        name=f"send:default:{policy.account.base_url}", holder="web:elsewhere:1", expires_at=time_in(10)
     )
     actions.disarm(policy.pk, user=None, ip=None)
     assert "BTCUSDT" in armed_symbols(simulator), "left to the process holding the claim"
-    AddressLimits.objects.update(fallback_until=time_in(-1))  # it died: its claim runs out
+    Duty.objects.filter(pk=claim.pk).update(expires_at=time_in(-1))  # it died: its claim runs out
     assert [r.outcome for r in fallback.send_owed()] == ["confirmed"]
     assert "BTCUSDT" not in armed_symbols(simulator)
 

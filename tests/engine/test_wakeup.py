@@ -103,7 +103,7 @@ def test_a_standby_takes_over_when_a_dead_holders_lease_runs_out(
 ):
     policy = make_policy(make_account(), interval_s=5, countdown_ms=30000)
     actions.arm(policy.pk, user=None, ip=None)
-    dead = Lease("default", "a-dead-engine", ttl=2.0)
+    dead = Lease("engine:default", "a-dead-engine", ttl=2.0)
     dead.ensure_row()
     assert dead.acquire()
     taken = time.monotonic()  # never renewed: runs out 2 s from now, on the database's clock

@@ -7,8 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from heartbeats.desk.strategies import pings
-from heartbeats.domain import holds
+from heartbeats.desk.strategies import pings, silence
 from heartbeats.engine import sql
 from heartbeats.models import Action, Operation
 from heartbeats.models.strategies import HoldReason, Strategy, StrategyPing
@@ -72,10 +71,10 @@ def test_a_silence_is_latched_audited_and_needs_a_release():
     policy = make_policy(account, "BTCUSDT", "armed")
     strategy, key = make_strategy([policy], grace_s=5)
     pings.record(key, "10.0.0.1")
-    assert holds.latch_silences() == []
+    assert silence.latch_silences() == []
     Strategy.objects.filter(pk=strategy.pk).update(last_ping_at=timezone.now() - timedelta(seconds=6))
-    assert holds.latch_silences() == [strategy.pk]
-    assert holds.latch_silences() == []  # once
+    assert silence.latch_silences() == [strategy.pk]
+    assert silence.latch_silences() == []  # once
     strategy.refresh_from_db()
     assert strategy.held_reason == HoldReason.SILENT
     assert Operation.objects.filter(action=Action.STRATEGY_SILENT).count() == 1
@@ -108,7 +107,7 @@ def test_a_strategy_may_resume_by_itself_when_it_comes_back():
 
 def test_fail_holds_at_once_and_is_audited(client, monkeypatch):
     cancelled = []
-    monkeypatch.setattr(holds, "cancel_for", lambda strategy, why: cancelled.append((strategy.name, why)))
+    monkeypatch.setattr(silence, "cancel_for", lambda strategy, why: cancelled.append((strategy.name, why)))
     monkeypatch.setattr(pings, "cancel_for", lambda strategy, why: cancelled.append((strategy.name, why)))
     account = make_account()
     policy = make_policy(account, "BTCUSDT", "armed")
@@ -132,4 +131,4 @@ def test_a_silence_ended_before_the_latch_still_cancels_at_once(monkeypatch, rea
     Strategy.objects.filter(pk=strategy.pk).update(last_ping_at=timezone.now() - timedelta(seconds=6))
     assert pings.record(key, None) == ("RESUMED" if rearm else "HELD")
     assert cancelled == ["strategy mm-bot went silent for more than 5 s"]
-    assert holds.latch_silences() == []
+    assert silence.latch_silences() == []

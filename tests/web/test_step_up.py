@@ -53,7 +53,6 @@ class TestDisarmAll:
         assert not Operation.objects.filter(action=Action.DISARM_ALL).exists()
 
     def test_a_fresh_factor_disarms(self, client, verified_operator, settings):
-        settings.FALLBACK_SWEEP = False
         policy = make_policy(make_account(), "BTCUSDT", "armed")
         response = client.post(reverse("disarm_all"), {"reason": "incident"})
         assert response.status_code == 302

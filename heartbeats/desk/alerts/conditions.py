@@ -47,6 +47,9 @@ WHAT_TO_DO = {
     "operator's release, as the strategy is set up.",
     AlertEvent.WEIGHT_NEAR_LIMIT: "Requests from this address are close to the exchange's weight limit; past "
     "it the exchange answers 429. Lengthen heartbeat intervals or move accounts to another egress.",
+    AlertEvent.DUTY_FAILING: "A background job of the guard keeps failing; it is retried with backoff, and "
+    "no other job (above all, no heartbeat) waits for it. Read its error on the Duties page and in the log "
+    "of the process holding it, and fix the cause.",
 }
 
 
@@ -70,7 +73,26 @@ class Condition:
 
 def current(snap: Snapshot) -> list[Condition]:
     """Every problem the snapshot shows, policies first."""
-    return _policy_conditions(snap) + _strategy_conditions(snap) + _egress_conditions(snap)
+    return (
+        _policy_conditions(snap)
+        + _strategy_conditions(snap)
+        + _egress_conditions(snap)
+        + _duty_conditions(snap)
+    )
+
+
+def _duty_conditions(snap: Snapshot) -> list[Condition]:
+    """A duty whose runs keep failing (heartbeats.duties): one condition per duty, while it fails."""
+    return [
+        Condition(
+            key=f"duty:{d['name']}",
+            event=AlertEvent.DUTY_FAILING,
+            title=f"Duty failing: {d['name']}",
+            detail=f"{d['failures']} runs in a row failed on {d['host'] or 'an unknown host'}: {d['error']}",
+            since=d["since"] or snap.now,
+        )
+        for d in snap.duty_failures
+    ]
 
 
 def _strategy_conditions(snap: Snapshot) -> list[Condition]:

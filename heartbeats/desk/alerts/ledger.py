@@ -15,15 +15,8 @@ from django.utils import timezone
 
 from heartbeats.desk import actions, presenters
 from heartbeats.desk.alerts import conditions
-from heartbeats.models import Action, Operation
-from heartbeats.models.alerts import (
-    AlertChannel,
-    AlertCondition,
-    AlertEvent,
-    Duty,
-    Notification,
-    NotificationKind,
-)
+from heartbeats.models import Action, Duty, Operation
+from heartbeats.models.alerts import AlertChannel, AlertCondition, AlertEvent, Notification, NotificationKind
 
 SEVERE = {
     AlertEvent.POLICY_FAILING,
@@ -103,8 +96,10 @@ def evaluate(snap=None) -> Evaluation:
                     row.since = cond.since
                     row.save(update_fields=["since"])
                 if now - row.since >= cond.hold:
-                    row.alerted_at = now
-                    row.save(update_fields=["alerted_at"])
+                    # Told in today's words: what was true when it opened may have moved on (an engine that
+                    # had never run has run, and stopped, since).
+                    row.alerted_at, row.title, row.body = now, cond.title, cond.body
+                    row.save(update_fields=["alerted_at", "title", "body"])
                     for channel in _wanting(channels, cond.event, cond.account_ids):
                         result.queued += _queue(channel, row, NotificationKind.ALERT, now)
                     result.alerted += 1

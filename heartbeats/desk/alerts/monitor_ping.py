@@ -1,28 +1,23 @@
 """An outbound heartbeat for an outside monitor (`CG_HEALTHCHECK_URL`, e.g. a healthchecks.io ping URL).
 
-The worker hits it every HEALTHCHECK_EVERY seconds, but only while every armed policy is confirmed on the
-exchange (status `armed`) and every egress identity has a live engine. So the outside monitor hears
-nothing, and raises its own alarm, when the guard is sick, when its host is dead, and when this whole
-deployment (database, web and all) is gone: the one failure no alert from inside can report.
+A worker process (the `monitor-ping` duty, heartbeats.duties) hits it every HEALTHCHECK_EVERY seconds, but
+only while every armed policy is confirmed on the exchange (status `armed`) and every egress identity has a
+live engine. So the outside monitor hears nothing, and raises its own alarm, when the guard is sick, when its
+host is dead, and when this whole deployment (database, web and all) is gone: the one failure no alert from
+inside can report.
 """
 
 import logging
-import time
-from datetime import timedelta
 
 import requests
 from django.conf import settings
-from django.db import close_old_connections, connections
 
-from heartbeats.background import ProcessThread
 from heartbeats.desk import presenters
-from heartbeats.desk.alerts import runner
 from heartbeats.models import Status
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 10
-DUTY = "healthcheck"
 
 
 def healthy(snap=None) -> tuple[bool, str]:
@@ -54,27 +49,3 @@ def ping_if_healthy(url: str | None = None) -> bool:
         log.warning("healthcheck ping answered HTTP %s", response.status_code)
         return False
     return True
-
-
-def ensure_started() -> None:
-    """In the worker: start the pinger once per process (one process pings, by duty)."""
-    if settings.HEALTHCHECK_URL:
-        _pinger.ensure()
-
-
-def _ping_forever() -> None:
-    every = settings.HEALTHCHECK_EVERY
-    while True:
-        try:
-            # The duty outlives one period, so the same process keeps pinging and the others stay quiet.
-            if runner.take_duty(DUTY, ttl=timedelta(seconds=every * 2)):
-                ping_if_healthy()
-        except Exception as exc:
-            log.warning("healthcheck step failed (%s)", exc)
-            connections.close_all()
-        else:
-            close_old_connections()
-        time.sleep(every)
-
-
-_pinger = ProcessThread("healthcheck", _ping_forever)

@@ -9,17 +9,13 @@ orders never earns a 429. Network I/O happens outside any transaction; each read
 """
 
 import logging
-import time
 from datetime import timedelta
 
-from django.conf import settings
-from django.db import close_old_connections, connections
 from django.utils import timezone
 
-from heartbeats.background import ProcessThread
 from heartbeats.domain import budget, ratelimits
+from heartbeats.engine import fallback
 from heartbeats.engine.config import EngineConfig
-from heartbeats.engine.fallback import shared_client
 from heartbeats.models import CountdownPolicy, Status, Venue
 from heartbeats.models.orders import OrdersAtStake
 
@@ -27,7 +23,6 @@ log = logging.getLogger(__name__)
 
 STAKE_EVERY = 60.0
 ROUND_EVERY = 10.0
-DUTY = "stake"
 # Per policy and reading: GET openOrders?symbol (1) and, on USD-M, GET openAlgoOrders?symbol (1).
 WEIGHT_PER_READING = {Venue.USDM: 2, Venue.COINM: 1}
 # The same for a whole account (no symbol): 40 each. Chosen from ACCOUNT_WIDE_FROM symbols due on an account:
@@ -107,7 +102,7 @@ def _read(account, policies, *, symbol: str | None) -> None:
     try:
         # The web's fallback sender's clients: kept between readings, so the clock is measured now and then,
         # not before every reading.
-        client = shared_client(account, EngineConfig.from_settings())
+        client = fallback.client_of(account, EngineConfig.from_settings())
         orders = client.open_orders(symbol)
         algo = client.open_algo_orders(symbol) if client.has_algo_service else None
     except Exception as exc:  # the reading is informative: say what went wrong, keep the last figures
@@ -160,27 +155,3 @@ def _notional(orders, side: str) -> float | None:
         except (TypeError, ValueError):
             return None
     return round(total, 2)
-
-
-def ensure_started() -> None:
-    """In the worker: the reading thread (one process reads, by duty)."""
-    if settings.STAKE_READING:
-        _reader.ensure()
-
-
-def _read_forever() -> None:
-    from heartbeats.desk.alerts import runner
-
-    while True:
-        time.sleep(ROUND_EVERY)
-        try:
-            if runner.take_duty(DUTY, ttl=timedelta(seconds=ROUND_EVERY * 4)):
-                refresh_round()
-        except Exception as exc:
-            log.warning("reading orders at stake failed (%s); trying again", exc)
-            connections.close_all()
-            continue
-        close_old_connections()
-
-
-_reader = ProcessThread("orders-at-stake", _read_forever)

@@ -17,8 +17,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from heartbeats.desk.strategies.silence import cancel_for
 from heartbeats.domain import audit
-from heartbeats.domain.holds import cancel_for
 from heartbeats.models import Action
 from heartbeats.models.strategies import HoldReason, PingKind, Strategy, StrategyPing
 

@@ -1,4 +1,5 @@
-"""What the heartbeat engine is doing: leases, engines and their liveness, next beats due, recent errors."""
+"""What the heartbeat engine and the other duties are doing: who holds each duty (the engines' leases among
+them), engines and their liveness, next beats due, recent errors."""
 
 from datetime import timedelta
 
@@ -6,7 +7,8 @@ from django.core.management.base import BaseCommand
 from django.db.models import F, Q
 from django.utils import timezone
 
-from heartbeats.models import Beat, CountdownPolicy, EngineLease, EngineLiveness, Outcome
+from heartbeats.duties.report import FAILING, HELD, OFF, duty_states
+from heartbeats.models import Beat, CountdownPolicy, EngineLiveness, Outcome
 
 
 def _age(now, when) -> str:
@@ -18,7 +20,8 @@ def _age(now, when) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Show the active engine, lease holders, engine liveness, the next beats due and recent errors. "
+        "Show every duty and who holds it, the engines and their liveness, the next beats due and recent "
+        "errors. "
         "Exits with status 2 when no engine is sending heartbeats."
     )
 
@@ -32,23 +35,21 @@ class Command(BaseCommand):
         egress = options.get("egress")
         out = self.stdout
 
-        out.write("Leases")
-        leases = EngineLease.objects.order_by("egress")
-        if egress:
-            leases = leases.filter(egress=egress)
-        for lease in leases:
-            if lease.holder and lease.expires_at and lease.expires_at > now:
-                out.write(f"  {lease.egress}: held by {lease.holder}, expires {_age(now, lease.expires_at)}")
-            elif lease.holder:
-                out.write(
-                    self.style.ERROR(
-                        f"  {lease.egress}: EXPIRED {_age(now, lease.expires_at)} ({lease.holder})"
-                    )
-                )
+        out.write("Duties")
+        for d in duty_states(now):
+            if egress and d.name.startswith("engine:") and d.name != f"engine:{egress}":
+                continue
+            if d.state in (HELD, FAILING):
+                where = f"held by {d.holder}, last run {_age(now, d.last_run_at)}"
+            elif d.holder:
+                where = self.style.ERROR(f"EXPIRED {_age(now, d.expires_at)} ({d.holder})")
             else:
-                out.write(f"  {lease.egress}: free")
-        if not leases:
-            out.write("  none yet (no engine has run)")
+                where = "off (switched off by its setting)" if d.state == OFF else "free"
+            out.write(f"  {d.name}: {where}")
+            if d.failures:
+                out.write(self.style.ERROR(f"    FAILING ({d.failures} in a row): {d.last_error}"))
+            elif d.last_error:
+                out.write(f"    last error {_age(now, d.last_error_at)}: {d.last_error}")
 
         out.write("\nEngines (seen in the last 10 minutes)")
         engines = EngineLiveness.objects.filter(seen_at__gte=now - timedelta(minutes=10)).order_by(
@@ -61,9 +62,9 @@ class Command(BaseCommand):
             out.write(self.style.ERROR("  NO ACTIVE ENGINE: countdowns are not being kept alive"))
         for e in engines:
             role = "active" if e.holds_lease else ("stopped" if e.stopping else "standby")
-            # A shift that said it was stopping ended cleanly (a hand-over, a worker shutdown): its record
+            # An engine that said it was stopping ended cleanly (a hand-over, a worker shutdown): its record
             # going quiet afterwards is expected, not an alarm.
-            state = "cleanly" if e.stopping else (self.style.ERROR("STALE") if e.is_stale(now) else "live")
+            state = "cleanly" if e.stopping else (self.style.ERROR("STALE") if e.is_gone(now) else "live")
             weight = f"{e.used_weight}/{e.weight_limit}" if e.weight_limit else (e.used_weight or "-")
             out.write(
                 f"  {e.engine_id} [{e.egress}] {role} {state}, seen {_age(now, e.seen_at)}, pid {e.pid} on "

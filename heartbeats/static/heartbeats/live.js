@@ -166,6 +166,24 @@
     });
   }
 
+  // Duties whose runs keep failing (heartbeats.duties), in the words the server renders.
+  var shownDutyFailures = null;
+  function showDutyFailures(failures) {
+    var key = JSON.stringify(failures);
+    if (key === shownDutyFailures) return;
+    shownDutyFailures = key;
+    show("duties-failing", failures.length > 0);
+    var list = document.querySelector('[data-field="duty-failures"]');
+    if (!list) return;
+    while (list.firstChild) list.removeChild(list.firstChild);
+    failures.forEach(function (d) {
+      var li = document.createElement("li");
+      li.textContent = d.name + ": " + d.failures + " run" + (d.failures === 1 ? "" : "s") + " in a row since " +
+        fmtTime(d.since_ms) + " UTC (" + d.error + ")";
+      list.appendChild(li);
+    });
+  }
+
   // The live picture: opts.url (the status JSON), opts.onData(data), opts.onTick(serverNowMs).
   function live(opts) {
     var samples = []; // {rtt, offset}
@@ -189,6 +207,7 @@
       if (body.lapses) showLapses(body.lapses);
       if (body.maintenance) showMaintenance(body.maintenance);
       if (body.alert_failures) showAlertFailures(body.alert_failures);
+      if (body.duty_failures) showDutyFailures(body.duty_failures);
       if (opts.onData) opts.onData(body);
       tick();
     }

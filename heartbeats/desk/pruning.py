@@ -1,0 +1,36 @@
+"""Old records go: beats and finished queue tasks after BEAT_RETENTION_DAYS, a strategy's recent pings after
+ten minutes, liveness records of engines gone for an hour. The audit trail is never pruned. Run as the
+`prune` duty (heartbeats.duties); each delete goes in small batches, so a large backlog never holds a long
+write lock, and costs one indexed query when there is nothing to delete.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django_q.models import Task
+
+from heartbeats.desk.strategies import pings
+from heartbeats.models import Beat, EngineLiveness
+
+BATCH = 5000
+
+
+def prune(now=None) -> dict[str, int]:
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.BEAT_RETENTION_DAYS)
+    return {
+        "beats": _delete_in_batches(Beat.objects.filter(sent_at__lt=cutoff)),
+        "tasks": _delete_in_batches(Task.objects.filter(stopped__lt=cutoff)),
+        "pings": pings.prune(now),
+        "engines": EngineLiveness.objects.filter(seen_at__lt=now - timedelta(hours=1)).delete()[0],
+    }
+
+
+def _delete_in_batches(queryset) -> int:
+    total = 0
+    while True:
+        ids = list(queryset.values_list("pk", flat=True)[:BATCH])
+        if not ids:
+            return total
+        total += queryset.model.objects.filter(pk__in=ids).delete()[0]

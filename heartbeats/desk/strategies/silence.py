@@ -1,0 +1,58 @@
+"""The latch of a strategy's silence: once a strategy's grace has run out, one process records the hold (a
+conditional UPDATE), audits it, and for a strategy that asks for it cancels its orders at once.
+
+Run as the `strategy-silence` duty (heartbeats.duties). It only records what heartbeats.domain.holds already
+enforces: the engine withholds the arms of a silent strategy's policies whether or not this runs.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from heartbeats.desk.killswitch import cancel as killswitch
+from heartbeats.domain import audit
+from heartbeats.models import Action
+from heartbeats.models.strategies import HoldReason, Strategy
+
+log = logging.getLogger(__name__)
+
+
+def latch_silences(now: datetime | None = None) -> list[int]:
+    """Latch the hold of every strategy whose grace ran out; returns their ids. Each is latched by one
+    process only (a conditional UPDATE), which then audits it and, if asked, cancels the orders."""
+    now = now or timezone.now()
+    latched = []
+    candidates = Strategy.objects.filter(held_reason="", last_ping_at__isnull=False).values_list(
+        "pk", "last_ping_at", "grace_s"
+    )
+    for pk, last, grace in candidates:
+        if now - last <= timedelta(seconds=grace):
+            continue
+        with transaction.atomic():
+            won = Strategy.objects.filter(pk=pk, held_reason="", last_ping_at=last).update(
+                held_reason=HoldReason.SILENT, held_since=last + timedelta(seconds=grace)
+            )
+            if not won:
+                continue
+            strategy = Strategy.objects.get(pk=pk)
+            audit.record(
+                Action.STRATEGY_SILENT,
+                user=None,
+                ip=None,
+                username="strategy watch",
+                reason=f"strategy {strategy.name}: no ping for {grace} s (last at {last:%H:%M:%S} UTC)",
+            )
+        latched.append(pk)
+        log.warning("strategy %s went silent: heartbeats of its policies held back", strategy.name)
+        if strategy.cancel_when_silent:
+            cancel_for(strategy, why=f"strategy {strategy.name} went silent")
+    return latched
+
+
+def cancel_for(strategy: Strategy, *, why: str) -> None:
+    """Cancel the open orders of the strategy's armed policies now, in the background (network I/O)."""
+    ids = list(strategy.policies.filter(armed=True).values_list("pk", flat=True))
+    if ids:
+        killswitch.cancel_in_background(ids, username=f"strategy {strategy.name}"[:150], reason=why)

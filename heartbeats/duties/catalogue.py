@@ -1,0 +1,99 @@
+"""Every duty of Countdown Guard, and which kinds of process may hold it: the one list to read to know what
+runs where (README, Architecture).
+
+- worker: each process of the django-q2 cluster (`manage.py qcluster`);
+- web: each gunicorn worker, and the development server.
+"""
+
+from django.conf import settings
+
+from heartbeats.desk import maintenance, pruning
+from heartbeats.desk.alerts import monitor_ping
+from heartbeats.desk.alerts.runner import Alerting
+from heartbeats.desk.killswitch import stake
+from heartbeats.desk.strategies import silence
+from heartbeats.duties.supervisor import DutySpec
+from heartbeats.engine import Engine, fallback
+from heartbeats.engine.lease_keeper import lease_name
+
+WEB, WORKER = "web", "worker"
+BOTH = frozenset({WEB, WORKER})
+
+
+def _none(step):
+    """A step whose result is what it did, not when to run again."""
+
+    def run():
+        step()
+
+    return run
+
+
+def engine_duty(egress: str) -> DutySpec:
+    return DutySpec(
+        name=lease_name(egress),
+        what=f"Heartbeats of egress “{egress}”: stand by for its lease, then keep every countdown alive",
+        kinds=frozenset({WORKER}),
+        run=lambda stop: Engine(egress).run(stop),
+    )
+
+
+def duties() -> list[DutySpec]:
+    """Every duty, for the process that runs this code (the engine's egress comes from its settings)."""
+    alerting = Alerting()
+    return [
+        engine_duty(settings.ENGINE_EGRESS),
+        DutySpec(
+            name="owed-zeros",
+            what="Disarms owed where no engine can send them (the second zero of a disarm included)",
+            kinds=frozenset({WEB}),
+            period=1.0,
+            step=_none(fallback.send_owed),
+        ),
+        DutySpec(
+            name="maintenance",
+            what="Maintenance windows start and end",
+            kinds=BOTH,
+            period=1.0,
+            step=_none(maintenance.apply_due),
+        ),
+        DutySpec(
+            name="strategy-silence",
+            what="Strategies whose grace ran out are latched, audited, told and their orders cancelled "
+            "if they ask for it",
+            kinds=BOTH,
+            period=1.0,
+            step=_none(silence.latch_silences),
+        ),
+        DutySpec(
+            name="alerts",
+            what="Alert conditions evaluated and notifications delivered",
+            kinds=BOTH,
+            prefer=WEB,
+            period=1.0,
+            step=alerting.step,
+        ),
+        DutySpec(
+            name="orders-at-stake",
+            what="Open orders of armed policies read within the weight budget",
+            kinds=frozenset({WORKER}),
+            period=stake.ROUND_EVERY,
+            step=_none(stake.refresh_round),
+            enabled=lambda: settings.STAKE_READING,
+        ),
+        DutySpec(
+            name="monitor-ping",
+            what="The outside monitor pinged while the guard is healthy",
+            kinds=frozenset({WORKER}),
+            period=settings.HEALTHCHECK_EVERY,
+            step=_none(monitor_ping.ping_if_healthy),
+            enabled=lambda: bool(settings.HEALTHCHECK_URL),
+        ),
+        DutySpec(
+            name="prune",
+            what="Old beats, queue tasks, pings and engine records deleted",
+            kinds=BOTH,
+            period=60.0,
+            step=_none(pruning.prune),
+        ),
+    ]

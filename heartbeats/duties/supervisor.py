@@ -1,0 +1,300 @@
+"""One supervisor per process: it runs the duties that kind of process may hold, each on a thread of its own.
+
+A duty (heartbeats.duties.catalogue names them all) is either
+- periodic: a `step()` run every `period` seconds by whichever process holds its lease (heartbeats.domain
+  .leases, on the database's clock). The supervisor's coordinator thread takes free leases and renews the
+  ones it holds in one UPDATE every RENEW_EVERY seconds, writing each duty's last run with it; a duty's
+  thread works only while its lease cannot have expired, so two processes never do one duty at once;
+- resident: a `run(stop)` that keeps its own lease and runs until stopped (the engine of an egress identity,
+  heartbeats.engine), started again with backoff when it returns or fails.
+
+A failure in a duty is logged (once per change of error), counted (metrics), stored on its row for the
+duties page and the alerts, and retried with backoff; it never stops another duty. Every thread owns its
+database connection and replaces it after an error.
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import close_old_connections, connections
+from django.db.models import Case, DurationField, ExpressionWrapper, F, Value, When
+from django.db.models.functions import Coalesce, Now
+from django.utils import timezone
+
+from heartbeats.domain import metrics
+from heartbeats.domain.leases import Lease, renew_many
+from heartbeats.models import Duty
+
+log = logging.getLogger("heartbeats.duties")
+
+# Periodic duties' leases: renewed (and free ones sought) this often, taken over this long after their
+# holder stopped renewing. A frozen or killed holder delays its duties by at most LEASE_TTL.
+RENEW_EVERY = 2.0
+LEASE_TTL = 6.0
+# A duty whose lease renewal could not be confirmed stops this long before the lease could run out.
+LEASE_MARGIN = 1.0
+# Backoff after failures: period × 2^(failures-1), at most this.
+MAX_BACKOFF = 60.0
+ERROR_LENGTH = 300
+
+
+@dataclass(frozen=True)
+class DutySpec:
+    name: str
+    what: str  # what it does, for the duties page
+    kinds: frozenset[str]  # the kinds of process that may hold it ("web", "worker")
+    period: float = 1.0
+    # Periodic: one run; returns the seconds until it wants to run again (None: `period`).
+    step: Callable[[], float | None] | None = None
+    # Resident: runs until the event is set, keeping its own lease (the engine).
+    run: Callable[[threading.Event], object] | None = None
+    # The kind that takes the duty from the others; they take it only once it has been free LEASE_TTL longer.
+    prefer: str | None = None
+    # Read when the supervisor starts: a duty switched off by settings is not run here.
+    enabled: Callable[[], bool] = field(default=lambda: True)
+
+
+def holder_name(kind: str) -> str:
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:100]
+
+
+class _Held:
+    """What this process knows of one periodic duty's lease: held until `valid_until` (monotonic)."""
+
+    def __init__(self):
+        self.valid_until = 0.0
+        self.wake = threading.Event()
+        self.last_run_at = None  # the wall time of the last successful run, written with the next renewal
+
+    @property
+    def held(self) -> bool:
+        return time.monotonic() < self.valid_until
+
+
+class Supervisor:
+    def __init__(self, kind: str, specs: list[DutySpec]):
+        self.kind = kind
+        self.holder = holder_name(kind)
+        self.specs = [s for s in specs if kind in s.kinds and s.enabled()]
+        self._periodic = {s.name: _Held() for s in self.specs if s.step is not None}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ---- lifecycle --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._spawn(self._coordinate, f"duties-{self.kind}")
+        for spec in self.specs:
+            target = self._periodic_loop if spec.step is not None else self._resident_loop
+            self._spawn(target, f"duty-{spec.name}", spec)
+        log.info("%s runs duties %s", self.holder, ", ".join(s.name for s in self.specs) or "(none)")
+
+    def _spawn(self, target, name: str, *args) -> None:
+        thread = threading.Thread(target=target, args=args, name=name[:60], daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def request_stop(self) -> None:
+        """Ask every duty to stop (safe in a signal handler: it waits for nothing)."""
+        self._stop.set()
+        for held in self._periodic.values():
+            held.wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop every duty, let resident ones hand over, and release this process's leases."""
+        self.request_stop()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        try:
+            Duty.objects.filter(name__in=list(self._periodic), holder=self.holder).update(
+                holder="", expires_at=None
+            )
+        except Exception as exc:  # the leases run out by themselves
+            log.warning("%s could not release its duties (%s)", self.holder, exc)
+        finally:
+            connections.close_all()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def holds(self, name: str) -> bool:
+        held = self._periodic.get(name)
+        return held is not None and held.held
+
+    # ---- the coordinator: leases of the periodic duties ----------------------------------------------------
+
+    def _coordinate(self) -> None:
+        failing = False
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self._renew(started)
+                self._seek(started)
+                if failing:
+                    log.warning("%s: duty leases work again", self.holder)
+                failing = False
+            except Exception as exc:
+                if not failing:
+                    log.warning("%s: duty leases failed (%s); retrying", self.holder, exc)
+                failing = True
+                connections.close_all()
+            else:
+                close_old_connections()
+            self._stop.wait(max(0.1, RENEW_EVERY - (time.monotonic() - started)))
+
+    def _renew(self, now: float) -> None:
+        mine = [name for name, held in self._periodic.items() if held.valid_until > 0]
+        if not mine:
+            return
+        runs = {n: h.last_run_at for n, h in self._periodic.items() if n in mine and h.last_run_at}
+        record = {}
+        if runs:
+            record["last_run_at"] = Case(
+                *(When(name=n, then=Value(at)) for n, at in runs.items()), default=F("last_run_at")
+            )
+        if renew_many(mine, self.holder, LEASE_TTL, **record) == len(mine):
+            lost = []
+        else:
+            still = set(Duty.objects.filter(name__in=mine, holder=self.holder).values_list("name", flat=True))
+            lost = [n for n in mine if n not in still]
+        for name in mine:
+            held = self._periodic[name]
+            if name in lost:
+                held.valid_until = 0.0
+                log.warning("%s lost duty %s to another process", self.holder, name)
+            else:
+                held.valid_until = now + LEASE_TTL - LEASE_MARGIN
+                if name in runs:
+                    held.last_run_at = None
+
+    def _seek(self, now: float) -> None:
+        """Take the periodic duties this process may hold that are free: one read, then one UPDATE per duty
+        that looks free (the UPDATE decides: another process may be faster)."""
+        wanted = [s for s in self.specs if s.step is not None and not self._periodic[s.name].valid_until]
+        if not wanted:
+            return
+        left = ExpressionWrapper(F("expires_at") - Now(), output_field=DurationField())
+        rows = {
+            name: (holder, seconds)
+            for name, holder, seconds in Duty.objects.filter(name__in=[s.name for s in wanted])
+            .annotate(left=left)
+            .values_list("name", "holder", "left")
+        }
+        for spec in wanted:
+            patience = LEASE_TTL if spec.prefer and spec.prefer != self.kind else 0.0
+            takes_from = (
+                tuple(f"{k}:" for k in spec.kinds if k != spec.prefer) if spec.prefer == self.kind else ()
+            )
+            holder, left_s = rows.get(spec.name, ("", None))
+            remaining = left_s.total_seconds() if isinstance(left_s, timedelta) else None
+            looks_free = (
+                not holder
+                or remaining is None
+                or remaining < -patience
+                or any(holder.startswith(p) for p in takes_from)
+            )
+            if not looks_free:
+                continue
+            lease = Lease(spec.name, self.holder, LEASE_TTL, patience=patience, takes_from=takes_from)
+            if lease.acquire():
+                held = self._periodic[spec.name]
+                held.valid_until = now + LEASE_TTL - LEASE_MARGIN
+                held.wake.set()
+                log.info("%s took duty %s", self.holder, spec.name)
+
+    # ---- periodic duties -----------------------------------------------------------------------------------
+
+    def _periodic_loop(self, spec: DutySpec) -> None:
+        held = self._periodic[spec.name]
+        failures = 0
+        next_run = 0.0
+        while not self._stop.is_set():
+            if not held.held:
+                held.wake.clear()
+                held.wake.wait(RENEW_EVERY)
+                next_run = 0.0  # a duty just taken runs at once: it may be a take-over
+                continue
+            wait = next_run - time.monotonic()
+            if wait > 0:
+                held.wake.clear()
+                held.wake.wait(min(wait, RENEW_EVERY))
+                continue
+            if spec.prefer not in (None, self.kind) and not self._still_mine(spec.name):
+                held.valid_until = 0.0  # taken by a process of the preferred kind: it works it from now
+                continue
+            try:
+                delay = spec.step()
+            except Exception as exc:
+                failures += 1
+                delay = min(spec.period * 2 ** (failures - 1), MAX_BACKOFF)
+                self._failed(spec, exc, failures, delay)
+                connections.close_all()
+            else:
+                if failures:
+                    self._recovered(spec, failures)
+                failures = 0
+                held.last_run_at = timezone.now()
+                close_old_connections()
+            next_run = time.monotonic() + (spec.period if delay is None else max(0.0, delay))
+
+    def _still_mine(self, name: str) -> bool:
+        """Whether this process still holds `name` (a process of the preferred kind takes a duty without
+        waiting for the lease to run out): one read before each run."""
+        try:
+            return Duty.objects.filter(name=name, holder=self.holder).exists()
+        except Exception:
+            connections.close_all()
+            return False
+
+    # ---- resident duties -----------------------------------------------------------------------------------
+
+    def _resident_loop(self, spec: DutySpec) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                spec.run(self._stop)
+                failures = 0
+                delay = 1.0  # returned (its lease was lost, or it stopped): stand by again
+            except Exception as exc:
+                failures += 1
+                delay = min(2 ** (failures - 1), MAX_BACKOFF)
+                self._failed(spec, exc, failures, delay)
+            finally:
+                connections.close_all()
+            self._stop.wait(delay)
+
+    # ---- failures ------------------------------------------------------------------------------------------
+
+    def _failed(self, spec: DutySpec, exc: Exception, failures: int, retry_in: float) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH]
+        if failures == 1:
+            log.exception("duty %s failed (%s); retrying in %.0f s", spec.name, error, retry_in)
+        else:
+            log.warning("duty %s failed again (%d in a row): %s", spec.name, failures, error)
+        metrics.count_duty_failure(spec.name)
+        try:
+            connections.close_all()  # the error may have been the connection's
+            Duty.objects.filter(name=spec.name).update(
+                last_error=error,
+                last_error_at=Now(),
+                failures=failures,
+                failing_since=Coalesce(F("failing_since"), Now()) if failures > 1 else Now(),
+            )
+        except Exception as store_exc:
+            log.warning("duty %s: its failure could not be recorded (%s)", spec.name, store_exc)
+
+    def _recovered(self, spec: DutySpec, failures: int) -> None:
+        log.warning("duty %s works again after %d failures", spec.name, failures)
+        try:
+            Duty.objects.filter(name=spec.name).update(failures=0, failing_since=None)
+        except Exception as exc:
+            log.warning("duty %s: its recovery could not be recorded (%s)", spec.name, exc)
