@@ -10,15 +10,14 @@ class HeartbeatsConfig(AppConfig):
     verbose_name = "Countdown Guard"
 
     def ready(self):
-        # Imported once the models are: system checks and signal receivers register themselves.
-        from heartbeats import checks  # noqa: F401
+        # Imported here, once the models are loaded (Django's app loading): system checks and signal
+        # receivers register themselves; django-q2's processes start their duties (duties/worker.py).
+        from heartbeats import checks, duties  # noqa: F401
         from heartbeats.domain import audit  # noqa: F401
-        from heartbeats.duties import worker  # noqa: F401  (django-q2's processes start their duties)
+        from heartbeats.duties import worker  # noqa: F401
 
         if os.environ.get("RUN_MAIN") == "true" and "runserver" in sys.argv:
             # The development server's serving process (not its autoreloader) runs the web's duties.
-            from heartbeats import duties
-
             duties.start("web")
 
 

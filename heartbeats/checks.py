@@ -23,12 +23,16 @@ from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
+from heartbeats.crypto import SecretDecryptionError, fernet
+from heartbeats.domain.validation import exchange_url_refusal, timing_errors
+from heartbeats.engine.config import EngineConfig
+from heartbeats.models import CountdownPolicy, EngineLiveness, Environment, ExchangeAccount
+
 ID = "countdown_guard."
 
 
 @register(Tags.security)
 def check_encryption_keys(app_configs=None, **kwargs):
-    from heartbeats.crypto import fernet
 
     keys = getattr(settings, "ENCRYPTION_KEYS", None)
     if not keys:
@@ -64,8 +68,6 @@ def check_debug(app_configs=None, **kwargs):
 def check_policy_timing(app_configs=None, databases=None, **kwargs):
     if not databases:
         return []
-    from heartbeats.domain.validation import timing_errors
-    from heartbeats.models import CountdownPolicy
 
     problems = []
     try:
@@ -99,8 +101,6 @@ def check_sqlite_in_production(app_configs=None, **kwargs):
 def check_secrets_decrypt(app_configs=None, databases=None, **kwargs):
     if not databases:
         return []
-    from heartbeats.crypto import SecretDecryptionError
-    from heartbeats.models import ExchangeAccount
 
     try:
         ids = list(ExchangeAccount.objects.values_list("pk", "label"))
@@ -172,8 +172,6 @@ def check_shared_cache(app_configs=None, **kwargs):
 
 @register()
 def check_deaf_engine_bound(app_configs=None, **kwargs):
-    from heartbeats.engine.config import EngineConfig
-    from heartbeats.models import EngineLiveness
 
     stale_after = EngineConfig.from_settings().desired_stale_after
     deaf_after = EngineLiveness.DEAF_AFTER.total_seconds()
@@ -194,8 +192,6 @@ def check_deaf_engine_bound(app_configs=None, **kwargs):
 def check_exchange_hosts(app_configs=None, databases=None, **kwargs):
     if not databases:
         return []
-    from heartbeats.domain.validation import exchange_url_refusal
-    from heartbeats.models import Environment, ExchangeAccount
 
     try:
         rows = list(

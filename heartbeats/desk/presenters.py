@@ -10,9 +10,9 @@ open board.
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from heartbeats.desk.alerts.channel_health import failing_channels
 from heartbeats.desk.killswitch.stake import weight_per_minute as stake_weight_per_minute
 from heartbeats.desk.maintenance import running_banners
 from heartbeats.domain import budget as budgets
@@ -31,6 +31,7 @@ from heartbeats.models import (
     Status,
     Strategy,
 )
+from heartbeats.models.alerts import AlertChannel, Delivery, Notification, NotificationKind
 
 # The statuses that need someone's attention; the board's "At risk" filter and its top tiles.
 AT_RISK = (Status.EXPIRED, Status.FAILING, Status.UNCERTAIN, Status.LATE)
@@ -293,7 +294,7 @@ class Snapshot:
     lapses: list[LapseRow] = field(default_factory=list)
     # Running maintenance windows, soonest end first (maintenance.running_banners).
     maintenance: list[dict] = field(default_factory=list)
-    # Alert channels whose latest delivery did not get through (alerts.channel_health.failing_channels).
+    # Alert channels whose latest delivery did not get through (failing_channels).
     alert_failures: list[dict] = field(default_factory=list)
     # Duties whose runs keep failing (heartbeats.duties), in the words of their last error.
     duty_failures: list[dict] = field(default_factory=list)
@@ -550,4 +551,36 @@ def failing_duties(now) -> list[dict]:
             "since_ms": epoch_ms(d.failing_since or d.last_error_at),
         }
         for d in rows
+    ]
+
+
+def failing_channels() -> list[dict]:
+    """One query: every enabled channel whose latest attempted delivery did not get through (retrying or
+    given up), with when and why. A test message does not count: its sender saw the answer."""
+    latest = (
+        Notification.objects.filter(channel=OuterRef("pk"), last_attempt_at__isnull=False)
+        .exclude(kind=NotificationKind.TEST)
+        .order_by("-last_attempt_at", "-id")
+    )
+    rows = (
+        AlertChannel.objects.filter(enabled=True)
+        .annotate(
+            last_status=Subquery(latest.values("status")[:1]),
+            last_error=Subquery(latest.values("last_error")[:1]),
+            last_at=Subquery(latest.values("last_attempt_at")[:1]),
+        )
+        .filter(last_status__in=(Delivery.RETRYING, Delivery.FAILED))
+        .order_by("name")
+        .values("pk", "name", "last_status", "last_error", "last_at")
+    )
+    return [
+        {
+            "id": r["pk"],
+            "channel": r["name"],
+            "status": r["last_status"],
+            "error": r["last_error"],
+            "at": r["last_at"],
+            "at_ms": int(r["last_at"].timestamp() * 1000),
+        }
+        for r in rows
     ]

@@ -12,19 +12,32 @@ Figures, per minute:
   engine, the smallest one known; FALLBACK_WEIGHT_LIMIT (Binance's documented 2400) when neither is known.
 - available = limit − projected − reserve. A policy that would make it negative is refused.
 Accounts on one egress share the limit even across USDⓈ-M and COIN-M: counting them together errs safe.
+
+Per address, this minute: `spare_weight()` is the one answer to "how much may this request spend now",
+asked by every sender that is not the engine (the web's fallback zeros, Cancel orders now, orders at stake),
+and `disarm_reserve()` the one formula for what arms and everything else must leave for disarms (the
+engine's weight meter and the pages' arm pacing use it too).
 """
 
 import contextlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
+
+from heartbeats.domain import ratelimits
+from heartbeats.domain.ratelimits import FALLBACK_WEIGHT_LIMIT
+from heartbeats.domain.symbols import ExchangeInfoUnavailable, cached_facts_many, exchange_facts
+from heartbeats.models import CountdownPolicy, EngineLiveness, ExchangeAccount
 
 WEIGHT_PER_BEAT = 10
-FALLBACK_WEIGHT_LIMIT = 2400
 TIME_SYNC_WEIGHT = 1
 KEY_CHECK_WEIGHT = 40
+
+__all__ = ["FALLBACK_WEIGHT_LIMIT", "KEY_CHECK_WEIGHT", "TIME_SYNC_WEIGHT", "WEIGHT_PER_BEAT"]
 
 
 @dataclass(frozen=True)
@@ -54,15 +67,61 @@ def projected_weight_per_minute(policies: Iterable) -> int:
     return math.ceil(beats) + TIME_SYNC_WEIGHT * len(accounts)
 
 
+def disarm_reserve(policies: int) -> int:
+    """What disarming `policies` costs within one minute: a zero and its late second zero each. Arms and
+    every other request leave it untouched; only disarms may spend it."""
+    return 2 * WEIGHT_PER_BEAT * policies
+
+
 def reserve_for(policy_count: int) -> int:
-    return 2 * WEIGHT_PER_BEAT * policy_count + KEY_CHECK_WEIGHT
+    """The budget's reserve: the disarms of every policy, and a key check or exchange-info refresh."""
+    return disarm_reserve(policy_count) + KEY_CHECK_WEIGHT
+
+
+class Purpose(StrEnum):
+    """What a request is for, which decides what it must leave for others (`spare_weight`)."""
+
+    DISARM = "disarm"  # zeros: may spend everything left, the reserve included
+    CANCEL = "cancel"  # Cancel orders now: leaves the disarm reserve, at most a quarter of the limit
+    READ = "read"  # orders at stake: leaves the disarm reserve and a minute of the policies' heartbeats
+
+
+@dataclass(frozen=True)
+class Spare:
+    limit: int
+    left: int  # what the address can still spend this minute, as the exchange last counted it
+    keep: int  # what this purpose must leave for others
+    why: str  # why `left` is less than the limit ("" when it is not)
+
+    @property
+    def weight(self) -> int:
+        return max(0, self.left - self.keep)
+
+
+def spare_weight(egress: str, base_url: str, purpose: Purpose, *, policies=None, now=None) -> Spare:
+    """What a request for `purpose` may spend from this address this minute. `policies` are the address's
+    policies (loaded with their accounts) when the caller has them; they are read otherwise. Nothing during a
+    429 pause or a 418 ban (ratelimits.weight_left)."""
+    snap = ratelimits.read(egress, base_url)
+    limit = (snap.weight_limit if snap else None) or FALLBACK_WEIGHT_LIMIT
+    left, why = ratelimits.weight_left(snap, now=now)
+    if purpose == Purpose.DISARM:
+        return Spare(limit, left, 0, why)
+    if policies is None:
+        policies = CountdownPolicy.objects.with_account().filter(
+            account__egress=egress, account__enabled=True
+        )
+    armed = [p for p in policies if p.armed and p.account.base_url == base_url]
+    if purpose == Purpose.CANCEL:
+        # On a large desk the reserve alone can exceed the limit: a press then still gets three quarters.
+        keep = min(reserve_for(len(armed)), limit // 4)
+    else:
+        keep = reserve_for(len(armed)) + projected_weight_per_minute(armed)
+    return Spare(limit, left, keep, why)
 
 
 def weight_limit(egress: str, accounts: Iterable = ()) -> tuple[int, str]:
     """(limit per minute, where it came from) for an egress, without any network call."""
-    from heartbeats.domain.symbols import cached_facts_many
-    from heartbeats.models import EngineLiveness, ExchangeAccount
-
     accounts = list(accounts) or list(ExchangeAccount.objects.without_secrets().filter(egress=egress))
     facts = cached_facts_many((a.base_url, a.venue) for a in accounts)
     engines = EngineLiveness.objects.filter(egress=egress, weight_limit__isnull=False).values_list(
@@ -82,10 +141,6 @@ def smallest_limit(facts: Iterable, engine_limits: Iterable) -> tuple[int, str]:
 
 
 def _policies_on(egress: str, *, include_account=None, exclude_account=None, exclude_policy=None) -> list:
-    from django.db.models import Q
-
-    from heartbeats.models import CountdownPolicy
-
     scope = Q(account__egress=egress, account__enabled=True)
     if include_account is not None and include_account.pk is not None:
         scope |= Q(account=include_account)
@@ -167,7 +222,5 @@ def _figures(need: int, after: Budget) -> str:
 
 def _refresh_limit(account) -> None:
     """Make sure the exchange's published limit is in the cache; fall back quietly if it cannot be read."""
-    from heartbeats.domain.symbols import ExchangeInfoUnavailable, exchange_facts
-
     with contextlib.suppress(ExchangeInfoUnavailable):
         exchange_facts(account)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from heartbeats.domain import budget, ratelimits
+from heartbeats.models import CountdownPolicy
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def arm_pace(policies, now: float | None = None) -> list[ArmPace]:
         held_until = max(snap.banned_until, snap.paused_until) if snap else 0.0
         held = held_until > now
         limit = (snap.weight_limit if snap else None) or figures.limit
-        reserve = 2 * budget.WEIGHT_PER_BEAT * (_armed_on(egress, policies) + arms)
+        reserve = budget.disarm_reserve(_armed_on(egress, policies) + arms)
         fit_now = min(arms, max(0, left - reserve) // budget.WEIGHT_PER_BEAT)
         per_minute = max(1, (limit - figures.projected - reserve) // budget.WEIGHT_PER_BEAT)
         start = max(now, held_until)
@@ -68,8 +69,6 @@ def arm_pace(policies, now: float | None = None) -> list[ArmPace]:
 
 def _armed_on(egress: str, batch) -> int:
     """Policies of the egress armed already, the batch left out."""
-    from heartbeats.models import CountdownPolicy
-
     armed = CountdownPolicy.objects.filter(account__egress=egress, account__enabled=True, armed=True)
     return armed.exclude(pk__in=[p.pk for p in batch]).count()
 

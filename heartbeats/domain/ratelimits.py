@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from django.db import IntegrityError
 from django.db.models import Q
 
-from heartbeats.domain.budget import FALLBACK_WEIGHT_LIMIT
+from heartbeats.exchange.errors import RateLimitedError
 from heartbeats.models import AddressLimits
 
 log = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
+# Binance's documented REQUEST_WEIGHT per minute, when neither the exchange nor an engine has said otherwise.
+FALLBACK_WEIGHT_LIMIT = 2400
 
 
 def exchange_minute(now: float, offset_ms: int = 0) -> int:
@@ -164,8 +166,6 @@ def learn(
 
 def observe(egress: str, base_url: str, client, error=None) -> None:
     """After a request through `client` (a FuturesClient) that raised `error` (or None)."""
-    from heartbeats.exchange.errors import RateLimitedError
-
     limited = isinstance(error, RateLimitedError)
     learn(
         egress,

@@ -9,8 +9,12 @@ and a user may hold several roles. The groups are created by migration 0002_role
 them (e.g. after a test flush or when this table changes).
 """
 
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
+
+from heartbeats.models import CountdownPolicy
 
 VIEWER = "viewer"
 OPERATOR = "operator"
@@ -92,7 +96,6 @@ def can_manage_policies(user) -> bool:
 
 
 def operate_permission() -> Permission:
-    from heartbeats.models import CountdownPolicy
 
     content_type = ContentType.objects.get_for_model(CountdownPolicy)
     permission, _ = Permission.objects.get_or_create(
@@ -108,8 +111,6 @@ def ensure_groups() -> dict[str, Group]:
     found = _permissions(wanted)
     if len(found) < len(wanted):
         # Model permissions are made after migrations (post_migrate) and vanish with a test flush.
-        from django.apps import apps
-        from django.contrib.auth.management import create_permissions
 
         for app_config in apps.get_app_configs():
             create_permissions(app_config, verbosity=0)

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
+from heartbeats.domain import ratelimits
 from heartbeats.domain.validation import VENUE_NAMES, exchange_url_refusal, symbol_format_error
+from heartbeats.exchange.client import FuturesClient
+from heartbeats.exchange.errors import ExchangeError
 
 EXCHANGE_INFO_TTL = 600
 
@@ -78,10 +81,6 @@ def exchange_facts(account, *, refresh: bool = False) -> ExchangeFacts:
         cached = cache.get(key)
         if cached is not None:
             return cached
-    from heartbeats.domain import ratelimits
-    from heartbeats.exchange.client import FuturesClient
-    from heartbeats.exchange.errors import ExchangeError
-
     refusal = exchange_url_refusal(base_url)
     if refusal:
         raise ExchangeInfoUnavailable(f"The symbol list of {base_url} was not fetched: {refusal}")

@@ -23,8 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import Error as DatabaseError
 from django.db import close_old_connections
 
-from heartbeats.domain import ratelimits
-from heartbeats.domain.budget import FALLBACK_WEIGHT_LIMIT, WEIGHT_PER_BEAT
+from heartbeats.domain import budget, ratelimits
+from heartbeats.domain.budget import WEIGHT_PER_BEAT
 from heartbeats.domain.clients import shared_client
 from heartbeats.domain.leases import Lease
 from heartbeats.engine.config import EngineConfig
@@ -143,9 +143,8 @@ def _weight_for_zeros(egress: str, base_url: str, clients: dict, zeros: int, con
     the address can lag the exchange by a second of other processes' requests: when the zeros would come
     near the limit, one answer of the exchange's own (a clock sync, weight 1) gives its count now. Nothing
     is sent when even one zero does not fit: the next minute is waited for."""
-    snapshot = ratelimits.read(egress, base_url)
-    limit = (snapshot.weight_limit if snapshot else None) or FALLBACK_WEIGHT_LIMIT
-    left, why = ratelimits.weight_left(snapshot)
+    spare = budget.spare_weight(egress, base_url, budget.Purpose.DISARM)
+    limit, left, why = spare.limit, spare.weight, spare.why
     if left < WEIGHT_PER_BEAT + 1:
         return 0, why
     started = time.time()

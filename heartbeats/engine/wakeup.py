@@ -189,6 +189,7 @@ class NotifyFeed(ChangeFeed):
         self._conn = None
 
     def _connect(self) -> None:
+        # Only on PostgreSQL: an SQLite-only installation need not have psycopg's driver load.
         import psycopg
         from psycopg import sql
 

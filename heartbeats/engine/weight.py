@@ -4,7 +4,7 @@ stops every send to that endpoint until the exchange's Retry-After has passed.""
 
 import time
 
-from heartbeats.domain.budget import FALLBACK_WEIGHT_LIMIT, WEIGHT_PER_BEAT
+from heartbeats.domain.budget import FALLBACK_WEIGHT_LIMIT, disarm_reserve
 from heartbeats.domain.ratelimits import MINUTE_MS, exchange_minute
 
 
@@ -98,4 +98,4 @@ class WeightMeter:
         }
 
     def set_reserve_for(self, armed_policies: int) -> None:
-        self.reserve = 2 * WEIGHT_PER_BEAT * armed_policies
+        self.reserve = disarm_reserve(armed_policies)

@@ -15,10 +15,12 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import IntegrityError, transaction
 
 from heartbeats.crypto import looks_like_token
+from heartbeats.desk.alerts.ledger import announce
 from heartbeats.domain import audit, budget, symbols
 from heartbeats.domain.audit import account_changes, policy_changes
 from heartbeats.domain.clients import KeyCheckFailed, check_key, disable_refusal, signer_for
 from heartbeats.domain.validation import MIN_COUNTDOWN_MS, MIN_INTERVAL_S, exchange_url_refusal, timing_errors
+from heartbeats.exchange.errors import InvalidKeyError
 from heartbeats.models import (
     SECRET_FIELDS,
     Action,
@@ -28,6 +30,7 @@ from heartbeats.models import (
     KeyType,
     Status,
 )
+from heartbeats.models.alerts import AlertEvent
 
 _PEM_ONE_LINE = re.compile(r"^(-----BEGIN [A-Z ]+-----)\s*(.+?)\s*(-----END [A-Z ]+-----)$", re.DOTALL)
 
@@ -248,8 +251,6 @@ class AccountForm(LockedEditMixin, forms.ModelForm):
             self.instance.key_passphrase = data.get("new_key_passphrase", "")
             self.key_rotated = self.before is not None
         # Key material first: no network call for a key that cannot even sign.
-        from heartbeats.exchange.errors import InvalidKeyError
-
         try:
             signer_for(self.instance)
         except InvalidKeyError as exc:  # its message carries no key material
@@ -273,10 +274,6 @@ class AccountForm(LockedEditMixin, forms.ModelForm):
                 self._announce_key_check_failure(str(exc))
 
     def _announce_key_check_failure(self, reason: str) -> None:
-        # Imported here: alerting reads the board, which reaches the forms' modules.
-        from heartbeats.desk.alerts.ledger import announce
-        from heartbeats.models.alerts import AlertEvent
-
         account = self.instance
         announce(
             AlertEvent.KEY_CHECK_FAILED,

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from heartbeats import twofactor
 from heartbeats.desk import presenters
 from heartbeats.desk.alerts import delivery
-from heartbeats.desk.alerts.channel_health import failing_channels
+from heartbeats.desk.presenters import failing_channels
 from heartbeats.domain import audit, roles
 from heartbeats.forms.alerts import ChannelForm, describe
 from heartbeats.models import Action

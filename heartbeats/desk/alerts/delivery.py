@@ -10,9 +10,12 @@ import logging
 import re
 from datetime import timedelta
 
+import apprise
 from django.conf import settings
 from django.utils import timezone
 
+from heartbeats.desk.alerts import log_channel  # noqa: F401  registers log://
+from heartbeats.domain import metrics
 from heartbeats.models.alerts import AlertChannel, Delivery, Notification, NotificationKind
 
 log = logging.getLogger(__name__)
@@ -41,8 +44,6 @@ def check_url(url: str) -> None:
 
 def send(url: str, title: str, body: str, severity: str = "warning") -> tuple[bool, str]:
     """Send once; (delivered, why not) with the reason scrubbed of every piece of the URL."""
-    import apprise
-
     service = _service(url)
     if service is None:
         return False, "The channel's URL is not one apprise understands."
@@ -109,8 +110,6 @@ def deliver(pk: int) -> str:
 
 
 def _record(note: Notification, delivered: bool, reason: str, *, final: bool = False) -> str:
-    from heartbeats.domain import metrics
-
     now = timezone.now()
     attempts = note.attempts + 1
     if delivered:
@@ -165,10 +164,6 @@ def send_test(channel: AlertChannel, *, username: str) -> Notification:
 
 
 def _service(url: str):
-    import apprise
-
-    from heartbeats.desk.alerts import log_channel  # noqa: F401  registers log://
-
     if not url or len(url) > 2000:
         return None
     service = apprise.Apprise.instantiate(url)

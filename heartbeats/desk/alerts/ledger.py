@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from heartbeats.desk import actions, presenters
 from heartbeats.desk.alerts import conditions
+from heartbeats.desk.killswitch.cancel import results
 from heartbeats.models import Action, Duty, Operation
 from heartbeats.models.alerts import AlertChannel, AlertCondition, AlertEvent, Notification, NotificationKind
 
@@ -286,8 +287,6 @@ def _announce_operations(channels, now) -> int:
 def _results(op: Operation) -> list[dict]:
     """Per-policy results (arms, disarms) or, for Cancel orders now, per-symbol cancels, alike."""
     if op.action == Action.CANCEL_ORDERS:
-        from heartbeats.desk.killswitch.cancel import results
-
         return [
             {
                 "account": c.account_label,

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
+from heartbeats.desk import actions
 from heartbeats.domain import audit, budget, ratelimits
 from heartbeats.domain.clients import client_for
 from heartbeats.engine.config import EngineConfig
@@ -44,7 +45,6 @@ def cancel_orders(
     """Record the operation (and the disarm, if asked: a separate Disarm selected operation first, so no
     heartbeat re-arms a countdown whose orders are being pulled) and return it; the requests go out on
     threads of their own (`wait(operation)` to block until they are all answered)."""
-    from heartbeats.desk import actions
 
     reason = (reason or "").strip()
     if not reason:
@@ -146,11 +146,8 @@ def _send(operation_id: int) -> None:
         # this minute, less some kept for disarms (the Disarm all reserve, but never more than a quarter of
         # the limit: on a large desk that reserve alone exceeds the limit). A request past it would earn
         # 429s, then a ban that would also stop the heartbeats; the ones that do not fit are reported.
-        snap = ratelimits.read(egress, base_url)
-        left, why = ratelimits.weight_left(snap)
-        limit = (snap.weight_limit if snap else None) or budget.FALLBACK_WEIGHT_LIMIT
-        armed = CountdownPolicy.objects.filter(account__egress=egress, armed=True).count()
-        spare = left - min(budget.reserve_for(armed), limit // 4)
+        allowed = budget.spare_weight(egress, base_url, budget.Purpose.CANCEL)
+        spare, why = allowed.weight, allowed.why
         for account, mine in accounts:
             if spare < CANCEL_WEIGHT * 2:
                 _skip(mine, why or "this address's request weight for this minute is spent")

@@ -64,12 +64,9 @@ def refresh_round(now=None) -> int:
         )
     read = 0
     for (egress, base_url), accounts in by_address.items():
-        snap = ratelimits.read(egress, base_url)
-        left, _why = ratelimits.weight_left(snap)
-        on_address = [p for p in policies if (p.account.egress, p.account.base_url) == (egress, base_url)]
         # Kept free: what Disarm all of every policy here needs, plus a minute of their heartbeats.
-        keep = budget.reserve_for(len(on_address)) + budget.projected_weight_per_minute(on_address)
-        spare = left - keep
+        on_egress = [p for p in policies if p.account.egress == egress]
+        spare = budget.spare_weight(egress, base_url, budget.Purpose.READ, policies=on_egress).weight
         for mine in accounts.values():
             account = mine[0].account
             per_symbol = WEIGHT_PER_READING.get(account.venue, 1)
