@@ -359,6 +359,10 @@ except ValueError as exc:
 # mode when first imported -- django-q2 imports it while the apps load -- so the variable is set here, or
 # removed when the directory cannot be written (counters then stay in each process and /metrics shows the
 # state alone).
+# Disarms pressed while another process held the database's locks wait here until it can take them
+# (heartbeats.domain.disarm_journal): written by the web, read by the engine before every arm, so on one host
+# a path both the web and the worker can write.
+DISARM_JOURNAL_DIR = Path(env_str("CG_DISARM_JOURNAL_DIR", str(VAR_DIR / "disarm-journal")))
 METRICS_DIR = Path(env_str("CG_METRICS_DIR", str(VAR_DIR / "metrics")))
 try:
     METRICS_DIR.mkdir(parents=True, exist_ok=True)

@@ -161,7 +161,7 @@ class PostgresDatabase(Database):
         def hold(taken):
             with self._psycopg.connect(url, connect_timeout=10) as con:
                 con.execute(
-                    "LOCK TABLE heartbeats_enginelease, heartbeats_engineliveness, "
+                    "LOCK TABLE heartbeats_duty, heartbeats_engineliveness, "
                     "heartbeats_countdownpolicy, heartbeats_beat IN ACCESS EXCLUSIVE MODE"
                 )
                 taken.set()

@@ -4,11 +4,16 @@ working: a policy or two is disarmed during the fault, the others must stay arme
 """
 
 import os
+import random
 import signal
 import time
 
 from faults.scenarios import CD, FAST_HOLD, hold_next_beats, in_thread, watch_second_zero
 from faults.world import Spec
+
+# From a killed engine's last lease renewal to another engine holding the lease: the lease (3 s), the
+# standby's next look at it (at most a second) and its start-up.
+TAKE_OVER_BOUND = 5.0
 
 
 def _burst(world, faults: list[dict], hits: int, timeout: float = 30) -> None:
@@ -165,6 +170,97 @@ def web_recycled(world) -> None:
     world.fault_over()
 
 
+def kill_worker(world) -> None:
+    """`kill -9` of the whole worker whose engine holds the lease (every process of its cluster), at a random
+    moment of its renewal cycle, with a second worker standing by (as on another host): the second one must
+    hold the lease and beat within the lease's bound, and a disarm meanwhile must win."""
+    world.start_standby_worker()
+    victim = world.engine_pid(active=True)
+    if victim is None or not world.worker.owns(victim):
+        raise RuntimeError("the first worker does not hold the lease")
+    time.sleep(random.uniform(0.0, 1.0))  # noqa: S311 - any moment of the renewal cycle
+    killed_at = time.time()
+    os.killpg(world.worker.pgid, signal.SIGKILL)
+    world.note("the first worker killed (its whole process group)")
+    time.sleep(0.5)
+    world.disarm([world.policies[1]])
+    took = None
+    if world.wait_until(
+        lambda: any(r["holds_lease"] and world.standby.owns(r["pid"]) for r in world.engine_rows()),
+        TAKE_OVER_BOUND + 5,
+        "the second worker's engine",
+        every=0.05,
+    ):
+        took = time.time() - killed_at
+        world.note(f"the second worker took over {took:.1f} s after the kill")
+    world.fault_over()
+    if took is None or took > TAKE_OVER_BOUND:
+        raise RuntimeError(f"no take-over within {TAKE_OVER_BOUND} s of the kill")
+
+
+def frozen_worker_disarm_all(world) -> None:
+    """The whole worker stopped (SIGSTOP) while one of its processes is inside a write transaction, holding
+    the locks a disarm needs for as long as it stays stopped; an operator presses Disarm all. The press must
+    answer within a second and its zeros reach the exchange; once the worker runs again the disarm is
+    recorded and nothing re-arms."""
+    world.freeze_worker_in_transaction()
+    start = time.time()
+    reply = world.web_disarm_all("fault suite: worker frozen mid-write")
+    answered = time.time() - start
+    world.note(f"Disarm all answered {reply.status_code} in {answered:.2f} s")
+    world.wait_zeros(world.policies, start, 10)
+    time.sleep(2)
+    world.worker.resume()
+    world.wait_until(world.disarm_all_recorded, 20, "the Disarm all recorded")
+    world.fault_over()
+    if answered > 1.0:
+        raise RuntimeError(f"Disarm all took {answered:.2f} s to answer")
+
+
+def web_killed_mid_disarm_all(world) -> None:
+    """No engine alive (the worker SIGSTOPped, outside a transaction), Disarm all through the web with its
+    zeros slowed down, and the gunicorn worker sending them killed (SIGKILL) in the middle: every zero, the
+    second ones included, must still arrive, from the process that takes its duties over."""
+    world.pause_worker()
+    world.wait_engine(False, 15, "the engine to look dead")
+    world.fault(path=CD, countdown_ms=0, latency_ms=1500, count=len(world.policies))
+    start = time.time()
+    thread, box = in_thread(world.web_disarm_all)
+    time.sleep(0.7)
+    killed = world.web.signal_workers(signal.SIGKILL)
+    world.note(f"gunicorn worker(s) {killed} killed while sending the zeros")
+    thread.join(30)
+    world.web.wait_new_worker(killed)
+    world.wait_zeros(world.policies, start, 30)
+    world.clear_faults()
+    time.sleep(8)  # the second zeros, from the new worker's owed-zeros duty
+    world.worker.resume()
+    world.fault_over()
+
+
+def web_killed_mid_cancel(world) -> None:
+    """Cancel orders now for every policy through the web, its requests held at the exchange, and the gunicorn
+    worker sending them killed (SIGKILL): within 30 s no request may be left "sending"; the ones the dead
+    process never heard back about say so."""
+    world.fault(path="/fapi/v1/allOpenOrders", hold="cancel", hold_timeout=60, count=None)
+    pressed = time.time()
+    operation = world.web_cancel_orders_all("fault suite: runaway strategy")
+    world.wait_held("cancel", 1, 10)
+    killed = world.web.signal_workers(signal.SIGKILL)
+    world.note(f"gunicorn worker(s) {killed} killed in the middle of Cancel orders now (#{operation})")
+    world.release("cancel")
+    world.clear_faults()
+    left = None
+    if world.wait_until(
+        lambda: world.cancels_pending(operation) == 0, 30, "no request left pending", every=0.5
+    ):
+        left = time.time() - pressed
+        world.note(f"no request pending {left:.1f} s after the press: {world.cancel_states(operation)}")
+    world.fault_over()
+    if left is None:
+        raise RuntimeError(f"requests still pending 30 s after the kill: {world.cancel_states(operation)}")
+
+
 SPECS = [
     Spec("burst-5xx", "7. burst of 500/502", burst_5xx, short=True),
     Spec("unknown-outcome", "7. burst of 503 unknown outcome (-1006)", unknown_outcome, short=True),
@@ -188,5 +284,27 @@ SPECS = [
         web=True,
         countdown_ms=12000,
         env=FAST_HOLD,
+    ),
+    Spec("kill-worker", "8. `kill -9` of the whole active worker, a second one standing by", kill_worker),
+    Spec(
+        "frozen-worker-disarm-all",
+        "9. whole worker SIGSTOPped inside a write transaction, Disarm all",
+        frozen_worker_disarm_all,
+        web=True,
+        countdown_ms=15000,
+    ),
+    Spec(
+        "web-killed-mid-disarm-all",
+        "10. web worker killed in the middle of a web-sent Disarm all, no engine",
+        web_killed_mid_disarm_all,
+        web=True,
+        countdown_ms=15000,
+        env=FAST_HOLD,
+    ),
+    Spec(
+        "web-killed-mid-cancel",
+        "11. web worker killed in the middle of Cancel orders now",
+        web_killed_mid_cancel,
+        web=True,
     ),
 ]

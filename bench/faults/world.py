@@ -61,6 +61,7 @@ class World:
         self.accounts = []
         self.sim: Simulator | None = None
         self.worker: Worker | None = None
+        self.standby: Worker | None = None  # a second worker (another host with the same address)
         self.web: Web | None = None
         self.operator: Session | None = None
         self.keyadmin: Session | None = None
@@ -138,6 +139,15 @@ class World:
         self.worker = Worker({**self.env, "PGAPPNAME": "cg-worker"}, self.folder / "worker.log")
         self.wait_engine(True, 60, "the engine to start")
 
+    def start_standby_worker(self) -> None:
+        """A second worker for the same egress identity, as on a second host: its engines stand by."""
+        self.standby = Worker({**self.env, "PGAPPNAME": "cg-worker-2"}, self.folder / "worker-2.log")
+        self.wait_until(
+            lambda: any(not r["holds_lease"] and self.standby.owns(r["pid"]) for r in self.engine_rows()),
+            30,
+            "the second worker's engines standing by",
+        )
+
     def start_web(self) -> None:
         self.web = Web({**self.env, "PGAPPNAME": "cg-web"}, free_port(), self.folder / "web.log")
         self.operator = Session(self.web.url, "operator", PASSWORD)
@@ -155,7 +165,7 @@ class World:
 
     def stop(self) -> None:
         self._board_stop.set()
-        for process in (self.web, self.worker, self.sim):
+        for process in (self.web, self.standby, self.worker, self.sim):
             if process is not None:
                 try:
                     process.stop()
@@ -200,6 +210,33 @@ class World:
             self.intents.record(armed, False, start, time.time())
         return reply
 
+    def web_cancel_orders_all(self, reason: str) -> int:
+        """Cancel orders now for every policy through the web as the operator; the operation's id."""
+        path = "/cancel-orders/?all=1"
+        reply = self.operator.post(path, {"reason": reason, "all": "1"})
+        if reply.status_code != 302 or "/operations/" not in reply.headers.get("Location", ""):
+            raise RuntimeError(f"Cancel orders now answered {reply.status_code}")
+        return int(reply.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+
+    def cancels_pending(self, operation_id: int) -> int:
+        from heartbeats.models import CancelState, OrderCancel
+
+        return OrderCancel.objects.filter(operation_id=operation_id, state=CancelState.PENDING).count()
+
+    def cancel_states(self, operation_id: int) -> dict[str, int]:
+        from collections import Counter
+
+        from heartbeats.models import OrderCancel
+
+        return dict(
+            Counter(OrderCancel.objects.filter(operation_id=operation_id).values_list("state", flat=True))
+        )
+
+    def disarm_all_recorded(self) -> bool:
+        from heartbeats.models import Action, Operation
+
+        return Operation.objects.filter(action=Action.DISARM_ALL).exists()
+
     def web_disarm(self, policy):
         token = self.operator.token(self.operator.get("/"))
         start = time.time()
@@ -228,6 +265,28 @@ class World:
             time.sleep(0.1 * attempt)
         self.note("could not pause the worker outside a database transaction")
         self.worker.pause()
+
+    def freeze_worker_in_transaction(self, timeout: float = 60) -> bool:
+        """SIGSTOP the whole worker at a moment one of its processes is inside a write transaction, whose
+        locks it then holds for as long as it stays stopped (SQLite: the database's one write lock;
+        PostgreSQL: the rows it wrote). Tries until it catches one; True if it did."""
+        import random
+
+        deadline = time.monotonic() + timeout
+        attempts = 0
+        while time.monotonic() < deadline:
+            attempts += 1
+            self.worker.pause()
+            if self.db.in_transaction("cg-worker"):
+                self.note(f"the worker stopped inside a write transaction (attempt {attempts})")
+                return True
+            self.worker.resume()
+            time.sleep(random.uniform(0.0, 0.03))  # noqa: S311 - a moment, not a secret
+        self.note(
+            f"never caught the worker inside a write transaction in {attempts} attempts: stopped anyway"
+        )
+        self.worker.pause()
+        return False
 
     def engine_rows(self):
         from datetime import timedelta

@@ -8,6 +8,7 @@ Errors are `{"detail": "…"}`: 400 bad input, 401 no or bad token, 403 address 
 """
 
 import logging
+from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
@@ -28,8 +29,9 @@ from heartbeats.api.schemas import (
 from heartbeats.desk import actions, presenters
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.domain.audit import client_ip
-from heartbeats.models import CountdownPolicy, ExchangeAccount, Operation
+from heartbeats.models import CountdownPolicy, ExchangeAccount
 from heartbeats.views.access import MAX_ID, get_operation, get_policy, parse_id
+from heartbeats.views.held import held_message
 
 # Django's own logger for failed requests: a 500 answered here is logged (and mailed) like any other.
 request_log = logging.getLogger("django.request")
@@ -209,7 +211,18 @@ def _account_ids(ids: list[int] | None) -> list[int] | None:
     return wanted
 
 
-def _present(request, operation: Operation) -> dict:
+def _present(request, operation) -> dict:
+    if isinstance(operation, actions.HeldDisarm):
+        return {
+            "id": None,
+            "action": operation.entry.action,
+            "at": datetime.fromtimestamp(operation.entry.pressed_at, tz=UTC),
+            "username": operation.entry.username,
+            "reason": operation.entry.reason,
+            "policies": operation.policies,
+            "results_url": None,
+            "detail": held_message(operation),
+        }
     return {
         "id": operation.pk,
         "action": operation.action,

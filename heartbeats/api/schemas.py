@@ -44,13 +44,20 @@ class CancelOrdersIn(ReasonIn):
 
 
 class OperationOut(Schema):
-    id: int
+    id: int | None = Field(description="None while a disarm waits to be recorded (see `detail`).")
     action: str
     at: datetime
     username: str = Field(description="Who acted: api:<token name>.")
     reason: str
     policies: int = Field(description="How many policies it lists.")
-    results_url: str = Field(description="GET it for the per-policy results as the exchange answers.")
+    results_url: str | None = Field(
+        description="GET it for the per-policy results as the exchange answers (None until recorded)."
+    )
+    detail: str = Field(
+        "",
+        description="Set when another process held the database's locks: the zeros were sent at once and "
+        "the disarm is recorded as soon as the database frees.",
+    )
 
 
 class ResultRow(Schema):

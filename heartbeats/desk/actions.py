@@ -5,18 +5,27 @@ Each one bumps the policies' generation in one UPDATE and writes its Operation i
 commits, and only then is anything sent: the live engine notices the change within its poll interval and
 acts at once; if no engine can send for a policy's egress, this process sends the disarms itself,
 concurrently and under the same rules (heartbeats.engine.fallback).
+
+A disarm never waits on another process: when its locks are not free within PRESS_LOCK_WAIT (a process
+stopped inside a write transaction holds them as long as it stays stopped), the disarm is kept in the disarm
+journal, its zeros are sent at once, and it is recorded as soon as the database can take it
+(heartbeats.domain.disarm_journal). The caller then gets a HeldDisarm instead of an Operation.
 """
 
 import logging
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from heartbeats.domain import audit, pacing
-from heartbeats.domain.desired import set_desired
+from heartbeats.domain import audit, disarm_journal, pacing
+from heartbeats.domain.desired import held_by_another, set_desired, waiting_briefly_for_locks
 from heartbeats.domain.validation import required_reason
+from heartbeats.domain.work import work
 from heartbeats.engine import fallback
 from heartbeats.models import Action, Beat, BeatKind, CountdownPolicy, Operation, Status
 
@@ -35,9 +44,33 @@ RESULT_ACTIONS = (
 
 DISARMED, ARMED, RETRYING, FAILED, SUPERSEDED = "disarmed", "armed", "retrying", "failed", "superseded"
 
+# How long a disarm waits for the database's locks before it goes around whoever holds them.
+PRESS_LOCK_WAIT = 0.5
+# How often a disarm kept in the journal tries again to be recorded, from the process that pressed it.
+RECORD_RETRY_EVERY = 0.2
+
+
+@dataclass
+class HeldDisarm:
+    """A disarm pressed while another process held the database's locks: its zeros went at once, and it is
+    recorded (and audited, and followed up) as soon as the database can take it."""
+
+    entry: disarm_journal.Entry
+    results: list  # engine.sender.Result of the zeros sent at once
+
+    @property
+    def policies(self) -> int:
+        return len(self.entry.policy_ids)
+
+    @property
+    def confirmed(self) -> int:
+        return sum(1 for r in self.results if r.outcome == "confirmed")
+
 
 def _set_desired(policy_id, *, armed: bool, action: str, user, ip, reason="", username=None) -> Operation:
-    with transaction.atomic():
+    # A disarm waits for its lock only briefly (see HeldDisarm); an arm waits as long as the database does.
+    locked = waiting_briefly_for_locks(PRESS_LOCK_WAIT) if not armed else transaction.atomic()
+    with locked:
         policy = CountdownPolicy.objects.select_for_update().with_account().get(pk=policy_id)
         if armed and not policy.account.enabled:
             raise ValueError(f"{policy.account.label} is disabled: enable the account before arming.")
@@ -66,24 +99,41 @@ def arm(policy_id, *, user, ip, reason: str = "", username: str | None = None) -
     )
 
 
-def disarm(policy_id, *, user, ip, reason: str = "", username: str | None = None) -> Operation:
+def disarm(policy_id, *, user, ip, reason: str = "", username: str | None = None) -> Operation | HeldDisarm:
     """Desire the policy disarmed (a new generation): the engine sends `0` as soon as nothing for that
     symbol is in flight, then the second `0` once no earlier beat can still be accepted."""
-    operation = _set_desired(
-        policy_id, armed=False, action=Action.DISARM, user=user, ip=ip, reason=reason, username=username
-    )
+    try:
+        operation = _set_desired(
+            policy_id, armed=False, action=Action.DISARM, user=user, ip=ip, reason=reason, username=username
+        )
+    except DatabaseError as exc:
+        if not held_by_another(exc):
+            raise
+        return _around_held_locks(Action.DISARM, [policy_id], user, ip, reason, username)
     _send_where_no_engine(operation.targets)
     return operation
 
 
-def disarm_all(*, user, ip, reason: str, account_ids=None, username: str | None = None) -> Operation:
+def disarm_all(
+    *, user, ip, reason: str, account_ids=None, username: str | None = None
+) -> Operation | HeldDisarm:
     """Disarm every armed policy (of `account_ids`, if given) in one transaction, with the reason audited.
     Policies already disarming are included in the results without a new generation."""
     reason = required_reason(reason, "disarm all")
-    with transaction.atomic():
-        scope = CountdownPolicy.objects.all()
-        if account_ids is not None:
-            scope = scope.filter(account_id__in=list(account_ids))
+    scope = CountdownPolicy.objects.all()
+    if account_ids is not None:
+        scope = scope.filter(account_id__in=list(account_ids))
+    try:
+        return _disarm_all(scope, user=user, ip=ip, reason=reason, account_ids=account_ids, username=username)
+    except DatabaseError as exc:
+        if not held_by_another(exc):
+            raise
+        chosen = list(scope.filter(CountdownPolicy.disarm_all_scope()).values_list("pk", flat=True))
+        return _around_held_locks(Action.DISARM_ALL, chosen, user, ip, reason, username, account_ids)
+
+
+def _disarm_all(scope, *, user, ip, reason, account_ids, username) -> Operation:
+    with waiting_briefly_for_locks(PRESS_LOCK_WAIT):
         chosen = list(
             scope.select_for_update().filter(CountdownPolicy.disarm_all_scope()).values_list("pk", flat=True)
         )
@@ -157,13 +207,27 @@ def rearm(operation: Operation, *, user, ip, reason: str) -> Operation:
     return result
 
 
-def set_selected(policy_ids, *, armed: bool, user, ip, reason: str) -> Operation:
+def set_selected(policy_ids, *, armed: bool, user, ip, reason: str) -> Operation | HeldDisarm:
     """Arm or disarm the selected policies as one audited operation. An arm gives a new generation to each
     one not armed (or failing), a disarm to each one armed; the others are listed unchanged. Arming refuses
     the whole selection, changing nothing, if a policy is on a disabled account."""
     reason = required_reason(reason, "arm the selection" if armed else "disarm the selection")
     ids = sorted({int(pk) for pk in policy_ids})
-    with transaction.atomic():
+    if armed:
+        return _set_selected(ids, armed=True, user=user, ip=ip, reason=reason)
+    try:
+        return _set_selected(ids, armed=False, user=user, ip=ip, reason=reason)
+    except DatabaseError as exc:
+        if not held_by_another(exc):
+            raise
+        if not ids:
+            raise ValueError("Select at least one policy.") from None
+        return _around_held_locks(Action.DISARM_SELECTED, ids, user, ip, reason, None)
+
+
+def _set_selected(ids, *, armed: bool, user, ip, reason: str) -> Operation:
+    locked = waiting_briefly_for_locks(PRESS_LOCK_WAIT) if not armed else transaction.atomic()
+    with locked:
         locked = CountdownPolicy.objects.select_for_update().with_account().in_bulk(ids)
         missing = [pk for pk in ids if pk not in locked]
         if missing:
@@ -203,6 +267,107 @@ def set_selected(policy_ids, *, armed: bool, user, ip, reason: str) -> Operation
     if not armed:
         _send_where_no_engine(targets)
     return operation
+
+
+def _around_held_locks(action, policy_ids, user, ip, reason, username, account_ids=None) -> HeldDisarm:
+    """The disarm another process's locks hold up: kept in the journal first (from then on no engine on this
+    host signs an arm for these policies), its zeros sent at once without touching the database, and a
+    thread of this process records it the moment the locks are free (the `disarm-journal` duty too, should
+    this process stop first)."""
+    known = user if getattr(user, "is_authenticated", False) else None
+    entry = disarm_journal.Entry(
+        action=action,
+        policy_ids=sorted(policy_ids),
+        reason=reason,
+        user_id=known.pk if known else None,
+        username=(username or (known.get_username() if known else ""))[:150],
+        ip=ip,
+        account_ids=sorted(account_ids) if account_ids else None,
+    )
+    disarm_journal.write(entry)
+    log.error(
+        "%s by %s: another process holds the database's locks; %d zeros sent now, recorded when it frees",
+        action,
+        entry.username or "-",
+        len(entry.policy_ids),
+    )
+    results = fallback.send_zeros_now(entry.policy_ids)
+    entry.sent = [
+        {"policy": r.job.policy_id, "outcome": r.outcome, "message": r.message[:200]} for r in results
+    ]
+    disarm_journal.update(entry)
+    work.start(f"record-disarm-{entry.id}", _record_when_possible, entry)
+    return HeldDisarm(entry, results)
+
+
+def _record_when_possible(entry: disarm_journal.Entry) -> None:
+    """On a thread of the process that pressed: record the disarm as soon as the database takes it."""
+    while True:
+        try:
+            record_held_disarm(entry)
+            return
+        except DatabaseError as exc:
+            if not held_by_another(exc):
+                log.warning(
+                    "recording the disarm pressed at %s failed (%s); trying again", entry.pressed_at, exc
+                )
+        time.sleep(RECORD_RETRY_EVERY)
+
+
+def record_held_disarm(entry: disarm_journal.Entry) -> Operation | None:
+    """Record a disarm kept in the journal: the same desired state and Operation as if the database had
+    taken it when it was pressed, noted as recorded late; then its zeros follow as for any disarm. None when
+    another process is recording it (or has)."""
+    claimed = disarm_journal.claim(entry)
+    if claimed is None:
+        return None
+    try:
+        with transaction.atomic():
+            locked = CountdownPolicy.objects.select_for_update().filter(pk__in=entry.policy_ids)
+            if entry.action == Action.DISARM_ALL:
+                chosen = [p.pk for p in locked if p.in_disarm_all_scope]
+            else:
+                chosen = [p.pk for p in locked]
+            changed = set_desired(CountdownPolicy.objects.filter(pk__in=chosen, armed=True), armed=False)
+            policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
+            targets = [
+                audit.target(p, p.pk in changed) for p in policies.order_by("account__label", "symbol")
+            ]
+            pressed = datetime.fromtimestamp(entry.pressed_at, tz=UTC)
+            operation = audit.record(
+                entry.action,
+                user=get_user_model().objects.filter(pk=entry.user_id).first() if entry.user_id else None,
+                username=entry.username or None,
+                ip=entry.ip,
+                policy=policies.first() if entry.action == Action.DISARM and len(targets) == 1 else None,
+                reason=entry.reason,
+                changes={
+                    "policies": len(targets),
+                    "accounts": entry.account_ids or "all",
+                    "pressed_at": pressed.isoformat(timespec="milliseconds"),
+                    "recorded_late_s": round(time.time() - entry.pressed_at, 1),
+                    "zeros_sent_while_held": sum(1 for s in entry.sent if s["outcome"] == "confirmed"),
+                },
+                targets=targets,
+            )
+    except BaseException:
+        disarm_journal.release(claimed)
+        raise
+    disarm_journal.done(claimed)
+    log.warning(
+        "%s by %s recorded %.1f s after it was pressed (#%d)",
+        entry.action,
+        entry.username or "-",
+        time.time() - entry.pressed_at,
+        operation.pk,
+    )
+    _send_where_no_engine(targets)
+    return operation
+
+
+def record_held_disarms(older_than: float = 2.0) -> int:
+    """The `disarm-journal` duty's step: record what the processes that pressed could not (they stopped)."""
+    return sum(1 for entry in disarm_journal.pending(older_than) if record_held_disarm(entry) is not None)
 
 
 def _send_where_no_engine(targets: list[dict]) -> None:

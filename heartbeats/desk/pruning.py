@@ -7,11 +7,12 @@ write lock, and costs one indexed query when there is nothing to delete.
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from django_q.models import Task
 
 from heartbeats.desk.strategies import pings
-from heartbeats.models import Beat, EngineLiveness
+from heartbeats.models import Beat, Duty, EngineLiveness
 
 BATCH = 5000
 
@@ -24,6 +25,10 @@ def prune(now=None) -> dict[str, int]:
         "tasks": _delete_in_batches(Task.objects.filter(stopped__lt=cutoff)),
         "pings": pings.prune(now),
         "engines": EngineLiveness.objects.filter(seen_at__lt=now - timedelta(hours=1)).delete()[0],
+        # Leases of work and of zeros sent for an address are made per use: the free ones go.
+        "leases": Duty.objects.filter(holder="")
+        .filter(Q(name__startswith="work:") | Q(name__startswith="send:"))
+        .delete()[0],
     }
 
 

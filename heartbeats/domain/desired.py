@@ -6,6 +6,9 @@ locked, and is committed before anything is sent: a beat signed for an older gen
 stale by the engine's last check (engine/plan.vet), and a disarm wins.
 """
 
+from contextlib import contextmanager
+
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -27,3 +30,32 @@ def set_desired(rows, *, armed: bool) -> set[int]:
         next_due_at=now if armed else None,
     )
     return ids
+
+
+@contextmanager
+def waiting_briefly_for_locks(seconds: float):
+    """A transaction that waits at most `seconds` for the locks it needs (SQLite's write lock, PostgreSQL's
+    row locks) and then fails with a DatabaseError that `held_by_another` recognises, instead of waiting
+    for as long as another process holds them (a stopped one holds them until it runs again)."""
+    sqlite = connection.vendor == "sqlite"
+    if sqlite:
+        connection.ensure_connection()
+        raw = connection.connection
+        before = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+        raw.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'")
+            yield
+    finally:
+        if sqlite and connection.connection is raw:
+            raw.execute(f"PRAGMA busy_timeout = {before}")
+
+
+def held_by_another(exc: DatabaseError) -> bool:
+    """A lock another process holds, not another trouble: SQLite's "database is locked", PostgreSQL's
+    lock_not_available (SQLSTATE 55P03)."""
+    cause = exc.__cause__ or exc
+    return "database is locked" in str(exc) or getattr(cause, "sqlstate", None) == "55P03"

@@ -6,12 +6,16 @@ Started from one place per kind of process: the django-q2 worker's processes whe
 through `start(kind)`.
 """
 
+import logging
 import os
 import threading
+import time
 
+from heartbeats.domain.work import work
 from heartbeats.duties.catalogue import duties
 from heartbeats.duties.supervisor import Supervisor
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _running: tuple[int, Supervisor] | None = None
 
@@ -30,12 +34,17 @@ def start(kind: str) -> Supervisor:
 
 
 def stop(timeout: float = 10.0) -> None:
-    """Stop this process's supervisor: the engine hands its lease over, duties release theirs."""
+    """Stop this process: the engine hands its lease over, duties release theirs, and work it does for an
+    operation (heartbeats.domain.work) gets the rest of `timeout` to finish."""
     global _running
+    deadline = time.monotonic() + timeout
     with _lock:
         running, _running = _running, None
     if running is not None and running[0] == os.getpid():
         running[1].stop(timeout)
+    left = work.wait(max(0.0, deadline - time.monotonic()))
+    if left:
+        log.warning("stopping with work still running: %s", ", ".join(left))
 
 
 def running() -> Supervisor | None:

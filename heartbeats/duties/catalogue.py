@@ -7,10 +7,10 @@ runs where (README, Architecture).
 
 from django.conf import settings
 
-from heartbeats.desk import maintenance, pruning
+from heartbeats.desk import actions, maintenance, pruning
 from heartbeats.desk.alerts import monitor_ping
 from heartbeats.desk.alerts.runner import Alerting
-from heartbeats.desk.killswitch import stake
+from heartbeats.desk.killswitch import cancel, stake
 from heartbeats.desk.strategies import silence
 from heartbeats.duties.supervisor import DutySpec
 from heartbeats.engine import Engine, fallback
@@ -49,6 +49,21 @@ def duties() -> list[DutySpec]:
             kinds=frozenset({WEB}),
             period=1.0,
             step=_none(fallback.send_owed),
+        ),
+        DutySpec(
+            name="disarm-journal",
+            what="Disarms pressed while the database was locked, recorded once it frees (if whoever pressed "
+            "could not)",
+            kinds=BOTH,
+            period=2.0,
+            step=_none(actions.record_held_disarms),
+        ),
+        DutySpec(
+            name="unfinished-work",
+            what="Cancel orders requests left pending by a process that stopped, marked as unknown",
+            kinds=BOTH,
+            period=5.0,
+            step=_none(cancel.finish_abandoned),
         ),
         DutySpec(
             name="maintenance",

@@ -13,6 +13,7 @@ one request per (account, symbol) within it; every request obeys the address's s
 ban (heartbeats.domain.ratelimits).
 """
 
+import contextlib
 import logging
 import os
 import socket
@@ -29,7 +30,7 @@ from heartbeats.domain.clients import shared_client
 from heartbeats.domain.leases import Lease
 from heartbeats.engine.config import EngineConfig
 from heartbeats.engine.liveness import engine_alive
-from heartbeats.engine.plan import next_send
+from heartbeats.engine.plan import DISARM, next_send
 from heartbeats.engine.records import beat_for, facts_for, write_now
 from heartbeats.engine.sender import Job, Result, send, unusable
 from heartbeats.engine.watcher import state_from_row
@@ -87,6 +88,39 @@ def send_owed(policy_ids=None, *, config: EngineConfig | None = None) -> list[Re
     results = []
     for (egress, base_url), batch in _by_address(due, accounts).items():
         results += _send_for_address(egress, base_url, batch, accounts, config)
+    return results
+
+
+def send_zeros_now(policy_ids, *, config: EngineConfig | None = None) -> list[Result]:
+    """A zero for each of `policy_ids`, sent at once and without writing to the database, which another
+    process may be holding locked: no claim on the address, no stored result, the address's stored limits
+    only read. For a disarm the database cannot take yet (heartbeats.domain.disarm_journal): once it can,
+    the disarm is recorded and its zeros, the second one included, follow as for any disarm."""
+    config = config or EngineConfig.from_settings()
+    rows = list(
+        CountdownPolicy.objects.filter(pk__in=list(policy_ids)).values(*policy_columns(), "account__egress")
+    )
+    if not rows:
+        return []
+    now = time.time()
+    planned = [(state_from_row(r), None, r["account__egress"]) for r in rows]
+    accounts = ExchangeAccount.objects.in_bulk({state.account_id for state, _, _ in planned})
+    results = []
+    for (egress, base_url), batch in _by_address(planned, accounts).items():
+        jobs = [Job(s.id, s.account_id, s.symbol, DISARM, 0, s.generation, now) for s, _ in batch]
+        clients, results_ = _clients_for(jobs, accounts, config)
+        results += results_
+        for client in clients.values():
+            if client.synced_at is None:
+                with contextlib.suppress(ExchangeError):  # a zero may go on the local clock: late is harmless
+                    client.sync_time()
+        spare = budget.spare_weight(egress, base_url, budget.Purpose.DISARM)
+        ready = [j for j in jobs if j.account_id in clients][: spare.weight // WEIGHT_PER_BEAT]
+        if len(ready) < len(jobs):
+            log.warning("%d of %d zeros to %s sent now (%s)", len(ready), len(jobs), base_url, spare.why)
+        if ready:
+            with ThreadPoolExecutor(max_workers=min(64, len(ready)), thread_name_prefix="web-zero") as pool:
+                results += list(pool.map(lambda job, c=clients: send(job, c[job.account_id]), ready))
     return results
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.db import Error as DatabaseError
 from django.db import connection
 
+from heartbeats.domain import disarm_journal
 from heartbeats.engine import sql
 from heartbeats.engine.plan import ARM, vet
 from heartbeats.exchange.errors import (
@@ -58,18 +59,26 @@ class Result:
     redecide: bool = False
 
 
+JOURNAL_HOLD = "Held: a disarm pressed while the database was locked is about to be recorded."
+
+
 def read_desired(policy_id: int) -> tuple | None:
-    """(armed, generation, strategy hold) from the database, (False, -1) if the policy is gone, None if it
-    cannot be read.
+    """(armed, generation, why it is held) from the database -- its strategy's hold, or a disarm kept in the
+    disarm journal of this host -- (False, -1) if the policy is gone, None if it cannot be read.
     A connection the database dropped (restart, fail-over, terminated backend) is replaced and the read
     tried once more, so one bad connection never makes a thread deaf."""
     for attempt in (1, 2):
         try:
-            return sql.desired(policy_id) or (False, -1)
+            desired = sql.desired(policy_id) or (False, -1)
         except DatabaseError as exc:
             connection.close()  # the next query opens a new one
             if attempt == 2:
                 log.warning("could not re-read policy %s before sending (%s)", policy_id, exc)
+            continue
+        if desired[0] and disarm_journal.names(policy_id):
+            # Disarmed by someone while the database could not take it: not armed again before it can.
+            return (*desired[:2], JOURNAL_HOLD)
+        return desired
     return None
 
 

@@ -13,6 +13,8 @@ class CancelState(models.TextChoices):
     DONE = "done", "Cancelled"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Not sent"
+    # The process sending it stopped (killed, its host gone) before the exchange answered.
+    UNKNOWN = "unknown", "Unknown"
 
 
 class OrderCancel(models.Model):

@@ -23,6 +23,7 @@ from heartbeats.views.access import (
     operator_required,
     viewer_required,
 )
+from heartbeats.views.held import held_page
 
 # actions.policy_results() states, in the order the page shows them. All but "retrying" are final: the
 # results page stops polling once every row is final.
@@ -96,6 +97,8 @@ def disarm_all(request):
         except ValueError as e:
             form.add_error(None, f"{e} Nothing was changed.")
         else:
+            if isinstance(operation, actions.HeldDisarm):
+                return held_page(request, operation)
             return redirect("operation", operation.pk)
     targets = _targets(snap)
     per_account = Counter(r.policy.account.label for r in targets)

@@ -20,6 +20,7 @@ from heartbeats.views.access import (
     safe_next,
     viewer_required,
 )
+from heartbeats.views.held import held_message
 
 CHART_BEATS = 300
 TABLE_BEATS = 60
@@ -76,6 +77,9 @@ def _change(request, policy_id, action, verb):
     except ValueError as e:
         messages.error(request, f"{policy}: {e} Nothing was changed.")
     else:
+        if isinstance(operation, actions.HeldDisarm):
+            messages.warning(request, f"{policy}: {held_message(operation)}")
+            return redirect(safe_next(request, reverse("board")))
         messages.success(
             request,
             format_html(

@@ -19,6 +19,7 @@ from heartbeats.views.access import (
     parse_id,
 )
 from heartbeats.views.board import BoardFilter
+from heartbeats.views.held import held_page
 
 # A selection larger than this is refused before any query: the board's filters reach every policy anyway.
 MAX_SELECTION = 5000
@@ -79,6 +80,8 @@ def rearm(request, operation_id):
         except ValueError as e:
             form.add_error(None, f"{e} Nothing was changed.")
         else:
+            if isinstance(done, actions.HeldDisarm):
+                return held_page(request, done)
             return redirect("operation", done.pk)
     policies = actions.rearmable(operation)
     count = len(policies)

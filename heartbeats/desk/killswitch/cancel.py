@@ -3,6 +3,9 @@ order of each symbol (DELETE allOpenOrders) and, on USD-M, every conditional ord
 algoOpenOrders: since December 2025 Binance keeps STOP / TAKE_PROFIT / TRAILING orders in its Algo Service,
 which the plain endpoints no longer see), optionally disarming the countdowns first.
 
+The requests go out on a tracked thread of the process that pressed (heartbeats.domain.work): should that
+process die first, its rows are marked "unknown" by the `unfinished-work` duty, never left pending.
+
 One audited operation (`Action.CANCEL_ORDERS`); one OrderCancel row per request, written as each answer
 comes in, which the operation's page shows live. Every symbol and account goes at once (one thread per
 request), each account's clock measured once; nothing is sent from an address the exchange has paused or
@@ -14,16 +17,18 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import close_old_connections, connections, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from heartbeats.desk import actions
 from heartbeats.domain import audit, budget, ratelimits
 from heartbeats.domain.clients import client_for
+from heartbeats.domain.work import lease_name, work
 from heartbeats.engine.config import EngineConfig
-from heartbeats.models import Action, CountdownPolicy, Operation, Venue
+from heartbeats.models import Action, CountdownPolicy, Duty, Operation, Venue
 from heartbeats.models.orders import CancelState, OrderCancel, OrderKind
 
 log = logging.getLogger(__name__)
@@ -85,11 +90,9 @@ def cancel_orders(
     log.warning(
         "cancel orders now (#%d) by %s: %d policies", operation.pk, operation.username or "-", len(policies)
     )
-    thread = threading.Thread(
-        target=_send_logged, args=(operation.pk,), name=f"cancel-{operation.pk}", daemon=True
-    )
-    _running[operation.pk] = thread
-    thread.start()
+    # Tracked, under a lease: a process that stops waits for it; one that dies leaves rows that the
+    # `unfinished-work` duty finishes with the truth (finish_abandoned).
+    work.start(_work_name(operation.pk), _send_logged, operation.pk, leased=True)
     return operation
 
 
@@ -104,17 +107,50 @@ def cancel_in_background(policy_ids, *, username: str, reason: str) -> None:
 
 
 def wait(operation: Operation, timeout: float = 30.0) -> list[OrderCancel]:
-    thread = _running.get(operation.pk)
-    if thread is not None:
-        thread.join(timeout)
+    work.join(_work_name(operation.pk), timeout)
     return list(OrderCancel.objects.filter(operation=operation))
+
+
+def _work_name(operation_id: int) -> str:
+    return f"cancel:{operation_id}"
+
+
+# A request left pending this long with no live process sending it was abandoned.
+ABANDONED_AFTER = timedelta(seconds=15)
+
+
+def finish_abandoned(now=None) -> int:
+    """The `unfinished-work` duty's step: requests still pending whose sending process stopped (its lease
+    on the work ran out, or it never took one) are marked unknown, saying so; nothing is sent again (the
+    orders may have been cancelled, or new ones placed since). Returns how many."""
+    now = now or timezone.now()
+    operations = set(
+        OrderCancel.objects.filter(state=CancelState.PENDING, operation__at__lt=now - ABANDONED_AFTER)
+        .values_list("operation_id", flat=True)
+        .distinct()
+    )
+    if not operations:
+        return 0
+    names = {lease_name(_work_name(pk)): pk for pk in operations}
+    live = Duty.objects.filter(name__in=list(names), expires_at__gt=Now()).exclude(holder="")
+    stopped = set(operations) - {names[name] for name in live.values_list("name", flat=True)}
+    finished = OrderCancel.objects.filter(operation_id__in=stopped, state=CancelState.PENDING).update(
+        state=CancelState.UNKNOWN,
+        error="Not known: the process sending it stopped before the exchange answered. "
+        "Look at the orders, and press again if some are left.",
+        finished_at=now,
+    )
+    if finished:
+        log.error(
+            "cancel orders now: %d requests of operations %s abandoned by a stopped process",
+            finished,
+            sorted(stopped),
+        )
+    return finished
 
 
 def results(operation: Operation) -> list[OrderCancel]:
     return list(OrderCancel.objects.filter(operation=operation).order_by("account_label", "symbol", "kind"))
-
-
-_running: dict[int, threading.Thread] = {}
 
 
 def _send_logged(operation_id: int) -> None:
@@ -123,7 +159,6 @@ def _send_logged(operation_id: int) -> None:
     except Exception:
         log.exception("cancel orders now #%d failed", operation_id)
     finally:
-        _running.pop(operation_id, None)
         connections.close_all()
 
 

@@ -1,0 +1,132 @@
+"""A disarm never waits on another process's database locks: a process stopped inside a write transaction
+(SIGSTOP, a debugger) holds them as long as it stays stopped. The disarm's zeros go at once, its intent is
+kept in the disarm journal (binding on this host's engine), and it is recorded -- audited, second zeros and
+all -- the moment the locks are free."""
+
+import threading
+import time
+from contextlib import contextmanager
+
+import pytest
+from django.db import connection, connections
+from django.urls import reverse
+
+from heartbeats.desk import actions
+from heartbeats.domain import disarm_journal, roles
+from heartbeats.engine import sender
+from heartbeats.engine.sql import desired
+from heartbeats.models import Action, CountdownPolicy, Operation
+from tests.engine.conftest import armed_symbols, countdown_requests, wait_for
+from tests.engine.test_actions import arm_on_exchange
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+# The press waits PRESS_LOCK_WAIT for the locks, then sends; the page answers well within a second.
+ANSWER_WITHIN = 1.0
+
+
+@pytest.fixture(autouse=True)
+def journal(settings, tmp_path):
+    settings.DISARM_JOURNAL_DIR = tmp_path / "disarm-journal"
+    yield settings.DISARM_JOURNAL_DIR
+
+
+@contextmanager
+def locks_held_by_another_process(policy_ids):
+    """Another connection stopped in the middle of a write transaction, as a frozen worker's writer would
+    be: on SQLite it holds the one write lock, on PostgreSQL the policies' rows."""
+    other = connections.create_connection("default")
+    other.ensure_connection()
+    raw = other.connection
+    table = connection.ops.quote_name(CountdownPolicy._meta.db_table)
+    ids = ",".join(str(int(pk)) for pk in policy_ids)
+    cursor = raw.cursor()
+    cursor.execute("BEGIN IMMEDIATE" if connection.vendor == "sqlite" else "BEGIN")
+    cursor.execute(f"UPDATE {table} SET last_error = 'writing' WHERE id IN ({ids})")  # noqa: S608
+    released = threading.Event()
+    try:
+        yield released
+    finally:
+        cursor.execute("ROLLBACK")
+        released.set()
+        other.close()
+
+
+def _desk(make_account, make_policy):
+    account = make_account()
+    return [make_policy(account, s, interval_s=5, countdown_ms=60_000) for s in SYMBOLS]
+
+
+def test_a_disarm_all_goes_around_held_locks_and_is_recorded_once_they_are_free(
+    simulator, make_account, make_policy
+):
+    policies = _desk(make_account, make_policy)
+    arm_on_exchange(simulator, policies)
+    assert armed_symbols(simulator) == set(SYMBOLS)
+    with locks_held_by_another_process([p.pk for p in policies]):
+        started = time.monotonic()
+        held = actions.disarm_all(user=None, username="olga", ip="10.0.0.7", reason="exchange incident")
+        took = time.monotonic() - started
+        assert isinstance(held, actions.HeldDisarm), held
+        assert took < ANSWER_WITHIN, f"the press took {took:.2f} s"
+        assert held.confirmed == len(SYMBOLS)
+        assert armed_symbols(simulator) == set(), "every zero reached the exchange"
+        # Kept on disk until recorded, and binding: no engine on this host arms these policies meanwhile.
+        assert all(disarm_journal.names(p.pk) for p in policies)
+        assert all(sender.read_desired(p.pk)[2] == sender.JOURNAL_HOLD for p in policies)
+        time.sleep(0.5)  # a real interval: the locks still held, nothing recorded yet
+        assert not Operation.objects.filter(action=Action.DISARM_ALL).exists()
+    # The locks freed: the process that pressed records it at once.
+    operation = wait_for(
+        lambda: Operation.objects.filter(action=Action.DISARM_ALL).first(), timeout=5, message="recorded"
+    )
+    assert (operation.username, operation.ip, operation.reason) == ("olga", "10.0.0.7", "exchange incident")
+    assert operation.changes["recorded_late_s"] >= 0.5
+    assert operation.changes["zeros_sent_while_held"] == len(SYMBOLS)
+    assert {t["symbol"] for t in operation.targets} == set(SYMBOLS)
+    assert not any(
+        CountdownPolicy.objects.filter(pk__in=[p.pk for p in policies]).values_list("armed", flat=True)
+    )
+    assert disarm_journal.pending() == [] and not any(disarm_journal.names(p.pk) for p in policies)
+    assert all(desired(p.pk)[2] == "" and sender.read_desired(p.pk)[2] == "" for p in policies)
+
+
+def test_a_journal_entry_whose_presser_died_is_recorded_by_the_duty(simulator, make_account, make_policy):
+    policies = _desk(make_account, make_policy)
+    arm_on_exchange(simulator, policies)
+    entry = disarm_journal.Entry(
+        action=Action.DISARM_SELECTED, policy_ids=[policies[0].pk], reason="drill", username="olga"
+    )
+    disarm_journal.write(entry)  # the web process that wrote it was killed before it could record it
+    entry.pressed_at -= 10
+    disarm_journal.update(entry)
+    assert actions.record_held_disarms() == 1
+    assert actions.record_held_disarms() == 0, "recorded once"
+    operation = Operation.objects.get(action=Action.DISARM_SELECTED)
+    assert operation.username == "olga" and operation.changes["recorded_late_s"] >= 10
+    assert not CountdownPolicy.objects.get(pk=policies[0].pk).armed
+    assert CountdownPolicy.objects.get(pk=policies[1].pk).armed
+
+
+def test_the_disarm_all_page_answers_at_once_while_the_database_is_held(
+    client, django_user_model, simulator, make_account, make_policy
+):
+    policies = _desk(make_account, make_policy)
+    arm_on_exchange(simulator, policies)
+    olga = django_user_model.objects.create_user("olga", password="long enough password 1")
+    roles.grant(olga, roles.OPERATOR)
+    client.force_login(olga)
+    page = client.get(reverse("disarm_all"))
+    assert page.status_code == 200
+    before = max((r["id"] for r in countdown_requests(simulator)), default=0)
+    with locks_held_by_another_process([p.pk for p in policies]):
+        started = time.monotonic()
+        response = client.post(reverse("disarm_all"), {"reason": "exchange incident"})
+        took = time.monotonic() - started
+        text = response.content.decode()
+        assert response.status_code == 202
+        assert took < ANSWER_WITHIN, f"the press took {took:.2f} s"
+        assert "3 of 3" in text and "recorded, audited with your name and reason" in text
+        zeros = [r for r in countdown_requests(simulator, since_id=before) if r["countdown_ms"] == 0]
+        assert {r["symbol"] for r in zeros} == set(SYMBOLS)
+    wait_for(lambda: Operation.objects.filter(action=Action.DISARM_ALL, user=olga).exists(), timeout=5)
