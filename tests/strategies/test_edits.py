@@ -182,3 +182,31 @@ def test_an_edit_of_a_strategy_deleted_meanwhile_does_not_bring_it_back(as_key_a
     )
     assert not Strategy.objects.exists()
     assert not Operation.objects.filter(action=Action.STRATEGY_CHANGE).exists()
+
+
+def test_a_release_keeps_a_ping_taken_meanwhile(client, operator, monkeypatch):
+    strategy, key = make_strategy(grace_s=30)
+    pings.record(key, BOT)
+    Strategy.objects.filter(pk=strategy.pk).update(last_ping_at=timezone.now() - timedelta(seconds=60))
+    assert silence.latch_silences() == [strategy.pk]
+    during(monkeypatch, pings, "release", lambda: pings.record(key, BOT))  # "HELD": no rearm_on_return
+    client.force_login(operator)
+    response = client.post(reverse("strategy_release", args=[strategy.pk]), {"reason": "feed is back"})
+    assert response.status_code == 302
+    stored = Strategy.objects.get(pk=strategy.pk)
+    assert (stored.held_reason, stored.ping_count) == ("", 2)
+    assert stored.last_ping_at is not None and timezone.now() - stored.last_ping_at < timedelta(seconds=10)
+    release = Operation.objects.get(action=Action.STRATEGY_RELEASE)
+    assert release.changes == {"strategy": "mm-bot", "held": [HoldReason.SILENT, ""]}
+
+
+def test_a_release_says_what_it_released_when_the_hold_changed_meanwhile(client, operator, monkeypatch):
+    strategy, key = make_strategy(grace_s=30)
+    pings.record(key, BOT)
+    Strategy.objects.filter(pk=strategy.pk).update(last_ping_at=timezone.now() - timedelta(seconds=60))
+    assert silence.latch_silences() == [strategy.pk]
+    during(monkeypatch, pings, "release", lambda: pings.record(key, BOT, fail=True))
+    client.force_login(operator)
+    client.post(reverse("strategy_release", args=[strategy.pk]), {"reason": "feed is back"})
+    release = Operation.objects.get(action=Action.STRATEGY_RELEASE)
+    assert release.changes == {"strategy": "mm-bot", "held": [HoldReason.FAILED, ""]}
