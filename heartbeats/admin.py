@@ -105,6 +105,11 @@ class ChecksOutsideTransactionMixin:
             form.add_error(None, exc)
             raise _SaveRefused(form) from None
 
+    def save_related(self, request, form, formsets, change):
+        # save_audited() wrote the form's many-to-many fields with the row, under its lock: not again here.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
     def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
         # Bulk delete would skip delete_model and its audit record: delete one at a time.
         actions = super().get_actions(request, action_location)
@@ -512,9 +517,11 @@ _make_safe(get_user_model())
 
 
 @admin.register(AlertChannel)
-class AlertChannelAdmin(SafeChangeListMixin, FreshFactorMixin, admin.ModelAdmin):
-    """Channels, with the same write-only URL form as the Alerts page; every save, delete and test is
-    audited. The URL is never shown: only its scheme."""
+class AlertChannelAdmin(
+    SafeChangeListMixin, FreshFactorMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin
+):
+    """Channels, with the same write-only URL form and the same audited save as the Alerts page; every save,
+    delete and test is audited. The URL is never shown: only its scheme."""
 
     form = ChannelForm
     step_up_what = "Changing an alert channel"
@@ -539,20 +546,6 @@ class AlertChannelAdmin(SafeChangeListMixin, FreshFactorMixin, admin.ModelAdmin)
         if not self.has_change_permission(request, obj):
             return [f for f in fields if f != "new_url"]
         return fields
-
-    def save_model(self, request, obj, form, change):
-        self._before = describe(AlertChannel.objects.get(pk=obj.pk)) if change else None
-        super().save_model(request, obj, form, change)
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        audit.record(
-            Action.CHANNEL_CHANGE if change else Action.CHANNEL_CREATE,
-            user=request.user,
-            ip=audit.client_ip(request),
-            reason=f"alert channel {form.instance.name}",
-            changes=form.changes(self._before),
-        )
 
     def delete_model(self, request, obj):
         with transaction.atomic():

@@ -62,14 +62,29 @@ def normalise_pem(text: str) -> str:
 class LockedEditMixin:
     """The write behind save_audited(). A new row is inserted whole. An edit locks the stored row (until the
     caller's transaction ends), refuses if the stored row no longer allows it (check_stored), and updates the
-    form's own columns only: desired state and the engine's facts are never written back from the copy
-    loaded before the exchange was asked."""
+    form's own columns only: desired state, the engine's facts and whatever else other writers own are never
+    written back from the copy loaded when the request began.
+
+    OWNED_FIELDS may name relations too: a many-to-many field (written here, after the row, under its lock)
+    or the rows pointing at this one (compared here; the form writes them itself)."""
 
     # The form's model fields, named once: the admin's subclass lists its read-only fields in Meta.fields.
     OWNED_FIELDS: list[str] = []
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.before = copy.copy(self.instance) if self.instance.pk else None
+        # A copy carries the row, not its relations: their ids as they were when the request began.
+        self.before_related = (
+            {n: _related_ids(self.instance, n) for n in self.OWNED_FIELDS if _is_relation(self.instance, n)}
+            if self.before is not None
+            else {}
+        )
+
     def owned_columns(self) -> list[str]:
-        return [*self.OWNED_FIELDS, "updated_at"]
+        """The stored columns the edit writes: the form's own, and the row's last-changed time if any."""
+        stamps = [f.name for f in self.instance._meta.concrete_fields if getattr(f, "auto_now", False)]
+        return [*(n for n in self.OWNED_FIELDS if not _is_relation(self.instance, n)), *stamps]
 
     def compared_columns(self) -> list[str]:
         """Columns whose change meanwhile voids this form's checks."""
@@ -77,7 +92,7 @@ class LockedEditMixin:
 
     def check_stored(self, stored) -> None:
         """Raise ValidationError when the stored row, locked, no longer allows this edit."""
-        changed = _changed_meanwhile(self.before, stored, self.compared_columns())
+        changed = self._changed_meanwhile(stored)
         if changed:
             names = ", ".join(dict.fromkeys(self._column_label(c) for c in changed))
             raise ValidationError(
@@ -85,8 +100,20 @@ class LockedEditMixin:
                 "Nothing was saved: reload the page and make your change again."
             )
 
+    def _changed_meanwhile(self, stored) -> list[str]:
+        changed = []
+        for column in self.compared_columns():
+            if column in self.before_related:
+                if self.before_related[column] != _related_ids(stored, column):
+                    changed.append(column)
+                continue
+            attname = stored._meta.get_field(column).attname
+            if getattr(self.before, attname) != getattr(stored, attname):
+                changed.append(column)
+        return changed
+
     def _column_label(self, column: str) -> str:
-        return "API key" if column in SECRET_FIELDS else str(self.fields[column].label)
+        return "API key" if column in SECRET_FIELDS else str(self[column].label)
 
     def _write(self):
         if self.before is None:
@@ -98,7 +125,20 @@ class LockedEditMixin:
         columns = self.owned_columns()
         _take_stored(self.instance, stored, keep=columns)
         self.instance.save(update_fields=columns)
+        for name in self.before_related:
+            if self.instance._meta.get_field(name).many_to_many:
+                getattr(self.instance, name).set(self.cleaned_data[name])
         return self.instance
+
+
+def _is_relation(instance, name: str) -> bool:
+    """Whether `name` is a many-to-many field of the model or the rows of another model pointing at it."""
+    field = instance._meta.get_field(name)
+    return field.many_to_many or field.one_to_many
+
+
+def _related_ids(instance, name: str) -> set:
+    return set(getattr(instance, name).values_list("pk", flat=True))
 
 
 def _locked(instance):
@@ -109,11 +149,6 @@ def _locked(instance):
         raise ValidationError(
             f"{instance} was deleted while this form was being checked. Nothing was saved."
         ) from None
-
-
-def _changed_meanwhile(before, stored, columns) -> list[str]:
-    attnames = {c: before._meta.get_field(c).attname for c in columns}
-    return [c for c, a in attnames.items() if getattr(before, a) != getattr(stored, a)]
 
 
 def _take_stored(instance, stored, *, keep) -> None:
@@ -159,7 +194,6 @@ class AccountForm(LockedEditMixin, forms.ModelForm):
     def __init__(self, *args, client_kw: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.client_kw = client_kw or {}
-        self.before = copy.copy(self.instance) if self.instance.pk else None
         self.key_rotated = False
         if self.before is not None:
             keep = (
@@ -357,10 +391,6 @@ class PolicyForm(LockedEditMixin, forms.ModelForm):
         }
 
     OWNED_FIELDS = Meta.fields
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.before = copy.copy(self.instance) if self.instance.pk else None
 
     def clean(self):
         data = super().clean()

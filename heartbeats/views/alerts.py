@@ -5,6 +5,7 @@ account's key does: a channel's URL holds a service's token). Every change is au
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -77,22 +78,17 @@ def channel_edit(request, channel_id):
 
 
 def _edit(request, channel):
-    before = describe(channel) if channel else None
     form = ChannelForm(request.POST or None, instance=channel)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            saved = form.save()
-            audit.record(
-                Action.CHANNEL_CHANGE if channel else Action.CHANNEL_CREATE,
-                user=request.user,
-                ip=audit.client_ip(request),
-                reason=f"alert channel {saved.name}",
-                changes=form.changes(before),
+        try:
+            saved = form.save_audited(user=request.user, ip=audit.client_ip(request))
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(
+                request, f"Alert channel “{saved.name}” saved. Send it a test to see that it arrives."
             )
-        messages.success(
-            request, f"Alert channel “{saved.name}” saved. Send it a test to see that it arrives."
-        )
-        return redirect("alerts")
+            return redirect("alerts")
     return render(
         request,
         "heartbeats/alert_channel.html",

@@ -8,6 +8,7 @@ operators release a held strategy and cancel its orders; everyone with a role re
 import logging
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,7 +20,7 @@ from heartbeats import twofactor
 from heartbeats.desk import presenters
 from heartbeats.desk.strategies import pings
 from heartbeats.domain import audit, holds, roles
-from heartbeats.forms.strategies import StrategyForm
+from heartbeats.forms.strategies import StrategyForm, describe
 from heartbeats.models import Action, Strategy
 from heartbeats.views.access import (
     fresh_second_factor_required,
@@ -132,19 +133,13 @@ def strategy_new(request):
     form = StrategyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         key = pings.new_key()
-        with transaction.atomic():
-            strategy = form.save(commit=False)
-            strategy.ping_key_hash, strategy.ping_key_hint = pings.digest(key), key[:6]
-            strategy.save()
-            form.save_policies(strategy)
-            audit.record(
-                Action.STRATEGY_CREATE,
-                user=request.user,
-                ip=audit.client_ip(request),
-                reason=f"strategy {strategy.name}",
-                changes=_described(strategy),
-            )
-        return _show_key(request, strategy, key, created=True)
+        form.instance.ping_key_hash, form.instance.ping_key_hint = pings.digest(key), key[:6]
+        try:
+            strategy = form.save_audited(user=request.user, ip=audit.client_ip(request))
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return _show_key(request, strategy, key, created=True)
     return render(
         request,
         "heartbeats/strategy_form.html",
@@ -158,22 +153,17 @@ def strategy_new(request):
 @fresh_second_factor_required("Changing a strategy")
 def strategy_edit(request, strategy_id):
     strategy = _strategy(strategy_id)
-    before = _described(strategy)
     form = StrategyForm(request.POST or None, instance=strategy)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            form.save()
-            form.save_policies(strategy)
-            after = _described(strategy)
-            audit.record(
-                Action.STRATEGY_CHANGE,
-                user=request.user,
-                ip=audit.client_ip(request),
-                reason=f"strategy {strategy.name}",
-                changes={k: [before.get(k), v] for k, v in after.items() if before.get(k) != v},
-            )
-        messages.success(request, f"Strategy “{strategy.name}” saved.")
-        return redirect("strategy", strategy.pk)
+        # Pings, /fail, the silence latch and releases keep writing the row meanwhile: the form writes its own
+        # columns only, or refuses (said on the form) when someone changed those.
+        try:
+            form.save_audited(user=request.user, ip=audit.client_ip(request))
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Strategy “{strategy.name}” saved.")
+            return redirect("strategy", strategy.pk)
     return render(
         request,
         "heartbeats/strategy_form.html",
@@ -210,7 +200,7 @@ def strategy_delete(request, strategy_id):
             user=request.user,
             ip=audit.client_ip(request),
             reason=f"strategy {strategy.name}",
-            changes={k: [v, None] for k, v in _described(strategy).items()},
+            changes={k: [v, None] for k, v in describe(strategy).items()},
         )
         strategy.delete()  # its policies are beaten as before: by the guard alone
     messages.success(request, f"Strategy “{strategy.name}” deleted: its policies are no longer held by it.")
@@ -241,14 +231,3 @@ def _show_key(request, strategy, key, *, created: bool):
         "heartbeats/strategy_key.html",
         {"strategy": strategy, "url": ping_url(request, key), "created": created},
     )
-
-
-def _described(strategy: Strategy) -> dict:
-    return {
-        "name": strategy.name,
-        "owner": strategy.owner,
-        "grace_s": strategy.grace_s,
-        "rearm_on_return": strategy.rearm_on_return,
-        "cancel_when_silent": strategy.cancel_when_silent,
-        "policies": sorted(f"{p.account.label} {p.symbol}" for p in strategy.policies.with_account()),
-    }

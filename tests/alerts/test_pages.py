@@ -131,3 +131,24 @@ def test_admin_lists_notifications_read_only_and_never_shows_a_url(client, djang
         reverse("admin:heartbeats_alertchannel_change", args=[channel.pk])
     ).content.decode()
     assert "json://…" in channel_page and TOKEN not in channel_page and str(receiver.port) not in channel_page
+
+
+def test_the_admin_adds_a_channel_with_its_accounts_and_one_audit_row(client, django_user_model, receiver):
+    admin = django_user_model.objects.create_superuser("root", "r@example.com", "pw-long-enough-123")
+    client.force_login(admin)
+    account = make_account()
+    response = client.post(
+        reverse("admin:heartbeats_alertchannel_add"),
+        {
+            "name": "desk pager",
+            "new_url": receiver.url(token=TOKEN),
+            "accounts": [account.pk],
+            "repeat_minutes": 5,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    channel = AlertChannel.objects.get()
+    assert (list(channel.accounts.all()), channel.enabled, channel.url_hint) == ([account], False, "json://…")
+    created = Operation.objects.get(action=Action.CHANNEL_CREATE)
+    assert created.username == "root" and created.changes["accounts"] == [None, ["desk-a"]]
+    assert TOKEN not in str(created.changes)

@@ -110,24 +110,28 @@ def _audit(action: str, name: str, ip, what: str) -> None:
 
 def release(strategy: Strategy, *, user, ip, reason: str) -> None:
     """An operator lets a held strategy's policies be beaten again once it pings: a ping within the grace
-    counts, an older one does not (the strategy must ping again)."""
+    counts, an older one does not (the strategy must ping again). Decided on the row as stored, locked:
+    a ping, a /fail or the latch may have committed since `strategy` was loaded."""
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("Give a reason for releasing the strategy: it is kept in the audit trail.")
-    now = timezone.now()
     with transaction.atomic():
-        fresh = strategy.last_ping_at is not None and now - strategy.last_ping_at <= timedelta(
-            seconds=strategy.grace_s
+        stored = Strategy.objects.select_for_update().filter(pk=strategy.pk).first()
+        if stored is None:
+            raise ValueError(f"Strategy {strategy.name} was deleted meanwhile.")
+        now = timezone.now()
+        fresh = stored.last_ping_at is not None and now - stored.last_ping_at <= timedelta(
+            seconds=stored.grace_s
         )
-        Strategy.objects.filter(pk=strategy.pk).update(
-            held_reason="", held_since=None, last_ping_at=strategy.last_ping_at if fresh else None
+        Strategy.objects.filter(pk=stored.pk).update(
+            held_reason="", held_since=None, last_ping_at=stored.last_ping_at if fresh else None
         )
         audit.record(
             Action.STRATEGY_RELEASE,
             user=user,
             ip=ip,
             reason=reason,
-            changes={"strategy": strategy.name, "held": [strategy.held_reason, ""]},
+            changes={"strategy": stored.name, "held": [stored.held_reason, ""]},
         )
 
 
