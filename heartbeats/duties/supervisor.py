@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.apps import apps
 from django.db import close_old_connections, connections
 from django.db.models import Case, DurationField, ExpressionWrapper, F, Value, When
 from django.db.models.functions import Coalesce, Now
@@ -133,6 +134,9 @@ class Supervisor:
     # ---- the coordinator: leases of the periodic duties ----------------------------------------------------
 
     def _coordinate(self) -> None:
+        # Started from an AppConfig.ready() (the development server): no query before the apps are ready.
+        while not apps.ready and not self._stop.wait(0.05):
+            pass
         failing = False
         while not self._stop.is_set():
             started = time.monotonic()

@@ -20,7 +20,17 @@ TIMEOUT = 150  # seconds per scenario, set-up included (each takes 10-25 s on an
 
 pytestmark = pytest.mark.faults
 
-SCENARIOS = ["clock-1021", "disable-armed-account", "rate-limited", "kill-engine", "dropped-connections"]
+SCENARIOS = [
+    "clock-1021",
+    "disable-armed-account",
+    "rate-limited",
+    "kill-engine",
+    "dropped-connections",
+    # A process that dies or freezes at the wrong moment: another takes over, and a disarm never waits.
+    "kill-worker",
+    "frozen-worker-disarm-all",
+    "web-killed-mid-cancel",
+]
 
 
 def run_suite(tmp_path: Path, *args: str) -> tuple[int, str]:
