@@ -28,3 +28,6 @@ if _test_db:
 
 # Orders at stake are read by a worker duty only in the tests that turn it on.
 STAKE_READING = False
+# A busy test machine may deschedule a thread inside a short write for longer than production's half
+# second: a disarm goes around held locks only in the tests about it (tests/engine/test_held_locks.py).
+DISARM_LOCK_WAIT = 3.0

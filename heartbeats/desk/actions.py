@@ -6,7 +6,7 @@ commits, and only then is anything sent: the live engine notices the change with
 acts at once; if no engine can send for a policy's egress, this process sends the disarms itself,
 concurrently and under the same rules (heartbeats.engine.fallback).
 
-A disarm never waits on another process: when its locks are not free within PRESS_LOCK_WAIT (a process
+A disarm never waits on another process: when its locks are not free within DISARM_LOCK_WAIT (a process
 stopped inside a write transaction holds them as long as it stays stopped), the disarm is kept in the disarm
 journal, its zeros are sent at once, and it is recorded as soon as the database can take it
 (heartbeats.domain.disarm_journal). The caller then gets a HeldDisarm instead of an Operation.
@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
 from django.db.models import F, Q
@@ -44,8 +45,6 @@ RESULT_ACTIONS = (
 
 DISARMED, ARMED, RETRYING, FAILED, SUPERSEDED = "disarmed", "armed", "retrying", "failed", "superseded"
 
-# How long a disarm waits for the database's locks before it goes around whoever holds them.
-PRESS_LOCK_WAIT = 0.5
 # How often a disarm kept in the journal tries again to be recorded, from the process that pressed it.
 RECORD_RETRY_EVERY = 0.2
 
@@ -69,7 +68,7 @@ class HeldDisarm:
 
 def _set_desired(policy_id, *, armed: bool, action: str, user, ip, reason="", username=None) -> Operation:
     # A disarm waits for its lock only briefly (see HeldDisarm); an arm waits as long as the database does.
-    locked = waiting_briefly_for_locks(PRESS_LOCK_WAIT) if not armed else transaction.atomic()
+    locked = waiting_briefly_for_locks(settings.DISARM_LOCK_WAIT) if not armed else transaction.atomic()
     with locked:
         policy = CountdownPolicy.objects.select_for_update().with_account().get(pk=policy_id)
         if armed and not policy.account.enabled:
@@ -133,7 +132,7 @@ def disarm_all(
 
 
 def _disarm_all(scope, *, user, ip, reason, account_ids, username) -> Operation:
-    with waiting_briefly_for_locks(PRESS_LOCK_WAIT):
+    with waiting_briefly_for_locks(settings.DISARM_LOCK_WAIT):
         chosen = list(
             scope.select_for_update().filter(CountdownPolicy.disarm_all_scope()).values_list("pk", flat=True)
         )
@@ -226,7 +225,7 @@ def set_selected(policy_ids, *, armed: bool, user, ip, reason: str) -> Operation
 
 
 def _set_selected(ids, *, armed: bool, user, ip, reason: str) -> Operation:
-    locked = waiting_briefly_for_locks(PRESS_LOCK_WAIT) if not armed else transaction.atomic()
+    locked = waiting_briefly_for_locks(settings.DISARM_LOCK_WAIT) if not armed else transaction.atomic()
     with locked:
         locked = CountdownPolicy.objects.select_for_update().with_account().in_bulk(ids)
         missing = [pk for pk in ids if pk not in locked]

@@ -2,7 +2,10 @@
 recording a disarm that had to wait for the database): on threads this process keeps track of, each under a
 lease (`work:<name>`, heartbeats.domain.leases) renewed while it runs. A process that stops waits for them
 (gunicorn's worker_exit, the worker's duties), and one that dies leaves leases that run out: the
-`unfinished-work` duty then finishes what it left with the truth ("the process sending it stopped")."""
+`unfinished-work` duty then finishes what it left with the truth ("the process sending it stopped").
+
+Work runs in any process (a web worker, a worker's duty, a command, a test), so its leases are renewed by a
+small thread of this module's own, through the one lease implementation (heartbeats.domain.leases)."""
 
 import logging
 import os

@@ -21,13 +21,14 @@ from tests.engine.test_actions import arm_on_exchange
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
-# The press waits PRESS_LOCK_WAIT for the locks, then sends; the page answers well within a second.
+# The press waits DISARM_LOCK_WAIT (half a second) for the locks, then sends; the page answers within a second.
 ANSWER_WITHIN = 1.0
 
 
 @pytest.fixture(autouse=True)
 def journal(settings, tmp_path):
     settings.DISARM_JOURNAL_DIR = tmp_path / "disarm-journal"
+    settings.DISARM_LOCK_WAIT = 0.5  # production's
     yield settings.DISARM_JOURNAL_DIR
 
 
