@@ -21,7 +21,7 @@ from tests.engine.test_actions import arm_on_exchange
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
-# The press waits DISARM_LOCK_WAIT (half a second) for the locks, then sends; the page answers within a second.
+# The press waits DISARM_LOCK_WAIT (half a second) for the locks, then sends: it answers within a second.
 ANSWER_WITHIN = 1.0
 
 
