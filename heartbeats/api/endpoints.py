@@ -229,7 +229,7 @@ def _present(request, operation) -> dict:
         "at": operation.at,
         "username": operation.username,
         "reason": operation.reason,
-        "policies": len(operation.targets or []),
+        "policies": operation.targets.count(),
         "results_url": request.build_absolute_uri(reverse("api:operation", args=[operation.pk])),
     }
 

@@ -61,7 +61,7 @@ class OperationOut(Schema):
 
 
 class ResultRow(Schema):
-    policy: int
+    policy: int | None = Field(description="The policy's id; null once it is deleted.")
     account: str
     symbol: str
     generation: int

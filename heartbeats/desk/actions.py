@@ -27,7 +27,7 @@ from heartbeats.domain.desired import held_by_another, set_desired, waiting_brie
 from heartbeats.domain.validation import required_reason
 from heartbeats.domain.work import work
 from heartbeats.engine import fallback
-from heartbeats.models import Action, Beat, BeatKind, CountdownPolicy, Operation, Status
+from heartbeats.models import Action, Beat, BeatKind, CountdownPolicy, Effect, Operation, Status
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def _set_desired(policy_id, *, armed: bool, action: str, user, ip, reason="", us
             policy=policy,
             reason=reason,
             changes={"armed": [was_armed, armed]},
-            targets=[audit.target(policy)],
+            targets=[audit.target(policy, Effect.ARMED if armed else Effect.DISARMED)],
             username=username,
         )
     return operation
@@ -110,7 +110,7 @@ def disarm(policy_id, *, user, ip, reason: str = "", username: str | None = None
         if not held_by_another(exc):
             raise
         return _around_held_locks(Action.DISARM, [policy_id], user, ip, reason, username)
-    _send_where_no_engine(operation.targets)
+    _send_where_no_engine([operation.policy_id])
     return operation
 
 
@@ -139,7 +139,10 @@ def _disarm_all(scope, *, user, ip, reason, account_ids, username) -> Operation:
         )
         changed = set_desired(CountdownPolicy.objects.filter(pk__in=chosen, armed=True), armed=False)
         policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
-        targets = [audit.target(p, p.pk in changed) for p in policies.order_by("account__label", "symbol")]
+        targets = [
+            audit.target(p, Effect.DISARMED if p.pk in changed else Effect.UNCHANGED)
+            for p in policies.order_by("account__label", "symbol")
+        ]
         operation = audit.record(
             Action.DISARM_ALL,
             user=user,
@@ -150,7 +153,7 @@ def _disarm_all(scope, *, user, ip, reason, account_ids, username) -> Operation:
             username=username,
         )
     log.warning("disarm all by %s: %d policies (%s)", operation.username or "-", len(targets), reason[:100])
-    _send_where_no_engine(targets)
+    _send_where_no_engine(chosen)
     return operation
 
 
@@ -164,13 +167,13 @@ def rearmable(operation: Operation, policies: dict | None = None) -> list[Countd
     policy with its account) is what the caller has already locked and loaded."""
     if operation.action not in REARMABLE_ACTIONS:
         return []
-    mine = [t for t in operation.targets or [] if t.get("changed", True)]
+    mine = [t for t in operation.targets.all() if t.changed and t.policy_id is not None]
     if policies is None:
-        policies = CountdownPolicy.objects.with_account().in_bulk([t["policy"] for t in mine])
+        policies = CountdownPolicy.objects.with_account().in_bulk([t.policy_id for t in mine])
     chosen = []
     for t in mine:
-        policy = policies.get(t["policy"])
-        if policy and not policy.armed and policy.generation == t["generation"] and policy.account.enabled:
+        policy = policies.get(t.policy_id)
+        if policy and not policy.armed and policy.generation == t.generation and policy.account.enabled:
             chosen.append(policy)
     return chosen
 
@@ -180,7 +183,8 @@ def rearm(operation: Operation, *, user, ip, reason: str) -> Operation:
     as one audited operation. The engine paces the arms within each address's weight budget."""
     reason = required_reason(reason, "re-arm")
     with transaction.atomic():
-        ids = [t["policy"] for t in operation.targets or []]
+        listed = list(operation.targets.all())
+        ids = [t.policy_id for t in listed if t.policy_id is not None]
         locked = CountdownPolicy.objects.select_for_update().with_account().in_bulk(ids)
         chosen = [p.pk for p in rearmable(operation, locked)]
         if not chosen:
@@ -188,8 +192,8 @@ def rearm(operation: Operation, *, user, ip, reason: str) -> Operation:
         set_desired(CountdownPolicy.objects.filter(pk__in=chosen), armed=True)
         policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
         policies = list(policies.order_by("account__label", "symbol"))
-        targets = [audit.target(p, True) for p in policies]
-        left_alone = len([t for t in operation.targets or [] if t.get("changed", True)]) - len(targets)
+        targets = [audit.target(p, Effect.ARMED) for p in policies]
+        left_alone = len([t for t in listed if t.changed]) - len(targets)
         result = audit.record(
             Action.REARM,
             user=user,
@@ -249,7 +253,8 @@ def _set_selected(ids, *, armed: bool, user, ip, reason: str) -> Operation:
         policies = list(
             CountdownPolicy.objects.filter(pk__in=ids).with_account().order_by("account__label", "symbol")
         )
-        targets = [audit.target(p, p.pk in changed) for p in policies]
+        did = Effect.ARMED if armed else Effect.DISARMED
+        targets = [audit.target(p, did if p.pk in changed else Effect.UNCHANGED) for p in policies]
         changes = {"policies": len(targets), "changed": len(changed)}
         if armed:
             changes["pacing"] = [
@@ -265,7 +270,7 @@ def _set_selected(ids, *, armed: bool, user, ip, reason: str) -> Operation:
         )
     log.warning("%s of %d policies by %s", operation.action, len(targets), operation.username or "-")
     if not armed:
-        _send_where_no_engine(targets)
+        _send_where_no_engine(ids)
     return operation
 
 
@@ -331,7 +336,8 @@ def record_held_disarm(entry: disarm_journal.Entry) -> Operation | None:
             changed = set_desired(CountdownPolicy.objects.filter(pk__in=chosen, armed=True), armed=False)
             policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
             targets = [
-                audit.target(p, p.pk in changed) for p in policies.order_by("account__label", "symbol")
+                audit.target(p, Effect.DISARMED if p.pk in changed else Effect.UNCHANGED)
+                for p in policies.order_by("account__label", "symbol")
             ]
             pressed = datetime.fromtimestamp(entry.pressed_at, tz=UTC)
             operation = audit.record(
@@ -361,7 +367,7 @@ def record_held_disarm(entry: disarm_journal.Entry) -> Operation | None:
         time.time() - entry.pressed_at,
         operation.pk,
     )
-    _send_where_no_engine(targets)
+    _send_where_no_engine(chosen)
     return operation
 
 
@@ -370,11 +376,11 @@ def record_held_disarms(older_than: float = 2.0) -> int:
     return sum(1 for entry in disarm_journal.pending(older_than) if record_held_disarm(entry) is not None)
 
 
-def _send_where_no_engine(targets: list[dict]) -> None:
+def _send_where_no_engine(policy_ids: list[int]) -> None:
     """The first zeros at once where no engine can send them (none alive, or one that cannot read desired
     state); the `owed-zeros` duty of a web process sends the rest, the second zeros included."""
-    if targets:
-        fallback.send_owed([t["policy"] for t in targets])
+    if policy_ids:
+        fallback.send_owed(list(policy_ids))
 
 
 def policy_results(operation: Operation) -> list[dict]:
@@ -382,25 +388,26 @@ def policy_results(operation: Operation) -> list[dict]:
     each policy's status(): disarmed / armed, retrying (with the last error), failed (with the error), or
     superseded by a later action."""
     now = timezone.now()
-    targets = operation.targets or []
-    policies = CountdownPolicy.objects.in_bulk([t["policy"] for t in targets])
+    targets = list(operation.targets.all())
+    policies = CountdownPolicy.objects.in_bulk([t.policy_id for t in targets if t.policy_id is not None])
     wanted = Q(pk__in=[])
     for t in targets:
-        wanted |= Q(policy_id=t["policy"], generation=t["generation"])
+        if t.policy_id is not None and t.generation is not None:
+            wanted |= Q(policy_id=t.policy_id, generation=t.generation)
     beats = {}
     for beat in Beat.objects.filter(wanted).order_by("sent_at"):
         beats.setdefault((beat.policy_id, beat.generation), []).append(beat)
     disarming = operation.action in DISARMING_ACTIONS
     rows = []
     for t in targets:
-        policy = policies.get(t["policy"])
-        generation = t["generation"]
-        tried = beats.get((t["policy"], generation), [])
+        policy = policies.get(t.policy_id)
+        generation = t.generation
+        tried = beats.get((t.policy_id, generation), [])
         last = tried[-1] if tried else None
         row = {
-            "policy": t["policy"],
-            "account": t.get("account", ""),
-            "symbol": t.get("symbol", ""),
+            "policy": t.policy_id,
+            "account": t.account_label,
+            "symbol": t.symbol,
             "generation": generation,
             "attempts": len(tried),
             "last_outcome": last.outcome if last else "",
