@@ -133,6 +133,17 @@ def operation(request, operation_id: str):
         and all(c["state"] != "pending" for c in cancels),
         "results": [{**r, "status": str(r["status"])} for r in rows],
         "cancels": cancels,
+        "targets": [
+            {
+                "policy": t.policy_id,
+                "account": t.account_label,
+                "symbol": t.symbol,
+                "generation": t.generation,
+                "changed": t.changed,
+                "effect": t.effect,
+            }
+            for t in found.targets.all()
+        ],
     }
 
 
