@@ -211,25 +211,27 @@ def rearm(operation: Operation, *, user, ip, reason: str) -> Operation:
     return result
 
 
-def set_selected(policy_ids, *, armed: bool, user, ip, reason: str) -> Operation | HeldDisarm:
+def set_selected(
+    policy_ids, *, armed: bool, user, ip, reason: str, username: str | None = None
+) -> Operation | HeldDisarm:
     """Arm or disarm the selected policies as one audited operation. An arm gives a new generation to each
     one not armed (or failing), a disarm to each one armed; the others are listed unchanged. Arming refuses
     the whole selection, changing nothing, if a policy is on a disabled account."""
     reason = required_reason(reason, "arm the selection" if armed else "disarm the selection")
     ids = sorted({int(pk) for pk in policy_ids})
     if armed:
-        return _set_selected(ids, armed=True, user=user, ip=ip, reason=reason)
+        return _set_selected(ids, armed=True, user=user, ip=ip, reason=reason, username=username)
     try:
-        return _set_selected(ids, armed=False, user=user, ip=ip, reason=reason)
+        return _set_selected(ids, armed=False, user=user, ip=ip, reason=reason, username=username)
     except DatabaseError as exc:
         if not held_by_another(exc):
             raise
         if not ids:
             raise ValueError("Select at least one policy.") from None
-        return _around_held_locks(Action.DISARM_SELECTED, ids, user, ip, reason, None)
+        return _around_held_locks(Action.DISARM_SELECTED, ids, user, ip, reason, username)
 
 
-def _set_selected(ids, *, armed: bool, user, ip, reason: str) -> Operation:
+def _set_selected(ids, *, armed: bool, user, ip, reason: str, username: str | None) -> Operation:
     locked = waiting_briefly_for_locks(PRESS_LOCK_WAIT) if not armed else transaction.atomic()
     with locked:
         locked = CountdownPolicy.objects.select_for_update().with_account().in_bulk(ids)
@@ -267,6 +269,7 @@ def _set_selected(ids, *, armed: bool, user, ip, reason: str) -> Operation:
             reason=reason,
             changes=changes,
             targets=targets,
+            username=username,
         )
     log.warning("%s of %d policies by %s", operation.action, len(targets), operation.username or "-")
     if not armed:

@@ -66,7 +66,7 @@ def cancel_orders(
             f"Policies {', '.join(map(str, missing[:10]))} no longer exist. Nothing was cancelled."
         )
     if disarm:
-        actions.set_selected(ids, armed=False, user=user, ip=ip, reason=reason)
+        actions.set_selected(ids, armed=False, user=user, ip=ip, reason=reason, username=username)
     with transaction.atomic():
         if disarm:  # their generations as the disarm left them
             policies = list(
