@@ -347,7 +347,7 @@ def run_size(size, identities, sim, env, args, symbols, tmp, round_no):
         account_ids = sorted({p.account_id for p in all_policies})
         started = time.time()
         operation = actions.disarm_all(user=None, ip=None, reason="benchmark", account_ids=account_ids)
-        targets = {(t["policy"], t["generation"]) for t in operation.targets}
+        targets = {(t.policy_id, t.generation) for t in operation.targets.all()}
         acks = first_zero_acks(ids, targets, started, timeout=10)
         done = list(acks)
         last_ack = max(acks.values()) if acks else math.nan

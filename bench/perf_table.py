@@ -280,7 +280,7 @@ def disarm_all_row(
         account_ids = sorted({p.account_id for p in policies})
         started = time.time()
         operation = actions.disarm_all(user=None, ip=None, reason="benchmark", account_ids=account_ids)
-        targets = {(t["policy"], t["generation"]) for t in operation.targets}
+        targets = {(t.policy_id, t.generation) for t in operation.targets.all()}
         acks = eb.first_zero_acks(ids, targets, started, timeout=15)
         took = (max(acks.values()) - started) * 1000 if acks else math.nan
         target = 1.5 * rtt + 100

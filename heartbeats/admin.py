@@ -33,10 +33,12 @@ from heartbeats.models import (
     Beat,
     CountdownPolicy,
     Duty,
+    Effect,
     EngineLiveness,
     ExchangeAccount,
     MaintenanceWindow,
     Operation,
+    OperationTarget,
     Status,
 )
 from heartbeats.models.alerts import AlertChannel, AlertCondition, Notification
@@ -310,6 +312,7 @@ class CountdownPolicyAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, a
                 ip=audit.client_ip(request),
                 policy=obj,
                 changes={"symbol": [obj.symbol, None], "account": [obj.account.label, None]},
+                targets=[audit.target(obj, Effect.DELETED)],
             )
             super().delete_model(request, obj)
 
@@ -349,6 +352,30 @@ class MaintenanceWindowAdmin(ReadOnlyAdmin):
         return len(obj.disarmed or {})
 
 
+class OperationTargetInline(admin.TabularInline):
+    """An operation's targets, read-only like the operation: shown to whoever may read operations."""
+
+    model = OperationTarget
+    fields = ["policy", "account_label", "symbol", "effect", "generation", "changed"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name = "target"
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("heartbeats.view_operation")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Operation)
 class OperationAdmin(ReadOnlyAdmin):
     list_display = ["at", "username", "action", "ip", "account", "policy", "reason", "changes_summary"]
@@ -366,9 +393,9 @@ class OperationAdmin(ReadOnlyAdmin):
         "policy",
         "reason",
         "changes_shown",
-        "targets_shown",
     ]
     readonly_fields = fields
+    inlines = [OperationTargetInline]
 
     @admin.display(description="Changes")
     def changes_shown(self, obj):
@@ -389,10 +416,6 @@ class OperationAdmin(ReadOnlyAdmin):
                 parts.append(f"{name}: {value}")
         text = "; ".join(parts)
         return text if len(text) <= 120 else text[:119] + "…"
-
-    @admin.display(description="Targets")
-    def targets_shown(self, obj):
-        return _pretty(obj.targets)
 
 
 def _pretty(value):

@@ -133,6 +133,17 @@ def operation(request, operation_id: str):
         and all(c["state"] != "pending" for c in cancels),
         "results": [{**r, "status": str(r["status"])} for r in rows],
         "cancels": cancels,
+        "targets": [
+            {
+                "policy": t.policy_id,
+                "account": t.account_label,
+                "symbol": t.symbol,
+                "generation": t.generation,
+                "changed": t.changed,
+                "effect": t.effect,
+            }
+            for t in found.targets.all()
+        ],
     }
 
 
@@ -229,7 +240,7 @@ def _present(request, operation) -> dict:
         "at": operation.at,
         "username": operation.username,
         "reason": operation.reason,
-        "policies": len(operation.targets or []),
+        "policies": operation.targets.count(),
         "results_url": request.build_absolute_uri(reverse("api:operation", args=[operation.pk])),
     }
 

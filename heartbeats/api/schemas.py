@@ -61,7 +61,7 @@ class OperationOut(Schema):
 
 
 class ResultRow(Schema):
-    policy: int
+    policy: int | None = Field(description="The policy's id; null once it is deleted.")
     account: str
     symbol: str
     generation: int
@@ -73,6 +73,18 @@ class ResultRow(Schema):
     last_outcome: str
     latency_ms: float | None
     sent_at: datetime | None
+
+
+class TargetRow(Schema):
+    policy: int | None = Field(description="The policy's id; null once it is deleted.")
+    account: str
+    symbol: str
+    generation: int | None = Field(description="The generation the operation gave the policy or found on it.")
+    changed: bool = Field(description="Whether the operation gave it that generation (an arm or a disarm).")
+    effect: str = Field(
+        description="What it did to the policy: armed, disarmed, unchanged, orders_cancelled, held, "
+        "released, created, edited or deleted."
+    )
 
 
 class CancelRow(Schema):
@@ -93,4 +105,7 @@ class OperationResultsOut(Schema):
     results: list[ResultRow]
     cancels: list[CancelRow] = Field(
         default_factory=list, description="Cancel orders now: each symbol's and kind's answer."
+    )
+    targets: list[TargetRow] = Field(
+        default_factory=list, description="Every policy the operation acted on, and what it did to each."
     )

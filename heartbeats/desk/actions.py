@@ -28,7 +28,7 @@ from heartbeats.domain.desired import held_by_another, set_desired, waiting_brie
 from heartbeats.domain.validation import required_reason
 from heartbeats.domain.work import work
 from heartbeats.engine import fallback
-from heartbeats.models import Action, Beat, BeatKind, CountdownPolicy, Operation, Status
+from heartbeats.models import Action, Beat, BeatKind, CountdownPolicy, Effect, Operation, Status
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _set_desired(policy_id, *, armed: bool, action: str, user, ip, reason="", us
             policy=policy,
             reason=reason,
             changes={"armed": [was_armed, armed]},
-            targets=[audit.target(policy)],
+            targets=[audit.target(policy, Effect.ARMED if armed else Effect.DISARMED)],
             username=username,
         )
     return operation
@@ -109,7 +109,7 @@ def disarm(policy_id, *, user, ip, reason: str = "", username: str | None = None
         if not held_by_another(exc):
             raise
         return _around_held_locks(Action.DISARM, [policy_id], user, ip, reason, username)
-    _send_where_no_engine(operation.targets)
+    _send_where_no_engine([operation.policy_id])
     return operation
 
 
@@ -138,7 +138,10 @@ def _disarm_all(scope, *, user, ip, reason, account_ids, username) -> Operation:
         )
         changed = set_desired(CountdownPolicy.objects.filter(pk__in=chosen, armed=True), armed=False)
         policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
-        targets = [audit.target(p, p.pk in changed) for p in policies.order_by("account__label", "symbol")]
+        targets = [
+            audit.target(p, Effect.DISARMED if p.pk in changed else Effect.UNCHANGED)
+            for p in policies.order_by("account__label", "symbol")
+        ]
         operation = audit.record(
             Action.DISARM_ALL,
             user=user,
@@ -149,7 +152,7 @@ def _disarm_all(scope, *, user, ip, reason, account_ids, username) -> Operation:
             username=username,
         )
     log.warning("disarm all by %s: %d policies (%s)", operation.username or "-", len(targets), reason[:100])
-    _send_where_no_engine(targets)
+    _send_where_no_engine(chosen)
     return operation
 
 
@@ -163,13 +166,13 @@ def rearmable(operation: Operation, policies: dict | None = None) -> list[Countd
     policy with its account) is what the caller has already locked and loaded."""
     if operation.action not in REARMABLE_ACTIONS:
         return []
-    mine = [t for t in operation.targets or [] if t.get("changed", True)]
+    mine = [t for t in operation.targets.all() if t.changed and t.policy_id is not None]
     if policies is None:
-        policies = CountdownPolicy.objects.with_account().in_bulk([t["policy"] for t in mine])
+        policies = CountdownPolicy.objects.with_account().in_bulk([t.policy_id for t in mine])
     chosen = []
     for t in mine:
-        policy = policies.get(t["policy"])
-        if policy and not policy.armed and policy.generation == t["generation"] and policy.account.enabled:
+        policy = policies.get(t.policy_id)
+        if policy and not policy.armed and policy.generation == t.generation and policy.account.enabled:
             chosen.append(policy)
     return chosen
 
@@ -179,7 +182,8 @@ def rearm(operation: Operation, *, user, ip, reason: str) -> Operation:
     as one audited operation. The engine paces the arms within each address's weight budget."""
     reason = required_reason(reason, "re-arm")
     with transaction.atomic():
-        ids = [t["policy"] for t in operation.targets or []]
+        listed = list(operation.targets.all())
+        ids = [t.policy_id for t in listed if t.policy_id is not None]
         locked = CountdownPolicy.objects.select_for_update().with_account().in_bulk(ids)
         chosen = [p.pk for p in rearmable(operation, locked)]
         if not chosen:
@@ -187,8 +191,8 @@ def rearm(operation: Operation, *, user, ip, reason: str) -> Operation:
         set_desired(CountdownPolicy.objects.filter(pk__in=chosen), armed=True)
         policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
         policies = list(policies.order_by("account__label", "symbol"))
-        targets = [audit.target(p, True) for p in policies]
-        left_alone = len([t for t in operation.targets or [] if t.get("changed", True)]) - len(targets)
+        targets = [audit.target(p, Effect.ARMED) for p in policies]
+        left_alone = len([t for t in listed if t.changed]) - len(targets)
         result = audit.record(
             Action.REARM,
             user=user,
@@ -206,25 +210,27 @@ def rearm(operation: Operation, *, user, ip, reason: str) -> Operation:
     return result
 
 
-def set_selected(policy_ids, *, armed: bool, user, ip, reason: str) -> Operation | HeldDisarm:
+def set_selected(
+    policy_ids, *, armed: bool, user, ip, reason: str, username: str | None = None
+) -> Operation | HeldDisarm:
     """Arm or disarm the selected policies as one audited operation. An arm gives a new generation to each
     one not armed (or failing), a disarm to each one armed; the others are listed unchanged. Arming refuses
     the whole selection, changing nothing, if a policy is on a disabled account."""
     reason = required_reason(reason, "arm the selection" if armed else "disarm the selection")
     ids = sorted({int(pk) for pk in policy_ids})
     if armed:
-        return _set_selected(ids, armed=True, user=user, ip=ip, reason=reason)
+        return _set_selected(ids, armed=True, user=user, ip=ip, reason=reason, username=username)
     try:
-        return _set_selected(ids, armed=False, user=user, ip=ip, reason=reason)
+        return _set_selected(ids, armed=False, user=user, ip=ip, reason=reason, username=username)
     except DatabaseError as exc:
         if not held_by_another(exc):
             raise
         if not ids:
             raise ValueError("Select at least one policy.") from None
-        return _around_held_locks(Action.DISARM_SELECTED, ids, user, ip, reason, None)
+        return _around_held_locks(Action.DISARM_SELECTED, ids, user, ip, reason, username)
 
 
-def _set_selected(ids, *, armed: bool, user, ip, reason: str) -> Operation:
+def _set_selected(ids, *, armed: bool, user, ip, reason: str, username: str | None) -> Operation:
     locked = waiting_briefly_for_locks(settings.DISARM_LOCK_WAIT) if not armed else transaction.atomic()
     with locked:
         locked = CountdownPolicy.objects.select_for_update().with_account().in_bulk(ids)
@@ -248,7 +254,8 @@ def _set_selected(ids, *, armed: bool, user, ip, reason: str) -> Operation:
         policies = list(
             CountdownPolicy.objects.filter(pk__in=ids).with_account().order_by("account__label", "symbol")
         )
-        targets = [audit.target(p, p.pk in changed) for p in policies]
+        did = Effect.ARMED if armed else Effect.DISARMED
+        targets = [audit.target(p, did if p.pk in changed else Effect.UNCHANGED) for p in policies]
         changes = {"policies": len(targets), "changed": len(changed)}
         if armed:
             changes["pacing"] = [
@@ -261,10 +268,11 @@ def _set_selected(ids, *, armed: bool, user, ip, reason: str) -> Operation:
             reason=reason,
             changes=changes,
             targets=targets,
+            username=username,
         )
     log.warning("%s of %d policies by %s", operation.action, len(targets), operation.username or "-")
     if not armed:
-        _send_where_no_engine(targets)
+        _send_where_no_engine(ids)
     return operation
 
 
@@ -330,7 +338,8 @@ def record_held_disarm(entry: disarm_journal.Entry) -> Operation | None:
             changed = set_desired(CountdownPolicy.objects.filter(pk__in=chosen, armed=True), armed=False)
             policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
             targets = [
-                audit.target(p, p.pk in changed) for p in policies.order_by("account__label", "symbol")
+                audit.target(p, Effect.DISARMED if p.pk in changed else Effect.UNCHANGED)
+                for p in policies.order_by("account__label", "symbol")
             ]
             pressed = datetime.fromtimestamp(entry.pressed_at, tz=UTC)
             operation = audit.record(
@@ -360,7 +369,7 @@ def record_held_disarm(entry: disarm_journal.Entry) -> Operation | None:
         time.time() - entry.pressed_at,
         operation.pk,
     )
-    _send_where_no_engine(targets)
+    _send_where_no_engine(chosen)
     return operation
 
 
@@ -369,11 +378,11 @@ def record_held_disarms(older_than: float = 2.0) -> int:
     return sum(1 for entry in disarm_journal.pending(older_than) if record_held_disarm(entry) is not None)
 
 
-def _send_where_no_engine(targets: list[dict]) -> None:
+def _send_where_no_engine(policy_ids: list[int]) -> None:
     """The first zeros at once where no engine can send them (none alive, or one that cannot read desired
     state); the `owed-zeros` duty of a web process sends the rest, the second zeros included."""
-    if targets:
-        fallback.send_owed([t["policy"] for t in targets])
+    if policy_ids:
+        fallback.send_owed(list(policy_ids))
 
 
 def policy_results(operation: Operation) -> list[dict]:
@@ -381,25 +390,26 @@ def policy_results(operation: Operation) -> list[dict]:
     each policy's status(): disarmed / armed, retrying (with the last error), failed (with the error), or
     superseded by a later action."""
     now = timezone.now()
-    targets = operation.targets or []
-    policies = CountdownPolicy.objects.in_bulk([t["policy"] for t in targets])
+    targets = list(operation.targets.all())
+    policies = CountdownPolicy.objects.in_bulk([t.policy_id for t in targets if t.policy_id is not None])
     wanted = Q(pk__in=[])
     for t in targets:
-        wanted |= Q(policy_id=t["policy"], generation=t["generation"])
+        if t.policy_id is not None and t.generation is not None:
+            wanted |= Q(policy_id=t.policy_id, generation=t.generation)
     beats = {}
     for beat in Beat.objects.filter(wanted).order_by("sent_at"):
         beats.setdefault((beat.policy_id, beat.generation), []).append(beat)
     disarming = operation.action in DISARMING_ACTIONS
     rows = []
     for t in targets:
-        policy = policies.get(t["policy"])
-        generation = t["generation"]
-        tried = beats.get((t["policy"], generation), [])
+        policy = policies.get(t.policy_id)
+        generation = t.generation
+        tried = beats.get((t.policy_id, generation), [])
         last = tried[-1] if tried else None
         row = {
-            "policy": t["policy"],
-            "account": t.get("account", ""),
-            "symbol": t.get("symbol", ""),
+            "policy": t.policy_id,
+            "account": t.account_label,
+            "symbol": t.symbol,
             "generation": generation,
             "attempts": len(tried),
             "last_outcome": last.outcome if last else "",

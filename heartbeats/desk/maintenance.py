@@ -21,6 +21,7 @@ from heartbeats.domain.validation import required_reason
 from heartbeats.models import (
     Action,
     CountdownPolicy,
+    Effect,
     ExchangeAccount,
     MaintenanceWindow,
     Operation,
@@ -205,8 +206,8 @@ def _start(pk: int, now: datetime) -> Operation | None:
     locked = CountdownPolicy.objects.select_for_update().filter(pk__in=ids)
     changed = set_desired(locked.filter(armed=True), armed=False)
     policies = CountdownPolicy.objects.filter(pk__in=ids).with_account().order_by("account__label", "symbol")
-    targets = [audit.target(p, p.pk in changed) for p in policies]
-    disarmed = {str(t["policy"]): t["generation"] for t in targets if t["changed"]}
+    targets = [audit.target(p, Effect.DISARMED if p.pk in changed else Effect.UNCHANGED) for p in policies]
+    disarmed = {str(t.policy_id): t.generation for t in targets if t.changed}
     operation = audit.record(
         Action.WINDOW_START,
         user=None,
@@ -260,7 +261,7 @@ def _end(window, *, early: bool, user, ip, reason: str, now: datetime | None = N
         username=None if early else WINDOW_USERNAME,
         reason=reason,
         changes=changes,
-        targets=[audit.target(p, True) for p in policies],
+        targets=[audit.target(p, Effect.ARMED) for p in policies],
     )
     MaintenanceWindow.objects.filter(pk=window.pk).update(end_operation=operation)
     log.warning(

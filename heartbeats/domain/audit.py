@@ -1,18 +1,30 @@
 """The audit trail: append-only Operation rows, written by every path that changes something a person cares
 about (pages, admin, API, maintenance windows, strategies, the engine coming and going).
 
-`record()` is the one way an Operation is written. Sign-in, failed sign-in and sign-out arrive here through
-Django's auth signals. `changes` never holds a secret: API keys appear as "…1234", secrets as "(replaced)".
+`record()` is the one way an Operation is written, with its targets: one OperationTarget row per policy it
+acted on (built by `target()`), so a policy's page lists every operation that touched it. Sign-in, failed
+sign-in and sign-out arrive here through Django's auth signals. `changes` never holds a secret: API keys
+appear as "…1234", secrets as "(replaced)".
 """
 
 import ipaddress
 import logging
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import transaction
 from django.dispatch import receiver
 
-from heartbeats.models import Action, CountdownPolicy, ExchangeAccount, Operation
+from heartbeats.models import (
+    GENERATION_EFFECTS,
+    Action,
+    CountdownPolicy,
+    Effect,
+    ExchangeAccount,
+    Operation,
+    OperationTarget,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +38,11 @@ def record(
     policy: CountdownPolicy | None = None,
     reason: str = "",
     changes: dict | None = None,
-    targets: list | None = None,
+    targets: Iterable[OperationTarget] = (),
     username: str | None = None,
 ) -> Operation:
-    """Append one Operation. `user` may be None or anonymous (then `username` names who tried)."""
+    """Append one Operation and its targets (from `target()`), in one transaction. `user` may be None or
+    anonymous (then `username` names who acted: "api:<token>", "maintenance window", "strategy watch"…)."""
     if action not in Action.values:
         raise ValueError(f"Unknown audit action {action!r}.")
     known = user if getattr(user, "is_authenticated", False) else None
@@ -37,32 +50,40 @@ def record(
         username = known.get_username() if known else ""
     if policy is not None and account is None:
         account = policy.account
-    return Operation.objects.create(
-        action=action,
-        user=known,
-        username=username[:150],
-        ip=_valid_ip(ip),
-        account=account,
+    rows = list(targets)
+    with transaction.atomic():
+        operation = Operation.objects.create(
+            action=action,
+            user=known,
+            username=username[:150],
+            ip=_valid_ip(ip),
+            account=account,
+            policy=policy,
+            reason=reason,
+            changes=changes or {},
+        )
+        for row in rows:
+            if not isinstance(row, OperationTarget) or row.pk is not None:
+                raise TypeError("An operation's targets are new rows, made by audit.target().")
+            row.operation = operation
+        OperationTarget.objects.bulk_create(rows)
+    return operation
+
+
+def target(policy: CountdownPolicy, effect: str) -> OperationTarget:
+    """One policy an operation acts on, as it is now (call it after the change: its `generation` is the one
+    the operation gave it or found on it), and what the operation did to it (an Effect). An arm or a disarm
+    counts as having changed it: Re-arm acts only on what an operation itself disarmed."""
+    if effect not in Effect.values:
+        raise ValueError(f"Unknown target effect {effect!r}.")
+    return OperationTarget(
         policy=policy,
-        reason=reason,
-        changes=changes or {},
-        targets=targets or [],
+        account_label=policy.account.label,
+        symbol=policy.symbol,
+        generation=policy.generation,
+        changed=effect in GENERATION_EFFECTS,
+        effect=effect,
     )
-
-
-def target(policy: CountdownPolicy, changed: bool | None = None) -> dict:
-    """One policy an operation acts on, as its targets list it. `changed` (operations on many policies):
-    whether this operation gave the policy `generation`, False for one it only lists (e.g. a policy already
-    disarming that Disarm all includes). Re-arm acts only on what an operation itself disarmed."""
-    entry = {
-        "policy": policy.pk,
-        "account": policy.account.label,
-        "symbol": policy.symbol,
-        "generation": policy.generation,
-    }
-    if changed is not None:
-        entry["changed"] = changed
-    return entry
 
 
 def client_ip(request) -> str | None:

@@ -25,6 +25,7 @@ from heartbeats.models import (
     SECRET_FIELDS,
     Action,
     CountdownPolicy,
+    Effect,
     Environment,
     ExchangeAccount,
     KeyType,
@@ -457,7 +458,15 @@ class PolicyForm(LockedEditMixin, forms.ModelForm):
             with transaction.atomic():
                 policy = self._write()
                 for action, changes in self.audit_entries():
-                    audit.record(action, user=user, ip=ip, policy=policy, changes=changes)
+                    did = Effect.CREATED if action == Action.POLICY_CREATE else Effect.EDITED
+                    audit.record(
+                        action,
+                        user=user,
+                        ip=ip,
+                        policy=policy,
+                        changes=changes,
+                        targets=[audit.target(policy, did)],
+                    )
         except IntegrityError:
             # Another key admin added this symbol after our duplicate check: say so, as clean() would.
             account, symbol = self.instance.account, self.instance.symbol

@@ -23,7 +23,14 @@ from heartbeats.models.alerts import (
 )
 from heartbeats.models.duties import Duty
 from heartbeats.models.engines import AddressLimits, EngineLiveness
-from heartbeats.models.operations import Action, AppendOnlyError, Operation
+from heartbeats.models.operations import (
+    GENERATION_EFFECTS,
+    Action,
+    AppendOnlyError,
+    Effect,
+    Operation,
+    OperationTarget,
+)
 from heartbeats.models.orders import CancelState, OrderCancel, OrderKind, OrdersAtStake
 from heartbeats.models.policies import (
     DESIRED_FIELDS,
@@ -45,6 +52,7 @@ __all__ = [
     "BASE_URLS",
     "DESIRED_FIELDS",
     "ENGINE_FACTS",
+    "GENERATION_EFFECTS",
     "SECRET_FIELDS",
     "STATUS_RISK",
     "AccountQuerySet",
@@ -61,6 +69,7 @@ __all__ = [
     "CountdownPolicy",
     "Delivery",
     "Duty",
+    "Effect",
     "EngineLiveness",
     "Environment",
     "ExchangeAccount",
@@ -70,6 +79,7 @@ __all__ = [
     "Notification",
     "NotificationKind",
     "Operation",
+    "OperationTarget",
     "OrderCancel",
     "OrderKind",
     "OrdersAtStake",

@@ -72,10 +72,11 @@ class Operation(models.Model):
     reason = models.TextField(blank=True)
     # What changed ({"field": [old, new]}); never holds secrets.
     changes = models.JSONField(default=dict, blank=True)
-    # For arm/disarm/disarm all/re-arm/selections: [{"policy": id, "account": label, "symbol": s,
-    # "generation": g, "changed": whether this operation gave it that generation}, ...].
-    # Per-policy results are read from the beats of those generations, so this row never needs updating.
-    targets = models.JSONField(default=list, blank=True)
+    # The policies it acted on are OperationTarget rows (`operation.targets`). This column held them as a
+    # JSON list until migration 0013 made them rows; it is no longer written or read, and stays one release
+    # so that processes of the previous release can still write their operations during a rolling deploy.
+    # The next release converts what they wrote and drops it.
+    legacy_targets = models.JSONField(default=list, blank=True, editable=False, db_column="targets")
 
     class Meta:
         ordering = ["-at"]
@@ -90,3 +91,65 @@ class Operation(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Operations are append-only.")
+
+
+class Effect(models.TextChoices):
+    """What an operation did to one of its policies."""
+
+    ARMED = "armed", "Armed"
+    DISARMED = "disarmed", "Disarmed"
+    UNCHANGED = "unchanged", "Listed, unchanged"
+    ORDERS_CANCELLED = "orders_cancelled", "Orders cancelled"
+    HELD = "held", "Held back"
+    RELEASED = "released", "Released"
+    CREATED = "created", "Created"
+    EDITED = "edited", "Edited"
+    DELETED = "deleted", "Deleted"
+
+
+# The effects that give a policy a new generation (heartbeats.domain.desired.set_desired).
+GENERATION_EFFECTS = (Effect.ARMED, Effect.DISARMED)
+
+
+class OperationTarget(models.Model):
+    """One policy an operation acted on, and what it did to it; written with its operation by
+    heartbeats.domain.audit.record(), never updated or deleted. Per-policy results (did the exchange
+    confirm?) are read from the beats of `generation`, so these rows never need updating either."""
+
+    operation = models.ForeignKey(Operation, on_delete=models.PROTECT, related_name="targets")
+    # Kept when the policy is deleted, with its account and symbol as they were.
+    policy = models.ForeignKey(
+        CountdownPolicy,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="operation_targets",
+        db_index=False,  # target_by_policy starts with it
+    )
+    account_label = models.CharField(max_length=100)
+    symbol = models.CharField(max_length=32)
+    # The generation this operation gave the policy or found on it (None only on rows converted from
+    # operations that did not note one).
+    generation = models.PositiveBigIntegerField(null=True, blank=True)
+    # Whether this operation gave the policy `generation` (an arm or a disarm), or only listed it: e.g. a
+    # policy already disarming that Disarm all includes. Re-arm acts only on what an operation changed.
+    changed = models.BooleanField(default=False)
+    effect = models.CharField(max_length=16, choices=Effect.choices)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The policy page: "the operations that touched policy X, newest first".
+            models.Index(fields=["policy", "operation"], name="target_by_policy"),
+        ]
+
+    def __str__(self):
+        return f"#{self.operation_id} {self.account_label} {self.symbol}: {self.get_effect_display()}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise AppendOnlyError("Operation targets are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Operation targets are append-only.")

@@ -193,7 +193,7 @@ def maintenance_end(request, window_id):
             )
         except ValueError as e:
             return _page(request, error=f"Window #{window.pk}: {e} Nothing was changed.", status=400)
-        if operation.targets:
+        if operation.targets.exists():
             return redirect("operation", operation.pk)  # the re-arms' live results
         messages.success(request, f"Maintenance window #{window.pk} ended.")
         return redirect("maintenance")

@@ -175,6 +175,8 @@ def operation_detail(request, operation_id):
     # The pacing of its arms as predicted when it was made (actions.rearm, actions.set_selected).
     paces = [pacing.describe(p, epoch_ms(operation.at)) for p in (operation.changes or {}).get("pacing", [])]
     cancels = killswitch.results(operation) if operation.action == Action.CANCEL_ORDERS else []
+    # What it did to each policy, where neither results nor cancels say it (a strategy's hold, a policy edit).
+    targets = [] if results or cancels else list(operation.targets.all())
     return render(
         request,
         "heartbeats/operation.html",
@@ -186,6 +188,7 @@ def operation_detail(request, operation_id):
             "paces": paces,
             "cancels": cancels,
             "cancels_done": all(c.state != CancelState.PENDING for c in cancels),
+            "targets": targets,
             "snap": presenters.snapshot(policy_id=0),
         },
     )

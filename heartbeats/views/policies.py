@@ -1,4 +1,7 @@
-"""One policy: its page (beats, latency chart, operations) and the operator's arm and disarm buttons."""
+"""One policy: its page (beats, latency chart, every operation that touched it) and the operator's arm and
+disarm buttons."""
+
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -11,9 +14,10 @@ from heartbeats.desk import actions, presenters
 from heartbeats.domain import audit
 from heartbeats.domain.lapses import lapses_in
 from heartbeats.forms import PolicyForm
-from heartbeats.models import Action, Operation, Outcome
+from heartbeats.models import Action, OperationTarget, Outcome
 from heartbeats.views import charts
 from heartbeats.views.access import (
+    MAX_ID,
     get_policy,
     operator_required,
     policy_manager_required,
@@ -25,19 +29,35 @@ from heartbeats.views.held import held_message
 CHART_BEATS = 300
 TABLE_BEATS = 60
 OPERATIONS_SHOWN = 40
-# Disarm-all rows scanned for this policy among their targets (the JSON list is not indexable everywhere).
-DISARM_ALL_SCAN = 300
 
 
-def operations_for(policy) -> list[Operation]:
-    direct = list(Operation.objects.filter(policy=policy).order_by("-at")[:OPERATIONS_SHOWN])
-    sweeping = [
-        op
-        for op in Operation.objects.filter(action=Action.DISARM_ALL).order_by("-at")[:DISARM_ALL_SCAN]
-        if any(isinstance(t, dict) and t.get("policy") == policy.pk for t in op.targets)
-    ]
-    merged = {op.pk: op for op in direct + sweeping}
-    return sorted(merged.values(), key=lambda op: op.at, reverse=True)[:OPERATIONS_SHOWN]
+@dataclass(frozen=True)
+class History:
+    """One page of the operations that touched a policy, newest first: each an OperationTarget row (what the
+    operation did to this policy) with its Operation (who, when, from where, why)."""
+
+    rows: list[OperationTarget]
+    # Show the next, older page with ?before=<this operation id>; None when there is none.
+    older_than: int | None
+    # Whether this is an older page (then the page links back to the newest).
+    paged: bool
+
+
+def history(policy, before: int | None = None) -> History:
+    """One indexed query (target_by_policy) whatever the number of operations."""
+    rows = OperationTarget.objects.filter(policy=policy).select_related("operation")
+    if before is not None:
+        rows = rows.filter(operation_id__lt=before)
+    page = list(rows.order_by("-operation_id")[: OPERATIONS_SHOWN + 1])
+    older = page[OPERATIONS_SHOWN - 1].operation_id if len(page) > OPERATIONS_SHOWN else None
+    return History(page[:OPERATIONS_SHOWN], older, before is not None)
+
+
+def _before(request) -> int | None:
+    raw = request.GET.get("before", "")
+    if raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ID:
+        return int(raw)
+    return None
 
 
 @require_GET
@@ -63,9 +83,9 @@ def policy_detail(request, policy_id):
             "chart": charts.latency_chart(beats, lapses),
             "lapses": sorted(lapses, key=lambda lapse: lapse.expired_at, reverse=True),
             "beats": beats[:TABLE_BEATS],
-            "operations": operations_for(policy),
-            # Only these operations act on policies and have per-policy results to show.
-            "result_actions": actions.RESULT_ACTIONS,
+            "history": history(policy, _before(request)),
+            # These operations have results to follow (per policy, or per symbol for Cancel orders now).
+            "result_actions": [*actions.RESULT_ACTIONS, Action.CANCEL_ORDERS],
         },
     )
 

@@ -85,7 +85,7 @@ def rearm(request, operation_id):
             return redirect("operation", done.pk)
     policies = actions.rearmable(operation)
     count = len(policies)
-    disarmed_here = len([t for t in operation.targets or [] if t.get("changed", True)])
+    disarmed_here = operation.targets.filter(changed=True).count()
     left = disarmed_here - count
     what = f"{operation.get_action_display()} #{operation.pk}"
     lead = f"Arms again the {_policies(count)} that {what} disarmed and nobody changed since."

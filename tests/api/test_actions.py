@@ -29,7 +29,8 @@ class TestDisarm:
         op = Operation.objects.get(action=Action.DISARM)
         assert (op.user, op.username, op.ip, op.policy) == (None, "api:incident runbook", "192.0.2.10", armed)
         assert op.reason == "exchange incident"
-        assert op.targets == [{"policy": armed.pk, "account": "desk-a", "symbol": "BTCUSDT", "generation": 2}]
+        listed = op.targets.values_list("policy", "account_label", "symbol", "generation", "effect")
+        assert list(listed) == [(armed.pk, "desk-a", "BTCUSDT", 2, "disarmed")]
         body = response.json()
         assert body["id"] == op.pk and body["username"] == "api:incident runbook"
         assert body["results_url"] == f"http://testserver/api/v1/operations/{op.pk}"
@@ -177,9 +178,9 @@ class TestDisarmAll:
         assert not CountdownPolicy.objects.filter(armed=True).exists()
         op = Operation.objects.get(action=Action.DISARM_ALL)
         assert (op.username, op.reason, op.user) == ("api:incident runbook", "exchange incident", None)
-        assert response.json()["policies"] == len(op.targets) == 5
+        assert response.json()["policies"] == op.targets.count() == 5
         results = api.get(response.json()["results_url"].removeprefix("http://testserver/api/v1/")).json()
-        assert {r["policy"] for r in results["results"]} == {t["policy"] for t in op.targets}
+        assert {r["policy"] for r in results["results"]} == {t.policy_id for t in op.targets.all()}
         assert results["action"] == "disarm_all" and results["reason"] == "exchange incident"
 
     def test_it_disarms_only_the_accounts_named(self, operator_token, desk):

@@ -31,6 +31,21 @@ def test_an_operator_token_cancels_an_accounts_orders(operator_token, sim_desk):
     assert all(p.armed for p in account.policies.all())
 
 
+def test_a_token_that_disarms_too_is_named_on_the_disarm_as_well(operator_token, sim_desk):
+    _, api = operator_token
+    policy = sim_desk["policies"][0]
+    response = api.post("cancel-orders", {"reason": "runaway bot", "policy": policy.pk, "disarm": True})
+    assert response.status_code == 202, response.content
+    cancel = Operation.objects.get(pk=response.json()["id"])
+    killswitch.wait(cancel)
+    disarm = Operation.objects.get(action=Action.DISARM_SELECTED)
+    assert (disarm.username, disarm.ip) == ("api:incident runbook", "192.0.2.10")
+    # Both on the policy's page, the cancel with the generation the disarm gave it.
+    [disarmed], [cancelled] = disarm.targets.all(), cancel.targets.all()
+    assert (disarmed.policy, disarmed.effect, cancelled.policy) == (policy, "disarmed", policy)
+    assert (cancelled.effect, cancelled.generation) == ("orders_cancelled", disarmed.generation)
+
+
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [

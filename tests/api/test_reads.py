@@ -56,6 +56,17 @@ def test_an_operation_without_results_lists_none(viewer_token, operator):
     assert data["results"] == [] and data["done"] is True
 
 
+def test_an_operation_lists_what_it_did_to_each_policy(viewer_token, operator_token, desk):
+    _, operator_api = operator_token
+    _, api = viewer_token
+    op_id = operator_api.post("disarm-all", {"reason": "incident"}).json()["id"]
+    targets = api.get(f"operations/{op_id}").json()["targets"]
+    by_symbol = {t["symbol"]: (t["policy"], t["account"], t["changed"], t["effect"]) for t in targets}
+    assert by_symbol["BTCUSDT"] == (desk["armed"].pk, "desk-a", True, "disarmed")
+    assert "SOLUSDT" not in by_symbol  # disarmed already: not in Disarm all's scope
+    assert all(t["generation"] is not None for t in targets)
+
+
 def test_the_openapi_document_lists_every_endpoint():
     response = Client().get("/api/v1/openapi.json")
     assert response.status_code == 200

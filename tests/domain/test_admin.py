@@ -6,7 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from heartbeats.models import Action, Beat, CountdownPolicy, ExchangeAccount, Operation
+from heartbeats.domain import audit
+from heartbeats.models import Action, Beat, CountdownPolicy, Effect, ExchangeAccount, Operation
 
 from .conftest import PASSWORD, make_account, make_policy, new_api_key, new_hmac_secret
 from .test_account_form import form_data
@@ -201,6 +202,11 @@ def test_it_records_policy_edits_made_in_the_admin(as_user, cast, sim_account):
     assert ops[1].changes == {"countdown_ms": [120_000, 100_000]}
     assert all(o.username == "karen" for o in ops)
     assert ops[0].ip == ADMIN_IP
+    # Each lists the policy, kept with its account and symbol once it is deleted.
+    listed = [o.targets.values_list("policy", "account_label", "symbol", "effect").get() for o in ops]
+    assert listed == [
+        (None, sim_account.label, "BTCUSDT", effect) for effect in ("created", "edited", "deleted")
+    ]
 
 
 def test_it_shows_validation_errors_in_the_policy_admin(as_user, cast, sim_account):
@@ -244,6 +250,34 @@ def test_it_lets_nobody_add_change_or_delete_operations(as_user, cast, records):
     page = client.get(url("operation", "change", op.pk)).content.decode()
     assert "olga" in page
     assert 'name="_save"' not in page and "deletelink" not in page
+
+
+def test_it_shows_an_operations_targets_and_lets_nobody_change_or_delete_them(as_user, cast, records):
+    account, disarmed, armed = records[:3]
+    op = audit.record(
+        Action.DISARM_SELECTED,
+        user=cast.operator,
+        ip="10.0.0.1",
+        reason="drill",
+        targets=[audit.target(armed, Effect.DISARMED), audit.target(disarmed, Effect.UNCHANGED)],
+    )
+    for who in (cast.superuser, cast.viewer):
+        page = as_user(who).get(url("operation", "change", op.pk)).content.decode()
+        assert "ETHUSDT" in page and "BTCUSDT" in page and "Listed, unchanged" in page
+        assert 'name="targets-0-effect"' not in page and 'name="targets-0-DELETE"' not in page
+        assert 'name="_save"' not in page and "deletelink" not in page
+    client = as_user(cast.superuser)
+    form = {
+        "targets-TOTAL_FORMS": "2",
+        "targets-INITIAL_FORMS": "2",
+        "targets-0-id": str(op.targets.first().pk),
+        "targets-0-effect": "armed",
+        "targets-0-DELETE": "on",
+    }
+    assert client.post(url("operation", "change", op.pk), form).status_code == 403
+    assert list(op.targets.values_list("effect", flat=True)) == ["disarmed", "unchanged"]
+    # No page of their own to reach them by another way.
+    assert client.get(f"/admin/heartbeats/operationtarget/{op.targets.first().pk}/change/").status_code == 404
 
 
 def test_it_keeps_beats_and_engine_records_read_only(as_user, cast, records):

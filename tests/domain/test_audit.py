@@ -5,10 +5,11 @@ import json
 import pytest
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.sessions.backends.db import SessionStore
+from django.db.models import ProtectedError
 from django.test import RequestFactory
 
 from heartbeats.domain import audit
-from heartbeats.models import Action, AppendOnlyError, Operation
+from heartbeats.models import Action, AppendOnlyError, Effect, Operation, OperationTarget
 
 from .conftest import PASSWORD, make_account, make_policy
 
@@ -30,11 +31,13 @@ def test_it_records_who_did_what_from_where(cast):
         ip="192.0.2.10",
         policy=policy,
         reason="venue outage",
-        targets=[{"policy": policy.pk}],
+        targets=[audit.target(policy, Effect.DISARMED)],
     )
     op.refresh_from_db()
     assert (op.username, op.ip, op.account, op.reason) == ("olga", "192.0.2.10", account, "venue outage")
-    assert op.targets == [{"policy": policy.pk}]
+    row = op.targets.get()
+    assert (row.policy, row.account_label, row.symbol) == (policy, account.label, policy.symbol)
+    assert (row.generation, row.changed, row.effect) == (policy.generation, True, Effect.DISARMED)
 
 
 def test_it_keeps_operations_append_only(cast):
@@ -44,6 +47,56 @@ def test_it_keeps_operations_append_only(cast):
         op.save()
     with pytest.raises(AppendOnlyError):
         op.delete()
+
+
+def test_it_keeps_targets_append_only_and_their_operation_undeletable(cast):
+    policy = make_policy(make_account())
+    op = audit.record(Action.ARM, user=cast.operator, ip=None, targets=[audit.target(policy, Effect.ARMED)])
+    row = op.targets.get()
+    row.effect = Effect.DISARMED
+    with pytest.raises(AppendOnlyError):
+        row.save()
+    with pytest.raises(AppendOnlyError):
+        row.delete()
+    with pytest.raises(ProtectedError):
+        Operation.objects.filter(pk=op.pk).delete()
+    assert OperationTarget.objects.get(pk=row.pk).effect == Effect.ARMED
+
+
+def test_it_writes_an_operation_with_all_its_targets_or_not_at_all(cast):
+    policy = make_policy(make_account())
+    with pytest.raises(TypeError):
+        audit.record(
+            Action.DISARM_ALL,
+            user=cast.operator,
+            ip=None,
+            reason="venue outage",
+            targets=[audit.target(policy, Effect.DISARMED), {"policy": policy.pk}],
+        )
+    assert not Operation.objects.filter(action=Action.DISARM_ALL).exists()
+    assert not OperationTarget.objects.exists()
+
+
+def test_it_keeps_a_deleted_policys_targets_with_its_account_and_symbol(cast):
+    account = make_account()
+    policy = make_policy(account, "ADAUSDT")
+    op = audit.record(
+        Action.DISARM, user=cast.operator, ip=None, targets=[audit.target(policy, Effect.DISARMED)]
+    )
+    policy.delete()
+    row = op.targets.get()
+    assert (row.policy, row.account_label, row.symbol, row.effect) == (
+        None,
+        account.label,
+        "ADAUSDT",
+        "disarmed",
+    )
+
+
+def test_it_refuses_unknown_effects():
+    policy = make_policy(make_account())
+    with pytest.raises(ValueError):
+        audit.target(policy, "shrugged")
 
 
 def test_it_refuses_unknown_actions(cast):
@@ -78,7 +131,8 @@ def test_it_records_failed_sign_in_with_the_username_but_never_the_password(cast
     assert authenticate(request_from("198.51.100.5"), username="olga", password="wrong-password-123") is None
     op = Operation.objects.get(action=Action.SIGN_IN_FAILED)
     assert (op.username, op.user, op.ip) == ("olga", None, "198.51.100.5")
-    stored = json.dumps([op.changes, op.targets, op.reason])
+    assert not op.targets.exists()
+    stored = json.dumps([op.changes, op.reason])
     assert "wrong-password-123" not in stored
     assert "wrong-password-123" not in caplog.text
 

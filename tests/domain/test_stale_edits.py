@@ -71,7 +71,7 @@ def refusal(form, user) -> str | None:
 def assert_disarm_survived(policy_id, interval_s):
     stored = CountdownPolicy.objects.get(pk=policy_id)
     disarm = Operation.objects.get(action=Action.DISARM)
-    assert (stored.armed, stored.generation) == (False, disarm.targets[0]["generation"])
+    assert (stored.armed, stored.generation) == (False, disarm.targets.get().generation)
     assert stored.desired_changed_at is not None and stored.desired_changed_at <= disarm.at
     assert stored.disarm_acked_generation == stored.generation
     assert stored.interval_s == interval_s

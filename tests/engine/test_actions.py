@@ -49,8 +49,9 @@ def test_it_bumps_the_generation_and_audits_each_action(make_account, make_polic
     assert (policy.armed, policy.generation) == (False, 2)
     assert policy.desired_changed_at is not None
     assert [armed.action, disarmed.action] == [Action.ARM, Action.DISARM]
-    assert armed.targets == [{"policy": policy.pk, "account": "acct-1", "symbol": "ETHUSDT", "generation": 1}]
-    assert disarmed.targets[0]["generation"] == 2
+    listed = armed.targets.values_list("policy", "account_label", "symbol", "generation", "changed", "effect")
+    assert list(listed) == [(policy.pk, "acct-1", "ETHUSDT", 1, True, "armed")]
+    assert (disarmed.targets.get().generation, disarmed.targets.get().effect) == (2, "disarmed")
     assert disarmed.ip == "10.0.0.7"
 
 

@@ -113,7 +113,7 @@ def test_it_disarms_all_while_one_beat_is_held(simulator, make_account, make_pol
     assert {r["result"] for r in results} == {actions.DISARMED}
     stored = Operation.objects.get(pk=operation.pk)
     assert stored.reason == "incident drill"
-    assert {t["symbol"] for t in stored.targets} == set(symbols)
+    assert {t.symbol for t in stored.targets.all()} == set(symbols)
     assert all(not p.armed for p in CountdownPolicy.objects.all())
 
 

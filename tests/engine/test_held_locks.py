@@ -84,7 +84,7 @@ def test_a_disarm_all_goes_around_held_locks_and_is_recorded_once_they_are_free(
     assert (operation.username, operation.ip, operation.reason) == ("olga", "10.0.0.7", "exchange incident")
     assert operation.changes["recorded_late_s"] >= 0.5
     assert operation.changes["zeros_sent_while_held"] == len(SYMBOLS)
-    assert {t["symbol"] for t in operation.targets} == set(SYMBOLS)
+    assert {t.symbol for t in operation.targets.all()} == set(SYMBOLS)
     assert not any(
         CountdownPolicy.objects.filter(pk__in=[p.pk for p in policies]).values_list("armed", flat=True)
     )

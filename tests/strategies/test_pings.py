@@ -132,3 +132,43 @@ def test_a_silence_ended_before_the_latch_still_cancels_at_once(monkeypatch, rea
     assert pings.record(key, None) == ("RESUMED" if rearm else "HELD")
     assert cancelled == ["strategy mm-bot went silent for more than 5 s"]
     assert silence.latch_silences() == []
+
+
+def _touched(action) -> list[tuple]:
+    operation = Operation.objects.get(action=action)
+    return list(operation.targets.values_list("symbol", "effect", "changed"))
+
+
+def test_a_hold_and_its_release_list_every_policy_of_the_strategy():
+    account = make_account()
+    btc = make_policy(account, "BTCUSDT", "armed")
+    sol = make_policy(account, "SOLUSDT")  # disarmed: held all the same, should someone arm it
+    make_policy(account, "ETHUSDT", "armed")  # another strategy's, or none: not held
+    strategy, key = make_strategy([btc, sol], grace_s=5)
+    pings.record(key, "10.0.0.1")
+    Strategy.objects.filter(pk=strategy.pk).update(last_ping_at=timezone.now() - timedelta(seconds=6))
+    silence.latch_silences()
+    assert _touched(Action.STRATEGY_SILENT) == [("BTCUSDT", "held", False), ("SOLUSDT", "held", False)]
+    held = Operation.objects.get(action=Action.STRATEGY_SILENT).targets.get(symbol="BTCUSDT")
+    assert (held.policy, held.generation) == (btc, btc.generation)  # a hold gives no generation
+    pings.release(Strategy.objects.get(pk=strategy.pk), user=None, ip="10.9.9.9", reason="bot restarted")
+    assert _touched(Action.STRATEGY_RELEASE) == [
+        ("BTCUSDT", "released", False),
+        ("SOLUSDT", "released", False),
+    ]
+
+
+def test_a_fail_and_a_return_list_the_strategys_policies(monkeypatch):
+    monkeypatch.setattr(pings, "cancel_for", lambda strategy, why: None)
+    policy = make_policy(make_account(), "BTCUSDT", "armed")
+    strategy, key = make_strategy([policy], rearm_on_return=True)
+    pings.record(key, "10.0.0.1", fail=True)
+    pings.record(key, "10.0.0.1")
+    assert _touched(Action.STRATEGY_FAILED) == [("BTCUSDT", "held", False)]
+    assert _touched(Action.STRATEGY_RESUMED) == [("BTCUSDT", "released", False)]
+    # A ping in a hold that is not latched yet latches it, listing the policies too.
+    Strategy.objects.filter(pk=strategy.pk).update(
+        rearm_on_return=False, last_ping_at=timezone.now() - timedelta(seconds=60)
+    )
+    assert pings.record(key, "10.0.0.1") == "HELD"
+    assert _touched(Action.STRATEGY_SILENT) == [("BTCUSDT", "held", False)]

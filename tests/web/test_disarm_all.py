@@ -3,7 +3,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from heartbeats.models import Action, CountdownPolicy, Operation
+from heartbeats.domain import audit
+from heartbeats.models import Action, CountdownPolicy, Effect, Operation
 from tests.web.conftest import make_engine
 
 pytestmark = pytest.mark.django_db
@@ -141,3 +142,19 @@ class TestOperationPage:
         response = client.get(reverse("operation", args=[op.pk]))
         assert response.status_code == 200
         assert "acts on no policy" in response.content.decode()
+
+    def test_it_lists_what_an_operation_without_results_did_to_each_policy(self, as_viewer, desk):
+        gone = desk["disarmed"]
+        hold = audit.record(
+            Action.STRATEGY_SILENT,
+            user=None,
+            ip=None,
+            username="strategy watch",
+            targets=[audit.target(desk["late"], Effect.HELD), audit.target(gone, Effect.HELD)],
+        )
+        gone.delete()
+        html = as_viewer.get(reverse("operation", args=[hold.pk])).content.decode()
+        assert 'id="targets"' in html and "acts on no policy" not in html
+        assert f'<a href="{reverse("policy", args=[desk["late"].pk])}">ETHUSDT</a>' in html
+        assert 'SOLUSDT <span class="muted small">(deleted)</span>' in html
+        assert html.count("<td>Held back</td>") == 2

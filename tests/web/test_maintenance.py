@@ -68,7 +68,7 @@ class TestApplyDue:
         assert _armed(btc, eth, sol, bnb, xrp) == [False, False, False, False, True]
         assert start.action == Action.WINDOW_START and start.username == "maintenance window"
         assert start.reason == "exchange maintenance" and start.changes["disarmed"] == 3
-        assert {t["symbol"]: t["changed"] for t in start.targets} == {
+        assert {t.symbol: t.changed for t in start.targets.all()} == {
             "BTCUSDT": True,
             "ETHUSDT": True,
             "SOLUSDT": False,
@@ -99,7 +99,7 @@ class TestApplyDue:
             [end] = maintenance.apply_due()
         assert _armed(desk["btc"], desk["eth"], desk["bnb"]) == [True, False, True]
         assert CountdownPolicy.objects.get(pk=desk["btc"].pk).generation == before  # not bumped again
-        assert [t["symbol"] for t in end.targets] == ["BNBUSDT"] and end.changes["left_alone"] == 2
+        assert [t.symbol for t in end.targets.all()] == ["BNBUSDT"] and end.changes["left_alone"] == 2
 
     def test_a_window_nobody_ran_while_it_was_due_changes_nothing(self, desk, operator):
         _window(desk, operator)
@@ -145,7 +145,7 @@ class TestApplyDue:
             early = maintenance.end_now(window.pk, user=operator, ip=None, reason="done early")
             with pytest.raises(ValueError, match="already ended"):
                 maintenance.end_now(window.pk, user=operator, ip=None, reason="again")
-        assert early.action == Action.WINDOW_END_EARLY and len(early.targets) == 3
+        assert early.action == Action.WINDOW_END_EARLY and early.targets.count() == 3
         assert _armed(desk["btc"], desk["eth"], desk["bnb"]) == [True, True, True]
 
 

@@ -68,20 +68,22 @@ def test_it_says_when_there_are_no_beats(as_viewer, desk):
 
 def test_it_lists_the_operations_that_touched_the_policy(as_viewer, operator, desk):
     policy = desk["armed"]
-    audit.record(Action.ARM, user=operator, ip="10.0.0.1", policy=policy)
+    audit.record(
+        Action.ARM, user=operator, ip="10.0.0.1", policy=policy, targets=[audit.target(policy, "armed")]
+    )
     audit.record(
         Action.DISARM_ALL,
         user=operator,
         ip="10.0.0.2",
         reason="exchange incident",
-        targets=[{"policy": policy.pk, "account": "desk-a", "symbol": "BTCUSDT", "generation": 2}],
+        targets=[audit.target(policy, "disarmed")],
     )
     audit.record(
         Action.DISARM_ALL,
         user=operator,
         ip="10.0.0.3",
         reason="other policies only",
-        targets=[{"policy": desk["late"].pk, "account": "desk-a", "symbol": "ETHUSDT", "generation": 2}],
+        targets=[audit.target(desk["late"], "disarmed")],
     )
     html = as_viewer.get(reverse("policy", args=[policy.pk])).content.decode()
     assert "10.0.0.1" in html and "exchange incident" in html
@@ -137,13 +139,17 @@ def test_it_names_the_last_confirmed_beat_not_an_armed_since(as_viewer, desk):
     assert "Last confirmed beat" in html and "Armed since" not in html
 
 
-def test_it_links_results_only_for_operations_that_have_them(as_viewer, key_admin, operator, desk):
+def test_it_links_every_operation_naming_results_only_where_there_are_some(
+    as_viewer, key_admin, operator, desk
+):
     policy = desk["armed"]
-    arm = audit.record(Action.ARM, user=operator, ip="10.0.0.1", policy=policy)
-    change = audit.record(Action.POLICY_CHANGE, user=key_admin, ip="10.0.0.2", policy=policy)
+    arm = audit.record(Action.ARM, user=operator, ip="10.0.0.1", targets=[audit.target(policy, "armed")])
+    change = audit.record(
+        Action.POLICY_CHANGE, user=key_admin, ip="10.0.0.2", targets=[audit.target(policy, "edited")]
+    )
     html = as_viewer.get(reverse("policy", args=[policy.pk])).content.decode()
-    assert reverse("operation", args=[arm.pk]) in html
-    assert reverse("operation", args=[change.pk]) not in html
+    assert f'<a href="{reverse("operation", args=[arm.pk])}">Results</a>' in html
+    assert f'<a href="{reverse("operation", args=[change.pk])}">Details</a>' in html
 
 
 def test_it_hides_the_buttons_from_viewers(as_viewer, desk):

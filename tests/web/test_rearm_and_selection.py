@@ -45,11 +45,11 @@ class TestRearm:
         assert response.status_code == 302 and response.url == reverse("operation", args=[op.pk])
         assert (op.user, op.ip, op.reason) == (operator, "10.1.2.3", "maintenance over")
         assert op.changes["rearms_operation"] == source.pk and op.changes["policies"] == 5
-        rearmed = CountdownPolicy.objects.filter(pk__in=[t["policy"] for t in op.targets])
+        rearmed = CountdownPolicy.objects.filter(pk__in=[t.policy_id for t in op.targets.all()])
         assert all(p.armed for p in rearmed) and rearmed.count() == 5
-        for target in op.targets:  # each with a generation of its own, after the disarm's
-            before = next(t for t in source.targets if t["policy"] == target["policy"])
-            assert target["generation"] == before["generation"] + 1
+        for target in op.targets.all():  # each with a generation of its own, after the disarm's
+            before = source.targets.get(policy=target.policy_id)
+            assert target.generation == before.generation + 1
         disarmed_desk["disarmed"].refresh_from_db()
         assert not disarmed_desk["disarmed"].armed  # never part of the Disarm all
 
@@ -76,8 +76,8 @@ class TestRearm:
         # Disarmed before the Disarm all and not yet acknowledged: listed by it, not disarmed by it.
         actions.disarm(desk["armed"].pk, user=operator, ip=None)
         source = actions.disarm_all(user=operator, ip=None, reason="incident")
-        listed = next(t for t in source.targets if t["policy"] == desk["armed"].pk)
-        assert listed["changed"] is False
+        listed = source.targets.get(policy=desk["armed"])
+        assert (listed.changed, listed.effect) == (False, "unchanged")
         assert desk["armed"].pk not in {p.pk for p in actions.rearmable(source)}
 
     @pytest.mark.parametrize("reason", ["", "   "])
@@ -144,7 +144,7 @@ class TestSelection:
         op = Operation.objects.get(action=Action.ARM_SELECTED)
         assert response.status_code == 302 and response.url == reverse("operation", args=[op.pk])
         assert (op.user, op.reason, op.changes["changed"]) == (operator, "strategy released", 2)
-        assert {t["policy"]: t["changed"] for t in op.targets} == {
+        assert {t.policy_id: t.changed for t in op.targets.all()} == {
             desk["disarmed"].pk: True,
             other.pk: True,
             desk["armed"].pk: False,

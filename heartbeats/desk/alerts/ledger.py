@@ -320,6 +320,6 @@ def _describe(op: Operation, results: list[dict]) -> tuple[str, str]:
             lines.append(f"  {r.get('account', '')} {r.get('symbol', '')}: {r['result']}{error}")
         if len(results) > 25:
             lines.append(f"  … and {len(results) - 25} more (see the operation's page).")
-    elif op.targets:
-        lines.append(f"Policies: {len(op.targets)}.")
+    elif listed := op.targets.count():
+        lines.append(f"Policies: {listed}.")
     return title, "\n".join(lines)

@@ -28,7 +28,7 @@ from heartbeats.domain import audit, budget, ratelimits
 from heartbeats.domain.clients import client_for
 from heartbeats.domain.work import lease_name, work
 from heartbeats.engine.config import EngineConfig
-from heartbeats.models import Action, CountdownPolicy, Duty, Operation, Venue
+from heartbeats.models import Action, CountdownPolicy, Duty, Effect, Operation, Venue
 from heartbeats.models.orders import CancelState, OrderCancel, OrderKind
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,12 @@ def cancel_orders(
             f"Policies {', '.join(map(str, missing[:10]))} no longer exist. Nothing was cancelled."
         )
     if disarm:
-        actions.set_selected(ids, armed=False, user=user, ip=ip, reason=reason)
+        actions.set_selected(ids, armed=False, user=user, ip=ip, reason=reason, username=username)
     with transaction.atomic():
+        if disarm:  # their generations as the disarm left them
+            policies = list(
+                CountdownPolicy.objects.with_account().filter(pk__in=ids).order_by("account__label", "symbol")
+            )
         operation = audit.record(
             Action.CANCEL_ORDERS,
             user=user,
@@ -75,10 +79,7 @@ def cancel_orders(
             username=username,
             reason=reason,
             changes={"policies": len(policies), "disarmed_too": disarm},
-            targets=[
-                {"policy": p.pk, "account": p.account.label, "symbol": p.symbol, "generation": p.generation}
-                for p in policies
-            ],
+            targets=[audit.target(p, Effect.ORDERS_CANCELLED) for p in policies],
         )
         OrderCancel.objects.bulk_create(
             OrderCancel(

@@ -17,9 +17,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from heartbeats.desk.strategies.silence import cancel_for
+from heartbeats.desk.strategies.silence import cancel_for, held_targets
 from heartbeats.domain import audit
-from heartbeats.models import Action
+from heartbeats.models import Action, Effect
 from heartbeats.models.strategies import HoldReason, PingKind, Strategy, StrategyPing
 
 log = logging.getLogger(__name__)
@@ -73,19 +73,19 @@ def record(key: str, ip: str | None, *, fail: bool = False) -> str | None:
         if fail:
             Strategy.objects.filter(pk=pk).update(**pinged, held_reason=HoldReason.FAILED, held_since=now)
             if held != HoldReason.FAILED:
-                _audit(Action.STRATEGY_FAILED, name, ip, "the strategy reported a failure (/fail)")
+                _audit(Action.STRATEGY_FAILED, pk, name, ip, "the strategy reported a failure (/fail)")
             outcome = "FAILED"
         elif held or silence:
             if row["rearm_on_return"]:
                 Strategy.objects.filter(pk=pk).update(**pinged, held_reason="", held_since=None)
-                _audit(Action.STRATEGY_RESUMED, name, ip, "a ping after silence: heartbeats resume")
+                _audit(Action.STRATEGY_RESUMED, pk, name, ip, "a ping after silence: heartbeats resume")
                 outcome = "RESUMED"
             else:
                 if not held:  # the silence was not latched yet: it is now, an operator releases it
                     Strategy.objects.filter(pk=pk).update(
                         held_reason=HoldReason.SILENT, held_since=last + timedelta(seconds=grace)
                     )
-                    _audit(Action.STRATEGY_SILENT, name, ip, f"no ping for {grace} s before this one")
+                    _audit(Action.STRATEGY_SILENT, pk, name, ip, f"no ping for {grace} s before this one")
                 Strategy.objects.filter(pk=pk).update(**pinged)
                 outcome = "HELD"
         else:
@@ -102,9 +102,14 @@ def record(key: str, ip: str | None, *, fail: bool = False) -> str | None:
     return outcome
 
 
-def _audit(action: str, name: str, ip, what: str) -> None:
+def _audit(action: str, pk: int, name: str, ip, what: str) -> None:
     audit.record(
-        action, user=None, ip=ip, username=f"strategy {name}"[:150], reason=f"strategy {name}: {what}"
+        action,
+        user=None,
+        ip=ip,
+        username=f"strategy {name}"[:150],
+        reason=f"strategy {name}: {what}",
+        targets=held_targets(pk, Effect.RELEASED if action == Action.STRATEGY_RESUMED else Effect.HELD),
     )
 
 
@@ -132,6 +137,7 @@ def release(strategy: Strategy, *, user, ip, reason: str) -> None:
             ip=ip,
             reason=reason,
             changes={"strategy": stored.name, "held": [stored.held_reason, ""]},
+            targets=held_targets(stored.pk, Effect.RELEASED),
         )
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.domain import audit
-from heartbeats.models import Action
+from heartbeats.models import Action, CountdownPolicy, Effect
 from heartbeats.models.strategies import HoldReason, Strategy
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,20 @@ def latch_silences(now: datetime | None = None) -> list[int]:
                 ip=None,
                 username="strategy watch",
                 reason=f"strategy {strategy.name}: no ping for {grace} s (last at {last:%H:%M:%S} UTC)",
+                targets=held_targets(strategy.pk, Effect.HELD),
             )
         latched.append(pk)
         log.warning("strategy %s went silent: heartbeats of its policies held back", strategy.name)
         if strategy.cancel_when_silent:
             cancel_for(strategy, why=f"strategy {strategy.name} went silent")
     return latched
+
+
+def held_targets(strategy_id: int, effect: str) -> list:
+    """The targets of a hold (Effect.HELD) or of its end (Effect.RELEASED): every policy of the strategy,
+    armed or not, since a hold withholds the arms of each one until it ends."""
+    policies = CountdownPolicy.objects.filter(strategy_id=strategy_id).with_account()
+    return [audit.target(p, effect) for p in policies.order_by("account__label", "symbol")]
 
 
 def cancel_for(strategy: Strategy, *, why: str) -> None:
