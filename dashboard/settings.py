@@ -364,7 +364,7 @@ except ValueError as exc:
 # a path both the web and the worker can write.
 DISARM_JOURNAL_DIR = Path(env_str("CG_DISARM_JOURNAL_DIR", str(VAR_DIR / "disarm-journal")))
 # How long a disarm waits for the database's locks before it goes around whoever holds them (seconds).
-DISARM_LOCK_WAIT = 0.5
+DISARM_LOCK_WAIT = 0.3
 METRICS_DIR = Path(env_str("CG_METRICS_DIR", str(VAR_DIR / "metrics")))
 try:
     METRICS_DIR.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,7 @@ def directory() -> Path:
     return Path(settings.DISARM_JOURNAL_DIR)
 
 
-def write(entry: Entry) -> Path:
+def write(entry: Entry, *, durable: bool = True) -> Path:
     """Keep `entry` on disk, durably, before anything is sent for it."""
     folder = directory()
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,19 +58,22 @@ def write(entry: Entry) -> Path:
     temporary = folder / f".{entry.id}.tmp"
     with open(temporary, "w") as out:
         json.dump(asdict(entry), out)
-        out.flush()
-        os.fsync(out.fileno())
+        if durable:
+            out.flush()
+            os.fsync(out.fileno())
     os.replace(temporary, path)
-    _sync(folder)
+    if durable:
+        _sync(folder)
     _seen.forget()
     return path
 
 
 def update(entry: Entry) -> None:
-    """Rewrite a pending entry (what was sent for it); gone already (recorded) is fine."""
+    """Rewrite a pending entry (what was sent for it; the intent itself is on disk already, so no wait for
+    the disk here); gone already (recorded) is fine."""
     path = directory() / f"{entry.id}{SUFFIX}"
     if path.exists():
-        write(entry)
+        write(entry, durable=False)
 
 
 def pending(older_than: float = 0.0) -> list[Entry]:

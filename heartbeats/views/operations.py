@@ -83,7 +83,6 @@ def _targets(snap) -> list:
 @operator_required
 @fresh_second_factor_required("Disarm all", back="disarm_all")
 def disarm_all(request):
-    snap = presenters.snapshot(sort="account")
     form = DisarmAllForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         accounts = list(form.cleaned_data["accounts"])
@@ -100,6 +99,8 @@ def disarm_all(request):
             if isinstance(operation, actions.HeldDisarm):
                 return held_page(request, operation)
             return redirect("operation", operation.pk)
+    # Read for the form only: a press does not wait for the board's picture.
+    snap = presenters.snapshot(sort="account")
     targets = _targets(snap)
     per_account = Counter(r.policy.account.label for r in targets)
     per_account_id = Counter(r.policy.account_id for r in targets)

@@ -21,14 +21,14 @@ from tests.engine.test_actions import arm_on_exchange
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
-# The press waits DISARM_LOCK_WAIT (half a second) for the locks, then sends: it answers within a second.
+# The press waits DISARM_LOCK_WAIT (0.3 s) for the locks, then sends: it answers within a second.
 ANSWER_WITHIN = 1.0
 
 
 @pytest.fixture(autouse=True)
 def journal(settings, tmp_path):
     settings.DISARM_JOURNAL_DIR = tmp_path / "disarm-journal"
-    settings.DISARM_LOCK_WAIT = 0.5  # production's
+    settings.DISARM_LOCK_WAIT = 0.3  # production's
     yield settings.DISARM_JOURNAL_DIR
 
 
