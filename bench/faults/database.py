@@ -43,6 +43,10 @@ class Database:
         """Whether a (paused) process holds a transaction open that people's writes would wait for."""
         raise NotImplementedError
 
+    def writing_policies(self, application_name: str) -> bool:
+        """Whether a (paused) process is inside a transaction that wrote policy rows: a disarm needs those."""
+        return self.in_transaction(application_name)
+
     def drop(self) -> None:
         pass
 
@@ -150,6 +154,19 @@ class PostgresDatabase(Database):
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s "
                 "AND xact_start IS NOT NULL",
                 [self.name, application_name],
+            ).fetchone()
+        return rows[0] > 0
+
+    def writing_policies(self, application_name: str) -> bool:
+        """A session of `application_name` inside a transaction that updated policy rows (the engine's
+        writer storing a beat's facts): it holds those rows' locks until it commits."""
+        url = self._admin_url.rsplit("/", 1)[0] + "/" + quote(self.name)
+        with self._psycopg.connect(url, connect_timeout=10, autocommit=True) as con:
+            rows = con.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE a.application_name = %s AND l.mode = 'RowExclusiveLock' "
+                "AND l.relation = 'heartbeats_countdownpolicy'::regclass",
+                [application_name],
             ).fetchone()
         return rows[0] > 0
 

@@ -267,9 +267,10 @@ class World:
         self.worker.pause()
 
     def freeze_worker_in_transaction(self, timeout: float = 60) -> bool:
-        """SIGSTOP the whole worker at a moment one of its processes is inside a write transaction, whose
-        locks it then holds for as long as it stays stopped (SQLite: the database's one write lock;
-        PostgreSQL: the rows it wrote). Tries until it catches one; True if it did."""
+        """SIGSTOP the whole worker at a moment one of its processes is inside a write transaction whose
+        locks a disarm needs, which it then holds for as long as it stays stopped (SQLite: the database's
+        one write lock; PostgreSQL: the policy rows its engine's writer updated). Tries until it catches
+        one; True if it did."""
         import random
 
         deadline = time.monotonic() + timeout
@@ -277,7 +278,7 @@ class World:
         while time.monotonic() < deadline:
             attempts += 1
             self.worker.pause()
-            if self.db.in_transaction("cg-worker"):
+            if self.db.writing_policies("cg-worker"):
                 self.note(f"the worker stopped inside a write transaction (attempt {attempts})")
                 return True
             self.worker.resume()
