@@ -29,6 +29,7 @@ from heartbeats.api.schemas import (
 from heartbeats.desk import actions, presenters
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.domain.audit import client_ip
+from heartbeats.domain.validation import plain_id
 from heartbeats.models import CountdownPolicy, ExchangeAccount
 from heartbeats.views.access import MAX_ID, get_operation, get_policy, parse_id
 from heartbeats.views.held import held_message
@@ -53,9 +54,13 @@ ACTION_ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error}
 
 
 @api.get("/status", response={200: dict, **READ_ERRORS}, summary="The board: every policy's status")
-def status(request, page: int | None = Query(None, ge=1, le=MAX_ID)):
+def status(request, page: str | None = Query(None, pattern="^[0-9]+$", description="A page number (1…)")):
     """The JSON the board polls (engine, budget, lapses, maintenance, policies riskiest first). Without
     `page` every policy is listed; with it, that page of 100 and a `page` block saying where it stands."""
+    if page is not None:
+        page = plain_id(page)
+        if not 0 < page <= MAX_ID:
+            raise HttpError(400, "page: give a page number from 1.")
     snap = presenters.snapshot()
     return snap.as_json(presenters.page_of(snap.rows, page) if page else None)
 

@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from heartbeats import twofactor
 from heartbeats.domain import roles
+from heartbeats.domain.validation import plain_id
 from heartbeats.models import CountdownPolicy, Operation
 
 # The largest id a database integer column holds: anything above is refused before it reaches a query (an
@@ -104,10 +105,9 @@ def step_up(request, what: str, *, back: str | None = None):
 
 def parse_id(raw, what: str) -> int:
     """A positive database id from a URL or form value, or a 404 that says what was wrong."""
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise Http404(f"“{str(raw)[:40]}” is not a {what} number. Nothing was changed.") from None
+    value = plain_id(raw)
+    if value is None:
+        raise Http404(f"“{str(raw)[:40]}” is not a {what} number. Nothing was changed.")
     if not 0 < value <= MAX_ID:
         raise Http404(f"There is no {what} {value}. Nothing was changed.")
     return value

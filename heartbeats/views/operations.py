@@ -15,6 +15,7 @@ from heartbeats.desk import actions, presenters
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.desk.presenters import epoch_ms
 from heartbeats.domain import audit, pacing, roles
+from heartbeats.domain.validation import plain_id
 from heartbeats.models import Action, CancelState, ExchangeAccount
 from heartbeats.views.access import (
     MAX_ID,
@@ -43,10 +44,14 @@ class AccountChoices(forms.ModelMultipleChoiceField):
 
     def clean(self, value):
         for raw in value or []:
-            try:
-                number = int(str(raw))
-            except ValueError:
-                continue  # the parent says "… is not an account number"
+            number = plain_id(raw)
+            if number is None:
+                # int() would read "١" or " 1 " as 1: only plain digits name a row.
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": str(raw)[:40]},
+                )
             if not 0 < number <= MAX_ID:
                 raise ValidationError(
                     self.error_messages["invalid_choice"],
