@@ -45,7 +45,6 @@ from heartbeats.models.alerts import AlertChannel, AlertCondition, Notification
 from heartbeats.models.orders import OrderCancel, OrdersAtStake
 from heartbeats.models.strategies import Strategy
 from heartbeats.models.tokens import ApiToken
-from heartbeats.views.access import step_up
 
 
 class SafeChangeList(ChangeList):
@@ -119,31 +118,6 @@ class ChecksOutsideTransactionMixin:
         return actions
 
 
-class FreshFactorMixin:
-    """Writes through this admin (add, change, delete) need a fresh second factor (heartbeats.twofactor):
-    opening a form that could write leads to the verify page and back; a form sent with a stale factor is
-    refused with nothing saved."""
-
-    step_up_what = "This change"
-
-    def _stale(self, request, object_id=None) -> bool:
-        if twofactor.fresh(request):
-            return False
-        if request.method not in ("GET", "HEAD"):
-            return True
-        return self.has_add_permission(request) if object_id is None else self.has_change_permission(request)
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        if self._stale(request, object_id):
-            return step_up(request, self.step_up_what)
-        return super().changeform_view(request, object_id, form_url, extra_context)
-
-    def delete_view(self, request, object_id, extra_context=None):
-        if not twofactor.fresh(request) and self.has_delete_permission(request):
-            return step_up(request, self.step_up_what)
-        return super().delete_view(request, object_id, extra_context)
-
-
 class ReadOnlyAdmin(SafeChangeListMixin, admin.ModelAdmin):
     def has_add_permission(self, request, obj=None):
         return False
@@ -159,9 +133,7 @@ class ReadOnlyAdmin(SafeChangeListMixin, admin.ModelAdmin):
 
 
 @admin.register(ExchangeAccount)
-class ExchangeAccountAdmin(
-    SafeChangeListMixin, FreshFactorMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin
-):
+class ExchangeAccountAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin):
     form = AccountForm
     step_up_what = "Changing an exchange account or its key"
     list_display = [
@@ -469,9 +441,10 @@ class AddressLimitsAdmin(ReadOnlyAdmin):
     list_filter = ["egress"]
 
 
-class GuardUserAdmin(SafeChangeListMixin, FreshFactorMixin, UserAdmin):
+class GuardUserAdmin(SafeChangeListMixin, UserAdmin):
     """Django's user admin, with each user's second factor shown and a superuser's reset of it (audited).
-    Changing users (roles, superuser status, passwords) needs a fresh second factor, like key changes."""
+    Changing users (roles, superuser status, passwords) needs a fresh second factor, like every admin change
+    (heartbeats.admin_site)."""
 
     step_up_what = "Changing a user"
     actions = ["reset_second_factor"]
@@ -497,8 +470,6 @@ class GuardUserAdmin(SafeChangeListMixin, FreshFactorMixin, UserAdmin):
     def reset_second_factor(self, request, queryset):
         if not request.user.is_superuser:
             raise PermissionDenied("Only a superuser can reset someone's second factor.")
-        if not twofactor.fresh(request):
-            return step_up(request, "Resetting a second factor", back=request.get_full_path())
         for target in queryset:
             removed = twofactor.reset_devices(target, by=request.user, ip=audit.client_ip(request))
             what = ", ".join(removed) if removed else "nothing to remove"
@@ -508,11 +479,6 @@ class GuardUserAdmin(SafeChangeListMixin, FreshFactorMixin, UserAdmin):
                 "sign-in.",
                 messages.SUCCESS,
             )
-
-    def user_change_password(self, request, id, form_url=""):
-        if not twofactor.fresh(request):
-            return step_up(request, "Changing a password")
-        return super().user_change_password(request, id, form_url)
 
 
 # Devices are managed by their owners (the Second factor page) and reset by superusers (the user admin):
@@ -540,9 +506,7 @@ _make_safe(get_user_model())
 
 
 @admin.register(AlertChannel)
-class AlertChannelAdmin(
-    SafeChangeListMixin, FreshFactorMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin
-):
+class AlertChannelAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin):
     """Channels, with the same write-only URL form and the same audited save as the Alerts page; every save,
     delete and test is audited. The URL is never shown: only its scheme."""
 

@@ -15,12 +15,16 @@ one-time recovery codes (static tokens), which exist only beside an app or a pas
 import logging
 import re
 import time
+from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
 from django.dispatch import receiver
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp import login as otp_login
@@ -337,6 +341,23 @@ def fresh_minutes() -> str:
         minutes = seconds // 60
         return f"{minutes} minute{'s' if minutes != 1 else ''}"
     return f"{seconds} seconds"
+
+
+def step_up(request, what: str, *, back: str | None = None):
+    """Ask for the second factor again before `what`. Opening a page goes to the verify page, which leads back
+    to it; a form sent with a stale factor is refused, with nothing done, and says how to go on."""
+    back = back or request.get_full_path()
+    verify_url = f"{reverse('second_factor_verify')}?{urlencode({'next': back})}"
+    fresh_for = fresh_minutes()
+    if request.method in ("GET", "HEAD"):
+        messages.info(request, f"{what} asks for your second factor again (it is good for {fresh_for}).")
+        return redirect(verify_url)
+    return render(
+        request,
+        "heartbeats/step_up.html",
+        {"what": what, "verify_url": verify_url, "fresh_for": fresh_for},
+        status=403,
+    )
 
 
 def issue_recovery_codes(request) -> list[str]:

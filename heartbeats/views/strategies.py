@@ -14,7 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from heartbeats import twofactor
 from heartbeats.desk import presenters
@@ -91,6 +91,7 @@ def ping_url(request, key: str) -> str:
     return request.build_absolute_uri(reverse("ping", args=[key]))
 
 
+@require_GET
 @viewer_required
 def strategies_page(request):
     strategies = list(Strategy.objects.prefetch_related("policies__account"))
@@ -107,6 +108,7 @@ def strategies_page(request):
     )
 
 
+@require_GET
 @viewer_required
 def strategy_detail(request, strategy_id):
     strategy = _strategy(strategy_id)
@@ -174,7 +176,7 @@ def strategy_edit(request, strategy_id):
 
 @require_POST
 @_key_admin_required
-@fresh_second_factor_required("Replacing a ping URL")
+@fresh_second_factor_required("Replacing a ping URL", back="strategy")
 def strategy_new_key(request, strategy_id):
     strategy = _strategy(strategy_id)
     key = pings.new_key()
@@ -191,7 +193,7 @@ def strategy_new_key(request, strategy_id):
 
 @require_POST
 @_key_admin_required
-@fresh_second_factor_required("Deleting a strategy")
+@fresh_second_factor_required("Deleting a strategy", back="strategy")
 def strategy_delete(request, strategy_id):
     strategy = _strategy(strategy_id)
     with transaction.atomic():
@@ -209,6 +211,7 @@ def strategy_delete(request, strategy_id):
 
 @require_POST
 @operator_required
+@fresh_second_factor_required("Releasing a strategy", back="strategy")
 def strategy_release(request, strategy_id):
     strategy = _strategy(strategy_id)
     try:
