@@ -13,7 +13,7 @@ class HeartbeatsConfig(AppConfig):
         # Imported here, once the models are loaded (Django's app loading): system checks and signal
         # receivers register themselves; django-q2's processes start their duties (duties/worker.py).
         from heartbeats import checks, duties  # noqa: F401
-        from heartbeats.domain import audit  # noqa: F401
+        from heartbeats.domain import audit, privileges  # noqa: F401
         from heartbeats.duties import worker  # noqa: F401
 
         if os.environ.get("RUN_MAIN") == "true" and "runserver" in sys.argv:
