@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_q.models import Failure, OrmQ, Schedule, Success
 
 from heartbeats import twofactor
 from heartbeats.desk.alerts import delivery
@@ -503,6 +504,33 @@ def _make_safe(model):
 
 
 _make_safe(get_user_model())
+
+
+class ReadOnlyQueueMixin:
+    """django-q2's schedules, tasks and queue, read-only. A Schedule names a Python callable that the worker
+    runs with the encryption keys at hand: no form may create or change one, and no task is resubmitted
+    from here (heartbeats.duties.queue_guard refuses, on the worker as well, any function but its own)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        return {}
+
+
+for _model in (Schedule, Success, Failure, OrmQ):
+    if admin.site.is_registered(_model):
+        _queue_admin = type(admin.site.get_model_admin(_model))
+        admin.site.unregister(_model)
+        admin.site.register(
+            _model, type(_queue_admin.__name__, (ReadOnlyQueueMixin, SafeChangeListMixin, _queue_admin), {})
+        )
 
 
 @admin.register(AlertChannel)

@@ -11,10 +11,11 @@ class HeartbeatsConfig(AppConfig):
 
     def ready(self):
         # Imported here, once the models are loaded (Django's app loading): system checks and signal
-        # receivers register themselves; django-q2's processes start their duties (duties/worker.py).
+        # receivers register themselves (the audit trail, privilege changes, no task run but the queue
+        # guard's refusal); django-q2's processes start their duties (duties/worker.py).
         from heartbeats import checks, duties  # noqa: F401
         from heartbeats.domain import audit, privileges  # noqa: F401
-        from heartbeats.duties import worker  # noqa: F401
+        from heartbeats.duties import queue_guard, worker  # noqa: F401
 
         if os.environ.get("RUN_MAIN") == "true" and "runserver" in sys.argv:
             # The development server's serving process (not its autoreloader) runs the web's duties.
