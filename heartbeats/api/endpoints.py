@@ -10,6 +10,8 @@ Errors are `{"detail": "…"}`: 400 bad input, 401 no or bad token, 403 address 
 import logging
 from datetime import UTC, datetime
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.urls import reverse
@@ -36,6 +38,7 @@ from heartbeats.views.held import held_message
 
 # Django's own logger for failed requests: a 500 answered here is logged (and mailed) like any other.
 request_log = logging.getLogger("django.request")
+log = logging.getLogger(__name__)
 
 api = NinjaAPI(
     title="Countdown Guard API",
@@ -284,6 +287,22 @@ def _not_found(request, exc: Http404):
 @api.exception_handler(DjangoValidationError)
 def _refused(request, exc: DjangoValidationError):
     return api.create_response(request, {"detail": " ".join(exc.messages)}, status=400)
+
+
+@api.exception_handler(SuspiciousOperation)
+def _bad_request(request, exc: SuspiciousOperation):
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields: the client's mistake (or a probe), refused
+    before anything was read or done, and one warning line, as the pages do (heartbeats.logs)."""
+    if isinstance(exc, RequestDataTooBig):
+        status = 413
+        detail = (
+            f"The request body is too large (at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes). "
+            "Nothing was changed."
+        )
+    else:
+        status, detail = 400, "The request was refused as malformed. Nothing was changed."
+    log.warning("Bad request refused (%s): %s %s", status, " ".join(str(exc).split())[:200], request.path)
+    return api.create_response(request, {"detail": detail}, status=status)
 
 
 @api.exception_handler(Exception)
