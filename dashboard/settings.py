@@ -421,5 +421,7 @@ LOGGING = {
         "apprise": {"handlers": ["null"], "propagate": False, "level": "WARNING"},
         # Requests refused with 400 (a bad Host, an oversized body): one warning line each, no traceback.
         **{name: {"filters": ["bad_request"]} for name in BAD_REQUEST_LOGGERS},
+        # django-q2 adds a handler of its own unless its logger has one: it gets the redacted console.
+        "django-q": {"handlers": ["console"], "propagate": False, "level": LOG_LEVEL},
     },
 }

@@ -7,6 +7,8 @@ command line wins.
 import os
 import sys
 
+from gunicorn.glogging import Logger
+
 wsgi_app = "dashboard.wsgi:application"
 
 
@@ -71,14 +73,20 @@ def worker_exit(server, worker):
     duties.stop(timeout=5)
 
 
-def post_fork(server, worker):
-    """The access log (CG_ACCESS_LOG) is redacted like every other log line: a strategy's ping URL carries its
-    key."""
-    import logging
+class RedactingLogger(Logger):
+    """gunicorn's own logs redacted like every other log line, at every level: the access log (CG_ACCESS_LOG)
+    and the error log, whose DEBUG request line prints the path (a strategy's ping URL carries its key) and
+    whose query strings may carry a token."""
 
-    from heartbeats.exchange.redact import RedactingFilter
+    def setup(self, cfg):
+        super().setup(cfg)
+        from heartbeats.exchange.redact import RedactingFilter
+        from heartbeats.logs import redact_every_handler
 
-    logging.getLogger("gunicorn.access").addFilter(RedactingFilter())
+        redact_every_handler(RedactingFilter)
+
+
+logger_class = RedactingLogger
 
 
 def child_exit(server, worker):
