@@ -472,7 +472,9 @@ class GuardUserAdmin(SafeChangeListMixin, UserAdmin):
         if not request.user.is_superuser:
             raise PermissionDenied("Only a superuser can reset someone's second factor.")
         for target in queryset:
-            removed = twofactor.reset_devices(target, by=request.user, ip=audit.client_ip(request))
+            removed = twofactor.reset_devices(
+                target, by=request.user, ip=audit.client_ip(request), keep_session=request.session.session_key
+            )
             what = ", ".join(removed) if removed else "nothing to remove"
             self.message_user(
                 request,

@@ -19,8 +19,9 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth.signals import user_logged_in
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.dispatch import receiver
 from django.shortcuts import redirect, render
@@ -425,9 +426,11 @@ def remove_device(request, device) -> None:
         request.session.pop(DEVICE_ID_SESSION_KEY, None)
 
 
-def reset_devices(target, *, by, ip, reason: str = "") -> list[str]:
-    """Remove every second-factor device of `target` (a superuser's reset, or the console's). Their sessions
-    stop counting as verified at once (django-otp finds the device gone); they enrol again at next sign-in."""
+def reset_devices(target, *, by, ip, reason: str = "", keep_session: str | None = None) -> list[str]:
+    """Remove every second-factor device of `target` (a superuser's reset, or the console's) and end all their
+    sessions but `keep_session` (the resetting superuser's own, when they reset themselves): a session opened
+    before the reset -- perhaps the one a lost phone's thief holds -- must not enrol a new device without the
+    password. They sign in and enrol again."""
     with transaction.atomic():
         removed = [device_label(d) for d in primary_devices(target)]
         if StaticDevice.objects.filter(user=target).exists():
@@ -435,12 +438,24 @@ def reset_devices(target, *, by, ip, reason: str = "") -> list[str]:
         TOTPDevice.objects.filter(user=target).delete()
         WebAuthnCredential.objects.filter(user=target).delete()
         StaticDevice.objects.filter(user=target).delete()
+        ended = end_sessions(target, keep=keep_session)
         audit.record(
             Action.SECOND_FACTOR_RESET,
             user=by,
             username=None if by is not None and by.is_authenticated else "(console)",
             ip=ip,
             reason=reason or f"Second factor of {target.get_username()} reset",
-            changes={"user": target.get_username(), "removed": removed},
+            changes={"user": target.get_username(), "removed": removed, "sessions ended": ended},
         )
     return removed
+
+
+def end_sessions(user, *, keep: str | None = None) -> int:
+    """Sign `user` out everywhere (but the session `keep`); returns how many sessions ended. Sessions live in
+    the database (Django's default engine): each live one is read to find its user."""
+    ended = []
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).exclude(session_key=keep or ""):
+        if str(session.get_decoded().get(SESSION_KEY)) == str(user.pk):
+            ended.append(session.session_key)
+    Session.objects.filter(session_key__in=ended).delete()
+    return len(ended)

@@ -347,9 +347,16 @@ class TestSuperuserReset:
         assert not StaticDevice.objects.filter(user=operator).exists()
         reset = Operation.objects.get(action=Action.SECOND_FACTOR_RESET)
         assert reset.username == "sue" and reset.changes["user"] == "olga"
-        # Their session is no longer verified: they enrol again before anything else.
+        assert reset.changes["sessions ended"] == 1
+        # Their session is gone: enrolling a new device takes the password first (the reset may be because
+        # someone else holds their phone, and that session).
         again = theirs.get("/")
-        assert again.status_code == 302 and again["Location"].startswith(reverse("second_factor"))
+        assert again.status_code == 302 and again["Location"].startswith(reverse("login"))
+        enrol = theirs.post(reverse("second_factor_totp"), {"name": "thief's phone", "token": "123456"})
+        assert enrol.status_code == 302 and enrol["Location"].startswith(reverse("login"))
+        assert not TOTPDevice.objects.filter(user=operator).exists()
+        # The superuser who reset it stays signed in.
+        assert client.get(reverse("admin:auth_user_changelist")).status_code == 200
 
     def test_only_a_superuser_has_the_reset(self, client, key_admin, operator):
         from django.contrib.auth.models import Permission
@@ -368,8 +375,13 @@ class TestSuperuserReset:
         from django.core.management import call_command
 
         give_app(operator)
+        from django.test import Client
+
+        theirs = Client()
+        theirs.force_login(operator)
         call_command("reset_second_factor", "olga")
         assert not TOTPDevice.objects.filter(user=operator).exists()
+        assert theirs.get("/")["Location"].startswith(reverse("login"))
         reset = Operation.objects.get(action=Action.SECOND_FACTOR_RESET)
         assert reset.username == "(console)" and reset.changes["user"] == "olga"
 
