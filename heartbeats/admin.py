@@ -7,11 +7,13 @@ policy edits made here write Operations of their own (audit.record).
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation, IncorrectLookupParameters, csrf_protect_m
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.decorators import method_decorator
@@ -21,7 +23,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_q.models import Failure, OrmQ, Schedule, Success
 
-from heartbeats import twofactor
+from heartbeats import text, twofactor
 from heartbeats.desk.alerts import delivery
 from heartbeats.domain import audit
 from heartbeats.forms import AccountForm, PolicyForm
@@ -442,6 +444,21 @@ class AddressLimitsAdmin(ReadOnlyAdmin):
     list_filter = ["egress"]
 
 
+def _plain_names(form_class, *fields):
+    """`form_class` refusing control and invisible characters in `fields` (heartbeats.text): names show in
+    the audit trail and on every page."""
+
+    def clean(self):
+        cleaned = form_class.clean(self)
+        for name in fields:
+            why = text.refusal(str(self.cleaned_data.get(name) or ""))
+            if why:
+                self.add_error(name, why)
+        return cleaned
+
+    return type(form_class.__name__, (form_class,), {"clean": clean})
+
+
 class GuardUserAdmin(SafeChangeListMixin, UserAdmin):
     """Django's user admin, with each user's second factor shown and a superuser's reset of it (audited).
     Changing users (roles, superuser status, passwords) needs a fresh second factor, like every admin change
@@ -449,6 +466,7 @@ class GuardUserAdmin(SafeChangeListMixin, UserAdmin):
 
     step_up_what = "Changing a user"
     actions = ["reset_second_factor"]
+    form = _plain_names(UserAdmin.form, "first_name", "last_name", "email")
 
     def get_list_display(self, request):
         return [*super().get_list_display(request), "second_factor"]
@@ -492,6 +510,18 @@ for _device_model in (TOTPDevice, StaticDevice):
 if admin.site.is_registered(get_user_model()):
     admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), GuardUserAdmin)
+
+
+class GuardGroupAdmin(SafeChangeListMixin, GroupAdmin):
+    """Django's group admin, its names plain text. Changes are audited (heartbeats.domain.privileges)."""
+
+    step_up_what = "Changing a group's permissions"
+    form = _plain_names(forms.modelform_factory(Group, fields="__all__"), "name")
+
+
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+admin.site.register(Group, GuardGroupAdmin)
 
 
 def _make_safe(model):

@@ -7,6 +7,7 @@ from typing import Annotated
 from ninja import Schema
 from pydantic import BeforeValidator, Field, field_validator
 
+from heartbeats import text
 from heartbeats.domain.validation import plain_id
 
 REASON_MAX = 1000  # as the pages' forms
@@ -39,6 +40,9 @@ class ReasonIn(Schema):
         value = value.strip()
         if not value:
             raise ValueError("Give a reason: it is kept in the audit trail under the token's name.")
+        why = text.refusal(value, multiline=True)
+        if why:
+            raise ValueError(why)
         return value
 
 

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from heartbeats import text
+
 MIN_INTERVAL_S = 1
 MAX_INTERVAL_S = 600
 MIN_COUNTDOWN_MS = 5_000
@@ -35,6 +37,15 @@ def required_reason(reason: str, what: str) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise ValueError(f"A reason is required to {what}.")
+    return plain_reason(reason)
+
+
+def plain_reason(reason: str) -> str:
+    """A person's reason goes into the audit trail as typed: no control or invisible characters (ValueError
+    naming the one at fault)."""
+    why = text.refusal(reason, multiline=True)
+    if why:
+        raise ValueError(f"The reason: {why}")
     return reason
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from heartbeats import text
 from heartbeats.desk import actions, presenters
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.desk.presenters import epoch_ms
@@ -64,6 +65,7 @@ class AccountChoices(forms.ModelMultipleChoiceField):
 class DisarmAllForm(forms.Form):
     reason = forms.CharField(
         max_length=1000,
+        validators=[text.multiline],
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. exchange incident, strategy halted"}),
         error_messages={"required": "Give a reason: it is kept in the audit trail with your name."},
     )

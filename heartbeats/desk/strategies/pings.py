@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from heartbeats.desk.strategies.silence import cancel_for, held_targets
 from heartbeats.domain import audit
+from heartbeats.domain.validation import plain_reason
 from heartbeats.models import Action, Effect
 from heartbeats.models.strategies import HoldReason, PingKind, Strategy, StrategyPing
 
@@ -120,6 +121,7 @@ def release(strategy: Strategy, *, user, ip, reason: str) -> None:
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("Give a reason for releasing the strategy: it is kept in the audit trail.")
+    plain_reason(reason)
     with transaction.atomic():
         stored = Strategy.objects.select_for_update().filter(pk=strategy.pk).first()
         if stored is None:
