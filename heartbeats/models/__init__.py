@@ -21,6 +21,7 @@ from heartbeats.models.alerts import (
     Notification,
     NotificationKind,
 )
+from heartbeats.models.devices import AuthenticatorApp
 from heartbeats.models.duties import Duty
 from heartbeats.models.engines import AddressLimits, EngineLiveness
 from heartbeats.models.operations import (
@@ -63,6 +64,7 @@ __all__ = [
     "AlertEvent",
     "ApiToken",
     "AppendOnlyError",
+    "AuthenticatorApp",
     "Beat",
     "BeatKind",
     "CancelState",
