@@ -46,6 +46,7 @@ from heartbeats.models.policies import (
     Status,
 )
 from heartbeats.models.strategies import HoldReason, PingKind, Strategy, StrategyPing
+from heartbeats.models.throttles import Throttle
 from heartbeats.models.tokens import ApiToken
 from heartbeats.models.windows import MaintenanceWindow, WindowState
 
@@ -92,6 +93,7 @@ __all__ = [
     "Status",
     "Strategy",
     "StrategyPing",
+    "Throttle",
     "Venue",
     "WindowState",
 ]

@@ -47,12 +47,6 @@ def ping(request, key, fail=False):
     if not pings.usable_key(key):
         return _text("No strategy has this ping URL.", 404)
     ip = audit.client_ip(request)
-    if not pings.limiter.allow(
-        (f"key:{key}", pings.PER_KEY_PER_SECOND), (f"ip:{ip}", pings.PER_ADDRESS_PER_SECOND)
-    ):
-        return _text(
-            "Too many pings: slow down (a ping every few seconds is plenty).", 429, **{"Retry-After": "1"}
-        )
     try:
         outcome = pings.record(key, ip, fail=fail)
     except DatabaseError as exc:
@@ -63,6 +57,10 @@ def ping(request, key, fail=False):
         return _text("Not recorded: an unexpected error. Ping again.", 503, **{"Retry-After": "1"})
     if outcome is None:
         return _text("No strategy has this ping URL.", 404)
+    if outcome == pings.TOO_MANY:
+        return _text(
+            "Too many pings: slow down (a ping every few seconds is plenty).", 429, **{"Retry-After": "1"}
+        )
     return _text(outcome)
 
 
