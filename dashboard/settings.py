@@ -337,6 +337,10 @@ ALERT_GIVE_UP_HOURS = env_int("CG_ALERT_GIVE_UP_HOURS", 24)
 # An outside monitor's ping URL (healthchecks.io and the like), hit only while the guard is healthy.
 HEALTHCHECK_URL = env_str("CG_HEALTHCHECK_URL", "")
 HEALTHCHECK_EVERY = env_int("CG_HEALTHCHECK_EVERY", 60)
+# Alert channels and the healthcheck reach public addresses only: loopback, link-local (cloud metadata),
+# private and other non-public addresses are refused when saved and when resolved at each send
+# (heartbeats.domain.outbound). The embedded setup allows them: its channels and monitors run on this machine.
+ALLOW_PRIVATE_ALERT_HOSTS = env_bool("CG_ALLOW_PRIVATE_ALERT_HOSTS", DEV)
 # The worker reads each armed policy's open orders from the exchange (within the weight budget) so the board
 # shows what a lapse would cancel (heartbeats.desk.killswitch.stake).
 STAKE_READING = env_bool("CG_ORDERS_AT_STAKE", True)

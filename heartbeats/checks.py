@@ -13,6 +13,8 @@ countdown_guard.E009  ENGINE_DESIRED_STALE_AFTER is not below EngineLiveness.DEA
                       cannot read the database could still arm from memory after the web took over disarms.
 countdown_guard.W010  A stored account's base URL is not an allowed exchange host (database): saved before
                       the host rules, or the host was dropped from CG_EXCHANGE_HOST_ALLOWLIST.
+countdown_guard.E011  CG_HEALTHCHECK_URL names a loopback, private, link-local or local host while
+                      CG_ALLOW_PRIVATE_ALERT_HOSTS is off (the worker would refuse every ping).
 
 Checks marked (database) read stored rows, so they run only when databases are checked:
 `manage.py check --database default` (and `migrate`). They skip quietly when the tables do not exist yet.
@@ -24,6 +26,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
 from heartbeats.crypto import SecretDecryptionError, fernet
+from heartbeats.domain import outbound
 from heartbeats.domain.validation import exchange_url_refusal, timing_errors
 from heartbeats.engine.config import EngineConfig
 from heartbeats.models import CountdownPolicy, EngineLiveness, Environment, ExchangeAccount
@@ -209,6 +212,20 @@ def check_exchange_hosts(app_configs=None, databases=None, **kwargs):
                 f"{', '.join(refused)}. Their key checks and symbol lists are refused.",
                 hint="Point them at a Binance host, or list their host in CG_EXCHANGE_HOST_ALLOWLIST.",
                 id=ID + "W010",
+            )
+        ]
+    return []
+
+
+@register(Tags.security)
+def check_healthcheck_url(app_configs=None, **kwargs):
+    why = outbound.url_refusal(getattr(settings, "HEALTHCHECK_URL", "") or "")
+    if why:
+        return [
+            Error(
+                f"CG_HEALTHCHECK_URL: {why}",
+                hint="Use the outside monitor's public ping URL (e.g. https://hc-ping.com/…).",
+                id=ID + "E011",
             )
         ]
     return []

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from heartbeats.desk.alerts import log_channel  # noqa: F401  registers log://
-from heartbeats.domain import metrics
+from heartbeats.domain import metrics, outbound
 from heartbeats.models.alerts import AlertChannel, Delivery, Notification, NotificationKind
 
 log = logging.getLogger(__name__)
@@ -35,12 +35,16 @@ class ChannelURLError(ValueError):
 
 
 def check_url(url: str) -> None:
-    """Refuse a URL apprise cannot use, before it is stored."""
+    """Refuse a URL apprise cannot use, or one naming a host the server may not send to, before it is
+    stored (the addresses are checked again at every send: heartbeats.domain.outbound)."""
     if _service(url) is None:
         raise ChannelURLError(
             "This is not a notification URL Countdown Guard can send to (see the apprise URL formats: "
             "json://host/path, mailto://user:password@host, slack://..., tgram://..., pagerduty://...)."
         )
+    why = outbound.url_refusal(url)
+    if why:
+        raise ChannelURLError(why)
 
 
 def send(url: str, title: str, body: str, severity: str = "warning") -> tuple[bool, str]:
@@ -58,17 +62,22 @@ def send(url: str, title: str, body: str, severity: str = "warning") -> tuple[bo
     sender = apprise.Apprise()
     sender.add(service)
     try:
-        result = sender.notify(
-            body=body,
-            title=safe_title(service, title),
-            body_format=apprise.NotifyFormat.TEXT,
-            notify_type=severity,
-            timeout=SEND_TIMEOUT_S,
-            log_callback=lambda entry, _service: messages.append(entry),
-            log_level=logging.WARNING,
-        )
+        with outbound.public_only() as refused:
+            result = sender.notify(
+                body=body,
+                title=safe_title(service, title),
+                body_format=apprise.NotifyFormat.TEXT,
+                notify_type=severity,
+                timeout=SEND_TIMEOUT_S,
+                log_callback=lambda entry, _service: messages.append(entry),
+                log_level=logging.WARNING,
+            )
     except Exception as exc:  # a plugin's own bug must not end the delivery thread
         return False, scrub(f"The notification service failed: {exc.__class__.__name__}.", url)
+    if refused:
+        return False, scrub(
+            f"Not sent: {refused[0]}. Alerts go to public addresses only (CG_ALLOW_PRIVATE_ALERT_HOSTS).", url
+        )[:300]
     if result:
         return True, ""
     reasons = [m.message for m in messages if m.level in ("WARNING", "ERROR", "CRITICAL")]
