@@ -42,8 +42,10 @@ keepalive = 5
 max_requests = 5000
 max_requests_jitter = 500
 
-# Only a proxy on these addresses may say that a request came over https; see CG_BEHIND_PROXY.
-forwarded_allow_ips = os.environ.get("CG_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# Only the proxy (CG_FORWARDED_ALLOW_IPS, or a unix socket in CG_BIND that only it can open) may say that a
+# request came over https; no other process, on this host or not. Nobody when unset. See CG_BEHIND_PROXY.
+forwarded_allow_ips = os.environ.get("CG_FORWARDED_ALLOW_IPS", "")
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 
 # Errors to stderr; the access log is off unless asked for ("-" for stdout) because the board's polling would
 # drown everything else in it.
