@@ -6,22 +6,11 @@ remove the old key. Everything is read (and must decrypt) before anything is wri
 """
 
 from cryptography.fernet import Fernet, InvalidToken
-from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from heartbeats.crypto import EncryptedTextField, SecretDecryptionError
-
-
-def encrypted_fields() -> list[tuple]:
-    """(model, [names of its encrypted fields]) for every model that has any."""
-    found = []
-    for model in apps.get_models():
-        names = [f.name for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
-        if names and not model._meta.proxy:
-            found.append((model, names))
-    return found
+from heartbeats.crypto import SecretDecryptionError, encrypted_fields
 
 
 class Command(BaseCommand):
