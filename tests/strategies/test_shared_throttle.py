@@ -4,6 +4,7 @@ use when it grows."""
 
 import subprocess
 import sys
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -23,6 +24,15 @@ def _clock(monkeypatch):
     monkeypatch.setattr(throttle, "_now", lambda: NOW)
 
 
+def _this_database_url() -> str:
+    """The test database as a CG_DATABASE_URL, for another process to open."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    credentials = db["USER"] + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def _ping_from_another_process(key: str, times: int) -> list[str]:
     """`times` pings recorded by a separate Python process on the same database, as a second web worker."""
     script = (
@@ -32,11 +42,7 @@ def _ping_from_another_process(key: str, times: int) -> list[str]:
         f"throttle._now = lambda: {NOW}\n"
         f"print(' '.join(pings.record({key!r}, '10.0.0.9') for _ in range({times})))\n"
     )
-    env = {
-        "CG_DEV": "1",
-        "CG_DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
-        "PATH": "/usr/bin",
-    }
+    env = {"CG_DEV": "1", "CG_DATABASE_URL": _this_database_url(), "PATH": "/usr/bin"}
     done = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script],
         cwd=ROOT,
@@ -49,7 +55,6 @@ def _ping_from_another_process(key: str, times: int) -> list[str]:
     return done.stdout.strip().splitlines()[-1].split()
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="the other process reads the SQLite file")
 @pytest.mark.django_db(transaction=True)
 def test_two_processes_share_one_limit_per_url(client):
     strategy, key = make_strategy()
