@@ -76,6 +76,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Forwarded headers from anyone but the configured proxy are dropped before anything reads them.
+    "heartbeats.middleware.ForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -279,6 +281,21 @@ SECURE_REFERRER_POLICY = "same-origin"
 BEHIND_PROXY = env_bool("CG_BEHIND_PROXY", False)
 if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Whose forwarded headers (X-Forwarded-Proto, X-Forwarded-For) count: the proxy's addresses or networks, or
+# -- the proxy on this host -- a unix socket that only it can open (CG_BIND=unix:…). From anyone else, a
+# local process included, they are dropped before any code reads them (heartbeats.middleware); gunicorn
+# reads the same variable (deploy/gunicorn.conf.py).
+try:
+    FORWARDED_ALLOW_IPS = [
+        str(ipaddress.ip_network(a, strict=False)) for a in env_list("CG_FORWARDED_ALLOW_IPS")
+    ]
+except ValueError as exc:
+    raise SettingsError(f"CG_FORWARDED_ALLOW_IPS must list addresses or networks: {exc}.") from None
+if BEHIND_PROXY and not FORWARDED_ALLOW_IPS and not env_str("CG_BIND", "").startswith("unix:"):
+    raise SettingsError(
+        "CG_BEHIND_PROXY=1 needs the proxy named: CG_FORWARDED_ALLOW_IPS=<its address>, or "
+        "CG_BIND=unix:<path> for a proxy on this host (see README, Deployment)."
+    )
 # How many proxies of ours append to X-Forwarded-For: the audit trail (audit.client_ip) and the login lockout
 # take the client address from there; 0 trusts REMOTE_ADDR alone.
 TRUSTED_PROXY_COUNT = env_int("CG_TRUSTED_PROXY_COUNT", 1 if BEHIND_PROXY else 0)
@@ -337,6 +354,10 @@ ALERT_GIVE_UP_HOURS = env_int("CG_ALERT_GIVE_UP_HOURS", 24)
 # An outside monitor's ping URL (healthchecks.io and the like), hit only while the guard is healthy.
 HEALTHCHECK_URL = env_str("CG_HEALTHCHECK_URL", "")
 HEALTHCHECK_EVERY = env_int("CG_HEALTHCHECK_EVERY", 60)
+# Alert channels and the healthcheck reach public addresses only: loopback, link-local (cloud metadata),
+# private and other non-public addresses are refused when saved and when resolved at each send
+# (heartbeats.domain.outbound). The embedded setup allows them: its channels and monitors run on this machine.
+ALLOW_PRIVATE_ALERT_HOSTS = env_bool("CG_ALLOW_PRIVATE_ALERT_HOSTS", DEV)
 # The worker reads each armed policy's open orders from the exchange (within the weight budget) so the board
 # shows what a lapse would cancel (heartbeats.desk.killswitch.stake).
 STAKE_READING = env_bool("CG_ORDERS_AT_STAKE", True)
@@ -421,5 +442,7 @@ LOGGING = {
         "apprise": {"handlers": ["null"], "propagate": False, "level": "WARNING"},
         # Requests refused with 400 (a bad Host, an oversized body): one warning line each, no traceback.
         **{name: {"filters": ["bad_request"]} for name in BAD_REQUEST_LOGGERS},
+        # django-q2 adds a handler of its own unless its logger has one: it gets the redacted console.
+        "django-q": {"handlers": ["console"], "propagate": False, "level": LOG_LEVEL},
     },
 }

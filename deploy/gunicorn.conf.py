@@ -7,6 +7,8 @@ command line wins.
 import os
 import sys
 
+from gunicorn.glogging import Logger
+
 wsgi_app = "dashboard.wsgi:application"
 
 
@@ -40,8 +42,10 @@ keepalive = 5
 max_requests = 5000
 max_requests_jitter = 500
 
-# Only a proxy on these addresses may say that a request came over https; see CG_BEHIND_PROXY.
-forwarded_allow_ips = os.environ.get("CG_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# Only the proxy (CG_FORWARDED_ALLOW_IPS, or a unix socket in CG_BIND that only it can open) may say that a
+# request came over https; no other process, on this host or not. Nobody when unset. See CG_BEHIND_PROXY.
+forwarded_allow_ips = os.environ.get("CG_FORWARDED_ALLOW_IPS", "")
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 
 # Errors to stderr; the access log is off unless asked for ("-" for stdout) because the board's polling would
 # drown everything else in it.
@@ -71,14 +75,20 @@ def worker_exit(server, worker):
     duties.stop(timeout=5)
 
 
-def post_fork(server, worker):
-    """The access log (CG_ACCESS_LOG) is redacted like every other log line: a strategy's ping URL carries its
-    key."""
-    import logging
+class RedactingLogger(Logger):
+    """gunicorn's own logs redacted like every other log line, at every level: the access log (CG_ACCESS_LOG)
+    and the error log, whose DEBUG request line prints the path (a strategy's ping URL carries its key) and
+    whose query strings may carry a token."""
 
-    from heartbeats.exchange.redact import RedactingFilter
+    def setup(self, cfg):
+        super().setup(cfg)
+        from heartbeats.exchange.redact import RedactingFilter
+        from heartbeats.logs import redact_every_handler
 
-    logging.getLogger("gunicorn.access").addFilter(RedactingFilter())
+        redact_every_handler(RedactingFilter)
+
+
+logger_class = RedactingLogger
 
 
 def child_exit(server, worker):

@@ -7,11 +7,13 @@ policy edits made here write Operations of their own (audit.record).
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation, IncorrectLookupParameters, csrf_protect_m
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.decorators import method_decorator
@@ -19,8 +21,9 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_q.models import Failure, OrmQ, Schedule, Success
 
-from heartbeats import twofactor
+from heartbeats import text, twofactor
 from heartbeats.desk.alerts import delivery
 from heartbeats.domain import audit
 from heartbeats.forms import AccountForm, PolicyForm
@@ -45,7 +48,6 @@ from heartbeats.models.alerts import AlertChannel, AlertCondition, Notification
 from heartbeats.models.orders import OrderCancel, OrdersAtStake
 from heartbeats.models.strategies import Strategy
 from heartbeats.models.tokens import ApiToken
-from heartbeats.views.access import step_up
 
 
 class SafeChangeList(ChangeList):
@@ -119,31 +121,6 @@ class ChecksOutsideTransactionMixin:
         return actions
 
 
-class FreshFactorMixin:
-    """Writes through this admin (add, change, delete) need a fresh second factor (heartbeats.twofactor):
-    opening a form that could write leads to the verify page and back; a form sent with a stale factor is
-    refused with nothing saved."""
-
-    step_up_what = "This change"
-
-    def _stale(self, request, object_id=None) -> bool:
-        if twofactor.fresh(request):
-            return False
-        if request.method not in ("GET", "HEAD"):
-            return True
-        return self.has_add_permission(request) if object_id is None else self.has_change_permission(request)
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        if self._stale(request, object_id):
-            return step_up(request, self.step_up_what)
-        return super().changeform_view(request, object_id, form_url, extra_context)
-
-    def delete_view(self, request, object_id, extra_context=None):
-        if not twofactor.fresh(request) and self.has_delete_permission(request):
-            return step_up(request, self.step_up_what)
-        return super().delete_view(request, object_id, extra_context)
-
-
 class ReadOnlyAdmin(SafeChangeListMixin, admin.ModelAdmin):
     def has_add_permission(self, request, obj=None):
         return False
@@ -159,9 +136,7 @@ class ReadOnlyAdmin(SafeChangeListMixin, admin.ModelAdmin):
 
 
 @admin.register(ExchangeAccount)
-class ExchangeAccountAdmin(
-    SafeChangeListMixin, FreshFactorMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin
-):
+class ExchangeAccountAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin):
     form = AccountForm
     step_up_what = "Changing an exchange account or its key"
     list_display = [
@@ -469,12 +444,29 @@ class AddressLimitsAdmin(ReadOnlyAdmin):
     list_filter = ["egress"]
 
 
-class GuardUserAdmin(SafeChangeListMixin, FreshFactorMixin, UserAdmin):
+def _plain_names(form_class, *fields):
+    """`form_class` refusing control and invisible characters in `fields` (heartbeats.text): names show in
+    the audit trail and on every page."""
+
+    def clean(self):
+        cleaned = form_class.clean(self)
+        for name in fields:
+            why = text.refusal(str(self.cleaned_data.get(name) or ""))
+            if why:
+                self.add_error(name, why)
+        return cleaned
+
+    return type(form_class.__name__, (form_class,), {"clean": clean})
+
+
+class GuardUserAdmin(SafeChangeListMixin, UserAdmin):
     """Django's user admin, with each user's second factor shown and a superuser's reset of it (audited).
-    Changing users (roles, superuser status, passwords) needs a fresh second factor, like key changes."""
+    Changing users (roles, superuser status, passwords) needs a fresh second factor, like every admin change
+    (heartbeats.admin_site)."""
 
     step_up_what = "Changing a user"
     actions = ["reset_second_factor"]
+    form = _plain_names(UserAdmin.form, "first_name", "last_name", "email")
 
     def get_list_display(self, request):
         return [*super().get_list_display(request), "second_factor"]
@@ -497,10 +489,10 @@ class GuardUserAdmin(SafeChangeListMixin, FreshFactorMixin, UserAdmin):
     def reset_second_factor(self, request, queryset):
         if not request.user.is_superuser:
             raise PermissionDenied("Only a superuser can reset someone's second factor.")
-        if not twofactor.fresh(request):
-            return step_up(request, "Resetting a second factor", back=request.get_full_path())
         for target in queryset:
-            removed = twofactor.reset_devices(target, by=request.user, ip=audit.client_ip(request))
+            removed = twofactor.reset_devices(
+                target, by=request.user, ip=audit.client_ip(request), keep_session=request.session.session_key
+            )
             what = ", ".join(removed) if removed else "nothing to remove"
             self.message_user(
                 request,
@@ -508,11 +500,6 @@ class GuardUserAdmin(SafeChangeListMixin, FreshFactorMixin, UserAdmin):
                 "sign-in.",
                 messages.SUCCESS,
             )
-
-    def user_change_password(self, request, id, form_url=""):
-        if not twofactor.fresh(request):
-            return step_up(request, "Changing a password")
-        return super().user_change_password(request, id, form_url)
 
 
 # Devices are managed by their owners (the Second factor page) and reset by superusers (the user admin):
@@ -523,6 +510,18 @@ for _device_model in (TOTPDevice, StaticDevice):
 if admin.site.is_registered(get_user_model()):
     admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), GuardUserAdmin)
+
+
+class GuardGroupAdmin(SafeChangeListMixin, GroupAdmin):
+    """Django's group admin, its names plain text. Changes are audited (heartbeats.domain.privileges)."""
+
+    step_up_what = "Changing a group's permissions"
+    form = _plain_names(forms.modelform_factory(Group, fields="__all__"), "name")
+
+
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+admin.site.register(Group, GuardGroupAdmin)
 
 
 def _make_safe(model):
@@ -539,10 +538,35 @@ def _make_safe(model):
 _make_safe(get_user_model())
 
 
+class ReadOnlyQueueMixin:
+    """django-q2's schedules, tasks and queue, read-only. A Schedule names a Python callable that the worker
+    runs with the encryption keys at hand: no form may create or change one, and no task is resubmitted
+    from here (heartbeats.duties.queue_guard refuses, on the worker as well, any function but its own)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        return {}
+
+
+for _model in (Schedule, Success, Failure, OrmQ):
+    if admin.site.is_registered(_model):
+        _queue_admin = type(admin.site.get_model_admin(_model))
+        admin.site.unregister(_model)
+        admin.site.register(
+            _model, type(_queue_admin.__name__, (ReadOnlyQueueMixin, SafeChangeListMixin, _queue_admin), {})
+        )
+
+
 @admin.register(AlertChannel)
-class AlertChannelAdmin(
-    SafeChangeListMixin, FreshFactorMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin
-):
+class AlertChannelAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin):
     """Channels, with the same write-only URL form and the same audited save as the Alerts page; every save,
     delete and test is audited. The URL is never shown: only its scheme."""
 

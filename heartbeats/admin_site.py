@@ -1,17 +1,45 @@
 """The admin site: the same sign-in as the dashboard (password, then the second factor where one is owed),
-and no admin page for a session that still owes its second factor."""
+no admin page for a session that still owes its second factor, and no change through the admin without a
+fresh one.
 
+Every admin view passes through `admin_view`, so the step-up rule is kept here once, for every model
+(ours, Django's users and groups, the task queue's) rather than in each ModelAdmin:
+
+- a POST (a form, an action, a bulk edit, a deletion) from a session whose second factor is older than
+  SECOND_FACTOR_FRESH_SECONDS is refused with 403 and nothing done, whatever model it is for;
+- opening a page whose form could write (add, change, delete, a password) with a stale factor leads to the
+  verify page first and back; reading needs nothing.
+Signing out is the one POST that never asks. The view runs with its user and address as the audit trail's
+actor (heartbeats.domain.audit.acting), so privilege changes made through it are audited with who made them.
+"""
+
+from functools import update_wrapper
 from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from heartbeats import twofactor
+from heartbeats.domain import audit
+from heartbeats.domain.validation import ID_DIGITS
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# Admin views that may POST without a fresh factor: signing out changes nothing but the session.
+NO_STEP_UP = {"logout"}
+# Pages whose form could write, and the permission that makes the form writable.
+FORM_PAGES = {
+    "add_view": "has_add_permission",
+    "change_view": "has_change_permission",
+    "delete_view": "has_delete_permission",
+    "user_change_password": "has_change_permission",
+}
 
 
 class GuardAdminSite(admin.AdminSite):
@@ -20,6 +48,19 @@ class GuardAdminSite(admin.AdminSite):
 
     def has_permission(self, request):
         return super().has_permission(request) and twofactor.satisfied(request)
+
+    def admin_view(self, view, cacheable=False):
+        """Django's wrapper (sign-in, CSRF, no caching) around the step-up rule and the audit's actor."""
+
+        def guarded(request, *args, **kwargs):
+            _refuse_unplain_id(view, kwargs)
+            what = step_up_needed(request, view)
+            if what:
+                return twofactor.step_up(request, what)
+            with audit.acting(request.user, audit.client_ip(request)):
+                return view(request, *args, **kwargs)
+
+        return super().admin_view(update_wrapper(guarded, view), cacheable)
 
     def login(self, request, extra_context=None):
         """The dashboard's sign-in page, answering at the admin's address too."""
@@ -35,6 +76,37 @@ class GuardAdminSite(admin.AdminSite):
             return redirect(target)
         view = LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True)
         return view(request)
+
+
+def step_up_needed(request, view) -> str:
+    """What a stale second factor keeps this request from doing ("" when nothing: the factor is fresh, the
+    request only reads, or it signs out)."""
+    name = getattr(view, "__name__", "")
+    if name in NO_STEP_UP or twofactor.fresh(request):
+        return ""
+    model_admin = getattr(view, "__self__", None)
+    if not isinstance(model_admin, admin.ModelAdmin):
+        model_admin = None
+    if request.method in SAFE_METHODS:
+        if name == "password_change":
+            return "Changing your password"
+        permission = FORM_PAGES.get(name)
+        if model_admin is None or permission is None or not getattr(model_admin, permission)(request):
+            return ""
+    if model_admin is None:
+        return "This change"
+    return getattr(model_admin, "step_up_what", None) or f"Changing {model_admin.opts.verbose_name_plural}"
+
+
+def _refuse_unplain_id(view, kwargs) -> None:
+    """An integer key in an admin URL is plain ASCII digits, as on the pages (validation.plain_id): the admin
+    would otherwise read "١" or "+1" as 1."""
+    model_admin = getattr(view, "__self__", None)
+    raw = kwargs.get("object_id", kwargs.get("id"))
+    if raw is None or not isinstance(model_admin, admin.ModelAdmin):
+        return
+    if isinstance(model_admin.opts.pk, models.IntegerField) and not ID_DIGITS.fullmatch(str(raw)):
+        raise Http404(f"“{str(raw)[:40]}” is not a {model_admin.opts.verbose_name} number.")
 
 
 def _safe_next(request) -> str:

@@ -4,7 +4,8 @@ countdown_guard.E001  ENCRYPTION_KEYS is empty or holds a value that is not a Fe
 countdown_guard.W002  DEBUG is on outside the embedded (CG_DEV) setup: error pages would show data.
 countdown_guard.W003  A stored policy's countdown is too tight for its interval, or out of bounds (database).
 countdown_guard.W004  SQLite outside the embedded setup: one host, one writer; use PostgreSQL in production.
-countdown_guard.E005  A stored secret cannot be decrypted with ENCRYPTION_KEYS (database).
+countdown_guard.E005  A stored secret (exchange key, channel URL, authenticator app key) cannot be
+                      decrypted with ENCRYPTION_KEYS (database).
 countdown_guard.E006  Q_CLUSTER's scheduler is on: a Schedule row would run its code on the worker, which
                       runs duties (heartbeats.duties), no task or schedule of its own.
 countdown_guard.W007  Q_CLUSTER retries or keeps failed tasks on its own (max_attempts 1, ack_failures True).
@@ -13,6 +14,8 @@ countdown_guard.E009  ENGINE_DESIRED_STALE_AFTER is not below EngineLiveness.DEA
                       cannot read the database could still arm from memory after the web took over disarms.
 countdown_guard.W010  A stored account's base URL is not an allowed exchange host (database): saved before
                       the host rules, or the host was dropped from CG_EXCHANGE_HOST_ALLOWLIST.
+countdown_guard.E011  CG_HEALTHCHECK_URL names a loopback, private, link-local or local host while
+                      CG_ALLOW_PRIVATE_ALERT_HOSTS is off (the worker would refuse every ping).
 
 Checks marked (database) read stored rows, so they run only when databases are checked:
 `manage.py check --database default` (and `migrate`). They skip quietly when the tables do not exist yet.
@@ -23,7 +26,8 @@ from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
-from heartbeats.crypto import SecretDecryptionError, fernet
+from heartbeats.crypto import SecretDecryptionError, encrypted_fields, fernet
+from heartbeats.domain import outbound
 from heartbeats.domain.validation import exchange_url_refusal, timing_errors
 from heartbeats.engine.config import EngineConfig
 from heartbeats.models import CountdownPolicy, EngineLiveness, Environment, ExchangeAccount
@@ -99,26 +103,24 @@ def check_sqlite_in_production(app_configs=None, **kwargs):
 
 @register(Tags.database)
 def check_secrets_decrypt(app_configs=None, databases=None, **kwargs):
+    """Every encrypted column of every model: exchange keys, alert channel URLs, authenticator app keys."""
     if not databases:
         return []
-
+    broken = []
     try:
-        ids = list(ExchangeAccount.objects.values_list("pk", "label"))
+        for model, fields in encrypted_fields():
+            for pk in model.objects.values_list("pk", flat=True):
+                try:
+                    model.objects.only("pk", *fields).get(pk=pk)
+                except SecretDecryptionError:
+                    broken.append(f"{model._meta.verbose_name} {model.objects.defer(*fields).get(pk=pk)}")
     except (DatabaseError, ImproperlyConfigured):
         return []
-    broken = []
-    for pk, label in ids:
-        try:
-            ExchangeAccount.objects.only("api_key", "secret", "key_passphrase").get(pk=pk)
-        except SecretDecryptionError:
-            broken.append(label)
-        except (DatabaseError, ImproperlyConfigured):
-            return []
     if broken:
         return [
             Error(
-                f"The secrets of {len(broken)} account(s) cannot be decrypted with ENCRYPTION_KEYS: "
-                f"{', '.join(broken)}.",
+                f"{len(broken)} stored secret(s) cannot be decrypted with ENCRYPTION_KEYS: "
+                f"{', '.join(broken[:20])}.",
                 hint="Put back the key they were written with (after the new one), then run "
                 "`manage.py reencrypt_secrets`; or enter the keys again.",
                 id=ID + "E005",
@@ -209,6 +211,20 @@ def check_exchange_hosts(app_configs=None, databases=None, **kwargs):
                 f"{', '.join(refused)}. Their key checks and symbol lists are refused.",
                 hint="Point them at a Binance host, or list their host in CG_EXCHANGE_HOST_ALLOWLIST.",
                 id=ID + "W010",
+            )
+        ]
+    return []
+
+
+@register(Tags.security)
+def check_healthcheck_url(app_configs=None, **kwargs):
+    why = outbound.url_refusal(getattr(settings, "HEALTHCHECK_URL", "") or "")
+    if why:
+        return [
+            Error(
+                f"CG_HEALTHCHECK_URL: {why}",
+                hint="Use the outside monitor's public ping URL (e.g. https://hc-ping.com/…).",
+                id=ID + "E011",
             )
         ]
     return []

@@ -9,6 +9,7 @@ import binascii
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
@@ -97,3 +98,14 @@ class EncryptedTextField(models.TextField):
     def value_to_string(self, obj):
         value = self.value_from_object(obj)
         return encrypt(value) if value else value
+
+
+def encrypted_fields() -> list[tuple]:
+    """(model, [names of its encrypted fields]) for every model that has any: exchange accounts' keys, alert
+    channels' URLs, authenticator apps' keys (`reencrypt_secrets` and the start-up check read them all)."""
+    found = []
+    for model in apps.get_models():
+        names = [f.name for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
+        if names and not model._meta.proxy:
+            found.append((model, names))
+    return found

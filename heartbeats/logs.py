@@ -1,8 +1,30 @@
-"""Logging helpers that the LOGGING setting names."""
+"""Logging helpers that the LOGGING setting names, and the redaction of every handler."""
 
 import json
 import logging
 from datetime import UTC, datetime
+
+from django.utils.log import AdminEmailHandler
+
+
+def redact_every_handler(redacting_filter: type[logging.Filter]) -> int:
+    """Put the redacting filter (heartbeats.exchange.redact.RedactingFilter, which LOGGING's own handlers
+    have) on every log handler of this process that lacks it: gunicorn's error and access logs, a library's
+    handler set up at import (django-q2's). A filter on a handler sees the records of every logger that
+    reaches it, at every level. Returns how many it added."""
+    known = list(logging.root.manager.loggerDict.values())  # placeholders have no handlers
+    loggers = [logging.getLogger(), *(item for item in known if isinstance(item, logging.Logger))]
+    added = 0
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, AdminEmailHandler):
+                # Not a log line but an error report, built from the live exception (which the filter would
+                # replace by text); its secrets are starred out by the views' sensitive_* decorators.
+                continue
+            if not any(isinstance(f, redacting_filter) for f in handler.filters):
+                handler.addFilter(redacting_filter())
+                added += 1
+    return added
 
 
 class BadRequestFilter(logging.Filter):

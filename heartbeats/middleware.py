@@ -1,7 +1,10 @@
-"""Middleware that applies to every page: the second factor owed at sign-in, and no caching of live state."""
+"""Middleware that applies to every page: forwarded headers only from our proxy, the second factor owed at
+sign-in, and no caching of live state."""
 
+import ipaddress
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
@@ -31,6 +34,42 @@ OPEN_BEFORE_SECOND_FACTOR = {
     "otp_webauthn:credential-authentication-complete",
     "otp_webauthn:js-i18n-catalog",
 }
+
+
+FORWARDED_HEADERS = (
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_FORWARDED",
+)
+
+
+class ForwardedHeadersMiddleware:
+    """Behind a proxy (settings.BEHIND_PROXY), https detection (SECURE_PROXY_SSL_HEADER), the audit trail's
+    and the lockout's client address (TRUSTED_PROXY_COUNT) believe the forwarded headers. They are believed
+    only from the proxy: a peer in settings.FORWARDED_ALLOW_IPS, or a unix socket's (no address), which only
+    the proxy can open. From any other peer -- a process on this host talking to gunicorn directly -- they are
+    removed here, first, so nothing after this reads them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if settings.BEHIND_PROXY and not from_our_proxy(request.META.get("REMOTE_ADDR", "")):
+            for name in FORWARDED_HEADERS:
+                request.META.pop(name, None)
+        return self.get_response(request)
+
+
+def from_our_proxy(peer: str) -> bool:
+    if not peer:
+        return True  # a unix socket's peer
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return False
+    address = getattr(address, "ipv4_mapped", None) or address
+    return any(address in ipaddress.ip_network(net) for net in getattr(settings, "FORWARDED_ALLOW_IPS", []))
 
 
 class SecondFactorMiddleware:

@@ -1,7 +1,8 @@
 """The second factor: who owes one, whether this session has given it and how long ago, and its audit trail.
 
-Devices are django-otp's: authenticator apps (TOTP), passkeys and security keys (django-otp-webauthn), and
-one-time recovery codes (static tokens), which exist only beside an app or a passkey.
+Devices are django-otp's: authenticator apps (TOTP, with the key encrypted at rest: models/devices.py),
+passkeys and security keys (django-otp-webauthn), and one-time recovery codes (static tokens, stored as
+digests: `recovery_digest`), which exist only beside an app or a passkey.
 
 - A user owes a second factor at sign-in when they have an app or a passkey, and -- with REQUIRE_2FA, the
   production default -- when they are an operator, a key admin or a superuser (they are led to enrol first).
@@ -12,25 +13,33 @@ one-time recovery codes (static tokens), which exist only beside an app or a pas
 - Adding, removing, resetting, each failure and each success are written to the audit trail.
 """
 
+import hashlib
 import logging
+import os
 import re
 import time
+from base64 import b32encode
+from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth import logout
+from django.contrib import messages
+from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth.signals import user_logged_in
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.dispatch import receiver
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp import login as otp_login
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
 from heartbeats.domain import audit, roles
-from heartbeats.models import Action
+from heartbeats.models import Action, AuthenticatorApp
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,10 @@ SESSION_PENDING_TOTP = "cg_pending_totp_key"
 SESSION_NEW_CODES = "cg_new_recovery_codes"
 
 RECOVERY_CODE_COUNT = 10
+# A recovery code is 80 random bits (16 base32 characters). A StaticToken stores never the code but its
+# digest: stretched, salted per device, and cut to the 16 characters a StaticToken holds.
+RECOVERY_CODE_BYTES = 10
+RECOVERY_DIGEST_ROUNDS = 50_000
 KIND_TOTP, KIND_PASSKEY, KIND_RECOVERY = "totp", "passkey", "recovery"
 KIND_LABELS = {
     KIND_TOTP: "authenticator app",
@@ -71,7 +84,7 @@ def primary_devices(user) -> list:
     if not user.is_authenticated:
         return []
     return [
-        *TOTPDevice.objects.devices_for_user(user, confirmed=True).order_by("created_at", "pk"),
+        *AuthenticatorApp.objects.devices_for_user(user, confirmed=True).order_by("created_at", "pk"),
         *WebAuthnCredential.objects.devices_for_user(user, confirmed=True).order_by("created_at", "pk"),
     ]
 
@@ -90,7 +103,7 @@ def has_primary(user) -> bool:
     return (
         get_user_model()
         .objects.filter(pk=user.pk)
-        .filter(confirmed(TOTPDevice) | confirmed(WebAuthnCredential))
+        .filter(confirmed(AuthenticatorApp) | confirmed(WebAuthnCredential))
         .exists()
     )
 
@@ -160,7 +173,7 @@ def looks_like_app_code(code: str) -> bool:
 
 def _model_for(code: str):
     """Six digits are an app's code, anything else a recovery code: a wrong guess slows down one kind only."""
-    return TOTPDevice if looks_like_app_code(code) else StaticDevice
+    return AuthenticatorApp if looks_like_app_code(code) else StaticDevice
 
 
 def throttled(user, code: str) -> int:
@@ -182,13 +195,31 @@ def match_code(user, code: str):
         return None
     with transaction.atomic():
         for device in _model_for(code).objects.devices_for_user(user, confirmed=True).select_for_update():
-            if device.verify_token(code):
+            # Recovery codes are stored as digests (`recovery_digest`): the typed code is digested to match.
+            given = recovery_digest(device.pk, code) if isinstance(device, StaticDevice) else code
+            if device.verify_token(given):
                 return device
     return None
 
 
+def new_recovery_code() -> str:
+    return b32encode(os.urandom(RECOVERY_CODE_BYTES)).decode().lower()
+
+
+def recovery_digest(device_pk: int, code: str) -> str:
+    """What a StaticToken stores for `code` (already normalised: lower case, no spaces or dashes)."""
+    salt = f"countdown-guard recovery code {device_pk}".encode()
+    raw = hashlib.pbkdf2_hmac("sha256", code.encode(), salt, RECOVERY_DIGEST_ROUNDS)
+    return b32encode(raw).decode().lower()[:16]
+
+
+def store_recovery_code(device: StaticDevice, code: str) -> None:
+    """Keep one recovery code of `device`: its digest, never the code itself."""
+    device.token_set.create(token=recovery_digest(device.pk, normalise_code(code)))
+
+
 def kind_of(device) -> str:
-    if isinstance(device, TOTPDevice):
+    if isinstance(device, AuthenticatorApp | TOTPDevice):
         return KIND_TOTP
     if isinstance(device, StaticDevice):
         return KIND_RECOVERY
@@ -286,8 +317,8 @@ def totp_matches(key_hex: str, code: str) -> int | None:
     return None
 
 
-def add_totp(request, key_hex: str, *, name: str, last_t: int) -> TOTPDevice:
-    device = TOTPDevice.objects.create(
+def add_totp(request, key_hex: str, *, name: str, last_t: int) -> AuthenticatorApp:
+    device = AuthenticatorApp.objects.create(
         user=request.user, name=name[:64], key=key_hex, confirmed=True, last_t=last_t
     )
     record_added(request, device)
@@ -312,7 +343,7 @@ def issue_codes_if_first(request) -> list[str]:
 
 def totp_uri(user, key_hex: str) -> str:
     """The otpauth:// address an authenticator app scans (issuer and account shown in the app)."""
-    device = TOTPDevice(user=user, key=key_hex, name="pending")
+    device = AuthenticatorApp(user=user, key=key_hex, name="pending")
     return device.config_url
 
 
@@ -339,6 +370,23 @@ def fresh_minutes() -> str:
     return f"{seconds} seconds"
 
 
+def step_up(request, what: str, *, back: str | None = None):
+    """Ask for the second factor again before `what`. Opening a page goes to the verify page, which leads back
+    to it; a form sent with a stale factor is refused, with nothing done, and says how to go on."""
+    back = back or request.get_full_path()
+    verify_url = f"{reverse('second_factor_verify')}?{urlencode({'next': back})}"
+    fresh_for = fresh_minutes()
+    if request.method in ("GET", "HEAD"):
+        messages.info(request, f"{what} asks for your second factor again (it is good for {fresh_for}).")
+        return redirect(verify_url)
+    return render(
+        request,
+        "heartbeats/step_up.html",
+        {"what": what, "verify_url": verify_url, "fresh_for": fresh_for},
+        status=403,
+    )
+
+
 def issue_recovery_codes(request) -> list[str]:
     """A new set of one-time recovery codes for the signed-in user; the old set stops working."""
     user = request.user
@@ -349,9 +397,9 @@ def issue_recovery_codes(request) -> list[str]:
         )
         device.token_set.all().delete()
         for _ in range(RECOVERY_CODE_COUNT):
-            token = StaticToken.random_token()
-            device.token_set.create(token=token)
-            codes.append(token)
+            code = new_recovery_code()
+            store_recovery_code(device, code)
+            codes.append(code)
         audit.record(
             Action.RECOVERY_CODES,
             user=user,
@@ -362,7 +410,7 @@ def issue_recovery_codes(request) -> list[str]:
 
 
 def find_device(user, kind: str, pk) -> object | None:
-    model = {KIND_TOTP: TOTPDevice, KIND_PASSKEY: WebAuthnCredential}.get(kind)
+    model = {KIND_TOTP: AuthenticatorApp, KIND_PASSKEY: WebAuthnCredential}.get(kind)
     if model is None:
         return None
     try:
@@ -404,22 +452,37 @@ def remove_device(request, device) -> None:
         request.session.pop(DEVICE_ID_SESSION_KEY, None)
 
 
-def reset_devices(target, *, by, ip, reason: str = "") -> list[str]:
-    """Remove every second-factor device of `target` (a superuser's reset, or the console's). Their sessions
-    stop counting as verified at once (django-otp finds the device gone); they enrol again at next sign-in."""
+def reset_devices(target, *, by, ip, reason: str = "", keep_session: str | None = None) -> list[str]:
+    """Remove every second-factor device of `target` (a superuser's reset, or the console's) and end all their
+    sessions but `keep_session` (the resetting superuser's own, when they reset themselves): a session opened
+    before the reset -- perhaps the one a lost phone's thief holds -- must not enrol a new device without the
+    password. They sign in and enrol again."""
     with transaction.atomic():
         removed = [device_label(d) for d in primary_devices(target)]
         if StaticDevice.objects.filter(user=target).exists():
             removed.append("recovery codes")
-        TOTPDevice.objects.filter(user=target).delete()
+        AuthenticatorApp.objects.filter(user=target).delete()
+        TOTPDevice.objects.filter(user=target).delete()  # none since migration 0016; never one left behind
         WebAuthnCredential.objects.filter(user=target).delete()
         StaticDevice.objects.filter(user=target).delete()
+        ended = end_sessions(target, keep=keep_session)
         audit.record(
             Action.SECOND_FACTOR_RESET,
             user=by,
             username=None if by is not None and by.is_authenticated else "(console)",
             ip=ip,
             reason=reason or f"Second factor of {target.get_username()} reset",
-            changes={"user": target.get_username(), "removed": removed},
+            changes={"user": target.get_username(), "removed": removed, "sessions ended": ended},
         )
     return removed
+
+
+def end_sessions(user, *, keep: str | None = None) -> int:
+    """Sign `user` out everywhere (but the session `keep`); returns how many sessions ended. Sessions live in
+    the database (Django's default engine): each live one is read to find its user."""
+    ended = []
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).exclude(session_key=keep or ""):
+        if str(session.get_decoded().get(SESSION_KEY)) == str(user.pk):
+            ended.append(session.session_key)
+    Session.objects.filter(session_key__in=ended).delete()
+    return len(ended)

@@ -10,6 +10,8 @@ Errors are `{"detail": "…"}`: 400 bad input, 401 no or bad token, 403 address 
 import logging
 from datetime import UTC, datetime
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.urls import reverse
@@ -29,12 +31,14 @@ from heartbeats.api.schemas import (
 from heartbeats.desk import actions, presenters
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.domain.audit import client_ip
+from heartbeats.domain.validation import plain_id
 from heartbeats.models import CountdownPolicy, ExchangeAccount
 from heartbeats.views.access import MAX_ID, get_operation, get_policy, parse_id
 from heartbeats.views.held import held_message
 
 # Django's own logger for failed requests: a 500 answered here is logged (and mailed) like any other.
 request_log = logging.getLogger("django.request")
+log = logging.getLogger(__name__)
 
 api = NinjaAPI(
     title="Countdown Guard API",
@@ -53,9 +57,13 @@ ACTION_ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error}
 
 
 @api.get("/status", response={200: dict, **READ_ERRORS}, summary="The board: every policy's status")
-def status(request, page: int | None = Query(None, ge=1, le=MAX_ID)):
+def status(request, page: str | None = Query(None, pattern="^[0-9]+$", description="A page number (1…)")):
     """The JSON the board polls (engine, budget, lapses, maintenance, policies riskiest first). Without
     `page` every policy is listed; with it, that page of 100 and a `page` block saying where it stands."""
+    if page is not None:
+        page = plain_id(page)
+        if not 0 < page <= MAX_ID:
+            raise HttpError(400, "page: give a page number from 1.")
     snap = presenters.snapshot()
     return snap.as_json(presenters.page_of(snap.rows, page) if page else None)
 
@@ -279,6 +287,22 @@ def _not_found(request, exc: Http404):
 @api.exception_handler(DjangoValidationError)
 def _refused(request, exc: DjangoValidationError):
     return api.create_response(request, {"detail": " ".join(exc.messages)}, status=400)
+
+
+@api.exception_handler(SuspiciousOperation)
+def _bad_request(request, exc: SuspiciousOperation):
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields: the client's mistake (or a probe), refused
+    before anything was read or done, and one warning line, as the pages do (heartbeats.logs)."""
+    if isinstance(exc, RequestDataTooBig):
+        status = 413
+        detail = (
+            f"The request body is too large (at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes). "
+            "Nothing was changed."
+        )
+    else:
+        status, detail = 400, "The request was refused as malformed. Nothing was changed."
+    log.warning("Bad request refused (%s): %s %s", status, " ".join(str(exc).split())[:200], request.path)
+    return api.create_response(request, {"detail": detail}, status=status)
 
 
 @api.exception_handler(Exception)

@@ -2,11 +2,27 @@
 board's own JSON (presenters.Snapshot.as_json), described there rather than copied here."""
 
 from datetime import datetime
+from typing import Annotated
 
 from ninja import Schema
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
+
+from heartbeats import text
+from heartbeats.domain.validation import plain_id
 
 REASON_MAX = 1000  # as the pages' forms
+
+
+def _plain_id(value):
+    """An id is a JSON number or plain ASCII digits: pydantic alone would also take "+1", " 1 ", "1_0", 1.0
+    and true."""
+    number = plain_id(value) if not isinstance(value, float) else None
+    if number is None:
+        raise ValueError("Input should be a valid integer, in plain digits")
+    return number
+
+
+Id = Annotated[int, BeforeValidator(_plain_id)]
 
 
 class Error(Schema):
@@ -24,11 +40,14 @@ class ReasonIn(Schema):
         value = value.strip()
         if not value:
             raise ValueError("Give a reason: it is kept in the audit trail under the token's name.")
+        why = text.refusal(value, multiline=True)
+        if why:
+            raise ValueError(why)
         return value
 
 
 class DisarmAllIn(ReasonIn):
-    accounts: list[int] | None = Field(
+    accounts: list[Id] | None = Field(
         default=None,
         description="Account ids to disarm; leave it out (or null) to disarm every account. An empty list is "
         "refused, so a script that found no accounts cannot disarm them all by mistake.",
@@ -36,9 +55,9 @@ class DisarmAllIn(ReasonIn):
 
 
 class CancelOrdersIn(ReasonIn):
-    policy: int | None = Field(default=None, description="One policy's symbol.")
-    account: int | None = Field(default=None, description="Every policy of this account.")
-    strategy: int | None = Field(default=None, description="Every policy of this strategy.")
+    policy: Id | None = Field(default=None, description="One policy's symbol.")
+    account: Id | None = Field(default=None, description="Every policy of this account.")
+    strategy: Id | None = Field(default=None, description="Every policy of this strategy.")
     all: bool = Field(default=False, description="Every policy of every account.")
     disarm: bool = Field(default=False, description="Disarm the countdowns too (otherwise they stay armed).")
 

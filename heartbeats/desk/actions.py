@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from heartbeats.domain import audit, disarm_journal, pacing
 from heartbeats.domain.desired import held_by_another, set_desired, waiting_briefly_for_locks
-from heartbeats.domain.validation import required_reason
+from heartbeats.domain.validation import plain_reason, required_reason
 from heartbeats.domain.work import work
 from heartbeats.engine import fallback
 from heartbeats.models import Action, Beat, BeatKind, CountdownPolicy, Effect, Operation, Status
@@ -67,6 +67,7 @@ class HeldDisarm:
 
 
 def _set_desired(policy_id, *, armed: bool, action: str, user, ip, reason="", username=None) -> Operation:
+    reason = plain_reason(reason) if reason else reason
     # A disarm waits for its lock only briefly (see HeldDisarm); an arm waits as long as the database does.
     locked = waiting_briefly_for_locks(settings.DISARM_LOCK_WAIT) if not armed else transaction.atomic()
     with locked:

@@ -1,7 +1,7 @@
 """Old records go: beats and finished queue tasks after BEAT_RETENTION_DAYS, a strategy's recent pings after
-ten minutes, liveness records of engines gone for an hour. The audit trail is never pruned. Run as the
-`prune` duty (heartbeats.duties); each delete goes in small batches, so a large backlog never holds a long
-write lock, and costs one indexed query when there is nothing to delete.
+ten minutes, the shared throttle's windows and liveness records of engines gone for an hour. The audit trail
+is never pruned. Run as the `prune` duty (heartbeats.duties); each delete goes in small batches, so a large
+backlog never holds a long write lock, and costs one indexed query when there is nothing to delete.
 """
 
 from datetime import timedelta
@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_q.models import Task
 
 from heartbeats.desk.strategies import pings
+from heartbeats.domain import throttle
 from heartbeats.models import Beat, Duty, EngineLiveness
 
 BATCH = 5000
@@ -24,6 +25,7 @@ def prune(now=None) -> dict[str, int]:
         "beats": _delete_in_batches(Beat.objects.filter(sent_at__lt=cutoff)),
         "tasks": _delete_in_batches(Task.objects.filter(stopped__lt=cutoff)),
         "pings": pings.prune(now),
+        "throttles": throttle.prune(),
         "engines": EngineLiveness.objects.filter(seen_at__lt=now - timedelta(hours=1)).delete()[0],
         # Leases of work and of zeros sent for an address are made per use: the free ones go.
         "leases": Duty.objects.filter(holder="")

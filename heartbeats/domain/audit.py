@@ -10,6 +10,8 @@ appear as "…1234", secrets as "(replaced)".
 import ipaddress
 import logging
 from collections.abc import Iterable
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
@@ -84,6 +86,25 @@ def target(policy: CountdownPolicy, effect: str) -> OperationTarget:
         changed=effect in GENERATION_EFFECTS,
         effect=effect,
     )
+
+
+# Who is acting in this request, for records written where no request is at hand (signal receivers).
+_actor: ContextVar[tuple | None] = ContextVar("countdown_guard_audit_actor", default=None)
+
+
+@contextmanager
+def acting(user, ip: str | None):
+    """Within this block, changes recorded without a request name `user` (from `ip`) as who made them."""
+    token = _actor.set((user, ip))
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def current_actor() -> tuple:
+    """(user, ip) of the `acting` block around this code, or (None, None) outside any."""
+    return _actor.get() or (None, None)
 
 
 def client_ip(request) -> str | None:

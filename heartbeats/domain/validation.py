@@ -1,4 +1,5 @@
-"""Rules for a policy's timing and symbol that need no exchange: shared by forms, admin and system checks.
+"""Rules for a policy's timing and symbol, and for ids, that need no exchange: shared by forms, admin, the API
+and system checks.
 
 Timing: the countdown must survive two lost heartbeats and a slow third one, so
     countdown ≥ BEATS_PER_COUNTDOWN × interval + LATENCY_MARGIN, and ≥ MIN_COUNTDOWN.
@@ -12,6 +13,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+
+from heartbeats import text
 
 MIN_INTERVAL_S = 1
 MAX_INTERVAL_S = 600
@@ -34,6 +37,15 @@ def required_reason(reason: str, what: str) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise ValueError(f"A reason is required to {what}.")
+    return plain_reason(reason)
+
+
+def plain_reason(reason: str) -> str:
+    """A person's reason goes into the audit trail as typed: no control or invisible characters (ValueError
+    naming the one at fault)."""
+    why = text.refusal(reason, multiline=True)
+    if why:
+        raise ValueError(f"The reason: {why}")
     return reason
 
 
@@ -193,3 +205,19 @@ def _loopback(host: str) -> bool:
 
 def _seconds(ms: int) -> str:
     return f"{ms / 1000:g} s"
+
+
+# An id is plain ASCII digits. Python's int() also reads "١" (Arabic-Indic), "１" (full-width), "+1", " 1 "
+# and "1_0": each would name a row by a spelling no link of ours ever uses.
+ID_DIGITS = re.compile(r"[0-9]+")
+
+
+def plain_id(raw) -> int | None:
+    """`raw` as an id when it is written in plain ASCII digits (an int is taken as it is), else None."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    text = str(raw)
+    # A number too long for any row stays too long (and int() refuses thousands of digits).
+    return int(text[:40]) if ID_DIGITS.fullmatch(text) else None

@@ -1,4 +1,5 @@
-"""Keeps signatures, signed query strings, API keys, secrets and private keys out of text and log records.
+"""Keeps signatures, signed query strings, API keys, secrets, private keys, ping keys and tokens out of text
+and log records.
 
 `redact()` is applied to every message the exchange client puts into an exception. `RedactingFilter` is the
 last line of defence on the log handlers (settings.LOGGING) and on urllib3's connection-pool logger, which
@@ -17,9 +18,19 @@ _PATTERNS = [
     re.compile(r"""(['"]?signature['"]?\s*:\s*['"]?)""" + _VALUE, re.IGNORECASE),
     # The API key header, however it is printed: X-MBX-APIKEY: k, 'X-MBX-APIKEY': 'k', X-MBX-APIKEY=k.
     re.compile(r"""(X-MBX-APIKEY['"]?\s*[:=]\s*['"]?)""" + _VALUE, re.IGNORECASE),
-    # A strategy's ping URL (/ping/<key>: the key is the secret) and a bearer token, as access logs show them.
-    re.compile(r"(/ping/)[A-Za-z0-9_-]{16,64}"),
+    # A strategy's ping URL (/ping/<key>: the key is the secret), also URL-encoded (a `next=` parameter), and
+    # a bearer token, as access logs and gunicorn's DEBUG request line show them.
+    re.compile(r"((?:/|%2F)ping(?:/|%2F))[A-Za-z0-9_-]{16,64}", re.IGNORECASE),
     re.compile(r"(Bearer\s+)" + _VALUE, re.IGNORECASE),
+    # Credentials sent in a query string (?token=…, &access_token=…, ?password=…), refused or not.
+    re.compile(
+        r"([?&](?:[a-z_]*token|auth|key|api[_-]?key|apikey|secret|password|passwd|pwd|sig)(?:=|%3D))"
+        + _VALUE,
+        re.IGNORECASE,
+    ),
+    # An API token anywhere (cg_ and 43 characters), e.g. pasted into a query string or a message.
+    re.compile(r"\b(cg_)[A-Za-z0-9_-]{16,}"),
+    re.compile(r"""(['"]?(?:[a-z_]*token|password)['"]?\s*:\s*['"])[^'"]+""", re.IGNORECASE),
     # Named secrets in key=value or mapping form: secret=…, 'api_key': '…', passphrase: …
     re.compile(
         r"""(\b(?:api[_-]?key|api[_-]?secret|secret(?:[_-]?key)?|key[_-]?passphrase|passphrase|private[_-]?key)"""

@@ -52,16 +52,18 @@ class ChannelForm(LockedEditMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.creating = self.instance.pk is None
         self.described_before = None if self.creating else describe(self.instance)
-        if self.creating:
-            self.fields["new_url"].required = True
-        else:
-            self.fields[
-                "new_url"
-            ].help_text = (
-                f"Stored: {self.instance.url_hint or 'a URL'}. Leave blank to keep it; fill in to replace it."
-            )
-        self.fields["repeat_minutes"].max_value = 7 * 24 * 60
-        self.fields["repeat_minutes"].widget.attrs["max"] = 7 * 24 * 60
+        # The admin leaves out the fields a person may only read (a viewer sees no inputs at all).
+        if "new_url" in self.fields:
+            if self.creating:
+                self.fields["new_url"].required = True
+            else:
+                stored = self.instance.url_hint or "a URL"
+                self.fields[
+                    "new_url"
+                ].help_text = f"Stored: {stored}. Leave blank to keep it; fill in to replace it."
+        if "repeat_minutes" in self.fields:
+            self.fields["repeat_minutes"].max_value = 7 * 24 * 60
+            self.fields["repeat_minutes"].widget.attrs["max"] = 7 * 24 * 60
 
     def clean_new_url(self):
         url = self.cleaned_data.get("new_url", "")

@@ -6,6 +6,7 @@ import re
 from django import forms
 from django.core.validators import RegexValidator
 
+from heartbeats import text
 from heartbeats.models.tokens import ApiToken, TokenRole
 
 MAX_ADDRESSES = 50
@@ -17,7 +18,7 @@ class TokenForm(forms.Form):
     name = forms.CharField(
         max_length=100,
         strip=True,
-        validators=[NAME],
+        validators=[NAME, text.one_line],
         help_text="Who or what uses it, e.g. “incident runbook”. The audit trail names it api:<name>.",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )

@@ -21,6 +21,7 @@ from heartbeats.models.alerts import (
     Notification,
     NotificationKind,
 )
+from heartbeats.models.devices import AuthenticatorApp
 from heartbeats.models.duties import Duty
 from heartbeats.models.engines import AddressLimits, EngineLiveness
 from heartbeats.models.operations import (
@@ -45,6 +46,7 @@ from heartbeats.models.policies import (
     Status,
 )
 from heartbeats.models.strategies import HoldReason, PingKind, Strategy, StrategyPing
+from heartbeats.models.throttles import Throttle
 from heartbeats.models.tokens import ApiToken
 from heartbeats.models.windows import MaintenanceWindow, WindowState
 
@@ -63,6 +65,7 @@ __all__ = [
     "AlertEvent",
     "ApiToken",
     "AppendOnlyError",
+    "AuthenticatorApp",
     "Beat",
     "BeatKind",
     "CancelState",
@@ -90,6 +93,7 @@ __all__ = [
     "Status",
     "Strategy",
     "StrategyPing",
+    "Throttle",
     "Venue",
     "WindowState",
 ]

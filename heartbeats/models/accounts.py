@@ -3,6 +3,7 @@ rest and write-only."""
 
 from django.db import models
 
+from heartbeats import text
 from heartbeats.crypto import EncryptedTextField
 
 
@@ -43,7 +44,7 @@ class AccountQuerySet(models.QuerySet):
 
 
 class ExchangeAccount(models.Model):
-    label = models.CharField(max_length=100, unique=True)
+    label = models.CharField(max_length=100, unique=True, validators=[text.one_line])
     venue = models.CharField(max_length=8, choices=Venue.choices, default=Venue.USDM)
     environment = models.CharField(max_length=16, choices=Environment.choices, default=Environment.PRODUCTION)
     custom_base_url = models.URLField(
@@ -57,7 +58,7 @@ class ExchangeAccount(models.Model):
     api_key_last4 = models.CharField(max_length=4, blank=True, editable=False)
     # Request weight is counted per source IP: accounts sharing an egress identity share one budget and one
     # engine lease. Different identities are served by worker hosts with different egress addresses.
-    egress = models.CharField(max_length=64, default="default")
+    egress = models.CharField(max_length=64, default="default", validators=[text.one_line])
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from heartbeats import text
 from heartbeats.crypto import EncryptedTextField
 
 
@@ -28,7 +29,7 @@ class AlertEvent(models.TextChoices):
 class AlertChannel(models.Model):
     """One place alerts go, as an apprise URL (json://, mailto://, slack://, tgram://, pagerduty://...)."""
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[text.one_line])
     # Holds the service's token: encrypted at rest, write-only, never rendered or logged. `url_hint` (the
     # scheme and nothing else) is what people see.
     url = EncryptedTextField()

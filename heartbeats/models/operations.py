@@ -53,6 +53,16 @@ class Action(models.TextChoices):
     CANCEL_ORDERS = "cancel_orders", "Cancel orders now"
     TOKEN_CREATE = "token_create", "API token created"
     TOKEN_REVOKE = "token_revoke", "API token revoked"
+    # Privileges (heartbeats.domain.privileges): who may do what is itself audited, whatever path changed it.
+    USER_CREATE = "user_create", "User created"
+    USER_DELETE = "user_delete", "User deleted"
+    USER_FLAGS = "user_flags", "User activated, deactivated, staff or superuser"
+    USER_PERMISSIONS = "user_permissions", "User's own permissions changed"
+    GROUP_MEMBERS = "group_members", "Group membership changed"
+    GROUP_PERMISSIONS = "group_permissions", "Group permissions changed"
+    GROUP_CREATE = "group_create", "Group created"
+    GROUP_CHANGE = "group_change", "Group renamed"
+    GROUP_DELETE = "group_delete", "Group deleted"
 
 
 class AppendOnlyError(Exception):

@@ -3,6 +3,8 @@
 from django.db import models
 from django.utils import timezone
 
+from heartbeats import text
+
 
 class HoldReason(models.TextChoices):
     NONE = "", "Not held"
@@ -15,8 +17,10 @@ class Strategy(models.Model):
     its last ping is within `grace_s` (and no hold is latched): when it hangs, the guard stops beating and the
     exchange cancels the orders at expiry."""
 
-    name = models.CharField(max_length=100, unique=True)
-    owner = models.CharField(max_length=150, blank=True, help_text="Who runs it: a person or a team.")
+    name = models.CharField(max_length=100, unique=True, validators=[text.one_line])
+    owner = models.CharField(
+        max_length=150, blank=True, help_text="Who runs it: a person or a team.", validators=[text.one_line]
+    )
     grace_s = models.PositiveIntegerField(
         default=30, help_text="Seconds without a ping after which its policies are no longer beaten."
     )

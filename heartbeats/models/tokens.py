@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from heartbeats import text
+
 PREFIX = "cg_"
 # Longer than any token issue() makes; anything longer is not hashed at all.
 MAX_TOKEN_LENGTH = 100
@@ -30,7 +32,7 @@ def hash_token(raw: str) -> str:
 
 
 class ApiToken(models.Model):
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[text.one_line])
     role = models.CharField(max_length=16, choices=TokenRole.choices, default=TokenRole.VIEWER)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     # What people see to tell tokens apart ("cg_…x7Qz"); the rest is never stored.

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from heartbeats import text
 from heartbeats.models.accounts import ExchangeAccount
 from heartbeats.models.operations import Operation
 from heartbeats.models.policies import CountdownPolicy
@@ -24,7 +25,7 @@ class MaintenanceWindow(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_by_name = models.CharField(max_length=150, blank=True)  # kept if the user is deleted
     created_at = models.DateTimeField(default=timezone.now)
-    reason = models.TextField()
+    reason = models.TextField(validators=[text.multiline])
     accounts = models.ManyToManyField(ExchangeAccount, blank=True, related_name="maintenance_windows")
     policies = models.ManyToManyField(CountdownPolicy, blank=True, related_name="maintenance_windows")
     starts_at = models.DateTimeField(db_index=True)

@@ -1,19 +1,18 @@
 """Who may open what, and the one way views look a policy or an operation up from a URL."""
 
 from functools import wraps
-from urllib.parse import urlencode
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from heartbeats import twofactor
 from heartbeats.domain import roles
+from heartbeats.domain.validation import plain_id
 from heartbeats.models import CountdownPolicy, Operation
+from heartbeats.twofactor import step_up
 
 # The largest id a database integer column holds: anything above is refused before it reaches a query (an
 # out-of-range number makes the database driver raise instead of matching nothing).
@@ -71,13 +70,14 @@ def policy_manager_required(view):
 
 def fresh_second_factor_required(what: str, *, back: str | None = None):
     """The view acts only for a session whose second factor is fresh (heartbeats.twofactor.fresh); otherwise
-    `step_up` answers instead. `back` (a URL name) is where to return after giving it, else this page."""
+    `step_up` answers instead. `back` (a URL name, given the view's own URL arguments when it takes them) is
+    where to return after giving it, else this page."""
 
     def decorator(view):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
             if not twofactor.fresh(request):
-                return step_up(request, what, back=reverse(back) if back else None)
+                return step_up(request, what, back=_back_url(back, kwargs) if back else None)
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -85,29 +85,18 @@ def fresh_second_factor_required(what: str, *, back: str | None = None):
     return decorator
 
 
-def step_up(request, what: str, *, back: str | None = None):
-    """Ask for the second factor again before `what`. Opening a page goes to the verify page, which leads back
-    to it; a form sent with a stale factor is refused, with nothing done, and says how to go on."""
-    back = back or request.get_full_path()
-    verify_url = f"{reverse('second_factor_verify')}?{urlencode({'next': back})}"
-    fresh_for = twofactor.fresh_minutes()
-    if request.method in ("GET", "HEAD"):
-        messages.info(request, f"{what} asks for your second factor again (it is good for {fresh_for}).")
-        return redirect(verify_url)
-    return render(
-        request,
-        "heartbeats/step_up.html",
-        {"what": what, "verify_url": verify_url, "fresh_for": fresh_for},
-        status=403,
-    )
+def _back_url(name: str, kwargs: dict) -> str:
+    try:
+        return reverse(name, kwargs=kwargs)
+    except NoReverseMatch:
+        return reverse(name)
 
 
 def parse_id(raw, what: str) -> int:
     """A positive database id from a URL or form value, or a 404 that says what was wrong."""
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        raise Http404(f"“{str(raw)[:40]}” is not a {what} number. Nothing was changed.") from None
+    value = plain_id(raw)
+    if value is None:
+        raise Http404(f"“{str(raw)[:40]}” is not a {what} number. Nothing was changed.")
     if not 0 < value <= MAX_ID:
         raise Http404(f"There is no {what} {value}. Nothing was changed.")
     return value

@@ -11,7 +11,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from heartbeats import twofactor
 from heartbeats.desk import presenters
@@ -38,6 +38,7 @@ def _channel(channel_id) -> AlertChannel:
         raise Http404("There is no such alert channel (it may have been deleted).") from None
 
 
+@require_GET
 @viewer_required
 def alerts_page(request):
     channels = list(AlertChannel.objects.prefetch_related("accounts"))
@@ -119,6 +120,7 @@ def channel_delete(request, channel_id):
 
 @require_POST
 @_manager_required
+@fresh_second_factor_required("Sending a test to an alert channel", back="alerts")
 def channel_test(request, channel_id):
     channel = _channel(channel_id)
     audit.record(

@@ -7,6 +7,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from heartbeats import text
 from heartbeats.desk import presenters
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.domain import audit
@@ -17,6 +18,7 @@ from heartbeats.views.access import fresh_second_factor_required, operator_requi
 class CancelOrdersForm(forms.Form):
     reason = forms.CharField(
         max_length=1000,
+        validators=[text.multiline],
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. strategy misbehaving, fat finger"}),
         error_messages={"required": "Give a reason: it is kept in the audit trail with your name."},
     )

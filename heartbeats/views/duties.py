@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.http import require_GET
 
 from heartbeats.desk import presenters
 from heartbeats.duties.report import duty_states, overdue
@@ -12,6 +13,7 @@ from heartbeats.models import EngineLiveness
 from heartbeats.views.access import viewer_required
 
 
+@require_GET
 @viewer_required
 def duties_page(request):
     now = timezone.now()

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from heartbeats import twofactor
+from heartbeats import text, twofactor
 from heartbeats.desk import maintenance, presenters
 from heartbeats.domain import audit, roles
 from heartbeats.models import CountdownPolicy, ExchangeAccount, MaintenanceWindow, WindowState
@@ -53,6 +53,7 @@ class UTCDateTimeField(forms.DateTimeField):
 def _reason(placeholder: str) -> forms.CharField:
     return forms.CharField(
         max_length=1000,
+        validators=[text.multiline],
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": placeholder}),
         error_messages={"required": REASON_REQUIRED},
     )

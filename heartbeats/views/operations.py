@@ -11,10 +11,12 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from heartbeats import text
 from heartbeats.desk import actions, presenters
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.desk.presenters import epoch_ms
 from heartbeats.domain import audit, pacing, roles
+from heartbeats.domain.validation import plain_id
 from heartbeats.models import Action, CancelState, ExchangeAccount
 from heartbeats.views.access import (
     MAX_ID,
@@ -43,10 +45,14 @@ class AccountChoices(forms.ModelMultipleChoiceField):
 
     def clean(self, value):
         for raw in value or []:
-            try:
-                number = int(str(raw))
-            except ValueError:
-                continue  # the parent says "… is not an account number"
+            number = plain_id(raw)
+            if number is None:
+                # int() would read "١" or " 1 " as 1: only plain digits name a row.
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": str(raw)[:40]},
+                )
             if not 0 < number <= MAX_ID:
                 raise ValidationError(
                     self.error_messages["invalid_choice"],
@@ -59,6 +65,7 @@ class AccountChoices(forms.ModelMultipleChoiceField):
 class DisarmAllForm(forms.Form):
     reason = forms.CharField(
         max_length=1000,
+        validators=[text.multiline],
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. exchange incident, strategy halted"}),
         error_messages={"required": "Give a reason: it is kept in the audit trail with your name."},
     )

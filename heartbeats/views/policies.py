@@ -18,6 +18,7 @@ from heartbeats.models import Action, OperationTarget, Outcome
 from heartbeats.views import charts
 from heartbeats.views.access import (
     MAX_ID,
+    fresh_second_factor_required,
     get_policy,
     operator_required,
     policy_manager_required,
@@ -126,6 +127,7 @@ def policy_disarm(request, policy_id):
 
 @require_http_methods(["GET", "POST"])
 @policy_manager_required
+@fresh_second_factor_required("Adding a policy")
 def policy_new(request):
     """Key admins add a policy (created disarmed). The form checks the symbol against the exchange and the
     egress budget inside is_valid(), before anything is written; the save may still refuse (e.g. the symbol

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from heartbeats import text
 from heartbeats.desk import actions, presenters
 from heartbeats.desk.presenters import epoch_ms
 from heartbeats.domain import audit, pacing
@@ -28,6 +29,7 @@ MAX_SELECTION = 5000
 class ReasonForm(forms.Form):
     reason = forms.CharField(
         max_length=1000,
+        validators=[text.multiline],
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. maintenance over, strategy released"}),
         error_messages={"required": "Give a reason: it is kept in the audit trail with your name."},
     )

@@ -14,7 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from heartbeats import twofactor
 from heartbeats.desk import presenters
@@ -47,12 +47,6 @@ def ping(request, key, fail=False):
     if not pings.usable_key(key):
         return _text("No strategy has this ping URL.", 404)
     ip = audit.client_ip(request)
-    if not pings.limiter.allow(
-        (f"key:{key}", pings.PER_KEY_PER_SECOND), (f"ip:{ip}", pings.PER_ADDRESS_PER_SECOND)
-    ):
-        return _text(
-            "Too many pings: slow down (a ping every few seconds is plenty).", 429, **{"Retry-After": "1"}
-        )
     try:
         outcome = pings.record(key, ip, fail=fail)
     except DatabaseError as exc:
@@ -63,6 +57,10 @@ def ping(request, key, fail=False):
         return _text("Not recorded: an unexpected error. Ping again.", 503, **{"Retry-After": "1"})
     if outcome is None:
         return _text("No strategy has this ping URL.", 404)
+    if outcome == pings.TOO_MANY:
+        return _text(
+            "Too many pings: slow down (a ping every few seconds is plenty).", 429, **{"Retry-After": "1"}
+        )
     return _text(outcome)
 
 
@@ -91,6 +89,7 @@ def ping_url(request, key: str) -> str:
     return request.build_absolute_uri(reverse("ping", args=[key]))
 
 
+@require_GET
 @viewer_required
 def strategies_page(request):
     strategies = list(Strategy.objects.prefetch_related("policies__account"))
@@ -107,6 +106,7 @@ def strategies_page(request):
     )
 
 
+@require_GET
 @viewer_required
 def strategy_detail(request, strategy_id):
     strategy = _strategy(strategy_id)
@@ -174,7 +174,7 @@ def strategy_edit(request, strategy_id):
 
 @require_POST
 @_key_admin_required
-@fresh_second_factor_required("Replacing a ping URL")
+@fresh_second_factor_required("Replacing a ping URL", back="strategy")
 def strategy_new_key(request, strategy_id):
     strategy = _strategy(strategy_id)
     key = pings.new_key()
@@ -191,7 +191,7 @@ def strategy_new_key(request, strategy_id):
 
 @require_POST
 @_key_admin_required
-@fresh_second_factor_required("Deleting a strategy")
+@fresh_second_factor_required("Deleting a strategy", back="strategy")
 def strategy_delete(request, strategy_id):
     strategy = _strategy(strategy_id)
     with transaction.atomic():
@@ -209,6 +209,7 @@ def strategy_delete(request, strategy_id):
 
 @require_POST
 @operator_required
+@fresh_second_factor_required("Releasing a strategy", back="strategy")
 def strategy_release(request, strategy_id):
     strategy = _strategy(strategy_id)
     try:

@@ -271,13 +271,13 @@ def remove(request, kind, device_id):
 
 class StepUpNeeded(webauthn_errors.OTPWebAuthnApiError):
     status_code = 403
-    code = "step_up_needed"
+    default_code = "step_up_needed"
     default_detail = "Confirm with your second factor first (reload the page), then add the passkey."
 
 
 class SignInLocked(webauthn_errors.OTPWebAuthnApiError):
     status_code = 403
-    code = "locked_out"
+    default_code = "locked_out"
     default_detail = "Too many failed sign-ins from this address: you were signed out. Try again later."
 
 

@@ -152,3 +152,13 @@ def test_the_admin_adds_a_channel_with_its_accounts_and_one_audit_row(client, dj
     created = Operation.objects.get(action=Action.CHANNEL_CREATE)
     assert created.username == "root" and created.changes["accounts"] == [None, ["desk-a"]]
     assert TOKEN not in str(created.changes)
+
+
+def test_a_viewer_opens_a_channel_in_the_admin_read_only(client, viewer, receiver):
+    channel = make_channel(receiver.url(token=TOKEN))
+    client.force_login(viewer)
+    page = client.get(reverse("admin:heartbeats_alertchannel_change", args=[channel.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "desk pager" in body and 'name="_save"' not in body and 'name="new_url"' not in body
+    assert TOKEN not in body

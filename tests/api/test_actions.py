@@ -1,6 +1,8 @@
 """Arm, disarm and Disarm all through the API: done and audited under the token's name with the reason, or
 refused with a JSON message and nothing changed."""
 
+import logging
+
 import pytest
 
 from heartbeats.models import Action, CountdownPolicy, Operation
@@ -120,6 +122,20 @@ class TestBadRequests:
         )
         assert response.status_code == 400 and "detail" in response.json()
         assert desired(armed) == (True, 1)
+
+    def test_an_oversized_body_is_one_warning_and_changes_nothing(self, operator_token, armed, caplog):
+        _, api = operator_token
+        caplog.set_level(logging.DEBUG)
+        response = api.post(f"policies/{armed.pk}/disarm", {"reason": "x" * (3 * 1024 * 1024)})
+        assert response.status_code == 413
+        detail = response.json()["detail"]
+        assert "too large" in detail and "Nothing was changed" in detail
+        assert desired(armed) == (True, 1)
+        assert not Operation.objects.filter(action=Action.DISARM).exists()
+        loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(loud) == 1, [r.getMessage() for r in loud]
+        assert loud[0].levelno == logging.WARNING and loud[0].exc_info is None
+        assert "Traceback" not in caplog.text
 
     @pytest.mark.parametrize(
         ("policy_id", "message"),

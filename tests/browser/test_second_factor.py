@@ -9,10 +9,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.sessions.backends.db import SessionStore
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from heartbeats import twofactor
-from heartbeats.models import Action, CountdownPolicy, Operation
+from heartbeats.models import Action, AuthenticatorApp, CountdownPolicy, Operation
 from tests.browser.conftest import PASSWORD, make_user, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -92,7 +91,7 @@ def test_an_operator_enrols_an_app_and_signs_in_with_its_code(page, live_server)
 
     page.click("text=Sign out")
     page.wait_for_url(f"{live_server.url}/login/")
-    device = TOTPDevice.objects.get(user__username="olga")
+    device = AuthenticatorApp.objects.get(user__username="olga")
     give_password(page, live_server, "olga")
     page.wait_for_url(f"{live_server.url}/second-factor/verify/?next=%2F")
     page.fill("#id_token", "111111" if code_for(device.bin_key, 1) != "111111" else "222222")
@@ -114,7 +113,7 @@ def test_an_operator_enrols_an_app_and_signs_in_with_its_code(page, live_server)
 
 def test_a_key_admin_signs_in_with_an_app_code_computed_here(page, live_server):
     user = make_user("kim", "key admin")
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    device = AuthenticatorApp.objects.create(user=user, name="phone", confirmed=True)
     sign_in_with_app(page, live_server, "kim", device)
     page.goto(f"{live_server.url}/admin/heartbeats/exchangeaccount/add/")
     assert page.locator("#id_label").is_visible()
@@ -149,7 +148,7 @@ def test_an_operator_adds_a_passkey_and_signs_in_with_it(page, live_server):
 
 def test_a_passkey_the_server_does_not_know_is_refused_and_audited(page, live_server):
     user = make_user("olga", "operator")
-    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    AuthenticatorApp.objects.create(user=user, name="phone", confirmed=True)
     cdp, authenticator = add_virtual_authenticator(page)
     give_password(page, live_server, "olga")
     page.wait_for_url(f"{live_server.url}/second-factor/verify/?next=%2F")
@@ -173,7 +172,7 @@ def test_disarm_all_is_refused_without_a_fresh_factor_then_done_with_one(
     page, live_server, desk_on_simulator
 ):
     user = make_user("olga", "operator")
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    device = AuthenticatorApp.objects.create(user=user, name="phone", confirmed=True)
     account, policy = desk_on_simulator
     armed = policy(account("desk-a"), "BTCUSDT")
     CountdownPolicy.objects.filter(pk=armed.pk).update(armed=True, generation=1)

@@ -3,6 +3,7 @@
 import pytest
 
 from heartbeats import checks
+from heartbeats.models import AlertChannel, AuthenticatorApp
 
 from .conftest import make_account, make_policy
 
@@ -82,6 +83,17 @@ def test_it_reports_secrets_that_the_configured_keys_cannot_open(settings, key_a
     assert ids(found) == ["countdown_guard.E005"]
     assert "locked-out" in found[0].msg
     assert account.secret not in found[0].msg
+
+
+@pytest.mark.django_db
+def test_it_reports_second_factor_keys_and_channel_urls_too(settings, key_a, key_b, django_user_model):
+    settings.ENCRYPTION_KEYS = [key_a]
+    AuthenticatorApp.objects.create(user=django_user_model.objects.create_user("olga"), name="phone")
+    AlertChannel.objects.create(name="pager", url="json://hooks.example.com/x")
+    settings.ENCRYPTION_KEYS = [key_b]
+    (found,) = checks.check_secrets_decrypt(databases=["default"])
+    assert found.id == "countdown_guard.E005" and found.msg.startswith("2 stored secret(s)")
+    assert "authenticator app phone (olga)" in found.msg and "alert channel pager" in found.msg
 
 
 def test_it_refuses_a_worker_that_would_run_schedules(settings):

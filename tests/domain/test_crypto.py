@@ -62,7 +62,7 @@ def test_it_rotates_keys_end_to_end(settings, key_a, key_b):
 
     out = io.StringIO()
     call_command("reencrypt_secrets", stdout=out)
-    assert "Re-encrypted 3 secret(s) of 1 account(s)" in out.getvalue()
+    assert "Re-encrypted 3 secret(s) of 1 exchange account(s) under the newest key" in out.getvalue()
     after = raw_columns(account)
     assert all(old != new for old, new in zip(before, after, strict=True))
     call_command("reencrypt_secrets", "--check", stdout=io.StringIO())

@@ -38,8 +38,8 @@ def test_it_prunes_old_beats_task_results_and_engine_records(make_account, make_
         EngineLiveness.objects.create(
             engine_id=engine_id, host="h", pid=1, started_at=now - age, seen_at=now - age
         )
-    assert prune(now) == {"beats": 2, "tasks": 1, "pings": 0, "engines": 1, "leases": 0}
+    assert prune(now) == {"beats": 2, "tasks": 1, "pings": 0, "throttles": 0, "engines": 1, "leases": 0}
     assert list(Beat.objects.values_list("sent_at", flat=True)) == [now - timedelta(days=1)]
     assert list(Task.objects.values_list("id", flat=True)) == ["t1"]
     assert list(EngineLiveness.objects.values_list("engine_id", flat=True)) == ["recent"]
-    assert prune(now) == {"beats": 0, "tasks": 0, "pings": 0, "engines": 0, "leases": 0}
+    assert prune(now) == {"beats": 0, "tasks": 0, "pings": 0, "throttles": 0, "engines": 0, "leases": 0}

@@ -127,3 +127,47 @@ def test_ping_keys_and_bearer_tokens_are_redacted():
     cleaned = redact(line)
     assert "Zk3-aQ9_x7LmPp0qRsTuVwXy" not in cleaned and "cg_abcdef123456" not in cleaned
     assert "/ping/<redacted>" in cleaned and "Bearer <redacted>" in cleaned
+
+
+TOKEN = "cg_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefg"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ('"GET /metrics?token=s3cretMetricsToken HTTP/1.1" 403', "s3cretMetricsToken"),
+        (f'"GET /api/v1/status?page=1&token={TOKEN} HTTP/1.1" 401', TOKEN[3:]),
+        ("GET /api/v1/status?access_token=abcdefghij&x=1", "abcdefghij"),
+        ("/login/?next=%2Fping%2FZk3-aQ9_x7LmPp0qRsTuVwXy", "Zk3-aQ9_x7LmPp0qRsTuVwXy"),
+        ("GET /ping/Zk3-aQ9_x7LmPp0qRsTuVwXy/fail", "Zk3-aQ9_x7LmPp0qRsTuVwXy"),
+        (f"someone pasted {TOKEN} into a reason", TOKEN[3:]),
+        ('{"token": "s3cretMetricsToken"}', "s3cretMetricsToken"),
+    ],
+)
+def test_it_redacts_ping_keys_and_tokens_in_paths_and_query_strings(text, secret):
+    cleaned = redact(text)
+    assert secret not in cleaned and "<redacted>" in cleaned
+
+
+def test_it_leaves_words_about_tokens_alone():
+    for text in ["CSRF token missing.", "API token runbook refused from 192.0.2.1: address not allowed"]:
+        assert redact(text) == text
+
+
+def test_every_handler_of_the_process_redacts():
+    from heartbeats.exchange.redact import RedactingFilter
+    from heartbeats.logs import redact_every_handler
+
+    logger = logging.getLogger("tests.exchange.redact.foreign")
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(handler.format(record))
+    logger.addHandler(handler)  # a handler no LOGGING setting knows of, as gunicorn's or a library's
+    logger.propagate = False
+    try:
+        assert redact_every_handler(RedactingFilter) >= 1
+        assert redact_every_handler(RedactingFilter) == 0  # once per handler
+        logger.warning("GET /ping/%s", "Zk3-aQ9_x7LmPp0qRsTuVwXy")
+    finally:
+        logger.removeHandler(handler)
+    assert seen == ["GET /ping/<redacted>"]

@@ -34,14 +34,7 @@ def _wait_until_up(process, url, timeout=30):
     raise AssertionError(f"gunicorn did not answer at {url}")
 
 
-def test_it_serves_the_dashboard_securely_behind_a_proxy(production_env, tmp_path):
-    port = free_port()
-    env = production_env | {
-        "CG_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "CG_BEHIND_PROXY": "1",
-        "CG_BIND": f"127.0.0.1:{port}",
-        "CG_WEB_WORKERS": "1",
-    }
+def _prepare(env):
     for step in (
         ["migrate", "--noinput", "-v", "0"],
         ["createcachetable"],
@@ -49,6 +42,19 @@ def test_it_serves_the_dashboard_securely_behind_a_proxy(production_env, tmp_pat
     ):
         result = manage(*step, env=env, timeout=120)
         assert result.returncode == 0, result.stderr
+
+
+def test_it_serves_the_dashboard_securely_behind_a_proxy(production_env, tmp_path):
+    port = free_port()
+    env = production_env | {
+        "CG_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "CG_BEHIND_PROXY": "1",
+        # This test's requests play the proxy, from loopback.
+        "CG_FORWARDED_ALLOW_IPS": "127.0.0.1",
+        "CG_BIND": f"127.0.0.1:{port}",
+        "CG_WEB_WORKERS": "1",
+    }
+    _prepare(env)
     base = f"http://127.0.0.1:{port}"
     process = _start_gunicorn(env)
     try:
@@ -82,6 +88,35 @@ def test_it_serves_the_dashboard_securely_behind_a_proxy(production_env, tmp_pat
         # Hosts not in CG_ALLOWED_HOSTS are refused.
         other = requests.get(f"{base}/admin/login/", headers={**proxied, "Host": "evil.example"}, timeout=5)
         assert other.status_code == 400
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_it_believes_forwarded_headers_from_the_named_proxy_only(production_env, tmp_path):
+    """The proxy is elsewhere (192.0.2.80): a process on this host talking to gunicorn directly cannot say
+    the request came over https, nor pass for another client address."""
+    port = free_port()
+    env = production_env | {
+        "CG_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "CG_BEHIND_PROXY": "1",
+        "CG_FORWARDED_ALLOW_IPS": "192.0.2.80",
+        "CG_BIND": f"127.0.0.1:{port}",
+        "CG_WEB_WORKERS": "1",
+    }
+    _prepare(env)
+    base = f"http://127.0.0.1:{port}"
+    process = _start_gunicorn(env)
+    try:
+        _wait_until_up(process, f"{base}/login/")
+        spoofed = {
+            "Host": "guard.example.com",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-For": "203.0.113.9",
+        }
+        response = requests.get(f"{base}/login/", headers=spoofed, timeout=5, allow_redirects=False)
+        assert response.status_code == 301
+        assert response.headers["Location"] == "https://guard.example.com/login/"
     finally:
         process.terminate()
         process.wait(timeout=15)

@@ -28,6 +28,15 @@ def test_it_refuses_a_malformed_setting(production_env):
     assert result.stderr == "Countdown Guard cannot start: CG_DEBUG must be true or false, not 'maybe'.\n"
 
 
+def test_behind_a_proxy_it_refuses_to_start_until_the_proxy_is_named(production_env):
+    env = production_env | {"CG_BEHIND_PROXY": "1", "CG_BIND": "127.0.0.1:8000"}
+    result = manage("check", env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Countdown Guard cannot start: CG_BEHIND_PROXY=1 needs the proxy named")
+    for named in ({"CG_FORWARDED_ALLOW_IPS": "10.0.0.5"}, {"CG_BIND": "unix:/run/countdown-guard/web.sock"}):
+        assert manage("check", "--deploy", "--fail-level", "WARNING", env=env | named).returncode == 0, named
+
+
 def test_gunicorn_refuses_to_start_without_a_required_setting_saying_only_which(production_env):
     del production_env["CG_SECRET_KEY"]
     result = subprocess.run(

@@ -24,11 +24,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 BOT = "10.7.7.7"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_limiter(monkeypatch):
-    monkeypatch.setattr(pings, "limiter", pings.Limiter())
-
-
 @pytest.fixture
 def as_key_admin(client, key_admin):
     client.force_login(key_admin)

@@ -89,7 +89,7 @@ class TestRefusals:
         [
             ("424242", "There is no policy 424242"),
             ("abc", "is not a policy number"),
-            ("-3", "There is no policy"),
+            ("-3", "“-3” is not a policy number"),
         ],
     )
     def test_it_explains_a_bad_policy_id_and_changes_nothing(self, as_operator, desk, bad, message):

@@ -1,21 +1,22 @@
 """The second factor at sign-in: who must enrol, giving it (app, recovery code), lockout, and changing one's
 own devices. Step-up actions are in test_step_up.py."""
 
+import re
 import time
 
 import pytest
 from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from heartbeats import twofactor
-from heartbeats.models import Action, Operation
+from heartbeats.models import Action, AuthenticatorApp, Operation
+from heartbeats.twofactor import recovery_digest
 from tests.web.conftest import PASSWORD
 
 
 def give_app(user, name="phone"):
-    return TOTPDevice.objects.create(user=user, name=name, confirmed=True)
+    return AuthenticatorApp.objects.create(user=user, name=name, confirmed=True)
 
 
 def code_for(device, drift=0) -> str:
@@ -26,7 +27,7 @@ def code_for(device, drift=0) -> str:
 def give_codes(user, *codes):
     device = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
     for code in codes:
-        device.token_set.create(token=code)
+        twofactor.store_recovery_code(device, code)
     return device
 
 
@@ -99,16 +100,20 @@ class TestEnrolment:
         assert page.status_code == 200
         assert "data:image/svg+xml" in html and 'id="totp-key"' in html
         key = client.session[twofactor.SESSION_PENDING_TOTP]
-        pending = TOTPDevice(key=key)
+        pending = AuthenticatorApp(key=key)
         response = client.post(
             reverse("second_factor_totp"), {"name": "my phone", "token": code_for(pending)}
         )
         assert response.status_code == 200
         html = response.content.decode()
-        codes = StaticDevice.objects.get(user=operator).token_set.values_list("token", flat=True)
-        assert len(codes) == twofactor.RECOVERY_CODE_COUNT
-        assert all(code in html for code in codes)
-        device = TOTPDevice.objects.get(user=operator)
+        recovery = StaticDevice.objects.get(user=operator)
+        stored = set(recovery.token_set.values_list("token", flat=True))
+        codes = re.findall(r"<li><code>([a-z2-7]{16})</code></li>", html)
+        assert len(codes) == len(stored) == twofactor.RECOVERY_CODE_COUNT
+        # Stored as digests, never as the codes shown.
+        assert {recovery_digest(recovery.pk, code) for code in codes} == stored
+        assert not stored & set(codes)
+        device = AuthenticatorApp.objects.get(user=operator)
         assert (device.name, device.confirmed) == ("my phone", True)
         # Enrolling is giving it: the board opens at once.
         assert client.get("/").status_code == 200
@@ -127,7 +132,7 @@ class TestEnrolment:
         response = client.post(reverse("second_factor_totp"), {"name": "phone", "token": "000000"})
         assert response.status_code == 400
         assert "does not match" in response.content.decode()
-        assert not TOTPDevice.objects.filter(user=operator).exists()
+        assert not AuthenticatorApp.objects.filter(user=operator).exists()
         assert client.get("/").status_code == 302
 
     def test_a_second_app_needs_a_fresh_factor(self, client, operator):
@@ -211,7 +216,7 @@ class TestSignIn:
         for _ in range(4):
             verify(client, "000000")
         # django-otp's own throttle holds the app back after failures: wait it out.
-        TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0)
+        AuthenticatorApp.objects.filter(pk=device.pk).update(throttling_failure_count=0)
         assert verify(client, code_for(device)).status_code == 302
         client.post(reverse("logout"))
         sign_in(client, operator)
@@ -231,7 +236,7 @@ class TestSignIn:
 
 class TestOwnDevices:
     def _fresh(self, client, user):
-        device = TOTPDevice.objects.filter(user=user).first() or give_app(user)
+        device = AuthenticatorApp.objects.filter(user=user).first() or give_app(user)
         sign_in(client, user)
         assert verify(client, code_for(device)).status_code == 302
         return device
@@ -245,13 +250,13 @@ class TestOwnDevices:
         device = self._fresh(client, operator)
         response = client.post(reverse("second_factor_remove", args=["totp", device.pk]), follow=True)
         assert "your role needs one" in response.content.decode()
-        assert TOTPDevice.objects.filter(pk=device.pk).exists()
+        assert AuthenticatorApp.objects.filter(pk=device.pk).exists()
 
     def test_removing_the_last_app_takes_the_recovery_codes_and_is_audited(self, client, viewer):
         device = self._fresh(client, viewer)
         give_codes(viewer, "abcd2345")
         client.post(reverse("second_factor_remove", args=["totp", device.pk]))
-        assert not TOTPDevice.objects.filter(user=viewer).exists()
+        assert not AuthenticatorApp.objects.filter(user=viewer).exists()
         assert not StaticDevice.objects.filter(user=viewer).exists()
         removed = Operation.objects.get(action=Action.SECOND_FACTOR_REMOVED)
         assert removed.changes["removed"] == ["authenticator app “phone”", "recovery codes"]
@@ -265,14 +270,14 @@ class TestOwnDevices:
         response = client.post(reverse("second_factor_remove", args=["totp", device.pk]))
         assert response.status_code == 403
         assert "Nothing was changed" in response.content.decode()
-        assert TOTPDevice.objects.filter(pk=device.pk).exists()
+        assert AuthenticatorApp.objects.filter(pk=device.pk).exists()
 
     def test_nobody_removes_someone_elses_device(self, client, operator, viewer):
         self._fresh(client, operator)
         other = give_app(viewer)
         response = client.post(reverse("second_factor_remove", args=["totp", other.pk]), follow=True)
         assert "no such device" in response.content.decode()
-        assert TOTPDevice.objects.filter(pk=other.pk).exists()
+        assert AuthenticatorApp.objects.filter(pk=other.pk).exists()
 
     def test_new_recovery_codes_replace_the_old_ones(self, client, operator):
         self._fresh(client, operator)
@@ -343,13 +348,20 @@ class TestSuperuserReset:
             follow=True,
         )
         assert "Second factor of olga reset" in response.content.decode()
-        assert not TOTPDevice.objects.filter(user=operator).exists()
+        assert not AuthenticatorApp.objects.filter(user=operator).exists()
         assert not StaticDevice.objects.filter(user=operator).exists()
         reset = Operation.objects.get(action=Action.SECOND_FACTOR_RESET)
         assert reset.username == "sue" and reset.changes["user"] == "olga"
-        # Their session is no longer verified: they enrol again before anything else.
+        assert reset.changes["sessions ended"] == 1
+        # Their session is gone: enrolling a new device takes the password first (the reset may be because
+        # someone else holds their phone, and that session).
         again = theirs.get("/")
-        assert again.status_code == 302 and again["Location"].startswith(reverse("second_factor"))
+        assert again.status_code == 302 and again["Location"].startswith(reverse("login"))
+        enrol = theirs.post(reverse("second_factor_totp"), {"name": "thief's phone", "token": "123456"})
+        assert enrol.status_code == 302 and enrol["Location"].startswith(reverse("login"))
+        assert not AuthenticatorApp.objects.filter(user=operator).exists()
+        # The superuser who reset it stays signed in.
+        assert client.get(reverse("admin:auth_user_changelist")).status_code == 200
 
     def test_only_a_superuser_has_the_reset(self, client, key_admin, operator):
         from django.contrib.auth.models import Permission
@@ -361,15 +373,20 @@ class TestSuperuserReset:
             reverse("admin:auth_user_changelist"),
             {"action": "reset_second_factor", "_selected_action": [operator.pk]},
         )
-        assert TOTPDevice.objects.filter(user=operator).exists()
+        assert AuthenticatorApp.objects.filter(user=operator).exists()
         assert response.status_code in (200, 302, 403)
 
     def test_the_console_resets_too(self, operator):
         from django.core.management import call_command
 
         give_app(operator)
+        from django.test import Client
+
+        theirs = Client()
+        theirs.force_login(operator)
         call_command("reset_second_factor", "olga")
-        assert not TOTPDevice.objects.filter(user=operator).exists()
+        assert not AuthenticatorApp.objects.filter(user=operator).exists()
+        assert theirs.get("/")["Location"].startswith(reverse("login"))
         reset = Operation.objects.get(action=Action.SECOND_FACTOR_RESET)
         assert reset.username == "(console)" and reset.changes["user"] == "olga"
 

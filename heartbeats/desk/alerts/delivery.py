@@ -11,11 +11,12 @@ import re
 from datetime import timedelta
 
 import apprise
+from apprise.conversion import convert_between
 from django.conf import settings
 from django.utils import timezone
 
 from heartbeats.desk.alerts import log_channel  # noqa: F401  registers log://
-from heartbeats.domain import metrics
+from heartbeats.domain import metrics, outbound
 from heartbeats.models.alerts import AlertChannel, Delivery, Notification, NotificationKind
 
 log = logging.getLogger(__name__)
@@ -34,16 +35,26 @@ class ChannelURLError(ValueError):
 
 
 def check_url(url: str) -> None:
-    """Refuse a URL apprise cannot use, before it is stored."""
+    """Refuse a URL apprise cannot use, or one naming a host the server may not send to, before it is
+    stored (the addresses are checked again at every send: heartbeats.domain.outbound)."""
     if _service(url) is None:
         raise ChannelURLError(
             "This is not a notification URL Countdown Guard can send to (see the apprise URL formats: "
             "json://host/path, mailto://user:password@host, slack://..., tgram://..., pagerduty://...)."
         )
+    why = outbound.url_refusal(url)
+    if why:
+        raise ChannelURLError(why)
 
 
 def send(url: str, title: str, body: str, severity: str = "warning") -> tuple[bool, str]:
-    """Send once; (delivered, why not) with the reason scrubbed of every piece of the URL."""
+    """Send once; (delivered, why not) with the reason scrubbed of every piece of the URL.
+
+    `title` and `body` are plain text and may carry people's words (a reason, an account label). apprise is
+    told so (body_format=text), so it escapes them for whatever the channel renders: HTML for an e-mail's
+    HTML part or Telegram, CommonMark for Teams, Slack's own escaping for Slack, nothing for plain channels.
+    A title the channel shows on its own (not blended into the body, which apprise converts) is escaped
+    here the same way."""
     service = _service(url)
     if service is None:
         return False, "The channel's URL is not one apprise understands."
@@ -51,22 +62,46 @@ def send(url: str, title: str, body: str, severity: str = "warning") -> tuple[bo
     sender = apprise.Apprise()
     sender.add(service)
     try:
-        result = sender.notify(
-            body=body,
-            title=title,
-            notify_type=severity,
-            timeout=SEND_TIMEOUT_S,
-            log_callback=lambda entry, _service: messages.append(entry),
-            log_level=logging.WARNING,
-        )
+        with outbound.public_only() as refused:
+            result = sender.notify(
+                body=body,
+                title=safe_title(service, title),
+                body_format=apprise.NotifyFormat.TEXT,
+                notify_type=severity,
+                timeout=SEND_TIMEOUT_S,
+                log_callback=lambda entry, _service: messages.append(entry),
+                log_level=logging.WARNING,
+            )
     except Exception as exc:  # a plugin's own bug must not end the delivery thread
         return False, scrub(f"The notification service failed: {exc.__class__.__name__}.", url)
+    if refused:
+        return False, scrub(
+            f"Not sent: {refused[0]}. Alerts go to public addresses only (CG_ALLOW_PRIVATE_ALERT_HOSTS).", url
+        )[:300]
     if result:
         return True, ""
     reasons = [m.message for m in messages if m.level in ("WARNING", "ERROR", "CRITICAL")]
     status = getattr(getattr(result, "status", None), "name", "failed").lower()
     reason = reasons[-1] if reasons else f"Not delivered ({status})."
     return False, scrub(reason, url)[:300]
+
+
+def safe_title(service, title: str) -> str:
+    """The plain-text `title` as the channel will render it when it shows the title apart from the body."""
+    if not title or service.title_maxlen <= 0:
+        return title  # blended into the body: apprise converts it with the body
+    if {"mailto", "mailtos"} & set(_protocols(service)):
+        return title  # an e-mail's title is its Subject header: plain text whatever the body's format
+    target = service.resolve_format(apprise.NotifyFormat.TEXT)
+    return convert_between(apprise.NotifyFormat.TEXT, target, title)
+
+
+def _protocols(service) -> list[str]:
+    found = []
+    for name in ("protocol", "secure_protocol"):
+        value = getattr(service, name, None) or ()
+        found += [value] if isinstance(value, str) else list(value)
+    return found
 
 
 def scrub(text: str, url: str) -> str:

@@ -13,6 +13,7 @@ import requests
 from django.conf import settings
 
 from heartbeats.desk import presenters
+from heartbeats.domain import outbound
 from heartbeats.models import Status
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,12 @@ def ping_if_healthy(url: str | None = None) -> bool:
         log.info("healthcheck ping withheld: %s", why)
         return False
     try:
-        response = requests.get(url, timeout=TIMEOUT_S)
+        # Public addresses only, checked as the name is resolved (heartbeats.domain.outbound): redirects too.
+        with outbound.public_only() as refused:
+            response = requests.get(url, timeout=TIMEOUT_S)
     except requests.RequestException as exc:
-        log.warning("healthcheck ping failed: %s", exc.__class__.__name__)
+        why = f" ({refused[0]})" if refused else ""
+        log.warning("healthcheck ping failed: %s%s", exc.__class__.__name__, why)
         return False
     if response.status_code >= 400:
         log.warning("healthcheck ping answered HTTP %s", response.status_code)

@@ -26,6 +26,7 @@ from django.utils import timezone
 from heartbeats.desk import actions
 from heartbeats.domain import audit, budget, ratelimits
 from heartbeats.domain.clients import client_for
+from heartbeats.domain.validation import plain_reason
 from heartbeats.domain.work import lease_name, work
 from heartbeats.engine.config import EngineConfig
 from heartbeats.models import Action, CountdownPolicy, Duty, Effect, Operation, Venue
@@ -54,6 +55,7 @@ def cancel_orders(
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("Give a reason for cancelling the orders: it is kept in the audit trail.")
+    plain_reason(reason)
     ids = sorted({int(pk) for pk in policy_ids})
     if not ids:
         raise ValueError("Choose at least one policy whose orders to cancel.")

@@ -1,16 +1,14 @@
 """What a ping does, and the strategy's life cycle: made with a secret ping URL, held and released.
 
 A ping is cheap: one lookup by the key's SHA-256 (an index probe; the key itself is never compared or
-stored), one UPDATE of the strategy's row and one small INSERT for the recent-pings list, no session. Its
-answer says what happened ("OK", "HELD", "RESUMED", "FAILED") in one line, for a cron log.
+stored), then one short transaction -- the shared rate limit's counter (heartbeats.domain.throttle), one
+UPDATE of the strategy's row and one small INSERT for the recent-pings list -- and no session. Its answer says
+what happened ("OK", "HELD", "RESUMED", "FAILED", or TOO_MANY) in one line, for a cron log.
 """
 
 import hashlib
 import logging
 import secrets
-import threading
-import time
-from collections import deque
 from datetime import timedelta
 
 from django.db import transaction
@@ -18,7 +16,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from heartbeats.desk.strategies.silence import cancel_for, held_targets
-from heartbeats.domain import audit
+from heartbeats.domain import audit, throttle
+from heartbeats.domain.validation import plain_reason
 from heartbeats.models import Action, Effect
 from heartbeats.models.strategies import HoldReason, PingKind, Strategy, StrategyPing
 
@@ -28,9 +27,11 @@ KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 # Pings older than this are pruned every minute (the pages list the latest ones): at 10,000 pings a minute
 # the table stays near 100,000 rows.
 PINGS_KEPT_FOR = timedelta(minutes=10)
-# Per process: a strategy pings every few seconds; a flood is refused before it reaches the database.
+# A strategy pings every few seconds: more than this a second, for one URL or from one address, is a flood
+# (counted across every web process: heartbeats.domain.throttle).
 PER_KEY_PER_SECOND = 20
 PER_ADDRESS_PER_SECOND = 100
+TOO_MANY = "TOO MANY"
 
 
 def digest(key: str) -> str:
@@ -46,9 +47,11 @@ def usable_key(key: str) -> bool:
 
 
 def record(key: str, ip: str | None, *, fail: bool = False) -> str | None:
-    """Take one ping (or a /fail); the one-word outcome, or None when no strategy has this key."""
+    """Take one ping (or a /fail); the one-word outcome, None when no strategy has this key, or TOO_MANY
+    (nothing recorded) when this URL or this address pings faster than its limit."""
+    hashed = digest(key)
     row = (
-        Strategy.objects.filter(ping_key_hash=digest(key))
+        Strategy.objects.filter(ping_key_hash=hashed)
         .values(
             "pk", "name", "last_ping_at", "grace_s", "held_reason", "rearm_on_return", "cancel_when_silent"
         )
@@ -67,6 +70,11 @@ def record(key: str, ip: str | None, *, fail: bool = False) -> str | None:
     pinged = {"last_ping_at": now, "last_ping_ip": ip, "ping_count": F("ping_count") + 1}
     silence = last is not None and now - last > timedelta(seconds=grace)
     with transaction.atomic():
+        # Counted for known URLs only: an unknown key costs one indexed read and writes nothing.
+        if not throttle.allow(
+            (f"ping-url:{hashed}", PER_KEY_PER_SECOND), (f"ping-address:{ip or '-'}", PER_ADDRESS_PER_SECOND)
+        ):
+            return TOO_MANY
         StrategyPing.objects.create(
             strategy_id=pk, at=now, ip=ip, kind=PingKind.FAIL if fail else PingKind.PING
         )
@@ -120,6 +128,7 @@ def release(strategy: Strategy, *, user, ip, reason: str) -> None:
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("Give a reason for releasing the strategy: it is kept in the audit trail.")
+    plain_reason(reason)
     with transaction.atomic():
         stored = Strategy.objects.select_for_update().filter(pk=strategy.pk).first()
         if stored is None:
@@ -144,29 +153,3 @@ def release(strategy: Strategy, *, user, ip, reason: str) -> None:
 def prune(now=None) -> int:
     now = now or timezone.now()
     return StrategyPing.objects.filter(at__lt=now - PINGS_KEPT_FOR).delete()[0]
-
-
-class Limiter:
-    """Pings a second per key and per source address in this process."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._seen: dict[str, deque] = {}
-
-    def allow(self, *names_and_limits: tuple[str, int]) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._seen) > 10_000:
-                self._seen.clear()  # bounded memory under a flood of made-up keys
-            for name, limit in names_and_limits:
-                seen = self._seen.setdefault(name, deque())
-                while seen and now - seen[0] > 1.0:
-                    seen.popleft()
-                if len(seen) >= limit:
-                    return False
-            for name, _limit in names_and_limits:
-                self._seen[name].append(now)
-        return True
-
-
-limiter = Limiter()
