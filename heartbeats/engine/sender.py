@@ -94,7 +94,13 @@ def send(
     plan.vet() decides whether it may still go (else it is skipped, never sent); the state is read again
     once the answer is in, so the caller can follow a disarm. `unread_for` and `bound`: see vet()."""
     desired = None
+    signed_at = None
     if job.kind == ARM and check is not None:
+        # Signed with the time the check began, not the time it is sent: an arm checked before a disarm
+        # was committed then carries a timestamp from before it, whatever happens to this thread in between
+        # (a pause, a stopped process), so the disarm's second zero (plan.next_send) is sure to undo it or
+        # the exchange to refuse it (outside recvWindow).
+        signed_at = time.time()
         desired = check(job.policy_id)
         why = vet(job.kind, job.generation, desired, unread_for(), bound)
         if why:
@@ -102,7 +108,7 @@ def send(
             return Result(job, Outcome.SKIPPED, time.time(), message=why, desired=desired, held=held)
     started = time.time()
     try:
-        ack = client.countdown(job.symbol, job.countdown_ms)
+        ack = client.countdown(job.symbol, job.countdown_ms, signed_at=signed_at)
     except RateLimitedError as exc:
         result = _failed(job, Outcome.RATE_LIMITED, started, exc, client)
         result.retry_after, result.banned = exc.retry_after, exc.banned

@@ -213,9 +213,11 @@ class FuturesClient:
 
     # ---- signed endpoints -------------------------------------------------------------------------------
 
-    def countdown(self, symbol: str, countdown_ms: int) -> CountdownAck:
+    def countdown(self, symbol: str, countdown_ms: int, *, signed_at: float | None = None) -> CountdownAck:
         """POST {prefix}/v1/countdownCancelAll: (re)starts the symbol's countdown; countdown_ms=0 disarms it.
         Returns only when the exchange acknowledged exactly this request; raises the error tree otherwise.
+        `signed_at` (epoch s, local clock): the time to sign it with, when the caller's check that it is
+        still wanted came after that moment; by default, now.
 
         Signed at once with the offset already known: no clock sync and no retry inside, because the caller
         checked just before calling that this request is still wanted (a disarm may have been committed), and
@@ -229,7 +231,7 @@ class FuturesClient:
         if self.synced_at is None and self._api_key and self._signer is not None:
             self._keep_time_synced()
         params = {"symbol": symbol, "countdownTime": countdown_ms}
-        reply = self._signed("POST", "/v1/countdownCancelAll", params, keep_time=False)
+        reply = self._signed("POST", "/v1/countdownCancelAll", params, keep_time=False, at=signed_at)
         data = reply.data
         acked_ms = _as_int(data.get("countdownTime")) if isinstance(data, dict) else None
         if not isinstance(data, dict) or data.get("symbol") != symbol or acked_ms != countdown_ms:
@@ -376,7 +378,9 @@ class FuturesClient:
 
     # ---- plumbing ---------------------------------------------------------------------------------------
 
-    def _signed(self, method: str, path: str, params: dict, *, keep_time: bool = True) -> _Reply:
+    def _signed(
+        self, method: str, path: str, params: dict, *, keep_time: bool = True, at: float | None = None
+    ) -> _Reply:
         """A signed request. With `keep_time`, the clock offset is refreshed first when due, and on -1021 the
         offset is resynced and the request retried once (the first was rejected, so repeating it is safe
         even when it is not idempotent); without it, signed at once and never repeated."""
@@ -385,7 +389,7 @@ class FuturesClient:
                 "No API key or signing key configured.", endpoint=f"{method} {self.prefix}{path}"
             )
         if not keep_time:
-            return self._request(method, path, params, signed=True)
+            return self._request(method, path, params, signed=True, at=at)
         self._keep_time_synced()
         try:
             return self._request(method, path, params, signed=True)
@@ -409,15 +413,25 @@ class FuturesClient:
                 log.warning("clock offset refresh failed (%s); keeping %+d ms", error, self.offset_ms)
                 self._next_sync_at = self._clock() + min(5.0, self.time_sync_every)
 
-    def _request(self, method: str, path: str, params: dict | None = None, *, signed: bool = False) -> _Reply:
-        result = self._exchange(method, path, params, signed)
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict | None = None,
+        *,
+        signed: bool = False,
+        at: float | None = None,
+    ) -> _Reply:
+        result = self._exchange(method, path, params, signed, at)
         # Raised here, not where it was built: this frame holds nothing secret, while the frame that signed
         # and sent the request (and requests' exceptions, which carry the prepared request) is gone.
         if isinstance(result, ExchangeError):
             raise result
         return result
 
-    def _exchange(self, method: str, path: str, params: dict | None, signed: bool) -> _Reply | ExchangeError:
+    def _exchange(
+        self, method: str, path: str, params: dict | None, signed: bool, at: float | None = None
+    ) -> _Reply | ExchangeError:
         """Signs, sends and reads one request; returns the reply or the classified error, never raises one."""
         endpoint = f"{method} {self.prefix}{path}"
         mutating = method in _MUTATING
@@ -429,7 +443,7 @@ class FuturesClient:
         secrets = [self._api_key] if self._api_key else []
         if signed:
             params = {**(params or {}), "recvWindow": self.recv_window}
-            timestamp_ms = int(self._clock() * 1000) + self.offset_ms
+            timestamp_ms = int((self._clock() if at is None else at) * 1000) + self.offset_ms
             params["timestamp"] = timestamp_ms
             payload = urlencode(params)
             signature = self._signer.sign(payload)

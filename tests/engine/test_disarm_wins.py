@@ -145,3 +145,35 @@ def test_it_arms_only_after_a_held_disarm_completes(simulator, make_account, mak
 def _refresh(policy):
     policy.refresh_from_db()
     return policy
+
+
+def test_an_arm_checked_before_a_disarm_is_signed_as_of_its_check(simulator, make_account, make_policy):
+    """The engine's thread is paused (or its whole process stopped) between the last check and the signing,
+    and a disarm is committed meanwhile: the arm then carries a timestamp from before the disarm, so the
+    disarm's second zero is sure to undo it, or the exchange to refuse it once recvWindow has passed."""
+    from heartbeats.domain.clients import client_for
+    from heartbeats.engine import sender
+    from heartbeats.engine.plan import ARM
+
+    policy = make_policy(make_account(), "BTCUSDT", countdown_ms=60_000)
+    actions.arm(policy.pk, user=None, ip=None)
+    policy.refresh_from_db()
+    client = client_for(policy.account)
+    client.sync_time()
+
+    disarms = []
+
+    def check_then_stall(policy_id):
+        desired = sender.read_desired(policy_id)
+        if not disarms:  # the check before signing; the read after the answer is left alone
+            disarms.append(actions.disarm(policy_id, user=None, ip=None))  # committed meanwhile
+            time.sleep(0.3)  # a real interval: the pause between the check and the signing
+        return desired
+
+    job = sender.Job(policy.pk, policy.account_id, "BTCUSDT", ARM, 60_000, policy.generation, time.time())
+    result = sender.send(job, client, check=check_then_stall)
+    assert result.outcome == Outcome.CONFIRMED  # the check passed: it was still wanted then
+    disarmed_at = CountdownPolicy.objects.get(pk=policy.pk).desired_changed_at.timestamp() * 1000
+    arm = next(r for r in countdown_requests(simulator, "BTCUSDT") if r["countdown_ms"] == 60_000)
+    assert arm["timestamp"] - client.offset_ms < disarmed_at, "signed as of its check, before the disarm"
+    assert result.desired[:2] == (False, policy.generation + 1), "the caller learns of the disarm at once"
