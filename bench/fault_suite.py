@@ -30,6 +30,7 @@ Target: zeros everywhere. Logs of every process stay in the work folder printed 
 
 import argparse
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -53,6 +54,12 @@ def parse_args(argv=None):
     parser.add_argument("--workdir", type=Path, help="where the logs go (default: a new temporary folder)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument(
+        "--slack",
+        type=float,
+        default=1.0,
+        help="multiply the scenarios' own time bounds (a take-over, an answer) by this, on a busy machine",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -73,6 +80,7 @@ def main(argv=None) -> int:
     names = args.scenario or [n for n, s in SPECS.items() if s.short or not args.short]
     if args.short and args.scenario:
         names = [n for n in names if SPECS[n].short]
+    os.environ["FAULT_SUITE_SLACK"] = str(args.slack)  # the scenarios' processes read it
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cg-faults-"))
     workdir.mkdir(parents=True, exist_ok=True)
     database = "sqlite" if args.database == "sqlite" else args.database

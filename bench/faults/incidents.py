@@ -11,9 +11,15 @@ import time
 from faults.scenarios import CD, FAST_HOLD, hold_next_beats, in_thread, watch_second_zero
 from faults.world import Spec
 
+# A scenario's own time bounds, stretched by `fault_suite.py --slack` on a machine busy with other work.
+SLACK = float(os.environ.get("FAULT_SUITE_SLACK", "1"))
 # From a killed engine's last lease renewal to another engine holding the lease: the lease (3 s), the
 # standby's next look at it (at most a second) and its start-up.
-TAKE_OVER_BOUND = 5.0
+TAKE_OVER_BOUND = 5.0 * SLACK
+# A Disarm all must answer within this, whatever another process holds.
+ANSWER_BOUND = 1.0 * SLACK
+# No request of Cancel orders now may still be "sending" this long after its process was killed.
+PENDING_BOUND = 30.0 * SLACK
 
 
 def _burst(world, faults: list[dict], hits: int, timeout: float = 30) -> None:
@@ -213,7 +219,7 @@ def frozen_worker_disarm_all(world) -> None:
     world.worker.resume()
     world.wait_until(world.disarm_all_recorded, 20, "the Disarm all recorded")
     world.fault_over()
-    if answered > 1.0:
+    if answered > ANSWER_BOUND:
         raise RuntimeError(f"Disarm all took {answered:.2f} s to answer")
 
 
@@ -252,13 +258,13 @@ def web_killed_mid_cancel(world) -> None:
     world.clear_faults()
     left = None
     if world.wait_until(
-        lambda: world.cancels_pending(operation) == 0, 30, "no request left pending", every=0.5
+        lambda: world.cancels_pending(operation) == 0, PENDING_BOUND, "no request left pending", every=0.5
     ):
         left = time.time() - pressed
         world.note(f"no request pending {left:.1f} s after the press: {world.cancel_states(operation)}")
     world.fault_over()
     if left is None:
-        raise RuntimeError(f"requests still pending 30 s after the kill: {world.cancel_states(operation)}")
+        raise RuntimeError(f"requests still pending after the kill: {world.cancel_states(operation)}")
 
 
 SPECS = [

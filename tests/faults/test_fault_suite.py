@@ -16,7 +16,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "fault_suite.py"
-TIMEOUT = 150  # seconds per scenario, set-up included (each takes 10-25 s on an idle 2-core machine)
+TIMEOUT = 150  # seconds per scenario, set-up included (each takes 10-40 s on an idle 2-core machine)
+# The scenarios' own bounds (a take-over in 5 s, an answer in 1 s) hold on an idle machine (the README's
+# table); here the rest of the suite runs beside them, so they are stretched.
+SLACK = "3"
 
 pytestmark = pytest.mark.faults
 
@@ -71,7 +74,9 @@ def test_the_scenario_list_names_every_scenario():
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_scenario_leaves_zeros(scenario, tmp_path):
-    status, output = run_suite(tmp_path, "--scenario", scenario, "--json", str(tmp_path / "results.json"))
+    status, output = run_suite(
+        tmp_path, "--scenario", scenario, "--slack", SLACK, "--json", str(tmp_path / "results.json")
+    )
     results = json.loads((tmp_path / "results.json").read_text())
     assert [r["name"] for r in results] == [scenario], output
     result = results[0]
