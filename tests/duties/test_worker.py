@@ -23,8 +23,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 LEASE_TTL = EngineConfig().lease_ttl  # the production default: what the take-over bound is made of
 # From the last renewal of a killed engine's lease to another engine's first beat: the lease running out,
-# the standby's next look at it (at most a second) and the first round trip.
-TAKE_OVER_BOUND = LEASE_TTL + 2.5
+# the standby's next look at it (at most a second) and the first round trip -- 5 s on an idle machine,
+# which the fault suite measures (README, Fault suite, row 8); here, beside the rest of the tests, with room
+# for a busy machine, yet well inside the countdowns' slack.
+TAKE_OVER_BOUND = LEASE_TTL + 5
 
 
 def active_engine():
@@ -35,7 +37,7 @@ def active_engine():
     return None
 
 
-def _armed(make_account, make_policy, symbols=("BTCUSDT", "ETHUSDT"), countdown_ms=8000):
+def _armed(make_account, make_policy, symbols=("BTCUSDT", "ETHUSDT"), countdown_ms=15_000):
     account = make_account()
     policies = [make_policy(account, s, interval_s=1, countdown_ms=countdown_ms) for s in symbols]
     for p in policies:
@@ -86,7 +88,7 @@ def test_a_killed_worker_process_is_replaced_by_its_sibling_within_the_lease(
     wait_for(lambda: armed_symbols(simulator) == set(symbols), timeout=25, every=0.1, message="first beats")
     wait_for(
         lambda: EngineLiveness.objects.filter(holds_lease=False, stopping=False).exists(),
-        timeout=10,
+        timeout=30,
         message="the other process standing by",
     )
     took_over, first_beat = _take_over_after_kill(simulator, [active_engine().pid], symbols)
