@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "fault_suite.py"
 TIMEOUT = 150  # seconds per scenario, set-up included (each takes 10-25 s on an idle 2-core machine)
 
-pytestmark = pytest.mark.faults
+# Past the suite's own limit and its minute to stop cleanly (run_suite), pytest-timeout's comes last.
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(TIMEOUT + 90)]
 
 SCENARIOS = ["clock-1021", "disable-armed-account", "rate-limited", "kill-engine", "dropped-connections"]
 

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.ops.conftest import ROOT, clean_env, free_port
@@ -83,6 +84,7 @@ def sign_in(base, username, password) -> requests.Session:
     return session
 
 
+@pytest.mark.timeout(START_TIMEOUT + 90)
 def test_it_runs_the_whole_product_and_stops_everything_on_ctrl_c(tmp_path):
     port, sim_port = free_port(), free_port()
     env = clean_env(CG_VAR_DIR=str(tmp_path / "var"), CG_PORT=str(port), CG_SIM_PORT=str(sim_port))

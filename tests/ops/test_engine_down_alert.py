@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.alerts.conftest import Receiver
@@ -80,6 +81,7 @@ def _wait(predicate, timeout, message, every=0.2):
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
+@pytest.mark.timeout(START_TIMEOUT + 90)
 def test_killing_the_worker_yields_an_engine_down_alert_from_the_web(tmp_path):
     receiver = Receiver()
     port, sim_port = free_port(), free_port()
