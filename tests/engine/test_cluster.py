@@ -36,7 +36,8 @@ def database_url() -> str:
 
 @pytest.fixture
 def qcluster(tmp_path):
-    """Starts `manage.py qcluster` on the test database; stops its whole process group afterwards."""
+    """Starts `manage.py qcluster` on the test database; stops it afterwards (deploy/stop-worker), and kills
+    whatever of its process group is left."""
     procs = []
 
     def start():
@@ -66,11 +67,16 @@ def qcluster(tmp_path):
 
     yield start
     for proc, log in procs:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=8)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
+        # Stopped as its systemd unit stops it (signalling the whole group would leave its workers running);
+        # this process reaps the main one, as systemd would, so that the script sees it gone.
+        stopper = subprocess.Popen([str(ROOT / "deploy" / "stop-worker"), str(proc.pid)])
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=15)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            stopper.wait(timeout=5)
+        if stopper.poll() is None:
+            stopper.kill()
+            stopper.wait()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
@@ -106,8 +112,13 @@ def test_it_takes_over_within_seconds_when_the_active_worker_is_killed(
         every=0.05,
         message="a hand-over",
     )
-    time.sleep(1)  # mid-shift
-    victim = wait_for(active_engine, message="the active engine")
+    # Mid-shift: the new active engine is at work, its beats stored.
+    victim = wait_for(
+        lambda: (e := active_engine()) and Beat.objects.filter(sender=e.engine_id).exists() and e,
+        timeout=SHIFT_SECONDS,
+        every=0.05,
+        message="a beat of the new shift",
+    )
     before_kill = countdown_requests(simulator)[-1]["id"]
     os.kill(victim.pid, signal.SIGKILL)
     killed_at = time.time()
@@ -128,10 +139,24 @@ def test_it_takes_over_within_seconds_when_the_active_worker_is_killed(
         timeout=2,
         message="beats after the take-over",
     )
-    time.sleep(2)
+    # Every countdown beaten again before it could run out (8 s), and the successor's beats stored.
+    wait_for(
+        lambda: (
+            {
+                r["symbol"]
+                for r in countdown_requests(simulator, since_id=before_kill)
+                if r["received_at"] > killed_at and r["status"] == 200
+            }
+            == set(symbols)
+        ),
+        timeout=3,
+        message="every symbol beaten by the successor",
+    )
+    wait_for(
+        lambda: Beat.objects.filter(sender=successor.engine_id).exists(), message="the successor's beats"
+    )
 
     assert took_over <= LEASE_TTL + 2.5
     assert resumed[0]["received_at"] - killed_at <= LEASE_TTL + 3
     assert simulator.exchange.cancellations() == [], "no countdown may run out"
     assert armed_symbols(simulator) == set(symbols)
-    assert Beat.objects.filter(sender=successor.engine_id).exists()
