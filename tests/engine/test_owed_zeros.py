@@ -33,8 +33,9 @@ def _arm_on_exchange(simulator, policy, countdown_ms=30_000):
 
 
 def test_a_second_zero_owed_by_a_web_process_that_died_is_sent_by_another(
-    simulator, make_account, make_policy, short_window, no_sweeper
+    simulator, make_account, make_policy, short_window, no_sweeper, time_machine
 ):
+    time_machine.move_to(time.time())  # moved on below: the web's clock and the simulator's
     policy = make_policy(make_account(), "BTCUSDT")
     _arm_on_exchange(simulator, policy)
     actions.disarm(policy.pk, user=None, ip=None)
@@ -46,7 +47,7 @@ def test_a_second_zero_owed_by_a_web_process_that_died_is_sent_by_another(
 
     # Another web process's sweeper, before the second zero is due: nothing to send yet.
     assert direct.send_owed() == []
-    time.sleep(1.4)
+    time_machine.shift(1.4)  # the second zero is due
     results = direct.send_owed()
     assert [(r.job.kind, r.outcome) for r in results] == [("final", "confirmed")]
     assert "BTCUSDT" not in armed_symbols(simulator)
