@@ -30,7 +30,8 @@ def test_it_resyncs_and_rearms_through_the_planner_when_the_clock_moves(
         states = []
 
         def recovered():
-            """The status, looked at all along, until the refusal, the new clock sync and two beats after."""
+            """The status, looked at all along, until the refusal, the new clock sync, two beats after, and
+            the refusal's error gone from the policy (its results are stored a moment after they come)."""
             states.append(_status(policy))
             after = [e["path"] for e in simulator.exchange.requests_log(since_id=changed)]
             refused = [r for r in countdown_requests(simulator, since_id=changed) if r["code"] == -1021]
@@ -39,6 +40,7 @@ def test_it_resyncs_and_rearms_through_the_planner_when_the_clock_moves(
                 and "/fapi/v1/time" in after
                 and Beat.objects.filter(policy=policy, sent_at__gt=policy.updated_at).count() >= 2
                 and countdown_requests(simulator)[-1]["status"] == 200
+                and "1021" not in policy.last_error
             )
 
         wait_for(recovered, timeout=5, every=0.05, message="the beats after the clock moved")
