@@ -27,10 +27,11 @@ def _wait_until_up(process, url, timeout=30):
         if process.poll() is not None:
             raise AssertionError(f"gunicorn exited: {process.stdout.read()}")
         try:
-            # In a tuple: a response is false when its status is an error, and any answer will do here.
-            return (
-                requests.get(url, headers={"Host": "guard.example.com"}, timeout=2, allow_redirects=False),
-            )
+            # Listening comes before the worker has loaded the application, which a busy machine takes a
+            # while to do: the first answer may be slow. In a tuple: a response is false when its status is
+            # an error, and any answer will do here.
+            headers = {"Host": "guard.example.com"}
+            return (requests.get(url, headers=headers, timeout=(2, timeout), allow_redirects=False),)
         except requests.ConnectionError:
             return None  # not listening yet
 
