@@ -61,10 +61,12 @@ def test_a_second_zero_owed_by_a_web_process_that_died_is_sent_by_another(
 def test_the_sweeper_sends_the_second_zero_by_itself(
     simulator, make_account, make_policy, short_window, settings
 ):
-    settings.FALLBACK_SWEEP = True
     policy = make_policy(make_account(), "ETHUSDT")
     _arm_on_exchange(simulator, policy)
     actions.disarm(policy.pk, user=None, ip=None)
+    # On once the action has sent the first zero: this process's sweeper thread may be running already (an
+    # earlier test started it), and one sweeping while the action sends would send that zero a second time.
+    settings.FALLBACK_SWEEP = True
     wait_for(
         lambda: _settled(CountdownPolicy.objects.get(pk=policy.pk)),
         timeout=4,
