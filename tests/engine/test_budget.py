@@ -75,3 +75,39 @@ def test_it_paces_heartbeats_at_the_limit_and_still_disarms(
 
 def _arms(simulator) -> int:
     return len([r for r in countdown_requests(simulator) if r["countdown_ms"]])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.xfail(
+    strict=True,
+    reason="the engine charges an arm's weight before its sender reads the policy, and gives nothing back "
+    "when the arm is then held (silent strategy) or skipped (desired state unreadable): 10 per held policy "
+    "a second, until every heartbeat waits for the next minute",
+)
+def test_arms_held_back_by_a_silent_strategy_cost_the_others_nothing(
+    simulator, make_account, make_policy, engine_thread, time_machine
+):
+    from tests.strategies.conftest import make_strategy
+
+    time_machine.move_to((time.time() // 60 + 1) * 60 + 1)  # one exchange minute for the whole test
+    simulator.exchange.set_limits(weight_limit=300)  # 200 after the reserve for five policies' disarms
+    account = make_account()
+    held = [
+        make_policy(account, s, countdown_ms=60_000) for s in ("BTCUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT")
+    ]
+    free = make_policy(account, "ETHUSDT", countdown_ms=60_000)
+    make_strategy(held)  # never pinged: its policies are held back from the start
+    for p in (*held, free):
+        actions.arm(p.pk, user=None, ip=None)
+    with engine_thread(Engine(config=fast_config())):
+        wait_for(lambda: countdown_requests(simulator, "ETHUSDT"), message="the free policy armed")
+        started = time.time()
+        # Its beats cost 10 a second: 200 last it beyond this wait.
+        wait_for(
+            lambda: (
+                len([r for r in countdown_requests(simulator, "ETHUSDT") if r["received_at"] > started]) >= 7
+            ),
+            timeout=9,
+            message="seven beats of the free policy",
+        )
+    assert [r for r in countdown_requests(simulator) if r["symbol"] != "ETHUSDT"] == []
