@@ -168,11 +168,14 @@ def test_killing_the_worker_yields_an_engine_down_alert_from_the_web(tmp_path):
         assert pid not in worker, (holder, worker)
         assert pid in descendants(demo.pid) and running(pid), holder
         assert "gunicorn" in _cmdline(pid), _cmdline(pid)
-        rows = _query(
-            db,
-            "SELECT kind, status, channel_name FROM heartbeats_notification WHERE title = 'Engine down'",
+        # Marked sent once the webhook's answer is in, a moment after the message arrived.
+        notes = "SELECT kind, status, channel_name FROM heartbeats_notification WHERE title = 'Engine down'"
+        wait_for(
+            lambda: ("alert", "sent", "ops webhook") in _query(db, notes),
+            timeout=10,
+            every=0.2,
+            message="the alert recorded as sent",
         )
-        assert ("alert", "sent", "ops webhook") in rows, rows
         assert TOKEN not in keyadmin.get(f"{base}/alerts/", timeout=10).text
 
         demo.send_signal(signal.SIGINT)
