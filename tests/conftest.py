@@ -1,5 +1,6 @@
 """Fixtures shared by every test area. Each area (tests/<area>/) keeps its own conftest for the rest."""
 
+import contextlib
 import os
 
 import pytest
@@ -45,3 +46,17 @@ def pytest_collection_modifyitems(config, items):
         return area in FIRST and not uses_db
 
     items.sort(key=lambda item: not first(item))  # stable: the rest keeps its order
+
+
+def pytest_sessionfinish(session):
+    """pytest-django has dropped this process's SQLite test database by now, but threads that still hold it
+    leave its -wal and -shm files behind: removed too, or each run would add a pair per worker."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    name = database.get("TEST", {}).get("NAME")
+    if database["ENGINE"] != "django.db.backends.sqlite3" or not name or os.path.exists(name):
+        return
+    for leftover in (f"{name}-wal", f"{name}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(leftover)
