@@ -54,6 +54,11 @@ class Output:
                 return
         raise AssertionError(f"{text!r} not printed; output:\n" + "\n".join(self.lines[-60:]))
 
+    def wait_for_end(self, timeout):
+        """Until the output has ended (every process writing to it gone) and every line is read."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the output did not end:\n" + "\n".join(self.lines[-60:])
+
     @property
     def text(self):
         return "\n".join(self.lines)
@@ -145,6 +150,7 @@ def test_it_runs_the_whole_product_and_stops_everything_on_ctrl_c(tmp_path):
         wait_for(
             lambda: not [pid for pid in started if running(pid)], timeout=2, message="every process gone"
         )
+        output.wait_for_end(timeout=5)
         assert "Stopped." in output.text
         assert "killing them" not in output.text, "a process ignored SIGTERM"
     finally:

@@ -181,6 +181,7 @@ def test_killing_the_worker_yields_an_engine_down_alert_from_the_web(tmp_path):
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=30) == 130
         wait_for(lambda: not [p for p in started if running(p)], timeout=2, message="every process gone")
+        output.wait_for_end(timeout=5)
         assert "Stopped." in output.text
         assert "The worker exited" in output.text
     finally:
