@@ -1,13 +1,21 @@
 """Settings for the test suite: the embedded defaults, with state kept apart from the demo's var/."""
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 os.environ.setdefault("CG_DEV", "1")
 os.environ.setdefault("CG_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
-# Metric counter files of one test run, apart from every other run's and the demo's.
-os.environ.setdefault("CG_METRICS_DIR", tempfile.mkdtemp(prefix="cg-test-metrics-"))
+# Metric counter files of one test process, apart from every other run's and the demo's. Each pytest-xdist
+# worker makes its own (it inherits the controller's environment, so a directory already named there is not
+# its own); the processes a test starts inherit their worker's.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if "CG_METRICS_DIR" not in os.environ or os.environ.get("CG_TEST_METRICS_FOR") != _worker:
+    os.environ["CG_METRICS_DIR"] = tempfile.mkdtemp(prefix=f"cg-test-metrics-{_worker or 'main'}-")
+    os.environ["CG_TEST_METRICS_FOR"] = _worker
+    atexit.register(shutil.rmtree, os.environ["CG_METRICS_DIR"], ignore_errors=True)
 
 from dashboard.settings import *  # noqa: E402,F403
 from dashboard.settings import DATABASES, VAR_DIR  # noqa: E402

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from heartbeats.desk import actions
+from heartbeats.desk.alerts import ledger, runner
 from heartbeats.models import CountdownPolicy, Status
 from heartbeats.models.alerts import AlertChannel, Notification, NotificationKind
 from tests.alerts.conftest import Receiver, make_channel
@@ -17,6 +18,23 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 TOKEN = "T0KENsecretVALUE42"
 COUNTDOWN_PATH = "/fapi/v1/countdownCancelAll"
+
+
+@pytest.fixture
+def evaluations(monkeypatch):
+    """The web's alerting looks every second instead of every ten (the product's pace), and counts its looks:
+    [how many so far]."""
+    count = [0]
+    evaluate = ledger.evaluate
+
+    def counted(*args, **kwargs):
+        result = evaluate(*args, **kwargs)
+        count[0] += 1
+        return result
+
+    monkeypatch.setattr(runner, "EVALUATE_EVERY", 1.0)
+    monkeypatch.setattr(ledger, "evaluate", counted)
+    return count
 
 
 @pytest.fixture
@@ -37,7 +55,7 @@ def _not_tests(webhook) -> list[str]:
 
 
 def test_a_webhook_channel_gets_one_alert_and_one_recovery_for_a_failing_policy(
-    page, live_server, desk_on_simulator, simulator, receiver, settings, run_duties
+    page, live_server, desk_on_simulator, simulator, receiver, settings, run_duties, evaluations
 ):
     make_account, make_policy = desk_on_simulator
     make_user("kim", "key admin")
@@ -108,7 +126,9 @@ def test_a_webhook_channel_gets_one_alert_and_one_recovery_for_a_failing_policy(
         assert _not_tests(receiver) == [title, f"Recovered: {title}"]
         assert receiver.messages[-1]["type"] == "success"
 
-        time.sleep(4)  # two more evaluations and deliveries: nothing said twice
+        # Two more evaluations (each queues what it finds to say) and their deliveries: nothing said twice.
+        looked = evaluations[0]
+        wait_for(lambda: evaluations[0] >= looked + 2, timeout=10, message="two more evaluations")
         assert _not_tests(receiver) == [title, f"Recovered: {title}"]
 
     kinds = sorted(Notification.objects.values_list("kind", "status"))

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from heartbeats.desk import actions
+from heartbeats.engine import engine_alive
 from heartbeats.models import MaintenanceWindow, WindowState
 from tests.browser.conftest import make_user, running_engine, sign_in, wait_for
 
@@ -20,8 +21,11 @@ def _live(simulator) -> set[str]:
 
 
 def test_an_operator_schedules_a_window_that_disarms_and_rearms_on_time(
-    page, live_server, desk_on_simulator, simulator, run_duties
+    page, live_server, desk_on_simulator, simulator, run_duties, time_machine
 ):
+    # The simulator, the engines and the web run in this process and read one clock, which the test moves on
+    # to the window's start and end instead of waiting for them (the countdowns last two minutes).
+    time_machine.move_to(datetime.now(UTC))
     make_account, make_policy = desk_on_simulator
     run_duties("web", "maintenance")  # the web server's duty starts and ends the window
     operator = make_user("olga", "operator")
@@ -40,7 +44,8 @@ def test_an_operator_schedules_a_window_that_disarms_and_rearms_on_time(
         expect(page.locator("#reason-error")).to_contain_text("Give a reason")
         assert not MaintenanceWindow.objects.exists()
 
-        start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
+        # A minute ahead, so that scheduling it is over well before (the clock is moved on to it below).
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=60)
         end = start + timedelta(seconds=8)
         page.fill("textarea[name=reason]", "exchange maintenance")
         page.fill("#id_starts_at", f"{start:%Y-%m-%dT%H:%M:%S}")
@@ -52,6 +57,8 @@ def test_an_operator_schedules_a_window_that_disarms_and_rearms_on_time(
 
         page.click("nav >> text=Board")
         banner = page.locator('[data-banner="maintenance"]')
+        assert datetime.now(UTC) < start, "the window started while it was being scheduled"
+        time_machine.shift(start - datetime.now(UTC))
         expect(banner).to_be_visible(timeout=12_000)
         expect(banner).to_contain_text(
             f"3 policies disarmed for maintenance until {end:%H:%M} UTC, by olga: exchange maintenance"
@@ -61,7 +68,11 @@ def test_an_operator_schedules_a_window_that_disarms_and_rearms_on_time(
 
     window = MaintenanceWindow.objects.get()
     assert window.state == WindowState.RUNNING
+    time_machine.shift(end - datetime.now(UTC) - timedelta(seconds=1))
     with running_engine():
+        wait_for(engine_alive, timeout=10, message="the new engine at work, a second before the end")
+        assert MaintenanceWindow.objects.get().state == WindowState.RUNNING
+        time_machine.shift(end - datetime.now(UTC))
         wait_for(lambda: _live(simulator) == {*SYMBOLS, "XRPUSDT"}, timeout=20, message="armed again")
         expect(page.locator('[data-banner="maintenance"]')).to_be_hidden(timeout=5_000)
     window.refresh_from_db()

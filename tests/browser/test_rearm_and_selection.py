@@ -11,8 +11,9 @@ from playwright.sync_api import expect
 from heartbeats.desk import actions
 from heartbeats.domain import ratelimits
 from heartbeats.exchange.client import FuturesClient
-from heartbeats.models import CountdownPolicy
-from tests.browser.conftest import make_user, running_engine, sign_in, wait_for
+from heartbeats.exchange.signing import load_signer
+from heartbeats.models import CountdownPolicy, EngineLiveness
+from tests.browser.conftest import SECRET, make_user, running_engine, sign_in, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -79,12 +80,20 @@ SYMBOLS = [
 ]
 
 
-def _minute_left() -> float:
-    return 60 - time.time() % 60
+def _next_minute(now: float) -> float:
+    return (now // 60 + 1) * 60
+
+
+def _arms_sent(simulator) -> list[dict]:
+    return [e for e in simulator.exchange.requests_log("/fapi/v1/countdownCancelAll") if e["countdown_ms"]]
+
+
+def _engine_note() -> str:
+    return "".join(EngineLiveness.objects.filter(holds_lease=True).values_list("last_error", flat=True))
 
 
 def test_a_bulk_arm_of_a_filtered_selection_never_overspends_a_minute(
-    page, live_server, desk_on_simulator, simulator
+    page, live_server, desk_on_simulator, simulator, time_machine
 ):
     make_account, make_policy = desk_on_simulator
     make_user("olga", "operator")
@@ -96,10 +105,16 @@ def test_a_bulk_arm_of_a_filtered_selection_never_overspends_a_minute(
     # beside the reserve for disarming them: a burst would eat into it, or earn a 429.
     limit = 900
     simulator.exchange.set_limits(weight_limit=limit)
-    if _minute_left() < 30:
-        time.sleep(_minute_left() + 0.2)
-    spender = FuturesClient(simulator.url, api_key=alpha.api_key, signer=None, read_timeout=2)
-    while (spender.used_weight or 0) < 750:
+    # The simulator, the engine and the web run in this process and read one clock, which the test moves:
+    # it starts a second into an exchange minute instead of waiting for one, and turns that minute once the
+    # engine holds the arms for the next.
+    time_machine.move_to(_next_minute(time.time()) + 1)
+    spender = FuturesClient(
+        simulator.url, api_key=alpha.api_key, signer=load_signer("hmac", SECRET), read_timeout=2
+    )
+    while (spender.used_weight or 0) < 750 - 40:
+        spender.open_orders()  # every symbol's: weight 40
+    while spender.used_weight < 750:
         spender.server_time()
     spender_minute = int(spender.server_time() // 60_000)  # the exchange's minute the 750 were spent in
     ratelimits.record(
@@ -123,7 +138,15 @@ def test_a_bulk_arm_of_a_filtered_selection_never_overspends_a_minute(
         page.wait_for_url(re.compile(r"/operations/\d+/$"))
         expect(page.locator("h1")).to_contain_text("Arm selected")
         expect(page.locator("[data-pace]")).to_contain_text("the last should leave at about")
-        expect(page.locator(".result-armed")).to_have_count(20, timeout=90_000)
+        wait_for(
+            lambda: "Weight budget reached" in _engine_note(),
+            timeout=10,
+            message="the engine holding the arms for the next minute",
+        )
+        assert simulator.exchange.server_time_ms() // 60_000 == spender_minute, "the minute turned by itself"
+        assert _arms_sent(simulator) == []
+        time_machine.shift(_next_minute(time.time()) - time.time() + 0.05)
+        expect(page.locator(".result-armed")).to_have_count(20, timeout=20_000)
 
     live = {c["symbol"] for c in simulator.exchange.countdowns()}  # ground truth
     assert live == {p.symbol for p in chosen}

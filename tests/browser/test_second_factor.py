@@ -13,6 +13,7 @@ from django_otp.oath import totp
 from heartbeats import twofactor
 from heartbeats.models import Action, AuthenticatorApp, CountdownPolicy, Operation
 from tests.browser.conftest import PASSWORD, make_user, wait_for
+from tests.web.test_second_factor import next_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -196,7 +197,7 @@ def test_disarm_all_is_refused_without_a_fresh_factor_then_done_with_one(
 
     page.click("#step-up-verify")
     page.wait_for_url(f"{live_server.url}/second-factor/verify/?next=%2Fdisarm-all%2F")
-    page.fill("#id_token", code_for(device.bin_key, drift=1))
+    page.fill("#id_token", next_code(device))
     page.click("#verify-code")
     page.wait_for_url(f"{live_server.url}/disarm-all/")
     page.fill("textarea[name=reason]", "drill")

@@ -84,7 +84,7 @@ def _ping_for(url, seconds: float, until=None) -> float:
         if time.monotonic() - started >= seconds and (until is None or until()):
             return last
         assert time.monotonic() - started < seconds + 10, "the condition did not come while pinging"
-        time.sleep(1)
+        time.sleep(1)  # the strategy's own pace (real time: the guard judges pings by when they arrive)
 
 
 def test_a_silent_strategy_lets_the_exchange_cancel_its_orders(

@@ -1,11 +1,10 @@
 """Saving an account checks its key against the exchange (the simulator) and says clearly what failed."""
 
-import socket
-
 import pytest
 
 from heartbeats.forms import AccountForm
 from heartbeats.models import ExchangeAccount
+from tests.ports import free_port
 
 from .conftest import ED25519_PEM, RSA_ENCRYPTED_PEM, RSA_PEM, new_api_key, new_hmac_secret
 
@@ -111,10 +110,7 @@ def test_it_blames_the_clock_when_timestamps_keep_failing(simulator, sim_key):
 
 
 def test_it_says_when_the_exchange_cannot_be_reached(db):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed_port = s.getsockname()[1]
-    form = AccountForm(form_data(f"http://127.0.0.1:{closed_port}", new_api_key(), new_hmac_secret()))
+    form = AccountForm(form_data(f"http://127.0.0.1:{free_port()}", new_api_key(), new_hmac_secret()))
     assert_refused(form, "could not be reached or did not answer in time")
 
 

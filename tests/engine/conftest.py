@@ -2,13 +2,14 @@
 SQLite test database file, so every test commits (`transaction=True`)."""
 
 import secrets
+import sys
 import threading
 from contextlib import contextmanager
 
 import pytest
 from django.db import connections
 
-from heartbeats.engine import Engine, EngineConfig
+from heartbeats.engine import Engine, EngineConfig, wakeup
 from heartbeats.models import CountdownPolicy, Environment, ExchangeAccount, KeyType
 from tests.waiting import wait_for  # noqa: F401  (the area's tests import it from here)
 
@@ -107,6 +108,17 @@ def countdown_requests(sim, symbol=None, since_id=0):
         for e in sim.exchange.requests_log("/fapi/v1/countdownCancelAll", since_id=since_id)
         if symbol is None or e["symbol"] == symbol
     ]
+
+
+def in_feed_wait(thread: threading.Thread) -> bool:
+    """Whether `thread` is inside a change feed's wait (heartbeats.engine.wakeup): it has read what it was
+    told and now waits for the database to change."""
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == "wait" and frame.f_code.co_filename == wakeup.__file__:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def armed_symbols(sim) -> set[str]:

@@ -10,7 +10,7 @@ from heartbeats.domain import ratelimits
 from heartbeats.engine import Engine
 from heartbeats.exchange.client import FuturesClient
 from heartbeats.models import AddressLimits, CountdownPolicy, EngineLiveness, Status
-from tests.engine.conftest import armed_symbols, countdown_requests, fast_config, wait_for
+from tests.engine.conftest import armed_symbols, countdown_requests, fast_config, in_feed_wait, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT"]
@@ -22,38 +22,45 @@ def _our_requests(simulator, since_id=0):
     ]
 
 
-def _away_from_a_minute_edge(margin: float = 4.0) -> None:
-    """The exchange counts weight per calendar minute: keep a test's few seconds inside one."""
-    left = 60 - time.time() % 60
-    if left < margin:
-        time.sleep(left + 0.05)
+@pytest.fixture
+def fresh_minute(time_machine):
+    """The exchange counts weight per calendar minute: the test starts a second into one, so that its few
+    seconds stay inside it. The simulator, the engine and the web read this one clock."""
+    time_machine.move_to((time.time() // 60 + 1) * 60 + 1)
+    return time_machine
 
 
 def test_a_new_shift_sends_nothing_while_the_address_is_banned(
-    simulator, make_account, make_policy, engine_thread
+    simulator, make_account, make_policy, engine_thread, time_machine
 ):
+    time_machine.move_to(time.time())  # moved past the ban below: the engine's clock and the simulator's
     account = make_account()
     policy = make_policy(account, "BTCUSDT")
     actions.arm(policy.pk, user=None, ip=None)
-    until = time.time() + 2.0
+    until = time.time() + 30.0
     # What the previous shift was told (HTTP 418) before it handed over.
     ratelimits.record("default", account.base_url, paused_until=until, banned_until=until)
     last = simulator.exchange.requests_log()[-1]["id"] if simulator.exchange.requests_log() else 0
     engine = Engine(config=fast_config())
     with engine_thread(engine):
-        wait_for(lambda: EngineLiveness.objects.filter(holds_lease=True).exists(), message="lease")
-        time.sleep(max(0.0, until - time.time() - 0.1))
+        # The new shift holds the lease and has taken the ban in: from here it would send if it were going to.
+        record = wait_for(
+            lambda: EngineLiveness.objects.filter(
+                engine_id=engine.engine_id, holds_lease=True, banned_until__isnull=False
+            ).first(),
+            message="the ban on the new shift's record",
+        )
+        wait_for(lambda: in_feed_wait(engine.watcher), message="the engine at rest")
         during = _our_requests(simulator, since_id=last)
-        record = EngineLiveness.objects.get(engine_id=engine.engine_id)
+        time_machine.shift(until - time.time() + 0.05)
         wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT"}, timeout=4, message="armed after the ban")
     assert during == [], "not even a clock sync or exchangeInfo during the ban"
-    assert record.banned_until is not None and abs(record.banned_until.timestamp() - until) < 0.05
+    assert abs(record.banned_until.timestamp() - until) < 0.05
 
 
 def test_a_new_shift_does_not_overspend_the_minute_its_predecessor_spent(
-    simulator, make_account, make_policy, engine_thread
+    simulator, make_account, make_policy, engine_thread, fresh_minute
 ):
-    _away_from_a_minute_edge()
     account = make_account()
     for symbol in SYMBOLS[:3]:
         actions.arm(make_policy(account, symbol).pk, user=None, ip=None)
@@ -72,12 +79,14 @@ def test_a_new_shift_does_not_overspend_the_minute_its_predecessor_spent(
     )
     engine = Engine(config=fast_config())
     with engine_thread(engine):
-        wait_for(lambda: EngineLiveness.objects.filter(holds_lease=True).exists(), message="lease")
-        time.sleep(1.5)
-        sent = countdown_requests(simulator)
-        note = EngineLiveness.objects.get(engine_id=engine.engine_id).last_error
-    assert sent == [], "held until the next minute, not sent into a 429"
-    assert "Weight budget reached" in note
+        wait_for(
+            lambda: EngineLiveness.objects.filter(
+                engine_id=engine.engine_id, last_error__contains="Weight budget reached"
+            ).exists(),
+            message="the heartbeats held",
+        )
+    # The engine has stopped, and with it every request it had sent: none was a heartbeat.
+    assert countdown_requests(simulator) == [], "held until the next minute, not sent into a 429"
 
 
 def test_a_429_pauses_every_process_on_the_address(simulator, make_account, make_policy, engine_thread):
@@ -99,9 +108,8 @@ def test_a_429_pauses_every_process_on_the_address(simulator, make_account, make
 
 
 def test_the_web_shapes_a_disarm_all_by_the_weight_the_exchange_reported(
-    simulator, make_account, make_policy, settings
+    simulator, make_account, make_policy, settings, fresh_minute
 ):
-    _away_from_a_minute_edge()
     settings.ENGINE_RECV_WINDOW_MS = 30_000  # no second zeros during this test
     account = make_account()
     policies = [make_policy(account, s) for s in SYMBOLS]

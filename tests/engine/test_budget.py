@@ -8,6 +8,7 @@ import pytest
 from heartbeats.desk import actions
 from heartbeats.engine import Engine
 from heartbeats.engine.weight import WeightMeter
+from heartbeats.models import EngineLiveness
 from tests.engine.conftest import countdown_requests, fast_config, wait_for
 
 
@@ -39,11 +40,16 @@ def test_it_paces_heartbeats_at_the_limit_and_still_disarms(
     policies = [make_policy(account, s) for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")]
     for p in policies:
         actions.arm(p.pk, user=None, ip=None)
-    with engine_thread(Engine(config=fast_config())):
+    engine = Engine(config=fast_config())
+    with engine_thread(engine):
         # 3 policies keep 60 in reserve: heartbeats stop near 90 of 150, about 3 s in.
-        wait_for(lambda: len(countdown_requests(simulator)) >= 8, timeout=5, message="heartbeats")
-        time.sleep(2.5)
-        arms_at_ceiling = _arms(simulator)
+        wait_for(
+            lambda: EngineLiveness.objects.filter(
+                engine_id=engine.engine_id, last_error__contains="Weight budget reached"
+            ).exists(),
+            timeout=8,
+            message="heartbeats held at the ceiling",
+        )
         operation = actions.disarm(policies[0].pk, user=None, ip=None)
         committed = operation.at.timestamp()
         zero = wait_for(
@@ -51,15 +57,57 @@ def test_it_paces_heartbeats_at_the_limit_and_still_disarms(
             timeout=1,
             message="the disarm despite the paced heartbeats",
         )[0]
-        time.sleep(0.5)
+        # The second zero, final_disarm_delay later, may use the reserve too; meanwhile (over two intervals of
+        # the other two policies) no heartbeat may leave.
+        wait_for(
+            lambda: len([r for r in countdown_requests(simulator, "BTCUSDT") if r["countdown_ms"] == 0]) >= 2,
+            timeout=fast_config().final_disarm_delay + 2,
+            message="the second zero",
+        )
     assert all(r["status"] != 429 for r in simulator.exchange.requests_log())
     assert max(r["used_weight"] for r in simulator.exchange.requests_log()) <= 150
     assert zero["received_at"] - committed < 0.3
     assert zero["status"] == 200
     # Heartbeats reached the ceiling (limit − reserve − clock syncs) and then waited for the next minute.
-    assert 7 <= arms_at_ceiling <= 9
-    assert _arms(simulator) == arms_at_ceiling
+    assert 7 <= _arms(simulator) <= 9
+    assert [r for r in countdown_requests(simulator) if r["countdown_ms"] and r["id"] > zero["id"]] == []
 
 
 def _arms(simulator) -> int:
     return len([r for r in countdown_requests(simulator) if r["countdown_ms"]])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.xfail(
+    strict=True,
+    reason="the engine charges an arm's weight before its sender reads the policy, and gives nothing back "
+    "when the arm is then held (silent strategy) or skipped (desired state unreadable): 10 per held policy "
+    "a second, until every heartbeat waits for the next minute",
+)
+def test_arms_held_back_by_a_silent_strategy_cost_the_others_nothing(
+    simulator, make_account, make_policy, engine_thread, time_machine
+):
+    from tests.strategies.conftest import make_strategy
+
+    time_machine.move_to((time.time() // 60 + 1) * 60 + 1)  # one exchange minute for the whole test
+    simulator.exchange.set_limits(weight_limit=300)  # 200 after the reserve for five policies' disarms
+    account = make_account()
+    held = [
+        make_policy(account, s, countdown_ms=60_000) for s in ("BTCUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT")
+    ]
+    free = make_policy(account, "ETHUSDT", countdown_ms=60_000)
+    make_strategy(held)  # never pinged: its policies are held back from the start
+    for p in (*held, free):
+        actions.arm(p.pk, user=None, ip=None)
+    with engine_thread(Engine(config=fast_config())):
+        wait_for(lambda: countdown_requests(simulator, "ETHUSDT"), message="the free policy armed")
+        started = time.time()
+        # Its beats cost 10 a second: 200 last it beyond this wait.
+        wait_for(
+            lambda: (
+                len([r for r in countdown_requests(simulator, "ETHUSDT") if r["received_at"] > started]) >= 7
+            ),
+            timeout=9,
+            message="seven beats of the free policy",
+        )
+    assert [r for r in countdown_requests(simulator) if r["symbol"] != "ETHUSDT"] == []

@@ -28,11 +28,22 @@ def test_it_resyncs_and_rearms_through_the_planner_when_the_clock_moves(
         changed = countdown_requests(simulator)[-1]["id"]
         simulator.exchange.set_skew(-skew_ms)  # the exchange's clock jumps by 6 s
         states = []
-        deadline = time.time() + 2.5
-        while time.time() < deadline:
-            policy.refresh_from_db()
-            states.append(policy.status().state)
-            time.sleep(0.05)
+
+        def recovered():
+            """The status, looked at all along, until the refusal, the new clock sync, two beats after, and
+            the refusal's error gone from the policy (its results are stored a moment after they come)."""
+            states.append(_status(policy))
+            after = [e["path"] for e in simulator.exchange.requests_log(since_id=changed)]
+            refused = [r for r in countdown_requests(simulator, since_id=changed) if r["code"] == -1021]
+            return (
+                refused
+                and "/fapi/v1/time" in after
+                and Beat.objects.filter(policy=policy, sent_at__gt=policy.updated_at).count() >= 2
+                and countdown_requests(simulator)[-1]["status"] == 200
+                and "1021" not in policy.last_error
+            )
+
+        wait_for(recovered, timeout=5, every=0.05, message="the beats after the clock moved")
     refused = [r for r in countdown_requests(simulator, since_id=changed) if r["code"] == -1021]
     assert refused, "the skew change should have made the exchange refuse one request"
     assert set(states) == {Status.ARMED}
@@ -58,11 +69,14 @@ def test_it_keeps_beating_while_the_database_is_locked(simulator, make_account, 
         locker = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None, timeout=5)
         locker.execute("BEGIN IMMEDIATE")  # every other writer now waits
         locked_at = time.time()
-        time.sleep(2.2)
+
+        # Locked for as long as the engine takes to send two beats (1 s apart), well past SQLite's own waits.
+        def beats_while_locked():
+            sent = [r for r in countdown_requests(simulator, "BTCUSDT") if r["received_at"] > locked_at]
+            return sent if len(sent) >= 2 else None
+
+        sent_while_locked = wait_for(beats_while_locked, timeout=4, message="two beats while locked")
         stored_while_locked = Beat.objects.filter(policy=policy).count()
-        sent_while_locked = [
-            r for r in countdown_requests(simulator, "BTCUSDT") if r["received_at"] > locked_at
-        ]
         locker.execute("COMMIT")
         locker.close()
         wait_for(
@@ -97,7 +111,8 @@ def test_it_keeps_results_in_memory_while_writes_fail(make_account, make_policy,
         beat = Beat(policy=policy, generation=1, kind="arm", countdown_ms=6000, sent_at=_dt(time.time() + n))
         beat.outcome = Outcome.CONFIRMED
         writer.submit(beat, policy.pk, {"last_outcome": Outcome.CONFIRMED, "last_arm_generation": n})
-        time.sleep(0.02)
+        if n == 0:
+            wait_for(lambda: failures, message="a failed write")  # the rest join results held in memory
     assert writer.stop(timeout=5)
     assert failures and writer.last_error == ""
     assert Beat.objects.filter(policy=policy).count() == 3

@@ -10,7 +10,7 @@ from django.db import OperationalError, connection
 
 from heartbeats.desk import actions
 from heartbeats.engine import Engine, engine_alive, sql, watcher
-from heartbeats.models import CountdownPolicy, EngineLiveness
+from heartbeats.models import Beat, BeatKind, CountdownPolicy, EngineLiveness
 from tests.engine.conftest import armed_symbols, countdown_requests, fast_config, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,11 +22,12 @@ DEAF_AFTER = timedelta(seconds=1.5)  # from here on the web sends the disarms
 @pytest.fixture
 def unreadable(monkeypatch):
     """Makes the engine's reads of desired state fail (as with a dead database connection) while on."""
-    state = {"on": False}
+    state = {"on": False, "failed_at": []}
 
     def guard(real):
         def read(*args, **kwargs):
             if state["on"]:
+                state["failed_at"].append(time.time())
                 raise OperationalError("server closed the connection unexpectedly")
             return real(*args, **kwargs)
 
@@ -56,11 +57,15 @@ def _arms_after(simulator, symbol, when):
 def test_a_deaf_engine_stops_arming_and_the_web_sends_the_disarm(
     simulator, make_account, make_policy, engine_thread, unreadable, quick_bounds
 ):
-    policy = make_policy(make_account(), "BTCUSDT", interval_s=1, countdown_ms=6000)
-    actions.arm(policy.pk, user=None, ip=None)
+    account = make_account()
+    policy = make_policy(account, "BTCUSDT", interval_s=1, countdown_ms=6000)
+    # A witness, disarmed once the engine hears again (its countdown outlasts the deafness).
+    witness = make_policy(account, "ETHUSDT", interval_s=1, countdown_ms=60_000)
+    for p in (policy, witness):
+        actions.arm(p.pk, user=None, ip=None)
     engine = Engine(config=fast_config(desired_stale_after=STALE_AFTER, liveness_every=0.2))
     with engine_thread(engine):
-        wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT"}, message="armed")
+        wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT", "ETHUSDT"}, message="armed")
         wait_for(engine_alive, message="engine alive")
 
         unreadable["on"] = True
@@ -89,7 +94,16 @@ def test_a_deaf_engine_stops_arming_and_the_web_sends_the_disarm(
 
         unreadable["on"] = False
         wait_for(engine_alive, timeout=3, message="engine hears again")
-        time.sleep(1.5)  # two intervals: the engine now follows the disarm, it never re-arms it
+        # The engine reads the disarm it missed before any later change: once it has sent the zero of the
+        # witness, disarmed now, it follows the disarm, and it never re-armed it meanwhile.
+        actions.disarm(witness.pk, user=None, ip=None)
+        wait_for(
+            lambda: Beat.objects.filter(
+                policy=witness, kind=BeatKind.DISARM, sender=engine.engine_id
+            ).exists(),
+            timeout=3,
+            message="the engine's zero for the witness",
+        )
     assert "BTCUSDT" not in armed_symbols(simulator)
     assert _arms_after(simulator, "BTCUSDT", disarmed_at) == []
     assert simulator.exchange.cancellations() == []
@@ -104,8 +118,14 @@ def test_an_engine_keeps_arming_through_a_blip_shorter_than_the_bound(
         wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT"}, message="armed")
         unreadable["on"] = True
         blip = time.time()
-        time.sleep(1.2)
+        # Through the blip (well within the 3 s bound), reads fail and arms still go out.
+        wait_for(
+            lambda: unreadable["failed_at"] and _arms_after(simulator, "BTCUSDT", unreadable["failed_at"][0]),
+            timeout=2.0,
+            message="an arm sent after a failed read",
+        )
         unreadable["on"] = False
+        assert time.time() - blip < 3.0
         wait_for(lambda: len(_arms_after(simulator, "BTCUSDT", blip)) >= 2, timeout=3, message="beats")
     # Nobody could have committed a disarm through the same dead database: arming on kept orders safe.
     assert simulator.exchange.cancellations() == []
@@ -122,13 +142,19 @@ def test_it_hears_a_disarm_at_once_after_the_database_drops_every_connection(
         actions.arm(p.pk, user=None, ip=None)
     with engine_thread(Engine(config=fast_config())):
         wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT", "ETHUSDT"}, message="armed")
-        time.sleep(0.5)  # every sender thread has its connection open
+        # Every thread of the engine has used its connection: the senders open theirs as they start, the
+        # writer has stored the beats, the keeper the liveness record.
+        wait_for(
+            lambda: engine_alive() and {b.policy_id for b in Beat.objects.all()} == {p.pk for p in policies},
+            message="the beats stored",
+        )
         with connection.cursor() as cursor:
+            terminated = _backends() - {connection.connection.info.backend_pid}
             cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY(%s)",
+                [list(terminated)],
             )
-        time.sleep(0.3)
+        wait_for(lambda: not terminated & _backends(), timeout=3, message="the terminated sessions gone")
         actions.disarm(policies[0].pk, user=None, ip=None)
         disarmed_at = time.time()
         wait_for(lambda: "BTCUSDT" not in armed_symbols(simulator), timeout=3, message="zero after the drop")
@@ -142,6 +168,12 @@ def test_it_hears_a_disarm_at_once_after_the_database_drops_every_connection(
     assert took < 2.0
     assert _arms_after(simulator, "BTCUSDT", disarmed_at) == []
     assert "ETHUSDT" in armed_symbols(simulator)
+
+
+def _backends() -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return {pid for (pid,) in cursor.fetchall()}
 
 
 def _refresh(policy) -> CountdownPolicy:

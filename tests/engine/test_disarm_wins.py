@@ -19,16 +19,27 @@ def hold_next_beat(sim, symbol, name, countdown_ms=COUNTDOWN):
     assert sim.exchange.wait_held(name, 1, timeout=3) == 1, "the engine did not send the beat to hold"
 
 
+def zero_sent(sim, symbol, since_id=0) -> bool:
+    return any(r["countdown_ms"] == 0 for r in countdown_requests(sim, symbol, since_id=since_id))
+
+
 def test_it_disarms_after_a_beat_held_past_the_disarm(simulator, make_account, make_policy, engine_thread):
     account = make_account()
     policy = make_policy(account, "BTCUSDT", countdown_ms=COUNTDOWN)
-    actions.arm(policy.pk, user=None, ip=None)
+    witness = make_policy(account, "ETHUSDT", countdown_ms=COUNTDOWN)
+    for p in (policy, witness):
+        actions.arm(p.pk, user=None, ip=None)
     with engine_thread(Engine(config=fast_config())):
-        wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT"}, message="armed")
+        wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT", "ETHUSDT"}, message="armed")
         hold_next_beat(simulator, "BTCUSDT", "late-beat")
         held_id = countdown_requests(simulator, "BTCUSDT")[-1]["id"]
         actions.disarm(policy.pk, user=None, ip=None)
-        time.sleep(0.3)
+        # A witness disarmed after it: once its zero is out, the engine has seen both disarms and sent what
+        # it would send.
+        actions.disarm(witness.pk, user=None, ip=None)
+        wait_for(
+            lambda: zero_sent(simulator, "ETHUSDT", since_id=held_id), timeout=2, message="the witness's 0"
+        )
         # One request per symbol at a time: the disarm waits for the held beat's answer.
         assert countdown_requests(simulator, "BTCUSDT", since_id=held_id) == []
 
@@ -120,9 +131,12 @@ def test_it_disarms_all_while_one_beat_is_held(simulator, make_account, make_pol
 def test_it_arms_only_after_a_held_disarm_completes(simulator, make_account, make_policy, engine_thread):
     account = make_account()
     policy = make_policy(account, "BTCUSDT", countdown_ms=COUNTDOWN)
-    actions.arm(policy.pk, user=None, ip=None)
+    # Witnesses, disarmed after each step: once a witness's zero is out, the engine has seen the step.
+    first, second = (make_policy(account, s, countdown_ms=COUNTDOWN) for s in ("ETHUSDT", "SOLUSDT"))
+    for p in (policy, first, second):
+        actions.arm(p.pk, user=None, ip=None)
     with engine_thread(Engine(config=fast_config())):
-        wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT"}, message="armed")
+        wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}, message="armed")
         simulator.exchange.inject(
             "/fapi/v1/countdownCancelAll", symbol="BTCUSDT", countdown_ms=0, hold="zero"
         )
@@ -130,16 +144,25 @@ def test_it_arms_only_after_a_held_disarm_completes(simulator, make_account, mak
         assert simulator.exchange.wait_held("zero", 1, timeout=2) == 1
         held_id = countdown_requests(simulator, "BTCUSDT")[-1]["id"]
         actions.arm(policy.pk, user=None, ip=None)
-        time.sleep(0.3)
+        actions.disarm(first.pk, user=None, ip=None)
+        wait_for(lambda: zero_sent(simulator, "ETHUSDT", since_id=held_id), timeout=2, message="the first 0")
         assert countdown_requests(simulator, "BTCUSDT", since_id=held_id) == []
 
         simulator.exchange.release("zero")
         wait_for(lambda: "BTCUSDT" in armed_symbols(simulator), timeout=1, message="re-armed after the zero")
         policy.refresh_from_db()
         wait_for(lambda: _refresh(policy).status().state == Status.ARMED, timeout=2, message="armed status")
-        # The armed policy's second `0` is never sent: it would disarm what people armed again.
-        time.sleep(fast_config().final_disarm_delay)
+        # The armed policy's second `0` is never sent: it would disarm what people armed again. It would have
+        # been due final_disarm_delay after the held zero's answer; a witness disarmed now gets its own second
+        # `0` later than that.
+        actions.disarm(second.pk, user=None, ip=None)
+        wait_for(
+            lambda: _refresh(second).final_disarm_generation == second.generation,
+            timeout=fast_config().final_disarm_delay + 3,
+            message="the second witness's second 0",
+        )
         assert "BTCUSDT" in armed_symbols(simulator)
+        assert not zero_sent(simulator, "BTCUSDT", since_id=held_id)
 
 
 def _refresh(policy):

@@ -24,8 +24,11 @@ def test_it_grants_the_lease_to_one_holder_until_it_expires():
     assert first.acquire()
     assert not second.acquire()
     assert first.renew()
-    time.sleep(0.6)  # a real interval: the lease's own, on the database's clock
-    assert lease_wait("engine:default", "second") == 0
+    wait_for(
+        lambda: lease_wait("engine:default", "second") == 0,
+        timeout=2,
+        message="the lease run out (on the database's clock)",
+    )
     assert second.acquire()
     assert not first.renew(), "an expired holder learns it lost the lease"
     assert not first.release()
@@ -48,7 +51,7 @@ def test_it_never_lets_two_engines_send_at_once(simulator, make_account, make_po
             samples.append(one.is_active or two.is_active)
             if both:
                 overlaps.append(time.time())
-            time.sleep(0.002)
+            time.sleep(0.002)  # the sampling rate: this thread watches, it waits for nothing
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -61,14 +64,16 @@ def test_it_never_lets_two_engines_send_at_once(simulator, make_account, make_po
         second.__enter__()
         running.append(second)
         wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT", "ETHUSDT", "SOLUSDT"})
-        time.sleep(1.5)
+        # Both running for more than an interval: every symbol beaten once more, by the first alone.
+        both_since = time.time()
+        wait_for(lambda: _beaten_since(simulator, both_since), timeout=3, message="a beat of every symbol")
         assert not two.is_active
         handing_over = time.time()
         running.remove(first)
         first.__exit__(None, None, None)  # a clean stop: the standby takes over at once
         wait_for(lambda: two.is_active, timeout=1, message="take-over after release")
         took_over = time.time()
-        time.sleep(1.5)
+        wait_for(lambda: _beaten_since(simulator, took_over), timeout=3, message="the second engine's beats")
     finally:
         for context in reversed(running):
             context.__exit__(None, None, None)
@@ -82,6 +87,12 @@ def test_it_never_lets_two_engines_send_at_once(simulator, make_account, make_po
         gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
         assert min(gaps) > 0.5, f"{symbol} was beaten twice in a row: {gaps}"
     assert simulator.exchange.cancellations() == []
+
+
+def _beaten_since(simulator, when) -> bool:
+    """Every symbol beaten (and answered) after `when`."""
+    beaten = {r["symbol"] for r in countdown_requests(simulator) if r["received_at"] > when and r["status"]}
+    return beaten == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
 
 
 def test_it_takes_over_an_expired_lease(simulator, make_account, make_policy, engine_thread):

@@ -2,7 +2,6 @@
 disarmed on the exchange at its start, armed again at its end, also when the engine restarts in the middle
 (everything it needs is in the database), and never re-arming a policy someone disarmed by hand meanwhile."""
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -11,7 +10,7 @@ from django.utils import timezone
 from heartbeats.desk import actions, maintenance
 from heartbeats.engine import Engine
 from heartbeats.models import Action, MaintenanceWindow, Operation, WindowState
-from tests.engine.conftest import armed_symbols, fast_config, wait_for
+from tests.engine.conftest import armed_symbols, countdown_requests, fast_config, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
@@ -27,6 +26,10 @@ def _window(account, seconds_to_start: float, seconds_long: float) -> Maintenanc
         ends_at=start + timedelta(seconds=seconds_long),
         account_ids=[account.pk],
     )
+
+
+def _arms_since(simulator, symbol, when) -> list[dict]:
+    return [r for r in countdown_requests(simulator, symbol) if r["countdown_ms"] and r["received_at"] > when]
 
 
 def _state(window) -> str:
@@ -56,7 +59,6 @@ def test_the_worker_disarms_at_the_start_and_rearms_at_the_end_across_a_restart(
 
     # An engine restart during the window: a new engine, with nothing but the database to go by.
     assert _state(window) == WindowState.RUNNING
-    time.sleep(0.5)
     with engine_thread(Engine(engine_id="second", config=fast_config())):
         wait_for(lambda: _state(window) == WindowState.ENDED, timeout=10, message="the window ended")
         ended = MaintenanceWindow.objects.get(pk=window.pk).ended_at
@@ -85,7 +87,14 @@ def test_a_policy_disarmed_by_hand_during_the_window_stays_disarmed(
         actions.disarm(policies[0].pk, user=None, ip=None)
         wait_for(lambda: _state(window) == WindowState.ENDED, timeout=8, message="the window ended")
         wait_for(lambda: armed_symbols(simulator) == {"ETHUSDT", "SOLUSDT"}, timeout=6, message="re-armed")
-        time.sleep(1.0)
+        # Two more beats of each re-armed policy, and none for BTC since the window ended.
+        ended = MaintenanceWindow.objects.get(pk=window.pk).ended_at.timestamp()
+        wait_for(
+            lambda: all(len(_arms_since(simulator, s, ended)) >= 2 for s in ("ETHUSDT", "SOLUSDT")),
+            timeout=4,
+            message="two beats of each re-armed policy",
+        )
+        assert _arms_since(simulator, "BTCUSDT", ended) == []
         assert armed_symbols(simulator) == {"ETHUSDT", "SOLUSDT"}
 
 

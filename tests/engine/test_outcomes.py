@@ -11,6 +11,7 @@ from heartbeats.desk import actions
 from heartbeats.engine import Engine
 from heartbeats.models import Beat, EngineLiveness, Outcome, Status
 from tests.engine.conftest import armed_symbols, countdown_requests, fast_config, wait_for
+from tests.waiting import scheduling_lag
 
 PATH = "/fapi/v1/countdownCancelAll"
 COUNTDOWN = 6000
@@ -109,29 +110,36 @@ def test_it_raises_the_alarm_when_banned(simulator, armed, engine_thread, caplog
 
 def test_it_stops_a_policy_after_a_fatal_error_without_delaying_the_others(simulator, armed, engine_thread):
     healthy, broken = armed("BTCUSDT", "ETHUSDT")
-    with engine_thread(Engine(config=fast_config())):
+    with scheduling_lag() as lag, engine_thread(Engine(config=fast_config())):
         wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT", "ETHUSDT"})
         simulator.exchange.inject(PATH, symbol="ETHUSDT", code=-1121, count=None)
         wait_for(lambda: _refresh(broken).fatal_generation == broken.generation, timeout=3, message="fatal")
         stopped_at = time.time()
-        time.sleep(3)
+        # Three regular beats of the healthy policy after the failure: time enough for any retry to show.
+        wait_for(
+            lambda: len([b for b in _regular(healthy) if b.sent_at.timestamp() > stopped_at]) >= 3,
+            timeout=6,
+            message="three beats of the healthy policy",
+        )
     broken.refresh_from_db()
     assert broken.status().state == Status.FAILING
     assert "-1121" in broken.last_error
     refused = [r for r in countdown_requests(simulator, "ETHUSDT") if r["code"] == -1121]
     assert len(refused) == 1, "a fatal error must not be retried"
-    healthy.refresh_from_db()
     # Regular beats (due an interval after the previous one, not the first arm) around and after the failure.
-    on_time = [
-        b
-        for b in beats(healthy)
-        if b.sent_at.timestamp() > stopped_at - 1
-        and b.due_at > healthy.desired_changed_at
-        and b.outcome == Outcome.CONFIRMED
-    ]
+    on_time = [b for b in _regular(healthy) if b.sent_at.timestamp() > stopped_at - 1]
     assert len(on_time) >= 3
-    assert max((b.sent_at - b.due_at).total_seconds() for b in on_time) < 0.05
+    # On time, but for what a machine busy with other tests adds to any thread's wake-up.
+    assert max((b.sent_at - b.due_at).total_seconds() for b in on_time) < 0.05 + lag()
     assert _refresh(healthy).status().state == Status.ARMED
+
+
+def _regular(policy) -> list[Beat]:
+    """Confirmed beats due an interval after the previous one (not the first arm)."""
+    policy.refresh_from_db()
+    return [
+        b for b in beats(policy) if b.due_at > policy.desired_changed_at and b.outcome == Outcome.CONFIRMED
+    ]
 
 
 def _refresh(policy):

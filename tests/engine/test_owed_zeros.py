@@ -27,8 +27,9 @@ def _arm_on_exchange(simulator, policy, countdown_ms=30_000):
 
 
 def test_a_second_zero_owed_by_a_web_process_that_died_is_sent_by_another(
-    simulator, make_account, make_policy, short_window
+    simulator, make_account, make_policy, short_window, time_machine
 ):
+    time_machine.move_to(time.time())  # moved on below: the web's clock and the simulator's
     policy = make_policy(make_account(), "BTCUSDT")
     _arm_on_exchange(simulator, policy)
     actions.disarm(policy.pk, user=None, ip=None)
@@ -40,7 +41,7 @@ def test_a_second_zero_owed_by_a_web_process_that_died_is_sent_by_another(
 
     # Another web process's sweeper, before the second zero is due: nothing to send yet.
     assert fallback.send_owed() == []
-    time.sleep(1.4)
+    time_machine.shift(1.4)  # the second zero is due
     results = fallback.send_owed()
     assert [(r.job.kind, r.outcome) for r in results] == [("final", "confirmed")]
     assert "BTCUSDT" not in armed_symbols(simulator)
@@ -54,14 +55,16 @@ def test_a_second_zero_owed_by_a_web_process_that_died_is_sent_by_another(
 def test_the_owed_zeros_duty_sends_the_second_zero_by_itself(
     simulator, make_account, make_policy, short_window, run_duties
 ):
-    run_duties("web", "owed-zeros")
     policy = make_policy(make_account(), "ETHUSDT")
     _arm_on_exchange(simulator, policy)
     actions.disarm(policy.pk, user=None, ip=None)
+    # Started once the action has sent the first zero: sweeping while the action sends, it would send that
+    # zero a second time.
+    run_duties("web", "owed-zeros")
     wait_for(
         lambda: _settled(CountdownPolicy.objects.get(pk=policy.pk)),
         timeout=4,
-        message="second zero from the sweeper",
+        message="second zero from the owed-zeros duty",
     )
     zeros = [r for r in countdown_requests(simulator, "ETHUSDT") if r["countdown_ms"] == 0]
     assert len(zeros) == 2

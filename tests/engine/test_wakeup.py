@@ -15,7 +15,7 @@ from heartbeats.desk import actions
 from heartbeats.domain.leases import Lease
 from heartbeats.engine import Engine, wakeup
 from heartbeats.models import CountdownPolicy
-from tests.engine.conftest import armed_symbols, fast_config, wait_for
+from tests.engine.conftest import armed_symbols, fast_config, in_feed_wait, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,7 +42,7 @@ def _waiting_feed(channel: str, timeout: float):
     thread = threading.Thread(target=wait, daemon=True)
     thread.start()
     assert ready.wait(5)
-    time.sleep(0.2)
+    wait_for(lambda: in_feed_wait(thread), message="the thread in its wait")
     return thread, outcome
 
 
@@ -70,7 +70,7 @@ def test_a_disarm_reaches_the_exchange_without_any_polling(
     engine = Engine(config=fast_config(poll_every=NO_BACKSTOP, full_reload_every=NO_BACKSTOP))
     with engine_thread(engine):
         wait_for(lambda: armed_symbols(simulator) == {"BTCUSDT"}, timeout=10, message="the arm")
-        time.sleep(0.5)
+        wait_for(lambda: in_feed_wait(engine.watcher), message="the watcher waiting for news")
         began = time.monotonic()
         actions.disarm(policy.pk, user=None, ip=None)
         wait_for(lambda: not armed_symbols(simulator), timeout=5, message="the disarm at the exchange")
@@ -90,8 +90,8 @@ def test_a_standby_takes_over_at_once_when_the_lease_is_released(
         stop_first.enter_context(engine_thread(first))
         wait_for(lambda: first.is_active, timeout=10, message="the first engine active")
         stack.enter_context(engine_thread(second))
-        wait_for(lambda: second.keeper.is_alive(), timeout=10, message="the standby waiting")
-        time.sleep(0.5)
+        wait_for(lambda: second.keeper.is_alive(), timeout=10, message="the standby started")
+        wait_for(lambda: in_feed_wait(second.keeper), timeout=5, message="the standby waiting for the lease")
         stop_first.close()  # the first engine stops and hands its 30 s lease over
         released = time.monotonic()
         wait_for(lambda: second.is_active, timeout=5, message="the standby active")

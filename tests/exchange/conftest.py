@@ -1,13 +1,13 @@
 """Clients wired to the simulator with each key type, and helpers to see everything a client let out."""
 
 import secrets
-import socket
 from pathlib import Path
 
 import pytest
 
 from heartbeats.exchange.client import FuturesClient
 from heartbeats.exchange.signing import load_signer
+from tests.ports import free_port
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "binance"
 HMAC_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
@@ -67,6 +67,4 @@ def make_client(simulator):
 @pytest.fixture
 def closed_port():
     """A loopback port nothing listens on (connection refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()

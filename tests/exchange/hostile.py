@@ -69,6 +69,8 @@ def reply(status: int, body: bytes, content_type: str = "text/html", headers: di
 
 
 def trickle(conn, data: bytes, every: float):
+    """Sends `data` a byte at a time, `every` seconds apart: real intervals on purpose, as what is tested is
+    the client's read timeout on a real socket (no clock the test could move is involved)."""
     for byte in data:
         conn.sendall(bytes([byte]))
         time.sleep(every)

@@ -1,10 +1,9 @@
 """countdownCancelAll and the order endpoints against the simulator, for every key type and both venues."""
 
-import time
-
 import pytest
 
 from heartbeats.exchange.client import CountdownAck
+from tests.waiting import wait_for
 
 COUNTDOWN = "/fapi/v1/countdownCancelAll"
 
@@ -94,10 +93,9 @@ def test_it_lets_the_exchange_cancel_orders_when_the_countdown_runs_out(simulato
     client = make_client()
     client.place_order("SOLUSDT", "BUY", 1, 20)
     client.countdown("SOLUSDT", 200)
-    deadline = time.monotonic() + 3
-    while client.open_orders("SOLUSDT") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert client.open_orders("SOLUSDT") == []
+    wait_for(
+        lambda: client.open_orders("SOLUSDT") == [], timeout=3, every=0.05, message="the orders cancelled"
+    )
     assert [c["symbol"] for c in simulator.exchange.cancellations(client.api_key_for_tests)] == ["SOLUSDT"]
 
 

@@ -85,31 +85,37 @@ def test_it_gives_up_with_a_timestamp_error_after_one_retry(simulator, make_clie
     ]
 
 
-def test_it_syncs_at_the_first_signed_read_and_then_every_time_sync_every(simulator, make_client):
+def test_it_syncs_at_the_first_signed_read_and_then_every_time_sync_every(
+    simulator, make_client, time_machine
+):
+    # The clock runs on, and the test moves it on: the client's and the simulator's, which read the same one.
+    time_machine.move_to(time.time())
     client = make_client(time_sync_every=0.3)
     assert client.synced_at is None
     client.open_orders("BTCUSDT")
     client.open_orders("BTCUSDT")
     assert [c[0] for c in _calls(simulator)] == ["time", "openOrders", "openOrders"]
-    time.sleep(0.35)
+    time_machine.shift(0.35)
     client.open_orders("BTCUSDT")
     assert [c[0] for c in _calls(simulator)][3:] == ["time", "openOrders"]
 
 
-def test_a_countdown_never_syncs_the_clock_itself(simulator, make_client):
+def test_a_countdown_never_syncs_the_clock_itself(simulator, make_client, time_machine):
+    time_machine.move_to(time.time())
     client = make_client(time_sync_every=0.1)
     client.sync_time()
-    time.sleep(0.15)
+    time_machine.shift(0.15)  # a sync is due
     client.countdown("BTCUSDT", 60_000)
     assert [c[0] for c in _calls(simulator)] == ["time", "countdownCancelAll"]
 
 
-def test_it_keeps_the_known_offset_when_a_refresh_fails(simulator, make_client):
+def test_it_keeps_the_known_offset_when_a_refresh_fails(simulator, make_client, time_machine):
+    time_machine.move_to(time.time())
     simulator.exchange.set_skew(2000)
     client = make_client(time_sync_every=0.1)
     client.open_orders("BTCUSDT")
     simulator.exchange.inject(TIME, kind="unavailable")
-    time.sleep(0.15)
+    time_machine.shift(0.15)  # a sync is due
 
     assert client.open_orders("BTCUSDT") == []
 

@@ -1,6 +1,7 @@
 """What happens below HTTP: timeouts, refused and dropped connections, keep-alive, source addresses."""
 
 import logging
+import select
 import socket
 import time
 
@@ -8,15 +9,9 @@ import pytest
 
 from heartbeats.exchange.client import FuturesClient
 from heartbeats.exchange.errors import FatalError, OutcomeUnknownError, TemporaryError
+from tests.waiting import wait_for
 
 COUNTDOWN = "/fapi/v1/countdownCancelAll"
-
-
-def _wait_for(predicate, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_it_calls_a_countdown_that_outlasts_the_read_timeout_uncertain(simulator, make_client):
@@ -31,7 +26,7 @@ def test_it_calls_a_countdown_that_outlasts_the_read_timeout_uncertain(simulator
     assert error.http_status is None and error.code is None and "0.3 s" in error.msg
     assert error.__context__ is None and error.__cause__ is None
     # And the exchange did apply it, later: "unknown" is the only honest answer.
-    assert _wait_for(lambda: simulator.exchange.countdowns())
+    wait_for(simulator.exchange.countdowns, timeout=3, message="the countdown applied late")
 
 
 def test_it_calls_a_slow_read_only_request_temporary(simulator, make_client):
@@ -76,7 +71,8 @@ def test_it_calls_a_connect_timeout_temporary():
             filler.setblocking(False)
             filler.connect_ex(("127.0.0.1", port))
             fillers.append(filler)
-        time.sleep(0.05)
+        # The queue is full once the kernel has completed a filler's handshake (it then turns writable).
+        assert select.select([], fillers, [], 5)[1], "no filler connected"
         try:
             client = FuturesClient(f"http://127.0.0.1:{port}", connect_timeout=0.2, read_timeout=1)
             started = time.monotonic()

@@ -21,7 +21,8 @@ TIMEOUT = 150  # seconds per scenario, set-up included (each takes 10-40 s on an
 # table); here the rest of the suite runs beside them, so they are stretched.
 SLACK = "3"
 
-pytestmark = pytest.mark.faults
+# Past the suite's own limit and its minute to stop cleanly (run_suite), pytest-timeout's comes last.
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(TIMEOUT + 90)]
 
 SCENARIOS = [
     "clock-1021",

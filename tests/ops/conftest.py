@@ -2,13 +2,14 @@
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+
+from tests.ports import free_port  # noqa: F401  (the area's tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,9 +46,3 @@ def manage(*args, env, timeout=60) -> subprocess.CompletedProcess:
         text=True,
         timeout=timeout,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -10,9 +10,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.ops.conftest import ROOT, clean_env, free_port
+from tests.waiting import wait_for
 
 START_TIMEOUT = 180  # a first run on a fresh machine still checks the virtualenv
 
@@ -22,22 +24,40 @@ class Output:
 
     def __init__(self, stream):
         self.lines: list[str] = []
+        self._ended = False
+        self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
 
     def _read(self, stream):
         for line in stream:
-            self.lines.append(line.rstrip("\n"))
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
 
     def wait_for(self, text, timeout, process):
+        """Until a line holds `text`; fails at once when the output ends or the process exits without it."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(text in line for line in self.lines):
+        printed = lambda: any(text in line for line in self.lines)  # noqa: E731
+        with self._changed:
+            # Woken by every line; the process is looked at every second too, as its children may keep the
+            # output open after it died.
+            while not printed() and not self._ended and process.poll() is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(min(left, 1.0))
+            if printed():
                 return
-            if process.poll() is not None:
-                break
-            time.sleep(0.2)
         raise AssertionError(f"{text!r} not printed; output:\n" + "\n".join(self.lines[-60:]))
+
+    def wait_for_end(self, timeout):
+        """Until the output has ended (every process writing to it gone) and every line is read."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the output did not end:\n" + "\n".join(self.lines[-60:])
 
     @property
     def text(self):
@@ -83,6 +103,7 @@ def sign_in(base, username, password) -> requests.Session:
     return session
 
 
+@pytest.mark.timeout(START_TIMEOUT + 90)
 def test_it_runs_the_whole_product_and_stops_everything_on_ctrl_c(tmp_path):
     port, sim_port = free_port(), free_port()
     env = clean_env(CG_VAR_DIR=str(tmp_path / "var"), CG_PORT=str(port), CG_SIM_PORT=str(sim_port))
@@ -113,21 +134,23 @@ def test_it_runs_the_whole_product_and_stops_everything_on_ctrl_c(tmp_path):
         assert len(viewer.get(f"{base}/status.json", timeout=10).json()["policies"]) == 12
 
         # The worker's engine arms every demo countdown on the simulator, which holds the resting orders.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        def all_armed():
             state = requests.get(f"{sim}/_sim/state", timeout=5).json()
-            if len(state["countdowns"]) >= 12:
-                break
-            time.sleep(0.5)
-        assert len(state["countdowns"]) >= 12, state["countdowns"]
+            return state if len(state["countdowns"]) >= 12 else None
+
+        state = wait_for(
+            all_armed, timeout=30, every=0.2, message="the twelve demo countdowns on the simulator"
+        )
         assert len(state["open_orders"]) == 24
         for prefix in ("[sim] ", "[worker] ", "[web] "):
             assert any(line.startswith(prefix) for line in output.lines), prefix
 
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=30) == 130
-        time.sleep(0.2)
-        assert [pid for pid in started if running(pid)] == []
+        wait_for(
+            lambda: not [pid for pid in started if running(pid)], timeout=2, message="every process gone"
+        )
+        output.wait_for_end(timeout=5)
         assert "Stopped." in output.text
         assert "killing them" not in output.text, "a process ignored SIGTERM"
     finally:

@@ -3,11 +3,11 @@ static files, https-only cookies and security headers behind a TLS-terminating p
 
 import subprocess
 import sys
-import time
 
 import requests
 
 from tests.ops.conftest import ROOT, free_port, manage
+from tests.waiting import wait_for
 
 
 def _start_gunicorn(env):
@@ -23,15 +23,19 @@ def _start_gunicorn(env):
 
 
 def _wait_until_up(process, url, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answer():
         if process.poll() is not None:
             raise AssertionError(f"gunicorn exited: {process.stdout.read()}")
         try:
-            return requests.get(url, headers={"Host": "guard.example.com"}, timeout=2, allow_redirects=False)
+            # Listening comes before the worker has loaded the application, which a busy machine takes a
+            # while to do: the first answer may be slow. In a tuple: a response is false when its status is
+            # an error, and any answer will do here.
+            headers = {"Host": "guard.example.com"}
+            return (requests.get(url, headers=headers, timeout=(2, timeout), allow_redirects=False),)
         except requests.ConnectionError:
-            time.sleep(0.2)
-    raise AssertionError(f"gunicorn did not answer at {url}")
+            return None  # not listening yet
+
+    return wait_for(answer, timeout=timeout, every=0.1, message=f"gunicorn to answer at {url}")[0]
 
 
 def _prepare(env):

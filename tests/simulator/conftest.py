@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from requests.adapters import HTTPAdapter
 
 from simulator import Simulator
+from tests.waiting import wait_for
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "binance"
 HMAC_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
@@ -140,14 +141,11 @@ def trader(simulator):
     return Trader(simulator).register()
 
 
-def wait_until(predicate, timeout: float = 2.0, step: float = 0.005):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(step)
-    return predicate()
+def wait_until(predicate, timeout: float = 2.0):
+    """The first truthy value of `predicate()`, looked at every 5 ms (the countdowns' own precision)."""
+    return wait_for(
+        predicate, timeout=timeout, every=0.005, message=getattr(predicate, "__name__", "condition")
+    )
 
 
 def start_of_next_minute_skew() -> int:

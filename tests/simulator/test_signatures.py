@@ -52,13 +52,14 @@ def test_it_signs_query_plus_body_with_no_ampersand_between(simulator, trader):
 
 def test_it_needs_the_base64_signature_url_encoded(simulator):
     trader = Trader(simulator, "ed25519").register()
-    for _ in range(20):  # find a signature with a '+', which a raw query string turns into a space
-        ts = int(time.time() * 1000)
+    now = int(time.time() * 1000)
+    for ts in range(
+        now, now + 20
+    ):  # find a signature with a '+', which a raw query string turns into a space
         payload = f"symbol=BTCUSDT&countdownTime=1000&timestamp={ts}"
         signature = sign("ed25519", trader.key, payload)
         if "+" in signature:
             break
-        time.sleep(0.002)
     else:
         pytest.fail("no signature with a '+' found")
     url = f"{simulator.url}/fapi/v1/countdownCancelAll?{payload}&signature="

@@ -24,6 +24,15 @@ def code_for(device, drift=0) -> str:
     return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=drift):06d}"
 
 
+def next_code(device) -> str:
+    """The app's code the server takes next: this step's, unless the device has used it (then the next
+    step's, within tolerance). Not simply the next step's: the server centres its window on the drift it
+    learnt, which a code taken late in one step and checked in the next moves back a step."""
+    device.refresh_from_db()
+    now = int(time.time() // device.step)
+    return code_for(device, drift=max(now, device.last_t + 1) - now)
+
+
 def give_codes(user, *codes):
     device = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
     for code in codes:

@@ -10,7 +10,7 @@ from django.urls import reverse
 from heartbeats import twofactor
 from heartbeats.models import Action, ExchangeAccount, Operation
 from tests.web.conftest import make_account, make_policy
-from tests.web.test_second_factor import code_for, give_app, sign_in, verify
+from tests.web.test_second_factor import code_for, give_app, next_code, sign_in, verify
 
 
 def age_factor(client, seconds):
@@ -33,7 +33,7 @@ class TestDisarmAll:
         response = client.get(reverse("disarm_all"))
         assert response.status_code == 302
         assert response["Location"] == reverse("second_factor_verify") + "?next=%2Fdisarm-all%2F"
-        response = verify(client, code_for(verified_operator, drift=1), next_url="/disarm-all/")
+        response = verify(client, next_code(verified_operator), next_url="/disarm-all/")
         assert response["Location"] == "/disarm-all/"
         assert client.get("/disarm-all/").status_code == 200
         step_up = Operation.objects.filter(action=Action.SECOND_FACTOR_PASSED).order_by("-at").first()
