@@ -34,7 +34,7 @@ def database_url() -> str:
 @pytest.fixture
 def qcluster(tmp_path):
     """`qcluster(**env)` starts `manage.py qcluster` on the test database in a process group of its own;
-    every one started is stopped (SIGTERM, then SIGKILL) after the test."""
+    every one started is stopped after the test (deploy/stop-worker, then SIGKILL)."""
     import contextlib
     import os
     import signal
@@ -75,11 +75,17 @@ def qcluster(tmp_path):
 
     yield start
     for proc, log in procs:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
+        # Stopped as its systemd unit stops it (signalling the whole group leaves django-q2's processes
+        # running until their timeout); this process reaps the main one, as systemd would, so that the script
+        # sees it gone.
+        stopper = subprocess.Popen([str(root / "deploy" / "stop-worker"), str(proc.pid)])
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            stopper.wait(timeout=5)
+        if stopper.poll() is None:
+            stopper.kill()
+            stopper.wait()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
