@@ -72,6 +72,8 @@ TIMESTAMP_REFUSED = -1021
 # A policy whose strategy holds its heartbeats back is looked at again this often: a returning ping (or an
 # operator's release) is heeded within it.
 HOLD_RECHECK_S = 1.0
+# An arm not sent because desired state could not be read past the bound: tried again this often.
+UNREADABLE_RECHECK_S = 0.2
 # After a -1021, an account's sends wait this long at most for the clock to be measured again.
 RESYNC_HOLD = 2.0
 # A request whose sender thread starts later than this after it was decided is decided again (plan.py has
@@ -111,6 +113,8 @@ class Engine:
 
         self._accounts_version = None
         self._in_flight = 0
+        # The weight charged for each request in flight, by policy: given back if the request never leaves.
+        self._receipts: dict[int, tuple] = {}
         self._draining = False
         # Accounts whose clock must be measured again (after a -1021): their sends wait until then.
         self._resync: dict[int, float] = {}
@@ -523,7 +527,7 @@ class Engine:
                 return
         p.in_flight = True
         self._in_flight += 1
-        meter.charge(WEIGHT_PER_BEAT, now)
+        self._receipts[p.id] = meter.charge(WEIGHT_PER_BEAT, now)
         client = entry.client
         decided = time.monotonic()
         pool.submit(lambda: self._send(job, client, decided))
@@ -560,9 +564,13 @@ class Engine:
         now = time.time()
         if sent:
             self._in_flight -= 1
+        receipt = self._receipts.pop(job.policy_id, None) if sent else None
         entry = self.clients.get(job.account_id)
         if entry is not None:
             meter = self.meters[entry.endpoint]
+            if receipt is not None and result.outcome == Outcome.SKIPPED:
+                # Held or vetoed after it was decided: nothing left, so nothing was spent.
+                meter.refund(WEIGHT_PER_BEAT, receipt, now)
             if result.offset_ms is not None:
                 meter.offset_ms = result.offset_ms
             meter.report(result.used_weight, result.received_at or now)
@@ -613,6 +621,10 @@ class Engine:
             p.attempts += 1
             cap = p.interval_s if job.kind == ARM else 4
             p.retry_at = now + temporary_delay(p.attempts, cap)
+        elif outcome == Outcome.SKIPPED and result.desired is None:
+            # Not armed from memory past the bound: looked at again shortly, not spun on until the database
+            # answers.
+            p.retry_at = now + UNREADABLE_RECHECK_S
         elif outcome == Outcome.FATAL:
             log.error("policy %s (%s) stopped after a fatal error: %s", p.id, p.symbol, result.message)
         if p.removed and not p.in_flight:

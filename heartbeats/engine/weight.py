@@ -21,12 +21,15 @@ class WeightMeter:
         self._clock = clock
         self._minute = None
         self._sent = 0  # our own weight sent in the current exchange minute
-        self._reported = None  # (used, our sent count when it was reported) in the current minute
+        # (used, our sent count when it was reported, the exchange's own count) in the current minute
+        self._reported = None
+        self._reports = 0  # counts taken in: a refund knows whether one came after its charge
 
     def _roll(self, now: float) -> int:
         minute = exchange_minute(now, self.offset_ms)
         if minute != self._minute:
             self._minute, self._sent, self._reported = minute, 0, None
+            self._reports += 1
         return minute
 
     def used(self, now: float | None = None) -> int:
@@ -35,12 +38,27 @@ class WeightMeter:
         self._roll(now or self._clock())
         if self._reported is None:
             return self._sent
-        used, sent_then = self._reported
+        used, sent_then, _ = self._reported
         return max(self._sent, used + self._sent - sent_then)
 
-    def charge(self, weight: int, now: float | None = None) -> None:
-        self._roll(now or self._clock())
+    def charge(self, weight: int, now: float | None = None) -> tuple[int, int]:
+        """Count `weight` as sent this minute; the receipt lets refund() give it back if it never leaves."""
+        minute = self._roll(now or self._clock())
         self._sent += weight
+        return (minute, self._reports)
+
+    def refund(self, weight: int, receipt: tuple[int, int], now: float | None = None) -> None:
+        """Give back a charge whose request was never sent (held or vetoed after it was decided), or every
+        request waiting behind it would wait for weight nobody spent. Only within its own minute, and never
+        below what the exchange itself counted."""
+        minute, reports = receipt
+        if self._roll(now or self._clock()) != minute:
+            return
+        self._sent = max(0, self._sent - weight)
+        if self._reported is not None and reports != self._reports:
+            # A count taken in after the charge may have included it (our estimate when it was higher).
+            used, sent_then, exchange = self._reported
+            self._reported = (max(exchange, used - weight), max(0, sent_then - weight), exchange)
 
     def report(self, used_weight: int | None, at: float | None = None) -> None:
         """An answer's count of the minute. It may lag: requests sent before it and still in flight are not
@@ -49,7 +67,8 @@ class WeightMeter:
             return
         at = at or self._clock()
         self._roll(at)
-        self._reported = (max(used_weight, self.used(at)), self._sent)
+        self._reported = (max(used_weight, self.used(at)), self._sent, used_weight)
+        self._reports += 1
 
     def room_for(self, weight: int, *, urgent: bool, now: float | None = None) -> bool:
         """Disarms may use the reserve; everything else must leave it untouched. Nothing exceeds the limit."""
@@ -82,7 +101,8 @@ class WeightMeter:
             self.limit, self.limit_known = snap.weight_limit, True
         used = snap.used_in(minute)
         if used > self.used(now):
-            self._reported = (used, self._sent)
+            self._reported = (used, self._sent, used)
+            self._reports += 1
         self.paused_until = max(self.paused_until, snap.paused_until)
         self.banned_until = max(self.banned_until, snap.banned_until)
 
