@@ -121,7 +121,9 @@ class ChecksOutsideTransactionMixin:
         return actions
 
 
-class ReadOnlyAdmin(SafeChangeListMixin, admin.ModelAdmin):
+class ReadOnlyMixin:
+    """Nothing added, changed or deleted here, and no bulk action."""
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -133,6 +135,10 @@ class ReadOnlyAdmin(SafeChangeListMixin, admin.ModelAdmin):
 
     def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
         return {}
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, SafeChangeListMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(ExchangeAccount)
@@ -538,22 +544,10 @@ def _make_safe(model):
 _make_safe(get_user_model())
 
 
-class ReadOnlyQueueMixin:
+class ReadOnlyQueueMixin(ReadOnlyMixin):
     """django-q2's schedules, tasks and queue, read-only. A Schedule names a Python callable that the worker
     runs with the encryption keys at hand: no form may create or change one, and no task is resubmitted
     from here (heartbeats.duties.queue_guard refuses, on the worker as well, any function but its own)."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
-        return {}
 
 
 for _model in (Schedule, Success, Failure, OrmQ):

@@ -165,46 +165,43 @@ def _accessor(instance, owner_model):
     return instance.group_set if owner_model is Group else instance.user_set
 
 
-@receiver(m2m_changed, sender=User.groups.through, dispatch_uid="countdown_guard_group_members")
-def _membership(sender, instance, action, reverse, model, pk_set, **kwargs):
-    _m2m(
-        instance=instance,
-        action=action,
-        reverse=reverse,
-        model=model,
-        pk_set=pk_set,
-        what="groups",
-        audit_action=Action.GROUP_MEMBERS,
-        owner_key="user",
-    )
+def _watch_m2m(through, *, what: str, audit_action: str, owner_key: str, uid: str) -> None:
+    def changed(sender, instance, action, reverse, model, pk_set, **kwargs):
+        _m2m(
+            instance=instance,
+            action=action,
+            reverse=reverse,
+            model=model,
+            pk_set=pk_set,
+            what=what,
+            audit_action=audit_action,
+            owner_key=owner_key,
+        )
+
+    m2m_changed.connect(changed, sender=through, weak=False, dispatch_uid=uid)
 
 
-@receiver(m2m_changed, sender=User.user_permissions.through, dispatch_uid="countdown_guard_user_perms")
-def _user_permissions(sender, instance, action, reverse, model, pk_set, **kwargs):
-    _m2m(
-        instance=instance,
-        action=action,
-        reverse=reverse,
-        model=model,
-        pk_set=pk_set,
-        what="permissions",
-        audit_action=Action.USER_PERMISSIONS,
-        owner_key="user",
-    )
-
-
-@receiver(m2m_changed, sender=Group.permissions.through, dispatch_uid="countdown_guard_group_perms")
-def _group_permissions(sender, instance, action, reverse, model, pk_set, **kwargs):
-    _m2m(
-        instance=instance,
-        action=action,
-        reverse=reverse,
-        model=model,
-        pk_set=pk_set,
-        what="permissions",
-        audit_action=Action.GROUP_PERMISSIONS,
-        owner_key="group",
-    )
+_watch_m2m(
+    User.groups.through,
+    what="groups",
+    audit_action=Action.GROUP_MEMBERS,
+    owner_key="user",
+    uid="countdown_guard_group_members",
+)
+_watch_m2m(
+    User.user_permissions.through,
+    what="permissions",
+    audit_action=Action.USER_PERMISSIONS,
+    owner_key="user",
+    uid="countdown_guard_user_perms",
+)
+_watch_m2m(
+    Group.permissions.through,
+    what="permissions",
+    audit_action=Action.GROUP_PERMISSIONS,
+    owner_key="group",
+    uid="countdown_guard_group_perms",
+)
 
 
 # -- Groups: created, renamed, deleted ----------------------------------------------------------------------
