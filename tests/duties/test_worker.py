@@ -66,7 +66,12 @@ def _take_over_after_kill(simulator, victim_pids, symbols):
         message="beats after the take-over",
     )
     assert Duty.objects.get(name="engine:default").holder == successor.engine_id
-    assert Beat.objects.filter(sender=successor.engine_id).exists()
+    # A beat is recorded after its answer arrives: the simulator may have seen it a moment before the row.
+    wait_for(
+        lambda: Beat.objects.filter(sender=successor.engine_id).exists(),
+        timeout=3,
+        message="the new engine's beats recorded",
+    )
     return took_over, resumed[0]["received_at"] - killed_at
 
 
