@@ -47,7 +47,11 @@ from faults.runner import child_main, clean, run_in_child, table  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--scenario", action="append", choices=list(SPECS), metavar="NAME", help="repeatable; see --list"
+        "--scenario",
+        action="append",
+        choices=list(SPECS),
+        metavar="NAME",
+        help="repeatable (the same NAME twice runs it twice); see --list",
     )
     parser.add_argument("--short", action="store_true", help="only the quick scenarios")
     parser.add_argument("--database", default="sqlite", help="'sqlite' (default) or a postgres:// URL")
@@ -91,7 +95,9 @@ def main(argv=None) -> int:
     try:
         for number, name in enumerate(names, 1):
             print(f"[{number}/{len(names)}] {name}: {SPECS[name].title}", flush=True)
-            result = run_in_child(Path(__file__).resolve(), name, database, workdir / name)
+            # A scenario named several times runs that many times, each in a folder (and database) of its own.
+            folder = workdir / (name if names.count(name) == 1 else f"{name}-{number}")
+            result = run_in_child(Path(__file__).resolve(), name, database, folder)
             results.append(result)
             verdict = "clean" if clean(result) else "NOT CLEAN"
             if not result.get("applicable", True):
