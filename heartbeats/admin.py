@@ -333,7 +333,7 @@ class MaintenanceWindowAdmin(ReadOnlyAdmin):
         return len(obj.disarmed or {})
 
 
-class OperationTargetInline(admin.TabularInline):
+class OperationTargetInline(ReadOnlyMixin, admin.TabularInline):
     """An operation's targets, read-only like the operation: shown to whoever may read operations."""
 
     model = OperationTarget
@@ -346,15 +346,6 @@ class OperationTargetInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("heartbeats.view_operation")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Operation)

@@ -2,11 +2,8 @@
 DEBUG, is pinged, scraped with a token in the query string and called through the API, and every line it
 printed is searched for the ping key, the tokens, the exchange keys, the passwords and the server's keys."""
 
-import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +11,7 @@ import time
 import requests
 
 from tests.ops.conftest import ROOT, clean_env, free_port
-from tests.ops.test_demo import START_TIMEOUT, Output, descendants, running, sign_in
+from tests.ops.demo_run import demo_running, sign_in
 
 METRICS_TOKEN = "metricsTokenForTheLogTest0123456789"
 
@@ -68,21 +65,8 @@ def test_a_demo_run_at_debug_logs_no_secret(tmp_path):
         CG_ACCESS_LOG="-",
         CG_METRICS_TOKEN=METRICS_TOKEN,
     )
-    demo = subprocess.Popen(
-        [str(ROOT / "bin" / "demo")],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output = Output(demo.stdout)
-    started = set()
-    try:
-        output.wait_for("Press Ctrl-C to stop everything", START_TIMEOUT, demo)
-        started = descendants(demo.pid)
+    with demo_running(env) as demo:
+        output = demo.output
         base = f"http://127.0.0.1:{port}"
         secrets = _secrets(var)
         api_token = _issue_api_token(env)
@@ -111,16 +95,7 @@ def test_a_demo_run_at_debug_logs_no_secret(tmp_path):
         assert viewer.get(f"{base}/strategies/", timeout=10).status_code == 200
         time.sleep(3)  # a few heartbeats and pings at DEBUG
 
-        demo.send_signal(signal.SIGINT)
-        assert demo.wait(timeout=30) == 130
-    finally:
-        if demo.poll() is None:
-            demo.send_signal(signal.SIGTERM)
-            demo.wait(timeout=30)
-        for pid in started:
-            if running(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+        assert demo.interrupt() == 130
 
     logged = [line for line in output.lines if line.startswith(("[sim] ", "[worker] ", "[web] "))]
     leaks = [

@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,9 +17,9 @@ import pytest
 import requests
 
 from heartbeats.desk.alerts.runner import EVALUATE_EVERY
-from tests.alerts.conftest import Receiver
-from tests.ops.conftest import ROOT, clean_env, free_port
-from tests.ops.test_demo import START_TIMEOUT, Output, descendants, running, sign_in
+from tests.alerts.conftest import receiver  # noqa: F401  (the webhook receiver fixture)
+from tests.ops.conftest import clean_env, free_port
+from tests.ops.demo_run import START_TIMEOUT, demo_running, descendants, running, sign_in
 from tests.waiting import wait_for
 
 ENGINE_DOWN_SECONDS = 10
@@ -74,8 +73,7 @@ def _add_channel(base: str, session: requests.Session, url: str) -> None:
 
 
 @pytest.mark.timeout(START_TIMEOUT + 90)
-def test_killing_the_worker_yields_an_engine_down_alert_from_the_web(tmp_path):
-    receiver = Receiver()
+def test_killing_the_worker_yields_an_engine_down_alert_from_the_web(tmp_path, receiver):  # noqa: F811
     port, sim_port = free_port(), free_port()
     var = tmp_path / "var"
     env = clean_env(
@@ -84,21 +82,8 @@ def test_killing_the_worker_yields_an_engine_down_alert_from_the_web(tmp_path):
         CG_SIM_PORT=str(sim_port),
         CG_ALERT_ENGINE_DOWN_SECONDS=str(ENGINE_DOWN_SECONDS),
     )
-    demo = subprocess.Popen(
-        [str(ROOT / "bin" / "demo")],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output = Output(demo.stdout)
-    started: set[int] = set()
-    try:
-        output.wait_for("Press Ctrl-C to stop everything", START_TIMEOUT, demo)
-        started = descendants(demo.pid)
+    with demo_running(env) as demo:
+        output = demo.output
         base = f"http://127.0.0.1:{port}"
         db = var / "db.sqlite3"
         worker_pgid = int(re.search(r"kill -STOP -- -(\d+)", output.text).group(1))
@@ -166,7 +151,7 @@ def test_killing_the_worker_yields_an_engine_down_alert_from_the_web(tmp_path):
         pid = int(pid)
         print(f"alerting duty after the kill: {holder}; worker pids were {sorted(worker)}")
         assert pid not in worker, (holder, worker)
-        assert pid in descendants(demo.pid) and running(pid), holder
+        assert pid in descendants(demo.process.pid) and running(pid), holder
         assert "gunicorn" in _cmdline(pid), _cmdline(pid)
         # Marked sent once the webhook's answer is in, a moment after the message arrived.
         notes = "SELECT kind, status, channel_name FROM heartbeats_notification WHERE title = 'Engine down'"
@@ -178,19 +163,8 @@ def test_killing_the_worker_yields_an_engine_down_alert_from_the_web(tmp_path):
         )
         assert TOKEN not in keyadmin.get(f"{base}/alerts/", timeout=10).text
 
-        demo.send_signal(signal.SIGINT)
-        assert demo.wait(timeout=30) == 130
-        wait_for(lambda: not [p for p in started if running(p)], timeout=2, message="every process gone")
+        assert demo.interrupt() == 130
+        wait_for(lambda: not [p for p in demo.started if running(p)], timeout=2, message="every process gone")
         output.wait_for_end(timeout=5)
         assert "Stopped." in output.text
         assert "The worker exited" in output.text
-    finally:
-        if demo.poll() is None:
-            demo.send_signal(signal.SIGTERM)
-            demo.wait(timeout=30)
-        for pid in started:
-            if running(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        receiver.server.shutdown()
-        receiver.server.server_close()
