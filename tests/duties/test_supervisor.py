@@ -6,6 +6,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.db.backends.signals import connection_created
 
 from heartbeats.domain.leases import Lease
 from heartbeats.duties.supervisor import DutySpec, Supervisor
@@ -158,3 +159,24 @@ def test_a_dropped_connection_costs_one_run(quick_leases, supervisors):
 
     supervisors("worker", [spec("prune", step)])
     wait_for(lambda: counting.runs.get("w", 0) >= 5, timeout=5, message="running again on a new connection")
+
+
+def test_a_duty_keeps_its_connection_between_runs(quick_leases, supervisors):
+    """Opening a connection costs more than most steps (on SQLite Django would open one per run): a duty's
+    thread opens one and keeps it while it works."""
+    opened, runs = [], []
+
+    def count_opened(sender, connection, **kwargs):
+        opened.append(threading.current_thread().name)
+
+    def step():
+        Duty.objects.exists()
+        runs.append(threading.current_thread().name)
+
+    connection_created.connect(count_opened)
+    try:
+        supervisors("worker", [spec("prune", step)])
+        wait_for(lambda: len(runs) >= 10, timeout=5, message="ten runs")
+    finally:
+        connection_created.disconnect(count_opened)
+    assert opened.count(runs[0]) == 1, opened
