@@ -28,7 +28,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from heartbeats import twofactor
 from heartbeats.domain import audit
-from heartbeats.domain.validation import ID_DIGITS
+from heartbeats.domain.validation import ID_DIGITS, not_an_id
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # Admin views that may POST without a fresh factor: signing out changes nothing but the session.
@@ -106,7 +106,7 @@ def _refuse_unplain_id(view, kwargs) -> None:
     if raw is None or not isinstance(model_admin, admin.ModelAdmin):
         return
     if isinstance(model_admin.opts.pk, models.IntegerField) and not ID_DIGITS.fullmatch(str(raw)):
-        raise Http404(f"“{str(raw)[:40]}” is not a {model_admin.opts.verbose_name} number.")
+        raise Http404(not_an_id(raw, model_admin.opts.verbose_name))
 
 
 def _safe_next(request) -> str:

@@ -32,7 +32,7 @@ from heartbeats.desk import actions, presenters
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.domain.audit import client_ip
 from heartbeats.domain.validation import plain_id
-from heartbeats.models import CountdownPolicy, ExchangeAccount
+from heartbeats.models import CountdownPolicy, ExchangeAccount, Strategy
 from heartbeats.views.access import MAX_ID, get_operation, get_policy, parse_id
 from heartbeats.views.held import held_message
 
@@ -180,6 +180,10 @@ def cancel_orders(request, body: CancelOrdersIn):
     return Status(202, _present(request, operation))
 
 
+# What `policy`, `account` and `strategy` in a Cancel orders request name.
+SCOPES = {"policy": CountdownPolicy, "account": ExchangeAccount, "strategy": Strategy}
+
+
 def _cancel_scope(body) -> list[int]:
     named = {n: getattr(body, n) for n in ("policy", "account", "strategy") if getattr(body, n) is not None}
     if len(named) + bool(body.all) != 1:
@@ -188,12 +192,13 @@ def _cancel_scope(body) -> list[int]:
         )
     policies = CountdownPolicy.objects.all()
     for name, value in named.items():
-        if not 0 < value <= MAX_ID:
+        if not 0 < value <= MAX_ID or not SCOPES[name].objects.filter(pk=value).exists():
             raise HttpError(404, f"There is no {name} {value}. Nothing was cancelled.")
         policies = policies.filter(**{"pk" if name == "policy" else f"{name}_id": value})
     ids = list(policies.values_list("pk", flat=True))
     if not ids:
-        raise HttpError(404, "There is no policy in that scope. Nothing was cancelled.")
+        what = " ".join(str(x) for x in next(iter(named.items()))) if named else "the desk"
+        raise HttpError(404, f"No policy belongs to {what}. Nothing was cancelled.")
     return ids
 
 
@@ -270,6 +275,14 @@ def _describe_invalid(errors: list[dict]) -> str:
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts or ["The request is not valid."]).rstrip(".") + ". Nothing was changed."
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    detail = str(exc)
+    if isinstance(exc.__cause__, ValueError):  # django-ninja could not parse the body (not JSON, bad UTF-8)
+        detail = f"The request body is not valid JSON ({exc.__cause__}). Nothing was changed."[:300]
+    return api.create_response(request, {"detail": detail}, status=exc.status_code)
 
 
 @api.exception_handler(AuthenticationError)

@@ -221,3 +221,9 @@ def plain_id(raw) -> int | None:
     text = str(raw)
     # A number too long for any row stays too long (and int() refuses thousands of digits).
     return int(text[:40]) if ID_DIGITS.fullmatch(text) else None
+
+
+def not_an_id(raw, what: str) -> str:
+    """What to tell someone whose `raw` is no id of a `what`: “١” is not an operation number."""
+    article = "an" if what[:1].lower() in "aeiou" else "a"
+    return f"“{str(raw)[:40]}” is not {article} {what} number."

@@ -10,7 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from heartbeats import twofactor
 from heartbeats.domain import roles
-from heartbeats.domain.validation import plain_id
+from heartbeats.domain.validation import not_an_id, plain_id
 from heartbeats.models import CountdownPolicy, Operation
 from heartbeats.twofactor import step_up
 
@@ -96,7 +96,7 @@ def parse_id(raw, what: str) -> int:
     """A positive database id from a URL or form value, or a 404 that says what was wrong."""
     value = plain_id(raw)
     if value is None:
-        raise Http404(f"“{str(raw)[:40]}” is not a {what} number. Nothing was changed.")
+        raise Http404(f"{not_an_id(raw, what)} Nothing was changed.")
     if not 0 < value <= MAX_ID:
         raise Http404(f"There is no {what} {value}. Nothing was changed.")
     return value

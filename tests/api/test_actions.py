@@ -120,7 +120,9 @@ class TestBadRequests:
             content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {api.raw}",
         )
-        assert response.status_code == 400 and "detail" in response.json()
+        assert response.status_code == 400
+        assert response.json()["detail"].startswith("The request body is not valid JSON")
+        assert response.json()["detail"].endswith("Nothing was changed.")
         assert desired(armed) == (True, 1)
 
     def test_an_oversized_body_is_one_warning_and_changes_nothing(self, operator_token, armed, caplog):

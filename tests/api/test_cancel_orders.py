@@ -5,6 +5,7 @@ import pytest
 
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.models import Action, Operation, OrderCancel
+from tests.strategies.conftest import make_strategy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,6 +55,7 @@ def test_a_token_that_disarms_too_is_named_on_the_disarm_as_well(operator_token,
         ({"reason": " ", "all": True}, 400, "reason"),
         ({"reason": "x", "policy": 99999}, 404, "no policy"),
         ({"reason": "x", "account": 10**30}, 404, "no account"),
+        ({"reason": "x", "strategy": 99999}, 404, "There is no strategy 99999"),
     ],
 )
 def test_unclear_requests_cancel_nothing(operator_token, sim_desk, body, status, message):
@@ -72,3 +74,11 @@ def test_a_viewer_token_cannot_cancel(viewer_token, sim_desk):
     response = api.post("cancel-orders", {"reason": "x", "all": True})
     assert response.status_code == 403
     assert not OrderCancel.objects.exists()
+
+
+def test_a_scope_with_no_policy_says_which(operator_token, sim_desk):
+    _, api = operator_token
+    strategy, _ = make_strategy(name="idle bot")
+    response = api.post("cancel-orders", {"reason": "x", "strategy": strategy.pk})
+    assert response.status_code == 404
+    assert response.json()["detail"] == f"No policy belongs to strategy {strategy.pk}. Nothing was cancelled."

@@ -46,7 +46,9 @@ def test_a_viewer_token_reads_an_operations_results(viewer_token, operator_token
     assert data["results"][0]["policy"] == desk["armed"].pk
     assert data["results"][0]["result"] in ("disarmed", "retrying")
     assert api.get("operations/999").status_code == 404
-    assert api.get("operations/abc").status_code == 404
+    missing = api.get("operations/abc")
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "“abc” is not an operation number. Nothing was changed."
 
 
 def test_an_operation_without_results_lists_none(viewer_token, operator):
