@@ -60,6 +60,27 @@ def normalise_pem(text: str) -> str:
     return "\n".join([head, *lines, tail]) + "\n"
 
 
+# A number as people type it: ASCII digits, a minus sign at most (int() also takes "١٢", "+5", " 5 ").
+PLAIN_NUMBER = re.compile(r"-?[0-9]+")
+
+
+class PlainNumbersMixin:
+    """Numbers and ids posted to a form in plain ASCII digits only (README, Input): the same spelling
+    everywhere, so what is stored, audited and shown is what was sent."""
+
+    NUMBER_FIELDS = (forms.IntegerField, forms.ModelChoiceField, forms.ModelMultipleChoiceField)
+
+    def _clean_fields(self):
+        super()._clean_fields()
+        for name, bound in self._bound_items():
+            if bound.field.disabled or not isinstance(bound.field, self.NUMBER_FIELDS):
+                continue
+            values = bound.data if isinstance(bound.data, list | tuple) else [bound.data]
+            odd = [str(v) for v in values if v not in (None, "") and not PLAIN_NUMBER.fullmatch(str(v))]
+            if odd:
+                self.add_error(name, f"Write it in plain digits (0–9): “{odd[0][:20]}” is not.")
+
+
 class LockedEditMixin:
     """The write behind save_audited(). A new row is inserted whole. An edit locks the stored row (until the
     caller's transaction ends), refuses if the stored row no longer allows it (check_stored), and updates the
@@ -160,7 +181,7 @@ def _take_stored(instance, stored, *, keep) -> None:
             setattr(instance, field.attname, getattr(stored, field.attname))
 
 
-class AccountForm(LockedEditMixin, forms.ModelForm):
+class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
     """An exchange account. The key fields are write-only: always rendered blank; on edit a blank field keeps
     the stored value and filling them in rotates the key. A new or changed key is checked against the
     exchange (a signed read) before anything is saved."""
@@ -373,7 +394,7 @@ class AccountForm(LockedEditMixin, forms.ModelForm):
         return account
 
 
-class PolicyForm(LockedEditMixin, forms.ModelForm):
+class PolicyForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
     """A countdown policy: which symbol of which account, how long the countdown, how often the heartbeat.
     Arming and disarming are not edits: they go through heartbeats.desk.actions."""
 

@@ -11,12 +11,12 @@ from django.db import IntegrityError, transaction
 
 from heartbeats.desk.alerts import delivery
 from heartbeats.domain import audit
-from heartbeats.forms import LockedEditMixin
+from heartbeats.forms import LockedEditMixin, PlainNumbersMixin
 from heartbeats.models import Action, ExchangeAccount
 from heartbeats.models.alerts import AlertChannel, AlertEvent
 
 
-class ChannelForm(LockedEditMixin, forms.ModelForm):
+class ChannelForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
     new_url = forms.CharField(
         label="URL",
         required=False,

@@ -11,14 +11,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from heartbeats.domain import audit
-from heartbeats.forms import LockedEditMixin
+from heartbeats.forms import LockedEditMixin, PlainNumbersMixin
 from heartbeats.models import Action, CountdownPolicy
 from heartbeats.models.strategies import Strategy
 
 MAX_GRACE_S = 24 * 3600
 
 
-class StrategyForm(LockedEditMixin, forms.ModelForm):
+class StrategyForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
     policies = forms.ModelMultipleChoiceField(
         queryset=CountdownPolicy.objects.none(),
         required=False,

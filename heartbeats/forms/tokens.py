@@ -7,6 +7,7 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from heartbeats import text
+from heartbeats.forms import PlainNumbersMixin
 from heartbeats.models.tokens import ApiToken, TokenRole
 
 MAX_ADDRESSES = 50
@@ -14,7 +15,7 @@ MAX_ADDRESSES = 50
 NAME = RegexValidator(r"^[\w .-]+$", "Use letters, digits, spaces, dots, dashes and underscores.")
 
 
-class TokenForm(forms.Form):
+class TokenForm(PlainNumbersMixin, forms.Form):
     name = forms.CharField(
         max_length=100,
         strip=True,

@@ -9,12 +9,13 @@ from django.views.decorators.http import require_GET
 
 from heartbeats.desk import presenters
 from heartbeats.domain import roles
+from heartbeats.forms import PlainNumbersMixin
 from heartbeats.models import ExchangeAccount, Status
 from heartbeats.views.access import parse_id, viewer_required
 from heartbeats.views.board_rows import RowRenderer
 
 
-class BoardFilter(forms.Form):
+class BoardFilter(PlainNumbersMixin, forms.Form):
     account = forms.ModelChoiceField(
         queryset=ExchangeAccount.objects.without_secrets().order_by("label"),
         required=False,

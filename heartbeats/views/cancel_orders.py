@@ -11,11 +11,12 @@ from heartbeats import text
 from heartbeats.desk import presenters
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.domain import audit
+from heartbeats.forms import PlainNumbersMixin
 from heartbeats.models import CountdownPolicy, ExchangeAccount, Strategy
 from heartbeats.views.access import fresh_second_factor_required, operator_required, parse_id
 
 
-class CancelOrdersForm(forms.Form):
+class CancelOrdersForm(PlainNumbersMixin, forms.Form):
     reason = forms.CharField(
         max_length=1000,
         validators=[text.multiline],

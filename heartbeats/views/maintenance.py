@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from heartbeats import text, twofactor
 from heartbeats.desk import maintenance, presenters
 from heartbeats.domain import audit, roles
+from heartbeats.forms import PlainNumbersMixin
 from heartbeats.models import CountdownPolicy, ExchangeAccount, MaintenanceWindow, WindowState
 from heartbeats.views.access import (
     fresh_second_factor_required,
@@ -59,7 +60,7 @@ def _reason(placeholder: str) -> forms.CharField:
     )
 
 
-class WindowForm(forms.Form):
+class WindowForm(PlainNumbersMixin, forms.Form):
     reason = _reason("e.g. exchange maintenance 14:00–15:00, strategy release")
     accounts = AccountChoices(
         queryset=ExchangeAccount.objects.without_secrets().order_by("label"),
@@ -103,7 +104,7 @@ class EndForm(forms.Form):
     reason = _reason("e.g. maintenance over early")
 
 
-class ExtendForm(forms.Form):
+class ExtendForm(PlainNumbersMixin, forms.Form):
     reason = _reason("e.g. the exchange extended its maintenance")
     ends_at = UTCDateTimeField(label="New end (UTC)")
 

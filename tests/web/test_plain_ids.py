@@ -95,3 +95,24 @@ class TestApi:
         assert api.get("status", {"page": "1"}).status_code == 200
         for spelling in ("+1", " 1", "1_0", "١"):
             assert api.get("status", {"page": spelling}).status_code == 400, spelling
+
+
+class TestForms:
+    """A form's numbers and ids too: Django's fields would read every spelling above as the number."""
+
+    @pytest.mark.parametrize("field", ["account", "countdown_ms", "interval_s"])
+    def test_a_new_policy_takes_its_numbers_in_plain_digits_only(self, client, key_admin, field):
+        account = make_account()
+        client.force_login(key_admin)
+        plain = {"account": account.pk, "symbol": "BTCUSDT", "countdown_ms": 120_000, "interval_s": 30}
+        for spelling in spellings(plain[field]):
+            response = client.post(reverse("policy_new"), {**plain, field: spelling})
+            assert response.status_code == 400, (field, spelling)
+            assert "Write it in plain digits" in response.content.decode(), (field, spelling)
+        assert not account.policies.exists()
+
+    def test_the_board_filters_by_an_account_written_in_plain_digits_only(self, as_viewer, armed):
+        for spelling in spellings(armed.account_id):
+            response = as_viewer.get(reverse("board"), {"account": spelling})
+            assert "Write it in plain digits" in response.content.decode(), spelling
+        assert "BTCUSDT" in as_viewer.get(reverse("board"), {"account": armed.account_id}).content.decode()
