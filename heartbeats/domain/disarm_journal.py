@@ -137,14 +137,14 @@ def _files() -> list[Path]:
     return files
 
 
-def _every_entry() -> list[Entry]:
+def _entry_paths() -> list[Path]:
+    """Pending and claimed entries (being recorded is not recorded yet)."""
     folder = directory()
     try:
         names_ = os.listdir(folder)
     except FileNotFoundError:
         return []
-    entries = (_read(folder / n) for n in names_ if n.endswith(SUFFIX) or CLAIMED in n)
-    return [e for e in entries if e is not None]
+    return [folder / n for n in names_ if n.endswith(SUFFIX) or CLAIMED in n]
 
 
 def _stale_claims(folder: Path, entry_id: str) -> list[Path]:
@@ -195,7 +195,12 @@ def _sync(folder: Path) -> None:
 
 
 class _Seen:
-    """The policies pending entries name, read again only when the directory changes."""
+    """The policies pending entries name, read again only when the directory changes.
+
+    A directory's mtime is coarse (the kernel's clock tick): a change in the same tick as the stamp taken
+    leaves it as it was. So a listing is kept only when no entry vanished while it was read (claimed or
+    released meanwhile) and the directory last changed longer ago than a tick could hide, as git does with
+    a "racy" index; otherwise the next call reads again."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -215,11 +220,33 @@ class _Seen:
         with self._lock:
             if stamp == self._stamp:
                 return self._policies
-        # Claimed entries too: being recorded is not recorded yet.
-        ids = frozenset(pid for e in _every_entry() for pid in e.policy_ids)
-        with self._lock:
-            self._stamp, self._policies = stamp, ids
+        ids, complete = _named_policies()
+        if complete and time.time_ns() - st.st_mtime_ns > RACY_NS:
+            with self._lock:
+                self._stamp, self._policies = stamp, ids
         return ids
+
+
+# Longer than any clock tick a file system stamps times with (1–10 ms).
+RACY_NS = 50_000_000
+
+
+def _named_policies(attempts: int = 5) -> tuple[frozenset[int], bool]:
+    """Every policy a pending or claimed entry names, and whether the listing was whole: an entry renamed
+    between the listing and its read (claimed, released) is looked for again under its new name."""
+    ids: set[int] = set()
+    for _ in range(attempts):
+        vanished = False
+        for path in _entry_paths():
+            try:
+                ids.update(json.loads(path.read_text())["policy_ids"])
+            except FileNotFoundError:
+                vanished = True
+            except (ValueError, KeyError, TypeError):
+                continue  # not an entry this code wrote; recording it will say so
+        if not vanished:
+            return frozenset(ids), True
+    return frozenset(ids), False
 
 
 _seen = _Seen()

@@ -6,6 +6,7 @@ all -- the moment the locks are free."""
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from django.db import connection, connections
@@ -131,3 +132,24 @@ def test_the_disarm_all_page_answers_at_once_while_the_database_is_held(
         zeros = [r for r in countdown_requests(simulator, since_id=before) if r["countdown_ms"] == 0]
         assert {r["symbol"] for r in zeros} == set(SYMBOLS)
     wait_for(lambda: Operation.objects.filter(action=Action.DISARM_ALL, user=olga).exists(), timeout=5)
+
+
+def test_a_journal_entry_claimed_while_its_policies_are_looked_up_still_binds(monkeypatch):
+    """The process that pressed claims its entry to record it while an engine asks which policies pending
+    entries name: the entry, read under its old name a moment after the rename, must still count."""
+    entry = disarm_journal.Entry(action=Action.DISARM, policy_ids=[41], reason="drill", username="olga")
+    disarm_journal.write(entry)
+    read_text = Path.read_text
+    claimed = []
+
+    def claimed_just_before_the_read(path, *args, **kwargs):
+        if not claimed and path.name.endswith(disarm_journal.SUFFIX):
+            claimed.append(disarm_journal.claim(entry))
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", claimed_just_before_the_read)
+    assert disarm_journal.names(41)
+    assert claimed and claimed[0] is not None, "the entry was claimed in the middle of the lookup"
+    monkeypatch.undo()
+    disarm_journal.release(claimed[0])
+    assert disarm_journal.names(41) and not disarm_journal.names(42)
