@@ -111,7 +111,13 @@ class Supervisor:
         log.info("%s runs duties %s", self.holder, ", ".join(s.name for s in self.specs) or "(none)")
 
     def _spawn(self, target, name: str, *args) -> None:
-        thread = threading.Thread(target=target, args=args, name=name[:60], daemon=True)
+        def run():
+            try:
+                target(*args)
+            finally:
+                connections.close_all()  # the thread's connections end with it, not when it is collected
+
+        thread = threading.Thread(target=run, name=name[:60], daemon=True)
         self._threads.append(thread)
         thread.start()
 
