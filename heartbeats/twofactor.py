@@ -19,7 +19,7 @@ import os
 import re
 import time
 from base64 import b32encode
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -42,6 +42,10 @@ from heartbeats.domain import audit, roles
 from heartbeats.models import Action, AuthenticatorApp
 
 log = logging.getLogger(__name__)
+
+# The session key of a reason kept across a step-up (draft_reason), and how much of it is kept.
+DRAFT_REASON = "cg_draft_reason"
+REASON_KEPT = 2000
 
 # When this session last gave its second factor (time.time()).
 SESSION_PASSED_AT = "cg_second_factor_at"
@@ -379,12 +383,25 @@ def step_up(request, what: str, *, back: str | None = None):
     if request.method in ("GET", "HEAD"):
         messages.info(request, f"{what} asks for your second factor again (it is good for {fresh_for}).")
         return redirect(verify_url)
+    reason = request.POST.get("reason", "")
+    if reason.strip():
+        # Typed in the middle of an incident: the page shows it again once the factor is given.
+        request.session[DRAFT_REASON] = {"path": urlsplit(back).path, "reason": reason[:REASON_KEPT]}
     return render(
         request,
         "heartbeats/step_up.html",
         {"what": what, "verify_url": verify_url, "fresh_for": fresh_for},
         status=403,
     )
+
+
+def draft_reason(request) -> str:
+    """The reason typed into a form that a stale factor refused, given back once to the same page."""
+    draft = request.session.get(DRAFT_REASON) if request.method == "GET" else None
+    if not draft or draft.get("path") != request.path:
+        return ""
+    del request.session[DRAFT_REASON]
+    return str(draft.get("reason", ""))
 
 
 def issue_recovery_codes(request) -> list[str]:

@@ -7,7 +7,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from heartbeats import text
+from heartbeats import text, twofactor
 from heartbeats.desk import presenters
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.domain import audit
@@ -62,7 +62,7 @@ def _scope(request) -> tuple[str, list[CountdownPolicy]]:
 @fresh_second_factor_required("Cancel orders now")
 def cancel_orders(request):
     what, policies = _scope(request)
-    form = CancelOrdersForm(request.POST or None)
+    form = CancelOrdersForm(request.POST or None, initial={"reason": twofactor.draft_reason(request)})
     if request.method == "POST" and form.is_valid():
         if not policies:
             form.add_error(None, "There is nothing to cancel: no policy in this scope.")

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from heartbeats import text
+from heartbeats import text, twofactor
 from heartbeats.desk import actions, presenters
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.desk.presenters import epoch_ms
@@ -90,7 +90,7 @@ def _targets(snap) -> list:
 @operator_required
 @fresh_second_factor_required("Disarm all", back="disarm_all")
 def disarm_all(request):
-    form = DisarmAllForm(request.POST or None)
+    form = DisarmAllForm(request.POST or None, initial={"reason": twofactor.draft_reason(request)})
     if request.method == "POST" and form.is_valid():
         accounts = list(form.cleaned_data["accounts"])
         try:

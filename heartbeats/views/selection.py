@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from heartbeats import text
+from heartbeats import text, twofactor
 from heartbeats.desk import actions, presenters
 from heartbeats.desk.presenters import epoch_ms
 from heartbeats.domain import audit, pacing
@@ -73,7 +73,7 @@ def rearm(request, operation_id):
     operation = get_operation(operation_id)
     if operation.action not in actions.REARMABLE_ACTIONS:
         raise Http404("Only a Disarm all or a disarm of a selection can be re-armed. Nothing was changed.")
-    form = ReasonForm(request.POST or None)
+    form = ReasonForm(request.POST or None, initial={"reason": twofactor.draft_reason(request)})
     if request.method == "POST" and form.is_valid():
         try:
             done = actions.rearm(

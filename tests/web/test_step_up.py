@@ -52,6 +52,19 @@ class TestDisarmAll:
         assert policy.armed
         assert not Operation.objects.filter(action=Action.DISARM_ALL).exists()
 
+    def test_the_reason_typed_before_a_refusal_is_back_on_the_page_after_the_factor(
+        self, client, verified_operator
+    ):
+        make_policy(make_account(), "BTCUSDT", "armed")
+        age_factor(client, 301)
+        reason = "exchange <incident> on BTC, pulling everything"
+        assert client.post(reverse("disarm_all"), {"reason": reason}).status_code == 403
+        verify(client, next_code(verified_operator), next_url="/disarm-all/")
+        page = client.get(reverse("disarm_all")).content.decode()
+        assert "exchange &lt;incident&gt; on BTC, pulling everything</textarea>" in page
+        # Given back once, and to that page only.
+        assert "pulling everything" not in client.get(reverse("disarm_all")).content.decode()
+
     def test_a_fresh_factor_disarms(self, client, verified_operator, settings):
         policy = make_policy(make_account(), "BTCUSDT", "armed")
         response = client.post(reverse("disarm_all"), {"reason": "incident"})
