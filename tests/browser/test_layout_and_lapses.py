@@ -89,3 +89,22 @@ def test_it_swaps_the_policy_page_buttons_when_someone_else_disarms(page, live_s
     assert disarm.is_hidden()
     assert page.locator('[data-cell="left"]').is_hidden()
     assert page.locator('[data-cell="desired"]').inner_text() == "Disarmed"
+
+
+@pytest.mark.parametrize("width,height", [(1280, 720), (1400, 900), (1920, 1080), (390, 844)])
+def test_disarm_all_is_in_the_window_at_every_width_for_the_widest_header(page, live_server, width, height):
+    """A superuser who also operates has the most links and the longest name in the header: the button must
+    still be inside the window without scrolling, on the board and on the other pages."""
+    admin = make_user("administrator-of-the-desk", "operator", "key admin")
+    admin.is_staff = admin.is_superuser = True
+    admin.save(update_fields=["is_staff", "is_superuser"])
+    make_policy(make_account(LONG_LABEL), "BTCUSDT", "armed")
+    page.set_viewport_size({"width": width, "height": height})
+    sign_in(page, live_server, "administrator-of-the-desk")
+    for path in ("/", "/maintenance/", "/strategies/", "/alerts/", "/api-tokens/"):
+        page.goto(f"{live_server.url}{path}")
+        box = page.locator("#disarm-all-button").bounding_box()
+        assert box, path
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, (path, box)
+        assert box["y"] >= 0 and box["y"] + box["height"] <= height, (path, box)
+        assert _overflow(page, ".topbar") <= 0, path
