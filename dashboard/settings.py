@@ -349,6 +349,9 @@ BEAT_RETENTION_DAYS = env_int("CG_BEAT_RETENTION_DAYS", 7)
 # passed since one was last seen.
 ALERT_HOLD_SECONDS = env_int("CG_ALERT_HOLD_SECONDS", 5)
 ALERT_ENGINE_DOWN_SECONDS = env_int("CG_ALERT_ENGINE_DOWN_SECONDS", 30)
+# Problems with one cause (policies failing with the same error on one account, late on one engine) are one
+# message: it waits this long after the first of them is due, so the rest of a burst joins it.
+ALERT_GROUP_WAIT_SECONDS = env_int("CG_ALERT_GROUP_WAIT_SECONDS", 5)
 # A notification a channel could not take is retried with backoff for this long, then marked failed.
 ALERT_GIVE_UP_HOURS = env_int("CG_ALERT_GIVE_UP_HOURS", 24)
 # An outside monitor's ping URL (healthchecks.io and the like), hit only while the guard is healthy.

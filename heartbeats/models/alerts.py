@@ -82,7 +82,12 @@ def scheme_of(url: str) -> str:
 class AlertCondition(models.Model):
     """A problem that lasts (a policy failing, the engine down, a ban). Opened when first seen, announced
     once it has lasted its hold, announced again when it changes (late → failing), closed with a recovery
-    notice. At most one active row per key."""
+    notice. At most one active row per key.
+
+    Problems with one cause are one incident (`group`): told together in one message after a short wait,
+    reminded together and recovered once, when the last of them clears. A problem another one explains
+    (policies late while their engine is down) is `inhibited_by` it: listed in that one's message, never told
+    on its own while the cause lasts, and given a hold of its own once the cause clears (`held_until`)."""
 
     key = models.CharField(max_length=120)
     event = models.CharField(max_length=24, choices=AlertEvent.choices)
@@ -98,6 +103,14 @@ class AlertCondition(models.Model):
     changed_at = models.DateTimeField(null=True, blank=True)
     cleared_at = models.DateTimeField(null=True, blank=True)
     active = models.BooleanField(default=True, db_index=True)
+    group = models.CharField(max_length=250, blank=True)
+    inhibited_by = models.CharField(max_length=120, blank=True)
+    held_until = models.DateTimeField(null=True, blank=True)
+    # When it was first seen past its hold: its incident's message waits ALERT_GROUP_WAIT_SECONDS from the
+    # first of these, so a burst becomes one message.
+    ready_at = models.DateTimeField(null=True, blank=True)
+    # The condition whose message told this one (itself, or its incident's first): who heard of it.
+    told_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-opened_at"]

@@ -66,3 +66,9 @@ def make_channel(url: str, name="desk pager", **fields) -> AlertChannel:
     channel = AlertChannel.objects.create(name=name, url=url, **fields)
     channel.accounts.set(accounts)
     return channel
+
+
+@pytest.fixture(autouse=True)
+def no_group_wait(settings):
+    """Told in the evaluation that finds it, unless a test is about the group wait (it sets its own)."""
+    settings.ALERT_GROUP_WAIT_SECONDS = 0

@@ -64,11 +64,29 @@ class Condition:
     policy_id: int | None = None
     # How long it must last before anyone is told: a one-second blip is not worth a page at night.
     hold: timedelta = field(default=timedelta(0))
+    # Its incident: conditions with one cause share it and are told in one message (ledger.py); empty: its
+    # own key.
+    group: str = ""
+    # Keys of conditions that would explain this one (the engine that sends its beats is down): while one of
+    # them is present, this one is listed in that one's message instead of being told on its own.
+    explained_by: tuple[str, ...] = ()
+    # What to do, when the cause calls for other advice than the event's usual one.
+    advice: str = ""
+    # What a message about several conditions of the incident names each by ("desk-a BTCUSDT").
+    name: str = ""
+
+    @property
+    def incident(self) -> str:
+        return self.group or self.key
+
+    @property
+    def what_to_do(self) -> str:
+        return self.advice or WHAT_TO_DO.get(self.event, "")
 
     @property
     def body(self) -> str:
         when = timezone.localtime(self.since).strftime("%Y-%m-%d %H:%M:%S %Z")
-        return f"{self.detail}\nSince: {when}\nWhat to do: {WHAT_TO_DO.get(self.event, '')}".rstrip()
+        return f"{self.detail}\nSince: {when}\nWhat to do: {self.what_to_do}".rstrip()
 
 
 def current(snap: Snapshot) -> list[Condition]:
@@ -118,6 +136,19 @@ def _strategy_conditions(snap: Snapshot) -> list[Condition]:
     return found
 
 
+# What a strategy holding beats back, or the engine of an egress being down, deaf, banned or paused explains:
+# its policies' beats are late or of unknown outcome because of it, and are listed in its message. An expiry
+# or a refusal is told whatever its cause: orders are gone, or a key needs fixing.
+EXPLAINED_BY_THE_CAUSE = {AlertEvent.POLICY_LATE, AlertEvent.POLICY_UNCERTAIN}
+ENGINE_CAUSES = (AlertEvent.ENGINE_DOWN, AlertEvent.BANNED, AlertEvent.RATE_LIMITED)
+
+HELD_EXPIRY_ADVICE = (
+    "Its strategy holds heartbeats back, so the exchange cancelled this symbol's open orders as intended. "
+    "Check the strategy; heartbeats resume once it pings again (or after an operator's release, as the "
+    "strategy is set up)."
+)
+
+
 def _policy_conditions(snap: Snapshot) -> list[Condition]:
     hold = timedelta(seconds=settings.ALERT_HOLD_SECONDS)
     found = []
@@ -126,11 +157,26 @@ def _policy_conditions(snap: Snapshot) -> list[Condition]:
         if event is None:
             continue
         policy, status = row.policy, row.status
+        account, egress = policy.account, policy.account.egress
         since = snap.now
         if event == AlertEvent.COUNTDOWN_EXPIRED and status.expires_at:
             since = status.expires_at
         elif event == AlertEvent.POLICY_LATE and policy.last_arm_sent_at:
             since = policy.last_arm_sent_at + policy.late_after
+        held = bool(row.strategy and row.strategy["held"])
+        explained_by: tuple[str, ...] = ()
+        if event in EXPLAINED_BY_THE_CAUSE:
+            if held:
+                # Beats held back on purpose: the strategy's own alert says so, and names this policy.
+                explained_by = (f"strategy:{row.strategy['id']}",)
+            explained_by += tuple(f"{cause}:{egress}" for cause in ENGINE_CAUSES)
+        if event == AlertEvent.POLICY_FAILING:
+            # The same refusal on one account (a revoked key) is one incident, however many symbols it has.
+            group = f"{event}:{account.pk}:{status.detail}"
+        elif event == AlertEvent.COUNTDOWN_EXPIRED:
+            group = f"{event}:{account.pk}"
+        else:
+            group = f"{event}:{egress}"
         found.append(
             Condition(
                 key=f"policy:{policy.id}",
@@ -142,6 +188,10 @@ def _policy_conditions(snap: Snapshot) -> list[Condition]:
                 policy_id=policy.id,
                 # Failures and expiries are told at once; late and unknown often clear by themselves.
                 hold=hold if event in (AlertEvent.POLICY_LATE, AlertEvent.POLICY_UNCERTAIN) else timedelta(0),
+                group=group[:250],
+                explained_by=explained_by,
+                advice=HELD_EXPIRY_ADVICE if held and event == AlertEvent.COUNTDOWN_EXPIRED else "",
+                name=f"{account.label} {policy.symbol}",
             )
         )
     return found

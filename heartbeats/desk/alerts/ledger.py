@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -17,7 +18,14 @@ from heartbeats.desk import actions, presenters
 from heartbeats.desk.alerts import conditions
 from heartbeats.desk.killswitch.cancel import results
 from heartbeats.models import Action, Duty, Operation
-from heartbeats.models.alerts import AlertChannel, AlertCondition, AlertEvent, Notification, NotificationKind
+from heartbeats.models.alerts import (
+    AlertChannel,
+    AlertCondition,
+    AlertEvent,
+    Delivery,
+    Notification,
+    NotificationKind,
+)
 
 SEVERE = {
     AlertEvent.POLICY_FAILING,
@@ -40,6 +48,7 @@ RESULTS_WAIT = timedelta(seconds=15)
 # of alerting itself), listed on the board.
 LAPSE_LOOKBACK = timedelta(minutes=10)
 DUTY = "alerts"
+SPOKEN = (NotificationKind.ALERT, NotificationKind.UPDATE, NotificationKind.REPEAT)
 
 
 @dataclass
@@ -57,7 +66,8 @@ class Evaluation:
 
 
 def evaluate(snap=None) -> Evaluation:
-    """Compare the problems now with the ones on record and queue what people must be told."""
+    """Compare the problems now with the ones on record and queue what people must be told: one message per
+    incident (conditions with one cause), never a problem another one explains, one recovery per incident."""
     snap = snap or presenters.snapshot()
     now = snap.now
     found = {c.key: c for c in conditions.current(snap)}
@@ -65,73 +75,259 @@ def evaluate(snap=None) -> Evaluation:
     with transaction.atomic():
         channels = _channels()
         stored = {row.key: row for row in AlertCondition.objects.select_for_update().filter(active=True)}
-        told = _told(list(stored.values()))
-        for key, cond in found.items():
-            row = stored.get(key)
-            if row is None:
-                row = AlertCondition.objects.create(
-                    key=key,
-                    event=cond.event,
-                    title=cond.title,
-                    body=cond.body,
-                    account_ids=list(cond.account_ids),
-                    policy_id=cond.policy_id,
-                    since=cond.since,
-                    opened_at=now,
-                )
-                result.opened += 1
-            elif row.event != cond.event:
-                # late → failing → expired: a new state is a new thing to say, to whoever wants to hear it.
-                row.event, row.title, row.body, row.changed_at = cond.event, cond.title, cond.body, now
-                if cond.event == AlertEvent.COUNTDOWN_EXPIRED:
-                    row.since = cond.since  # the moment the orders went: what the lapse record says too
-                row.save(update_fields=["event", "title", "body", "changed_at", "since"])
-                if row.alerted_at:
-                    for channel in _wanting(channels, cond.event, cond.account_ids):
-                        kind = NotificationKind.UPDATE if channel.pk in told.get(row.pk, {}) else None
-                        result.queued += _queue(channel, row, kind or NotificationKind.ALERT, now)
-                    result.changed += 1
-                    continue
-            if row.alerted_at is None:
-                if cond.since < row.since:  # it turns out to have begun earlier than first thought
-                    row.since = cond.since
-                    row.save(update_fields=["since"])
-                if now - row.since >= cond.hold:
-                    # Told in today's words: what was true when it opened may have moved on (an engine that
-                    # had never run has run, and stopped, since).
-                    row.alerted_at, row.title, row.body = now, cond.title, cond.body
-                    row.save(update_fields=["alerted_at", "title", "body"])
-                    for channel in _wanting(channels, cond.event, cond.account_ids):
-                        result.queued += _queue(channel, row, NotificationKind.ALERT, now)
-                    result.alerted += 1
-                else:
-                    due = (row.since + cond.hold - now).total_seconds()
-                    result.next_due_s = min(due, result.next_due_s if result.next_due_s is not None else due)
-                continue
-            # Still going: remind each channel that wants it, at its own pace.
-            for channel in _wanting(channels, cond.event, cond.account_ids):
-                last = told.get(row.pk, {}).get(channel.pk)
-                if (
-                    channel.repeat_minutes
-                    and last
-                    and now - last >= timedelta(minutes=channel.repeat_minutes)
-                ):
-                    result.queued += _queue(channel, row, NotificationKind.REPEAT, now)
-                    result.repeated += 1
-        for key, row in stored.items():
-            if key in found:
-                continue
-            AlertCondition.objects.filter(pk=row.pk).update(active=False, cleared_at=now)
-            result.cleared += 1
-            if row.alerted_at is None:
-                continue
-            # Recovery goes to every channel that heard of the problem, whatever it listens to now.
-            for channel in channels:
-                if channel.pk in told.get(row.pk, {}):
-                    result.queued += _queue(channel, row, NotificationKind.RECOVERY, now)
+        rows = {key: _record(stored.get(key), cond, now, result) for key, cond in found.items()}
+        _inhibit(found, rows, now)
+        told = _told(list(rows.values()) + [r for k, r in stored.items() if k not in found])
+        _tell_ready(found, rows, channels, told, now, result)
+        _remind(found, rows, channels, told, now, result)
+        _recover([r for k, r in stored.items() if k not in found], rows, channels, told, now, result)
         result.announced += _announce_missed_lapses(snap, channels, now)
         result.announced += _announce_operations(channels, now)
     return result
+
+
+def _record(row, cond, now, result) -> AlertCondition:
+    """The condition's stored row, opened or brought up to date."""
+    if row is None:
+        result.opened += 1
+        return AlertCondition.objects.create(
+            key=cond.key,
+            event=cond.event,
+            title=cond.title,
+            body=cond.body,
+            account_ids=list(cond.account_ids),
+            policy_id=cond.policy_id,
+            since=cond.since,
+            opened_at=now,
+            group=cond.incident,
+        )
+    if row.event != cond.event:
+        # late → failing → expired: a new state is a new thing to say, in the incident of its new cause.
+        if row.alerted_at:
+            row.changed_at = now
+            result.changed += 1
+        row.event, row.title, row.body, row.group = cond.event, cond.title, cond.body, cond.incident
+        row.alerted_at = row.ready_at = row.told_by = None
+        if cond.event == AlertEvent.COUNTDOWN_EXPIRED:
+            row.since = cond.since  # the moment the orders went: what the lapse record says too
+        row.save(
+            update_fields=["event", "title", "body", "group", "changed_at", "alerted_at", "ready_at"]
+            + ["told_by", "since"]
+        )
+    elif row.alerted_at is None and cond.since < row.since:
+        row.since = cond.since  # it turns out to have begun earlier than first thought
+        row.save(update_fields=["since"])
+    return row
+
+
+def _inhibit(found, rows, now) -> None:
+    """Mark what another present condition explains; give what it explained a hold of its own once it
+    cleared (policies still late seconds after their engine came back are news, the ones it catches up with
+    are not)."""
+    for key, cond in found.items():
+        row = rows[key]
+        if row.alerted_at is not None:
+            continue
+        cause = next((k for k in cond.explained_by if k in found), "")
+        if cause and row.inhibited_by != cause:
+            row.inhibited_by, row.ready_at = cause, None
+            row.save(update_fields=["inhibited_by", "ready_at"])
+        elif not cause and row.inhibited_by:
+            row.inhibited_by, row.held_until = "", now + cond.hold
+            row.save(update_fields=["inhibited_by", "held_until"])
+
+
+def _tell_ready(found, rows, channels, told, now, result) -> None:
+    """Tell each incident's conditions that are past their hold, together, once the group wait has passed."""
+    wait = timedelta(seconds=settings.ALERT_GROUP_WAIT_SECONDS)
+    ready: dict[str, list[AlertCondition]] = {}
+    for key, cond in found.items():
+        row = rows[key]
+        if row.alerted_at is not None or row.inhibited_by:
+            continue
+        due = max(row.since + cond.hold, row.held_until or row.since)
+        if now < due:
+            _due_in(result, due - now)
+            continue
+        if row.ready_at is None:
+            row.ready_at = now
+            row.save(update_fields=["ready_at"])
+        ready.setdefault(cond.incident, []).append(row)
+    for members in ready.values():
+        first = min(m.ready_at for m in members)
+        if now < first + wait:
+            _due_in(result, first + wait - now)
+            continue
+        members.sort(key=lambda m: (m.since, m.pk))
+        lead = members[0]
+        conds = [found[m.key] for m in members]
+        # Told in today's words: what was true when it opened may have moved on.
+        for m, c in zip(members, conds, strict=True):
+            m.alerted_at, m.title, m.body, m.told_by = now, c.title, c.body, lead
+            m.save(update_fields=["alerted_at", "title", "body", "told_by"])
+        title, body = _incident_text(conds, _explained(found, rows, {m.key for m in members}))
+        accounts = sorted({a for c in conds for a in c.account_ids})
+        changed = all(m.changed_at for m in members)
+        for channel in _wanting(channels, lead.event, accounts):
+            heard = any(channel.pk in told.get(m.pk, {}) for m in members)
+            kind = NotificationKind.UPDATE if changed and heard else NotificationKind.ALERT
+            result.queued += _queue(channel, lead, kind, now, title=title, body=body)
+        result.alerted += len(members)
+
+
+def _remind(found, rows, channels, told, now, result) -> None:
+    """Still going: remind each channel that wants it, at its own pace, once per incident."""
+    incidents: dict[str, list[AlertCondition]] = {}
+    for key, cond in found.items():
+        row = rows[key]
+        if row.alerted_at is not None and row.alerted_at < now:
+            incidents.setdefault(cond.incident, []).append(row)
+    for members in incidents.values():
+        members.sort(key=lambda m: (m.since, m.pk))
+        conds = [found[m.key] for m in members]
+        accounts = sorted({a for c in conds for a in c.account_ids})
+        for channel in _wanting(channels, members[0].event, accounts):
+            heard = [told[m.pk][channel.pk] for m in members if channel.pk in told.get(m.pk, {})]
+            if (
+                channel.repeat_minutes
+                and heard
+                and now - max(heard) >= timedelta(minutes=channel.repeat_minutes)
+            ):
+                title, body = _incident_text(conds, _explained(found, rows, {m.key for m in members}))
+                result.queued += _queue(
+                    channel,
+                    members[0].told_by or members[0],
+                    NotificationKind.REPEAT,
+                    now,
+                    title=title,
+                    body=body,
+                )
+                result.repeated += 1
+
+
+def _recover(gone, rows, channels, told, now, result) -> None:
+    """Close what cleared; an incident recovers once, when the last of its told conditions clears, to every
+    channel that heard of it (whatever it listens to now)."""
+    still_told = {r.group or r.key for r in rows.values() if r.alerted_at is not None}
+    over: dict[str, list[AlertCondition]] = {}
+    for row in gone:
+        AlertCondition.objects.filter(pk=row.pk).update(active=False, cleared_at=now)
+        result.cleared += 1
+        if row.alerted_at is not None:
+            over.setdefault(row.group or row.key, []).append(row)
+    for incident, members in over.items():
+        if incident in still_told:
+            continue  # others of the incident still last: its recovery waits for them
+        since = min(m.alerted_at for m in members)
+        earlier = AlertCondition.objects.filter(
+            group=incident, active=False, alerted_at__isnull=False, cleared_at__gte=since
+        ).exclude(pk__in=[m.pk for m in members])
+        members += list(earlier)
+        heard = {c for m in members for c in told.get(m.pk, {})} | _heard(earlier)
+        first = _first_message(members)
+        if first is None:
+            continue
+        leads = {m.told_by_id or m.pk for m in members}
+        # A message of the incident still waiting for its channel (down, retrying) is news no more: it is not
+        # sent after the fact, and a channel that heard nothing of the incident hears no recovery either.
+        # One being attempted right now (claimed) counts as heard.
+        unsent = Notification.objects.filter(
+            condition__in=leads,
+            kind__in=SPOKEN,
+            status__in=(Delivery.PENDING, Delivery.RETRYING),
+            next_attempt_at__lte=now,
+        )
+        stale = set(unsent.values_list("channel_id", flat=True))
+        unsent.update(
+            status=Delivery.FAILED, last_error="Not sent: it recovered before it could be delivered."
+        )
+        delivered = set(
+            Notification.objects.filter(condition__in=leads, kind__in=SPOKEN)
+            .exclude(status=Delivery.FAILED)
+            .values_list("channel_id", flat=True)
+        )
+        for channel in channels:
+            if channel.pk in heard and (channel.pk not in stale or channel.pk in delivered):
+                result.queued += _queue(
+                    channel,
+                    first.condition,
+                    NotificationKind.RECOVERY,
+                    now,
+                    title=first.title,
+                    body=first.body,
+                )
+
+
+def _heard(rows) -> set[int]:
+    leads = {r.told_by_id or r.pk for r in rows}
+    return set(
+        Notification.objects.filter(condition__in=leads, kind__in=SPOKEN, channel__isnull=False).values_list(
+            "channel_id", flat=True
+        )
+    )
+
+
+def _first_message(members) -> Notification | None:
+    """The incident's first alert: what its recovery names."""
+    leads = {m.told_by_id or m.pk for m in members}
+    return (
+        Notification.objects.filter(
+            condition__in=leads, kind__in=(NotificationKind.ALERT, NotificationKind.UPDATE)
+        )
+        .select_related("condition")
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+def _explained(found, rows, keys) -> list:
+    """The conditions these ones explain (and keep quiet), for their message."""
+    return [found[k] for k, r in rows.items() if r.inhibited_by in keys and r.alerted_at is None]
+
+
+def _incident_text(conds, explained) -> tuple[str, str]:
+    """One message for an incident: one condition's own words, or the shared cause and every name."""
+    lead = conds[0]
+    if len(conds) == 1:
+        title, detail = lead.title, lead.detail
+    else:
+        event = AlertEvent(lead.event).label
+        accounts = {c.account_ids for c in conds}
+        where = ""
+        if len(accounts) == 1 and lead.name:
+            where = f" on {lead.name.rsplit(' ', 1)[0]}"
+        title = f"{event}: {len(conds)} policies{where}"
+        shared = {c.detail for c in conds}
+        detail = lead.detail if len(shared) == 1 else f"{lead.detail} (and {len(shared) - 1} other states)"
+        detail += f"\nPolicies ({len(conds)}): {_names(conds)}"
+    when = timezone.localtime(min(c.since for c in conds)).strftime("%Y-%m-%d %H:%M:%S %Z")
+    lines = [detail, f"Since: {when}"]
+    if explained:
+        kinds = Counter(EXPLAINED_AS.get(c.event, c.event) for c in explained)
+        what = ", ".join(f"{n} {label}" for label, n in kinds.most_common())
+        lines.append(
+            f"Held up by it: {len(explained)} {_policies(len(explained))} ({what}): {_names(explained)}"
+        )
+    lines.append(f"What to do: {lead.what_to_do}")
+    return title, "\n".join(lines).rstrip()
+
+
+EXPLAINED_AS = {AlertEvent.POLICY_LATE: "late", AlertEvent.POLICY_UNCERTAIN: "outcome unknown"}
+
+
+def _policies(n: int) -> str:
+    return "policy" if n == 1 else "policies"
+
+
+def _names(conds, most: int = 25) -> str:
+    names = [c.name or c.title for c in conds]
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more + "."
+
+
+def _due_in(result, delta: timedelta) -> None:
+    due = max(0.0, delta.total_seconds())
+    result.next_due_s = due if result.next_due_s is None else min(result.next_due_s, due)
 
 
 def announce(event: str, title: str, body: str, *, account_ids=(), severity: str = "warning") -> int:
@@ -160,18 +356,23 @@ def _wanting(channels, event, account_ids) -> list[AlertChannel]:
 
 
 def _told(rows) -> dict[int, dict[int, datetime]]:
-    """condition id -> {channel id: when it was last alerted, told of a change or reminded}."""
+    """condition id -> {channel id: when it was last alerted, told of a change or reminded}, through the
+    message that told it (its incident's)."""
     told: dict[int, dict[int, datetime]] = {}
-    spoken = (NotificationKind.ALERT, NotificationKind.UPDATE, NotificationKind.REPEAT)
+    lead_of = {r.pk: r.told_by_id or r.pk for r in rows}
     latest = (
         Notification.objects.filter(
-            condition__in=[r.pk for r in rows], kind__in=spoken, channel__isnull=False
+            condition__in=set(lead_of.values()), kind__in=SPOKEN, channel__isnull=False
         )
         .values("condition_id", "channel_id")
         .annotate(last=Max("created_at"))
     )
+    by_lead: dict[int, dict[int, datetime]] = {}
     for item in latest:
-        told.setdefault(item["condition_id"], {})[item["channel_id"]] = item["last"]
+        by_lead.setdefault(item["condition_id"], {})[item["channel_id"]] = item["last"]
+    for pk, lead in lead_of.items():
+        if lead in by_lead:
+            told[pk] = by_lead[lead]
     return told
 
 
@@ -180,9 +381,10 @@ def _queue(channel, condition, kind, now, *, event=None, title=None, body=None, 
     title = title or condition.title
     body = body if body is not None else condition.body
     if kind == NotificationKind.RECOVERY:
+        title = title.removeprefix("Now: ")
         severity = "success"
         title = f"Recovered: {title}"
-        was = condition.body.split("\nWhat to do:")[0]
+        was = body.split("\nWhat to do:")[0]
         body = f"It cleared at {timezone.localtime(now):%H:%M:%S %Z}.\n\nWas: {was}"
     elif kind == NotificationKind.REPEAT:
         title = f"Still: {title}"
@@ -218,7 +420,7 @@ def _announce_missed_lapses(snap, channels, now) -> int:
         opened_at__gte=now - timedelta(hours=2),
     ).values_list("policy_id", "since"):
         told.setdefault(policy_id, []).append(at)
-    queued = 0
+    fresh: dict[int, list[AlertCondition]] = {}
     for row in recent:
         policy, lapse = row.policy, row.lapse
         # An expiry told as a condition (opened when it showed) starts at the same moment, give or take.
@@ -240,10 +442,27 @@ def _announce_missed_lapses(snap, channels, now) -> int:
             alerted_at=now,
             cleared_at=now,
             active=False,  # over already: this row is the record that it was told
+            group=f"lapses:{policy.account_id}",
         )
         told.setdefault(policy.pk, []).append(lapse.expired_at)
-        for channel in _wanting(channels, AlertEvent.COUNTDOWN_EXPIRED, [policy.account_id]):
-            queued += _queue(channel, record, NotificationKind.EVENT, now)
+        fresh.setdefault(policy.account_id, []).append((record, policy))
+    queued = 0
+    # The lapses of one account found together are one message (a network outage lapses many at once).
+    for account_id, found in fresh.items():
+        lead = found[0][0]
+        title, body = lead.title, lead.body
+        if len(found) > 1:
+            title = (
+                f"{AlertEvent.COUNTDOWN_EXPIRED.label}: {len(found)} policies on {found[0][1].account.label}"
+            )
+            lines = [
+                r.body.split("\nWhat to do:")[0].replace("this symbol's", f"{p.symbol}'s") for r, p in found
+            ]
+            body = "\n".join(lines[:25] + ([f"… and {len(lines) - 25} more."] if len(lines) > 25 else []))
+            body += f"\nWhat to do: {conditions.WHAT_TO_DO[AlertEvent.COUNTDOWN_EXPIRED]}"
+            AlertCondition.objects.filter(pk__in=[r.pk for r, _ in found[1:]]).update(told_by=lead)
+        for channel in _wanting(channels, AlertEvent.COUNTDOWN_EXPIRED, [account_id]):
+            queued += _queue(channel, lead, NotificationKind.EVENT, now, title=title, body=body)
     return queued
 
 

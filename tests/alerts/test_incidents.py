@@ -1,0 +1,191 @@
+"""One incident, one message: problems with one cause are told together after a short wait, a problem another
+one explains is listed in that one's message instead of ringing on its own, and an incident recovers once."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from heartbeats.desk.alerts import delivery, ledger
+from heartbeats.models import CountdownPolicy, Outcome
+from heartbeats.models.alerts import AlertCondition, Delivery, Notification
+from tests.alerts.conftest import make_channel
+from tests.web.conftest import make_account, make_engine, make_policy
+
+pytestmark = pytest.mark.django_db
+
+
+def step():
+    result = ledger.evaluate()
+    for pk in delivery.due_ids():
+        delivery.deliver(pk)
+    return result
+
+
+def beat_on_time(policies):
+    now = timezone.now()
+    CountdownPolicy.objects.filter(pk__in=[p.pk for p in policies]).update(
+        generation=1,
+        fatal_generation=None,
+        last_arm_generation=1,
+        last_arm_sent_at=now,
+        last_attempt_at=now,
+        last_outcome=Outcome.CONFIRMED,
+        last_error="",
+    )
+
+
+def test_fifty_policies_refused_alike_are_one_message_then_one_recovery(receiver, settings):
+    settings.ALERT_GROUP_WAIT_SECONDS = 5
+    make_engine()
+    account = make_account("desk-a")
+    make_channel(receiver.url())
+    policies = [make_policy(account, f"S{i:02d}USDT", "failing") for i in range(30)]
+    with time_machine.travel(timezone.now(), tick=True) as clock:
+        result = step()
+        assert receiver.messages == []  # the burst is still coming in
+        assert 4 <= result.next_due_s <= 5
+        policies += [make_policy(account, f"S{i:02d}USDT", "failing") for i in range(30, 50)]
+        clock.shift(timedelta(seconds=5))
+        step()
+        step()
+        assert receiver.titles() == ["Policy failing: 50 policies on desk-a"]
+        message = receiver.messages[0]["message"]
+        assert "-2015 Invalid API-key" in message
+        assert "Policies (50): desk-a S00USDT, desk-a S01USDT" in message and "and 25 more" in message
+
+        beat_on_time(policies[:49])
+        step()
+        assert len(receiver.messages) == 1  # one still failing: the incident is not over
+        beat_on_time(policies[49:])
+        step()
+    assert receiver.titles() == [
+        "Policy failing: 50 policies on desk-a",
+        "Recovered: Policy failing: 50 policies on desk-a",
+    ]
+
+
+def test_different_refusals_or_accounts_are_different_incidents(receiver):
+    make_engine()
+    a, b = make_account("desk-a"), make_account("desk-b", api_key="B" * 64)
+    make_channel(receiver.url())
+    make_policy(a, "BTCUSDT", "failing")
+    make_policy(a, "ETHUSDT", "failing")
+    make_policy(b, "BTCUSDT", "failing")
+    make_policy(a, "SOLUSDT", "failing", last_error="-1121 Invalid symbol.")
+    step()
+    assert sorted(receiver.titles()) == [
+        "Policy failing: 2 policies on desk-a",
+        "Policy failing: desk-a SOLUSDT",
+        "Policy failing: desk-b BTCUSDT",
+    ]
+
+
+def test_an_engine_down_is_one_message_naming_the_late_policies_and_one_recovery(receiver, settings):
+    settings.ALERT_ENGINE_DOWN_SECONDS = 30
+    account = make_account("desk-a")
+    make_channel(receiver.url())
+    late = [make_policy(account, s, "late", interval_s=10) for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")]
+    engine = make_engine(seen_ago=20)
+    step()
+    assert receiver.messages == []  # late, but its engine is down: the engine's alert will say it
+    engine.seen_at = timezone.now() - timedelta(seconds=31)
+    engine.save(update_fields=["seen_at"])
+    step()
+    step()
+    assert receiver.titles() == ["Engine down"]
+    message = receiver.messages[0]["message"]
+    assert "Held up by it: 3 policies (3 late): desk-a BTCUSDT, desk-a ETHUSDT, desk-a SOLUSDT." in message
+
+    # The worker is back: the engine catches up with the late beats within their hold, and nobody hears of
+    # them, late, after the fact.
+    engine.seen_at = timezone.now() + timedelta(minutes=1)
+    engine.save(update_fields=["seen_at"])
+    step()
+    beat_on_time(late)
+    step()
+    assert receiver.titles() == ["Engine down", "Recovered: Engine down"]
+
+
+def test_a_policy_still_late_after_its_engine_came_back_is_told_after_its_hold(receiver, settings):
+    settings.ALERT_ENGINE_DOWN_SECONDS = 30
+    settings.ALERT_HOLD_SECONDS = 5
+    account = make_account("desk-a")
+    make_channel(receiver.url())
+    make_policy(account, "BTCUSDT", "late", interval_s=10)
+    engine = make_engine(seen_ago=40)
+    with time_machine.travel(timezone.now(), tick=True) as clock:
+        step()
+        engine.seen_at = timezone.now() + timedelta(minutes=5)
+        engine.save(update_fields=["seen_at"])
+        result = step()
+        assert receiver.titles() == ["Engine down", "Recovered: Engine down"]
+        assert 4 <= result.next_due_s <= 5
+        clock.shift(timedelta(seconds=5))
+        step()
+    assert receiver.titles()[2:] == ["Policy late: desk-a BTCUSDT"]
+
+
+def test_a_strategy_holding_beats_back_is_the_one_message_with_its_own_advice(receiver):
+    from heartbeats.desk.strategies import pings
+    from heartbeats.models.strategies import Strategy
+    from tests.strategies.conftest import make_strategy
+
+    make_engine()
+    account = make_account("desk-a")
+    make_channel(receiver.url())
+    late = make_policy(account, "BTCUSDT", "late")
+    expired = make_policy(account, "ETHUSDT", "expired")
+    strategy, key = make_strategy([late, expired], grace_s=5, rearm_on_return=True)
+    pings.record(key, None)
+    Strategy.objects.filter(pk=strategy.pk).update(last_ping_at=timezone.now() - timedelta(seconds=6))
+    step()
+    titles = receiver.titles()
+    assert "Policy late: desk-a BTCUSDT" not in titles
+    assert sorted(titles) == [
+        "Countdown expired (orders cancelled): desk-a ETHUSDT",
+        "Strategy mm-bot silent: heartbeats held back",
+    ]
+    expiry = next(m["message"] for m in receiver.messages if m["title"].startswith("Countdown"))
+    assert "Its strategy holds heartbeats back" in expiry
+    assert "engine" not in expiry.split("What to do:")[1]
+    assert AlertCondition.objects.get(key=f"policy:{late.pk}").inhibited_by == f"strategy:{strategy.pk}"
+
+
+def test_lapses_found_together_on_one_account_are_one_message(receiver):
+    from tests.alerts.test_ledger import _beat
+
+    make_engine()
+    account = make_account("desk-a")
+    make_channel(receiver.url())
+    t0 = timezone.now() - timedelta(seconds=40)
+    resumed = timezone.now() - timedelta(seconds=1)
+    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+        policy = make_policy(account, symbol, "armed", countdown_ms=10_000, interval_s=3)
+        _beat(policy, t0, t0)
+        _beat(policy, t0 + timedelta(seconds=20), t0 + timedelta(seconds=3))  # the countdown ran out
+        CountdownPolicy.objects.filter(pk=policy.pk).update(last_arm_sent_at=resumed, last_attempt_at=resumed)
+    step()
+    step()
+    assert receiver.titles() == ["Countdown expired (orders cancelled): 3 policies on desk-a"]
+    message = receiver.messages[0]["message"]
+    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+        assert f"cancelled {symbol}'s open orders" in message
+
+
+def test_an_alert_its_channel_could_not_take_before_the_recovery_is_not_sent_after_it(receiver):
+    make_engine()
+    account = make_account("desk-a")
+    make_channel(receiver.url())
+    policy = make_policy(account, "BTCUSDT", "failing")
+    receiver.status = 503  # the channel is down while it lasts
+    step()
+    assert Notification.objects.get().status == Delivery.RETRYING
+    beat_on_time([policy])
+    receiver.status = 200
+    Notification.objects.update(next_attempt_at=timezone.now())  # its retry is due
+    step()
+    assert receiver.messages == []  # neither the stale alert nor a recovery of something never heard
+    note = Notification.objects.get()
+    assert note.status == Delivery.FAILED and "recovered before" in note.last_error
