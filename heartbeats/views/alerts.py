@@ -15,12 +15,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from heartbeats import twofactor
 from heartbeats.desk import presenters
-from heartbeats.desk.alerts import delivery
+from heartbeats.desk.alerts import delivery, ledger
 from heartbeats.desk.presenters import failing_channels
 from heartbeats.domain import audit, roles
 from heartbeats.forms.alerts import ChannelForm, describe
 from heartbeats.models import Action
-from heartbeats.models.alerts import AlertChannel, AlertCondition, Notification
+from heartbeats.models.alerts import AlertChannel, Notification
 from heartbeats.views.access import fresh_second_factor_required, parse_id, role_required, viewer_required
 
 SHOWN = 100
@@ -50,9 +50,7 @@ def alerts_page(request):
         "heartbeats/alerts.html",
         {
             "channels": channels,
-            "conditions": AlertCondition.objects.filter(active=True, alerted_at__isnull=False).order_by(
-                "since"
-            ),
+            "incidents": ledger.open_incidents(),
             "notifications": Notification.objects.order_by("-created_at", "-id")[:SHOWN],
             "can_manage": roles.can_manage_alerts(request.user),
             "fresh": twofactor.fresh(request),

@@ -49,6 +49,9 @@ def test_fifty_policies_refused_alike_are_one_message_then_one_recovery(receiver
         policies += [make_policy(account, f"S{i:02d}USDT", "failing") for i in range(30, 50)]
         clock.shift(timedelta(seconds=5))
         step()
+        assert receiver.messages == []  # more came: it waits until the burst has been quiet for the wait
+        clock.shift(timedelta(seconds=5))
+        step()
         step()
         assert receiver.titles() == ["Policy failing: 50 policies on desk-a"]
         message = receiver.messages[0]["message"]
@@ -64,6 +67,22 @@ def test_fifty_policies_refused_alike_are_one_message_then_one_recovery(receiver
         "Policy failing: 50 policies on desk-a",
         "Recovered: Policy failing: 50 policies on desk-a",
     ]
+
+
+def test_a_trickle_that_never_stops_is_told_after_four_waits_at_the_latest(receiver, settings):
+    settings.ALERT_GROUP_WAIT_SECONDS = 5
+    make_engine()
+    account = make_account("desk-a")
+    make_channel(receiver.url())
+    with time_machine.travel(timezone.now(), tick=True) as clock:
+        for i in range(5):
+            make_policy(account, f"S{i:02d}USDT", "failing")
+            step()
+            assert receiver.messages == []
+            clock.shift(timedelta(seconds=4))
+        clock.shift(timedelta(seconds=1))
+        step()
+    assert receiver.titles() == ["Policy failing: 5 policies on desk-a"]
 
 
 def test_different_refusals_or_accounts_are_different_incidents(receiver):

@@ -1,6 +1,7 @@
 """Alerts end to end: a key admin adds a webhook channel in the browser and tests it; a refusal by the
-exchange makes a policy fail, and the webhook receives exactly one alert and then exactly one recovery, sent
-by the web process's own alerting thread. A channel that stops taking messages raises the board's banner."""
+exchange makes an account's policies fail one beat at a time, and the webhook receives exactly one alert
+naming them all and then exactly one recovery, sent by the web process's own alerting thread. A channel that
+stops taking messages raises the board's banner."""
 
 import time
 
@@ -11,6 +12,7 @@ from heartbeats.desk import actions
 from heartbeats.desk.alerts import ledger, runner
 from heartbeats.models import CountdownPolicy, Status
 from heartbeats.models.alerts import AlertChannel, Notification, NotificationKind
+from simulator.symbols import USDM_MARKETS
 from tests.alerts.conftest import Receiver, make_channel
 from tests.browser.conftest import make_user, running_engine, sign_in, wait_for
 
@@ -60,7 +62,10 @@ def test_a_webhook_channel_gets_one_alert_and_one_recovery_for_a_failing_policy(
     make_account, make_policy = desk_on_simulator
     make_user("kim", "key admin")
     operator = make_user("olga", "operator")
-    policy = make_policy(make_account("alpha-mm"), "ETHUSDT", interval_s=2, countdown_ms=30_000)
+    account = make_account("alpha-mm")
+    # Twenty symbols beaten every 10 s, spread over the interval by the engine's pacing.
+    symbols = ["ETHUSDT"] + [m.symbol for m in USDM_MARKETS if m.symbol != "ETHUSDT"][:19]
+    policies = [make_policy(account, s, interval_s=10, countdown_ms=60_000) for s in symbols]
 
     # The key admin adds the channel on the Alerts page and sends it a test.
     sign_in(page, live_server, "kim")
@@ -91,23 +96,35 @@ def test_a_webhook_channel_gets_one_alert_and_one_recovery_for_a_failing_policy(
     assert TOKEN not in page.content()
 
     with running_engine():
-        actions.arm(policy.pk, user=operator, ip="127.0.0.1")
-        wait_for(lambda: _status(policy) == Status.ARMED, timeout=10, message="the policy armed")
+        for p in policies:
+            actions.arm(p.pk, user=operator, ip="127.0.0.1")
+        wait_for(
+            lambda: all(_status(p) == Status.ARMED for p in policies),
+            timeout=15,
+            message="the policies armed",
+        )
         # From here the web's alerting duty does its work.
         settings.ALERT_HOLD_SECONDS = 1
         run_duties("web", "alerts")
 
-        # The exchange refuses the key from now on: -2015 is fatal, the engine stops and the policy fails.
-        simulator.exchange.inject(COUNTDOWN_PATH, symbol="ETHUSDT", code=-2015, count=None)
+        # The exchange refuses the key from now on: -2015 is fatal, the engine stops and the policies fail,
+        # each at its next beat.
+        simulator.exchange.inject(COUNTDOWN_PATH, code=-2015, count=None)
         failed_at = time.monotonic()
-        wait_for(lambda: _status(policy) == Status.FAILING, timeout=10, message="the policy failing")
-        title = "Policy failing: alpha-mm ETHUSDT"
-        wait_for(lambda: _not_tests(receiver), timeout=15, message="the alert at the webhook")
+        wait_for(
+            lambda: all(_status(p) == Status.FAILING for p in policies),
+            timeout=15,
+            message="the policies failing",
+        )
+        print(f"all {len(policies)} failing {time.monotonic() - failed_at:.1f} s after the fault")
+        title = f"Policy failing: {len(policies)} policies on alpha-mm"
+        wait_for(lambda: _not_tests(receiver), timeout=30, message="the alert at the webhook")
         print(f"alert received {time.monotonic() - failed_at:.1f} s after the fault")
         assert _not_tests(receiver) == [title]
         alert = receiver.messages[-1]
         assert alert["type"] == "failure"
         assert "-2015" in alert["message"], alert["message"]
+        assert f"Policies ({len(policies)}): alpha-mm " in alert["message"], alert["message"]
         assert "What to do: The exchange refused it" in alert["message"]
 
         page.goto(f"{live_server.url}/alerts/")
@@ -120,8 +137,13 @@ def test_a_webhook_channel_gets_one_alert_and_one_recovery_for_a_failing_policy(
 
         # The cause goes away and an operator arms the policy again: it recovers, and the webhook hears so.
         simulator.exchange.clear_faults()
-        actions.arm(policy.pk, user=operator, ip="127.0.0.1")
-        wait_for(lambda: _status(policy) == Status.ARMED, timeout=10, message="the policy armed again")
+        for p in policies:
+            actions.arm(p.pk, user=operator, ip="127.0.0.1")
+        wait_for(
+            lambda: all(_status(p) == Status.ARMED for p in policies),
+            timeout=15,
+            message="the policies armed again",
+        )
         wait_for(lambda: len(_not_tests(receiver)) >= 2, timeout=15, message="the recovery at the webhook")
         assert _not_tests(receiver) == [title, f"Recovered: {title}"]
         assert receiver.messages[-1]["type"] == "success"

@@ -48,6 +48,7 @@ RESULTS_WAIT = timedelta(seconds=15)
 # of alerting itself), listed on the board.
 LAPSE_LOOKBACK = timedelta(minutes=10)
 DUTY = "alerts"
+GROUP_WAIT_CAP = 4
 SPOKEN = (NotificationKind.ALERT, NotificationKind.UPDATE, NotificationKind.REPEAT)
 
 
@@ -154,9 +155,13 @@ def _tell_ready(found, rows, channels, told, now, result) -> None:
             row.save(update_fields=["ready_at"])
         ready.setdefault(cond.incident, []).append(row)
     for members in ready.values():
-        first = min(m.ready_at for m in members)
-        if now < first + wait:
-            _due_in(result, first + wait - now)
+        # Told once the incident has been quiet for the wait (no new member), or at the latest GROUP_WAIT_CAP
+        # waits after its first: a refusal reaches an account's policies one beat at a time, over their
+        # interval, and one message should name them all.
+        first, last = min(m.ready_at for m in members), max(m.ready_at for m in members)
+        due = min(last + wait, first + wait * GROUP_WAIT_CAP)
+        if now < due:
+            _due_in(result, due - now)
             continue
         members.sort(key=lambda m: (m.since, m.pk))
         lead = members[0]
@@ -328,6 +333,35 @@ def _names(conds, most: int = 25) -> str:
 def _due_in(result, delta: timedelta) -> None:
     due = max(0.0, delta.total_seconds())
     result.next_due_s = due if result.next_due_s is None else min(result.next_due_s, due)
+
+
+@dataclass
+class Incident:
+    """What the Alerts page lists under "Going on now": one told incident and the conditions in it."""
+
+    title: str
+    since: datetime
+    members: list[AlertCondition]
+
+
+def open_incidents() -> list[Incident]:
+    """The incidents told and still going on, oldest first, each under the title its message had."""
+    rows = list(AlertCondition.objects.filter(active=True, alerted_at__isnull=False).order_by("since", "id"))
+    by_lead: dict[int, list[AlertCondition]] = {}
+    for row in rows:
+        by_lead.setdefault(row.told_by_id or row.pk, []).append(row)
+    titles = dict(
+        Notification.objects.filter(
+            condition__in=by_lead, kind__in=(NotificationKind.ALERT, NotificationKind.UPDATE)
+        )
+        .order_by("-created_at")
+        .values_list("condition_id", "title")
+    )
+    found = []
+    for lead, members in by_lead.items():
+        title = titles.get(lead, members[0].title).removeprefix("Now: ")
+        found.append(Incident(title, min(m.since for m in members), members if len(members) > 1 else []))
+    return sorted(found, key=lambda i: i.since)
 
 
 def announce(event: str, title: str, body: str, *, account_ids=(), severity: str = "warning") -> int:
