@@ -208,3 +208,13 @@ def test_an_alert_its_channel_could_not_take_before_the_recovery_is_not_sent_aft
     assert receiver.messages == []  # neither the stale alert nor a recovery of something never heard
     note = Notification.objects.get()
     assert note.status == Delivery.FAILED and "recovered before" in note.last_error
+
+
+def test_a_problem_nothing_can_join_is_told_without_the_group_wait(receiver, settings):
+    settings.ALERT_GROUP_WAIT_SECONDS = 5
+    settings.ALERT_ENGINE_DOWN_SECONDS = 30
+    make_policy(make_account("desk-a"), "BTCUSDT", "disarmed")
+    make_channel(receiver.url())
+    make_engine(seen_ago=31)
+    step()
+    assert receiver.titles() == ["Engine down"]

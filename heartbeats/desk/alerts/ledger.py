@@ -160,6 +160,8 @@ def _tell_ready(found, rows, channels, told, now, result) -> None:
         # interval, and one message should name them all.
         first, last = min(m.ready_at for m in members), max(m.ready_at for m in members)
         due = min(last + wait, first + wait * GROUP_WAIT_CAP)
+        if all(m.group == m.key for m in members):
+            due = first  # a problem of its own kind (the engine down, a ban): nothing can join it
         if now < due:
             _due_in(result, due - now)
             continue
