@@ -370,6 +370,9 @@ class OperationAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     inlines = [OperationTargetInline]
 
+    class Media:
+        css = {"all": ["heartbeats/admin.css"]}
+
     @admin.display(description="Changes")
     def changes_shown(self, obj):
         return _pretty(obj.changes)

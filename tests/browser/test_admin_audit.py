@@ -24,6 +24,14 @@ def test_the_list_of_operations_shows_reason_and_what_changed_at_1400_px(page, l
         reason="Widened the countdown after the exchange's latency incident of this morning, see ticket 4412",
         changes={"countdown_seconds": [120, 300], "interval_seconds": [20, 45]},
     )
+    Operation.objects.create(  # a value without spaces, as a group's permissions are listed
+        action=Action.GROUP_PERMISSIONS,
+        username="(system)",
+        reason="group key admin: permissions added: heartbeats.add_alertchannel, heartbeats.add_apitoken",
+        changes={
+            "added": [f"heartbeats.{verb}_exchangeaccount" for verb in ("add", "change", "delete", "view")]
+        },
+    )
     page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
     sign_in(page, live_server, "victor")
     page.goto(f"{live_server.url}/admin/heartbeats/operation/")
