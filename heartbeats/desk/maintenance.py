@@ -353,7 +353,8 @@ def _link(pk: int) -> str:
 
 
 def _running_lines(windows: list[dict]) -> list[dict]:
-    """ "BTCUSDT of Alpha desk disarmed…" for a few policies, "12 policies disarmed…" for more."""
+    """ "Alpha desk BTCUSDT and Alpha desk ETHUSDT disarmed…" for a few policies, "12 policies disarmed…" for
+    more."""
     few = {int(pk) for w in windows if len(w["disarmed"] or {}) <= NAMED for pk in w["disarmed"] or {}}
     names = {p.pk: str(p) for p in CountdownPolicy.objects.with_account().filter(pk__in=few)} if few else {}
     lines = []

@@ -135,7 +135,10 @@ class WindowForm(PlainNumbersMixin, forms.Form):
         start = data.get("starts_at")
         if data.get("lasts"):
             self.errors.pop("ends_at", None)
-            data["ends_at"] = start + timedelta(minutes=int(data["lasts"])) if start else None
+            try:
+                data["ends_at"] = start + timedelta(minutes=int(data["lasts"])) if start else None
+            except OverflowError:  # a start at the end of year 9999
+                self.add_error("starts_at", TIME_ERROR)
         elif not data.get("ends_at") and "ends_at" not in self.errors:
             self.add_error("ends_at", f"Give the end ({TIME_FORMAT}, UTC) or choose how long it lasts.")
         end = data.get("ends_at")

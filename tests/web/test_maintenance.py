@@ -313,6 +313,8 @@ class TestTimes:
             assert "Give the start (YYYY-MM-DD HH:MM, UTC) or tick Start now." in page
             assert "Give the end (YYYY-MM-DD HH:MM, UTC) or choose how long it lasts." in page
             assert self._post(as_operator, desk, start_now="on", lasts="7").status_code == 400
+            late = self._post(as_operator, desk, starts_at="9999-12-31 23:59", lasts="480")
+            assert late.status_code == 400 and "24-hour UTC" in late.content.decode()
         assert not MaintenanceWindow.objects.exists()
 
     def test_the_form_offers_text_inputs_in_24_hour_utc(self, as_operator, desk):
