@@ -350,7 +350,8 @@ class OperationTargetInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(Operation)
 class OperationAdmin(ReadOnlyAdmin):
-    list_display = ["at", "username", "action", "ip", "account", "policy", "reason", "changes_summary"]
+    # One column for what it acted on (a policy names its account), so Reason and What changed fit 1400 px.
+    list_display = ["at", "username", "action", "ip", "acted_on", "reason", "changes_summary"]
     list_filter = ["action", "username", "account"]
     list_select_related = ["account", "policy__account"]
     search_fields = ["username", "reason", "ip", "account__label", "policy__symbol"]
@@ -369,9 +370,16 @@ class OperationAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     inlines = [OperationTargetInline]
 
+    class Media:
+        css = {"all": ["heartbeats/admin.css"]}
+
     @admin.display(description="Changes")
     def changes_shown(self, obj):
         return _pretty(obj.changes)
+
+    @admin.display(description="On", ordering="account__label")
+    def acted_on(self, obj):
+        return obj.policy or obj.account or "-"
 
     @admin.display(description="What changed")
     def changes_summary(self, obj):

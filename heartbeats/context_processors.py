@@ -13,6 +13,7 @@ def page_flags(request) -> dict:
         return {
             "large_type": False,
             "user_roles": [],
+            "can_view": False,
             "can_operate": False,
             "can_manage_policies": False,
             "second_factor_owed": False,
@@ -20,6 +21,8 @@ def page_flags(request) -> dict:
     return {
         "large_type": request.GET.get("size") == "large",
         "user_roles": SimpleLazyObject(lambda: roles.role_names(user)),
+        # The pages every role reads (API tokens among them) open on this check: their links follow it.
+        "can_view": SimpleLazyObject(lambda: roles.can_view(user)),
         "can_operate": SimpleLazyObject(lambda: roles.can_operate(user)),
         "can_manage_policies": SimpleLazyObject(lambda: roles.can_manage_policies(user)),
         # Signed in with the password but not yet with the second factor owed: the header offers nothing else.

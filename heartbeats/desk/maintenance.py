@@ -9,10 +9,12 @@ changes the policies: of two processes calling it at once, one acts and the othe
 """
 
 import logging
-from datetime import datetime, timedelta
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from heartbeats.domain import audit, pacing
@@ -305,21 +307,109 @@ def _cancel(window, *, user, ip, reason: str) -> Operation | None:
     return operation
 
 
-# ---- the board's banner ---------------------------------------------------------------------------------
+# ---- the board's banners --------------------------------------------------------------------------------
+
+# A running window's banner names this many policies at most; beyond, it says how many.
+NAMED = 3
+# Scheduled windows the board announces, soonest first.
+UPCOMING_SHOWN = 5
 
 
-def running_banners() -> list[dict]:
-    """One query: what the board says about each running window."""
-    rows = MaintenanceWindow.objects.filter(state=WindowState.RUNNING).order_by("ends_at")
-    return [
-        {
-            "id": w["pk"],
-            "count": len(w["disarmed"] or {}),
-            "policies": _policies_word(len(w["disarmed"] or {})),
-            "ends_at": w["ends_at"],
-            "ends_at_ms": int(w["ends_at"].timestamp() * 1000),
-            "by": w["created_by_name"] or "—",
-            "reason": w["reason"],
-        }
-        for w in rows.values("pk", "disarmed", "ends_at", "created_by_name", "reason")
-    ]
+def duration_words(length: timedelta) -> str:
+    """A window's length as people say it: "30 min", "1 h", "1 h 30 min", "2 days 4 h" (whole minutes;
+    seconds only for a window shorter than a minute)."""
+    if length < timedelta(minutes=1):
+        return f"{max(0, round(length.total_seconds()))} s"
+    minutes = round(length.total_seconds() / 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
+    parts += [f"{hours} h"] if hours else []
+    parts += [f"{minutes} min"] if minutes else []
+    return " ".join(parts)
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def banners(now: datetime | None = None) -> tuple[list[dict], list[dict]]:
+    """What the board says about each running window (soonest end first) and each scheduled one (soonest
+    start first). One query when no window is open, which is nearly always: the status poll calls it every
+    second; a few more while windows are open (the policies they cover)."""
+    now = now or timezone.now()
+    rows = list(
+        MaintenanceWindow.objects.filter(state__in=OPEN_STATES)
+        .order_by("starts_at")
+        .values("pk", "state", "disarmed", "starts_at", "ends_at", "created_by_name", "reason")
+    )
+    running = sorted((w for w in rows if w["state"] == WindowState.RUNNING), key=lambda w: w["ends_at"])
+    scheduled = [w for w in rows if w["state"] == WindowState.SCHEDULED][:UPCOMING_SHOWN]
+    return _running_lines(running), _upcoming_lines(scheduled, now)
+
+
+def _link(pk: int) -> str:
+    return f"{reverse('maintenance')}#window-{pk}"
+
+
+def _running_lines(windows: list[dict]) -> list[dict]:
+    """ "Alpha desk BTCUSDT and Alpha desk ETHUSDT disarmed…" for a few policies, "12 policies disarmed…" for
+    more."""
+    few = {int(pk) for w in windows if len(w["disarmed"] or {}) <= NAMED for pk in w["disarmed"] or {}}
+    names = {p.pk: str(p) for p in CountdownPolicy.objects.with_account().filter(pk__in=few)} if few else {}
+    lines = []
+    for w in windows:
+        ids = [int(pk) for pk in w["disarmed"] or {}]
+        named = sorted(names[pk] for pk in ids if pk in names)
+        if not ids or len(named) < len(ids):  # many, or one deleted since: say how many
+            named = []
+        by = w["created_by_name"] or "—"
+        until = w["ends_at"].astimezone(UTC)
+        lines.append(
+            {
+                "id": w["pk"],
+                "count": len(ids),
+                "policies": _policies_word(len(ids)),
+                "names": named,
+                "ends_at": w["ends_at"],
+                "ends_at_ms": int(w["ends_at"].timestamp() * 1000),
+                "by": by,
+                "reason": w["reason"],
+                "text": f"{_listed(named) if named else _policies_word(len(ids))} disarmed for maintenance "
+                f"until {until:%H:%M} UTC, by {by}: {w['reason']}",
+                "url": _link(w["pk"]),
+            }
+        )
+    return lines
+
+
+def _upcoming_lines(windows: list[dict], now: datetime) -> list[dict]:
+    """ "Maintenance from 14:00 UTC for 30 min on 3 policies": the policies it covers as they are now (its own
+    and every policy of its accounts; its start counts them again)."""
+    if not windows:
+        return []
+    ids = [w["pk"] for w in windows]
+    covered = defaultdict(set)
+    for path in ("maintenance_windows", "account__maintenance_windows"):
+        rows = CountdownPolicy.objects.filter(**{f"{path}__in": ids}).values_list("pk", path)
+        for policy_id, window_id in rows:
+            covered[window_id].add(policy_id)
+    today = now.astimezone(UTC).date()
+    lines = []
+    for w in windows:
+        starts = w["starts_at"].astimezone(UTC)
+        when = f"{starts:%H:%M}" if starts.date() == today else f"{starts:%Y-%m-%d %H:%M}"
+        length = duration_words(w["ends_at"] - w["starts_at"])
+        count = len(covered[w["pk"]])
+        lines.append(
+            {
+                "id": w["pk"],
+                "starts_at": w["starts_at"],
+                "starts_at_ms": int(w["starts_at"].timestamp() * 1000),
+                "count": count,
+                "text": f"Maintenance from {when} UTC for {length} on {_policies_word(count)}, "
+                f"by {w['created_by_name'] or '—'}: {w['reason']}",
+                "url": _link(w["pk"]),
+            }
+        )
+    return lines

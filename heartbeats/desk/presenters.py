@@ -14,7 +14,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from heartbeats.desk.killswitch.stake import weight_per_minute as stake_weight_per_minute
-from heartbeats.desk.maintenance import running_banners
+from heartbeats.desk.maintenance import banners as maintenance_banners
 from heartbeats.domain import budget as budgets
 from heartbeats.domain.holds import state_of
 from heartbeats.domain.lapses import WINDOW as LAPSE_WINDOW
@@ -292,8 +292,10 @@ class Snapshot:
     counts: dict[str, int] = field(default_factory=dict)
     # Countdowns that ran out in the last hour, on every policy whatever the filters, newest first.
     lapses: list[LapseRow] = field(default_factory=list)
-    # Running maintenance windows, soonest end first (maintenance.running_banners).
+    # Running maintenance windows, soonest end first, and scheduled ones, soonest start first
+    # (heartbeats.desk.maintenance.banners).
     maintenance: list[dict] = field(default_factory=list)
+    upcoming_maintenance: list[dict] = field(default_factory=list)
     # Alert channels whose latest delivery did not get through (failing_channels).
     alert_failures: list[dict] = field(default_factory=list)
     # Duties whose runs keep failing (heartbeats.duties), in the words of their last error.
@@ -398,6 +400,9 @@ class Snapshot:
             "counts": self.counts,
             "lapses": [lapse.as_json() for lapse in self.lapses],
             "maintenance": [{k: v for k, v in w.items() if k != "ends_at"} for w in self.maintenance],
+            "upcoming_maintenance": [
+                {k: v for k, v in w.items() if k != "starts_at"} for w in self.upcoming_maintenance
+            ],
             "alert_failures": [{k: v for k, v in f.items() if k != "at"} for f in self.alert_failures],
             "duty_failures": [{k: v for k, v in f.items() if k != "since"} for f in self.duty_failures],
             "policies": [r.as_json() for r in (page.rows if page else self.rows)],
@@ -526,13 +531,15 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
     elif status:
         rows = [r for r in rows if r.status.state == status]
     rows.sort(key=_sort_key(sort))
+    running, upcoming = maintenance_banners(now)
     return Snapshot(
         now=now,
         rows=rows,
         egresses=_egress_states(now, policies_by_egress),
         counts=counts,
         lapses=lapses,
-        maintenance=running_banners(),
+        maintenance=running,
+        upcoming_maintenance=upcoming,
         alert_failures=failing_channels(),
         duty_failures=failing_duties(now),
     )

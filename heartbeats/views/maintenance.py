@@ -3,7 +3,8 @@ operators the forms that schedule one, end one now or extend it. Each change is 
 fresh second factor, like Disarm all; a refused one shows the page again with the error and nothing
 changed. The transitions themselves: heartbeats.desk.maintenance."""
 
-from datetime import UTC, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from django import forms
@@ -29,26 +30,58 @@ from heartbeats.views.operations import AccountChoices
 
 PAST_SHOWN = 50
 REASON_REQUIRED = "Give a reason: it is kept in the audit trail with your name."
-TIME_HELP = "UTC, e.g. 2026-11-30 14:00"
+TIME_FORMAT = "YYYY-MM-DD HH:MM"
+TIME_ERROR = (
+    f"Give a date and time as {TIME_FORMAT} in 24-hour UTC, e.g. 2026-11-30 14:00 (two in the afternoon)."
+)
+# 2026-11-30 14:00, with seconds, a "T" for the space or "UTC" after it; ASCII digits only (README, Input).
+TIME_PATTERN = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?(?: ?(?:UTC|Z))?",
+    re.IGNORECASE,
+)
+# "Lasts": the alternative to an end time, in minutes.
+DURATIONS = [
+    ("15", "15 min"),
+    ("30", "30 min"),
+    ("60", "1 h"),
+    ("120", "2 h"),
+    ("240", "4 h"),
+    ("480", "8 h"),
+]
 
 
 class UTCDateTimeField(forms.DateTimeField):
-    """The page says UTC whatever the server's time zone: a time without an offset is read as UTC."""
+    """A time typed as 2026-11-30 14:00 and read as UTC, whatever the server's time zone and the browser's
+    locale: a plain text input, so no browser shows its own 12-hour picker in its own (white) colours."""
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault(
-            "widget",
-            forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}, format="%Y-%m-%dT%H:%M"),
-        )
-        kwargs.setdefault("error_messages", {"invalid": f"Give a date and time ({TIME_HELP})."})
-        super().__init__(**kwargs)
+    widget = forms.TextInput(
+        attrs={
+            "placeholder": TIME_FORMAT,
+            "class": "utc-time",
+            "autocomplete": "off",
+            "spellcheck": "false",
+            "maxlength": "23",
+        }
+    )
+    default_error_messages = {"invalid": TIME_ERROR}
+
+    def prepare_value(self, value):
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        return value
 
     def to_python(self, value):
-        with timezone.override(UTC):
-            try:
-                return super().to_python(value)
-            except (OverflowError, ValueError):  # a year out of range, however it was spelled
-                raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime):
+            return value
+        match = TIME_PATTERN.fullmatch(str(value).strip())
+        if not match:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        try:
+            return datetime(*(int(part or 0) for part in match.groups()), tzinfo=UTC)
+        except ValueError:  # the 30th of February, hour 25
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
 def _reason(placeholder: str) -> forms.CharField:
@@ -80,15 +113,37 @@ class WindowForm(PlainNumbersMixin, forms.Form):
             "invalid_pk_value": "“%(pk)s” is not a policy number.",
         },
     )
-    starts_at = UTCDateTimeField(label="Start (UTC)")
-    ends_at = UTCDateTimeField(label="End (UTC)")
+    starts_at = UTCDateTimeField(label="Start (UTC)", required=False)
+    start_now = forms.BooleanField(label="Start now", required=False)
+    ends_at = UTCDateTimeField(label="End (UTC)", required=False)
+    lasts = forms.ChoiceField(
+        label="or lasts",
+        choices=[("", "until the end"), *DURATIONS],
+        required=False,
+        error_messages={"invalid_choice": "Choose how long it lasts from the list."},
+    )
 
     def clean(self):
         data = super().clean()
+        now = timezone.now()
+        # Start now and a duration stand for the times: what was typed there does not count.
+        if data.get("start_now"):
+            self.errors.pop("starts_at", None)
+            data["starts_at"] = now
+        elif not data.get("starts_at") and "starts_at" not in self.errors:
+            self.add_error("starts_at", f"Give the start ({TIME_FORMAT}, UTC) or tick Start now.")
+        start = data.get("starts_at")
+        if data.get("lasts"):
+            self.errors.pop("ends_at", None)
+            try:
+                data["ends_at"] = start + timedelta(minutes=int(data["lasts"])) if start else None
+            except OverflowError:  # a start at the end of year 9999
+                self.add_error("starts_at", TIME_ERROR)
+        elif not data.get("ends_at") and "ends_at" not in self.errors:
+            self.add_error("ends_at", f"Give the end ({TIME_FORMAT}, UTC) or choose how long it lasts.")
+        end = data.get("ends_at")
         if not self.errors and not data.get("accounts") and not data.get("policies"):
             raise forms.ValidationError("Choose at least one account or policy.")
-        start, end = data.get("starts_at"), data.get("ends_at")
-        now = timezone.now()
         if start and start < now - maintenance.START_SLACK:
             self.add_error("starts_at", "The start is in the past: give a time from now on (UTC).")
         if start and end and end <= start:
@@ -106,7 +161,9 @@ class EndForm(forms.Form):
 
 class ExtendForm(PlainNumbersMixin, forms.Form):
     reason = _reason("e.g. the exchange extended its maintenance")
-    ends_at = UTCDateTimeField(label="New end (UTC)")
+    ends_at = UTCDateTimeField(
+        label="New end (UTC)", error_messages={"required": f"Give the new end ({TIME_FORMAT}, UTC)."}
+    )
 
 
 def _new_window_form() -> WindowForm:
@@ -137,6 +194,7 @@ def _page(request, *, form=None, error="", status=200):
             "verify_url": f"{reverse('second_factor_verify')}?{urlencode({'next': reverse('maintenance')})}",
             "form": form or (_new_window_form() if can_operate and fresh else None),
             "action_error": error,
+            "time_format": TIME_FORMAT,
             "snap": presenters.snapshot(policy_id=0),
         },
         status=status,

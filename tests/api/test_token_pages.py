@@ -111,7 +111,6 @@ def test_viewers_and_operators_read_the_list_but_cannot_create_or_revoke(client,
         html = page.content.decode()
         assert "runbook" in html and raw not in html
         assert 'id="token-form"' not in html and "data-revoke-token" not in html
-        assert reverse("api_tokens") not in client.get(reverse("board")).content.decode()  # no nav link
         assert create(client, name="mine").status_code == 403
         assert client.post(reverse("api_token_revoke", args=[token.pk])).status_code == 403
     token.refresh_from_db()
@@ -125,8 +124,23 @@ def test_people_without_a_role_see_nothing(client, outsider):
     assert client.get(reverse("api_tokens")).status_code == 403
 
 
-def test_key_admins_find_it_in_the_header(as_key_admin):
-    assert f'href="{reverse("api_tokens")}"' in as_key_admin.get(reverse("board")).content.decode()
+def test_the_header_links_to_it_for_exactly_the_roles_it_opens_for(
+    client, django_user_model, viewer, operator, key_admin, outsider
+):
+    superuser = django_user_model.objects.create_superuser("sue", "sue@example.com", "a long password 1")
+    link = f'href="{reverse("api_tokens")}"'
+    seen = {}
+    for person in (viewer, operator, key_admin, outsider, superuser):
+        client.force_login(person)
+        header = client.get(reverse("second_factor")).content.decode()  # a page every signed-in person opens
+        seen[person.username] = (link in header, client.get(reverse("api_tokens")).status_code)
+    assert seen == {
+        "victor": (True, 200),
+        "olga": (True, 200),
+        "kim": (True, 200),
+        "otto": (False, 403),
+        "sue": (True, 200),
+    }
 
 
 def test_a_stale_second_factor_refuses_create_and_revoke(client, key_admin):

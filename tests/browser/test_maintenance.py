@@ -2,6 +2,7 @@
 it runs, and the simulator shows the countdowns stopped at its start and running again after its end, with a
 worker restart in the middle."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,12 @@ from tests.browser.conftest import make_user, running_engine, sign_in, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SYMBOLS = {"BTCUSDT", "ETHUSDT", "SOLUSDT"}
+
+
+def _luminance(css_color: str) -> float:
+    """0 for black to 1 for white, from "rgb(r, g, b)"."""
+    red, green, blue = (int(v) / 255 for v in re.findall(r"\d+", css_color)[:3])
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
 
 
 def _live(simulator) -> set[str]:
@@ -44,25 +51,51 @@ def test_an_operator_schedules_a_window_that_disarms_and_rearms_on_time(
         expect(page.locator("#reason-error")).to_contain_text("Give a reason")
         assert not MaintenanceWindow.objects.exists()
 
+        # The times are typed as 24-hour UTC in text inputs of the page's dark theme: no browser picker,
+        # whose clock and colours follow the browser's locale and light theme.
+        for field in ("#id_starts_at", "#id_ends_at"):
+            assert page.locator(field).get_attribute("type") == "text"
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d [0-2]\d:[0-5]\d", page.input_value(field)), field
+            assert _luminance(page.locator(field).evaluate("e => getComputedStyle(e).backgroundColor")) < 0.25
+        assert page.locator("#window-form").evaluate("e => getComputedStyle(e).colorScheme") == "dark"
+        expect(page.locator("#window-form")).to_contain_text("YYYY-MM-DD HH:MM")
+
+        # A 12-hour time is refused with the format to use, and everything typed comes back.
+        page.fill("textarea[name=reason]", "exchange maintenance")
+        page.fill("#id_starts_at", "12/07/2026 2:00 PM")
+        page.locator("#window-form label.check", has_text="alpha-mm").locator("input").check()
+        page.select_option("#id_lasts", "30")
+        page.click("#create-window")
+        expect(page.locator("#starts-at-error")).to_contain_text("YYYY-MM-DD HH:MM in 24-hour UTC")
+        assert page.input_value("#id_starts_at") == "12/07/2026 2:00 PM"
+        assert page.input_value("textarea[name=reason]") == "exchange maintenance"
+        assert page.input_value("#id_lasts") == "30"
+        assert page.locator("#window-form label.check", has_text="alpha-mm").locator("input").is_checked()
+        assert not MaintenanceWindow.objects.exists()
+
         # A minute ahead, so that scheduling it is over well before (the clock is moved on to it below).
         start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=60)
         end = start + timedelta(seconds=8)
-        page.fill("textarea[name=reason]", "exchange maintenance")
-        page.fill("#id_starts_at", f"{start:%Y-%m-%dT%H:%M:%S}")
-        page.fill("#id_ends_at", f"{end:%Y-%m-%dT%H:%M:%S}")
-        page.locator("#window-form label.check", has_text="alpha-mm").locator("input").check()
+        page.fill("#id_starts_at", f"{start:%Y-%m-%d %H:%M:%S}")
+        page.fill("#id_ends_at", f"{end:%Y-%m-%d %H:%M:%S}")
+        page.select_option("#id_lasts", "")
         page.click("#create-window")
         expect(page.locator(".message-success")).to_contain_text("scheduled")
         expect(page.locator("#scheduled-windows")).to_contain_text("exchange maintenance")
 
         page.click("nav >> text=Board")
+        expect(page.locator('[data-banner="maintenance-upcoming"]')).to_contain_text(
+            f"Maintenance from {start:%H:%M} UTC for 8 s on 3 policies, by olga: exchange maintenance"
+        )
         banner = page.locator('[data-banner="maintenance"]')
         assert datetime.now(UTC) < start, "the window started while it was being scheduled"
         time_machine.shift(start - datetime.now(UTC))
         expect(banner).to_be_visible(timeout=12_000)
         expect(banner).to_contain_text(
-            f"3 policies disarmed for maintenance until {end:%H:%M} UTC, by olga: exchange maintenance"
+            "alpha-mm BTCUSDT, alpha-mm ETHUSDT and alpha-mm SOLUSDT disarmed for maintenance until "
+            f"{end:%H:%M} UTC, by olga: exchange maintenance"
         )
+        expect(page.locator('[data-banner="maintenance-upcoming"]')).to_be_hidden()
         wait_for(lambda: _live(simulator) == {"XRPUSDT"}, timeout=10, message="disarmed on the exchange")
         stop_first()  # the worker restarts during the window
 

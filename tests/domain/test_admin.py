@@ -455,3 +455,17 @@ def test_it_says_what_changed_in_the_list_of_operations(as_user, cast, records):
     )
     html = as_user(cast.viewer).get(url("operation", "changelist")).content.decode()
     assert "api_key: …AAAA → …BBBB; secret: (stored) → (replaced)" in html
+
+
+def test_the_index_leads_with_the_audit_trail(as_user, cast, records):
+    op = records[4]
+    for who in ("viewer", "superuser"):
+        response = as_user(getattr(cast, who)).get("/admin/")
+        first = response.context["app_list"][0]
+        assert (first["app_label"], first["models"][0]["name"]) == ("heartbeats", "Operations (audit trail)")
+        html = response.content.decode()
+        assert html.index("Operations (audit trail)") < html.index("Engine liveness records")
+        # The side column lists the audit trail's latest operations, not Django's own log of admin edits.
+        assert "Recent actions" not in html and "Audit trail" in html
+        assert f'href="{url("operation", "change", op.pk)}"' in html, who
+    assert html.index("Operations (audit trail)") < html.index("Groups")  # before Django's own apps

@@ -94,3 +94,40 @@ def test_engine_status_reads_a_clean_hand_over_and_a_standby_as_such():
     assert "previous [default] stopped cleanly" in text
     assert "spare [default] standby live" in text
     assert "STALE" not in text
+
+
+def test_it_sums_up_a_workers_shifts_stopped_cleanly_in_one_line():
+    now = timezone.now().replace(second=0, microsecond=0)
+    start = now - timedelta(minutes=9)
+
+    def engine(engine_id, pid, started_at, seen_at, **fields):
+        EngineLiveness.objects.create(
+            engine_id=engine_id,
+            egress="default",
+            host="w1",
+            pid=pid,
+            started_at=started_at,
+            seen_at=seen_at,
+            **fields,
+        )
+
+    for i in range(8):  # one-minute shifts of worker process 42, each handed over cleanly
+        engine(
+            f"w1:42:{i:06x}",
+            42,
+            start + timedelta(minutes=i),
+            start + timedelta(minutes=i, seconds=59),
+            stopping=True,
+        )
+    engine("w1:42:live00", 42, now - timedelta(minutes=1), timezone.now(), holds_lease=True)
+    engine("w1:7:single", 7, now - timedelta(minutes=3), now - timedelta(minutes=2), stopping=True)
+    Duty.objects.create(
+        name="engine:default", holder="w1:42:live00", expires_at=timezone.now() + timedelta(seconds=5)
+    )
+
+    text, _code = _status()
+    first, last = start, start + timedelta(minutes=7, seconds=59)
+    assert f"  worker w1:42 [default] — 8 shifts {first:%H:%M}–{last:%H:%M}, stopped cleanly\n" in text
+    assert "w1:42:000000" not in text and "w1:42:000007" not in text
+    assert "w1:42:live00 [default] active live" in text
+    assert "w1:7:single [default] stopped cleanly" in text  # a lone shift keeps its own line

@@ -169,7 +169,7 @@ class TestPage:
         assert window.created_by_name == "olga" and window.state == WindowState.SCHEDULED
         page = as_operator.get(reverse("maintenance")).content.decode()
         assert "exchange maintenance" in page and 'data-action="end"' in page
-        assert f'value="{window.ends_at:%Y-%m-%dT%H:%M}"' in page  # Extend starts from the current end
+        assert f'value="{window.ends_at:%Y-%m-%d %H:%M}"' in page  # Extend starts from the current end
 
         client.force_login(viewer)
         page = client.get(reverse("maintenance")).content.decode()
@@ -245,24 +245,163 @@ class TestPage:
         assert 'id="give-second-factor"' in page and 'id="window-form"' not in page
 
 
-def test_the_board_shows_a_running_window_in_one_query(as_viewer, desk, operator, django_assert_num_queries):
-    ends_at = (timezone.now() + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
-    window = maintenance.create(
-        user=operator,
-        ip=None,
-        reason="exchange maintenance",
-        starts_at=timezone.now(),
-        ends_at=ends_at,
-        account_ids=[desk["a"].pk],
-        policy_ids=[desk["bnb"].pk],
+class TestTimes:
+    """The form's times: 24-hour UTC typed as YYYY-MM-DD HH:MM (no browser picker), Start now, a duration."""
+
+    def _post(self, client, desk, **fields):
+        data = {"reason": "exchange maintenance", "accounts": [desk["a"].pk], **fields}
+        return client.post(reverse("maintenance_create"), data)
+
+    @pytest.mark.parametrize(
+        "typed",
+        [
+            "2026-12-01 14:00",
+            "2026-12-01 14:00 UTC",
+            "2026-12-01T14:00",
+            "2026-12-01 14:00:00",
+            " 2026-12-01 14:00Z ",
+        ],
     )
-    maintenance.apply_due()
-    page = as_viewer.get(reverse("board")).content.decode()
-    line = f"3 policies disarmed for maintenance until {ends_at:%H:%M} UTC, by olga: exchange maintenance"
-    assert line in page
-    data = as_viewer.get(reverse("status_json")).json()
-    assert data["maintenance"][0]["policies"] == "3 policies" and data["maintenance"][0]["by"] == "olga"
-    with django_assert_num_queries(1):
-        assert len(maintenance.running_banners()) == 1
-    maintenance.end_now(window.pk, user=operator, ip=None, reason="over")
-    assert as_viewer.get(reverse("status_json")).json()["maintenance"] == []
+    def test_it_reads_24_hour_utc_times(self, as_operator, desk, typed):
+        with time_machine.travel(T0, tick=False):
+            response = self._post(as_operator, desk, starts_at=typed, ends_at="2026-12-01 15:30")
+        assert response.status_code == 302
+        window = MaintenanceWindow.objects.get()
+        assert (window.starts_at, window.ends_at) == (
+            datetime(2026, 12, 1, 14, 0, tzinfo=UTC),
+            T0 + timedelta(hours=2.5),
+        )
+
+    @pytest.mark.parametrize(
+        "typed",
+        [
+            "12/01/2026 02:00 PM",
+            "2026-12-01 2:00 PM",
+            "2026-12-01",
+            "2026-12-01 14h00",
+            "２０２６-12-01 14:00",
+            "2026-02-30 14:00",
+        ],
+    )
+    def test_it_refuses_other_spellings_and_gives_back_everything_typed(self, as_operator, desk, typed):
+        with time_machine.travel(T0, tick=False):
+            response = self._post(
+                as_operator, desk, starts_at=typed, ends_at="", lasts="30", policies=[desk["bnb"].pk]
+            )
+        assert response.status_code == 400 and not MaintenanceWindow.objects.exists()
+        page = response.content.decode()
+        assert "Give a date and time as YYYY-MM-DD HH:MM in 24-hour UTC, e.g. 2026-11-30 14:00" in page
+        assert f'value="{typed}"' in page and ">exchange maintenance</textarea>" in page
+        assert f'value="{desk["a"].pk}" id="id_accounts_0" checked' in page
+        assert f'<option value="{desk["bnb"].pk}" selected>' in page
+        assert '<option value="30" selected>30 min</option>' in page
+
+    def test_start_now_and_a_duration_stand_for_the_times(self, as_operator, desk):
+        with time_machine.travel(T0, tick=False):
+            response = self._post(as_operator, desk, start_now="on", starts_at="not looked at", lasts="30")
+            assert response.status_code == 302
+            window = MaintenanceWindow.objects.get()
+            assert (window.starts_at, window.ends_at) == (T0, T0 + timedelta(minutes=30))
+            [start] = maintenance.apply_due()
+        assert start.action == Action.WINDOW_START
+
+    def test_it_asks_for_an_end_or_a_duration_and_for_a_start_or_start_now(self, as_operator, desk):
+        with time_machine.travel(T0, tick=False):
+            response = self._post(as_operator, desk, starts_at="", ends_at="")
+            assert response.status_code == 400
+            page = response.content.decode()
+            assert "Give the start (YYYY-MM-DD HH:MM, UTC) or tick Start now." in page
+            assert "Give the end (YYYY-MM-DD HH:MM, UTC) or choose how long it lasts." in page
+            assert self._post(as_operator, desk, start_now="on", lasts="7").status_code == 400
+            late = self._post(as_operator, desk, starts_at="9999-12-31 23:59", lasts="480")
+            assert late.status_code == 400 and "24-hour UTC" in late.content.decode()
+        assert not MaintenanceWindow.objects.exists()
+
+    def test_the_form_offers_text_inputs_in_24_hour_utc(self, as_operator, desk):
+        with time_machine.travel(T0, tick=False):
+            page = as_operator.get(reverse("maintenance")).content.decode()
+        assert 'type="datetime-local"' not in page
+        assert (
+            'name="starts_at" value="2026-12-01 13:01"' in page
+            and 'name="ends_at" value="2026-12-01 14:01"' in page
+        )
+        assert (
+            'placeholder="YYYY-MM-DD HH:MM"' in page and 'name="start_now"' in page and 'name="lasts"' in page
+        )
+
+
+class TestBanners:
+    @pytest.mark.parametrize(
+        "minutes, words",
+        [
+            (0.15, "9 s"),
+            (30, "30 min"),
+            (60, "1 h"),
+            (90, "1 h 30 min"),
+            (24 * 60, "1 day"),
+            (3000, "2 days 2 h"),
+        ],
+    )
+    def test_it_says_how_long_a_window_lasts_as_people_do(self, minutes, words):
+        assert maintenance.duration_words(timedelta(minutes=minutes)) == words
+
+    def test_the_board_announces_a_window_before_it_starts(self, as_viewer, desk, operator):
+        _window(desk, operator, start=T0 + timedelta(hours=1), end=T0 + timedelta(hours=1, minutes=30))
+        line = "Maintenance from 14:00 UTC for 30 min on 4 policies, by olga: exchange maintenance"
+        with time_machine.travel(T0, tick=False):
+            assert line in as_viewer.get(reverse("board")).content.decode()
+            [upcoming] = as_viewer.get(reverse("status_json")).json()["upcoming_maintenance"]
+            assert upcoming["text"] == line
+            assert upcoming["url"] == f"{reverse('maintenance')}#window-{MaintenanceWindow.objects.get().pk}"
+        with time_machine.travel(T0 - timedelta(days=1), tick=False):
+            data = as_viewer.get(reverse("status_json")).json()
+            assert data["upcoming_maintenance"][0]["text"].startswith(
+                "Maintenance from 2026-12-01 14:00 UTC for 30 min"
+            )
+        with time_machine.travel(T0 + timedelta(hours=1), tick=False):
+            maintenance.apply_due()
+            data = as_viewer.get(reverse("status_json")).json()
+        assert data["upcoming_maintenance"] == [] and len(data["maintenance"]) == 1
+
+    def test_a_running_windows_banner_names_its_policies_or_says_how_many(self, as_viewer, desk, operator):
+        window = _window(desk, operator)  # desk-a (BTC, ETH; SOL already disarmed) and desk-b BNBUSDT
+        with time_machine.travel(T0 + timedelta(minutes=10), tick=False):
+            maintenance.apply_due()
+            page = as_viewer.get(reverse("board")).content.decode()
+        line = (
+            "desk-a BTCUSDT, desk-a ETHUSDT and desk-b BNBUSDT disarmed for maintenance until 14:00 UTC, "
+            "by olga: exchange maintenance"
+        )
+        assert line in page and f'href="/maintenance/#window-{window.pk}">Window #{window.pk}</a>' in page
+
+    def test_a_running_windows_banner_says_how_many_beyond_three(self, as_viewer, desk, operator):
+        with time_machine.travel(T0, tick=False):
+            window = maintenance.create(
+                user=operator,
+                ip=None,
+                reason="release",
+                starts_at=T0,
+                ends_at=T0 + timedelta(hours=2),
+                account_ids=[desk["a"].pk, desk["b"].pk],
+            )
+            maintenance.apply_due()
+            [running] = as_viewer.get(reverse("status_json")).json()["maintenance"]
+        assert running["text"] == "4 policies disarmed for maintenance until 15:00 UTC, by olga: release"
+        assert running["url"] == f"/maintenance/#window-{window.pk}" and running["names"] == []
+
+    def test_the_banners_cost_one_query_while_no_window_is_open(
+        self, desk, operator, django_assert_num_queries
+    ):
+        with django_assert_num_queries(1):  # the status poll, every second: nearly always this
+            assert maintenance.banners() == ([], [])
+        _window(desk, operator)
+        with time_machine.travel(T0, tick=False), django_assert_num_queries(3):  # and the policies it covers
+            assert [w["count"] for w in maintenance.banners()[1]] == [4]
+        with time_machine.travel(T0 + timedelta(minutes=10), tick=False):
+            maintenance.apply_due()
+            with django_assert_num_queries(2):  # and the names of the policies it disarmed
+                assert maintenance.banners()[0][0]["names"] == [
+                    "desk-a BTCUSDT",
+                    "desk-a ETHUSDT",
+                    "desk-b BNBUSDT",
+                ]

@@ -1,6 +1,7 @@
 """What the heartbeat engine and the other duties are doing: who holds each duty (the engines' leases among
 them), engines and their liveness, next beats due, recent errors."""
 
+from collections import defaultdict
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand
@@ -16,6 +17,21 @@ def _age(now, when) -> str:
         return "-"
     seconds = (now - when).total_seconds()
     return f"{seconds:.1f} s ago" if seconds >= 0 else f"in {-seconds:.1f} s"
+
+
+def _worker(e: EngineLiveness) -> tuple[str, str, int]:
+    return (e.egress, e.host, e.pid)
+
+
+def _worker_shifts(engines) -> dict[tuple[str, str, int], list[EngineLiveness]]:
+    """Each worker process's cleanly stopped engines (its shifts, one engine each), latest first."""
+    shifts = defaultdict(list)
+    for e in engines:
+        if e.stopping:
+            shifts[_worker(e)].append(e)
+    for group in shifts.values():
+        group.sort(key=lambda e: e.seen_at, reverse=True)
+    return shifts
 
 
 class Command(BaseCommand):
@@ -60,7 +76,21 @@ class Command(BaseCommand):
         active = [e for e in engines if e.is_sending(now)]
         if not active:
             out.write(self.style.ERROR("  NO ACTIVE ENGINE: countdowns are not being kept alive"))
+        shifts, summed_up = _worker_shifts(engines), set()
         for e in engines:
+            group = shifts.get(_worker(e), []) if e.stopping else []
+            if len(group) > 1:
+                # A worker that served many shifts, each ended cleanly: one line for all of them.
+                if _worker(e) not in summed_up:
+                    summed_up.add(_worker(e))
+                    out.write(
+                        f"  worker {e.host}:{e.pid} [{e.egress}] — {len(group)} shifts "
+                        f"{group[-1].started_at:%H:%M}–{group[0].seen_at:%H:%M}, stopped cleanly"
+                    )
+                    errors = [g.last_error for g in group if g.last_error]
+                    if errors:
+                        out.write(f"    last error: {errors[0]}")
+                continue
             role = "active" if e.holds_lease else ("stopped" if e.stopping else "standby")
             # An engine that said it was stopping ended cleanly (a hand-over, a worker shutdown): its record
             # going quiet afterwards is expected, not an alarm.

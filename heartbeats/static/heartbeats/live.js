@@ -130,20 +130,24 @@
     }
   }
 
-  // The maintenance banner: a line per running window, in the words the server renders.
-  var shownMaintenance = null;
-  function showMaintenance(windows) {
+  // The maintenance banners: a line per running window and per scheduled one, in the words the server
+  // renders, each with a link to its window.
+  var shownMaintenance = {};
+  function showMaintenance(banner, windows) {
     var key = JSON.stringify(windows);
-    if (key === shownMaintenance) return;
-    shownMaintenance = key;
-    show("maintenance", windows.length > 0);
-    var list = document.querySelector('[data-field="maintenance"]');
+    if (key === shownMaintenance[banner]) return;
+    shownMaintenance[banner] = key;
+    show(banner, windows.length > 0);
+    var list = document.querySelector('[data-field="' + banner + '"]');
     if (!list) return;
     while (list.firstChild) list.removeChild(list.firstChild);
     windows.forEach(function (w) {
       var li = document.createElement("li");
-      li.textContent = w.policies + " disarmed for maintenance until " + fmtTime(w.ends_at_ms).slice(0, 5) +
-        " UTC, by " + w.by + ": " + w.reason;
+      li.appendChild(document.createTextNode(w.text + " "));
+      var link = document.createElement("a");
+      link.href = w.url;
+      link.textContent = "Window #" + w.id;
+      li.appendChild(link);
       list.appendChild(li);
     });
   }
@@ -205,7 +209,8 @@
       offset = best.offset;
       data = body;
       if (body.lapses) showLapses(body.lapses);
-      if (body.maintenance) showMaintenance(body.maintenance);
+      if (body.maintenance) showMaintenance("maintenance", body.maintenance);
+      if (body.upcoming_maintenance) showMaintenance("maintenance-upcoming", body.upcoming_maintenance);
       if (body.alert_failures) showAlertFailures(body.alert_failures);
       if (body.duty_failures) showDutyFailures(body.duty_failures);
       if (opts.onData) opts.onData(body);
