@@ -218,3 +218,23 @@ def test_a_problem_nothing_can_join_is_told_without_the_group_wait(receiver, set
     make_engine(seen_ago=31)
     step()
     assert receiver.titles() == ["Engine down"]
+
+
+def test_a_strategy_starting_beside_the_guard_is_not_told_before_its_first_ping_is_overdue(
+    receiver, settings
+):
+    from heartbeats.desk.strategies import pings
+    from tests.strategies.conftest import make_strategy
+
+    settings.ALERT_HOLD_SECONDS = 5
+    make_engine()
+    make_channel(receiver.url())
+    policy = make_policy(make_account("desk-a"), "BTCUSDT", "armed")
+    _strategy, key = make_strategy([policy], grace_s=5, rearm_on_return=True)
+    with time_machine.travel(timezone.now(), tick=True) as clock:
+        step()
+        clock.shift(timedelta(seconds=2))
+        pings.record(key, None)  # its first ping, two seconds in
+        step()
+        assert receiver.messages == []
+        assert not AlertCondition.objects.filter(active=True).exists()

@@ -115,6 +115,7 @@ def _duty_conditions(snap: Snapshot) -> list[Condition]:
 
 def _strategy_conditions(snap: Snapshot) -> list[Condition]:
     """A strategy holding back the heartbeats of armed policies."""
+    hold = timedelta(seconds=settings.ALERT_HOLD_SECONDS)
     held = {}
     for row in snap.rows:
         if row.strategy and row.strategy["held"] and row.policy.armed:
@@ -131,6 +132,9 @@ def _strategy_conditions(snap: Snapshot) -> list[Condition]:
                 detail=f"{state['reason']} Policies: {names}{more}.",
                 since=snap.now,
                 account_ids=tuple(sorted({p.account_id for p in policies})),
+                # A strategy that has not pinged yet is most often one starting beside the guard: told only
+                # if its first ping does not come within the hold. Silent and failed are told at once.
+                hold=hold if state["state"] == "waiting" else timedelta(0),
             )
         )
     return found
