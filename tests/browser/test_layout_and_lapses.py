@@ -111,6 +111,18 @@ SIDEWAYS = """() => {
 }"""
 
 
+# Each visible box or radio button of a label.check, and where the label's text starts: its first line's box.
+CHECKS = """() => [...document.querySelectorAll("label.check")].filter((l) => l.offsetWidth).map((l) => {
+  const input = l.querySelector("input").getBoundingClientRect();
+  const range = document.createRange();
+  range.setStartAfter(l.querySelector("input"));
+  range.setEnd(l, l.childNodes.length);
+  const text = [...range.getClientRects()].find((r) => r.width > 0);
+  return { label: l.textContent.trim().slice(0, 40), input: [input.right, input.top, input.bottom],
+           text: [text.left, text.top, text.bottom] };
+})"""
+
+
 def _widest_desk():
     """The desk at its widest: long account labels, a held strategy, a row in every status with its orders at
     stake, a lapse, a long error; a Disarm all's results, a running maintenance window, a failing alert
@@ -236,14 +248,20 @@ def test_every_page_fits_the_window_with_disarm_all_in_view_for_the_widest_desk(
         f"/policies/{policy.pk}/",
         f"/operations/{operation.pk}/",
         "/alerts/",
+        "/alerts/channels/new/",
+        "/strategies/new/",
         "/maintenance/",
         "/strategies/",
         "/api-tokens/",
         "/disarm-all/",
     )
     for path in pages:
-        page.goto(f"{live_server.url}{path}")
+        assert page.goto(f"{live_server.url}{path}").ok, path
         assert page.evaluate(SIDEWAYS) == [], path
+        # Check boxes and radio buttons sit on their label's first line, before its text.
+        for check in page.evaluate(CHECKS):
+            (right, top, bottom), (text_left, text_top, text_bottom) = check["input"], check["text"]
+            assert right <= text_left and top < text_bottom and text_top < bottom, (path, check)
         box = page.locator("#disarm-all-button").bounding_box()
         assert box, path
         assert box["x"] >= 0 and box["x"] + box["width"] <= width, (path, box)
