@@ -235,7 +235,8 @@ def test_every_page_fits_the_window_with_disarm_all_in_view_for_the_widest_desk(
 ):
     """A superuser who also operates has the most links and the longest name in the header, and the desk its
     widest rows: at a laptop's, a wide screen's and a phone's size no page scrolls sideways, nor any table in
-    it, and Disarm all, every row's symbol, status, time left and button are inside the window."""
+    it; Disarm all, every row's symbol, status, time left and button are inside the window; every check box
+    sits before its label's text; the board's status lines are whole."""
     admin = make_user("administrator-of-the-desk", "operator", "key admin")
     admin.is_staff = admin.is_superuser = True
     admin.save(update_fields=["is_staff", "is_superuser"])
