@@ -102,6 +102,13 @@ class PolicyRow:
         return f"Strategy {s['name']}: {s['reason'].removeprefix('Held: ')} Heartbeats held back."
 
     @property
+    def error_text(self) -> str:
+        """The board's Last error: empty when the status detail already says it (a failing row's detail is its
+        last error), so the row does not say it twice. The board script applies the same rule."""
+        error = self.policy.last_error
+        return "" if error == self.status.detail else error
+
+    @property
     def at_risk(self) -> bool:
         return self.status.state in AT_RISK
 

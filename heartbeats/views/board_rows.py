@@ -67,7 +67,7 @@ class RowRenderer:
         confirmed = _time(s.confirmed_at) if s and s.confirmed_at else "—"
         bar = r.remaining_pct if r else 0
         interval = f"{p.interval_s} s / {round(p.countdown_ms / 1000)} s" if p else ""
-        error = escape(p.last_error) if p else ""
+        error = escape(r.error_text) if r else ""
         html = (
             f'<tr class="{classes}"{row_id} data-policy-id="{pk}"'
             f' data-expires-at-ms="{expires}" data-countdown-ms="{p.countdown_ms if p else ""}">'
@@ -86,7 +86,7 @@ class RowRenderer:
             f'<td class="col-desired" data-cell="desired">{desired}</td>'
             f'<td class="col-status">'
             f'<span class="status{status_class}" data-cell="status">{status_label}</span>'
-            f'<div class="detail" data-cell="detail" title="{detail}">{detail}</div>'
+            f'<div class="detail" data-cell="detail">{detail}</div>'
             f'<div class="lapse" data-cell="lapse"{lapse}</div>'
             f'<div class="held{held_class}" data-cell="held"{held}</div>'
             f'<div class="stake" data-cell="stake"{stake}</div></td>'
@@ -97,7 +97,7 @@ class RowRenderer:
             '<rect class="bar-track" width="100" height="4"/>'
             f'<rect class="bar-fill" data-cell="bar" width="{bar}" height="4"/></svg></td>'
             f'<td class="col-interval num col-opt" data-cell="interval">{interval}</td>'
-            f'<td class="col-error"><div class="clip" data-cell="error" title="{error}">{error}</div></td>'
+            f'<td class="col-error" data-cell="error">{error}</td>'
         )
         if self.can_operate:
             armed, failing = (p.armed, r.failing) if r else (False, False)

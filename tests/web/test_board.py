@@ -73,6 +73,13 @@ class TestBoardContent:
         html = as_viewer.get(reverse("board")).content.decode()
         assert "Invalid API-key, IP, or permissions for action." in html
 
+    def test_it_says_a_failing_rows_error_once_and_whole(self, as_viewer, desk):
+        """The failing row's status detail is its last error, whole: the Last error column does not repeat it,
+        and no tooltip stands in for a cut sentence."""
+        html = as_viewer.get(reverse("board")).content.decode()
+        assert html.count("Invalid API-key, IP, or permissions for action.") == 1
+        assert '<div class="detail" data-cell="detail">-2015 Invalid API-key' in html
+
     def test_it_filters_by_account(self, as_viewer, desk):
         a, _ = desk["accounts"]
         html = as_viewer.get(reverse("board"), {"account": a.pk}).content.decode()

@@ -157,4 +157,4 @@ class TestOperationPage:
         assert 'id="targets"' in html and "acts on no policy" not in html
         assert f'<a href="{reverse("policy", args=[desk["late"].pk])}">ETHUSDT</a>' in html
         assert 'SOLUSDT <span class="muted small">(deleted)</span>' in html
-        assert html.count("<td>Held back</td>") == 2
+        assert html.count('<td data-label="What it did">Held back</td>') == 2

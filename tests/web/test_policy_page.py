@@ -52,6 +52,16 @@ def test_it_draws_the_latency_chart_as_inline_svg(as_viewer, desk):
     assert not re.search(r"\sstyle=", html)
 
 
+def test_it_ticks_the_chart_at_round_latencies_and_whole_minutes(as_viewer, desk):
+    """Twelve beats 30 s apart, latencies up to 51 ms: 0, 20, 40, 60 ms up the side, whole minutes along."""
+    policy = desk["armed"]
+    _beats(policy)
+    html = as_viewer.get(reverse("policy", args=[policy.pk])).content.decode()
+    assert re.findall(r'dominant-baseline="middle">([^<]*)</text>', html) == ["0", "20", "40", "60"]
+    times = re.findall(r'<text class="chart-label" x="[\d.]+" y="\d+" text-anchor="\w+">([^<]*)</text>', html)
+    assert len(times) >= 5 and all(re.fullmatch(r"\d\d:\d\d", t) for t in times), times
+
+
 def test_it_lists_beat_outcomes_with_lateness_and_errors(as_viewer, desk):
     policy = desk["armed"]
     _beats(policy)

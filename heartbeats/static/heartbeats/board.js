@@ -59,7 +59,6 @@
       var lapse = cell(tr, "lapse");
       lapse.hidden = p.lapsed_at_ms === null;
       text(lapse, p.lapsed_at_ms === null ? "" : "Orders cancelled " + CG.fmtTime(p.lapsed_at_ms));
-      cell(tr, "detail").title = p.detail;
       var held = cell(tr, "held");
       held.hidden = !p.strategy;
       held.classList.toggle("held-on", Boolean(p.strategy && p.strategy.held));
@@ -74,9 +73,8 @@
       }
       text(cell(tr, "confirmed"), CG.fmtTime(p.confirmed_at_ms));
       text(cell(tr, "interval"), p.interval_s + " s / " + Math.round(p.countdown_ms / 1000) + " s");
-      var error = cell(tr, "error");
-      text(error, p.last_error);
-      error.title = p.last_error;
+      // A failing row's detail is its last error already: the column shows only what the detail does not.
+      text(cell(tr, "error"), p.last_error === p.detail ? "" : p.last_error);
       var arm = tr.querySelector('[data-form="arm"]');
       var disarm = tr.querySelector('[data-form="disarm"]');
       var failing = p.status === "failing";
