@@ -17,7 +17,7 @@ from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.desk.presenters import epoch_ms
 from heartbeats.domain import audit, pacing, roles
 from heartbeats.domain.validation import plain_id
-from heartbeats.models import Action, CancelState, ExchangeAccount
+from heartbeats.models import Action, CancelState, CountdownPolicy, ExchangeAccount, Status
 from heartbeats.views.access import (
     MAX_ID,
     fresh_second_factor_required,
@@ -126,14 +126,22 @@ def disarm_all(request):
     )
 
 
-def _present(row: dict) -> dict:
-    """One policy_results() row as the page and its JSON show it (times as UTC text and epoch ms)."""
+def _present(row: dict, latest: dict | None = None) -> dict:
+    """One policy_results() row as the page and its JSON show it (times as UTC text and epoch ms): what this
+    operation did, and apart from it the policy's state now (CountdownPolicy.status()) and the latest later
+    operation on it, if any (`latest`: audit.since)."""
     sent_at = row.get("sent_at")
     result = row.get("result", "")
     label = RESULT_LABELS.get(result, result)
     if result == "retrying" and not row.get("attempts"):
         label = "Sending"
+    after = (latest or {}).get(row["policy"])
+    status = row.get("status") or ""
     return {
+        "now_label": Status(status).label if status else "",
+        "now": row.get("detail", ""),
+        "after_id": after.pk if after else None,
+        "after": f"{after.get_action_display()} #{after.pk}" if after else "",
         "policy": row["policy"],
         "account": row.get("account", ""),
         "symbol": row.get("symbol", ""),
@@ -149,10 +157,22 @@ def _present(row: dict) -> dict:
     }
 
 
-def _results(operation) -> list[dict]:
+def _results(operation, latest: dict | None = None) -> list[dict]:
     if operation.action not in actions.RESULT_ACTIONS:
         return []
-    return [_present(row) for row in actions.policy_results(operation)]
+    return [_present(row, latest) for row in actions.policy_results(operation)]
+
+
+def _targets_now(operation, latest: dict) -> list:
+    """The operation's target rows, each with its policy's state now and the latest later operation on it."""
+    targets = list(operation.targets.all())
+    policies = CountdownPolicy.objects.in_bulk([t.policy_id for t in targets if t.policy_id is not None])
+    now = timezone.now()
+    for t in targets:
+        policy = policies.get(t.policy_id)
+        t.now = policy.status(now) if policy else None
+        t.after = latest.get(t.policy_id)
+    return targets
 
 
 def _summary(operation, results) -> dict:
@@ -176,7 +196,8 @@ def _summary(operation, results) -> dict:
 @viewer_required
 def operation_detail(request, operation_id):
     operation = get_operation(operation_id)
-    results = _results(operation)
+    later = audit.since(operation)
+    results = _results(operation, later.latest)
     summary = _summary(operation, results)
     # Offered while some of what it disarmed is still disarmed and untouched (actions.rearmable).
     rearm_count = len(actions.rearmable(operation)) if roles.can_operate(request.user) else 0
@@ -184,7 +205,7 @@ def operation_detail(request, operation_id):
     paces = [pacing.describe(p, epoch_ms(operation.at)) for p in (operation.changes or {}).get("pacing", [])]
     cancels = killswitch.results(operation) if operation.action == Action.CANCEL_ORDERS else []
     # What it did to each policy, where neither results nor cancels say it (a strategy's hold, a policy edit).
-    targets = [] if results or cancels else list(operation.targets.all())
+    targets = [] if results or cancels else _targets_now(operation, later.latest)
     return render(
         request,
         "heartbeats/operation.html",
@@ -197,6 +218,7 @@ def operation_detail(request, operation_id):
             "cancels": cancels,
             "cancels_done": all(c.state != CancelState.PENDING for c in cancels),
             "targets": targets,
+            "later": later,
             "snap": presenters.snapshot(policy_id=0),
         },
     )
@@ -207,7 +229,7 @@ def operation_detail(request, operation_id):
 @viewer_required
 def operation_json(request, operation_id):
     operation = get_operation(operation_id)
-    results = _results(operation)
+    results = _results(operation, audit.since(operation).latest)
     return JsonResponse(
         {
             "id": operation.pk,
