@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from heartbeats.desk.killswitch.stake import STALE_AFTER as STAKE_STALE_AFTER
 from heartbeats.desk.killswitch.stake import weight_per_minute as stake_weight_per_minute
 from heartbeats.desk.maintenance import running_banners
 from heartbeats.domain import budget as budgets
@@ -76,6 +77,8 @@ class PolicyRow:
     strategy: dict | None = None
     # The symbol's orders as the exchange last answered (killswitch.stake), or None when never read.
     stake: OrdersAtStake | None = None
+    # The snapshot's clock reading: a figure older than stake.STALE_AFTER says when it was read.
+    now: datetime | None = None
 
     @property
     def stake_text(self) -> str:
@@ -87,7 +90,10 @@ class PolicyRow:
         text = f"{k.orders} order{'s' if k.orders != 1 else ''}"
         if k.algo_orders:
             text += f" + {k.algo_orders} conditional (may survive a lapse)"
-        return text + " at stake"
+        text += " at stake"
+        if self.now is not None and self.now - k.checked_at > STAKE_STALE_AFTER:
+            text += f" (as of {timezone.localtime(k.checked_at):%H:%M:%S})"
+        return text
 
     @property
     def strategy_text(self) -> str:
@@ -519,7 +525,7 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
         if k.gone_at is not None and now - k.gone_at > LAPSE_WINDOW:
             k.gone_at = None  # like the lapses found in the beats, shown for an hour
     rows = [
-        PolicyRow(p, statuses[p.pk], latest.get(p.pk), strategies.get(p.strategy_id), stakes.get(p.pk))
+        PolicyRow(p, statuses[p.pk], latest.get(p.pk), strategies.get(p.strategy_id), stakes.get(p.pk), now)
         for p in policies
     ]
     if policy_id is not None:

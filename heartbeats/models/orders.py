@@ -58,6 +58,9 @@ class OrdersAtStake(models.Model):
     # the exchange's side, not only inferred from the beats.
     gone_at = models.DateTimeField(null=True, blank=True)
     gone_count = models.PositiveIntegerField(null=True, blank=True)
+    # One of the open orders of the last reading: once they are gone, the exchange's record of it (its
+    # status and `updateTime`) says when they went.
+    order_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "orders at stake"

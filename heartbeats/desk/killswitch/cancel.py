@@ -19,11 +19,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from heartbeats.desk import actions
+from heartbeats.desk.killswitch import stake
 from heartbeats.domain import audit, budget, ratelimits
 from heartbeats.domain.clients import client_for
 from heartbeats.domain.validation import plain_reason
@@ -159,6 +161,11 @@ def results(operation: Operation) -> list[OrderCancel]:
 def _send_logged(operation_id: int) -> None:
     try:
         _send(operation_id)
+        # The board's orders at stake follow at once, not at the duty's next round.
+        if settings.STAKE_READING:
+            stake.refresh_round(
+                only=OrderCancel.objects.filter(operation_id=operation_id).values_list("policy_id", flat=True)
+            )
     except Exception:
         log.exception("cancel orders now #%d failed", operation_id)
     finally:
