@@ -33,6 +33,9 @@ class OrderCancel(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)
+    # The orders of this kind the exchange listed for the symbol just before the cancel (None: not read, when
+    # the minute's weight left room for the cancel only). Binance's answer to the cancel gives no count.
+    found = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["account_label", "symbol", "kind"]

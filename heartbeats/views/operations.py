@@ -18,6 +18,7 @@ from heartbeats.desk.presenters import epoch_ms
 from heartbeats.domain import audit, pacing, roles
 from heartbeats.domain.validation import plain_id
 from heartbeats.models import Action, CancelState, CountdownPolicy, ExchangeAccount, Status
+from heartbeats.models.orders import OrderKind
 from heartbeats.views.access import (
     MAX_ID,
     fresh_second_factor_required,
@@ -192,6 +193,40 @@ def _summary(operation, results) -> dict:
     }
 
 
+def _orders(n: int, kind: str) -> str:
+    noun = "open order" if kind == OrderKind.ORDERS else "conditional order"
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def _cancel_summary(cancels) -> str:
+    """What a Cancel orders now found and cancelled, in one sentence: "Found 3 open orders and 1 conditional
+    order on 2 symbols; cancelled all of them." (counts per symbol are in the table)."""
+    if not cancels:
+        return ""
+    symbols = len({(c.account_label, c.symbol) for c in cancels})
+    where = f"on {symbols} symbol{'s' if symbols != 1 else ''}"
+    counted = [c for c in cancels if c.found is not None]
+    found = {
+        kind: sum(c.found for c in counted if c.kind == kind) for kind in (OrderKind.ORDERS, OrderKind.ALGO)
+    }
+    kinds = [OrderKind.ORDERS] + ([OrderKind.ALGO] if any(c.kind == OrderKind.ALGO for c in cancels) else [])
+    text = f"Found {' and '.join(_orders(found[k], k) for k in kinds)} {where}"
+    pending = [c for c in cancels if c.state == CancelState.PENDING]
+    missed = sum(c.found or 0 for c in counted if c.state not in (CancelState.DONE, CancelState.PENDING))
+    if pending:
+        text += f"; {len(pending)} request{'s' if len(pending) != 1 else ''} still out."
+    elif missed:
+        text += f"; {missed} of them not cancelled (see the errors below)."
+    else:
+        text += "; cancelled all of them." if sum(found.values()) else "; nothing left to cancel."
+    if len(counted) < len(cancels):
+        text += (
+            f" {len(cancels) - len(counted)} request{'s' if len(cancels) - len(counted) != 1 else ''} went"
+            " without counting first (the minute's weight left room for the cancels only)."
+        )
+    return text
+
+
 @require_GET
 @viewer_required
 def operation_detail(request, operation_id):
@@ -217,6 +252,7 @@ def operation_detail(request, operation_id):
             "paces": paces,
             "cancels": cancels,
             "cancels_done": all(c.state != CancelState.PENDING for c in cancels),
+            "cancel_summary": _cancel_summary(cancels),
             "targets": targets,
             "later": later,
             "snap": presenters.snapshot(policy_id=0),
@@ -246,6 +282,7 @@ def operation_json(request, operation_id):
                     "state": c.state,
                     "error": c.error,
                     "latency_ms": c.latency_ms,
+                    "found": c.found,
                 }
                 for c in (killswitch.results(operation) if operation.action == Action.CANCEL_ORDERS else [])
             ],
