@@ -83,6 +83,7 @@ def create(*, user, ip, reason: str, starts_at, ends_at, account_ids=(), policy_
             user=user,
             ip=ip,
             reason=reason,
+            targets=_covered_targets(window),
             changes={
                 "window": window.pk,
                 "starts_at": starts_at.isoformat(),
@@ -137,6 +138,7 @@ def extend(window_id: int, *, user, ip, reason: str, ends_at: datetime) -> Opera
             user=user,
             ip=ip,
             reason=reason,
+            targets=_covered_targets(window),
             changes={"window": window.pk, "ends_at": [window.ends_at.isoformat(), ends_at.isoformat()]},
         )
 
@@ -179,6 +181,13 @@ def _covered_ids(window: MaintenanceWindow) -> list[int]:
         "pk", flat=True
     )
     return sorted(set(mine) | set(of_accounts))
+
+
+def _covered_targets(window: MaintenanceWindow) -> list:
+    """The policies a window covers, as targets of the operation that schedules, extends or calls it off:
+    each policy's page then shows the window before it disarms anything."""
+    policies = CountdownPolicy.objects.filter(pk__in=_covered_ids(window)).with_account()
+    return [audit.target(p, Effect.COVERED) for p in policies.order_by("account__label", "symbol")]
 
 
 def _start(pk: int, now: datetime) -> Operation | None:
@@ -299,6 +308,7 @@ def _cancel(window, *, user, ip, reason: str) -> Operation | None:
         user=user,
         ip=ip,
         reason=reason,
+        targets=_covered_targets(window),
         changes={"window": window.pk, "started": False, "policies": 0},
     )
     MaintenanceWindow.objects.filter(pk=window.pk).update(end_operation=operation)
