@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import BooleanField, ExpressionWrapper, F, FloatField, Func, Q, Subquery
+from django.db.models import BooleanField, ExpressionWrapper, F, FloatField, Func, Max, Q, Subquery
 
 from heartbeats.models import Beat, BeatKind, Outcome
 
@@ -102,14 +102,26 @@ class _Watch:
     def rebuild(self, since: datetime, longest_countdown_ms: int) -> None:
         newest = Beat.objects.order_by("-id").values_list("id", "sent_at").first()
         policies = set()
+        self.open = set()
         if newest is not None:  # no beat at all, no trouble
             rows = _trouble().filter(sent_at__gte=since, id__lte=newest[0])
-            policies = set(rows.values_list("policy_id", flat=True).distinct())
+            last_trouble = dict(
+                rows.values("policy_id").annotate(last=Max("id")).values_list("policy_id", "last")
+            )
+            policies = set(last_trouble)
+            # Still in trouble: no beat since its latest trouble one.
+            last_beat = (
+                Beat.objects.order_by()
+                .filter(policy_id__in=policies, id__lte=newest[0])
+                .values("policy_id")
+                .annotate(last=Max("id"))
+                .values_list("policy_id", "last")
+            )
+            self.open = {policy_id for policy_id, last in last_beat if last == last_trouble[policy_id]}
         self.lapses = _scan(policies, since, longest_countdown_ms)
         self.anchor = newest
         self.marks = deque([(time.monotonic(), newest[0])]) if newest else deque()
         self.seen = set()
-        self.open = policies
 
     def advance(self, since: datetime, longest_countdown_ms: int) -> bool:
         """Take in the beats added since the last call; False when only a rebuild can tell."""

@@ -140,6 +140,16 @@ class TestRecentLapses:
         assert set(found) == {policy.pk, held.pk}
         assert found[held.pk].expired_at == T0 - timedelta(seconds=210 - 60)
 
+    def test_it_finds_it_too_when_the_hold_began_before_the_process_first_read_the_window(self, db):
+        held = make_policy(make_account("desk-a"), "XRPUSDT", "armed", countdown_ms=60_000, interval_s=10)
+        _steady(held, 400, 200)
+        for s in range(200, 100, -10):
+            _beat(held, T0 - timedelta(seconds=s), outcome="skipped")
+        assert recent_lapses(T0, 60_000) == []  # read whole: held, nothing ended yet
+        _beat(held, T0 - timedelta(seconds=1), due=T0 - timedelta(seconds=1, milliseconds=2))
+        [lapse] = recent_lapses(T0, 60_000)
+        assert (lapse.policy_id, lapse.expired_at) == (held.pk, T0 - timedelta(seconds=210 - 60))
+
     def test_it_reads_the_window_again_when_the_beats_it_knew_are_gone(self, engine_stopped_once):
         assert len(recent_lapses(T0, 60_000)) == 1
         Beat.objects.all().delete()
