@@ -22,6 +22,7 @@ from heartbeats.domain.lapses import WINDOW as LAPSE_WINDOW
 from heartbeats.domain.lapses import Lapse, recent_lapses, running
 from heartbeats.domain.policy_facts import PolicyFacts, load_policies
 from heartbeats.domain.symbols import cached_facts_many
+from heartbeats.formats.durations import duration
 from heartbeats.models import (
     STATUS_RISK,
     AddressLimits,
@@ -103,7 +104,7 @@ class PolicyRow:
         if not s["held"]:
             left, last = s["grace_left_ms"], s["last_ping_ms"]
             seen = f" (last ping {datetime.fromtimestamp(last / 1000, UTC):%H:%M:%S})" if last else ""
-            grace = f", {-(-left // 1000)} s of grace left" if left is not None else ""
+            grace = f", {duration(-(-left // 1000) * 1000)} of grace left" if left is not None else ""
             return f"Strategy {s['name']}: live{seen}{grace}"
         return f"Strategy {s['name']}: {s['reason'].removeprefix('Held: ')} Heartbeats held back."
 

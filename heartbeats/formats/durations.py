@@ -18,7 +18,7 @@ def duration(ms: float | int | None, *, empty: str = "—") -> str:
     if ms < 1000:
         return f"{sign}{ms:.0f} ms"
     if ms < 10_000:
-        return f"{sign}{ms / 1000:.1f} s"
+        return f"{sign}{f'{ms / 1000:.1f}'.removesuffix('.0')} s"
     seconds = int(round(ms / 1000))
     if seconds < 60:
         return f"{sign}{seconds} s"
