@@ -11,15 +11,17 @@ reading is one UPDATE. A figure older than STALE_AFTER is shown "as of" its read
 """
 
 import logging
+from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Max
 from django.utils import timezone
 
 from heartbeats.domain import budget, ratelimits
+from heartbeats.domain.policy_facts import load_policies
 from heartbeats.engine import fallback
 from heartbeats.engine.config import EngineConfig
-from heartbeats.models import CountdownPolicy, Status, Venue
+from heartbeats.models import ExchangeAccount, Status, Venue
 from heartbeats.models.orders import CancelState, OrderCancel, OrdersAtStake
 
 log = logging.getLogger(__name__)
@@ -59,32 +61,35 @@ def weight_per_minute(policies) -> int:
 def refresh_round(now=None, *, only=None) -> int:
     """One round: read the due policies, those something just changed first, address by address, within
     each address's spare weight; with `only` (policy ids), those at once, e.g. the moment a Cancel orders
-    now has its answers. Returns how many were read."""
+    now has its answers. Returns how many were read.
+
+    It runs every second, so it decides on plain rows (policy_facts, as the board does) and loads an
+    account's keys only when one of its policies is due."""
     now = now or timezone.now()
-    policies = list(
-        CountdownPolicy.objects.select_related("account").filter(account__enabled=True).order_by("pk")
-    )
+    policies = sorted((p for p in load_policies() if p.account.enabled), key=lambda p: p.pk)
     readings = {
-        r.policy_id: r for r in OrdersAtStake.objects.only("policy_id", "checked_at", "orders", "order_id")
-    }
-    cancelled = _cancelled_since(now - timedelta(seconds=STAKE_EVERY))
-    urgent = {p.pk for p in policies if _changed_since(p, readings.get(p.pk), cancelled, now)}
-    due_before = now - timedelta(seconds=STAKE_EVERY)
-    routine = {
-        p.pk
-        for p in policies
-        if p.armed
-        and (
-            p.pk not in readings
-            or readings[p.pk].checked_at is None
-            or readings[p.pk].checked_at <= due_before
+        row[0]: _Reading(*row[1:])
+        for row in OrdersAtStake.objects.order_by().values_list(
+            "policy_id", "checked_at", "orders", "order_id"
         )
     }
     if only is not None:
         urgent, routine = set(only), set()
+    else:
+        cancelled = _cancelled_since(now - timedelta(seconds=STAKE_EVERY))
+        urgent = {p.pk for p in policies if _changed_since(p, readings.get(p.pk), cancelled, now)}
+        due_before = now - timedelta(seconds=STAKE_EVERY)
+        routine = {
+            p.pk
+            for p in policies
+            if p.armed and (getattr(readings.get(p.pk), "checked_at", None) or due_before) <= due_before
+        }
     due = [p for p in policies if p.pk in urgent or p.pk in routine]
+    if not due:
+        return 0
     oldest = now - timedelta(days=1)
     due.sort(key=lambda p: (p.pk not in urgent, getattr(readings.get(p.pk), "checked_at", None) or oldest))
+    keys = ExchangeAccount.objects.in_bulk({p.account_id for p in due})
     by_address = {}
     for p in due:
         by_address.setdefault((p.account.egress, p.account.base_url), {}).setdefault(p.account_id, []).append(
@@ -97,11 +102,13 @@ def refresh_round(now=None, *, only=None) -> int:
         allowance = _Allowance(
             budget.spare_weight(egress, base_url, budget.Purpose.READ, policies=on_egress).weight
         )
-        for mine in accounts.values():
-            account = mine[0].account
+        for account_id, mine in accounts.items():
+            account = keys.get(account_id)
+            if account is None:  # deleted since the first read
+                continue
             per_symbol = WEIGHT_PER_READING.get(account.venue, 1)
             if len(mine) >= ACCOUNT_WIDE_FROM and allowance.take(WHOLE_ACCOUNT_WEIGHT * per_symbol):
-                shown = [p for p in policies if p.account_id == account.pk and (p.armed or p.pk in readings)]
+                shown = [p for p in policies if p.account_id == account_id and (p.armed or p.pk in readings)]
                 _read(account, shown, readings, allowance, symbol=None)
                 read += len(mine)
                 continue
@@ -111,6 +118,10 @@ def refresh_round(now=None, *, only=None) -> int:
                 _read(account, [policy], readings, allowance, symbol=policy.symbol)
                 read += 1
     return read
+
+
+# The last reading of a policy, as the round needs it.
+_Reading = namedtuple("_Reading", ("checked_at", "orders", "order_id"))
 
 
 class _Allowance:
@@ -146,6 +157,11 @@ def _changed_since(policy, reading, cancelled: dict, now) -> bool:
         return True
     if cancelled.get(policy.pk) is not None and cancelled[policy.pk] > checked:
         return True
+    if policy.last_arm_sent_at is None or not policy.last_arm_countdown_ms:
+        return False  # never armed on the exchange: nothing ran out
+    expiry = policy.last_arm_sent_at + timedelta(milliseconds=policy.last_arm_countdown_ms)
+    if expiry > now or expiry + EXPIRY_SLACK <= checked:
+        return False  # still running, or read since it ran out: the cheap test every policy takes each second
     status = policy.status(now)
     return (
         status.state == Status.EXPIRED
