@@ -17,7 +17,7 @@ from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.desk.presenters import epoch_ms
 from heartbeats.domain import audit, pacing, roles
 from heartbeats.domain.validation import plain_id
-from heartbeats.models import Action, CancelState, CountdownPolicy, ExchangeAccount, Status
+from heartbeats.models import Action, CancelState, CountdownPolicy, ExchangeAccount
 from heartbeats.models.orders import OrderKind
 from heartbeats.views.access import (
     MAX_ID,
@@ -137,9 +137,7 @@ def _present(row: dict, latest: dict | None = None) -> dict:
     if result == "retrying" and not row.get("attempts"):
         label = "Sending"
     after = (latest or {}).get(row["policy"])
-    status = row.get("status") or ""
     return {
-        "now_label": Status(status).label if status else "",
         "now": row.get("detail", ""),
         "after_id": after.pk if after else None,
         "after": f"{after.get_action_display()} #{after.pk}" if after else "",
@@ -198,6 +196,10 @@ def _orders(n: int, kind: str) -> str:
     return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
+def _requests(n: int) -> str:
+    return f"{n} request{'s' if n != 1 else ''}"
+
+
 def _cancel_summary(cancels) -> str:
     """What a Cancel orders now found and cancelled, in one sentence: "Found 3 open orders and 1 conditional
     order on 2 symbols; cancelled all of them." (counts per symbol are in the table)."""
@@ -211,18 +213,19 @@ def _cancel_summary(cancels) -> str:
     }
     kinds = [OrderKind.ORDERS] + ([OrderKind.ALGO] if any(c.kind == OrderKind.ALGO for c in cancels) else [])
     text = f"Found {' and '.join(_orders(found[k], k) for k in kinds)} {where}"
-    pending = [c for c in cancels if c.state == CancelState.PENDING]
-    missed = sum(c.found or 0 for c in counted if c.state not in (CancelState.DONE, CancelState.PENDING))
+    pending = sum(c.state == CancelState.PENDING for c in cancels)
+    not_done = sum(c.state not in (CancelState.DONE, CancelState.PENDING) for c in cancels)
     if pending:
-        text += f"; {len(pending)} request{'s' if len(pending) != 1 else ''} still out."
-    elif missed:
-        text += f"; {missed} of them not cancelled (see the errors below)."
+        text += f"; {_requests(pending)} still out."
+    elif not_done:
+        text += f"; {_requests(not_done)} not done (see the errors below)."
     else:
-        text += "; cancelled all of them." if sum(found.values()) else "; nothing left to cancel."
-    if len(counted) < len(cancels):
+        text += "; cancelled all of them." if sum(found.values()) else "; nothing to cancel."
+    uncounted = sum(c.state == CancelState.DONE and c.found is None for c in cancels)
+    if uncounted:
         text += (
-            f" {len(cancels) - len(counted)} request{'s' if len(cancels) - len(counted) != 1 else ''} went"
-            " without counting first (the minute's weight left room for the cancels only)."
+            f" {_requests(uncounted)} cancelled without counting first (the minute's weight left room for "
+            "the cancels only)."
         )
     return text
 

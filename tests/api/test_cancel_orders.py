@@ -113,3 +113,23 @@ def test_a_scope_with_no_policy_says_which(operator_token, sim_desk):
     response = api.post("cancel-orders", {"reason": "x", "strategy": strategy.pk})
     assert response.status_code == 404
     assert response.json()["detail"] == f"No policy belongs to strategy {strategy.pk}. Nothing was cancelled."
+
+
+def test_the_summary_says_what_was_not_done_and_what_went_uncounted():
+    from heartbeats.models.orders import OrderCancel
+    from heartbeats.views.operations import _cancel_summary
+
+    def row(symbol, kind, state, found):
+        return OrderCancel(account_label="a", symbol=symbol, kind=kind, state=state, found=found)
+
+    rows = [
+        row("BTCUSDT", "orders", "done", 2),
+        row("BTCUSDT", "algo", "done", None),
+        row("ETHUSDT", "orders", "skipped", None),
+        row("ETHUSDT", "algo", "skipped", None),
+    ]
+    assert _cancel_summary(rows) == (
+        "Found 2 open orders and 0 conditional orders on 2 symbols; 2 requests not done (see the errors "
+        "below). 1 request cancelled without counting first (the minute's weight left room for the cancels "
+        "only)."
+    )
