@@ -26,6 +26,7 @@ from django_q.models import Failure, OrmQ, Schedule, Success
 from heartbeats import text, twofactor
 from heartbeats.desk.alerts import delivery
 from heartbeats.domain import audit
+from heartbeats.formats.durations import duration
 from heartbeats.forms import AccountForm, PolicyForm
 from heartbeats.forms.alerts import ChannelForm, describe
 from heartbeats.models import (
@@ -305,9 +306,9 @@ class BeatAdmin(ReadOnlyAdmin):
         "policy",
         "kind",
         "generation",
-        "outcome",
-        "countdown_ms",
-        "latency_ms",
+        "outcome_shown",
+        "countdown",
+        "latency",
         "http_status",
         "error_code",
         "used_weight",
@@ -317,6 +318,18 @@ class BeatAdmin(ReadOnlyAdmin):
     list_select_related = ["policy__account"]
     search_fields = ["policy__symbol", "policy__account__label", "message", "sender"]
     date_hierarchy = "sent_at"
+
+    @admin.display(description="Outcome", ordering="outcome")
+    def outcome_shown(self, obj):
+        return obj.outcome_text
+
+    @admin.display(description="Countdown", ordering="countdown_ms")
+    def countdown(self, obj):
+        return duration(obj.countdown_ms)
+
+    @admin.display(description="Latency", ordering="latency_ms")
+    def latency(self, obj):
+        return duration(obj.latency_ms)
 
 
 @admin.register(MaintenanceWindow)
@@ -726,11 +739,15 @@ class OrderCancelAdmin(ReadOnlyAdmin):
         "kind",
         "state",
         "error",
-        "latency_ms",
+        "latency",
         "finished_at",
     ]
     list_filter = ["state", "kind"]
     search_fields = ["account_label", "symbol"]
+
+    @admin.display(description="Took", ordering="latency_ms")
+    def latency(self, obj):
+        return duration(obj.latency_ms)
 
 
 @admin.register(OrdersAtStake)

@@ -128,7 +128,14 @@ def operation(request, operation_id: str):
     found = get_operation(operation_id)
     rows = actions.policy_results(found) if found.action in actions.RESULT_ACTIONS else []
     cancels = [
-        {"account": c.account_label, "symbol": c.symbol, "kind": c.kind, "state": c.state, "error": c.error}
+        {
+            "account": c.account_label,
+            "symbol": c.symbol,
+            "kind": c.kind,
+            "state": c.state,
+            "error": c.error,
+            "found": c.found,
+        }
         for c in killswitch.results(found)
     ]
     return {

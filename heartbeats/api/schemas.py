@@ -112,6 +112,11 @@ class CancelRow(Schema):
     kind: str = Field(description="`orders` (plain open orders) or `algo` (conditional orders).")
     state: str = Field(description="pending, done, failed or skipped (not sent: the address is paused).")
     error: str
+    found: int | None = Field(
+        None,
+        description="Orders of this kind the exchange listed just before the cancel (all cancelled when "
+        "`state` is done); null when not counted (the minute's weight left room for the cancel only).",
+    )
 
 
 class OperationResultsOut(Schema):

@@ -20,6 +20,7 @@ from django.utils import timezone
 from heartbeats.domain import audit, pacing
 from heartbeats.domain.desired import set_desired
 from heartbeats.domain.validation import required_reason
+from heartbeats.formats.durations import duration
 from heartbeats.models import (
     Action,
     CountdownPolicy,
@@ -85,6 +86,7 @@ def create(*, user, ip, reason: str, starts_at, ends_at, account_ids=(), policy_
             user=user,
             ip=ip,
             reason=reason,
+            targets=_covered_targets(window),
             changes={
                 "window": window.pk,
                 "starts_at": starts_at.isoformat(),
@@ -139,6 +141,7 @@ def extend(window_id: int, *, user, ip, reason: str, ends_at: datetime) -> Opera
             user=user,
             ip=ip,
             reason=reason,
+            targets=_covered_targets(window),
             changes={"window": window.pk, "ends_at": [window.ends_at.isoformat(), ends_at.isoformat()]},
         )
 
@@ -181,6 +184,13 @@ def _covered_ids(window: MaintenanceWindow) -> list[int]:
         "pk", flat=True
     )
     return sorted(set(mine) | set(of_accounts))
+
+
+def _covered_targets(window: MaintenanceWindow) -> list:
+    """The policies a window covers, as targets of the operation that schedules, extends or calls it off:
+    each policy's page then shows the window before it disarms anything."""
+    policies = CountdownPolicy.objects.filter(pk__in=_covered_ids(window)).with_account()
+    return [audit.target(p, Effect.COVERED) for p in policies.order_by("account__label", "symbol")]
 
 
 def _start(pk: int, now: datetime) -> Operation | None:
@@ -301,6 +311,7 @@ def _cancel(window, *, user, ip, reason: str) -> Operation | None:
         user=user,
         ip=ip,
         reason=reason,
+        targets=_covered_targets(window),
         changes={"window": window.pk, "started": False, "policies": 0},
     )
     MaintenanceWindow.objects.filter(pk=window.pk).update(end_operation=operation)
@@ -319,14 +330,8 @@ def duration_words(length: timedelta) -> str:
     """A window's length as people say it: "30 min", "1 h", "1 h 30 min", "2 days 4 h" (whole minutes;
     seconds only for a window shorter than a minute)."""
     if length < timedelta(minutes=1):
-        return f"{max(0, round(length.total_seconds()))} s"
-    minutes = round(length.total_seconds() / 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
-    parts += [f"{hours} h"] if hours else []
-    parts += [f"{minutes} min"] if minutes else []
-    return " ".join(parts)
+        return duration(max(0, round(length.total_seconds())) * 1000)
+    return duration(round(length.total_seconds() / 60) * 60_000)
 
 
 def _listed(names: list[str]) -> str:

@@ -13,14 +13,16 @@ from datetime import UTC, datetime
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from heartbeats.desk.killswitch.stake import STALE_AFTER as STAKE_STALE_AFTER
 from heartbeats.desk.killswitch.stake import weight_per_minute as stake_weight_per_minute
 from heartbeats.desk.maintenance import banners as maintenance_banners
 from heartbeats.domain import budget as budgets
 from heartbeats.domain.holds import state_of
 from heartbeats.domain.lapses import WINDOW as LAPSE_WINDOW
-from heartbeats.domain.lapses import Lapse, recent_lapses
+from heartbeats.domain.lapses import Lapse, recent_lapses, running
 from heartbeats.domain.policy_facts import PolicyFacts, load_policies
 from heartbeats.domain.symbols import cached_facts_many
+from heartbeats.formats.durations import duration
 from heartbeats.models import (
     STATUS_RISK,
     AddressLimits,
@@ -76,6 +78,8 @@ class PolicyRow:
     strategy: dict | None = None
     # The symbol's orders as the exchange last answered (killswitch.stake), or None when never read.
     stake: OrdersAtStake | None = None
+    # The snapshot's clock reading: a figure older than stake.STALE_AFTER says when it was read.
+    now: datetime | None = None
 
     @property
     def stake_text(self) -> str:
@@ -87,7 +91,10 @@ class PolicyRow:
         text = f"{k.orders} order{'s' if k.orders != 1 else ''}"
         if k.algo_orders:
             text += f" + {k.algo_orders} conditional (may survive a lapse)"
-        return text + " at stake"
+        text += " at stake"
+        if self.now is not None and self.now - k.checked_at > STAKE_STALE_AFTER:
+            text += f" (as of {timezone.localtime(k.checked_at):%H:%M:%S})"
+        return text
 
     @property
     def strategy_text(self) -> str:
@@ -97,7 +104,7 @@ class PolicyRow:
         if not s["held"]:
             left, last = s["grace_left_ms"], s["last_ping_ms"]
             seen = f" (last ping {datetime.fromtimestamp(last / 1000, UTC):%H:%M:%S})" if last else ""
-            grace = f", {-(-left // 1000)} s of grace left" if left is not None else ""
+            grace = f", {duration(-(-left // 1000) * 1000)} of grace left" if left is not None else ""
             return f"Strategy {s['name']}: live{seen}{grace}"
         return f"Strategy {s['name']}: {s['reason'].removeprefix('Held: ')} Heartbeats held back."
 
@@ -242,7 +249,7 @@ class LapseRow:
             "symbol": self.policy.symbol,
             "expired_at_ms": epoch_ms(self.lapse.expired_at),
             "resumed_at_ms": epoch_ms(self.lapse.resumed_at),
-            "resumed_by": self.lapse.resumed_by,
+            "resumed_by": self.lapse.resumed_by or None,
         }
 
 
@@ -297,7 +304,8 @@ class Snapshot:
     rows: list[PolicyRow]
     egresses: list[EgressState]
     counts: dict[str, int] = field(default_factory=dict)
-    # Countdowns that ran out in the last hour, on every policy whatever the filters, newest first.
+    # Countdowns running out now, then those that ran out in the last hour and were beaten again, on every
+    # policy whatever the filters, newest first.
     lapses: list[LapseRow] = field(default_factory=list)
     # Running maintenance windows, soonest end first, and scheduled ones, soonest start first
     # (heartbeats.desk.maintenance.banners).
@@ -507,13 +515,22 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
             policies_by_egress.setdefault(p.account.egress, []).append(p)
     by_id = {p.pk: p for p in policies}
     longest = max((max(p.countdown_ms, p.last_arm_countdown_ms or 0) for p in policies), default=0)
+    statuses = {p.pk: p.status(now) for p in policies}
+    # Countdowns running out right now first (the status says so the moment it happens), then those that
+    # ended in the last hour, as the beats tell.
     lapses = [
+        LapseRow(running(p.pk, statuses[p.pk].expires_at), p)
+        for p in policies
+        if statuses[p.pk].state == Status.EXPIRED and statuses[p.pk].expires_at is not None
+    ]
+    lapses.sort(key=lambda row: row.lapse.expired_at, reverse=True)
+    lapses += [
         LapseRow(lapse, by_id[lapse.policy_id])
         for lapse in recent_lapses(now, longest)
         if lapse.policy_id in by_id  # a policy added since the first query
     ]
     latest = {}
-    for row in lapses:  # newest first: the first one seen per policy is its latest
+    for row in lapses:  # a running one first, then newest first: the first one seen per policy is its latest
         latest.setdefault(row.policy.pk, row.lapse)
     strategies = _strategies(now) if any(p.strategy_id for p in policies) else {}
     stakes = {k.policy_id: k for k in OrdersAtStake.objects.all()}
@@ -521,7 +538,7 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
         if k.gone_at is not None and now - k.gone_at > LAPSE_WINDOW:
             k.gone_at = None  # like the lapses found in the beats, shown for an hour
     rows = [
-        PolicyRow(p, p.status(now), latest.get(p.pk), strategies.get(p.strategy_id), stakes.get(p.pk))
+        PolicyRow(p, statuses[p.pk], latest.get(p.pk), strategies.get(p.strategy_id), stakes.get(p.pk), now)
         for p in policies
     ]
     if policy_id is not None:

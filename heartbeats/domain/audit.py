@@ -12,10 +12,12 @@ import logging
 from collections.abc import Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import transaction
+from django.db.models import Max
 from django.dispatch import receiver
 
 from heartbeats.models import (
@@ -85,6 +87,37 @@ def target(policy: CountdownPolicy, effect: str) -> OperationTarget:
         generation=policy.generation,
         changed=effect in GENERATION_EFFECTS,
         effect=effect,
+    )
+
+
+@dataclass(frozen=True)
+class Since:
+    """What happened to an operation's policies after it: the later operations that touched any of them
+    (oldest first), and per policy the latest of them."""
+
+    operations: list[Operation]
+    latest: dict[int, Operation]
+    more: int  # later operations beyond those listed
+
+
+def since(operation: Operation, limit: int = 20) -> Since:
+    """The operations after `operation` on the same policies: two indexed queries (target_by_policy) however
+    long the history; at most `limit` listed, the latest per policy always known."""
+    ids = [pk for pk in operation.targets.values_list("policy_id", flat=True) if pk is not None]
+    if not ids:
+        return Since([], {}, 0)
+    later = OperationTarget.objects.filter(policy_id__in=ids, operation_id__gt=operation.pk).order_by()
+    latest_ids = dict(
+        later.values("policy_id").annotate(last=Max("operation_id")).values_list("policy_id", "last")
+    )
+    if not latest_ids:
+        return Since([], {}, 0)
+    distinct = later.values_list("operation_id", flat=True).distinct().order_by("operation_id")
+    shown = list(distinct[:limit])
+    more = distinct.count() - len(shown) if len(shown) == limit else 0
+    rows = Operation.objects.in_bulk(set(shown) | set(latest_ids.values()))
+    return Since(
+        [rows[pk] for pk in shown], {policy_id: rows[pk] for policy_id, pk in latest_ids.items()}, more
     )
 
 

@@ -13,6 +13,7 @@ from heartbeats.exchange import errors
 from heartbeats.exchange.client import FuturesClient
 from heartbeats.exchange.redact import redact
 from heartbeats.exchange.signing import load_signer
+from heartbeats.formats.durations import duration
 from heartbeats.models import CountdownPolicy, KeyType
 
 
@@ -152,7 +153,7 @@ def describe(exc, account) -> str:
             "clock is off or drifting. Check NTP (timedatectl) and try again." + said
         )
     if isinstance(exc, errors.RateLimitedError):
-        wait = f" Retry in {exc.retry_after:.0f} s." if getattr(exc, "retry_after", None) else ""
+        wait = f" Retry in {duration(exc.retry_after * 1000)}." if getattr(exc, "retry_after", None) else ""
         if getattr(exc, "banned", False):
             return (
                 f"This server's IP address is banned by the exchange for too many requests (HTTP 418).{wait}"

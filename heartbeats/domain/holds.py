@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from heartbeats.formats.durations import duration
+from heartbeats.models.policies import HELD_PREFIX
 from heartbeats.models.strategies import HoldReason, Strategy
 
 
@@ -21,13 +23,13 @@ def hold_reason(
     if not has_strategy:
         return ""
     if held == HoldReason.FAILED:
-        return "Held: the strategy reported a failure."
+        return HELD_PREFIX + "the strategy reported a failure."
     if held == HoldReason.SILENT:
-        return "Held: the strategy went silent."
+        return HELD_PREFIX + "the strategy went silent."
     if last_ping_at is None:
-        return "Held: waiting for the strategy's first ping."
+        return HELD_PREFIX + "waiting for the strategy's first ping."
     if now - last_ping_at > (grace_s or 0):
-        return f"Held: no ping from the strategy for {now - last_ping_at:.0f} s."
+        return f"{HELD_PREFIX}no ping from the strategy for {duration((now - last_ping_at) * 1000)}."
     return ""
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import BooleanField, ExpressionWrapper, F, FloatField, Func, Q, Subquery
+from django.db.models import BooleanField, ExpressionWrapper, F, FloatField, Func, Max, Q, Subquery
 
 from heartbeats.models import Beat, BeatKind, Outcome
 
@@ -56,8 +56,15 @@ class SecondsLate(Func):
 class Lapse:
     policy_id: int
     expired_at: datetime  # when the exchange cancelled the open orders (conservative)
-    resumed_at: datetime  # send time of the next acknowledged beat
-    resumed_by: str  # BeatKind: "arm" (armed again) or "disarm" (disarmed after the expiry)
+    resumed_at: datetime | None  # send time of the next acknowledged beat; None: still running out
+    resumed_by: str  # BeatKind: "arm" (armed again) or "disarm" (disarmed after the expiry); "" if neither
+
+
+def running(policy_id: int, expired_at: datetime) -> Lapse:
+    """A lapse not ended yet: the countdown ran out (CountdownPolicy.status() says expired) and no beat has
+    been acknowledged since, e.g. while a strategy holds its heartbeats back. The exchange has already
+    cancelled the orders, so it is shown from that moment, not only once heartbeats resume."""
+    return Lapse(policy_id, expired_at, None, "")
 
 
 def lapses_in(policy_id: int, beats: Iterable[tuple[str, datetime, int]]) -> list[Lapse]:
@@ -86,15 +93,31 @@ class _Watch:
     def __init__(self):
         self.anchor: tuple[int, datetime] | None = None  # (id, sent_at) of the newest beat seen
         self.marks: deque[tuple[float, int]] = deque()  # (monotonic time, newest id then)
-        self.seen: set[int] = set()  # trouble beats taken in that are still read again (see REREAD_S)
+        self.seen: set[int] = set()  # beats taken in that are still read again (see REREAD_S)
         self.lapses: dict[int, list[Lapse]] = {}  # policy id -> its lapses in the window of its last scan
+        # Policies whose latest beat seen was trouble: the acknowledged beat that ends their trouble may be
+        # on time (a strategy's hold released, the engine back), and is the one that completes a lapse.
+        self.open: set[int] = set()
 
     def rebuild(self, since: datetime, longest_countdown_ms: int) -> None:
         newest = Beat.objects.order_by("-id").values_list("id", "sent_at").first()
         policies = set()
+        self.open = set()
         if newest is not None:  # no beat at all, no trouble
             rows = _trouble().filter(sent_at__gte=since, id__lte=newest[0])
-            policies = set(rows.values_list("policy_id", flat=True).distinct())
+            last_trouble = dict(
+                rows.values("policy_id").annotate(last=Max("id")).values_list("policy_id", "last")
+            )
+            policies = set(last_trouble)
+            # Still in trouble: no beat since its latest trouble one.
+            last_beat = (
+                Beat.objects.order_by()
+                .filter(policy_id__in=policies, id__lte=newest[0])
+                .values("policy_id")
+                .annotate(last=Max("id"))
+                .values_list("policy_id", "last")
+            )
+            self.open = {policy_id for policy_id, last in last_beat if last == last_trouble[policy_id]}
         self.lapses = _scan(policies, since, longest_countdown_ms)
         self.anchor = newest
         self.marks = deque([(time.monotonic(), newest[0])]) if newest else deque()
@@ -113,7 +136,12 @@ class _Watch:
                 newest_id=Subquery(newest.values("id")[:1]),
                 newest_sent_at=Subquery(newest.values("sent_at")[:1]),
             )
-            .filter(Q(id=anchor_id) | Q(id__gt=reread_from, is_trouble=True))
+            .filter(
+                Q(id=anchor_id)
+                | Q(id__gt=reread_from, is_trouble=True)
+                | Q(id__gt=reread_from, policy_id__in=sorted(self.open))
+            )
+            .order_by("id")
             .values_list("id", "policy_id", "sent_at", "is_trouble", "newest_id", "newest_sent_at")
         )
         if not any(row[0] == anchor_id and row[2] == anchor_sent_at for row in rows):
@@ -121,10 +149,17 @@ class _Watch:
         self.seen = {beat_id for beat_id in self.seen if beat_id > reread_from}
         rescan = set()
         for beat_id, policy_id, sent_at, is_trouble, _, _ in rows:
-            if is_trouble and beat_id > reread_from and beat_id not in self.seen:
+            if beat_id <= reread_from or beat_id in self.seen:
+                continue
+            if is_trouble:
                 self.seen.add(beat_id)
+                self.open.add(policy_id)
                 if sent_at >= since:
                     rescan.add(policy_id)
+            elif policy_id in self.open:  # the first good beat after trouble: it may end a lapse
+                self.seen.add(beat_id)
+                self.open.discard(policy_id)
+                rescan.add(policy_id)
         if rescan:
             self.lapses.update(dict.fromkeys(rescan, []))
             self.lapses.update(_scan(rescan, since, longest_countdown_ms))

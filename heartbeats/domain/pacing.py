@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from heartbeats.domain import budget, ratelimits
+from heartbeats.formats.durations import duration
 from heartbeats.models import CountdownPolicy
 
 
@@ -87,5 +88,5 @@ def describe(pace: dict, at_ms: int) -> str:
     return (
         f"{head}: {pace['now']} fit this minute’s weight ({pace['left_now']} of {pace['limit']} left), then "
         f"up to {pace['per_minute']} a minute; the last should leave at about {by:%H:%M:%S} UTC (in about "
-        f"{seconds} s)."
+        f"{duration(seconds * 1000)})."
     )

@@ -30,6 +30,7 @@ POLICY_FIELDS = (
     "last_error",
     "fatal_generation",
     "strategy_id",
+    "desired_changed_at",  # orders at stake: read again after an arm or a disarm
 )
 
 

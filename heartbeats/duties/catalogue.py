@@ -90,7 +90,7 @@ def duties() -> list[DutySpec]:
         ),
         DutySpec(
             name="orders-at-stake",
-            what="Open orders of armed policies read within the weight budget",
+            what="Open orders read within the weight budget: armed ones every minute, changed ones at once",
             kinds=frozenset({WORKER}),
             period=stake.ROUND_EVERY,
             step=_none(stake.refresh_round),

@@ -268,6 +268,15 @@ class FuturesClient:
             raise TemporaryError("Unexpected openOrders answer.", endpoint=f"GET {self.prefix}/v1/openOrders")
         return data
 
+    def query_order(self, symbol: str, order_id: int) -> dict:
+        """GET {prefix}/v1/order (weight 1): one order as the exchange keeps it, closed ones included, with
+        its `status` and `updateTime` (when it last changed: for a cancelled order, when it was cancelled)."""
+        _check_symbol(symbol)
+        data = self._signed("GET", "/v1/order", {"symbol": symbol, "orderId": str(int(order_id))}).data
+        if not isinstance(data, dict):
+            raise TemporaryError("Unexpected order answer.", endpoint=f"GET {self.prefix}/v1/order")
+        return data
+
     def place_order(
         self,
         symbol: str,

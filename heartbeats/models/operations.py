@@ -115,6 +115,9 @@ class Effect(models.TextChoices):
     CREATED = "created", "Created"
     EDITED = "edited", "Edited"
     DELETED = "deleted", "Deleted"
+    # A maintenance window scheduled, extended or called off that covers it (its start and end arm and
+    # disarm, and say so).
+    COVERED = "covered", "Covered by a maintenance window"
 
 
 # The effects that give a policy a new generation (heartbeats.domain.desired.set_desired).

@@ -33,6 +33,9 @@ class OrderCancel(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)
+    # The orders of this kind the exchange listed for the symbol just before the cancel (None: not read, when
+    # the minute's weight left room for the cancel only). Binance's answer to the cancel gives no count.
+    found = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["account_label", "symbol", "kind"]
@@ -58,6 +61,9 @@ class OrdersAtStake(models.Model):
     # the exchange's side, not only inferred from the beats.
     gone_at = models.DateTimeField(null=True, blank=True)
     gone_count = models.PositiveIntegerField(null=True, blank=True)
+    # One of the open orders of the last reading: once they are gone, the exchange's record of it (its
+    # status and `updateTime`) says when they went.
+    order_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "orders at stake"

@@ -10,6 +10,10 @@ from django.utils import timezone
 
 from heartbeats.models.accounts import SECRET_FIELDS, ExchangeAccount
 
+# How every reason a strategy holds heartbeats back begins (domain.holds.hold_reason): a skipped beat with
+# such a message was held, not superseded.
+HELD_PREFIX = "Held: "
+
 
 class Outcome(models.TextChoices):
     CONFIRMED = "confirmed", "Confirmed"
@@ -239,3 +243,11 @@ class Beat(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.policy_id} @ {self.sent_at:%H:%M:%S.%f}"
+
+    @property
+    def outcome_text(self) -> str:
+        """The outcome as people read it: an arm a strategy held back says so in the hold's own words
+        (domain.holds), not "Skipped (superseded)", which is for an arm a later change made pointless."""
+        if self.outcome == Outcome.SKIPPED and self.message.startswith(HELD_PREFIX):
+            return self.message.rstrip(".")
+        return self.get_outcome_display()

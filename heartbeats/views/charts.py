@@ -5,6 +5,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from heartbeats.formats.durations import duration
+
 WIDTH, HEIGHT = 960, 240
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 30
 
@@ -118,8 +120,8 @@ def latency_chart(beats, lapses=()) -> LatencyChart:
     points = []
     lines = [[]]
     for b in beats:
-        latency = f"{b.latency_ms:.0f} ms" if b.latency_ms is not None else "no answer"
-        title = f"{b.sent_at:%H:%M:%S} UTC · {b.get_kind_display()} · {b.get_outcome_display()} · {latency}"
+        latency = duration(b.latency_ms, empty="no answer")
+        title = f"{b.sent_at:%H:%M:%S} UTC · {b.get_kind_display()} · {b.outcome_text} · {latency}"
         point = Point(x_of(b.sent_at), y_of(b.latency_ms), b.outcome, title)
         points.append(point)
         while breaks and b.sent_at >= breaks[0]:

@@ -17,7 +17,8 @@ from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.desk.presenters import epoch_ms
 from heartbeats.domain import audit, pacing, roles
 from heartbeats.domain.validation import plain_id
-from heartbeats.models import Action, CancelState, ExchangeAccount
+from heartbeats.models import Action, CancelState, CountdownPolicy, ExchangeAccount
+from heartbeats.models.orders import OrderKind
 from heartbeats.views.access import (
     MAX_ID,
     fresh_second_factor_required,
@@ -126,14 +127,20 @@ def disarm_all(request):
     )
 
 
-def _present(row: dict) -> dict:
-    """One policy_results() row as the page and its JSON show it (times as UTC text and epoch ms)."""
+def _present(row: dict, latest: dict | None = None) -> dict:
+    """One policy_results() row as the page and its JSON show it (times as UTC text and epoch ms): what this
+    operation did, and apart from it the policy's state now (CountdownPolicy.status()) and the latest later
+    operation on it, if any (`latest`: audit.since)."""
     sent_at = row.get("sent_at")
     result = row.get("result", "")
     label = RESULT_LABELS.get(result, result)
     if result == "retrying" and not row.get("attempts"):
         label = "Sending"
+    after = (latest or {}).get(row["policy"])
     return {
+        "now": row.get("detail", ""),
+        "after_id": after.pk if after else None,
+        "after": f"{after.get_action_display()} #{after.pk}" if after else "",
         "policy": row["policy"],
         "account": row.get("account", ""),
         "symbol": row.get("symbol", ""),
@@ -149,10 +156,22 @@ def _present(row: dict) -> dict:
     }
 
 
-def _results(operation) -> list[dict]:
+def _results(operation, latest: dict | None = None) -> list[dict]:
     if operation.action not in actions.RESULT_ACTIONS:
         return []
-    return [_present(row) for row in actions.policy_results(operation)]
+    return [_present(row, latest) for row in actions.policy_results(operation)]
+
+
+def _targets_now(operation, latest: dict) -> list:
+    """The operation's target rows, each with its policy's state now and the latest later operation on it."""
+    targets = list(operation.targets.all())
+    policies = CountdownPolicy.objects.in_bulk([t.policy_id for t in targets if t.policy_id is not None])
+    now = timezone.now()
+    for t in targets:
+        policy = policies.get(t.policy_id)
+        t.now = policy.status(now) if policy else None
+        t.after = latest.get(t.policy_id)
+    return targets
 
 
 def _summary(operation, results) -> dict:
@@ -172,11 +191,51 @@ def _summary(operation, results) -> dict:
     }
 
 
+def _orders(n: int, kind: str) -> str:
+    noun = "open order" if kind == OrderKind.ORDERS else "conditional order"
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def _requests(n: int) -> str:
+    return f"{n} request{'s' if n != 1 else ''}"
+
+
+def _cancel_summary(cancels) -> str:
+    """What a Cancel orders now found and cancelled, in one sentence: "Found 3 open orders and 1 conditional
+    order on 2 symbols; cancelled all of them." (counts per symbol are in the table)."""
+    if not cancels:
+        return ""
+    symbols = len({(c.account_label, c.symbol) for c in cancels})
+    where = f"on {symbols} symbol{'s' if symbols != 1 else ''}"
+    counted = [c for c in cancels if c.found is not None]
+    found = {
+        kind: sum(c.found for c in counted if c.kind == kind) for kind in (OrderKind.ORDERS, OrderKind.ALGO)
+    }
+    kinds = [OrderKind.ORDERS] + ([OrderKind.ALGO] if any(c.kind == OrderKind.ALGO for c in cancels) else [])
+    text = f"Found {' and '.join(_orders(found[k], k) for k in kinds)} {where}"
+    pending = sum(c.state == CancelState.PENDING for c in cancels)
+    not_done = sum(c.state not in (CancelState.DONE, CancelState.PENDING) for c in cancels)
+    if pending:
+        text += f"; {_requests(pending)} still out."
+    elif not_done:
+        text += f"; {_requests(not_done)} not done (see the errors below)."
+    else:
+        text += "; cancelled all of them." if sum(found.values()) else "; nothing to cancel."
+    uncounted = sum(c.state == CancelState.DONE and c.found is None for c in cancels)
+    if uncounted:
+        text += (
+            f" {_requests(uncounted)} cancelled without counting first (the minute's weight left room for "
+            "the cancels only)."
+        )
+    return text
+
+
 @require_GET
 @viewer_required
 def operation_detail(request, operation_id):
     operation = get_operation(operation_id)
-    results = _results(operation)
+    later = audit.since(operation)
+    results = _results(operation, later.latest)
     summary = _summary(operation, results)
     # Offered while some of what it disarmed is still disarmed and untouched (actions.rearmable).
     rearm_count = len(actions.rearmable(operation)) if roles.can_operate(request.user) else 0
@@ -184,7 +243,7 @@ def operation_detail(request, operation_id):
     paces = [pacing.describe(p, epoch_ms(operation.at)) for p in (operation.changes or {}).get("pacing", [])]
     cancels = killswitch.results(operation) if operation.action == Action.CANCEL_ORDERS else []
     # What it did to each policy, where neither results nor cancels say it (a strategy's hold, a policy edit).
-    targets = [] if results or cancels else list(operation.targets.all())
+    targets = [] if results or cancels else _targets_now(operation, later.latest)
     return render(
         request,
         "heartbeats/operation.html",
@@ -196,7 +255,9 @@ def operation_detail(request, operation_id):
             "paces": paces,
             "cancels": cancels,
             "cancels_done": all(c.state != CancelState.PENDING for c in cancels),
+            "cancel_summary": _cancel_summary(cancels),
             "targets": targets,
+            "later": later,
             "snap": presenters.snapshot(policy_id=0),
         },
     )
@@ -207,7 +268,7 @@ def operation_detail(request, operation_id):
 @viewer_required
 def operation_json(request, operation_id):
     operation = get_operation(operation_id)
-    results = _results(operation)
+    results = _results(operation, audit.since(operation).latest)
     return JsonResponse(
         {
             "id": operation.pk,
@@ -224,6 +285,7 @@ def operation_json(request, operation_id):
                     "state": c.state,
                     "error": c.error,
                     "latency_ms": c.latency_ms,
+                    "found": c.found,
                 }
                 for c in (killswitch.results(operation) if operation.action == Action.CANCEL_ORDERS else [])
             ],

@@ -74,15 +74,18 @@ def policy_detail(request, policy_id):
         (b.kind, b.sent_at, b.countdown_ms) for b in reversed(beats) if b.outcome == Outcome.CONFIRMED
     ]
     lapses = lapses_in(policy.pk, acknowledged)
+    row = snap.rows[0]
+    # Running out now (presenters.snapshot): listed, but no band on the chart until it ends.
+    running = [row.lapse] if row.lapse is not None and row.lapse.resumed_at is None else []
     return render(
         request,
         "heartbeats/policy.html",
         {
             "policy": policy,
             "snap": snap,
-            "row": snap.rows[0],
+            "row": row,
             "chart": charts.latency_chart(beats, lapses),
-            "lapses": sorted(lapses, key=lambda lapse: lapse.expired_at, reverse=True),
+            "lapses": sorted([*lapses, *running], key=lambda lapse: lapse.expired_at, reverse=True),
             "beats": beats[:TABLE_BEATS],
             "history": history(policy, _before(request)),
             # These operations have results to follow (per policy, or per symbol for Cancel orders now).

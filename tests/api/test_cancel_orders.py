@@ -1,6 +1,8 @@
 """Cancel orders now through the API: the chosen symbols' orders are gone on the exchange, audited under the
 token's name; a viewer token, a missing reason or an unclear scope change nothing."""
 
+import re
+
 import pytest
 
 from heartbeats.desk.killswitch import cancel as killswitch
@@ -30,6 +32,35 @@ def test_an_operator_token_cancels_an_accounts_orders(operator_token, sim_desk):
     }
     # The countdowns stay armed unless asked.
     assert all(p.armed for p in account.policies.all())
+
+
+def test_the_results_say_how_many_orders_it_found_and_cancelled_per_symbol(
+    operator_token, sim_desk, client, viewer
+):
+    _, api = operator_token
+    sim, account = sim_desk["sim"], sim_desk["accounts"][0]
+    sim.exchange.place_order(account.api_key, "BTCUSDT", price="1000")
+    sim.exchange.place_order(account.api_key, "BTCUSDT", side="SELL", price="900000")
+    sim.exchange.place_algo_order(account.api_key, "BTCUSDT", trigger_price="500")
+    sim.exchange.place_order(account.api_key, "ETHUSDT", price="1000")
+    response = api.post("cancel-orders", {"reason": "runaway bot", "account": account.pk})
+    operation = Operation.objects.get(pk=response.json()["id"])
+    killswitch.wait(operation)
+    found = {
+        (c["symbol"], c["kind"]): c["found"] for c in api.get(f"operations/{operation.pk}").json()["cancels"]
+    }
+    assert found == {
+        ("BTCUSDT", "orders"): 2,
+        ("BTCUSDT", "algo"): 1,
+        ("ETHUSDT", "orders"): 1,
+        ("ETHUSDT", "algo"): 0,
+    }
+    client.force_login(viewer)
+    page = client.get(f"/operations/{operation.pk}/").content.decode()
+    assert "Found 3 open orders and 1 conditional order on 2 symbols; cancelled all of them." in page
+    btc = re.search(r'data-cancel="sim-a BTCUSDT orders"(.*?)</tr>', page, re.S).group(1)
+    assert re.search(r'data-cell="found">2<', btc) and re.search(r'data-cell="cancelled">2<', btc)
+    assert "acts on no policy" not in page
 
 
 def test_a_token_that_disarms_too_is_named_on_the_disarm_as_well(operator_token, sim_desk):
@@ -82,3 +113,23 @@ def test_a_scope_with_no_policy_says_which(operator_token, sim_desk):
     response = api.post("cancel-orders", {"reason": "x", "strategy": strategy.pk})
     assert response.status_code == 404
     assert response.json()["detail"] == f"No policy belongs to strategy {strategy.pk}. Nothing was cancelled."
+
+
+def test_the_summary_says_what_was_not_done_and_what_went_uncounted():
+    from heartbeats.models.orders import OrderCancel
+    from heartbeats.views.operations import _cancel_summary
+
+    def row(symbol, kind, state, found):
+        return OrderCancel(account_label="a", symbol=symbol, kind=kind, state=state, found=found)
+
+    rows = [
+        row("BTCUSDT", "orders", "done", 2),
+        row("BTCUSDT", "algo", "done", None),
+        row("ETHUSDT", "orders", "skipped", None),
+        row("ETHUSDT", "algo", "skipped", None),
+    ]
+    assert _cancel_summary(rows) == (
+        "Found 2 open orders and 0 conditional orders on 2 symbols; 2 requests not done (see the errors "
+        "below). 1 request cancelled without counting first (the minute's weight left room for the cancels "
+        "only)."
+    )

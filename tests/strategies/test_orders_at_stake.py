@@ -1,7 +1,8 @@
 """Orders at stake: read from the exchange within the weight budget, shown on the board, and a lapse seen in
 the exchange's own answer."""
 
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -10,6 +11,7 @@ from django.utils import timezone
 from heartbeats.desk.killswitch import stake
 from heartbeats.domain import ratelimits
 from heartbeats.models import CountdownPolicy, OrdersAtStake, Outcome
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,3 +107,65 @@ def test_a_large_account_is_read_whole_in_two_requests(simulator, make_account, 
     }
     assert counts[names[0]] == (1, 0) and counts[names[1]] == (0, 1) and counts[names[2]] == (0, 0)
     assert len(counts) == 21
+
+
+def test_the_figure_follows_a_cancel_orders_press_and_a_disarm_within_the_boards_refresh(
+    simulator, make_account, make_policy, client, viewer, settings
+):
+    from heartbeats.desk import actions
+    from heartbeats.desk.killswitch import cancel
+
+    settings.STAKE_READING = True  # off in the tests' settings: no duty reads behind other tests' backs
+    account = make_account()
+    policy = make_policy(account, "BTCUSDT", interval_s=30, countdown_ms=120_000)
+    armed(policy)
+    simulator.exchange.place_order(account.api_key, "BTCUSDT", price="1000")
+    simulator.exchange.place_order(account.api_key, "BTCUSDT", side="SELL", price="900000")
+    assert stake.refresh_round() == 1
+    client.force_login(viewer)
+    status = lambda: client.get(reverse("status_json")).json()["policies"][0]  # noqa: E731
+    assert status()["stake_text"] == "2 orders at stake"
+    pressed = time.monotonic()
+    cancel.cancel_orders([policy.pk], reason="runaway strategy")
+    wait_for(lambda: status()["stake_text"] == "0 orders at stake", timeout=5, message="0 orders shown")
+    # The board polls every second (live.js): its next poll after the press shows the orders gone.
+    assert time.monotonic() - pressed < 1.0
+    # A disarm (someone may place or pull orders around it) is read again at the duty's next round.
+    simulator.exchange.place_order(account.api_key, "BTCUSDT", price="1000")
+    actions.disarm(policy.pk, user=None, ip="127.0.0.1")
+    assert stake.refresh_round() == 1
+    assert status()["stake_text"] == "1 order at stake"
+
+
+def test_a_lapse_is_read_at_once_and_dated_by_the_exchanges_own_record(
+    simulator, make_account, make_policy, client, viewer
+):
+    account = make_account()
+    policy = make_policy(account, "ETHUSDT", interval_s=1, countdown_ms=5000)
+    armed(policy)
+    simulator.exchange.place_order(account.api_key, "ETHUSDT", price="1000")
+    stake.refresh_round()
+    # Read 6 s ago; then the countdown ran out (last beat 10 s ago) and the exchange cancelled the order.
+    armed(policy, sent_ago=10)
+    OrdersAtStake.objects.update(checked_at=timezone.now() - timedelta(seconds=6))
+    exchange_account = simulator.exchange.account(account.api_key)
+    [order] = simulator.exchange.open_orders(account.api_key, "ETHUSDT")
+    gone = simulator.exchange.cancel_order(exchange_account, "ETHUSDT", order_id=order["orderId"])
+    assert stake.refresh_round() == 1  # not waiting for the minute's reading
+    row = OrdersAtStake.objects.get(pk=policy.pk)
+    assert row.orders == 0 and row.gone_count == 1
+    assert row.gone_at == datetime.fromtimestamp(gone.update_ms / 1000, UTC)
+    assert simulator.exchange.requests_log("/fapi/v1/order")  # asked the exchange about the order
+
+
+def test_an_old_figure_says_when_it_was_read(simulator, make_account, make_policy, client, viewer):
+    account = make_account()
+    policy = make_policy(account, "BTCUSDT", interval_s=30, countdown_ms=120_000)
+    armed(policy)
+    simulator.exchange.place_order(account.api_key, "BTCUSDT", price="1000")
+    stake.refresh_round()
+    read_at = timezone.now() - timedelta(seconds=30)
+    OrdersAtStake.objects.update(checked_at=read_at)
+    client.force_login(viewer)
+    data = client.get(reverse("status_json")).json()["policies"][0]
+    assert data["stake_text"] == f"1 order at stake (as of {read_at:%H:%M:%S})"

@@ -126,6 +126,30 @@ class TestRecentLapses:
         found = sorted(lapse.policy_id for lapse in recent_lapses(T0, 60_000))
         assert found == sorted([policy.pk, stopped.pk])
 
+    def test_it_finds_a_lapse_ended_by_a_beat_on_time_after_a_strategy_held_it(self, engine_stopped_once):
+        policy, _ = engine_stopped_once
+        held = make_policy(policy.account, "XRPUSDT", "armed", countdown_ms=60_000, interval_s=10)
+        _steady(held, 400, 200)  # the strategy went quiet 210 s ago: the engine holds the arms back
+        assert len(recent_lapses(T0, 60_000)) == 1
+        for s in range(200, 100, -10):
+            _beat(held, T0 - timedelta(seconds=s), outcome="skipped")
+        assert len(recent_lapses(T0, 60_000)) == 1  # ran out, not resumed: nothing ended yet
+        # The strategy pings again: the next arm is due now and goes on time.
+        _beat(held, T0 - timedelta(seconds=1), due=T0 - timedelta(seconds=1, milliseconds=2))
+        found = {lapse.policy_id: lapse for lapse in recent_lapses(T0, 60_000)}
+        assert set(found) == {policy.pk, held.pk}
+        assert found[held.pk].expired_at == T0 - timedelta(seconds=210 - 60)
+
+    def test_it_finds_it_too_when_the_hold_began_before_the_process_first_read_the_window(self, db):
+        held = make_policy(make_account("desk-a"), "XRPUSDT", "armed", countdown_ms=60_000, interval_s=10)
+        _steady(held, 400, 200)
+        for s in range(200, 100, -10):
+            _beat(held, T0 - timedelta(seconds=s), outcome="skipped")
+        assert recent_lapses(T0, 60_000) == []  # read whole: held, nothing ended yet
+        _beat(held, T0 - timedelta(seconds=1), due=T0 - timedelta(seconds=1, milliseconds=2))
+        [lapse] = recent_lapses(T0, 60_000)
+        assert (lapse.policy_id, lapse.expired_at) == (held.pk, T0 - timedelta(seconds=210 - 60))
+
     def test_it_reads_the_window_again_when_the_beats_it_knew_are_gone(self, engine_stopped_once):
         assert len(recent_lapses(T0, 60_000)) == 1
         Beat.objects.all().delete()
@@ -161,6 +185,7 @@ class TestPages:
         assert f"Orders cancelled {expired}" in html
 
     def test_it_keeps_the_banner_hidden_when_nothing_ran_out(self, as_viewer, desk):
+        desk["expired"].delete()  # running out now: that one is shown (below)
         html = as_viewer.get(reverse("board")).content.decode()
         assert re.search(r'data-banner="lapsed" hidden', html)
 
@@ -171,3 +196,24 @@ class TestPages:
         assert len(re.findall(r'<rect class="chart-lapse"', html)) == 1
         # The latency line does not bridge the lapse: one line before it, one after.
         assert len(re.findall(r'<polyline class="chart-line"', html)) == 2
+
+    def test_it_shows_a_countdown_running_out_now_in_the_api_the_banner_and_the_policy_page(
+        self, as_viewer, engine_stopped_once
+    ):
+        """A silent strategy's countdown ran out: no beat ends the lapse, yet the orders are gone now."""
+        from tests.api.conftest import ApiClient, make_token
+
+        silent = make_policy(make_account("desk-b"), "DOGEUSDT", "expired", countdown_ms=60_000)
+        expired_at = silent.last_arm_sent_at + timedelta(milliseconds=60_000)
+        data = ApiClient(make_token("status bot", "viewer")[1]).get("status").json()
+        first = data["lapses"][0]
+        assert (first["policy"], first["expired_at_ms"], first["resumed_at_ms"]) == (
+            silent.pk,
+            int(expired_at.timestamp() * 1000),
+            None,
+        )
+        html = as_viewer.get(reverse("board")).content.decode()
+        banner = re.search(r'data-banner="lapsed"(.*?)</div>', html, re.S).group(0)
+        assert "desk-b DOGEUSDT</a> ran out at" in banner and "not beaten since." in banner
+        page = as_viewer.get(reverse("policy", args=[silent.pk])).content.decode()
+        assert f"Ran out at {expired_at:%Y-%m-%d %H:%M:%S} UTC; not beaten since." in page

@@ -62,6 +62,11 @@ def test_it_lists_every_operation_that_touched_the_policy_whoever_made_it(
         ends_at=now + timedelta(hours=1),
         policy_ids=[ada.pk],
     )
+    created = Operation.objects.get(action=Action.WINDOW_CREATE)
+    extended = maintenance.extend(
+        window.pk, user=operator, ip="10.0.0.4", reason="longer", ends_at=window.ends_at + timedelta(hours=1)
+    )
+    window.refresh_from_db()
     [start] = maintenance.apply_due(window.starts_at)
     [end] = maintenance.apply_due(window.ends_at)
     # An API token cancels its orders (nothing sent here: the audit trail is what is looked at).
@@ -81,7 +86,17 @@ def test_it_lists_every_operation_that_touched_the_policy_whoever_made_it(
     other = actions.disarm(desk["late"].pk, user=operator, ip="10.0.0.9", reason="not ADA")
 
     rows = _rows(_page(as_viewer, ada))
-    assert list(rows) == [hold.pk, cancel.pk, end.pk, start.pk, rearm.pk, selected.pk]  # newest first
+    newest_first = [hold.pk, cancel.pk, end.pk, start.pk, extended.pk, created.pk, rearm.pk, selected.pk]
+    assert list(rows) == newest_first
+    # Scheduling the window, and moving its end, touched it before anything was disarmed.
+    assert rows[created.pk].endswith(
+        f"Maintenance window created Covered by a maintenance window (generation {g + 2}) olga 10.0.0.3 "
+        "exchange maintenance Details"
+    )
+    assert rows[extended.pk].endswith(
+        f"Maintenance window extended Covered by a maintenance window (generation {g + 2}) olga 10.0.0.4 "
+        "longer Details"
+    )
     assert other.pk not in rows
     assert rows[selected.pk].endswith(
         f"Disarm selected Disarmed (generation {g + 1}) olga 10.0.0.1 ADA venue halt Results"

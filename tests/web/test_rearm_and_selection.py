@@ -5,6 +5,8 @@ import re
 import time
 
 import pytest
+from django.db.models import F
+from django.db.models.functions import Now
 from django.urls import reverse
 
 from heartbeats.desk import actions
@@ -57,6 +59,34 @@ class TestRearm:
         page = as_operator.get(reverse("operation", args=[op.pk])).content.decode()
         assert "Re-arm" in page and 'data-count="armed"' in page
         assert 'id="rearm"' not in as_operator.get(reverse("operation", args=[source.pk])).content.decode()
+
+    def test_the_disarm_alls_results_link_the_rearm_and_say_what_is_current(
+        self, as_operator, operator, disarmed_desk
+    ):
+        source = disarmed_desk["operation"]
+        armed = disarmed_desk["armed"]
+        # The exchange acknowledged the Disarm all's zero for BTCUSDT; then someone re-armed.
+        CountdownPolicy.objects.filter(pk=armed.pk).update(
+            disarm_acked_generation=F("generation"), disarm_acked_at=Now()
+        )
+        rearm = actions.rearm(source, user=operator, ip="10.1.2.3", reason="incident over")
+        # The engine acknowledged the re-arm of BTCUSDT: its status is armed again.
+        CountdownPolicy.objects.filter(pk=armed.pk).update(
+            last_arm_generation=F("generation"), last_arm_sent_at=Now(), last_outcome="confirmed"
+        )
+        page = as_operator.get(reverse("operation", args=[source.pk])).content.decode()
+        later = re.search(r'id="later-operations">(.*?)</section>', page, re.S).group(1)
+        assert (
+            f'<a href="/operations/{rearm.pk}/">Re-arm #{rearm.pk}</a>' in later and "incident over" in later
+        )
+        row = re.search(rf'<tr data-policy-id="{armed.pk}">(.*?)</tr>', page, re.S).group(1)
+        assert "Disarmed" in row  # what the Disarm all did
+        now = re.search(r'data-cell="now">([^<]*)<', row).group(1)
+        assert now == "Armed; heartbeats on time."  # and what is current, apart
+        assert f'since <a href="/operations/{rearm.pk}/" data-cell="after">Re-arm #{rearm.pk}</a>' in row
+        results = as_operator.get(reverse("operation_json", args=[source.pk])).json()["results"]
+        mine = next(r for r in results if r["policy"] == armed.pk)
+        assert (mine["result"], mine["now"], mine["after_id"]) == ("disarmed", now, rearm.pk)
 
     def test_it_leaves_alone_a_policy_someone_changed_since(self, as_operator, operator, disarmed_desk):
         armed_by_hand = disarmed_desk["armed"]

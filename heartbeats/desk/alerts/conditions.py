@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from heartbeats.desk.presenters import CLOCK_OFFSET_WARN_MS, Snapshot
+from heartbeats.formats.durations import duration
 from heartbeats.models import Status
 from heartbeats.models.alerts import AlertEvent
 
@@ -254,10 +255,9 @@ def _egress_conditions(snap: Snapshot) -> list[Condition]:
                 snap.now,
             )
         if e.clock_offset_ms is not None and abs(e.clock_offset_ms) > CLOCK_OFFSET_WARN_MS:
-            detail = f"This host's clock is {e.clock_offset_ms:+d} ms off the exchange's."
-            add(
-                AlertEvent.CLOCK_SKEW, f"Clock skew{where}: {e.clock_offset_ms:+d} ms", detail, snap.now, hold
-            )
+            offset = ("+" if e.clock_offset_ms > 0 else "") + duration(e.clock_offset_ms)
+            detail = f"This host's clock is {offset} off the exchange's."
+            add(AlertEvent.CLOCK_SKEW, f"Clock skew{where}: {offset}", detail, snap.now, hold)
         near = e.limit and e.measured is not None and e.measured >= WEIGHT_NEAR * e.limit
         over = e.available is not None and e.available < 0
         if near or over:

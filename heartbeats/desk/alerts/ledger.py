@@ -445,7 +445,10 @@ def _queue(channel, condition, kind, now, *, event=None, title=None, body=None, 
 def _announce_missed_lapses(snap, channels, now) -> int:
     """A countdown that ran out and was armed again between two evaluations never showed as `expired` here,
     but the exchange cancelled its orders all the same: the beats tell (lapses.py), and it is told once."""
-    recent = [row for row in snap.lapses if now - row.lapse.resumed_at <= LAPSE_LOOKBACK]
+    # A lapse still running shows as `expired`, which is told as a condition of its own.
+    recent = [
+        row for row in snap.lapses if row.lapse.resumed_at and now - row.lapse.resumed_at <= LAPSE_LOOKBACK
+    ]
     if not recent:
         return 0
     told = {}

@@ -19,11 +19,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from heartbeats.desk import actions
+from heartbeats.desk.killswitch import stake
 from heartbeats.domain import audit, budget, ratelimits
 from heartbeats.domain.clients import client_for
 from heartbeats.domain.validation import plain_reason
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 MAX_PARALLEL = 64
 # Each DELETE weighs 1; a clock measurement per account 1.
 CANCEL_WEIGHT = 1
+# Listing a symbol's open (or algo) orders just before its cancel, so the results say how many it found:
+# GET openOrders / openAlgoOrders with a symbol, weight 1. Only from what the cancels leave this minute.
+COUNT_WEIGHT = 1
 
 
 def kinds_for(venue: str) -> list[str]:
@@ -159,6 +164,11 @@ def results(operation: Operation) -> list[OrderCancel]:
 def _send_logged(operation_id: int) -> None:
     try:
         _send(operation_id)
+        # The board's orders at stake follow at once, not at the duty's next round.
+        if settings.STAKE_READING:
+            stake.refresh_round(
+                only=OrderCancel.objects.filter(operation_id=operation_id).values_list("policy_id", flat=True)
+            )
     except Exception:
         log.exception("cancel orders now #%d failed", operation_id)
     finally:
@@ -194,6 +204,9 @@ def _send(operation_id: int) -> None:
             fits, over = mine[: spare // CANCEL_WEIGHT], mine[spare // CANCEL_WEIGHT :]
             spare -= CANCEL_WEIGHT * len(fits)
             _skip(over, "this address's request weight for this minute is spent")
+            for row in fits[: spare // COUNT_WEIGHT]:  # a cancel never waits for room to count
+                row.count_first = True
+                spare -= COUNT_WEIGHT
             try:
                 options = EngineConfig.from_settings().client_options(
                     pool_maxsize=min(MAX_PARALLEL, len(fits))
@@ -268,7 +281,24 @@ def _lane(rows, clients) -> None:
         connections.close_all()
 
 
+def _count(row: OrderCancel, client) -> int | None:
+    """How many orders of this kind the symbol holds now (None: not asked, or the exchange did not say)."""
+    if not getattr(row, "count_first", False):
+        return None
+    try:
+        listed = (
+            client.open_algo_orders(row.symbol)
+            if row.kind == OrderKind.ALGO
+            else client.open_orders(row.symbol)
+        )
+    except Exception as exc:  # informative only: the cancel goes all the same
+        log.info("cancel orders now: %s %s not counted (%s)", row.symbol, row.kind, exc)
+        return None
+    return len(listed)
+
+
 def _cancel_one(row: OrderCancel, client) -> None:
+    found = _count(row, client)
     started = time.time()
     try:
         if row.kind == OrderKind.ALGO:
@@ -283,14 +313,24 @@ def _cancel_one(row: OrderCancel, client) -> None:
             error=str(exc)[:300],
             http_status=getattr(exc, "http_status", None),
             started=started,
+            found=found,
         )
     else:
-        _finish(row.pk, CancelState.DONE, http_status=200, started=started)
+        _finish(row.pk, CancelState.DONE, http_status=200, started=started, found=found)
 
 
-def _finish(pk: int, state: str, *, error: str = "", http_status=None, started: float | None = None) -> None:
+def _finish(
+    pk: int,
+    state: str,
+    *,
+    error: str = "",
+    http_status=None,
+    started: float | None = None,
+    found: int | None = None,
+) -> None:
     now = time.time()
     OrderCancel.objects.filter(pk=pk).update(
+        found=found,
         state=state,
         error=error,
         http_status=http_status,

@@ -2,27 +2,41 @@
 within the weight budget, so the board shows what a lapse would cancel, and a lapse is confirmed by the
 exchange's own answer (the orders are gone after an expiry).
 
-One process at a time reads (the "stake" duty, like alerting): a round every ROUND_EVERY seconds reads the
-policies whose reading is oldest, each at most every STAKE_EVERY seconds, and only from what an address has
-left this minute after the policies' heartbeats and the reserve kept for Disarm all (budget.py): reading
-orders never earns a 429. Network I/O happens outside any transaction; each reading is one UPDATE.
+One process at a time reads (the "stake" duty, like alerting): a round every ROUND_EVERY seconds reads
+each armed policy at most every STAKE_EVERY seconds, and at once the policies whose orders something has just
+changed: a Cancel orders now answered, an arm or a disarm, a countdown that ran out (`_changed_since`). It
+reads only from what an address has left this minute after the policies' heartbeats and the reserve kept for
+Disarm all (budget.py): reading orders never earns a 429. Network I/O happens outside any transaction; each
+reading is one UPDATE. A figure older than STALE_AFTER is shown "as of" its reading (presenters).
 """
 
 import logging
-from datetime import timedelta
+from collections import namedtuple
+from datetime import UTC, datetime, timedelta
 
+from django.db.models import Max
 from django.utils import timezone
 
 from heartbeats.domain import budget, ratelimits
+from heartbeats.domain.policy_facts import load_policies
 from heartbeats.engine import fallback
 from heartbeats.engine.config import EngineConfig
-from heartbeats.models import CountdownPolicy, Status, Venue
-from heartbeats.models.orders import OrdersAtStake
+from heartbeats.models import ExchangeAccount, Status, Venue
+from heartbeats.models.orders import CancelState, OrderCancel, OrdersAtStake
 
 log = logging.getLogger(__name__)
 
 STAKE_EVERY = 60.0
-ROUND_EVERY = 10.0
+# A round that finds nothing due costs three small queries; it runs every second so that a change is read
+# within the board's refresh (live.js polls every second).
+ROUND_EVERY = 1.0
+# A figure older than this is shown with the time of its reading.
+STALE_AFTER = timedelta(seconds=5)
+# After a countdown ran out, its orders are read again until this long past the conservative expiry: the
+# exchange started the countdown a little after we sent it, so its orders go a little later.
+EXPIRY_SLACK = timedelta(seconds=3)
+# GET order (weight 1): the exchange's record of an order gone, for when it went.
+QUERY_WEIGHT = 1
 # Per policy and reading: GET openOrders?symbol (1) and, on USD-M, GET openAlgoOrders?symbol (1).
 WEIGHT_PER_READING = {Venue.USDM: 2, Venue.COINM: 1}
 # The same for a whole account (no symbol): 40 each. Chosen from ACCOUNT_WIDE_FROM symbols due on an account:
@@ -44,19 +58,38 @@ def weight_per_minute(policies) -> int:
     return int(reading * 60 / STAKE_EVERY)
 
 
-def refresh_round(now=None) -> int:
-    """One round: read the due policies, address by address, within each address's spare weight. Returns
-    how many were read."""
+def refresh_round(now=None, *, only=None) -> int:
+    """One round: read the due policies, those something just changed first, address by address, within
+    each address's spare weight; with `only` (policy ids), those at once, e.g. the moment a Cancel orders
+    now has its answers. Returns how many were read.
+
+    It runs every second, so it decides on plain rows (policy_facts, as the board does) and loads an
+    account's keys only when one of its policies is due."""
     now = now or timezone.now()
-    due_before = now - timedelta(seconds=STAKE_EVERY)
-    policies = list(
-        CountdownPolicy.objects.select_related("account")
-        .filter(armed=True, account__enabled=True)
-        .order_by("pk")
-    )
-    checked = dict(OrdersAtStake.objects.values_list("policy_id", "checked_at"))
-    due = [p for p in policies if checked.get(p.pk) is None or checked[p.pk] <= due_before]
-    due.sort(key=lambda p: checked.get(p.pk) or now - timedelta(days=1))
+    policies = sorted((p for p in load_policies() if p.account.enabled), key=lambda p: p.pk)
+    readings = {
+        row[0]: _Reading(*row[1:])
+        for row in OrdersAtStake.objects.order_by().values_list(
+            "policy_id", "checked_at", "orders", "order_id"
+        )
+    }
+    if only is not None:
+        urgent, routine = set(only), set()
+    else:
+        cancelled = _cancelled_since(now - timedelta(seconds=STAKE_EVERY))
+        urgent = {p.pk for p in policies if _changed_since(p, readings.get(p.pk), cancelled, now)}
+        due_before = now - timedelta(seconds=STAKE_EVERY)
+        routine = {
+            p.pk
+            for p in policies
+            if p.armed and (getattr(readings.get(p.pk), "checked_at", None) or due_before) <= due_before
+        }
+    due = [p for p in policies if p.pk in urgent or p.pk in routine]
+    if not due:
+        return 0
+    oldest = now - timedelta(days=1)
+    due.sort(key=lambda p: (p.pk not in urgent, getattr(readings.get(p.pk), "checked_at", None) or oldest))
+    keys = ExchangeAccount.objects.in_bulk({p.account_id for p in due})
     by_address = {}
     for p in due:
         by_address.setdefault((p.account.egress, p.account.base_url), {}).setdefault(p.account_id, []).append(
@@ -66,32 +99,80 @@ def refresh_round(now=None) -> int:
     for (egress, base_url), accounts in by_address.items():
         # Kept free: what Disarm all of every policy here needs, plus a minute of their heartbeats.
         on_egress = [p for p in policies if p.account.egress == egress]
-        spare = budget.spare_weight(egress, base_url, budget.Purpose.READ, policies=on_egress).weight
-        for mine in accounts.values():
-            account = mine[0].account
+        allowance = _Allowance(
+            budget.spare_weight(egress, base_url, budget.Purpose.READ, policies=on_egress).weight
+        )
+        for account_id, mine in accounts.items():
+            account = keys.get(account_id)
+            if account is None:  # deleted since the first read
+                continue
             per_symbol = WEIGHT_PER_READING.get(account.venue, 1)
-            whole = WHOLE_ACCOUNT_WEIGHT * per_symbol
-            if len(mine) >= ACCOUNT_WIDE_FROM and spare >= whole:
-                spare -= whole
-                _read_account(account, [p for p in policies if p.account_id == account.pk])
+            if len(mine) >= ACCOUNT_WIDE_FROM and allowance.take(WHOLE_ACCOUNT_WEIGHT * per_symbol):
+                shown = [p for p in policies if p.account_id == account_id and (p.armed or p.pk in readings)]
+                _read(account, shown, readings, allowance, symbol=None)
                 read += len(mine)
                 continue
             for policy in mine:
-                if spare < per_symbol:
+                if not allowance.take(per_symbol):
                     break
-                spare -= per_symbol
-                _read(account, [policy], symbol=policy.symbol)
+                _read(account, [policy], readings, allowance, symbol=policy.symbol)
                 read += 1
     return read
 
 
-def _read_account(account, policies) -> None:
-    _read(account, policies, symbol=None)
+# The last reading of a policy, as the round needs it.
+_Reading = namedtuple("_Reading", ("checked_at", "orders", "order_id"))
 
 
-def _read(account, policies, *, symbol: str | None) -> None:
+class _Allowance:
+    """What a round may still spend from one address this minute."""
+
+    def __init__(self, weight: int):
+        self.weight = weight
+
+    def take(self, weight: int) -> bool:
+        if weight > self.weight:
+            return False
+        self.weight -= weight
+        return True
+
+
+def _cancelled_since(since) -> dict[int, datetime]:
+    """Policy id -> when a Cancel orders now last finished cancelling its symbol's orders, since `since`."""
+    rows = (
+        OrderCancel.objects.filter(finished_at__gte=since, state=CancelState.DONE, policy__isnull=False)
+        .values("policy_id")
+        .annotate(last=Max("finished_at"))
+    )
+    return {r["policy_id"]: r["last"] for r in rows}
+
+
+def _changed_since(policy, reading, cancelled: dict, now) -> bool:
+    """Whether something changed this policy's orders, or may have, since its last reading: a Cancel orders
+    now answered, an arm or a disarm, or its countdown ran out (the one status function says so)."""
+    checked = reading.checked_at if reading is not None else None
+    if checked is None:
+        return False  # never read: an armed one is due anyway, a disarmed one has nothing to show
+    if policy.desired_changed_at is not None and policy.desired_changed_at > checked:
+        return True
+    if cancelled.get(policy.pk) is not None and cancelled[policy.pk] > checked:
+        return True
+    if policy.last_arm_sent_at is None or not policy.last_arm_countdown_ms:
+        return False  # never armed on the exchange: nothing ran out
+    expiry = policy.last_arm_sent_at + timedelta(milliseconds=policy.last_arm_countdown_ms)
+    if expiry > now or expiry + EXPIRY_SLACK <= checked:
+        return False  # still running, or read since it ran out: the cheap test every policy takes each second
+    status = policy.status(now)
+    return (
+        status.state == Status.EXPIRED
+        and status.expires_at is not None
+        and checked < status.expires_at + EXPIRY_SLACK
+    )
+
+
+def _read(account, policies, readings: dict, allowance: _Allowance, *, symbol: str | None) -> None:
     """Read the open orders (and algo orders) of one symbol, or of the whole account, and store them for
-    `policies`."""
+    `policies`. When a policy's orders went with its countdown, ask the exchange when (`_gone_at`)."""
     values = {"checked_at": timezone.now(), "error": ""}
     orders = algo = None
     client = None
@@ -105,31 +186,61 @@ def _read(account, policies, *, symbol: str | None) -> None:
     except Exception as exc:  # the reading is informative: say what went wrong, keep the last figures
         error = exc
         values["error"] = f"Orders not read: {exc}"[:300]
+    try:
+        for policy in policies:
+            mine = dict(values)
+            if orders is not None:
+                own = [o for o in orders if o.get("symbol", policy.symbol) == policy.symbol]
+                mine.update(
+                    orders=len(own),
+                    order_id=_order_id(own),
+                    buy_notional=_notional(own, "BUY"),
+                    sell_notional=_notional(own, "SELL"),
+                    algo_orders=None
+                    if algo is None
+                    else sum(o.get("symbol", policy.symbol) == policy.symbol for o in algo),
+                )
+            _store(policy, mine, readings.get(policy.pk), client, allowance)
     finally:
         if client is not None:
             ratelimits.observe(account.egress, account.base_url, client, error)
-    for policy in policies:
-        mine = dict(values)
-        if orders is not None:
-            own = [o for o in orders if o.get("symbol", policy.symbol) == policy.symbol]
-            mine.update(
-                orders=len(own),
-                buy_notional=_notional(own, "BUY"),
-                sell_notional=_notional(own, "SELL"),
-                algo_orders=None
-                if algo is None
-                else sum(o.get("symbol", policy.symbol) == policy.symbol for o in algo),
-            )
-        _store(policy, mine)
 
 
-def _store(policy, values: dict) -> None:
+def _order_id(orders) -> int | None:
+    for o in orders:
+        try:
+            return int(o["orderId"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
+
+
+def _store(policy, values: dict, row, client, allowance: _Allowance) -> None:
     now = values["checked_at"]
-    row = OrdersAtStake.objects.filter(pk=policy.pk).first()
     emptied = row is not None and not values["error"] and (row.orders or 0) > 0 and values.get("orders") == 0
     if emptied and (policy.status(now).state == Status.EXPIRED or _lapsed_recently(policy, now)):
-        values.update(gone_at=now, gone_count=row.orders)
+        values.update(
+            gone_at=_gone_at(client, policy.symbol, row.order_id, allowance) or now, gone_count=row.orders
+        )
     OrdersAtStake.objects.update_or_create(policy_id=policy.pk, defaults=values)
+
+
+def _gone_at(client, symbol: str, order_id: int | None, allowance: _Allowance) -> datetime | None:
+    """When the exchange cancelled (or expired) an order of the last reading, from its own record of it
+    (`updateTime`); None when it cannot tell or the minute's weight is spent."""
+    if client is None or order_id is None or not allowance.take(QUERY_WEIGHT):
+        return None
+    try:
+        order = client.query_order(symbol, order_id)
+    except Exception as exc:  # informative only: the reading's own time stands in
+        log.info("orders at stake: order %s of %s not read (%s)", order_id, symbol, exc)
+        return None
+    if order.get("status") not in ("CANCELED", "EXPIRED"):
+        return None
+    try:
+        return datetime.fromtimestamp(int(order["updateTime"]) / 1000, UTC)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _lapsed_recently(policy, now) -> bool:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from heartbeats.desk.strategies.silence import cancel_for, held_targets
 from heartbeats.domain import audit, throttle
 from heartbeats.domain.validation import plain_reason
+from heartbeats.formats.durations import duration
 from heartbeats.models import Action, Effect
 from heartbeats.models.strategies import HoldReason, PingKind, Strategy, StrategyPing
 
@@ -93,7 +94,13 @@ def record(key: str, ip: str | None, *, fail: bool = False) -> str | None:
                     Strategy.objects.filter(pk=pk).update(
                         held_reason=HoldReason.SILENT, held_since=last + timedelta(seconds=grace)
                     )
-                    _audit(Action.STRATEGY_SILENT, pk, name, ip, f"no ping for {grace} s before this one")
+                    _audit(
+                        Action.STRATEGY_SILENT,
+                        pk,
+                        name,
+                        ip,
+                        f"no ping for {duration(grace * 1000)} before this one",
+                    )
                 Strategy.objects.filter(pk=pk).update(**pinged)
                 outcome = "HELD"
         else:
@@ -106,7 +113,10 @@ def record(key: str, ip: str | None, *, fail: bool = False) -> str | None:
         cancel_for(Strategy.objects.get(pk=pk), why=f"strategy {name} reported a failure (/fail)")
     elif silence and not held and row["cancel_when_silent"]:
         # The silence ended before the latch saw it (latch_silences), so its at-once cancel is owed here.
-        cancel_for(Strategy.objects.get(pk=pk), why=f"strategy {name} went silent for more than {grace} s")
+        cancel_for(
+            Strategy.objects.get(pk=pk),
+            why=f"strategy {name} went silent for more than {duration(grace * 1000)}",
+        )
     return outcome
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.domain import audit
+from heartbeats.formats.durations import duration
 from heartbeats.models import Action, CountdownPolicy, Effect
 from heartbeats.models.strategies import HoldReason, Strategy
 
@@ -42,7 +43,8 @@ def latch_silences(now: datetime | None = None) -> list[int]:
                 user=None,
                 ip=None,
                 username="strategy watch",
-                reason=f"strategy {strategy.name}: no ping for {grace} s (last at {last:%H:%M:%S} UTC)",
+                reason=f"strategy {strategy.name}: no ping for {duration(grace * 1000)} "
+                f"(last at {last:%H:%M:%S} UTC)",
                 targets=held_targets(strategy.pk, Effect.HELD),
             )
         latched.append(pk)

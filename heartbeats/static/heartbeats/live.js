@@ -117,10 +117,10 @@
       link.href = policyUrl.replace("ID", String(l.policy));
       link.textContent = l.account + " " + l.symbol;
       li.appendChild(link);
-      var resumed = l.resumed_by === "arm" ? "armed again" : "disarmed";
-      li.appendChild(document.createTextNode(
-        " ran out at " + fmtTime(l.expired_at_ms) + " UTC; " + resumed + " at " + fmtTime(l.resumed_at_ms) + " UTC."
-      ));
+      var resumed = l.resumed_at_ms === null
+        ? "not beaten since."
+        : (l.resumed_by === "arm" ? "armed again" : "disarmed") + " at " + fmtTime(l.resumed_at_ms) + " UTC.";
+      li.appendChild(document.createTextNode(" ran out at " + fmtTime(l.expired_at_ms) + " UTC; " + resumed));
       list.appendChild(li);
     });
     if (lapses.length > LAPSES_LISTED) {

@@ -18,7 +18,8 @@
         var result = tr.querySelector('[data-cell="result"]');
         result.className = "result result-" + r.result;
         result.textContent = r.result_label;
-        tr.querySelector('[data-cell="error"]').textContent = r.error || r.detail;
+        tr.querySelector('[data-cell="error"]').textContent = r.error;
+        tr.querySelector('[data-cell="now"]').textContent = r.now;
         tr.querySelector('[data-cell="attempts"]').textContent = String(r.attempts);
         tr.querySelector('[data-cell="at"]').textContent = r.at || "—";
       });

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('heartbeats', '0017_shared_throttle'),
+        ('heartbeats', '0020_target_covered_by_window'),
     ]
 
     operations = [
