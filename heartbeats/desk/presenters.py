@@ -555,14 +555,14 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
     elif status:
         rows = [r for r in rows if r.status.state == status]
     rows.sort(key=_sort_key(sort))
-    running, upcoming = maintenance_banners(now)
+    windows_on, upcoming = maintenance_banners(now)
     return Snapshot(
         now=now,
         rows=rows,
         egresses=_egress_states(now, policies_by_egress),
         counts=counts,
         lapses=lapses,
-        maintenance=running,
+        maintenance=windows_on,
         upcoming_maintenance=upcoming,
         alert_failures=failing_channels(),
         duty_failures=failing_duties(now),
