@@ -357,14 +357,20 @@ def _link(pk: int) -> str:
     return f"{reverse('maintenance')}#window-{pk}"
 
 
+def _ids(window: dict) -> list[int]:
+    """The ids of the policies a window disarmed; a stored key that is no id (a damaged row) is left out
+    rather than break the board."""
+    return [int(pk) for pk in window["disarmed"] or {} if str(pk).isdigit()]
+
+
 def _running_lines(windows: list[dict]) -> list[dict]:
     """ "Alpha desk BTCUSDT and Alpha desk ETHUSDT disarmed…" for a few policies, "12 policies disarmed…" for
     more."""
-    few = {int(pk) for w in windows if len(w["disarmed"] or {}) <= NAMED for pk in w["disarmed"] or {}}
+    few = {pk for w in windows if len(_ids(w)) <= NAMED for pk in _ids(w)}
     names = {p.pk: str(p) for p in CountdownPolicy.objects.with_account().filter(pk__in=few)} if few else {}
     lines = []
     for w in windows:
-        ids = [int(pk) for pk in w["disarmed"] or {}]
+        ids = _ids(w)
         named = sorted(names[pk] for pk in ids if pk in names)
         if not ids or len(named) < len(ids):  # many, or one deleted since: say how many
             named = []

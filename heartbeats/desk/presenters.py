@@ -87,7 +87,7 @@ class PolicyRow:
         if k is None or k.checked_at is None:
             return ""
         if k.orders is None:
-            return k.error[:80]
+            return k.error  # whole: the board wraps it rather than cut it mid-sentence
         text = f"{k.orders} order{'s' if k.orders != 1 else ''}"
         if k.algo_orders:
             text += f" + {k.algo_orders} conditional (may survive a lapse)"

@@ -79,10 +79,10 @@ class RowRenderer:
                 f' value="{pk}" data-cell="select" aria-label="Select {symbol} of {label}"></td>'
             )
         html += (
-            f'<td class="col-account" data-cell="account">{label}</td>'
+            f'<td class="col-account" data-cell="account" title="{label}">{label}</td>'
             f'<td class="col-venue col-opt" data-cell="venue">{escape(r.venue) if r else ""}</td>'
             f'<td class="col-symbol"><a data-cell="symbol" href="{self.url("policy", pk)}">{symbol}</a>'
-            f'<div class="account-inline" data-cell="account-inline">{label}</div></td>'
+            f'<div class="account-inline" data-cell="account-inline" title="{label}">{label}</div></td>'
             f'<td class="col-desired" data-cell="desired">{desired}</td>'
             f'<td class="col-status">'
             f'<span class="status{status_class}" data-cell="status">{status_label}</span>'

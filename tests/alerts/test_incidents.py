@@ -116,6 +116,7 @@ def test_an_engine_down_is_one_message_naming_the_late_policies_and_one_recovery
     assert receiver.titles() == ["Engine down"]
     message = receiver.messages[0]["message"]
     assert "Held up by it: 3 policies (3 late): desk-a BTCUSDT, desk-a ETHUSDT, desk-a SOLUSDT." in message
+    assert "3 armed policies depend on it; the first countdown runs out at" in message
 
     # The worker is back: the engine catches up with the late beats within their hold, and nobody hears of
     # them, late, after the fact.

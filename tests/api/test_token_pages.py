@@ -143,6 +143,17 @@ def test_the_header_links_to_it_for_exactly_the_roles_it_opens_for(
     }
 
 
+def test_the_header_links_only_to_pages_the_person_may_open(client, viewer, outsider):
+    pages = ("board", "maintenance", "strategies", "alerts", "api_tokens")
+    for person, expected in ((viewer, 200), (outsider, 403)):
+        client.force_login(person)
+        header = client.get(reverse("second_factor")).content.decode().split("<nav")[1].split("</nav>")[0]
+        for name in pages:
+            linked = f'href="{reverse(name)}"' in header
+            assert linked == (expected == 200), (person.username, name)
+            assert client.get(reverse(name)).status_code == expected, (person.username, name)
+
+
 def test_a_stale_second_factor_refuses_create_and_revoke(client, key_admin):
     device = give_app(key_admin)
     sign_in(client, key_admin)

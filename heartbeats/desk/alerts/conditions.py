@@ -230,7 +230,7 @@ def _egress_conditions(snap: Snapshot) -> list[Condition]:
                     f"No engine has been alive since {timezone.localtime(seen):%H:%M:%S}."
                     if seen
                     else "No engine has ever run for these accounts."
-                )
+                ) + _at_stake(snap, e.egress)
                 add(
                     AlertEvent.ENGINE_DOWN,
                     f"Engine down{where}",
@@ -269,6 +269,26 @@ def _egress_conditions(snap: Snapshot) -> list[Condition]:
             )
             add(AlertEvent.WEIGHT_NEAR_LIMIT, f"Weight budget near its limit{where}", detail, snap.now, hold)
     return found
+
+
+def _at_stake(snap: Snapshot, egress: str) -> str:
+    """What an engine being down leaves to run out: its armed policies and the first countdown to end."""
+    armed = [
+        r
+        for r in snap.rows
+        if r.policy.armed and r.policy.account.enabled and r.policy.account.egress == egress
+    ]
+    if not armed:
+        return ""
+    text = f" {len(armed)} armed {'policy' if len(armed) == 1 else 'policies'} depend on it"
+    ending = [r for r in armed if r.status.expires_at and r.status.expires_at > snap.now]
+    if ending:
+        first = min(ending, key=lambda r: r.status.expires_at)
+        text += (
+            f"; the first countdown runs out at {timezone.localtime(first.status.expires_at):%H:%M:%S} "
+            f"({first.policy.account.label} {first.policy.symbol})"
+        )
+    return text + "."
 
 
 def _until(until: datetime) -> str:

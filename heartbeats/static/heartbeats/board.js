@@ -47,8 +47,12 @@
       if (tr.className !== cls) tr.className = cls;
       tr.dataset.expiresAtMs = p.expires_at_ms === null ? "" : String(p.expires_at_ms);
       tr.dataset.countdownMs = String(p.countdown_ms);
-      text(cell(tr, "account"), p.account);
-      text(cell(tr, "account-inline"), p.account);
+      // The whole label on hover, where the column cuts a long one short.
+      ["account", "account-inline"].forEach(function (name) {
+        var c = cell(tr, name);
+        text(c, p.account);
+        if (c && c.title !== p.account) c.title = p.account;
+      });
       text(cell(tr, "venue"), p.venue);
       text(cell(tr, "symbol"), p.symbol);
       text(cell(tr, "desired"), p.armed ? "Armed" : "Disarmed");
