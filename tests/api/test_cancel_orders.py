@@ -6,6 +6,7 @@ import re
 import pytest
 
 from heartbeats.desk.killswitch import cancel as killswitch
+from heartbeats.desk.killswitch import stake
 from heartbeats.models import Action, Operation, OrderCancel
 from tests.strategies.conftest import make_strategy
 
@@ -43,6 +44,8 @@ def test_the_results_say_how_many_orders_it_found_and_cancelled_per_symbol(
     sim.exchange.place_order(account.api_key, "BTCUSDT", side="SELL", price="900000")
     sim.exchange.place_algo_order(account.api_key, "BTCUSDT", trigger_price="500")
     sim.exchange.place_order(account.api_key, "ETHUSDT", price="1000")
+    # What the board's orders at stake last read is what the press found: no listing delays a cancel.
+    stake.refresh_round(only=[p.pk for p in account.policies.all()])
     response = api.post("cancel-orders", {"reason": "runaway bot", "account": account.pk})
     operation = Operation.objects.get(pk=response.json()["id"])
     killswitch.wait(operation)

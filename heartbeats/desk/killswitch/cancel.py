@@ -32,7 +32,7 @@ from heartbeats.domain.validation import plain_reason
 from heartbeats.domain.work import lease_name, work
 from heartbeats.engine.config import EngineConfig
 from heartbeats.models import Action, CountdownPolicy, Duty, Effect, Operation, Venue
-from heartbeats.models.orders import CancelState, OrderCancel, OrderKind
+from heartbeats.models.orders import CancelState, OrderCancel, OrderKind, OrdersAtStake
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,10 @@ log = logging.getLogger(__name__)
 MAX_PARALLEL = 64
 # Each DELETE weighs 1; a clock measurement per account 1.
 CANCEL_WEIGHT = 1
-# Listing a symbol's open (or algo) orders just before its cancel, so the results say how many it found:
-# GET openOrders / openAlgoOrders with a symbol, weight 1. Only from what the cancels leave this minute.
-COUNT_WEIGHT = 1
+# What each request found is the guard's own last reading of that symbol's orders (orders at stake: at most
+# a minute old, a second after any change the guard makes), never a listing sent before the cancel: Binance's
+# answer to a cancel gives no count, and a listing first would make every cancel wait a round trip more.
+FOUND_FRESH = timedelta(seconds=120)
 
 
 def kinds_for(venue: str) -> list[str]:
@@ -204,9 +205,6 @@ def _send(operation_id: int) -> None:
             fits, over = mine[: spare // CANCEL_WEIGHT], mine[spare // CANCEL_WEIGHT :]
             spare -= CANCEL_WEIGHT * len(fits)
             _skip(over, "this address's request weight for this minute is spent")
-            for row in fits[: spare // COUNT_WEIGHT]:  # a cancel never waits for room to count
-                row.count_first = True
-                spare -= COUNT_WEIGHT
             try:
                 options = EngineConfig.from_settings().client_options(
                     pool_maxsize=min(MAX_PARALLEL, len(fits))
@@ -223,6 +221,7 @@ def _send(operation_id: int) -> None:
             jobs += fits
     if not jobs:
         return
+    _attach_readings(jobs)
     # Each account's clock once, in parallel; then every request at once, spread over a few threads that each
     # keep one database connection for all their answers (and close it when done).
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(clients)), thread_name_prefix="cancel") as pool:
@@ -281,24 +280,23 @@ def _lane(rows, clients) -> None:
         connections.close_all()
 
 
-def _count(row: OrderCancel, client) -> int | None:
-    """How many orders of this kind the symbol holds now (None: not asked, or the exchange did not say)."""
-    if not getattr(row, "count_first", False):
-        return None
-    try:
-        listed = (
-            client.open_algo_orders(row.symbol)
-            if row.kind == OrderKind.ALGO
-            else client.open_orders(row.symbol)
+def _attach_readings(rows) -> None:
+    """Each row's `found_before`: the orders of its kind the guard last read on its symbol, if recently."""
+    fresh = timezone.now() - FOUND_FRESH
+    readings = {
+        k.policy_id: k
+        for k in OrdersAtStake.objects.filter(
+            policy_id__in={r.policy_id for r in rows}, checked_at__gte=fresh, orders__isnull=False
         )
-    except Exception as exc:  # informative only: the cancel goes all the same
-        log.info("cancel orders now: %s %s not counted (%s)", row.symbol, row.kind, exc)
-        return None
-    return len(listed)
+    }
+    for row in rows:
+        k = readings.get(row.policy_id)
+        if k is not None:
+            row.found_before = k.algo_orders if row.kind == OrderKind.ALGO else k.orders
 
 
 def _cancel_one(row: OrderCancel, client) -> None:
-    found = _count(row, client)
+    found = getattr(row, "found_before", None)
     started = time.time()
     try:
         if row.kind == OrderKind.ALGO:
