@@ -8,9 +8,10 @@ import time_machine
 from django.utils import timezone
 
 from heartbeats.desk.alerts import delivery, ledger
-from heartbeats.models import CountdownPolicy, Outcome
+from heartbeats.models import CountdownPolicy
 from heartbeats.models.alerts import AlertCondition, Delivery, Notification
 from tests.alerts.conftest import make_channel
+from tests.alerts.test_ledger import recover
 from tests.web.conftest import make_account, make_engine, make_policy
 
 pytestmark = pytest.mark.django_db
@@ -21,19 +22,6 @@ def step():
     for pk in delivery.due_ids():
         delivery.deliver(pk)
     return result
-
-
-def beat_on_time(policies):
-    now = timezone.now()
-    CountdownPolicy.objects.filter(pk__in=[p.pk for p in policies]).update(
-        generation=1,
-        fatal_generation=None,
-        last_arm_generation=1,
-        last_arm_sent_at=now,
-        last_attempt_at=now,
-        last_outcome=Outcome.CONFIRMED,
-        last_error="",
-    )
 
 
 def test_fifty_policies_refused_alike_are_one_message_then_one_recovery(receiver, settings):
@@ -58,10 +46,10 @@ def test_fifty_policies_refused_alike_are_one_message_then_one_recovery(receiver
         assert "-2015 Invalid API-key" in message
         assert "Policies (50): desk-a S00USDT, desk-a S01USDT" in message and "and 25 more" in message
 
-        beat_on_time(policies[:49])
+        recover(*policies[:49])
         step()
         assert len(receiver.messages) == 1  # one still failing: the incident is not over
-        beat_on_time(policies[49:])
+        recover(*policies[49:])
         step()
     assert receiver.titles() == [
         "Policy failing: 50 policies on desk-a",
@@ -123,7 +111,7 @@ def test_an_engine_down_is_one_message_naming_the_late_policies_and_one_recovery
     engine.seen_at = timezone.now() + timedelta(minutes=1)
     engine.save(update_fields=["seen_at"])
     step()
-    beat_on_time(late)
+    recover(*late)
     step()
     assert receiver.titles() == ["Engine down", "Recovered: Engine down"]
 
@@ -202,7 +190,7 @@ def test_an_alert_its_channel_could_not_take_before_the_recovery_is_not_sent_aft
     receiver.status = 503  # the channel is down while it lasts
     step()
     assert Notification.objects.get().status == Delivery.RETRYING
-    beat_on_time([policy])
+    recover(policy)
     receiver.status = 200
     Notification.objects.update(next_attempt_at=timezone.now())  # its retry is due
     step()

@@ -28,9 +28,10 @@ def step():
     deliver_all()
 
 
-def recover(policy):
+def recover(*policies):
+    """The policies beaten on time again, as a working engine leaves them."""
     now = timezone.now()
-    CountdownPolicy.objects.filter(pk=policy.pk).update(
+    CountdownPolicy.objects.filter(pk__in=[p.pk for p in policies]).update(
         generation=1,
         fatal_generation=None,
         last_arm_generation=1,
