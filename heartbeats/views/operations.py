@@ -18,7 +18,6 @@ from heartbeats.desk.presenters import epoch_ms
 from heartbeats.domain import audit, pacing, roles
 from heartbeats.domain.validation import plain_id
 from heartbeats.models import Action, CancelState, CountdownPolicy, ExchangeAccount
-from heartbeats.models.orders import OrderKind
 from heartbeats.views.access import (
     MAX_ID,
     fresh_second_factor_required,
@@ -191,45 +190,6 @@ def _summary(operation, results) -> dict:
     }
 
 
-def _orders(n: int, kind: str) -> str:
-    noun = "open order" if kind == OrderKind.ORDERS else "conditional order"
-    return f"{n} {noun}{'s' if n != 1 else ''}"
-
-
-def _requests(n: int) -> str:
-    return f"{n} request{'s' if n != 1 else ''}"
-
-
-def _cancel_summary(cancels) -> str:
-    """What a Cancel orders now found and cancelled, in one sentence: "Found 3 open orders and 1 conditional
-    order on 2 symbols; cancelled all of them." (counts per symbol are in the table)."""
-    if not cancels:
-        return ""
-    symbols = len({(c.account_label, c.symbol) for c in cancels})
-    where = f"on {symbols} symbol{'s' if symbols != 1 else ''}"
-    counted = [c for c in cancels if c.found is not None]
-    found = {
-        kind: sum(c.found for c in counted if c.kind == kind) for kind in (OrderKind.ORDERS, OrderKind.ALGO)
-    }
-    kinds = [OrderKind.ORDERS] + ([OrderKind.ALGO] if any(c.kind == OrderKind.ALGO for c in cancels) else [])
-    text = f"Found {' and '.join(_orders(found[k], k) for k in kinds)} {where}"
-    pending = sum(c.state == CancelState.PENDING for c in cancels)
-    not_done = sum(c.state not in (CancelState.DONE, CancelState.PENDING) for c in cancels)
-    if pending:
-        text += f"; {_requests(pending)} still out."
-    elif not_done:
-        text += f"; {_requests(not_done)} not done (see the errors below)."
-    else:
-        text += "; cancelled all of them." if sum(found.values()) else "; nothing to cancel."
-    uncounted = sum(c.state == CancelState.DONE and c.found is None for c in cancels)
-    if uncounted:
-        text += (
-            f" {_requests(uncounted)} cancelled without counting first (the minute's weight left room for "
-            "the cancels only)."
-        )
-    return text
-
-
 @require_GET
 @viewer_required
 def operation_detail(request, operation_id):
@@ -255,7 +215,7 @@ def operation_detail(request, operation_id):
             "paces": paces,
             "cancels": cancels,
             "cancels_done": all(c.state != CancelState.PENDING for c in cancels),
-            "cancel_summary": _cancel_summary(cancels),
+            "cancel_summary": killswitch.summary(cancels),
             "targets": targets,
             "later": later,
             "snap": presenters.snapshot(policy_id=0),

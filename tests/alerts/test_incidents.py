@@ -227,3 +227,19 @@ def test_a_strategy_starting_beside_the_guard_is_not_told_before_its_first_ping_
         step()
         assert receiver.messages == []
         assert not AlertCondition.objects.filter(active=True).exists()
+
+
+def test_the_alerts_page_lists_each_incident_with_what_it_holds_up(receiver, settings, client, viewer):
+    settings.ALERT_ENGINE_DOWN_SECONDS = 30
+    account = make_account("desk-a")
+    make_channel(receiver.url())
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        make_policy(account, symbol, "late", interval_s=10)
+    make_engine(seen_ago=40)
+    step()
+    client.force_login(viewer)
+    page = client.get("/alerts/").content.decode()
+    going_on = page.split('id="open-conditions"')[1].split("</section>")[0]
+    assert going_on.count("data-incident") == 1 and "Engine down" in going_on
+    assert "Held up by it: 2" in going_on
+    assert "Policy late: desk-a BTCUSDT" in going_on and "Policy late: desk-a ETHUSDT" in going_on

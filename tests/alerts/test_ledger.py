@@ -302,7 +302,7 @@ def test_an_expiry_told_as_it_showed_is_not_told_again_from_the_beats(receiver, 
     step()
     assert receiver.titles() == [
         "Countdown expired (orders cancelled): desk-a BTCUSDT",
-        "Recovered: Countdown expired (orders cancelled): desk-a BTCUSDT",
+        "Countdown running again: Countdown expired (orders cancelled): desk-a BTCUSDT",
     ], expired_at
 
 
@@ -348,7 +348,7 @@ def test_maintenance_windows_are_announced_as_they_start_and_end(receiver, alive
     )
     step()
     titles = receiver.titles()
-    assert titles[0].startswith("Maintenance window started by"), titles
+    assert titles[0].startswith("Maintenance window started on schedule"), titles
     assert titles[1].startswith("Maintenance window ended early by olga"), titles
     assert "Reason: done early" in receiver.messages[1]["message"]
 

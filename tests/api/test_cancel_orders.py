@@ -64,6 +64,11 @@ def test_the_results_say_how_many_orders_it_found_and_cancelled_per_symbol(
     btc = re.search(r'data-cancel="sim-a BTCUSDT orders"(.*?)</tr>', page, re.S).group(1)
     assert re.search(r'data-cell="found">2<', btc) and re.search(r'data-cell="cancelled">2<', btc)
     assert "acts on no policy" not in page
+    # Said in the announcement too, not only on the page.
+    from heartbeats.desk.alerts import ledger
+
+    _title, body = ledger._describe(operation, ledger._results(operation))
+    assert "Found 3 open orders and 1 conditional order on 2 symbols; cancelled all of them." in body
 
 
 def test_a_token_that_disarms_too_is_named_on_the_disarm_as_well(operator_token, sim_desk):
@@ -119,8 +124,8 @@ def test_a_scope_with_no_policy_says_which(operator_token, sim_desk):
 
 
 def test_the_summary_says_what_was_not_done_and_what_went_uncounted():
+    from heartbeats.desk.killswitch.cancel import summary
     from heartbeats.models.orders import OrderCancel
-    from heartbeats.views.operations import _cancel_summary
 
     def row(symbol, kind, state, found):
         return OrderCancel(account_label="a", symbol=symbol, kind=kind, state=state, found=found)
@@ -131,8 +136,7 @@ def test_the_summary_says_what_was_not_done_and_what_went_uncounted():
         row("ETHUSDT", "orders", "skipped", None),
         row("ETHUSDT", "algo", "skipped", None),
     ]
-    assert _cancel_summary(rows) == (
+    assert summary(rows) == (
         "Found 2 open orders and 0 conditional orders on 2 symbols; 2 requests not done (see the errors "
-        "below). 1 request cancelled without counting first (the minute's weight left room for the cancels "
-        "only)."
+        "below). 1 request cancelled with no recent reading of their orders to count."
     )

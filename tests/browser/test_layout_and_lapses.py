@@ -94,6 +94,22 @@ def test_it_swaps_the_policy_page_buttons_when_someone_else_disarms(page, live_s
     assert page.locator('[data-cell="desired"]').inner_text() == "Disarmed"
 
 
+def test_the_policy_page_follows_its_orders_at_stake_without_a_reload(page, live_server):
+    make_user("victor", "viewer")
+    policy = make_policy(make_account("desk-a"), "BTCUSDT", "armed")
+    OrdersAtStake.objects.create(policy=policy, orders=2, algo_orders=0, checked_at=timezone.now())
+    sign_in(page, live_server, "victor")
+    page.goto(f"{live_server.url}/policies/{policy.pk}/")
+    stake = page.locator('[data-cell="stake"]')
+    assert stake.inner_text().startswith("2 orders at stake")
+    # A Cancel orders press answered: the next reading finds none.
+    OrdersAtStake.objects.filter(policy=policy).update(orders=0, checked_at=timezone.now())
+    page.wait_for_function(
+        "() => document.querySelector('[data-cell=\"stake\"]').textContent.startsWith('0 orders at stake')",
+        timeout=4000,
+    )
+
+
 # What a scroll container (the page itself or any element that scrolls sideways) overflows by, for each one
 # that does: the page must fit the window, and no table of it may need a sideways scroll either.
 SIDEWAYS = """() => {

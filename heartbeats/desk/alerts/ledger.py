@@ -16,7 +16,9 @@ from django.utils import timezone
 
 from heartbeats.desk import actions, presenters
 from heartbeats.desk.alerts import conditions
+from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.desk.killswitch.cancel import results
+from heartbeats.desk.maintenance import WINDOW_USERNAME
 from heartbeats.models import Action, Duty, Operation
 from heartbeats.models.alerts import (
     AlertChannel,
@@ -344,6 +346,7 @@ class Incident:
     title: str
     since: datetime
     members: list[AlertCondition]
+    held_up: list[AlertCondition]  # what it explains, kept quiet while it lasts (policies late on its engine)
 
 
 def open_incidents() -> list[Incident]:
@@ -359,10 +362,16 @@ def open_incidents() -> list[Incident]:
         .order_by("-created_at")
         .values_list("condition_id", "title")
     )
+    quiet: dict[str, list[AlertCondition]] = {}
+    for row in AlertCondition.objects.filter(active=True, alerted_at__isnull=True).exclude(inhibited_by=""):
+        quiet.setdefault(row.inhibited_by, []).append(row)
     found = []
     for lead, members in by_lead.items():
         title = titles.get(lead, members[0].title).removeprefix("Now: ")
-        found.append(Incident(title, min(m.since for m in members), members if len(members) > 1 else []))
+        held_up = sorted((q for m in members for q in quiet.get(m.key, ())), key=lambda q: q.title)
+        found.append(
+            Incident(title, min(m.since for m in members), members if len(members) > 1 else [], held_up)
+        )
     return sorted(found, key=lambda i: i.since)
 
 
@@ -419,7 +428,9 @@ def _queue(channel, condition, kind, now, *, event=None, title=None, body=None, 
     if kind == NotificationKind.RECOVERY:
         title = title.removeprefix("Now: ")
         severity = "success"
-        title = f"Recovered: {title}"
+        # An expiry does not undo itself: the countdown runs again, the cancelled orders stay cancelled.
+        again = "Countdown running again" if event == AlertEvent.COUNTDOWN_EXPIRED else "Recovered"
+        title = f"{again}: {title}"
         was = body.split("\nWhat to do:")[0]
         body = f"It cleared at {timezone.localtime(now):%H:%M:%S %Z}.\n\nWas: {was}"
     elif kind == NotificationKind.REPEAT:
@@ -562,13 +573,17 @@ def _describe(op: Operation, results: list[dict]) -> tuple[str, str]:
     when = timezone.localtime(op.at)
     counts = Counter(r["result"] for r in results)
     tally = ", ".join(f"{n} {result}" for result, n in counts.most_common())
-    title = f"{op.get_action_display()} by {who}" + (f": {tally}" if tally else "")
+    # "Maintenance window started on schedule", not "... by maintenance window".
+    by = "on schedule" if who in (WINDOW_USERNAME, "the schedule") else f"by {who}"
+    title = f"{op.get_action_display()} {by}" + (f": {tally}" if tally else "")
     lines = [
-        f"{op.get_action_display()} by {who} at {when:%Y-%m-%d %H:%M:%S %Z}"
+        f"{op.get_action_display()} {by} at {when:%Y-%m-%d %H:%M:%S %Z}"
         + (f" from {op.ip}" if op.ip else "")
         + ".",
         f"Reason: {op.reason or '(none given)'}",
     ]
+    if op.action == Action.CANCEL_ORDERS:
+        lines.append(killswitch.summary(killswitch.results(op)))
     if results:
         lines.append(f"Results: {tally}.")
         # Anything not done first: that is what someone has to look at.

@@ -336,3 +336,39 @@ def _finish(
         finished_at=timezone.now(),
         latency_ms=(now - started) * 1000 if started else None,
     )
+
+
+def _orders(n: int, kind: str) -> str:
+    noun = "open order" if kind == OrderKind.ORDERS else "conditional order"
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def _requests(n: int) -> str:
+    return f"{n} request{'s' if n != 1 else ''}"
+
+
+def summary(cancels) -> str:
+    """What a Cancel orders now found and cancelled, in one sentence: "Found 3 open orders and 1 conditional
+    order on 2 symbols; cancelled all of them." (counts per symbol are on the operation's page)."""
+    if not cancels:
+        return ""
+    symbols = len({(c.account_label, c.symbol) for c in cancels})
+    where = f"on {symbols} symbol{'s' if symbols != 1 else ''}"
+    counted = [c for c in cancels if c.found is not None]
+    found = {
+        kind: sum(c.found for c in counted if c.kind == kind) for kind in (OrderKind.ORDERS, OrderKind.ALGO)
+    }
+    kinds = [OrderKind.ORDERS] + ([OrderKind.ALGO] if any(c.kind == OrderKind.ALGO for c in cancels) else [])
+    text = f"Found {' and '.join(_orders(found[k], k) for k in kinds)} {where}"
+    pending = sum(c.state == CancelState.PENDING for c in cancels)
+    not_done = sum(c.state not in (CancelState.DONE, CancelState.PENDING) for c in cancels)
+    if pending:
+        text += f"; {_requests(pending)} still out."
+    elif not_done:
+        text += f"; {_requests(not_done)} not done (see the errors below)."
+    else:
+        text += "; cancelled all of them." if sum(found.values()) else "; nothing to cancel."
+    uncounted = sum(c.state == CancelState.DONE and c.found is None for c in cancels)
+    if uncounted:
+        text += f" {_requests(uncounted)} cancelled with no recent reading of their orders to count."
+    return text

@@ -27,6 +27,12 @@
       set("confirmed", CG.fmtDateTime(current.confirmed_at_ms));
       set("expires", CG.fmtDateTime(current.expires_at_ms));
       set("desired", current.armed ? "Armed" : "Disarmed");
+      // Orders at stake follow the exchange's answers (a Cancel orders press, an expiry) without a reload.
+      ["stake-label", "stake"].forEach(function (name) {
+        var el = cell(name);
+        if (el) el.hidden = !current.stake_text;
+      });
+      set("stake", current.stake_text || "");
       var left = cell("left");
       if (left) left.hidden = current.expires_at_ms === null;
       // The same rule as the board's rows: the button that changes something, both while failing.
