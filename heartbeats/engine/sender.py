@@ -68,6 +68,10 @@ def read_desired(policy_id: int) -> tuple | None:
     A connection the database dropped (restart, fail-over, terminated backend) is replaced and the read
     tried once more, so one bad connection never makes a thread deaf."""
     for attempt in (1, 2):
+        # The journal first, then the database: an entry is removed only once the database holds its disarm,
+        # so one absent now was recorded before the read below, which then sees it. Read the other way round,
+        # a disarm recorded (and its entry removed) between the two reads would be seen by neither.
+        journalled = disarm_journal.names(policy_id)
         try:
             desired = sql.desired(policy_id) or (False, -1)
         except DatabaseError as exc:
@@ -75,7 +79,7 @@ def read_desired(policy_id: int) -> tuple | None:
             if attempt == 2:
                 log.warning("could not re-read policy %s before sending (%s)", policy_id, exc)
             continue
-        if desired[0] and disarm_journal.names(policy_id):
+        if desired[0] and journalled:
             # Disarmed by someone while the database could not take it: not armed again before it can.
             return (*desired[:2], JOURNAL_HOLD)
         return desired

@@ -153,3 +153,19 @@ def test_a_journal_entry_claimed_while_its_policies_are_looked_up_still_binds(mo
     monkeypatch.undo()
     disarm_journal.release(claimed[0])
     assert disarm_journal.names(41) and not disarm_journal.names(42)
+
+
+def test_a_disarm_recorded_between_the_engines_two_reads_still_stops_its_arm(monkeypatch):
+    """The engine asks the journal and the database before signing an arm. The presser records its entry
+    (database committed, entry removed) at any moment in between: whichever moment, one of the two says the
+    policy is disarmed, never neither."""
+    entry = disarm_journal.Entry(action=Action.DISARM, policy_ids=[41], reason="drill", username="olga")
+    disarm_journal.write(entry)
+
+    def read_just_before_it_was_recorded(policy_id):
+        # The database as it was a moment before the disarm committed; the entry goes right after.
+        disarm_journal.done(disarm_journal.claim(entry))
+        return (True, 7)
+
+    monkeypatch.setattr(sender.sql, "desired", read_just_before_it_was_recorded)
+    assert sender.read_desired(41) == (True, 7, sender.JOURNAL_HOLD)
