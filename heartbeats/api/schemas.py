@@ -114,8 +114,8 @@ class CancelRow(Schema):
     error: str
     found: int | None = Field(
         None,
-        description="Orders of this kind the exchange listed just before the cancel (all cancelled when "
-        "`state` is done); null when not counted (the minute's weight left room for the cancel only).",
+        description="Orders of this kind on the symbol as the guard last read them before the press (orders "
+        "at stake; all cancelled when `state` is done); null when no reading was that recent.",
     )
 
 
