@@ -9,6 +9,15 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(autouse=True)
+def stake_reads_afresh():
+    """The orders-at-stake round remembers, per process, until when nothing can fall due: each test starts
+    without that memory (tests change policies behind the desired-state path that would tell it)."""
+    from heartbeats.desk.killswitch import stake
+
+    stake._quiet.forget()
+
+
 @pytest.fixture
 def run_duties():
     """`run_duties(kind, *names)` runs, in this test process, the duties `names` of a kind of process ("web"

@@ -17,6 +17,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def armed(policy, *, sent_ago=1.0):
+    """Facts of an armed policy written directly (history rewritten, not the desired-state path the round
+    watches): the round forgets until when it had nothing to do."""
+    stake._quiet.forget()
     sent = timezone.now() - timedelta(seconds=sent_ago)
     CountdownPolicy.objects.filter(pk=policy.pk).update(
         armed=True,
@@ -169,3 +172,24 @@ def test_an_old_figure_says_when_it_was_read(simulator, make_account, make_polic
     client.force_login(viewer)
     data = client.get(reverse("status_json")).json()["policies"][0]
     assert data["stake_text"] == f"1 order at stake (as of {read_at:%H:%M:%S})"
+
+
+def test_a_round_with_nothing_due_reads_no_policy_until_something_changes(
+    simulator, make_account, make_policy, django_assert_max_num_queries
+):
+    from heartbeats.desk import actions
+
+    account = make_account()
+    policy = make_policy(account, "BTCUSDT", interval_s=30, countdown_ms=120_000)
+    other = make_policy(account, "ETHUSDT", interval_s=30, countdown_ms=120_000)
+    armed(policy)
+    assert stake.refresh_round() == 1
+    # Read a moment ago, its countdown far from running out: nothing can fall due for a while, and the
+    # round that runs every second costs three small queries instead of reading every policy.
+    for _ in range(3):
+        with django_assert_max_num_queries(3):
+            assert stake.refresh_round() == 0
+    # Armed by someone: read at the next round.
+    actions.arm(other.pk, user=None, ip=None)
+    assert stake.refresh_round() == 1
+    assert OrdersAtStake.objects.filter(pk=other.pk).exists()

@@ -14,14 +14,14 @@ import logging
 from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Max
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from heartbeats.domain import budget, ratelimits
 from heartbeats.domain.policy_facts import load_policies
 from heartbeats.engine import fallback
 from heartbeats.engine.config import EngineConfig
-from heartbeats.models import ExchangeAccount, Status, Venue
+from heartbeats.models import CountdownPolicy, ExchangeAccount, Status, Venue
 from heartbeats.models.orders import CancelState, OrderCancel, OrdersAtStake
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,10 @@ def refresh_round(now=None, *, only=None) -> int:
     It runs every second, so it decides on plain rows (policy_facts, as the board does) and loads an
     account's keys only when one of its policies is due."""
     now = now or timezone.now()
+    if only is None:
+        token = _changes()
+        if _quiet.holds(token, now):
+            return 0
     policies = sorted((p for p in load_policies() if p.account.enabled), key=lambda p: p.pk)
     readings = {
         row[0]: _Reading(*row[1:])
@@ -85,6 +89,8 @@ def refresh_round(now=None, *, only=None) -> int:
             if p.armed and (getattr(readings.get(p.pk), "checked_at", None) or due_before) <= due_before
         }
     due = [p for p in policies if p.pk in urgent or p.pk in routine]
+    if only is None:
+        _quiet.until(token, _next_due(policies, readings, {p.pk for p in due}, now))
     if not due:
         return 0
     oldest = now - timedelta(days=1)
@@ -117,7 +123,61 @@ def refresh_round(now=None, *, only=None) -> int:
                     break
                 _read(account, [policy], readings, allowance, symbol=policy.symbol)
                 read += 1
+    if read < len(due):
+        _quiet.forget()  # the weight ran out before all of them: look again next second
     return read
+
+
+class _Quiet:
+    """Until when nothing can fall due, as long as nothing changes: a round costs one small query then, not a
+    read of every policy (the duty looks every second). What changes it: a desired state, a policy added or
+    removed, a countdown's length, an account edited or disabled, a Cancel orders now answered (`_changes`).
+    A beat only ever moves an expiry later, so the moments computed at the last round stay early enough."""
+
+    def __init__(self):
+        self._token = None
+        self._until = None
+
+    def holds(self, token, now) -> bool:
+        return token == self._token and self._until is not None and now < self._until
+
+    def until(self, token, moment) -> None:
+        self._token, self._until = token, moment
+
+    def forget(self) -> None:
+        self._token = self._until = None
+
+
+_quiet = _Quiet()
+
+
+def _changes() -> tuple:
+    # A countdown changed in length moves an expiry (earlier, too): the sum of the lengths last sent says so.
+    policies = CountdownPolicy.objects.aggregate(
+        n=Count("pk"), changed=Max("desired_changed_at"), lengths=Sum("last_arm_countdown_ms")
+    )
+    accounts = ExchangeAccount.objects.aggregate(
+        n=Count("pk", filter=Q(enabled=True)), edited=Max("updated_at")
+    )
+    cancelled = OrderCancel.objects.aggregate(last=Max("finished_at"))["last"]
+    return (*policies.values(), *accounts.values(), cancelled)
+
+
+def _next_due(policies, readings, read_now: set[int], now) -> datetime | None:
+    """When the next round could find something due, unless something changes first (None: next second)."""
+    moments = []
+    for p in policies:
+        if p.armed:
+            reading = readings.get(p.pk)
+            checked = now if p.pk in read_now else getattr(reading, "checked_at", None) or now
+            moments.append(checked + timedelta(seconds=STAKE_EVERY))
+        if p.last_arm_sent_at is not None and p.last_arm_countdown_ms:
+            expiry = p.last_arm_sent_at + timedelta(milliseconds=p.last_arm_countdown_ms)
+            if expiry <= now < expiry + EXPIRY_SLACK:
+                return None  # ran out just now: its orders are read again every second for a moment
+            if expiry > now:
+                moments.append(expiry)  # may run out then (a beat usually pushes it later first)
+    return min(moments, default=now + timedelta(seconds=STAKE_EVERY))
 
 
 # The last reading of a policy, as the round needs it.
