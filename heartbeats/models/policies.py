@@ -21,7 +21,7 @@ class Outcome(models.TextChoices):
     TEMPORARY = "temporary", "Temporary error"
     RATE_LIMITED = "rate_limited", "Rate limited"
     FATAL = "fatal", "Fatal error"
-    SKIPPED = "skipped", "Skipped (superseded)"
+    SKIPPED = "skipped", "Skipped (held back or superseded)"
 
 
 class Status(models.TextChoices):
@@ -247,7 +247,7 @@ class Beat(models.Model):
     @property
     def outcome_text(self) -> str:
         """The outcome as people read it: an arm a strategy held back says so in the hold's own words
-        (domain.holds), not "Skipped (superseded)", which is for an arm a later change made pointless."""
+        (domain.holds), not the plain "Skipped", which is for an arm a later change made pointless."""
         if self.outcome == Outcome.SKIPPED and self.message.startswith(HELD_PREFIX):
             return self.message.rstrip(".")
         return self.get_outcome_display()
