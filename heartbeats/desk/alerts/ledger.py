@@ -80,10 +80,10 @@ def evaluate(snap=None) -> Evaluation:
         stored = {row.key: row for row in AlertCondition.objects.select_for_update().filter(active=True)}
         rows = {key: _record(stored.get(key), cond, now, result) for key, cond in found.items()}
         _inhibit(found, rows, now)
-        told = _told(list(rows.values()) + [r for k, r in stored.items() if k not in found])
+        told = _told(list(rows.values()))
         _tell_ready(found, rows, channels, told, now, result)
         _remind(found, rows, channels, told, now, result)
-        _recover([r for k, r in stored.items() if k not in found], rows, channels, told, now, result)
+        _recover([r for k, r in stored.items() if k not in found], rows, channels, now, result)
         result.announced += _announce_missed_lapses(snap, channels, now)
         result.announced += _announce_operations(channels, now)
     return result
@@ -214,7 +214,7 @@ def _remind(found, rows, channels, told, now, result) -> None:
                 result.repeated += 1
 
 
-def _recover(gone, rows, channels, told, now, result) -> None:
+def _recover(gone, rows, channels, now, result) -> None:
     """Close what cleared; an incident recovers once, when the last of its told conditions clears, to every
     channel that heard of it (whatever it listens to now)."""
     still_told = {r.group or r.key for r in rows.values() if r.alerted_at is not None}
@@ -232,7 +232,7 @@ def _recover(gone, rows, channels, told, now, result) -> None:
             group=incident, active=False, alerted_at__isnull=False, cleared_at__gte=since
         ).exclude(pk__in=[m.pk for m in members])
         members += list(earlier)
-        heard = {c for m in members for c in told.get(m.pk, {})} | _heard(earlier)
+        heard = _heard(members)
         first = _first_message(members)
         if first is None:
             continue
@@ -268,6 +268,7 @@ def _recover(gone, rows, channels, told, now, result) -> None:
 
 
 def _heard(rows) -> set[int]:
+    """The channels told of any of these conditions, through the messages that told them."""
     leads = {r.told_by_id or r.pk for r in rows}
     return set(
         Notification.objects.filter(condition__in=leads, kind__in=SPOKEN, channel__isnull=False).values_list(
