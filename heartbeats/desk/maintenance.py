@@ -13,7 +13,6 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -152,16 +151,35 @@ def extend(window_id: int, *, user, ip, reason: str, ends_at: datetime) -> Opera
 def apply_due(now: datetime | None = None) -> list[Operation]:
     """Start the windows whose start has come and end those whose end has come. Database only, idempotent,
     safe to call from several processes at once. Returns the operations it wrote."""
-    now = now or timezone.now()
+    return _apply_due(now or timezone.now())[0]
+
+
+# With nothing scheduled, the maintenance duty waits for a window to be scheduled or changed (which wakes it,
+# heartbeats.engine.wakeup), and looks anyway this often.
+REST = 30.0
+
+
+def due_round() -> float:
+    """The maintenance duty's step: apply what is due; the seconds until the next start or end."""
+    _, upcoming = _apply_due(timezone.now())
+    if upcoming is None:
+        return REST
+    return min(REST, max(0.0, (upcoming - timezone.now()).total_seconds()))
+
+
+def _apply_due(now: datetime) -> tuple[list[Operation], datetime | None]:
     done = []
-    # One query when nothing is due, which is nearly always: this runs every second in several processes.
-    starting = Q(state=WindowState.SCHEDULED, starts_at__lte=now)
-    ending = Q(state=WindowState.RUNNING, ends_at__lte=now)
-    due = list(
-        MaintenanceWindow.objects.filter(starting | ending).values_list("pk", "state", "starts_at", "ends_at")
+    # One query, which nearly always finds nothing due: it also says when something next will be.
+    rows = list(
+        MaintenanceWindow.objects.filter(state__in=(WindowState.SCHEDULED, WindowState.RUNNING)).values_list(
+            "pk", "state", "starts_at", "ends_at"
+        )
     )
-    starts = sorted((at, pk) for pk, state, at, _ in due if state == WindowState.SCHEDULED)
-    ends = sorted((at, pk) for pk, state, _, at in due if state == WindowState.RUNNING)
+    moments = [at for _, state, at, _ in rows if state == WindowState.SCHEDULED] + [
+        at for _, state, _, at in rows if state == WindowState.RUNNING
+    ]
+    starts = sorted((at, pk) for pk, state, at, _ in rows if state == WindowState.SCHEDULED and at <= now)
+    ends = sorted((at, pk) for pk, state, _, at in rows if state == WindowState.RUNNING and at <= now)
     for _, pk in starts:
         with transaction.atomic():
             operation = _start(pk, now)
@@ -174,7 +192,9 @@ def apply_due(now: datetime | None = None) -> list[Operation]:
             operation = _end(window, early=False, user=None, ip=None, reason=window.reason, now=now)
         if operation is not None:
             done.append(operation)
-    return done
+    if done:
+        return done, now  # a window started or ended: look again at once (one may end as another starts)
+    return done, min((m for m in moments if m > now), default=None)
 
 
 def _covered_ids(window: MaintenanceWindow) -> list[int]:

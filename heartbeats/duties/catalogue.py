@@ -13,7 +13,7 @@ from heartbeats.desk.alerts.runner import Alerting
 from heartbeats.desk.killswitch import cancel, stake
 from heartbeats.desk.strategies import silence
 from heartbeats.duties.supervisor import DutySpec
-from heartbeats.engine import Engine, fallback
+from heartbeats.engine import Engine, fallback, wakeup
 from heartbeats.engine.lease_keeper import lease_name
 
 WEB, WORKER = "web", "worker"
@@ -47,8 +47,8 @@ def duties() -> list[DutySpec]:
             name="owed-zeros",
             what="Disarms owed where no engine can send them (the second zero of a disarm included)",
             kinds=frozenset({WEB}),
-            period=1.0,
-            step=_none(fallback.send_owed),
+            step=fallback.owed_round,
+            wakes_on=(wakeup.DESIRED,),
         ),
         DutySpec(
             name="disarm-journal",
@@ -69,31 +69,32 @@ def duties() -> list[DutySpec]:
             name="maintenance",
             what="Maintenance windows start and end",
             kinds=BOTH,
-            period=1.0,
-            step=_none(maintenance.apply_due),
+            step=maintenance.due_round,
+            wakes_on=(wakeup.MAINTENANCE,),
         ),
         DutySpec(
             name="strategy-silence",
             what="Strategies whose grace ran out are latched, audited, told and their orders cancelled "
             "if they ask for it",
             kinds=BOTH,
-            period=1.0,
-            step=_none(silence.latch_silences),
+            step=silence.silence_round,
+            wakes_on=(wakeup.STRATEGIES,),
         ),
         DutySpec(
             name="alerts",
             what="Alert conditions evaluated and notifications delivered",
             kinds=BOTH,
             prefer=WEB,
-            period=1.0,
             step=alerting.step,
+            wakes_on=(wakeup.NOTIFICATIONS,),
         ),
         DutySpec(
             name="orders-at-stake",
             what="Open orders read within the weight budget: armed ones every minute, changed ones at once",
             kinds=frozenset({WORKER}),
             period=stake.ROUND_EVERY,
-            step=_none(stake.refresh_round),
+            step=stake.stake_round,
+            wakes_on=(wakeup.DESIRED, wakeup.ORDERS),
             enabled=lambda: settings.STAKE_READING,
         ),
         DutySpec(

@@ -1,10 +1,13 @@
 """One supervisor per process: it runs the duties that kind of process may hold, each on a thread of its own.
 
 A duty (heartbeats.duties.catalogue names them all) is either
-- periodic: a `step()` run every `period` seconds by whichever process holds its lease (heartbeats.domain
-  .leases, on the database's clock). The supervisor's coordinator thread takes free leases and renews the
-  ones it holds in one UPDATE every RENEW_EVERY seconds, writing each duty's last run with it; a duty's
-  thread works only while its lease cannot have expired, so two processes never do one duty at once;
+- periodic: a `step()` run by whichever process holds its lease (heartbeats.domain.leases, on the
+  database's clock) when it asks to be (the seconds it returns; `period` when it returns None), and at once
+  when the database says that something it waits on changed (`wakes_on`: heartbeats.engine.wakeup's
+  channels, heard by one listening thread per process). A duty with nothing to do costs nothing. The
+  supervisor's coordinator thread takes free leases and renews the ones it holds in one UPDATE every
+  RENEW_EVERY seconds, writing each duty's last run with it; a duty's thread works only while its lease
+  cannot have expired, so two processes never do one duty at once;
 - resident: a `run(stop)` that keeps its own lease and runs until stopped (the engine of an egress identity,
   heartbeats.engine), started again with backoff when it returns or fails.
 
@@ -31,6 +34,7 @@ from django.utils import timezone
 
 from heartbeats.domain import metrics
 from heartbeats.domain.leases import Lease, renew_many
+from heartbeats.engine import wakeup
 from heartbeats.models import Duty
 
 log = logging.getLogger("heartbeats.duties")
@@ -41,9 +45,15 @@ RENEW_EVERY = 2.0
 LEASE_TTL = 6.0
 # A duty whose lease renewal could not be confirmed stops this long before the lease could run out.
 LEASE_MARGIN = 1.0
+# A duty woken by a change runs at most this often (a burst of commits is one piece of news).
+RING_GAP = 0.1
 # Backoff after failures: period × 2^(failures-1), at most this.
 MAX_BACKOFF = 60.0
 ERROR_LENGTH = 300
+# The listening thread hears news within this (SQLite: it reads data_version this often; PostgreSQL: it
+# looks at its stop event this often, and hears a notification at once).
+SLOW_TICK = 1.0
+NEWS_BACKSTOP = 60.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,8 @@ class DutySpec:
     kinds: frozenset[str]  # the kinds of process that may hold it ("web", "worker")
     period: float = 1.0
     # Periodic: one run; returns the seconds until it wants to run again (None: `period`).
+    # Channels (heartbeats.engine.wakeup) whose news runs it at once.
+    wakes_on: tuple[str, ...] = ()
     step: Callable[[], float | None] | None = None
     # Resident: runs until the event is set, keeping its own lease (the engine).
     run: Callable[[threading.Event], object] | None = None
@@ -85,6 +97,7 @@ class _Held:
     def __init__(self):
         self.valid_until = 0.0
         self.wake = threading.Event()
+        self.rung = False  # the database said something this duty waits on changed
         self.last_run_at = None  # the wall time of the last successful run, written with the next renewal
 
     @property
@@ -100,11 +113,15 @@ class Supervisor:
         self._periodic = {s.name: _Held() for s in self.specs if s.step is not None}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._feed: wakeup.ChangeFeed | None = None
+        self._holding = threading.Event()  # set when this process takes a duty (the listener starts then)
 
     # ---- lifecycle --------------------------------------------------------------------------------------
 
     def start(self) -> None:
         self._spawn(self._coordinate, f"duties-{self.kind}")
+        if any(s.wakes_on for s in self.specs if s.step is not None):
+            self._spawn(self._listen, f"duties-news-{self.kind}")
         for spec in self.specs:
             target = self._periodic_loop if spec.step is not None else self._resident_loop
             self._spawn(target, f"duty-{spec.name}", spec)
@@ -126,6 +143,10 @@ class Supervisor:
         self._stop.set()
         for held in self._periodic.values():
             held.wake.set()
+        self._holding.set()
+        feed = self._feed
+        if feed is not None:
+            feed.interrupt()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop every duty, let resident ones hand over, and release this process's leases."""
@@ -232,6 +253,7 @@ class Supervisor:
                 held = self._periodic[spec.name]
                 held.valid_until = now + LEASE_TTL - LEASE_MARGIN
                 held.wake.set()
+                self._holding.set()
                 log.info("%s took duty %s", self.holder, spec.name)
 
     # ---- periodic duties -----------------------------------------------------------------------------------
@@ -240,20 +262,29 @@ class Supervisor:
         held = self._periodic[spec.name]
         failures = 0
         next_run = 0.0
+        last_run = -RING_GAP
         while not self._stop.is_set():
             if not held.held:
                 held.wake.clear()
-                held.wake.wait(RENEW_EVERY)
+                # Set when the coordinator takes the lease (and at a stop); the timeout is only a backstop.
+                held.wake.wait(LEASE_TTL)
                 next_run = 0.0  # a duty just taken runs at once: it may be a take-over
                 continue
+            if held.rung:
+                held.rung = False
+                next_run = min(next_run, last_run + RING_GAP)
             wait = next_run - time.monotonic()
             if wait > 0:
                 held.wake.clear()
-                held.wake.wait(min(wait, RENEW_EVERY))
+                if held.rung:  # rung between the look above and the clear
+                    continue
+                # No shorter: the lease is looked at again before the run, and a stop or a ring wakes it.
+                held.wake.wait(wait)
                 continue
             if spec.prefer not in (None, self.kind) and not self._still_mine(spec.name):
                 held.valid_until = 0.0  # taken by a process of the preferred kind: it works it from now
                 continue
+            last_run = time.monotonic()
             try:
                 delay = spec.step()
             except Exception as exc:
@@ -268,6 +299,49 @@ class Supervisor:
                 held.last_run_at = timezone.now()
                 keep_connections_healthy()
             next_run = time.monotonic() + (spec.period if delay is None else max(0.0, delay))
+
+    # ---- news from the database ----------------------------------------------------------------------------
+
+    def _listen(self) -> None:
+        """One thread per process hears the database's news (heartbeats.engine.wakeup) and runs at once each
+        held duty that waits on it. When it cannot hear, every such duty runs (it may have missed news)."""
+        while not apps.ready and not self._stop.wait(0.05):
+            pass
+        listeners = [s for s in self.specs if s.step is not None and s.wakes_on]
+        channels = {c for s in listeners for c in s.wakes_on}
+        failing = False
+        while not self._stop.is_set():
+            if not any(self._periodic[s.name].held for s in listeners):
+                # Nothing to wake here: listening would only cost (every commit wakes a listener on SQLite).
+                self._close_feed()
+                self._holding.clear()
+                self._holding.wait(RENEW_EVERY)
+                continue
+            try:
+                if self._feed is None:
+                    self._feed = wakeup.feed(*channels, tick=SLOW_TICK, prompt=False)
+                heard = self._feed.wait(NEWS_BACKSTOP, self._stop)
+                failing = False
+            except Exception as exc:
+                if not failing:
+                    log.warning("%s: database news unreadable (%s); retrying", self.holder, exc)
+                failing = True
+                self._close_feed()
+                connections.close_all()
+                heard = channels
+                self._stop.wait(1.0)
+            for spec in listeners:
+                if heard.intersection(spec.wakes_on):
+                    held = self._periodic[spec.name]
+                    held.rung = True
+                    held.wake.set()
+            keep_connections_healthy()
+        self._close_feed()
+
+    def _close_feed(self) -> None:
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            feed.close()
 
     def _still_mine(self, name: str) -> bool:
         """Whether this process still holds `name` (a process of the preferred kind takes a duty without

@@ -33,6 +33,8 @@ class EngineConfig:
     # How often the address's limits (used weight, 429 pause, 418 ban) are shared with other processes.
     limits_every: float = 1.0
     write_every: float = 0.05
+    # Accepted arms are stored together within this (records.Writer): one commit for several beats.
+    write_gather: float = 0.5
     # Threads sending arms (each keeps a database connection for the re-read before signing); disarms go
     # through a second pool grown to one thread per policy (at most `pool_max`), so Disarm all is one round.
     pool_size: int = 16

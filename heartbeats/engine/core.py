@@ -282,7 +282,7 @@ class Engine:
         cfg = self.config
         self.activated_at = time.time()
         log.info("engine %s holds the lease of egress %r", self.engine_id, self.egress)
-        self.writer = Writer(cfg.write_every, name=f"engine-writer-{self.egress}")
+        self.writer = Writer(cfg.write_every, name=f"engine-writer-{self.egress}", gather=cfg.write_gather)
         self.writer.start()
         loaded = self._load_desired(stop_event)
         if loaded is None:
@@ -588,6 +588,9 @@ class Engine:
             self.writer.submit(beat_for(result, self.engine_id), job.policy_id, facts)
             return
         p.in_flight = False
+        # A renewal of an arm already confirmed may be stored with others (records.Writer); news is not.
+        routine = job.kind == ARM and result.outcome == Outcome.CONFIRMED
+        routine = routine and p.last_arm_generation == job.generation
         if result.desired is not None:
             armed, generation = result.desired[:2]
             if generation < 0:
@@ -633,7 +636,7 @@ class Engine:
             self._reschedule(p)
         upcoming = next_send(p, self.config.final_disarm_delay) if not p.removed else None
         facts["next_due_at"] = upcoming.due if upcoming is not None and upcoming.kind == ARM else None
-        self.writer.submit(beat_for(result, self.engine_id), job.policy_id, facts)
+        self.writer.submit(beat_for(result, self.engine_id), job.policy_id, facts, routine=routine)
 
     def _rate_limited(self, meter: WeightMeter, entry, result, now: float) -> None:
         cfg = self.config

@@ -62,14 +62,32 @@ def client_of(account, config: EngineConfig):
     )
 
 
-def send_owed(policy_ids=None, *, config: EngineConfig | None = None) -> list[Result]:
+# While some policy owes a zero, the owed-zeros duty looks this often whether its engine can still send it;
+# otherwise a disarm wakes it (heartbeats.engine.wakeup), and it looks anyway after OWED_REST.
+OWED_EVERY = 1.0
+OWED_REST = 10.0
+
+
+def owed_round() -> float:
+    """The owed-zeros duty's step: send what is owed where no engine can; the seconds until it looks again."""
+    owed = []
+    send_owed(owed=owed)
+    return OWED_EVERY if owed else OWED_REST
+
+
+def send_owed(
+    policy_ids=None, *, config: EngineConfig | None = None, owed: list | None = None
+) -> list[Result]:
     """Send every zero that is owed and due now for policies (of `policy_ids`, if given) whose egress has no
-    engine able to send it; store the results; return them."""
+    engine able to send it; store the results; return them. `owed`, if given, receives the ids of every
+    policy that owes a zero, sent here or not."""
     config = config or EngineConfig.from_settings()
     rows = CountdownPolicy.objects.filter(CountdownPolicy.owes_disarm_q())
     if policy_ids is not None:
         rows = rows.filter(pk__in=list(policy_ids))
     rows = list(rows.values(*policy_columns(), "account__egress"))
+    if owed is not None:
+        owed.extend(row["id"] for row in rows)
     if not rows:
         return []
     capable = {egress: engine_alive(egress=egress) for egress in {r["account__egress"] for r in rows}}

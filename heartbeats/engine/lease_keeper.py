@@ -26,6 +26,9 @@ from heartbeats.models import Action, EngineLiveness
 
 log = logging.getLogger("heartbeats.engine")
 
+# A standby hears of a lease changing hands within this (on SQLite it reads data_version this often rather
+# than being woken by every beat another engine records).
+STANDBY_TICK = 0.5
 # A lease released by a record that said "stopping" this recently was handed over, not abandoned.
 _HANDOVER_WINDOW = timedelta(seconds=10)
 
@@ -68,7 +71,7 @@ class LeaseKeeper(threading.Thread):
         cfg = self.config
         # On standby, the lease is looked at when it changes hands (wakeup.py), when the holder's lease could
         # have run out, and at the latest every `standby_poll_every`; never many times a second.
-        changes = self._changes = wakeup.feed(wakeup.LEASE)
+        changes = self._changes = wakeup.feed(wakeup.LEASE, tick=STANDBY_TICK, prompt=False)
         next_live = next_renew = next_limits = next_lease = 0.0
         failing = False
         try:

@@ -145,9 +145,15 @@ def _values(facts: dict, names: tuple) -> list:
 class Writer(threading.Thread):
     """Stores results in small batches on its own thread, so a slow or locked database never delays a beat."""
 
-    def __init__(self, every: float = 0.05, name: str = "engine-writer"):
+    def __init__(self, every: float = 0.05, name: str = "engine-writer", gather: float = 0.0):
         super().__init__(name=name, daemon=True)
         self.every = every
+        # Accepted arms are gathered this long into one commit (zeros and failures are written at once):
+        # every commit wakes each process waiting for news of the database (wakeup.py), so five beats a
+        # second written one by one would wake them all five times.
+        self.gather = gather
+        self._gather_until = 0.0
+        self._prompt = threading.Event()
         self._lock = threading.Lock()
         self._beats: list[Beat] = []
         self._updates: dict[int, dict] = {}
@@ -161,13 +167,21 @@ class Writer(threading.Thread):
         self.last_error = ""
         self.written = 0
 
-    def submit(self, beat: Beat | None, policy_id: int | None = None, facts: dict | None = None) -> None:
+    def submit(
+        self, beat: Beat | None, policy_id: int | None = None, facts: dict | None = None, *, routine=False
+    ) -> None:
+        """`routine`: a renewal accepted like the one before it, which may wait `gather` to be stored with
+        others; anything else (a first arm, a zero, a failure) is stored at once."""
         with self._lock:
+            if not self._beats and not self._updates:
+                self._gather_until = time.monotonic() + self.gather
             if beat is not None:
                 self._beats.append(beat)
             if policy_id is not None and facts:
                 self._updates.setdefault(policy_id, {}).update(facts)
             self._idle.clear()
+        if not routine:
+            self._prompt.set()
         self._wake.set()
 
     def pending(self) -> int:
@@ -201,6 +215,13 @@ class Writer(threading.Thread):
                 # Nothing pending: sleep until a result is submitted (an idle engine wakes nobody).
                 self._wake.wait(None if self._idle.is_set() else self.every)
                 self._wake.clear()
+                while not (self._prompt.is_set() or self._urgent.is_set() or self._stop.is_set()):
+                    left = self._gather_until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._wake.wait(left)
+                    self._wake.clear()
+                self._prompt.clear()
                 while time.monotonic() < self._defer_until and not (
                     self._urgent.is_set() or self._stop.is_set()
                 ):

@@ -51,7 +51,7 @@ class Result:
     retry_after: float | None = None
     banned: bool = False
     offset_ms: int | None = None
-    # (armed, generation, strategy hold) as read from the database just before signing and again after.
+    # (armed, generation, strategy hold) as read from the database just before signing.
     desired: tuple | None = None
     # Not sent because the policy's strategy holds its heartbeats back (strategies.holds).
     held: bool = False
@@ -95,8 +95,8 @@ def send(
     bound: float = math.inf,
 ) -> Result:
     """Send one countdown request. For an arm, `check` re-reads the desired state just before signing and
-    plan.vet() decides whether it may still go (else it is skipped, never sent); the state is read again
-    once the answer is in, so the caller can follow a disarm. `unread_for` and `bound`: see vet()."""
+    plan.vet() decides whether it may still go (else it is skipped, never sent). `unread_for` and `bound`:
+    see vet()."""
     desired = None
     signed_at = None
     if job.kind == ARM and check is not None:
@@ -143,8 +143,9 @@ def send(
             server_time_ms=ack.timestamp_ms,
             offset_ms=client.offset_ms,
         )
-    if job.kind == ARM and check is not None:
-        result.desired = check(job.policy_id) or desired
+    # The decision's reading goes with the result (a disarm committed meanwhile reaches the engine through
+    # its watcher, woken by the commit, and the disarm's second zero covers this arm in any case).
+    result.desired = desired
     return result
 
 

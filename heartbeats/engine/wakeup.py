@@ -1,10 +1,15 @@
 """Waking the engine's threads when the database changes, instead of querying it many times a second.
 
-- PostgreSQL: LISTEN. Triggers (migration 0005) notify `DESIRED` when people change a policy or an account,
-  and `LEASE` when a lease changes hands; the notification arrives when the change commits.
+- PostgreSQL: LISTEN. Triggers (migrations 0005, 0011, 0023) notify `DESIRED` when people change a policy or
+  an account, `LEASE` when a lease changes hands, and a channel per other subject (maintenance windows,
+  strategies, notifications, Cancel orders); the notification arrives when the change commits.
 - SQLite: the kernel says when the database's files are written (inotify on Linux), and only then is
-  `PRAGMA data_version` read, which changes whenever another connection has committed. Where inotify is
+  `PRAGMA data_version` read, which changes whenever another connection has committed; then the subjects'
+  counters (models.ChangeCount, kept by the same triggers) say whether the commit was about what this feed
+  waits on, so a beat being recorded wakes no one who waits for a maintenance window. Where inotify is
   missing, data_version is read every `TICK`.
+
+`wait()` returns the channels that may have news (an empty set, which is false, when none has).
 
 Either way the caller keeps a slow backstop (it waits with a timeout): a feed is a hint to look now, never
 the only reason to look. A feed that cannot tell (its connection failed) says "maybe changed", so the caller
@@ -25,6 +30,10 @@ log = logging.getLogger(__name__)
 
 DESIRED = "countdown_guard_desired"
 LEASE = "countdown_guard_lease"
+MAINTENANCE = "countdown_guard_maintenance"
+STRATEGIES = "countdown_guard_strategies"
+NOTIFICATIONS = "countdown_guard_notifications"
+ORDERS = "countdown_guard_orders"
 # How often SQLite's data_version is read without inotify.
 TICK = 0.02
 # The longest a blocking wait goes without looking at the stop event (the engine hands its lease over
@@ -36,11 +45,13 @@ RECHECKS = (0.002, 0.01, 0.04)
 
 
 class ChangeFeed:
-    """Owned by one thread. `wait(timeout, stop)` returns True when the database may hold news for this
-    feed, False after `timeout` seconds without any, or soon after `stop` is set (at once if whoever sets it
+    """Owned by one thread. `wait(timeout, stop)` returns the channels that may hold news as soon as one may,
+    an empty set after `timeout` seconds without any, or soon after `stop` is set (at once if whoever sets it
     also calls `interrupt()`, which any thread may)."""
 
-    def wait(self, timeout: float, stop: threading.Event) -> bool:
+    channels: frozenset[str] = frozenset()
+
+    def wait(self, timeout: float, stop: threading.Event) -> set[str]:
         raise NotImplementedError
 
     def interrupt(self) -> None:
@@ -51,11 +62,14 @@ class ChangeFeed:
 
 
 class _DataVersion:
-    """PRAGMA data_version on the owning thread's connection (None: unreadable, or a new connection)."""
+    """PRAGMA data_version on the owning thread's connection (None: unreadable, or a new connection), and
+    the counters of `channels` once it moved."""
 
-    def __init__(self):
+    def __init__(self, channels=()):
         self._db = connections["default"]
         self.seen: int | None = None
+        self.channels = frozenset(channels)
+        self._counts: dict | None = None
 
     def read(self) -> int | None:
         try:
@@ -67,31 +81,55 @@ class _DataVersion:
             self._db.close()
             return None
 
-    def moved(self) -> bool:
+    def moved(self) -> set[str]:
+        """The channels whose counters changed since the last call (all of them when it cannot tell)."""
         version = self.read()
         if version is not None and version == self.seen:
-            return False
+            return set()
         self.seen = version
-        return True
+        counts = self._read_counts() if version is not None else None
+        before, self._counts = self._counts, counts
+        if counts is None or before is None:
+            return set(self.channels)
+        return {c for c in self.channels if counts.get(c) != before.get(c)}
+
+    def _read_counts(self) -> dict | None:
+        if not self.channels:
+            return {}
+        try:
+            marks = ", ".join("?" for _ in self.channels)
+            rows = self._db.connection.execute(
+                f"SELECT channel, version FROM heartbeats_changecount WHERE channel IN ({marks})",  # noqa: S608
+                tuple(self.channels),
+            ).fetchall()
+        except Exception as exc:
+            log.debug("change counters unreadable: %s", exc)
+            return None
+        return dict(rows)
 
 
 class DataVersionFeed(ChangeFeed):
     """SQLite without inotify: data_version read every `tick`."""
 
-    def __init__(self, tick: float = TICK):
+    def __init__(self, *channels: str, tick: float = TICK):
+        self.channels = frozenset(channels)
         self.tick = tick
-        self._version = _DataVersion()
+        self._version = _DataVersion(channels)
 
-    def wait(self, timeout: float, stop: threading.Event) -> bool:
+    def wait(self, timeout: float, stop: threading.Event) -> set[str]:
         deadline = time.monotonic() + timeout
         while not stop.is_set():
-            if self._version.moved():
-                return True
+            moved = self._version.moved()
+            if moved:
+                return moved
             left = deadline - time.monotonic()
             if left <= 0:
-                return False
-            time.sleep(min(self.tick, left))  # cheaper than Event.wait, many times a second
-        return False
+                return set()
+            if self.tick < SLICE:
+                time.sleep(min(self.tick, left))  # cheaper than Event.wait, many times a second
+            else:
+                stop.wait(min(self.tick, left))  # a slow feed: its stop must not wait for the tick
+        return set()
 
 
 class FileFeed(ChangeFeed):
@@ -100,7 +138,8 @@ class FileFeed(ChangeFeed):
     _IN_MODIFY, _IN_CLOSE_WRITE, _IN_MOVED_TO, _IN_CREATE = 0x2, 0x8, 0x80, 0x100
     _IN_NONBLOCK, _IN_CLOEXEC = 0o4000, 0o2000000
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, *channels: str):
+        self.channels = frozenset(channels)
         libc = ctypes.CDLL(None, use_errno=True)
         fd = libc.inotify_init1(self._IN_NONBLOCK | self._IN_CLOEXEC)
         if fd < 0:
@@ -119,30 +158,37 @@ class FileFeed(ChangeFeed):
         self._closing = threading.Lock()
         base = os.path.basename(path)
         self._names = {os.fsencode(base + suffix) for suffix in ("", "-wal", "-journal")}
-        self._version = _DataVersion()
+        self._version = _DataVersion(channels)
 
-    def wait(self, timeout: float, stop: threading.Event) -> bool:
+    def wait(self, timeout: float, stop: threading.Event) -> set[str]:
         if self._version.seen is None:
-            return self._version.moved() or True  # a new connection: nothing is known about before it
+            self._version.moved()
+            return set(self.channels)  # a new connection: nothing is known about before it
         now = time.monotonic()
         deadline = now + timeout
         rechecks: list[float] = []  # when to look again after a write that was not yet visible
         while not stop.is_set():
             left = deadline - now
             if left <= 0:
-                return False
+                return set()
             until = min(left, SLICE, rechecks[0] - now) if rechecks else min(left, SLICE)
             ready, _, _ = select.select([self._fd, self._wakeup_read], [], [], max(0.0, until))
             if self._wakeup_read in ready:
                 self._drain_interrupts()
-                return False
+                return set()
             now = time.monotonic()
             written = bool(ready) and self._written()
             if written or (rechecks and now >= rechecks[0]):
-                if self._version.moved():
-                    return True
-                rechecks = [now + delay for delay in RECHECKS] if written else rechecks[1:]
-        return False
+                seen = self._version.seen
+                moved = self._version.moved()
+                if moved:
+                    return moved
+                if self._version.seen != seen:
+                    # A commit about something else: one more look, for a commit that closely followed it.
+                    rechecks = [now + RECHECKS[1]] if written else []
+                else:  # not visible yet
+                    rechecks = [now + delay for delay in RECHECKS] if written else rechecks[1:]
+        return set()
 
     def _written(self) -> bool:
         """Drain the pending events; whether any of them was a write to the database's files."""
@@ -184,7 +230,7 @@ class NotifyFeed(ChangeFeed):
     any time, which would silently end the LISTEN)."""
 
     def __init__(self, *channels: str, tick: float = 0.25):
-        self.channels = channels
+        self.channels = frozenset(channels)
         self.tick = tick
         self._conn = None
 
@@ -198,7 +244,7 @@ class NotifyFeed(ChangeFeed):
         for channel in self.channels:
             self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
 
-    def wait(self, timeout: float, stop: threading.Event) -> bool:
+    def wait(self, timeout: float, stop: threading.Event) -> set[str]:
         if self._conn is None:
             try:
                 self._connect()
@@ -206,25 +252,24 @@ class NotifyFeed(ChangeFeed):
                 log.debug("cannot listen for changes: %s", exc)
                 self.close()
                 stop.wait(min(timeout, 0.5))
-            return True  # not listening before now: something may have changed unseen
+            return set(self.channels)  # not listening before now: something may have changed unseen
         waited = 0.0
         try:
             while waited < timeout and not stop.is_set():
                 step = min(self.tick, timeout - waited)
-                if any(True for _ in self._conn.notifies(timeout=step, stop_after=1)):
-                    self._drain()
-                    return True
+                heard = {n.channel for n in self._conn.notifies(timeout=step, stop_after=1)}
+                if heard:
+                    return heard | self._drain()
                 waited += step
         except Exception as exc:
             log.debug("listening for changes failed: %s", exc)
             self.close()
-            return True
-        return False
+            return set(self.channels)
+        return set()
 
-    def _drain(self) -> None:
+    def _drain(self) -> set[str]:
         """Several commits in a row are one piece of news: the caller reads everything anyway."""
-        for _ in self._conn.notifies(timeout=0, stop_after=1000):
-            pass
+        return {n.channel for n in self._conn.notifies(timeout=0, stop_after=1000)}
 
     def close(self) -> None:
         if self._conn is not None:
@@ -235,14 +280,21 @@ class NotifyFeed(ChangeFeed):
             self._conn = None
 
 
-def feed(*channels: str) -> ChangeFeed:
-    """A feed for this thread's database: notifications on PostgreSQL, the file's writes on SQLite."""
+def feed(*channels: str, tick: float | None = None, prompt: bool = True) -> ChangeFeed:
+    """A feed for this thread's database: notifications on PostgreSQL, the file's writes on SQLite.
+
+    `tick`: how often a wait looks at its stop event (PostgreSQL), or, for a feed that need not be `prompt`,
+    at the database (SQLite): every commit on SQLite wakes every prompt feed, so one that can wait a moment
+    (a duty, a standby) reads data_version each `tick` instead of being woken many times a second by beats
+    being recorded."""
     if connection.vendor == "postgresql":
-        return NotifyFeed(*channels)
+        return NotifyFeed(*channels, **({"tick": tick} if tick else {}))
+    if not prompt:
+        return DataVersionFeed(*channels, tick=tick or SLICE)
     path = str(connection.settings_dict["NAME"])
     if path and not path.startswith("file:") and ":memory:" not in path:
         try:
-            return FileFeed(path)
+            return FileFeed(path, *channels)
         except (OSError, AttributeError) as exc:  # not Linux, or no inotify watches left
             log.info("cannot watch %s for changes (%s); reading data_version every %g s", path, exc, TICK)
-    return DataVersionFeed()
+    return DataVersionFeed(*channels)

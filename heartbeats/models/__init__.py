@@ -21,6 +21,7 @@ from heartbeats.models.alerts import (
     Notification,
     NotificationKind,
 )
+from heartbeats.models.changes import ChangeCount
 from heartbeats.models.devices import AuthenticatorApp
 from heartbeats.models.duties import Duty
 from heartbeats.models.engines import AddressLimits, EngineLiveness
@@ -58,6 +59,7 @@ __all__ = [
     "SECRET_FIELDS",
     "STATUS_RISK",
     "AccountQuerySet",
+    "ChangeCount",
     "Action",
     "AddressLimits",
     "AlertChannel",

@@ -4,6 +4,7 @@ sleep. The backstops (`poll_every`, `standby_poll_every`) are set far beyond eac
 test passes only through the wake-up."""
 
 import contextlib
+import secrets
 import threading
 import time
 
@@ -51,15 +52,45 @@ def test_a_committed_change_wakes_a_waiting_feed_at_once(make_account, make_poli
     thread, outcome = _waiting_feed(wakeup.DESIRED, timeout=NO_BACKSTOP)
     CountdownPolicy.objects.filter(pk=policy.pk).update(armed=True, updated_at=timezone.now())
     thread.join(10)
-    assert outcome["woke"] is True
+    assert outcome["woke"] == {wakeup.DESIRED}
     assert outcome["after"] < 2, f"woke {outcome['after']:.2f} s after the commit"
 
 
 def test_a_feed_without_news_sleeps_until_its_timeout():
     thread, outcome = _waiting_feed(wakeup.DESIRED, timeout=0.8)
     thread.join(10)
-    assert outcome["woke"] is False
+    assert outcome["woke"] == set()
     assert outcome["after"] >= 0.75
+
+
+def test_a_commit_about_something_else_wakes_nobody_waiting_for_desired_state(make_account, make_policy):
+    """The engine's own writes (a beat and its facts), a strategy's ping: news for others, not for the
+    watcher, which would otherwise read the database after every beat."""
+    from heartbeats.models import Beat, Strategy
+
+    policy = make_policy(make_account())
+    thread, outcome = _waiting_feed(wakeup.DESIRED, timeout=1.5)
+    Beat.objects.create(
+        policy=policy,
+        generation=0,
+        kind="arm",
+        countdown_ms=30000,
+        outcome="confirmed",
+        sent_at=timezone.now(),
+    )
+    CountdownPolicy.objects.filter(pk=policy.pk).update(last_arm_sent_at=timezone.now())
+    Strategy.objects.create(name="quiet", ping_key_hash=secrets.token_hex(32))
+    thread.join(10)
+    assert outcome["woke"] == set()
+
+
+def test_each_subject_wakes_the_feeds_that_wait_for_it(make_account, make_policy):
+    from heartbeats.models import Strategy
+
+    thread, outcome = _waiting_feed(wakeup.STRATEGIES, timeout=NO_BACKSTOP)
+    Strategy.objects.create(name="mm", ping_key_hash=secrets.token_hex(32))
+    thread.join(10)
+    assert outcome["woke"] == {wakeup.STRATEGIES}
 
 
 def test_a_disarm_reaches_the_exchange_without_any_polling(

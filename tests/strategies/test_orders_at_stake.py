@@ -193,3 +193,23 @@ def test_a_round_with_nothing_due_reads_no_policy_until_something_changes(
     actions.arm(other.pk, user=None, ip=None)
     assert stake.refresh_round() == 1
     assert OrdersAtStake.objects.filter(pk=other.pk).exists()
+
+
+def test_an_accounts_readings_fall_into_step(simulator, make_account, make_policy):
+    """Policies of one account armed at different moments are soon read together: one account-wide reading
+    a minute rather than one per symbol spread over the minute."""
+    account = make_account()
+    symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "ADAUSDT"]
+    policies = [make_policy(account, symbol, interval_s=30, countdown_ms=120_000) for symbol in symbols]
+    for p in policies:
+        armed(p)
+    start = timezone.now()
+    for k, p in enumerate(policies):  # read over the last minute, one after the other
+        OrdersAtStake.objects.update_or_create(
+            policy_id=p.pk, defaults={"checked_at": start - timedelta(seconds=59 - k * 9), "orders": 0}
+        )
+    read = stake.refresh_round(start + timedelta(seconds=1))
+    # The one due (read 59 s ago) and those read more than 30 s ago went together.
+    stamps = dict(OrdersAtStake.objects.values_list("policy_id", "checked_at"))
+    together = [p.pk for p in policies if stamps[p.pk] > start - timedelta(seconds=5)]
+    assert read == len(together) == 4

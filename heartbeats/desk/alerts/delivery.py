@@ -8,7 +8,7 @@ log line, an error message or a page.
 
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import apprise
 from apprise.conversion import convert_between
@@ -117,19 +117,29 @@ def scrub(text: str, url: str) -> str:
 def due_ids(limit: int = 20) -> list[int]:
     """Notifications due for an attempt, each claimed for this caller (a conditional UPDATE per row: a
     process that lost the duty meanwhile cannot send the same one twice)."""
+    return claim_due(limit)[0]
+
+
+def claim_due(limit: int = 20) -> tuple[list[int], datetime | None]:
+    """due_ids(), and when the next notification not yet due will be (None: none is waiting), from the same
+    query."""
     now = timezone.now()
     rows = list(
-        Notification.objects.filter(
-            status__in=(Delivery.PENDING, Delivery.RETRYING), next_attempt_at__lte=now
-        )
+        Notification.objects.filter(status__in=(Delivery.PENDING, Delivery.RETRYING))
         .order_by("next_attempt_at", "id")
-        .values_list("id", "next_attempt_at")[:limit]
+        .values_list("id", "next_attempt_at")[: limit + 1]
     )
     claimed = []
-    for pk, due in rows:
+    later = None
+    for pk, due in rows[:limit]:
+        if due > now:
+            later = due
+            break
         if Notification.objects.filter(pk=pk, next_attempt_at=due).update(next_attempt_at=now + CLAIM):
             claimed.append(pk)
-    return claimed
+    if later is None and len(rows) > limit:
+        later = now  # more are due than one round takes
+    return claimed, later
 
 
 def deliver(pk: int) -> str:

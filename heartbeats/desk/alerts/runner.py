@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections, connections
+from django.utils import timezone
 
 from heartbeats.desk.alerts import delivery, ledger
 
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 # Every evaluation reads the whole board (presenters.snapshot): a few ms of CPU at a small desk, so seconds
 # apart; a problem is told within this of its hold, and lapses shorter than this are found in the beats.
 EVALUATE_EVERY = 10.0
-# Deliveries due are looked for this often (a retry's time, a notification just queued).
+# After a round that handed notifications to the senders, deliveries are looked for again this soon.
 DELIVER_EVERY = 1.0
 SENDERS = 4
 
@@ -36,9 +37,17 @@ class Alerting:
             # Sooner when a problem's hold ends before then (at least a second apart).
             wait = EVALUATE_EVERY if due_in is None else min(EVALUATE_EVERY, max(1.0, due_in))
             self._next_evaluation = now + wait
-        for pk in delivery.due_ids():
+        claimed, later = delivery.claim_due()
+        for pk in claimed:
             self._senders().submit(_deliver_logged, pk)
-        return DELIVER_EVERY
+        # A notification queued or retried wakes the duty (heartbeats.engine.wakeup); otherwise it sleeps
+        # until the next evaluation or the next retry, whichever comes first.
+        wait = self._next_evaluation - time.monotonic()
+        if claimed:
+            wait = min(wait, DELIVER_EVERY)  # their outcomes may make more due
+        if later is not None:
+            wait = min(wait, (later - timezone.now()).total_seconds())
+        return max(0.0, wait)
 
     def _senders(self) -> ThreadPoolExecutor:
         if self._pool is None:

@@ -27,9 +27,13 @@ from heartbeats.models.orders import CancelState, OrderCancel, OrdersAtStake
 log = logging.getLogger(__name__)
 
 STAKE_EVERY = 60.0
-# A round that finds nothing due costs three small queries; it runs every second so that a change is read
-# within the board's refresh (live.js polls every second).
+# Rounds are at least this far apart: a change (an arm, a disarm, a Cancel orders press) wakes the duty
+# (heartbeats.engine.wakeup) and is read within the board's refresh (live.js polls every second).
 ROUND_EVERY = 1.0
+# A round that found nothing due rests until something can fall due, but looks again (three small queries)
+# at least this often: an engine's first arm with a shortened countdown can bring an expiry forward
+# without any change people made waking the duty.
+REST_AT_MOST = 5.0
 # A figure older than this is shown with the time of its reading.
 STALE_AFTER = timedelta(seconds=5)
 # After a countdown ran out, its orders are read again until this long past the conservative expiry: the
@@ -56,6 +60,15 @@ def weight_per_minute(policies) -> int:
         WHOLE_ACCOUNT_WEIGHT * w[0] if len(w) >= ACCOUNT_WIDE_FROM else sum(w) for w in per_account.values()
     )
     return int(reading * 60 / STAKE_EVERY)
+
+
+def stake_round() -> float:
+    """The orders-at-stake duty's step: one round, then the seconds until the next one."""
+    refresh_round()
+    until = _quiet.resting_until()
+    if until is None:
+        return ROUND_EVERY
+    return min(REST_AT_MOST, max(ROUND_EVERY, (until - timezone.now()).total_seconds()))
 
 
 def refresh_round(now=None, *, only=None) -> int:
@@ -87,6 +100,18 @@ def refresh_round(now=None, *, only=None) -> int:
             p.pk
             for p in policies
             if p.armed and (getattr(readings.get(p.pk), "checked_at", None) or due_before) <= due_before
+        }
+        # An account's armed policies read more than half a period ago join one of them that is due: their
+        # readings fall into step, one account-wide reading a minute (two requests) rather than one per
+        # symbol spread over the minute.
+        accounts_due = {p.account_id for p in policies if p.pk in routine}
+        half_due = now - timedelta(seconds=STAKE_EVERY / 2)
+        routine |= {
+            p.pk
+            for p in policies
+            if p.armed
+            and p.account_id in accounts_due
+            and (getattr(readings.get(p.pk), "checked_at", None) or half_due) <= half_due
         }
     due = [p for p in policies if p.pk in urgent or p.pk in routine]
     if only is None:
@@ -146,6 +171,9 @@ class _Quiet:
 
     def forget(self) -> None:
         self._token = self._until = None
+
+    def resting_until(self):
+        return self._until
 
 
 _quiet = _Quiet()

@@ -23,13 +23,33 @@ log = logging.getLogger(__name__)
 def latch_silences(now: datetime | None = None) -> list[int]:
     """Latch the hold of every strategy whose grace ran out; returns their ids. Each is latched by one
     process only (a conditional UPDATE), which then audits it and, if asked, cancels the orders."""
-    now = now or timezone.now()
+    return _latch(now or timezone.now())[0]
+
+
+# With no strategy being watched, the silence duty waits for a ping or an edit (which wakes it,
+# heartbeats.engine.wakeup), and looks anyway this often.
+REST = 30.0
+
+
+def silence_round() -> float:
+    """The strategy-silence duty's step: latch what ran out; the seconds until the next grace can run out."""
+    _, upcoming = _latch(timezone.now())
+    if upcoming is None:
+        return REST
+    return min(REST, max(0.0, (upcoming - timezone.now()).total_seconds()))
+
+
+def _latch(now: datetime) -> tuple[list[int], datetime | None]:
     latched = []
+    upcoming = None
     candidates = Strategy.objects.filter(held_reason="", last_ping_at__isnull=False).values_list(
         "pk", "last_ping_at", "grace_s"
     )
     for pk, last, grace in candidates:
         if now - last <= timedelta(seconds=grace):
+            # A grace ends a moment after its last second (the test above is "more than grace").
+            ends = last + timedelta(seconds=grace, milliseconds=1)
+            upcoming = ends if upcoming is None else min(upcoming, ends)
             continue
         with transaction.atomic():
             won = Strategy.objects.filter(pk=pk, held_reason="", last_ping_at=last).update(
@@ -51,7 +71,7 @@ def latch_silences(now: datetime | None = None) -> list[int]:
         log.warning("strategy %s went silent: heartbeats of its policies held back", strategy.name)
         if strategy.cancel_when_silent:
             cancel_for(strategy, why=f"strategy {strategy.name} went silent")
-    return latched
+    return latched, upcoming
 
 
 def held_targets(strategy_id: int, effect: str) -> list:
