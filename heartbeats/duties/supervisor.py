@@ -114,6 +114,7 @@ class Supervisor:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._feed: wakeup.ChangeFeed | None = None
+        self._next_seek = 0.0  # monotonic: when a lease this process wants could next be free
         self._holding = threading.Event()  # set when this process takes a duty (the listener starts then)
 
     # ---- lifecycle --------------------------------------------------------------------------------------
@@ -182,7 +183,8 @@ class Supervisor:
             started = time.monotonic()
             try:
                 self._renew(started)
-                self._seek(started)
+                if started >= self._next_seek:
+                    self._seek(started)
                 if failing:
                     log.warning("%s: duty leases work again", self.holder)
                 failing = False
@@ -225,6 +227,7 @@ class Supervisor:
         that looks free (the UPDATE decides: another process may be faster)."""
         wanted = [s for s in self.specs if s.step is not None and not self._periodic[s.name].valid_until]
         if not wanted:
+            self._next_seek = now + RENEW_EVERY
             return
         left = ExpressionWrapper(F("expires_at") - Now(), output_field=DurationField())
         rows = {
@@ -233,6 +236,10 @@ class Supervisor:
             .annotate(left=left)
             .values_list("name", "holder", "left")
         }
+        # Looked at again when the first of them could have run out (a holder renews every RENEW_EVERY, so a
+        # held lease has most of LEASE_TTL left), and at least every LEASE_TTL: a lease released by a holder
+        # that stopped is taken within that, like one whose holder died.
+        soonest = LEASE_TTL
         for spec in wanted:
             patience = LEASE_TTL if spec.prefer and spec.prefer != self.kind else 0.0
             takes_from = (
@@ -247,14 +254,18 @@ class Supervisor:
                 or any(holder.startswith(p) for p in takes_from)
             )
             if not looks_free:
+                if remaining is not None:
+                    soonest = min(soonest, remaining + patience)
                 continue
             lease = Lease(spec.name, self.holder, LEASE_TTL, patience=patience, takes_from=takes_from)
+            soonest = RENEW_EVERY  # taken by another process just now, or by this one: look again soon
             if lease.acquire():
                 held = self._periodic[spec.name]
                 held.valid_until = now + LEASE_TTL - LEASE_MARGIN
                 held.wake.set()
                 self._holding.set()
                 log.info("%s took duty %s", self.holder, spec.name)
+        self._next_seek = now + max(RENEW_EVERY, min(soonest, LEASE_TTL))
 
     # ---- periodic duties -----------------------------------------------------------------------------------
 
