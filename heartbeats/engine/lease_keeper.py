@@ -48,6 +48,7 @@ class LeaseKeeper(threading.Thread):
         self.valid_until = 0.0  # monotonic: sends stop here unless the lease is renewed
         self._stop = threading.Event()
         self._limits_written: dict[str, dict] = {}
+        self._limits_read: dict = {}  # base URL -> the last snapshot handed to the engine
         self._changes: wakeup.ChangeFeed | None = None
 
     @property
@@ -181,8 +182,10 @@ class LeaseKeeper(threading.Thread):
                 self._limits_written[base_url] = stored
         for base_url in engine.addresses():
             snapshot = ratelimits.read(engine.egress, base_url)
-            if snapshot is not None:
+            # Handed to the engine's loop only when it changed: an idle address wakes nobody each second.
+            if snapshot is not None and self._limits_read.get(base_url) != snapshot:
                 engine.inbox.put(AddressRead(base_url, snapshot))
+                self._limits_read[base_url] = snapshot
 
     # ---- the end ----------------------------------------------------------------------------------------
 
