@@ -76,6 +76,23 @@ class _Reply:
     timestamp_ms: int | None
 
 
+class _Answer:
+    """urllib3's response with the few attributes of requests' that the client reads (`raw` is urllib3's
+    response in both)."""
+
+    __slots__ = ("headers", "raw", "status_code")
+
+    def __init__(self, raw: urllib3.BaseHTTPResponse):
+        self.raw = raw
+        self.status_code = raw.status
+        self.headers = raw.headers
+
+    def close(self) -> None:
+        if not self.raw.closed:
+            self.raw.close()  # read only in part: the connection is not reused
+        self.raw.release_conn()
+
+
 class _SourceAddressAdapter(HTTPAdapter):
     """Binds outgoing connections to one local address: the exchange counts weight per client IP, so this
     is how one host speaks with several egress identities (and how tests look like distinct clients)."""
@@ -157,6 +174,9 @@ class FuturesClient:
             self._session.mount("http://", adapter)
             self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = "countdown-guard"
+        # Requests go through urllib3's pool directly (requests is built on it), half the CPU of a call,
+        # unless a proxy is configured or the caller brought its own session: requests then does them.
+        self._pool: urllib3.PoolManager | None = None
         if self._owns_session:
             # What requests takes from the environment (HTTPS_PROXY / NO_PROXY, a CA bundle) is read once
             # here, not before every request: it would otherwise scan the whole environment per call, a
@@ -166,6 +186,16 @@ class FuturesClient:
             if bundle:
                 self._session.verify = bundle
             self._session.trust_env = False
+            if not self._session.proxies:
+                self._pool = urllib3.PoolManager(
+                    maxsize=pool_maxsize,
+                    retries=False,  # only the caller may decide to repeat a request
+                    cert_reqs="CERT_REQUIRED",
+                    ca_certs=bundle or requests.certs.where(),
+                    **({"source_address": (source_address, 0)} if source_address else {}),
+                )
+                self._timeout = urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout)
+                self._headers = {"User-Agent": "countdown-guard"}
 
     # ---- public endpoints -------------------------------------------------------------------------------
 
@@ -373,6 +403,8 @@ class FuturesClient:
     def close(self) -> None:
         if self._owns_session:
             self._session.close()
+        if self._pool is not None:
+            self._pool.clear()
 
     def __enter__(self):
         return self
@@ -469,18 +501,34 @@ class FuturesClient:
             url = f"{url}?{urlencode(params)}"
 
         sent_at = self._clock()
-        try:
-            response = self._session.request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                timeout=(self.connect_timeout, self.read_timeout),
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.RequestException as exc:
-            return self._transport_error(exc, endpoint, mutating)
+        if self._pool is not None:
+            try:
+                response = _Answer(
+                    self._pool.urlopen(
+                        method,
+                        url,
+                        body=body,
+                        headers={**self._headers, **headers},
+                        timeout=self._timeout,
+                        redirect=False,
+                        preload_content=False,
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001 - classified like requests' own exceptions, exactly
+                return self._pool_error(exc, endpoint, mutating)
+        else:
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    data=body,
+                    headers=headers,
+                    timeout=(self.connect_timeout, self.read_timeout),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                return self._transport_error(exc, endpoint, mutating)
 
         status = response.status_code
         used_weight = self._record_weight(response)
@@ -547,6 +595,29 @@ class FuturesClient:
             return unknown(
                 f"Connection lost ({_describe_failure(exc)}); the request may have been applied.", **facts
             )
+        return FatalError(f"The request could not be sent ({type(exc).__name__}).", **facts)
+
+    def _pool_error(self, exc: Exception, endpoint: str, mutating: bool) -> ExchangeError:
+        """_transport_error() for urllib3's own exceptions (the direct path): the same classes and texts."""
+        facts = {"endpoint": endpoint}
+        unknown = OutcomeUnknownError if mutating else TemporaryError
+        if isinstance(exc, MaxRetryError):
+            exc = exc.reason or exc
+        # NewConnectionError is a ConnectTimeoutError too: asked first, as requests does.
+        if isinstance(exc, NewConnectionError | urllib3.exceptions.SSLError | urllib3.exceptions.ProxyError):
+            return TemporaryError(f"Could not connect ({_describe_failure(exc)}).", **facts)
+        if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+            return TemporaryError(f"No connection within {self.connect_timeout} s.", **facts)
+        if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+            return unknown(
+                f"No answer within {self.read_timeout} s; the request may have been applied.", **facts
+            )
+        if isinstance(exc, urllib3.exceptions.ProtocolError | OSError | HTTPException):
+            # The connection broke after the request was written: it may have reached the exchange. Without
+            # an operating system's reason, named as requests names it.
+            reason = _describe_failure(exc)
+            reason = "ConnectionError" if reason == type(exc).__name__ else reason
+            return unknown(f"Connection lost ({reason}); the request may have been applied.", **facts)
         return FatalError(f"The request could not be sent ({type(exc).__name__}).", **facts)
 
     def _record_weight(self, response: requests.Response) -> int | None:

@@ -147,3 +147,45 @@ def test_it_shares_a_session_it_was_given_without_closing_it(simulator):
         client.server_time()
     session.get(f"{simulator.url}/fapi/v1/ping", timeout=2).raise_for_status()
     session.close()
+
+
+CASES = ["refused", "read-timeout", "dropped", "refused-by-the-exchange", "accepted"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_direct_path_and_requests_classify_every_answer_alike(
+    simulator, make_client, closed_port, monkeypatch, case
+):
+    """Without a proxy the client sends through urllib3's pool itself (half a call's CPU); through requests
+    (a proxy, or a session given to it) the same answer must come out as the same result, word for word."""
+    import requests
+
+    outcomes = []
+    for session in (None, requests.Session()):
+        base_url = f"http://127.0.0.1:{closed_port}" if case == "refused" else None
+        client = make_client(base_url=base_url, read_timeout=0.3, session=session)
+        if case == "read-timeout":
+            simulator.exchange.inject(COUNTDOWN, latency_ms=900)
+        elif case == "dropped":
+            simulator.exchange.inject(COUNTDOWN, drop=True)
+        elif case == "refused-by-the-exchange":
+            simulator.exchange.inject(COUNTDOWN, code=-2015)
+        if session is None:
+            assert client._pool is not None
+            monkeypatch.setattr(requests.Session, "request", lambda *a, **k: pytest.fail("went by requests"))
+        try:
+            ack = client.countdown("BTCUSDT", 60_000)
+            outcomes.append(("accepted", ack.http_status, ack.countdown_ms))
+        except Exception as exc:  # noqa: BLE001 - the class and the words are what is compared
+            outcomes.append((type(exc).__name__, exc.msg, exc.http_status, exc.code))
+        finally:
+            monkeypatch.undo()
+    assert outcomes[0] == outcomes[1]
+    expected = {
+        "refused": "TemporaryError",
+        "read-timeout": "OutcomeUnknownError",
+        "dropped": "OutcomeUnknownError",
+        "refused-by-the-exchange": "FatalError",
+        "accepted": "accepted",
+    }
+    assert outcomes[0][0] == expected[case]
