@@ -154,9 +154,9 @@ def apply_due(now: datetime | None = None) -> list[Operation]:
     return _apply_due(now or timezone.now())[0]
 
 
-# With nothing scheduled, the maintenance duty waits for a window to be scheduled or changed (which wakes it,
-# heartbeats.engine.wakeup), and looks anyway this often.
-REST = 30.0
+# With no window ahead, the maintenance duty sleeps until one is scheduled or changed (which wakes it,
+# heartbeats.engine.wakeup), looking anyway this often.
+REST = 5.0
 
 
 def due_round() -> float:
@@ -164,7 +164,9 @@ def due_round() -> float:
     _, upcoming = _apply_due(timezone.now())
     if upcoming is None:
         return REST
-    return min(REST, max(0.0, (upcoming - timezone.now()).total_seconds()))
+    # While one is ahead, looked at every second (one small query): its moment is a wall-clock time, and a
+    # clock stepped forward is then caught within a second.
+    return min(1.0, max(0.0, (upcoming - timezone.now()).total_seconds()))
 
 
 def _apply_due(now: datetime) -> tuple[list[Operation], datetime | None]:
