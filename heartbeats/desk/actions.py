@@ -138,11 +138,7 @@ def _disarm_all(scope, *, user, ip, reason, account_ids, username) -> Operation:
             scope.select_for_update().filter(CountdownPolicy.disarm_all_scope()).values_list("pk", flat=True)
         )
         changed = set_desired(CountdownPolicy.objects.filter(pk__in=chosen, armed=True), armed=False)
-        policies = CountdownPolicy.objects.filter(pk__in=chosen).with_account()
-        targets = [
-            audit.target(p, Effect.DISARMED if p.pk in changed else Effect.UNCHANGED)
-            for p in policies.order_by("account__label", "symbol")
-        ]
+        targets = _disarm_targets(chosen, changed)
         operation = audit.record(
             Action.DISARM_ALL,
             user=user,
@@ -155,6 +151,15 @@ def _disarm_all(scope, *, user, ip, reason, account_ids, username) -> Operation:
     log.warning("disarm all by %s: %d policies (%s)", operation.username or "-", len(targets), reason[:100])
     _send_where_no_engine(chosen)
     return operation
+
+
+def _disarm_targets(chosen: list[int], changed: set[int]) -> list:
+    """The audit targets of a disarm of many policies, by account and symbol: disarmed where it gave a new
+    generation, listed unchanged where it found one already disarming."""
+    return audit.targets(
+        CountdownPolicy.objects.filter(pk__in=chosen).order_by("account__label", "symbol"),
+        lambda pk: Effect.DISARMED if pk in changed else Effect.UNCHANGED,
+    )
 
 
 # Operations whose disarms can be undone at once by "Re-arm these N".

@@ -2,22 +2,22 @@
 about (pages, admin, API, maintenance windows, strategies, the engine coming and going).
 
 `record()` is the one way an Operation is written, with its targets: one OperationTarget row per policy it
-acted on (built by `target()`), so a policy's page lists every operation that touched it. Sign-in, failed
-sign-in and sign-out arrive here through Django's auth signals. `changes` never holds a secret: API keys
-appear as "…1234", secrets as "(replaced)".
+acted on (built by `target()`, or `targets()` for many), so a policy's page lists every operation that
+touched it. Sign-in, failed sign-in and sign-out arrive here through Django's auth signals. `changes` never
+holds a secret: API keys appear as "…1234", secrets as "(replaced)".
 """
 
 import ipaddress
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db import transaction
-from django.db.models import Max
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Max, QuerySet
 from django.dispatch import receiver
 
 from heartbeats.models import (
@@ -55,6 +55,9 @@ def record(
     if policy is not None and account is None:
         account = policy.account
     rows = list(targets)
+    for row in rows:
+        if not isinstance(row, OperationTarget) or row.pk is not None or not row._state.adding:
+            raise TypeError("An operation's targets are new rows, made by audit.target().")
     with transaction.atomic():
         operation = Operation.objects.create(
             action=action,
@@ -67,24 +70,55 @@ def record(
             changes=changes or {},
         )
         for row in rows:
-            if not isinstance(row, OperationTarget) or row.pk is not None:
-                raise TypeError("An operation's targets are new rows, made by audit.target().")
             row.operation = operation
-        OperationTarget.objects.bulk_create(rows)
+        _insert_targets(rows)
     return operation
+
+
+def _insert_targets(rows: list[OperationTarget]) -> None:
+    """One executemany for every target: the ORM's bulk_create spends several times longer building its
+    statement than the database spends storing the rows, and a Disarm all of hundreds of policies waits for
+    this before it commits (the rows are written inside its transaction)."""
+    if not rows:
+        return
+    db = connections[DEFAULT_DB_ALIAS]
+    fields = [f for f in OperationTarget._meta.concrete_fields if not f.primary_key]
+    table = db.ops.quote_name(OperationTarget._meta.db_table)
+    columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    values = [[f.get_db_prep_save(getattr(row, f.attname), db) for f in fields] for row in rows]
+    with db.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", values)  # noqa: S608
+    for row in rows:
+        row._state.adding = False  # written: never a target of another operation
 
 
 def target(policy: CountdownPolicy, effect: str) -> OperationTarget:
     """One policy an operation acts on, as it is now (call it after the change: its `generation` is the one
     the operation gave it or found on it), and what the operation did to it (an Effect). An arm or a disarm
     counts as having changed it: Re-arm acts only on what an operation itself disarmed."""
-    if effect not in Effect.values:
+    return _target(policy.pk, policy.account.label, policy.symbol, policy.generation, effect)
+
+
+def targets(policies: QuerySet, effect_of: Callable[[int], str]) -> list[OperationTarget]:
+    """target() for each of `policies`, in the queryset's order, read as the four columns a target keeps
+    rather than as whole policies with their accounts (a Disarm all of hundreds of policies commits that
+    much sooner); `effect_of(policy_id)` says what the operation did to each."""
+    rows = policies.values_list("pk", "account__label", "symbol", "generation")
+    return [_target(pk, label, symbol, generation, effect_of(pk)) for pk, label, symbol, generation in rows]
+
+
+_EFFECTS = frozenset(Effect.values)  # Effect.values builds its list afresh at every call
+
+
+def _target(policy_id: int, account_label: str, symbol: str, generation: int, effect: str) -> OperationTarget:
+    if effect not in _EFFECTS:
         raise ValueError(f"Unknown target effect {effect!r}.")
     return OperationTarget(
-        policy=policy,
-        account_label=policy.account.label,
-        symbol=policy.symbol,
-        generation=policy.generation,
+        policy_id=policy_id,
+        account_label=account_label,
+        symbol=symbol,
+        generation=generation,
         changed=effect in GENERATION_EFFECTS,
         effect=effect,
     )
