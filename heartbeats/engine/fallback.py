@@ -29,7 +29,7 @@ from heartbeats.domain.budget import WEIGHT_PER_BEAT
 from heartbeats.domain.clients import shared_client
 from heartbeats.domain.leases import Lease
 from heartbeats.engine.config import EngineConfig
-from heartbeats.engine.liveness import engine_alive
+from heartbeats.engine.liveness import sending_egresses
 from heartbeats.engine.plan import DISARM, next_send
 from heartbeats.engine.records import beat_for, facts_for, write_now
 from heartbeats.engine.sender import Job, Result, send, unusable
@@ -79,23 +79,25 @@ def send_owed(
     policy_ids=None, *, config: EngineConfig | None = None, owed: list | None = None
 ) -> list[Result]:
     """Send every zero that is owed and due now for policies (of `policy_ids`, if given) whose egress has no
-    engine able to send it; store the results; return them. `owed`, if given, receives the ids of every
-    policy that owes a zero, sent here or not."""
+    engine able to send it; store the results; return them. `owed`, if given, receives the egress identities
+    whose policies owe a zero, sent here or not."""
     config = config or EngineConfig.from_settings()
-    rows = CountdownPolicy.objects.filter(CountdownPolicy.owes_disarm_q())
+    owing = CountdownPolicy.objects.filter(CountdownPolicy.owes_disarm_q())
     if policy_ids is not None:
-        rows = rows.filter(pk__in=list(policy_ids))
-    rows = list(rows.values(*policy_columns(), "account__egress"))
+        owing = owing.filter(pk__in=list(policy_ids))
+    # Which identities owe zeros, then which of them no engine serves, and only their rows: right after a
+    # Disarm all every identity owes hundreds and has its engine, and this press must not spend the CPU
+    # those engines are sending with on reading rows it will not send for.
+    egresses = set(owing.order_by().values_list("account__egress", flat=True).distinct())
     if owed is not None:
-        owed.extend(row["id"] for row in rows)
-    if not rows:
+        owed.extend(egresses)
+    orphaned = egresses - sending_egresses(egresses) if egresses else set()
+    if not orphaned:
         return []
-    capable = {egress: engine_alive(egress=egress) for egress in {r["account__egress"] for r in rows}}
+    rows = list(owing.filter(account__egress__in=orphaned).values(*policy_columns(), "account__egress"))
     now = time.time()
     due = []
     for row in rows:
-        if capable[row["account__egress"]]:
-            continue
         state = state_from_row(row)
         planned = next_send(state, config.final_disarm_delay)
         if planned is not None and planned.due <= now:
