@@ -180,9 +180,11 @@ Q_CLUSTER = {
     "catch_up": False,
     "save_limit": 1000,
     # An idle cluster costs little: the broker is read every 5 s, and the guard loop, which looks after the
-    # processes and stores the cluster's status in the database cache, runs every 2 s.
+    # processes and stores the cluster's status in the database cache (a commit, which wakes whoever waits
+    # for news of the database), every 5 s. A process that died is replaced within that; its engine's lease
+    # is taken over by the standby sooner (EngineConfig.lease_ttl).
     "poll": 5.0,
-    "guard_cycle": 2.0,
+    "guard_cycle": 5.0,
     "cache": "default",
     "label": "Task queue",
 }
