@@ -5,9 +5,18 @@ The board's JSON is polled every second by every open board. At a thousand polic
 instance per row (and one per account) costs more than everything else a poll does, so these light objects
 stand in for them. They borrow the models' own methods (`status()`, `late_after`, `in_disarm_all_scope`,
 `base_url`), so there is still one place each of those is computed. Account secrets are never selected.
+
+Most rows are the same from one read to the next (a beat changes a few policies a second), so each process
+keeps the objects it made from the last read with the rows they were made from: a row read again unchanged
+gets the same object back, and only new or changed rows go through Django's conversions of every value (each
+date made time-zone aware, each flag a bool) and become new objects. On SQLite those conversions and objects
+cost about as much as the read itself.
 """
 
 from collections import namedtuple
+from itertools import chain
+
+from django.db.models.sql.constants import MULTI
 
 from heartbeats.models import CountdownPolicy, ExchangeAccount
 
@@ -69,13 +78,46 @@ class PolicyFacts(namedtuple("PolicyColumns", (*POLICY_FIELDS, "account"))):
 def load_policies() -> list[PolicyFacts]:
     """Every policy with its account, in no particular order (the pages sort rows themselves). Two queries:
     joining the account's columns onto every policy row costs more than reading the accounts apart."""
-    accounts = {
-        values[0]: AccountFacts(values)
-        for values in ExchangeAccount.objects.order_by().values_list(*ACCOUNT_FIELDS)
-    }
-    make = PolicyFacts._make
-    return [
-        make((*values, accounts[values[1]]))
-        for values in CountdownPolicy.objects.order_by().values_list(*POLICY_FIELDS)
-        if values[1] in accounts  # a policy of an account added between the two reads: next time
-    ]
+    global _accounts_made, _policies_made
+    accounts, _accounts_made = _read(
+        ExchangeAccount.objects.order_by().values_list(*ACCOUNT_FIELDS), _accounts_made, AccountFacts
+    )
+    by_id = {account.id: account for account in accounts}
+
+    def make(values):
+        account = by_id.get(values[1])
+        # A policy of an account added between the two reads: next time.
+        return None if account is None else PolicyFacts._make((*values, account))
+
+    def current(made):  # made with this read's account, not an older one with other values (or none)
+        return made is not None and by_id.get(made.account_id) is made.account
+
+    policies, _policies_made = _read(
+        CountdownPolicy.objects.order_by().values_list(*POLICY_FIELDS), _policies_made, make, current
+    )
+    return [p for p in policies if p is not None]
+
+
+# What the last read made of each row, by id: (the row as the database returned it, the object made from it);
+# see the module's docstring. Replaced whole by each read, so threads sharing it never see one half-updated.
+_accounts_made: dict = {}
+_policies_made: dict = {}
+
+
+def _read(queryset, previous: dict, make, current=lambda made: True) -> tuple[list, dict]:
+    """`make(values)` for each row of a values_list() query whose first column is the id, and what the next
+    read takes from: a row read again unchanged (whose object is still `current`) is not converted again."""
+    compiler = queryset.query.get_compiler(queryset.db)
+    made = {}
+    new = []
+    for row in chain.from_iterable(compiler.execute_sql(MULTI)):
+        kept = previous.get(row[0])
+        if kept is not None and kept[0] == row and current(kept[1]):
+            made[row[0]] = kept
+        else:
+            new.append(row)
+    if new:
+        # Django's own conversions (compiler.results_iter, as values_list() applies them), new rows only.
+        for row, values in zip(new, compiler.results_iter(results=[new], tuple_expected=True), strict=True):
+            made[row[0]] = (row, make(values))
+    return [obj for _row, obj in made.values()], made
