@@ -10,6 +10,7 @@ open board.
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
@@ -589,30 +590,35 @@ def failing_duties(now) -> list[dict]:
 def failing_channels() -> list[dict]:
     """One query: every enabled channel whose latest attempted delivery did not get through (retrying or
     given up), with when and why. A test message does not count: its sender saw the answer."""
+    return [
+        {
+            "id": r["channel_id"],
+            "channel": r["channel__name"],
+            "status": r["status"],
+            "error": r["last_error"],
+            "at": r["last_attempt_at"],
+            "at_ms": int(r["last_attempt_at"].timestamp() * 1000),
+        }
+        for r in _failing_channels_query().all()
+    ]
+
+
+@cache
+def _failing_channels_query():
+    """Built once per process and copied for each poll: building it cost more than running it."""
     latest = (
         Notification.objects.filter(channel=OuterRef("pk"), last_attempt_at__isnull=False)
         .exclude(kind=NotificationKind.TEST)
         .order_by("-last_attempt_at", "-id")
+        .values("id")[:1]
     )
-    rows = (
-        AlertChannel.objects.filter(enabled=True)
-        .annotate(
-            last_status=Subquery(latest.values("status")[:1]),
-            last_error=Subquery(latest.values("last_error")[:1]),
-            last_at=Subquery(latest.values("last_attempt_at")[:1]),
+    return (
+        Notification.objects.filter(
+            id__in=AlertChannel.objects.filter(enabled=True)
+            .annotate(latest=Subquery(latest))
+            .values("latest"),
+            status__in=(Delivery.RETRYING, Delivery.FAILED),
         )
-        .filter(last_status__in=(Delivery.RETRYING, Delivery.FAILED))
-        .order_by("name")
-        .values("pk", "name", "last_status", "last_error", "last_at")
+        .order_by("channel__name")
+        .values("channel_id", "channel__name", "status", "last_error", "last_attempt_at")
     )
-    return [
-        {
-            "id": r["pk"],
-            "channel": r["name"],
-            "status": r["last_status"],
-            "error": r["last_error"],
-            "at": r["last_at"],
-            "at_ms": int(r["last_at"].timestamp() * 1000),
-        }
-        for r in rows
-    ]

@@ -172,3 +172,64 @@ def test_it_costs_exactly_as_many_queries_for_50_policies_as_for_5(as_viewer):
         data = as_viewer.get(reverse("status_json")).json()
     assert len(data["policies"]) == 50
     assert len(large) == len(small)
+
+
+def test_it_names_the_alert_channels_whose_latest_delivery_did_not_get_through(as_viewer, desk):
+    from heartbeats.models.alerts import AlertChannel, Delivery, Notification, NotificationKind
+
+    now = timezone.now().replace(microsecond=0)
+
+    def channel(name, *deliveries, enabled=True):
+        made = AlertChannel.objects.create(name=name, url="json://alerts.example.net/hook", enabled=enabled)
+        for kind, status, ago, error in deliveries:
+            Notification.objects.create(
+                channel=made,
+                channel_name=name,
+                kind=kind,
+                title="t",
+                status=status,
+                last_attempt_at=None if ago is None else now - timedelta(seconds=ago),
+                last_error=error,
+            )
+        return made
+
+    alert, test = NotificationKind.ALERT, NotificationKind.TEST
+    retrying = channel("pager", (alert, Delivery.SENT, 60, ""), (alert, Delivery.RETRYING, 10, "timed out"))
+    failed = channel(
+        "mail",
+        (alert, Delivery.FAILED, 30, "550 no such user"),
+        (test, Delivery.SENT, 5, ""),  # a test message sent fine afterwards says nothing of the alerts
+        (alert, Delivery.PENDING, None, ""),  # not attempted yet
+    )
+    channel("chat", (alert, Delivery.FAILED, 60, "refused"), (alert, Delivery.SENT, 10, ""))  # recovered
+    channel("off", (alert, Delivery.FAILED, 10, "refused"), enabled=False)
+    channel("new")
+    # Attempted at the same moment: the later notification is the latest.
+    tie = channel("same time", (alert, Delivery.SENT, 20, ""), (alert, Delivery.FAILED, 20, "refused"))
+    channel("same time again", (alert, Delivery.FAILED, 20, "refused"), (alert, Delivery.SENT, 20, ""))
+    channel("tested", (test, Delivery.FAILED, 10, "bad URL"))
+
+    failures = as_viewer.get(reverse("status_json")).json()["alert_failures"]
+    assert failures == [
+        {
+            "id": failed.pk,
+            "channel": "mail",
+            "status": Delivery.FAILED,
+            "error": "550 no such user",
+            "at_ms": int((now - timedelta(seconds=30)).timestamp() * 1000),
+        },
+        {
+            "id": retrying.pk,
+            "channel": "pager",
+            "status": Delivery.RETRYING,
+            "error": "timed out",
+            "at_ms": int((now - timedelta(seconds=10)).timestamp() * 1000),
+        },
+        {
+            "id": tie.pk,
+            "channel": "same time",
+            "status": Delivery.FAILED,
+            "error": "refused",
+            "at_ms": int((now - timedelta(seconds=20)).timestamp() * 1000),
+        },
+    ]
