@@ -22,7 +22,7 @@ from heartbeats.domain import budget as budgets
 from heartbeats.domain.holds import state_of
 from heartbeats.domain.lapses import WINDOW as LAPSE_WINDOW
 from heartbeats.domain.lapses import Lapse, recent_lapses, running
-from heartbeats.domain.policy_facts import PolicyFacts, load_policies
+from heartbeats.domain.policy_facts import PolicyFacts, StakeFacts, load_policies, load_stakes
 from heartbeats.domain.symbols import cached_facts_many
 from heartbeats.formats.durations import duration
 from heartbeats.models import (
@@ -30,7 +30,6 @@ from heartbeats.models import (
     AddressLimits,
     Duty,
     EngineLiveness,
-    OrdersAtStake,
     PolicyStatus,
     Status,
     Strategy,
@@ -79,7 +78,7 @@ class PolicyRow:
     # The strategy holding this switch, as strategies.holds.state_of() shows it (None: held by no strategy).
     strategy: dict | None = None
     # The symbol's orders as the exchange last answered (killswitch.stake), or None when never read.
-    stake: OrdersAtStake | None = None
+    stake: StakeFacts | None = None
     # The snapshot's clock reading: a figure older than stake.STALE_AFTER says when it was read.
     now: datetime | None = None
 
@@ -536,10 +535,15 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
     for row in lapses:  # a running one first, then newest first: the first one seen per policy is its latest
         latest.setdefault(row.policy.pk, row.lapse)
     strategies = _strategies(now) if any(p.strategy_id for p in policies) else {}
-    stakes = {k.policy_id: k for k in OrdersAtStake.objects.all()}
-    for k in stakes.values():
-        if k.gone_at is not None and now - k.gone_at > LAPSE_WINDOW:
-            k.gone_at = None  # like the lapses found in the beats, shown for an hour
+    stakes = load_stakes()
+    # Orders found gone are shown for an hour, like the lapses found in the beats.
+    stakes.update(
+        {
+            k.policy_id: k._replace(gone_at=None)
+            for k in stakes.values()
+            if k.gone_at is not None and now - k.gone_at > LAPSE_WINDOW
+        }
+    )
     rows = [
         PolicyRow(p, s, latest.get(p.id), strategies.get(p.strategy_id), stakes.get(p.id), now)
         for p, s in zip(policies, statuses, strict=True)

@@ -1,5 +1,5 @@
 """Policies and their accounts as the live pages read them: the columns they show and the stored facts
-`CountdownPolicy.status()` reads, loaded as plain rows.
+`CountdownPolicy.status()` reads, loaded as plain rows; and the orders at stake beside them, likewise.
 
 The board's JSON is polled every second by every open board. At a thousand policies, building a model
 instance per row (and one per account) costs more than everything else a poll does, so these light objects
@@ -18,7 +18,7 @@ from itertools import chain
 
 from django.db.models.sql.constants import MULTI
 
-from heartbeats.models import CountdownPolicy, ExchangeAccount
+from heartbeats.models import CountdownPolicy, ExchangeAccount, OrdersAtStake
 
 ACCOUNT_FIELDS = ("id", "label", "venue", "environment", "custom_base_url", "egress", "enabled")
 POLICY_FIELDS = (
@@ -40,6 +40,20 @@ POLICY_FIELDS = (
     "fatal_generation",
     "strategy_id",
     "desired_changed_at",  # orders at stake: read again after an arm or a disarm
+)
+
+
+# What the live pages show of a policy's orders at stake (OrdersAtStake, the policy's id first).
+STAKE_FIELDS = (
+    "policy_id",
+    "orders",
+    "algo_orders",
+    "buy_notional",
+    "sell_notional",
+    "checked_at",
+    "error",
+    "gone_at",
+    "gone_count",
 )
 
 
@@ -98,10 +112,27 @@ def load_policies() -> list[PolicyFacts]:
     return [p for p in policies if p is not None]
 
 
+class StakeFacts(namedtuple("StakeColumns", STAKE_FIELDS)):
+    """A policy's orders at stake as the exchange last answered (heartbeats.desk.killswitch.stake)."""
+
+    __slots__ = ()
+
+
+def load_stakes() -> dict[int, StakeFacts]:
+    """Every policy's orders at stake, by policy id. One query: with the guard reading orders, nearly every
+    armed policy has a row, and a model instance each would cost more than the policies themselves."""
+    global _stakes_made
+    stakes, _stakes_made = _read(
+        OrdersAtStake.objects.order_by().values_list(*STAKE_FIELDS), _stakes_made, StakeFacts._make
+    )
+    return {k.policy_id: k for k in stakes}
+
+
 # What the last read made of each row, by id: (the row as the database returned it, the object made from it);
 # see the module's docstring. Replaced whole by each read, so threads sharing it never see one half-updated.
 _accounts_made: dict = {}
 _policies_made: dict = {}
+_stakes_made: dict = {}
 
 
 def _read(queryset, previous: dict, make, current=lambda made: True) -> tuple[list, dict]:
