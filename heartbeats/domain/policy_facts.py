@@ -139,9 +139,10 @@ def _read(queryset, previous: dict, make, current=lambda made: True) -> tuple[li
     """`make(values)` for each row of a values_list() query whose first column is the id, and what the next
     read takes from: a row read again unchanged (whose object is still `current`) is not converted again."""
     compiler = queryset.query.get_compiler(queryset.db)
+    rows = list(chain.from_iterable(compiler.execute_sql(MULTI)))
     made = {}
     new = []
-    for row in chain.from_iterable(compiler.execute_sql(MULTI)):
+    for row in rows:
         kept = previous.get(row[0])
         if kept is not None and kept[0] == row and current(kept[1]):
             made[row[0]] = kept
@@ -151,4 +152,4 @@ def _read(queryset, previous: dict, make, current=lambda made: True) -> tuple[li
         # Django's own conversions (compiler.results_iter, as values_list() applies them), new rows only.
         for row, values in zip(new, compiler.results_iter(results=[new], tuple_expected=True), strict=True):
             made[row[0]] = (row, make(values))
-    return [obj for _row, obj in made.values()], made
+    return [made[row[0]][1] for row in rows], made  # in the database's order, as values_list() gives them

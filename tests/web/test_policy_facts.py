@@ -19,8 +19,8 @@ def _by_symbol():
 
 def test_unchanged_rows_give_the_same_objects_and_changed_ones_their_new_values():
     account = make_account("desk-a")
-    make_policy(account, "BTCUSDT", "armed")
     make_policy(account, "ETHUSDT", "armed")
+    make_policy(account, "BTCUSDT", "armed")
     first = _by_symbol()
     assert _by_symbol() == first
     assert all(p is first[p.symbol] for p in load_policies())
@@ -34,6 +34,9 @@ def test_unchanged_rows_give_the_same_objects_and_changed_ones_their_new_values(
     assert second["ETHUSDT"].last_error == "slow"
     now = timezone.now()
     assert second["ETHUSDT"].status(now) == CountdownPolicy.objects.get(symbol="ETHUSDT").status(now)
+    # In the database's order still, changed rows included.
+    in_order = list(CountdownPolicy.objects.order_by().values_list("id", flat=True))
+    assert [p.id for p in load_policies()] == in_order
 
 
 def test_a_changed_account_reaches_its_unchanged_policies():
