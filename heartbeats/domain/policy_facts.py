@@ -14,6 +14,7 @@ cost about as much as the read itself.
 """
 
 from collections import namedtuple
+from functools import cache
 from itertools import chain
 
 from django.db.models.sql.constants import MULTI
@@ -93,9 +94,7 @@ def load_policies() -> list[PolicyFacts]:
     """Every policy with its account, in no particular order (the pages sort rows themselves). Two queries:
     joining the account's columns onto every policy row costs more than reading the accounts apart."""
     global _accounts_made, _policies_made
-    accounts, _accounts_made = _read(
-        ExchangeAccount.objects.order_by().values_list(*ACCOUNT_FIELDS), _accounts_made, AccountFacts
-    )
+    accounts, _accounts_made = _read(_queries()[0], _accounts_made, AccountFacts)
     by_id = {account.id: account for account in accounts}
 
     def make(values):
@@ -106,9 +105,7 @@ def load_policies() -> list[PolicyFacts]:
     def current(made):  # made with this read's account, not an older one with other values (or none)
         return made is not None and by_id.get(made.account_id) is made.account
 
-    policies, _policies_made = _read(
-        CountdownPolicy.objects.order_by().values_list(*POLICY_FIELDS), _policies_made, make, current
-    )
+    policies, _policies_made = _read(_queries()[1], _policies_made, make, current)
     return [p for p in policies if p is not None]
 
 
@@ -122,9 +119,7 @@ def load_stakes() -> dict[int, StakeFacts]:
     """Every policy's orders at stake, by policy id. One query: with the guard reading orders, nearly every
     armed policy has a row, and a model instance each would cost more than the policies themselves."""
     global _stakes_made
-    stakes, _stakes_made = _read(
-        OrdersAtStake.objects.order_by().values_list(*STAKE_FIELDS), _stakes_made, StakeFacts._make
-    )
+    stakes, _stakes_made = _read(_queries()[2], _stakes_made, StakeFacts._make)
     return {k.policy_id: k for k in stakes}
 
 
@@ -135,9 +130,21 @@ _policies_made: dict = {}
 _stakes_made: dict = {}
 
 
-def _read(queryset, previous: dict, make, current=lambda made: True) -> tuple[list, dict]:
+@cache
+def _queries() -> tuple:
+    """The accounts', policies' and orders at stake's values_list() queries, built once per process (building
+    one cost about as much as running it on a small desk); each read runs a copy."""
+    return (
+        ExchangeAccount.objects.order_by().values_list(*ACCOUNT_FIELDS),
+        CountdownPolicy.objects.order_by().values_list(*POLICY_FIELDS),
+        OrdersAtStake.objects.order_by().values_list(*STAKE_FIELDS),
+    )
+
+
+def _read(query, previous: dict, make, current=lambda made: True) -> tuple[list, dict]:
     """`make(values)` for each row of a values_list() query whose first column is the id, and what the next
     read takes from: a row read again unchanged (whose object is still `current`) is not converted again."""
+    queryset = query.all()  # a copy: compiling a query changes it, and threads share the one built
     compiler = queryset.query.get_compiler(queryset.db)
     rows = list(chain.from_iterable(compiler.execute_sql(MULTI)))
     made = {}
