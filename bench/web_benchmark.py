@@ -4,13 +4,14 @@
 
 For each size (policies × egress identities) it fills the run's fresh database (emptied between sizes): two
 accounts per identity, policies in a realistic mix of statuses (most armed, some late, uncertain, failing,
-expired, disarmed), a live engine per identity, the exchange's weight limit in the cache; then, without and
-with an hour of beat history (one beat per armed policy and interval, one in fifty failed, and one countdown
-that ran out), it times GET / (as a viewer, and as an operator whose rows carry buttons) and GET
-/status.json through Django's test client: median and p95 of the server time over the requests, the first
-request after filling (a web process reads the hour's beats once), the bytes of the answer and the queries
-one request makes. Targets (issue 10) are printed next to each figure, and with them what else was keeping
-the machine busy.
+expired, disarmed), a live engine per identity, the exchange's weight limit in the cache, and every armed
+policy's orders at stake as the guard reads them once a minute (CG_ORDERS_AT_STAKE, on by default; the expired
+ones' orders found gone); then, without and with an hour of beat history (one beat per armed policy and
+interval, one in fifty failed, and one countdown that ran out), it times GET / (as a viewer, and as an
+operator whose rows carry buttons) and GET /status.json through Django's test client: median and p95 of the
+server time over the requests, the first request after filling (a web process reads the hour's beats once),
+the bytes of the answer and the queries one request makes. Targets (issue 10) are printed next to each figure,
+and with them what else was keeping the machine busy.
 
 Another script can import `measure(policies, identities, history)`: it sets Django up on a fresh database of
 its own if the calling process has not.
@@ -102,6 +103,7 @@ def fill(policies: int, identities: int, *, history: bool) -> dict:
     """Empty the desk's tables and fill them; returns the users to sign in as."""
     from django.contrib.auth import get_user_model
     from django.core.cache import cache
+    from django.db import connection
     from django.utils import timezone
 
     from heartbeats.domain import roles
@@ -161,6 +163,7 @@ def fill(policies: int, identities: int, *, history: bool) -> dict:
             )
         )
     CountdownPolicy.objects.bulk_create(rows, batch_size=500)
+    _orders_at_stake(now)
     for i in range(identities):
         EngineLiveness.objects.create(
             engine_id=f"bench-engine-{i}",
@@ -184,7 +187,38 @@ def fill(policies: int, identities: int, *, history: bool) -> dict:
     operator = User.objects.create_user("bench-operator", password=secrets.token_hex(16))
     roles.grant(viewer, roles.VIEWER)
     roles.grant(operator, roles.OPERATOR)
+    if connection.vendor == "postgresql":
+        # The planner's statistics, as a database in use has them: on tables just filled it has none, and may
+        # read every beat where an index would do.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
     return {"viewer": viewer, "operator": operator}
+
+
+def _orders_at_stake(now) -> None:
+    """What the guard's last reading found for each armed policy, read over the last minute."""
+    from heartbeats.models import CountdownPolicy, OrdersAtStake
+
+    readings = []
+    policies = CountdownPolicy.objects.order_by("id").values_list("id", "armed", "account__venue")
+    for k, (pid, armed, venue) in enumerate(policies):  # in the order fill() made them
+        if not armed:
+            continue
+        expired = MIX[k % len(MIX)] == "expired"
+        readings.append(
+            OrdersAtStake(
+                policy_id=pid,
+                orders=0 if expired else k % 4,
+                algo_orders=(k % 2 if venue == "usdm" else None),
+                buy_notional=0.0 if expired else 1500.0 * (k % 4),
+                sell_notional=0.0,
+                checked_at=now - timedelta(seconds=k % 60),
+                gone_at=now - timedelta(seconds=90) if expired else None,
+                gone_count=2 if expired else None,
+                order_id=None if expired else 10_000_000 + k,
+            )
+        )
+    OrdersAtStake.objects.bulk_create(readings, batch_size=500)
 
 
 def _beat_history(now) -> None:

@@ -19,6 +19,7 @@ import os
 import re
 import time
 from base64 import b32encode
+from functools import cache
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
@@ -98,18 +99,20 @@ def has_primary(user) -> bool:
     has not given a factor in this session (SecondFactorMiddleware)."""
     if not user.is_authenticated:
         return False
+    return _with_primary().filter(pk=user.pk).exists()
+
+
+@cache
+def _with_primary():
+    """Users with a confirmed app or passkey: built once per process (building it cost more than asking it)
+    and narrowed to one user for each request."""
     from django.contrib.auth import get_user_model
     from django.db.models import Exists, OuterRef
 
     def confirmed(model):
         return Exists(model.objects.filter(user=OuterRef("pk"), confirmed=True))
 
-    return (
-        get_user_model()
-        .objects.filter(pk=user.pk)
-        .filter(confirmed(AuthenticatorApp) | confirmed(WebAuthnCredential))
-        .exists()
-    )
+    return get_user_model().objects.filter(confirmed(AuthenticatorApp) | confirmed(WebAuthnCredential))
 
 
 def recovery_device(user) -> StaticDevice | None:

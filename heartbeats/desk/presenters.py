@@ -7,8 +7,10 @@ policies as plain rows (heartbeats.domain.policy_facts): the JSON view is polled
 open board.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
@@ -20,7 +22,7 @@ from heartbeats.domain import budget as budgets
 from heartbeats.domain.holds import state_of
 from heartbeats.domain.lapses import WINDOW as LAPSE_WINDOW
 from heartbeats.domain.lapses import Lapse, recent_lapses, running
-from heartbeats.domain.policy_facts import PolicyFacts, load_policies
+from heartbeats.domain.policy_facts import PolicyFacts, StakeFacts, load_policies, load_stakes
 from heartbeats.domain.symbols import cached_facts_many
 from heartbeats.formats.durations import duration
 from heartbeats.models import (
@@ -28,7 +30,6 @@ from heartbeats.models import (
     AddressLimits,
     Duty,
     EngineLiveness,
-    OrdersAtStake,
     PolicyStatus,
     Status,
     Strategy,
@@ -77,7 +78,7 @@ class PolicyRow:
     # The strategy holding this switch, as strategies.holds.state_of() shows it (None: held by no strategy).
     strategy: dict | None = None
     # The symbol's orders as the exchange last answered (killswitch.stake), or None when never read.
-    stake: OrdersAtStake | None = None
+    stake: StakeFacts | None = None
     # The snapshot's clock reading: a figure older than stake.STALE_AFTER says when it was read.
     now: datetime | None = None
 
@@ -513,15 +514,16 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
     for p in policies:
         if p.account.enabled:
             policies_by_egress.setdefault(p.account.egress, []).append(p)
-    by_id = {p.pk: p for p in policies}
+    by_id = {p.id: p for p in policies}
     longest = max((max(p.countdown_ms, p.last_arm_countdown_ms or 0) for p in policies), default=0)
-    statuses = {p.pk: p.status(now) for p in policies}
+    # In the order of `policies` (zip them): a thousand rows are walked a few times on every poll.
+    statuses = [p.status(now) for p in policies]
     # Countdowns running out right now first (the status says so the moment it happens), then those that
     # ended in the last hour, as the beats tell.
     lapses = [
-        LapseRow(running(p.pk, statuses[p.pk].expires_at), p)
-        for p in policies
-        if statuses[p.pk].state == Status.EXPIRED and statuses[p.pk].expires_at is not None
+        LapseRow(running(p.id, s.expires_at), p)
+        for p, s in zip(policies, statuses, strict=True)
+        if s.state == Status.EXPIRED and s.expires_at is not None
     ]
     lapses.sort(key=lambda row: row.lapse.expired_at, reverse=True)
     lapses += [
@@ -533,13 +535,18 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
     for row in lapses:  # a running one first, then newest first: the first one seen per policy is its latest
         latest.setdefault(row.policy.pk, row.lapse)
     strategies = _strategies(now) if any(p.strategy_id for p in policies) else {}
-    stakes = {k.policy_id: k for k in OrdersAtStake.objects.all()}
-    for k in stakes.values():
-        if k.gone_at is not None and now - k.gone_at > LAPSE_WINDOW:
-            k.gone_at = None  # like the lapses found in the beats, shown for an hour
+    stakes = load_stakes()
+    # Orders found gone are shown for an hour, like the lapses found in the beats.
+    stakes.update(
+        {
+            k.policy_id: k._replace(gone_at=None)
+            for k in stakes.values()
+            if k.gone_at is not None and now - k.gone_at > LAPSE_WINDOW
+        }
+    )
     rows = [
-        PolicyRow(p, statuses[p.pk], latest.get(p.pk), strategies.get(p.strategy_id), stakes.get(p.pk), now)
-        for p in policies
+        PolicyRow(p, s, latest.get(p.id), strategies.get(p.strategy_id), stakes.get(p.id), now)
+        for p, s in zip(policies, statuses, strict=True)
     ]
     if policy_id is not None:
         rows = [r for r in rows if r.policy.pk == policy_id]
@@ -547,9 +554,8 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
         rows = [r for r in rows if r.policy.account_id == account_id]
     if symbol:
         rows = [r for r in rows if symbol.upper() in r.policy.symbol]
-    counts = {s.value: 0 for s in sorted(Status, key=lambda s: STATUS_RISK[s])}
-    for r in rows:
-        counts[r.status.state.value] += 1
+    tally = Counter(r.status.state for r in rows)
+    counts = {s.value: tally[s] for s in sorted(Status, key=lambda s: STATUS_RISK[s])}
     if status == RISK_FILTER:
         rows = [r for r in rows if r.at_risk]
     elif status:
@@ -588,30 +594,35 @@ def failing_duties(now) -> list[dict]:
 def failing_channels() -> list[dict]:
     """One query: every enabled channel whose latest attempted delivery did not get through (retrying or
     given up), with when and why. A test message does not count: its sender saw the answer."""
+    return [
+        {
+            "id": r["channel_id"],
+            "channel": r["channel__name"],
+            "status": r["status"],
+            "error": r["last_error"],
+            "at": r["last_attempt_at"],
+            "at_ms": int(r["last_attempt_at"].timestamp() * 1000),
+        }
+        for r in _failing_channels_query().all()
+    ]
+
+
+@cache
+def _failing_channels_query():
+    """Built once per process and copied for each poll: building it cost more than running it."""
     latest = (
         Notification.objects.filter(channel=OuterRef("pk"), last_attempt_at__isnull=False)
         .exclude(kind=NotificationKind.TEST)
         .order_by("-last_attempt_at", "-id")
+        .values("id")[:1]
     )
-    rows = (
-        AlertChannel.objects.filter(enabled=True)
-        .annotate(
-            last_status=Subquery(latest.values("status")[:1]),
-            last_error=Subquery(latest.values("last_error")[:1]),
-            last_at=Subquery(latest.values("last_attempt_at")[:1]),
+    return (
+        Notification.objects.filter(
+            id__in=AlertChannel.objects.filter(enabled=True)
+            .annotate(latest=Subquery(latest))
+            .values("latest"),
+            status__in=(Delivery.RETRYING, Delivery.FAILED),
         )
-        .filter(last_status__in=(Delivery.RETRYING, Delivery.FAILED))
-        .order_by("name")
-        .values("pk", "name", "last_status", "last_error", "last_at")
+        .order_by("channel__name")
+        .values("channel_id", "channel__name", "status", "last_error", "last_attempt_at")
     )
-    return [
-        {
-            "id": r["pk"],
-            "channel": r["name"],
-            "status": r["last_status"],
-            "error": r["last_error"],
-            "at": r["last_at"],
-            "at_ms": int(r["last_at"].timestamp() * 1000),
-        }
-        for r in rows
-    ]

@@ -1,15 +1,25 @@
 """Policies and their accounts as the live pages read them: the columns they show and the stored facts
-`CountdownPolicy.status()` reads, loaded as plain rows.
+`CountdownPolicy.status()` reads, loaded as plain rows; and the orders at stake beside them, likewise.
 
 The board's JSON is polled every second by every open board. At a thousand policies, building a model
 instance per row (and one per account) costs more than everything else a poll does, so these light objects
 stand in for them. They borrow the models' own methods (`status()`, `late_after`, `in_disarm_all_scope`,
 `base_url`), so there is still one place each of those is computed. Account secrets are never selected.
+
+Most rows are the same from one read to the next (a beat changes a few policies a second), so each process
+keeps the objects it made from the last read with the rows they were made from: a row read again unchanged
+gets the same object back, and only new or changed rows go through Django's conversions of every value (each
+date made time-zone aware, each flag a bool) and become new objects. On SQLite those conversions and objects
+cost about as much as the read itself.
 """
 
 from collections import namedtuple
+from functools import cache
+from itertools import chain
 
-from heartbeats.models import CountdownPolicy, ExchangeAccount
+from django.db.models.sql.constants import MULTI
+
+from heartbeats.models import CountdownPolicy, ExchangeAccount, OrdersAtStake
 
 ACCOUNT_FIELDS = ("id", "label", "venue", "environment", "custom_base_url", "egress", "enabled")
 POLICY_FIELDS = (
@@ -31,6 +41,20 @@ POLICY_FIELDS = (
     "fatal_generation",
     "strategy_id",
     "desired_changed_at",  # orders at stake: read again after an arm or a disarm
+)
+
+
+# What the live pages show of a policy's orders at stake (OrdersAtStake, the policy's id first).
+STAKE_FIELDS = (
+    "policy_id",
+    "orders",
+    "algo_orders",
+    "buy_notional",
+    "sell_notional",
+    "checked_at",
+    "error",
+    "gone_at",
+    "gone_count",
 )
 
 
@@ -69,13 +93,70 @@ class PolicyFacts(namedtuple("PolicyColumns", (*POLICY_FIELDS, "account"))):
 def load_policies() -> list[PolicyFacts]:
     """Every policy with its account, in no particular order (the pages sort rows themselves). Two queries:
     joining the account's columns onto every policy row costs more than reading the accounts apart."""
-    accounts = {
-        values[0]: AccountFacts(values)
-        for values in ExchangeAccount.objects.order_by().values_list(*ACCOUNT_FIELDS)
-    }
-    make = PolicyFacts._make
-    return [
-        make((*values, accounts[values[1]]))
-        for values in CountdownPolicy.objects.order_by().values_list(*POLICY_FIELDS)
-        if values[1] in accounts  # a policy of an account added between the two reads: next time
-    ]
+    global _accounts_made, _policies_made
+    accounts, _accounts_made = _read(_queries()[0], _accounts_made, AccountFacts)
+    by_id = {account.id: account for account in accounts}
+
+    def make(values):
+        account = by_id.get(values[1])
+        # A policy of an account added between the two reads: next time.
+        return None if account is None else PolicyFacts._make((*values, account))
+
+    def current(made):  # made with this read's account, not an older one with other values (or none)
+        return made is not None and by_id.get(made.account_id) is made.account
+
+    policies, _policies_made = _read(_queries()[1], _policies_made, make, current)
+    return [p for p in policies if p is not None]
+
+
+class StakeFacts(namedtuple("StakeColumns", STAKE_FIELDS)):
+    """A policy's orders at stake as the exchange last answered (heartbeats.desk.killswitch.stake)."""
+
+    __slots__ = ()
+
+
+def load_stakes() -> dict[int, StakeFacts]:
+    """Every policy's orders at stake, by policy id. One query: with the guard reading orders, nearly every
+    armed policy has a row, and a model instance each would cost more than the policies themselves."""
+    global _stakes_made
+    stakes, _stakes_made = _read(_queries()[2], _stakes_made, StakeFacts._make)
+    return {k.policy_id: k for k in stakes}
+
+
+# What the last read made of each row, by id: (the row as the database returned it, the object made from it);
+# see the module's docstring. Replaced whole by each read, so threads sharing it never see one half-updated.
+_accounts_made: dict = {}
+_policies_made: dict = {}
+_stakes_made: dict = {}
+
+
+@cache
+def _queries() -> tuple:
+    """The accounts', policies' and orders at stake's values_list() queries, built once per process (building
+    one cost about as much as running it on a small desk); each read runs a copy."""
+    return (
+        ExchangeAccount.objects.order_by().values_list(*ACCOUNT_FIELDS),
+        CountdownPolicy.objects.order_by().values_list(*POLICY_FIELDS),
+        OrdersAtStake.objects.order_by().values_list(*STAKE_FIELDS),
+    )
+
+
+def _read(query, previous: dict, make, current=lambda made: True) -> tuple[list, dict]:
+    """`make(values)` for each row of a values_list() query whose first column is the id, and what the next
+    read takes from: a row read again unchanged (whose object is still `current`) is not converted again."""
+    queryset = query.all()  # a copy: compiling a query changes it, and threads share the one built
+    compiler = queryset.query.get_compiler(queryset.db)
+    rows = list(chain.from_iterable(compiler.execute_sql(MULTI)))
+    made = {}
+    new = []
+    for row in rows:
+        kept = previous.get(row[0])
+        if kept is not None and kept[0] == row and current(kept[1]):
+            made[row[0]] = kept
+        else:
+            new.append(row)
+    if new:
+        # Django's own conversions (compiler.results_iter, as values_list() applies them), new rows only.
+        for row, values in zip(new, compiler.results_iter(results=[new], tuple_expected=True), strict=True):
+            made[row[0]] = (row, make(values))
+    return [made[row[0]][1] for row in rows], made  # in the database's order, as values_list() gives them

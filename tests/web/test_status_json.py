@@ -172,3 +172,111 @@ def test_it_costs_exactly_as_many_queries_for_50_policies_as_for_5(as_viewer):
         data = as_viewer.get(reverse("status_json")).json()
     assert len(data["policies"]) == 50
     assert len(large) == len(small)
+
+
+def test_it_names_the_alert_channels_whose_latest_delivery_did_not_get_through(as_viewer, desk):
+    from heartbeats.models.alerts import AlertChannel, Delivery, Notification, NotificationKind
+
+    now = timezone.now().replace(microsecond=0)
+
+    def channel(name, *deliveries, enabled=True):
+        made = AlertChannel.objects.create(name=name, url="json://alerts.example.net/hook", enabled=enabled)
+        for kind, status, ago, error in deliveries:
+            Notification.objects.create(
+                channel=made,
+                channel_name=name,
+                kind=kind,
+                title="t",
+                status=status,
+                last_attempt_at=None if ago is None else now - timedelta(seconds=ago),
+                last_error=error,
+            )
+        return made
+
+    alert, test = NotificationKind.ALERT, NotificationKind.TEST
+    retrying = channel("pager", (alert, Delivery.SENT, 60, ""), (alert, Delivery.RETRYING, 10, "timed out"))
+    failed = channel(
+        "mail",
+        (alert, Delivery.FAILED, 30, "550 no such user"),
+        (test, Delivery.SENT, 5, ""),  # a test message sent fine afterwards says nothing of the alerts
+        (alert, Delivery.PENDING, None, ""),  # not attempted yet
+    )
+    channel("chat", (alert, Delivery.FAILED, 60, "refused"), (alert, Delivery.SENT, 10, ""))  # recovered
+    channel("off", (alert, Delivery.FAILED, 10, "refused"), enabled=False)
+    channel("new")
+    # Attempted at the same moment: the later notification is the latest.
+    tie = channel("same time", (alert, Delivery.SENT, 20, ""), (alert, Delivery.FAILED, 20, "refused"))
+    channel("same time again", (alert, Delivery.FAILED, 20, "refused"), (alert, Delivery.SENT, 20, ""))
+    channel("tested", (test, Delivery.FAILED, 10, "bad URL"))
+
+    failures = as_viewer.get(reverse("status_json")).json()["alert_failures"]
+    assert failures == [
+        {
+            "id": failed.pk,
+            "channel": "mail",
+            "status": Delivery.FAILED,
+            "error": "550 no such user",
+            "at_ms": int((now - timedelta(seconds=30)).timestamp() * 1000),
+        },
+        {
+            "id": retrying.pk,
+            "channel": "pager",
+            "status": Delivery.RETRYING,
+            "error": "timed out",
+            "at_ms": int((now - timedelta(seconds=10)).timestamp() * 1000),
+        },
+        {
+            "id": tie.pk,
+            "channel": "same time",
+            "status": Delivery.FAILED,
+            "error": "refused",
+            "at_ms": int((now - timedelta(seconds=20)).timestamp() * 1000),
+        },
+    ]
+
+
+def test_it_shows_the_orders_at_stake_and_orders_gone_for_an_hour(as_viewer, desk):
+    from heartbeats.models import OrdersAtStake
+
+    now = timezone.now().replace(microsecond=0)
+
+    def ms(moment):
+        return int(moment.timestamp() * 1000)
+
+    def orders():
+        return {p["symbol"]: p for p in as_viewer.get(reverse("status_json")).json()["policies"]}
+
+    read = now - timedelta(seconds=2)
+    OrdersAtStake.objects.create(
+        policy=desk["armed"], orders=2, algo_orders=1, buy_notional=2000.0, sell_notional=0.5, checked_at=read
+    )
+    recent, old = now - timedelta(minutes=10), now - timedelta(hours=2)
+    for policy, gone in ((desk["late"], recent), (desk["expired"], old)):
+        OrdersAtStake.objects.create(policy=policy, orders=0, checked_at=read, gone_at=gone, gone_count=3)
+    OrdersAtStake.objects.create(policy=desk["failing"], checked_at=read, error="Invalid API-key.")
+
+    shown = orders()
+    assert shown["BTCUSDT"]["orders"] == {
+        "orders": 2,
+        "algo_orders": 1,
+        "buy_notional": 2000.0,
+        "sell_notional": 0.5,
+        "checked_at_ms": ms(read),
+        "gone_at_ms": None,
+        "gone_count": None,
+    }
+    assert shown["BTCUSDT"]["stake_text"] == "2 orders + 1 conditional (may survive a lapse) at stake"
+    assert shown["ETHUSDT"]["orders"]["gone_at_ms"] == ms(recent)
+    assert shown["ETHUSDT"]["orders"]["gone_count"] == 3
+    assert shown["BNBUSDT"]["orders"]["gone_at_ms"] is None  # more than an hour ago
+    assert shown["XRPUSDT"]["stake_text"] == "Invalid API-key."
+    assert shown["SOLUSDT"]["orders"] is None and shown["SOLUSDT"]["stake_text"] == ""
+    board = as_viewer.get(reverse("board")).content.decode()
+    assert "3 gone at" in board and board.count("3 gone at") == 1
+
+    # A new reading is shown at the next poll, beside the unchanged ones.
+    OrdersAtStake.objects.filter(policy=desk["armed"]).update(orders=1, algo_orders=0, checked_at=now)
+    again = orders()
+    assert again["BTCUSDT"]["stake_text"] == "1 order at stake"
+    assert again["BTCUSDT"]["orders"]["checked_at_ms"] == ms(now)
+    assert again["ETHUSDT"]["orders"] == shown["ETHUSDT"]["orders"]
