@@ -124,7 +124,7 @@ def arm_all(policies) -> None:
             CountdownPolicy.objects.filter(pk__in=ids, last_arm_generation=F("generation")).count()
             == len(ids)
         ),
-        30,
+        30 + len(ids) / 10,  # ten clusters starting on two cores take their time with 500 first arms
         "every arm to be acknowledged",
     )
 
