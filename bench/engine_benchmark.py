@@ -112,6 +112,21 @@ class SimulatorProcess:
         self._log.close()
 
 
+def group_cpu(pgid: int) -> float:
+    """User + system CPU seconds of every process in a process group (from /proc)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # pgrp
+            total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
 class Cluster:
     """`manage.py qcluster` serving one egress identity."""
 
@@ -129,17 +144,7 @@ class Cluster:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of every process in the cluster's process group."""
-        total = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == self.proc.pid:  # pgrp
-                total += int(fields[11]) + int(fields[12])
-        return total / TICKS
+        return group_cpu(self.proc.pid)
 
     def stop(self) -> None:
         try:

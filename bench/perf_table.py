@@ -21,12 +21,10 @@ simulator in its own process with 50 ± 20 ms injected before every request:
 """
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -37,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import engine_benchmark as eb  # noqa: E402  (the sibling benchmark's simulator and cluster helpers)
+import ping_benchmark as pb  # noqa: E402  (gunicorn as deployed)
 
 INTERVAL_S = 30
 COUNTDOWN_S = 45
@@ -45,7 +44,6 @@ DESK_POLICIES = 50
 DESK_INTERVAL_S = 10
 DESK_COUNTDOWN_S = 30
 DESK_WEIGHT_LIMIT = 6000
-WEB_PORT = 8787
 
 
 class Table:
@@ -129,58 +127,6 @@ def arm_all(policies) -> None:
     )
 
 
-class Web:
-    """gunicorn as deploy/gunicorn.conf.py runs it (its default workers), in a process group of its own."""
-
-    def __init__(self, env: dict, log: Path):
-        env = {**os.environ, **env, "CG_BIND": f"127.0.0.1:{WEB_PORT}"}
-        self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py"],
-            cwd=eb.ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.cpu_seconds = lambda: group_cpu(self.proc.pid)
-
-    def up(self) -> bool:
-        import requests
-
-        try:
-            requests.get(f"http://127.0.0.1:{WEB_PORT}/login/", timeout=2)
-            return True
-        except requests.RequestException:
-            return False
-
-    def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self._log.close()
-
-
-def group_cpu(pgid: int) -> float:
-    """User + system CPU seconds of every process in a process group (eb.Cluster.cpu_seconds, for any)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / eb.TICKS
-
-
 def window(groups: dict, seconds: float) -> tuple[dict, float, float, float]:
     """CPU seconds of each group over `seconds`, and the window's start, end and length."""
     began = time.time()
@@ -205,10 +151,10 @@ def desk_rows(table: Table, env, symbols, tmp: Path, seconds: float, samples: in
         sim, symbols, DESK_POLICIES, "desk", "desk", interval_s=DESK_INTERVAL_S, countdown_s=DESK_COUNTDOWN_S
     )
     cluster = eb.Cluster(env, "desk", "127.0.4.1", tmp / "qcluster-desk.log")
-    web = Web({**env, "CG_ENGINE_EGRESS": "desk"}, tmp / "web.log")
-    groups = {"worker": cluster.cpu_seconds, "web": web.cpu_seconds}
+    web = pb.Web({**env, "CG_ENGINE_EGRESS": "desk"}, tmp / "web.log")  # answers once started
+    groups = {"worker": cluster.cpu_seconds, "web": lambda: eb.group_cpu(web.proc.pid)}
     try:
-        wait_until(lambda: eb._alive("desk") and web.up(), 60, "the engine and the web to start")
+        wait_until(lambda: eb._alive("desk"), 60, "the engine to start")
         time.sleep(10)  # start-up, the standby's arrival, duties taken, first clock syncs: not the figure
         cpu, _, _, length = window(groups, seconds)
         worker_idle, web_idle = cpu["worker"] / length, cpu["web"] / length

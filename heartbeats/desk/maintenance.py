@@ -16,7 +16,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from heartbeats.domain import audit, pacing
+from heartbeats.domain import audit, deadlines, pacing
 from heartbeats.domain.desired import set_desired
 from heartbeats.domain.validation import required_reason
 from heartbeats.formats.durations import duration
@@ -162,11 +162,7 @@ REST = 5.0
 def due_round() -> float:
     """The maintenance duty's step: apply what is due; the seconds until the next start or end."""
     _, upcoming = _apply_due(timezone.now())
-    if upcoming is None:
-        return REST
-    # While one is ahead, looked at every second (one small query): its moment is a wall-clock time, and a
-    # clock stepped forward is then caught within a second.
-    return min(1.0, max(0.0, (upcoming - timezone.now()).total_seconds()))
+    return deadlines.sleep_before(upcoming, REST)
 
 
 def _apply_due(now: datetime) -> tuple[list[Operation], datetime | None]:

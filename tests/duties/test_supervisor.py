@@ -180,3 +180,39 @@ def test_a_duty_keeps_its_connection_between_runs(quick_leases, supervisors):
     finally:
         connection_created.disconnect(count_opened)
     assert opened.count(runs[0]) == 1, opened
+
+
+def test_a_duty_sleeps_until_the_database_has_news_of_what_it_waits_on(quick_leases, supervisors):
+    """A duty with nothing to do costs nothing: it asked to look again in a minute, and runs again only when
+    a commit is about its subject (a strategy), not for a commit about something else (a beat stored)."""
+    import secrets
+
+    from django.utils import timezone
+
+    from heartbeats.engine import wakeup
+    from heartbeats.models import Strategy
+
+    runs = []
+
+    def step():
+        runs.append(time.monotonic())
+        return 60.0
+
+    duty = DutySpec(
+        name="strategy-silence",
+        what="test",
+        kinds=frozenset({"web"}),
+        step=step,
+        wakes_on=(wakeup.STRATEGIES,),
+    )
+    supervisors("web", [duty])
+    wait_for(lambda: len(runs) >= 1, timeout=5, message="the first run")
+    time.sleep(1.5)  # the listener's first look (it knows nothing yet) may bring one more run
+    settled = len(runs)
+    Duty.objects.filter(name="prune").update(last_run_at=timezone.now())  # a commit about something else
+    time.sleep(2.5)
+    assert len(runs) == settled, "woken by a commit that was not about strategies"
+    Strategy.objects.create(name="mm", ping_key_hash=secrets.token_hex(32))
+    changed = time.monotonic()
+    wait_for(lambda: len(runs) > settled, timeout=5, message="the run the new strategy brings")
+    assert runs[-1] - changed < 2.5  # within the listener's one-second look, not the duty's minute

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from heartbeats.desk.killswitch import cancel as killswitch
-from heartbeats.domain import audit
+from heartbeats.domain import audit, deadlines
 from heartbeats.formats.durations import duration
 from heartbeats.models import Action, CountdownPolicy, Effect
 from heartbeats.models.strategies import HoldReason, Strategy
@@ -34,11 +34,7 @@ REST = 5.0
 def silence_round() -> float:
     """The strategy-silence duty's step: latch what ran out; the seconds until the next grace can run out."""
     _, upcoming = _latch(timezone.now())
-    if upcoming is None:
-        return REST
-    # While one is ahead, looked at every second (one small query): its moment is a wall-clock time, and a
-    # clock stepped forward is then caught within a second.
-    return min(1.0, max(0.0, (upcoming - timezone.now()).total_seconds()))
+    return deadlines.sleep_before(upcoming, REST)
 
 
 def _latch(now: datetime) -> tuple[list[int], datetime | None]:
