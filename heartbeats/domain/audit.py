@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import transaction
 from django.db.models import Max, QuerySet
 from django.dispatch import receiver
 
@@ -29,6 +29,7 @@ from heartbeats.models import (
     Operation,
     OperationTarget,
 )
+from heartbeats.models.bulk import insert_many
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +77,9 @@ def record(
 
 
 def _insert_targets(rows: list[OperationTarget]) -> None:
-    """One executemany for every target: the ORM's bulk_create spends several times longer building its
-    statement than the database spends storing the rows, and a Disarm all of hundreds of policies waits for
-    this before it commits (the rows are written inside its transaction)."""
-    if not rows:
-        return
-    db = connections[DEFAULT_DB_ALIAS]
-    fields = [f for f in OperationTarget._meta.concrete_fields if not f.primary_key]
-    table = db.ops.quote_name(OperationTarget._meta.db_table)
-    columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
-    marks = ", ".join(["%s"] * len(fields))
-    values = [[f.get_db_prep_save(getattr(row, f.attname), db) for f in fields] for row in rows]
-    with db.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", values)  # noqa: S608
-    for row in rows:
-        row._state.adding = False  # written: never a target of another operation
+    """Every target in one statement: a Disarm all of hundreds of policies waits for this before it commits
+    (the rows are written inside its transaction)."""
+    insert_many(rows)  # written: never a target of another operation
 
 
 def target(policy: CountdownPolicy, effect: str) -> OperationTarget:

@@ -12,6 +12,7 @@ from heartbeats.domain import metrics
 from heartbeats.engine.plan import ARM, DISARM, FINAL, as_datetime
 from heartbeats.engine.sender import Result
 from heartbeats.models import Beat, BeatKind, CountdownPolicy, Outcome
+from heartbeats.models.bulk import insert_many
 
 log = logging.getLogger(__name__)
 
@@ -100,18 +101,7 @@ def write_now(beats: list[Beat], updates: dict[int, dict]) -> None:
 
 
 def _insert_beats(beats: list[Beat]) -> None:
-    """One executemany for the batch: the ORM's bulk_create spends more CPU building its statement than the
-    database spends storing a beat (values still go through each field's own conversion)."""
-    if not beats:
-        return
-    db = connections[DEFAULT_DB_ALIAS]  # looked up once, not once per value
-    fields = [f for f in Beat._meta.concrete_fields if not f.primary_key]
-    table = db.ops.quote_name(Beat._meta.db_table)
-    columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
-    marks = ", ".join(["%s"] * len(fields))
-    rows = [[f.get_db_prep_save(getattr(beat, f.attname), db) for f in fields] for beat in beats]
-    with db.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+    insert_many(beats)
 
 
 def _update_facts(updates: dict[int, dict]) -> None:
