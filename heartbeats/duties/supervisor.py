@@ -323,7 +323,7 @@ class Supervisor:
         failing = False
         while not self._stop.is_set():
             if not any(self._periodic[s.name].held for s in listeners):
-                # Nothing to wake here: listening would only cost (every commit wakes a listener on SQLite).
+                # Nothing to wake here: listening would only cost (a look at the database every SLOW_TICK).
                 self._close_feed()
                 self._holding.clear()
                 self._holding.wait(RENEW_EVERY)

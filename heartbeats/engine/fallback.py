@@ -70,18 +70,18 @@ OWED_REST = 10.0
 
 def owed_round() -> float:
     """The owed-zeros duty's step: send what is owed where no engine can; the seconds until it looks again."""
-    owed = []
-    send_owed(owed=owed)
-    return OWED_EVERY if owed else OWED_REST
+    _, owing = _send_owed(None, EngineConfig.from_settings())
+    return OWED_EVERY if owing else OWED_REST
 
 
-def send_owed(
-    policy_ids=None, *, config: EngineConfig | None = None, owed: list | None = None
-) -> list[Result]:
+def send_owed(policy_ids=None, *, config: EngineConfig | None = None) -> list[Result]:
     """Send every zero that is owed and due now for policies (of `policy_ids`, if given) whose egress has no
-    engine able to send it; store the results; return them. `owed`, if given, receives the egress identities
-    whose policies owe a zero, sent here or not."""
-    config = config or EngineConfig.from_settings()
+    engine able to send it; store the results; return them."""
+    return _send_owed(policy_ids, config or EngineConfig.from_settings())[0]
+
+
+def _send_owed(policy_ids, config: EngineConfig) -> tuple[list[Result], set[str]]:
+    """send_owed(), and the egress identities whose policies owe a zero, sent here or not."""
     owing = CountdownPolicy.objects.filter(CountdownPolicy.owes_disarm_q())
     if policy_ids is not None:
         owing = owing.filter(pk__in=list(policy_ids))
@@ -89,11 +89,9 @@ def send_owed(
     # Disarm all every identity owes hundreds and has its engine, and this press must not spend the CPU
     # those engines are sending with on reading rows it will not send for.
     egresses = set(owing.order_by().values_list("account__egress", flat=True).distinct())
-    if owed is not None:
-        owed.extend(egresses)
     orphaned = egresses - sending_egresses(egresses) if egresses else set()
     if not orphaned:
-        return []
+        return [], egresses
     rows = list(owing.filter(account__egress__in=orphaned).values(*policy_columns(), "account__egress"))
     now = time.time()
     due = []
@@ -103,12 +101,12 @@ def send_owed(
         if planned is not None and planned.due <= now:
             due.append((state, planned, row["account__egress"]))
     if not due:
-        return []
+        return [], egresses
     accounts = ExchangeAccount.objects.in_bulk({state.account_id for state, _, _ in due})
     results = []
     for (egress, base_url), batch in _by_address(due, accounts).items():
         results += _send_for_address(egress, base_url, batch, accounts, config)
-    return results
+    return results, egresses
 
 
 def send_zeros_now(policy_ids, *, config: EngineConfig | None = None) -> list[Result]:

@@ -26,6 +26,8 @@ import time
 
 from django.db import connection, connections
 
+from heartbeats.models import ChangeCount
+
 log = logging.getLogger(__name__)
 
 DESIRED = "countdown_guard_desired"
@@ -99,7 +101,7 @@ class _DataVersion:
         try:
             marks = ", ".join("?" for _ in self.channels)
             rows = self._db.connection.execute(
-                f"SELECT channel, version FROM heartbeats_changecount WHERE channel IN ({marks})",  # noqa: S608
+                f"SELECT channel, version FROM {ChangeCount._meta.db_table} WHERE channel IN ({marks})",  # noqa: S608
                 tuple(self.channels),
             ).fetchall()
         except Exception as exc:

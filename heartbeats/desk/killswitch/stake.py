@@ -154,10 +154,11 @@ def refresh_round(now=None, *, only=None) -> int:
 
 
 class _Quiet:
-    """Until when nothing can fall due, as long as nothing changes: a round costs one small query then, not a
-    read of every policy (the duty looks every second). What changes it: a desired state, a policy added or
-    removed, a countdown's length, an account edited or disabled, a Cancel orders now answered (`_changes`).
-    A beat only ever moves an expiry later, so the moments computed at the last round stay early enough."""
+    """Until when nothing can fall due, as long as nothing changes: a round costs three small queries then,
+    not a read of every policy (the duty rests until then, looking again at least every REST_AT_MOST). What
+    changes it: a desired state, a policy added or removed, a countdown's length, an account edited or
+    disabled, a Cancel orders now answered (`_changes`). A beat only ever moves an expiry later, so the
+    moments computed at the last round stay early enough."""
 
     def __init__(self):
         self._token = None
