@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.sessions.backends.db import SessionStore
 from django_otp.oath import totp
+from playwright.sync_api import expect
 
 from heartbeats import twofactor
 from heartbeats.models import Action, AuthenticatorApp, CountdownPolicy, Operation
@@ -77,13 +78,14 @@ def test_an_operator_enrols_an_app_and_signs_in_with_its_code(page, live_server)
     assert page.url.startswith(f"{live_server.url}/second-factor/?next=")
     page.goto(f"{live_server.url}/second-factor/?next=%2F")
     page.click("#add-app")
-    assert page.locator("#totp-qr").is_visible()
+    expect(page.locator("#totp-qr")).to_be_visible()  # the click starts a navigation; wait for its page
     page.fill("#id_token", "000000")
     page.click("#confirm-app")
     assert "does not match" in page.locator("#code-error").inner_text()
     key = shown_key(page)  # a new key each time the page is shown
     page.fill("#id_token", code_for(key))
     page.click("#confirm-app")
+    page.locator("#recovery-codes").wait_for()
     codes = page.locator("#recovery-codes li").all_inner_texts()
     assert len(codes) == twofactor.RECOVERY_CODE_COUNT
     page.click("#continue")
