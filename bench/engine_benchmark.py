@@ -44,10 +44,13 @@ def setup_django(var_dir: Path, database_url: str | None = None, **extra_env: st
     """Django for this process on a fresh database (SQLite in `var_dir` unless `database_url`), migrated,
     and the environment the worker (and web) processes get: the same database and generated secrets."""
     var_dir.mkdir(parents=True, exist_ok=True)
+    # The database in a directory of its own, as bin/demo keeps its logs apart (var/demo/): the engine's
+    # watcher hears every write in the database's directory, and the benchmarks' logs would wake it.
+    (var_dir / "db").mkdir(exist_ok=True)
     env = {
         "CG_DEV": "1",
         "CG_VAR_DIR": str(var_dir),
-        "CG_DATABASE_URL": database_url or f"sqlite:///{var_dir / 'bench.sqlite3'}",
+        "CG_DATABASE_URL": database_url or f"sqlite:///{var_dir / 'db' / 'bench.sqlite3'}",
         "DJANGO_SETTINGS_MODULE": "dashboard.settings",
         "CG_LOG_LEVEL": "WARNING",
         **extra_env,

@@ -10,12 +10,13 @@ Every write is one conditional UPDATE that only moves a value forward, so proces
 """
 
 import contextlib
+import functools
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.db.models import Q
 
 from heartbeats.exchange.errors import RateLimitedError
@@ -37,7 +38,11 @@ def _dt(value: float | None) -> datetime | None:
 
 
 def _epoch(value: datetime | None) -> float:
-    return value.timestamp() if value is not None else 0.0
+    if value is None:
+        return 0.0
+    if value.tzinfo is None:  # SQLite's columns read without the ORM: UTC, naive
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
 
 
 @dataclass(frozen=True)
@@ -57,21 +62,27 @@ def ensure_row(egress: str, base_url: str) -> None:
         AddressLimits.objects.get_or_create(egress=egress, base_url=base_url[:200])
 
 
-def read(egress: str, base_url: str) -> Snapshot | None:
-    row = (
-        AddressLimits.objects.filter(egress=egress, base_url=base_url[:200])
-        .values("minute", "used_weight", "weight_limit", "paused_until", "banned_until")
-        .first()
+@functools.cache
+def _read_statement(vendor: str) -> str:
+    q = connection.ops.quote_name
+    column = lambda n: q(AddressLimits._meta.get_field(n).column)  # noqa: E731
+    names = ("minute", "used_weight", "weight_limit", "paused_until", "banned_until")
+    wanted = ", ".join(column(n) for n in names)
+    return (
+        f"SELECT {wanted} FROM {q(AddressLimits._meta.db_table)}"  # noqa: S608
+        f" WHERE {column('egress')} = %s AND {column('base_url')} = %s ORDER BY {column('id')} LIMIT 1"
     )
+
+
+def read(egress: str, base_url: str) -> Snapshot | None:
+    # Every second by each engine and before every request another process makes: a statement built once.
+    with connection.cursor() as cursor:
+        cursor.execute(_read_statement(connection.vendor), [egress, base_url[:200]])
+        row = cursor.fetchone()
     if row is None:
         return None
-    return Snapshot(
-        row["minute"],
-        row["used_weight"],
-        row["weight_limit"],
-        _epoch(row["paused_until"]),
-        _epoch(row["banned_until"]),
-    )
+    minute, used, limit, paused, banned = row
+    return Snapshot(minute, used, limit, _epoch(paused), _epoch(banned))
 
 
 def record(

@@ -28,7 +28,7 @@ from datetime import timedelta
 
 from django.apps import apps
 from django.db import connections
-from django.db.models import Case, DurationField, ExpressionWrapper, F, Value, When
+from django.db.models import DurationField, ExpressionWrapper, F
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
@@ -202,12 +202,7 @@ class Supervisor:
         if not mine:
             return
         runs = {n: h.last_run_at for n, h in self._periodic.items() if n in mine and h.last_run_at}
-        record = {}
-        if runs:
-            record["last_run_at"] = Case(
-                *(When(name=n, then=Value(at)) for n, at in runs.items()), default=F("last_run_at")
-            )
-        if renew_many(mine, self.holder, LEASE_TTL, **record) == len(mine):
+        if renew_many(mine, self.holder, LEASE_TTL, ran_at=runs) == len(mine):
             lost = []
         else:
             still = set(Duty.objects.filter(name__in=mine, holder=self.holder).values_list("name", flat=True))

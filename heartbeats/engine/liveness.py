@@ -5,14 +5,15 @@ from datetime import datetime
 from django.utils import timezone
 
 from heartbeats.models import EngineLiveness
+from heartbeats.models.bulk import update_row
 
 
 def write(engine_id: str, **fields) -> None:
     fields["seen_at"] = timezone.now()
     if "last_error" in fields:
         fields["last_error"] = (fields["last_error"] or "")[:300]
-    updated = EngineLiveness.objects.filter(engine_id=engine_id).update(**fields)
-    if not updated:
+    # Every second per engine: a statement built once (models/bulk.py), not by the ORM each time.
+    if not update_row(EngineLiveness, engine_id, **fields):
         EngineLiveness.objects.update_or_create(engine_id=engine_id, defaults=fields)
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from heartbeats.domain.leases import Lease, renew_many
+from heartbeats.domain.leases import Lease, held_by, renew_many
 from heartbeats.models import Duty
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,6 +51,26 @@ def test_renewals_of_a_process_s_duties_are_one_update_that_says_what_is_still_h
     assert renew_many(["maintenance", "prune", "owed-zeros"], "web:h:1:a", TTL) == 2
     row = Duty.objects.get(name="maintenance")
     assert row.acquired_at is not None and row.expires_at > timezone.now() + timedelta(seconds=TTL - 2)
+
+
+def test_a_renewal_writes_the_last_runs_it_is_given_and_leaves_the_others_alone():
+    for name in ("maintenance", "prune"):
+        assert Lease(name, "web:h:1:a", TTL).acquire()
+    earlier = timezone.now() - timedelta(minutes=5)
+    Duty.objects.filter(name="prune").update(last_run_at=earlier)
+    ran = timezone.now() - timedelta(seconds=3)
+    before = timezone.now()
+    assert renew_many(["maintenance", "prune"], "web:h:1:a", TTL, ran_at={"maintenance": ran}) == 2
+    rows = {d.name: d for d in Duty.objects.filter(name__in=["maintenance", "prune"])}
+    assert rows["maintenance"].last_run_at == ran
+    assert rows["prune"].last_run_at == earlier
+    for row in rows.values():  # on the database's clock, as Lease.acquire stamps it (to the millisecond)
+        assert (
+            before + timedelta(seconds=TTL - 1) < row.expires_at < timezone.now() + timedelta(seconds=TTL + 1)
+        )
+    assert renew_many(["maintenance"], "web:h:2:b", TTL) == 0, "not its holder"
+    # What it stored compares with the ORM's own expressions, on the database's clock.
+    assert held_by("web:h:1:a", ["maintenance", "prune"]) == {"maintenance", "prune"}
 
 
 def test_taking_again_a_lease_one_holds_keeps_when_it_was_first_taken():
