@@ -156,7 +156,7 @@ def apply_due(now: datetime | None = None) -> list[Operation]:
 
 # With no window ahead, the maintenance duty sleeps until one is scheduled or changed (which wakes it,
 # heartbeats.engine.wakeup), looking anyway this often.
-REST = 5.0
+REST = 30.0
 
 
 def due_round() -> float:

@@ -213,3 +213,16 @@ def test_an_accounts_readings_fall_into_step(simulator, make_account, make_polic
     stamps = dict(OrdersAtStake.objects.values_list("policy_id", "checked_at"))
     together = [p.pk for p in policies if stamps[p.pk] > start - timedelta(seconds=5)]
     assert read == len(together) == 4
+
+
+def test_the_duty_rests_while_nothing_is_armed_and_looks_every_few_seconds_once_something_is(
+    simulator, make_account, make_policy
+):
+    stake._quiet.forget()
+    account = make_account()
+    policy = make_policy(account, "BTCUSDT", interval_s=30, countdown_ms=120_000)
+    # Nothing armed, nothing running out: an arm is news that wakes the duty, so it need not look.
+    assert stake.stake_round() == pytest.approx(stake.REST_WHEN_NOTHING_ARMED, abs=1)
+    armed(policy, sent_ago=1.0)
+    # Armed: an engine's first arm may bring an expiry forward without news, so it looks again soon.
+    assert stake.stake_round() <= stake.REST_AT_MOST

@@ -34,6 +34,9 @@ ROUND_EVERY = 1.0
 # at least this often: an engine's first arm with a shortened countdown can bring an expiry forward
 # without any change people made waking the duty.
 REST_AT_MOST = 5.0
+# With nothing armed and no countdown left to run out, nothing can fall due until people arm something,
+# and that news wakes the duty: it looks again this rarely (the supervisor's backstop).
+REST_WHEN_NOTHING_ARMED = 60.0
 # A figure older than this is shown with the time of its reading.
 STALE_AFTER = timedelta(seconds=5)
 # After a countdown ran out, its orders are read again until this long past the conservative expiry: the
@@ -68,7 +71,8 @@ def stake_round() -> float:
     until = _quiet.resting_until()
     if until is None:
         return ROUND_EVERY
-    return min(REST_AT_MOST, max(ROUND_EVERY, (until - timezone.now()).total_seconds()))
+    rest = REST_WHEN_NOTHING_ARMED if _quiet.nothing_at_stake else REST_AT_MOST
+    return min(rest, max(ROUND_EVERY, (until - timezone.now()).total_seconds()))
 
 
 def refresh_round(now=None, *, only=None) -> int:
@@ -115,7 +119,11 @@ def refresh_round(now=None, *, only=None) -> int:
         }
     due = [p for p in policies if p.pk in urgent or p.pk in routine]
     if only is None:
-        _quiet.until(token, _next_due(policies, readings, {p.pk for p in due}, now))
+        next_due = _next_due(policies, readings, {p.pk for p in due}, now)
+        if next_due is False:
+            _quiet.until(token, now + timedelta(seconds=REST_WHEN_NOTHING_ARMED), nothing=True)
+        else:
+            _quiet.until(token, next_due)
     if not due:
         return 0
     oldest = now - timedelta(days=1)
@@ -163,15 +171,17 @@ class _Quiet:
     def __init__(self):
         self._token = None
         self._until = None
+        self.nothing_at_stake = False  # nothing armed, no countdown left to run out
 
     def holds(self, token, now) -> bool:
         return token == self._token and self._until is not None and now < self._until
 
-    def until(self, token, moment) -> None:
-        self._token, self._until = token, moment
+    def until(self, token, moment, *, nothing: bool = False) -> None:
+        self._token, self._until, self.nothing_at_stake = token, moment, nothing
 
     def forget(self) -> None:
         self._token = self._until = None
+        self.nothing_at_stake = False
 
     def resting_until(self):
         return self._until
@@ -192,8 +202,9 @@ def _changes() -> tuple:
     return (*policies.values(), *accounts.values(), cancelled)
 
 
-def _next_due(policies, readings, read_now: set[int], now) -> datetime | None:
-    """When the next round could find something due, unless something changes first (None: next second)."""
+def _next_due(policies, readings, read_now: set[int], now) -> datetime | None | bool:
+    """When the next round could find something due, unless something changes first (None: next second;
+    False: never, nothing is armed or running out)."""
     moments = []
     for p in policies:
         if p.armed:
@@ -206,7 +217,7 @@ def _next_due(policies, readings, read_now: set[int], now) -> datetime | None:
                 return None  # ran out just now: its orders are read again every second for a moment
             if expiry > now:
                 moments.append(expiry)  # may run out then (a beat usually pushes it later first)
-    return min(moments, default=now + timedelta(seconds=STAKE_EVERY))
+    return min(moments, default=False)
 
 
 # The last reading of a policy, as the round needs it.

@@ -28,7 +28,7 @@ def latch_silences(now: datetime | None = None) -> list[int]:
 
 # With no strategy being watched, the silence duty sleeps until a ping or an edit (which wakes it,
 # heartbeats.engine.wakeup), looking anyway this often.
-REST = 5.0
+REST = 30.0
 
 
 def silence_round() -> float:
