@@ -39,9 +39,11 @@ from heartbeats.models import Duty
 
 log = logging.getLogger("heartbeats.duties")
 
-# Periodic duties' leases: renewed (and free ones sought) this often, taken over this long after their
-# holder stopped renewing. A frozen or killed holder delays its duties by at most LEASE_TTL.
-RENEW_EVERY = 2.0
+# Periodic duties' leases: renewed this often, taken over this long after their holder stopped renewing. A
+# frozen or killed holder delays its duties by at most LEASE_TTL; a renewal may be late by up to
+# LEASE_TTL - LEASE_MARGIN - RENEW_EVERY (2 s) before the duty stops. Each renewal is a commit that every
+# listener in the desk hears, so no more often than this.
+RENEW_EVERY = 3.0
 LEASE_TTL = 6.0
 # A duty whose lease renewal could not be confirmed stops this long before the lease could run out.
 LEASE_MARGIN = 1.0
