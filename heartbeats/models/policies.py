@@ -1,8 +1,9 @@
 """Countdown policies (desired state and the engine's facts, and the one status computation) and beats, one
 per request sent for a policy."""
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import NamedTuple
 
 from django.db import models
 from django.db.models import F, Q
@@ -48,8 +49,10 @@ STATUS_RISK = {
 }
 
 
-@dataclass(frozen=True)
-class PolicyStatus:
+class PolicyStatus(NamedTuple):
+    """A tuple, not a frozen dataclass: the board makes one per policy on every poll, and a tuple is the
+    cheapest immutable object to build."""
+
     state: Status
     # When the exchange's countdown runs out if no further beat is acknowledged (None when not armed there).
     expires_at: datetime | None
@@ -158,7 +161,7 @@ class CountdownPolicy(models.Model):
     @property
     def late_after(self) -> timedelta:
         """A beat is late once this much has passed since the last acknowledged arm."""
-        return timedelta(seconds=self.interval_s * 1.5 + 2)
+        return _late_after(self.interval_s)
 
     def status(self, now: datetime | None = None) -> PolicyStatus:
         """The one place a policy's status and expected expiry are computed, from stored facts and one clock
@@ -167,7 +170,7 @@ class CountdownPolicy(models.Model):
         now = now or timezone.now()
         expires_at = None
         if self.last_arm_sent_at is not None and self.last_arm_countdown_ms:
-            expires_at = self.last_arm_sent_at + timedelta(milliseconds=self.last_arm_countdown_ms)
+            expires_at = self.last_arm_sent_at + _milliseconds(self.last_arm_countdown_ms)
         # A disarm acknowledged after the last arm was sent stops the exchange's countdown.
         disarmed_since_arm = self.disarm_acked_at is not None and (
             self.last_arm_sent_at is None or self.disarm_acked_at >= self.last_arm_sent_at
@@ -210,6 +213,18 @@ class CountdownPolicy(models.Model):
         if now - self.last_arm_sent_at > self.late_after:
             return result(Status.LATE, "Heartbeats are late; the countdown is still running.")
         return result(Status.ARMED, "Armed; heartbeats on time.")
+
+
+# The spans status() adds, made once per value: the board computes every policy's status on each poll, and a
+# desk's policies share a few intervals and countdowns.
+@cache
+def _late_after(interval_s: int) -> timedelta:
+    return timedelta(seconds=interval_s * 1.5 + 2)
+
+
+@cache
+def _milliseconds(ms: int) -> timedelta:
+    return timedelta(milliseconds=ms)
 
 
 class BeatKind(models.TextChoices):
