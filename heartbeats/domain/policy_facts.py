@@ -18,6 +18,7 @@ from collections import namedtuple
 from functools import cache
 from itertools import chain
 
+from django.db.models import F, Func
 from django.db.models.sql.constants import MULTI
 
 from heartbeats.models import CountdownPolicy, ExchangeAccount, OrdersAtStake
@@ -140,10 +141,32 @@ def _queries() -> tuple:
     """The accounts', policies' and orders at stake's values_list() queries, built once per process (building
     one cost about as much as running it on a small desk); each read runs a copy."""
     return (
-        ExchangeAccount.objects.order_by().values_list(*ACCOUNT_FIELDS),
-        CountdownPolicy.objects.order_by().values_list(*POLICY_FIELDS),
-        OrdersAtStake.objects.order_by().values_list(*STAKE_FIELDS),
+        ExchangeAccount.objects.order_by().values_list(*_columns(ExchangeAccount, ACCOUNT_FIELDS)),
+        CountdownPolicy.objects.order_by().values_list(*_columns(CountdownPolicy, POLICY_FIELDS)),
+        OrdersAtStake.objects.order_by().values_list(*_columns(OrdersAtStake, STAKE_FIELDS)),
     )
+
+
+class Stored(Func):
+    """A column as the database stores it. On SQLite, a column with a declared type has the driver convert
+    every value of every row (a date parsed, a flag made a bool) before the rows are compared with the last
+    read's; as an expression (`+column`, which changes no value) it has no declared type, and Django's own
+    conversions, applied to new rows only, do the same work."""
+
+    template = "%(expressions)s"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template="+%(expressions)s", **extra)
+
+
+def _columns(model, names) -> list:
+    """`names` for values_list(), in their order, dates and flags as Stored()."""
+    converted = ("DateTimeField", "BooleanField")
+    fields = [model._meta.get_field(name.removesuffix("_id")) for name in names]
+    return [
+        Stored(F(name), output_field=field) if field.get_internal_type() in converted else name
+        for name, field in zip(names, fields, strict=True)
+    ]
 
 
 def _read(query, previous: dict, make) -> tuple[list, dict]:
