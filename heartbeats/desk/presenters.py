@@ -9,8 +9,8 @@ open board.
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import cache
+from datetime import UTC, datetime, tzinfo
+from functools import cache, lru_cache
 
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
@@ -59,6 +59,19 @@ def epoch_ms(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1000)
 
 
+def clock(moment: datetime, zone: tzinfo | None = None) -> str:
+    """H:M:S in `zone` (the pages' time zone unless given), as the templates' `date:"H:i:s"` shows it. Rows
+    are given the zone once per snapshot: looking it up costs more than formatting, and both add up at a
+    hundred rows a poll."""
+    return _clock(moment, zone or timezone.get_current_timezone())
+
+
+@lru_cache(maxsize=4096)
+def _clock(moment: datetime, zone: tzinfo) -> str:
+    # Formatted once per moment: a reading's or an arm's time is shown on every poll until the next one.
+    return f"{timezone.localtime(moment, zone):%H:%M:%S}"
+
+
 def format_remaining(ms: int | None) -> str:
     """m:ss (h:mm:ss past an hour), rounded up so 0:00 means run out. The page script formats the same way."""
     if ms is None:
@@ -81,6 +94,8 @@ class PolicyRow:
     stake: StakeFacts | None = None
     # The snapshot's clock reading: a figure older than stake.STALE_AFTER says when it was read.
     now: datetime | None = None
+    # The pages' time zone when the snapshot was taken (clock()).
+    zone: tzinfo | None = None
 
     @property
     def stake_text(self) -> str:
@@ -94,7 +109,7 @@ class PolicyRow:
             text += f" + {k.algo_orders} conditional (may survive a lapse)"
         text += " at stake"
         if self.now is not None and self.now - k.checked_at > STAKE_STALE_AFTER:
-            text += f" (as of {timezone.localtime(k.checked_at):%H:%M:%S})"
+            text += f" (as of {clock(k.checked_at, self.zone)})"
         return text
 
     @property
@@ -544,8 +559,9 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
             if k.gone_at is not None and now - k.gone_at > LAPSE_WINDOW
         }
     )
+    zone = timezone.get_current_timezone()
     rows = [
-        PolicyRow(p, s, latest.get(p.id), strategies.get(p.strategy_id), stakes.get(p.id), now)
+        PolicyRow(p, s, latest.get(p.id), strategies.get(p.strategy_id), stakes.get(p.id), now, zone)
         for p, s in zip(policies, statuses, strict=True)
     ]
     if policy_id is not None:
