@@ -11,6 +11,7 @@ changes the policies: of two processes calling it at once, one acts and the othe
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from django.db import transaction
 from django.urls import reverse
@@ -361,14 +362,20 @@ def banners(now: datetime | None = None) -> tuple[list[dict], list[dict]]:
     start first). One query when no window is open, which is nearly always: the status poll calls it every
     second; a few more while windows are open (the policies they cover)."""
     now = now or timezone.now()
-    rows = list(
+    rows = list(_open_windows_query().all())
+    running = sorted((w for w in rows if w["state"] == WindowState.RUNNING), key=lambda w: w["ends_at"])
+    scheduled = [w for w in rows if w["state"] == WindowState.SCHEDULED][:UPCOMING_SHOWN]
+    return _running_lines(running), _upcoming_lines(scheduled, now)
+
+
+@cache
+def _open_windows_query():
+    """Built once per process and copied for each poll: building it cost about as much as running it."""
+    return (
         MaintenanceWindow.objects.filter(state__in=OPEN_STATES)
         .order_by("starts_at")
         .values("pk", "state", "disarmed", "starts_at", "ends_at", "created_by_name", "reason")
     )
-    running = sorted((w for w in rows if w["state"] == WindowState.RUNNING), key=lambda w: w["ends_at"])
-    scheduled = [w for w in rows if w["state"] == WindowState.SCHEDULED][:UPCOMING_SHOWN]
-    return _running_lines(running), _upcoming_lines(scheduled, now)
 
 
 def _link(pk: int) -> str:
