@@ -15,12 +15,10 @@ what tells it is unchanged: whichever process wrote it, a changed value makes a 
 """
 
 from collections import namedtuple
-from functools import cache
-from itertools import chain
 
 from django.db.models import F, Func
-from django.db.models.sql.constants import MULTI
 
+from heartbeats.domain import compiled
 from heartbeats.models import CountdownPolicy, ExchangeAccount, OrdersAtStake
 
 ACCOUNT_FIELDS = ("id", "label", "venue", "environment", "custom_base_url", "egress", "enabled")
@@ -96,7 +94,7 @@ def load_policies() -> list[PolicyFacts]:
     """Every policy with its account, in no particular order (the pages sort rows themselves). Two queries:
     joining the account's columns onto every policy row costs more than reading the accounts apart."""
     global _accounts_made, _policies_made
-    accounts, accounts_made = _read(_queries()[0], _accounts_made, AccountFacts)
+    accounts, accounts_made = _read(_accounts_query, _accounts_made, AccountFacts)
     by_id = {account.id: account for account in accounts}
     made_with, kept = _policies_made
     if made_with is not accounts_made:
@@ -109,7 +107,7 @@ def load_policies() -> list[PolicyFacts]:
         # A policy of an account added between the two reads: next time.
         return None if account is None else PolicyFacts._make((*values, account))
 
-    policies, policies_made = _read(_queries()[1], kept, make)
+    policies, policies_made = _read(_policies_query, kept, make)
     _accounts_made, _policies_made = accounts_made, (accounts_made, policies_made)
     return [p for p in policies if p is not None]
 
@@ -124,7 +122,7 @@ def load_stakes() -> dict[int, StakeFacts]:
     """Every policy's orders at stake, by policy id. One query: with the guard reading orders, nearly every
     armed policy has a row, and a model instance each would cost more than the policies themselves."""
     global _stakes_made
-    stakes, _stakes_made = _read(_queries()[2], _stakes_made, StakeFacts._make)
+    stakes, _stakes_made = _read(_stakes_query, _stakes_made, StakeFacts._make)
     return {k.policy_id: k for k in stakes}
 
 
@@ -136,15 +134,17 @@ _policies_made: tuple[dict, dict] = ({}, {})
 _stakes_made: dict = {}
 
 
-@cache
-def _queries() -> tuple:
-    """The accounts', policies' and orders at stake's values_list() queries, built once per process (building
-    one cost about as much as running it on a small desk); each read runs a copy."""
-    return (
-        ExchangeAccount.objects.order_by().values_list(*_columns(ExchangeAccount, ACCOUNT_FIELDS)),
-        CountdownPolicy.objects.order_by().values_list(*_columns(CountdownPolicy, POLICY_FIELDS)),
-        OrdersAtStake.objects.order_by().values_list(*_columns(OrdersAtStake, STAKE_FIELDS)),
-    )
+# The accounts', policies' and orders at stake's values_list() queries, compiled once per thread (compiled).
+def _accounts_query():
+    return ExchangeAccount.objects.order_by().values_list(*_columns(ExchangeAccount, ACCOUNT_FIELDS))
+
+
+def _policies_query():
+    return CountdownPolicy.objects.order_by().values_list(*_columns(CountdownPolicy, POLICY_FIELDS))
+
+
+def _stakes_query():
+    return OrdersAtStake.objects.order_by().values_list(*_columns(OrdersAtStake, STAKE_FIELDS))
 
 
 class Stored(Func):
@@ -169,20 +169,16 @@ def _columns(model, names) -> list:
     ]
 
 
-def _read(query, previous: dict, make) -> tuple[list, dict]:
-    """`make(values)` for each row of a values_list() query that selects the id, and what the next read takes
-    from: a row read again unchanged is not converted again. When every row is, `previous` itself comes back,
-    so its identity says that nothing changed."""
-    queryset = query.all()  # a copy: compiling a query changes it, and threads share the one built
-    compiler = queryset.query.get_compiler(queryset.db)
-    rows = list(chain.from_iterable(compiler.execute_sql(MULTI)))
+def _read(build, previous: dict, make) -> tuple[list, dict]:
+    """`make(values)` for each row of the values_list() query `build()` makes (one that selects the id), and
+    what the next read takes from: a row read again unchanged is not converted again. When every row is,
+    `previous` itself comes back, so its identity says that nothing changed."""
+    rows, compiler = compiled.fetch(build)
     objects = list(map(previous.get, rows))  # None: a new or changed row (or one make() turned down)
     if len(rows) == len(previous) and None not in objects:
         return objects, previous
     new = [row for row, made in zip(rows, objects, strict=True) if made is None]
-    # Django's own conversions (compiler.results_iter, as values_list() applies them), new rows only.
-    converted = compiler.results_iter(results=[new], tuple_expected=True)
-    fresh = dict(zip(new, map(make, converted), strict=True))
+    fresh = dict(zip(new, map(make, compiled.convert(new, compiler)), strict=True))
     objects = [fresh[row] if made is None else made for row, made in zip(rows, objects, strict=True)]
     # In the database's order, as values_list() gives them.
     return objects, dict(zip(rows, objects, strict=True))
