@@ -11,13 +11,12 @@ changes the policies: of two processes calling it at once, one acts and the othe
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from functools import cache
 
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from heartbeats.domain import audit, deadlines, pacing
+from heartbeats.domain import audit, compiled, deadlines, pacing
 from heartbeats.domain.desired import set_desired
 from heartbeats.domain.validation import required_reason
 from heartbeats.formats.durations import duration
@@ -362,19 +361,21 @@ def banners(now: datetime | None = None) -> tuple[list[dict], list[dict]]:
     start first). One query when no window is open, which is nearly always: the status poll calls it every
     second; a few more while windows are open (the policies they cover)."""
     now = now or timezone.now()
-    rows = list(_open_windows_query().all())
+    rows = [dict(zip(WINDOW_COLUMNS, row, strict=True)) for row in compiled.rows(_open_windows_query)]
     running = sorted((w for w in rows if w["state"] == WindowState.RUNNING), key=lambda w: w["ends_at"])
     scheduled = [w for w in rows if w["state"] == WindowState.SCHEDULED][:UPCOMING_SHOWN]
     return _running_lines(running), _upcoming_lines(scheduled, now)
 
 
-@cache
+# What the board shows of an open window (banners).
+WINDOW_COLUMNS = ("pk", "state", "disarmed", "starts_at", "ends_at", "created_by_name", "reason")
+
+
 def _open_windows_query():
-    """Built once per process and copied for each poll: building it cost about as much as running it."""
     return (
         MaintenanceWindow.objects.filter(state__in=OPEN_STATES)
         .order_by("starts_at")
-        .values("pk", "state", "disarmed", "starts_at", "ends_at", "created_by_name", "reason")
+        .values_list(*WINDOW_COLUMNS)
     )
 
 

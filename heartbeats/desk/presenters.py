@@ -10,7 +10,7 @@ open board.
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from functools import cache, lru_cache
+from functools import lru_cache
 
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
@@ -19,6 +19,7 @@ from heartbeats.desk.killswitch.stake import STALE_AFTER as STAKE_STALE_AFTER
 from heartbeats.desk.killswitch.stake import weight_per_minute as stake_weight_per_minute
 from heartbeats.desk.maintenance import banners as maintenance_banners
 from heartbeats.domain import budget as budgets
+from heartbeats.domain import compiled
 from heartbeats.domain.holds import state_of
 from heartbeats.domain.lapses import WINDOW as LAPSE_WINDOW
 from heartbeats.domain.lapses import Lapse, recent_lapses, running
@@ -463,7 +464,10 @@ def _sort_key(sort: str):
 def _egress_states(now, policies_by_egress) -> list[EgressState]:
     liveness = list(EngineLiveness.objects.all())
     # What the exchange told any process about each address (the web's fallback included).
-    addresses = list(AddressLimits.objects.values("egress", "paused_until", "banned_until"))
+    addresses = [
+        {"egress": egress, "paused_until": paused, "banned_until": banned}
+        for egress, paused, banned in compiled.rows(_addresses_query)
+    ]
     # Every egress identity's cached exchange info in one cache read, not one per identity.
     endpoints = {
         name: {(a.base_url, a.venue) for a in {p.account for p in mine}}
@@ -513,6 +517,10 @@ def _egress_states(now, policies_by_egress) -> list[EgressState]:
         state.available = state.limit - state.projected - state.reserve
         states.append(state)
     return states
+
+
+def _addresses_query():
+    return AddressLimits.objects.values_list("egress", "paused_until", "banned_until")
 
 
 def _strategies(now) -> dict[int, dict]:
@@ -593,18 +601,30 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
 
 def failing_duties(now) -> list[dict]:
     """One query: duties held now whose last runs failed (heartbeats.duties.supervisor records them)."""
-    rows = Duty.objects.filter(failures__gt=0, expires_at__gt=now).exclude(holder="").order_by("name")
+    rows = compiled.rows(_failing_duties_query)
     return [
         {
-            "name": d.name,
-            "host": d.holder.split(":")[1] if d.holder.count(":") >= 2 else "",
-            "failures": d.failures,
-            "error": d.last_error,
-            "since": d.failing_since or d.last_error_at,
-            "since_ms": epoch_ms(d.failing_since or d.last_error_at),
+            "name": name,
+            "host": holder.split(":")[1] if holder.count(":") >= 2 else "",
+            "failures": failures,
+            "error": error,
+            "since": failing_since or error_at,
+            "since_ms": epoch_ms(failing_since or error_at),
         }
-        for d in rows
+        for name, holder, failures, error, failing_since, error_at, expires_at in rows
+        if expires_at is not None and expires_at > now  # held now: compared here, so the SQL never changes
     ]
+
+
+def _failing_duties_query():
+    return (
+        Duty.objects.filter(failures__gt=0)
+        .exclude(holder="")
+        .order_by("name")
+        .values_list(
+            "name", "holder", "failures", "last_error", "failing_since", "last_error_at", "expires_at"
+        )
+    )
 
 
 def failing_channels() -> list[dict]:
@@ -612,20 +632,18 @@ def failing_channels() -> list[dict]:
     given up), with when and why. A test message does not count: its sender saw the answer."""
     return [
         {
-            "id": r["channel_id"],
-            "channel": r["channel__name"],
-            "status": r["status"],
-            "error": r["last_error"],
-            "at": r["last_attempt_at"],
-            "at_ms": int(r["last_attempt_at"].timestamp() * 1000),
+            "id": channel_id,
+            "channel": channel,
+            "status": status,
+            "error": error,
+            "at": at,
+            "at_ms": int(at.timestamp() * 1000),
         }
-        for r in _failing_channels_query().all()
+        for channel_id, channel, status, error, at in compiled.rows(_failing_channels_query)
     ]
 
 
-@cache
 def _failing_channels_query():
-    """Built once per process and copied for each poll: building it cost more than running it."""
     latest = (
         Notification.objects.filter(channel=OuterRef("pk"), last_attempt_at__isnull=False)
         .exclude(kind=NotificationKind.TEST)
@@ -640,5 +658,5 @@ def _failing_channels_query():
             status__in=(Delivery.RETRYING, Delivery.FAILED),
         )
         .order_by("channel__name")
-        .values("channel_id", "channel__name", "status", "last_error", "last_attempt_at")
+        .values_list("channel_id", "channel__name", "status", "last_error", "last_attempt_at")
     )
