@@ -16,7 +16,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from heartbeats.domain import audit, deadlines, pacing
+from heartbeats.domain import audit, compiled, deadlines, pacing
 from heartbeats.domain.desired import set_desired
 from heartbeats.domain.validation import required_reason
 from heartbeats.formats.durations import duration
@@ -361,14 +361,22 @@ def banners(now: datetime | None = None) -> tuple[list[dict], list[dict]]:
     start first). One query when no window is open, which is nearly always: the status poll calls it every
     second; a few more while windows are open (the policies they cover)."""
     now = now or timezone.now()
-    rows = list(
-        MaintenanceWindow.objects.filter(state__in=OPEN_STATES)
-        .order_by("starts_at")
-        .values("pk", "state", "disarmed", "starts_at", "ends_at", "created_by_name", "reason")
-    )
+    rows = [dict(zip(WINDOW_COLUMNS, row, strict=True)) for row in compiled.rows(_open_windows_query)]
     running = sorted((w for w in rows if w["state"] == WindowState.RUNNING), key=lambda w: w["ends_at"])
     scheduled = [w for w in rows if w["state"] == WindowState.SCHEDULED][:UPCOMING_SHOWN]
     return _running_lines(running), _upcoming_lines(scheduled, now)
+
+
+# What the board shows of an open window (banners).
+WINDOW_COLUMNS = ("pk", "state", "disarmed", "starts_at", "ends_at", "created_by_name", "reason")
+
+
+def _open_windows_query():
+    return (
+        MaintenanceWindow.objects.filter(state__in=OPEN_STATES)
+        .order_by("starts_at")
+        .values_list(*WINDOW_COLUMNS)
+    )
 
 
 def _link(pk: int) -> str:

@@ -9,8 +9,8 @@ open board.
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import cache
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
@@ -19,6 +19,7 @@ from heartbeats.desk.killswitch.stake import STALE_AFTER as STAKE_STALE_AFTER
 from heartbeats.desk.killswitch.stake import weight_per_minute as stake_weight_per_minute
 from heartbeats.desk.maintenance import banners as maintenance_banners
 from heartbeats.domain import budget as budgets
+from heartbeats.domain import compiled
 from heartbeats.domain.holds import state_of
 from heartbeats.domain.lapses import WINDOW as LAPSE_WINDOW
 from heartbeats.domain.lapses import Lapse, recent_lapses, running
@@ -59,6 +60,19 @@ def epoch_ms(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1000)
 
 
+def clock(moment: datetime, zone: tzinfo | None = None) -> str:
+    """H:M:S in `zone` (the pages' time zone unless given), as the templates' `date:"H:i:s"` shows it. Rows
+    are given the zone once per snapshot: looking it up costs more than formatting, and both add up at a
+    hundred rows a poll."""
+    return _clock(moment, zone or timezone.get_current_timezone())
+
+
+@lru_cache(maxsize=4096)
+def _clock(moment: datetime, zone: tzinfo) -> str:
+    # Formatted once per moment: a reading's or an arm's time is shown on every poll until the next one.
+    return f"{timezone.localtime(moment, zone):%H:%M:%S}"
+
+
 def format_remaining(ms: int | None) -> str:
     """m:ss (h:mm:ss past an hour), rounded up so 0:00 means run out. The page script formats the same way."""
     if ms is None:
@@ -81,6 +95,8 @@ class PolicyRow:
     stake: StakeFacts | None = None
     # The snapshot's clock reading: a figure older than stake.STALE_AFTER says when it was read.
     now: datetime | None = None
+    # The pages' time zone when the snapshot was taken (clock()).
+    zone: tzinfo | None = None
 
     @property
     def stake_text(self) -> str:
@@ -94,7 +110,7 @@ class PolicyRow:
             text += f" + {k.algo_orders} conditional (may survive a lapse)"
         text += " at stake"
         if self.now is not None and self.now - k.checked_at > STAKE_STALE_AFTER:
-            text += f" (as of {timezone.localtime(k.checked_at):%H:%M:%S})"
+            text += f" (as of {clock(k.checked_at, self.zone)})"
         return text
 
     @property
@@ -448,7 +464,10 @@ def _sort_key(sort: str):
 def _egress_states(now, policies_by_egress) -> list[EgressState]:
     liveness = list(EngineLiveness.objects.all())
     # What the exchange told any process about each address (the web's fallback included).
-    addresses = list(AddressLimits.objects.values("egress", "paused_until", "banned_until"))
+    addresses = [
+        {"egress": egress, "paused_until": paused, "banned_until": banned}
+        for egress, paused, banned in compiled.rows(_addresses_query)
+    ]
     # Every egress identity's cached exchange info in one cache read, not one per identity.
     endpoints = {
         name: {(a.base_url, a.venue) for a in {p.account for p in mine}}
@@ -500,6 +519,10 @@ def _egress_states(now, policies_by_egress) -> list[EgressState]:
     return states
 
 
+def _addresses_query():
+    return AddressLimits.objects.values_list("egress", "paused_until", "banned_until")
+
+
 def _strategies(now) -> dict[int, dict]:
     """Every strategy's state (strategies.holds.state_of), one query."""
     return {s.pk: {"name": s.name, "id": s.pk, **state_of(s, now)} for s in Strategy.objects.all()}
@@ -544,8 +567,9 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
             if k.gone_at is not None and now - k.gone_at > LAPSE_WINDOW
         }
     )
+    zone = timezone.get_current_timezone()
     rows = [
-        PolicyRow(p, s, latest.get(p.id), strategies.get(p.strategy_id), stakes.get(p.id), now)
+        PolicyRow(p, s, latest.get(p.id), strategies.get(p.strategy_id), stakes.get(p.id), now, zone)
         for p, s in zip(policies, statuses, strict=True)
     ]
     if policy_id is not None:
@@ -577,18 +601,30 @@ def snapshot(*, account_id=None, status=None, sort="risk", policy_id=None, symbo
 
 def failing_duties(now) -> list[dict]:
     """One query: duties held now whose last runs failed (heartbeats.duties.supervisor records them)."""
-    rows = Duty.objects.filter(failures__gt=0, expires_at__gt=now).exclude(holder="").order_by("name")
+    rows = compiled.rows(_failing_duties_query)
     return [
         {
-            "name": d.name,
-            "host": d.holder.split(":")[1] if d.holder.count(":") >= 2 else "",
-            "failures": d.failures,
-            "error": d.last_error,
-            "since": d.failing_since or d.last_error_at,
-            "since_ms": epoch_ms(d.failing_since or d.last_error_at),
+            "name": name,
+            "host": holder.split(":")[1] if holder.count(":") >= 2 else "",
+            "failures": failures,
+            "error": error,
+            "since": failing_since or error_at,
+            "since_ms": epoch_ms(failing_since or error_at),
         }
-        for d in rows
+        for name, holder, failures, error, failing_since, error_at, expires_at in rows
+        if expires_at is not None and expires_at > now  # held now: compared here, so the SQL never changes
     ]
+
+
+def _failing_duties_query():
+    return (
+        Duty.objects.filter(failures__gt=0)
+        .exclude(holder="")
+        .order_by("name")
+        .values_list(
+            "name", "holder", "failures", "last_error", "failing_since", "last_error_at", "expires_at"
+        )
+    )
 
 
 def failing_channels() -> list[dict]:
@@ -596,20 +632,18 @@ def failing_channels() -> list[dict]:
     given up), with when and why. A test message does not count: its sender saw the answer."""
     return [
         {
-            "id": r["channel_id"],
-            "channel": r["channel__name"],
-            "status": r["status"],
-            "error": r["last_error"],
-            "at": r["last_attempt_at"],
-            "at_ms": int(r["last_attempt_at"].timestamp() * 1000),
+            "id": channel_id,
+            "channel": channel,
+            "status": status,
+            "error": error,
+            "at": at,
+            "at_ms": int(at.timestamp() * 1000),
         }
-        for r in _failing_channels_query().all()
+        for channel_id, channel, status, error, at in compiled.rows(_failing_channels_query)
     ]
 
 
-@cache
 def _failing_channels_query():
-    """Built once per process and copied for each poll: building it cost more than running it."""
     latest = (
         Notification.objects.filter(channel=OuterRef("pk"), last_attempt_at__isnull=False)
         .exclude(kind=NotificationKind.TEST)
@@ -624,5 +658,5 @@ def _failing_channels_query():
             status__in=(Delivery.RETRYING, Delivery.FAILED),
         )
         .order_by("channel__name")
-        .values("channel_id", "channel__name", "status", "last_error", "last_attempt_at")
+        .values_list("channel_id", "channel__name", "status", "last_error", "last_attempt_at")
     )

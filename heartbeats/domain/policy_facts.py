@@ -7,18 +7,18 @@ stand in for them. They borrow the models' own methods (`status()`, `late_after`
 `base_url`), so there is still one place each of those is computed. Account secrets are never selected.
 
 Most rows are the same from one read to the next (a beat changes a few policies a second), so each process
-keeps the objects it made from the last read with the rows they were made from: a row read again unchanged
-gets the same object back, and only new or changed rows go through Django's conversions of every value (each
-date made time-zone aware, each flag a bool) and become new objects. On SQLite those conversions and objects
-cost about as much as the read itself.
+keeps the objects it made from the last read, keyed by the rows they were made from: a row read again
+unchanged gets the same object back, and only new or changed rows go through Django's conversions of every
+value (each date made time-zone aware, each flag a bool) and become new objects. On SQLite those conversions
+and objects cost about as much as the read itself. Looking the whole row up (hashed and compared in C) is
+what tells it is unchanged: whichever process wrote it, a changed value makes a different key.
 """
 
 from collections import namedtuple
-from functools import cache
-from itertools import chain
 
-from django.db.models.sql.constants import MULTI
+from django.db.models import F, Func
 
+from heartbeats.domain import compiled
 from heartbeats.models import CountdownPolicy, ExchangeAccount, OrdersAtStake
 
 ACCOUNT_FIELDS = ("id", "label", "venue", "environment", "custom_base_url", "egress", "enabled")
@@ -94,18 +94,21 @@ def load_policies() -> list[PolicyFacts]:
     """Every policy with its account, in no particular order (the pages sort rows themselves). Two queries:
     joining the account's columns onto every policy row costs more than reading the accounts apart."""
     global _accounts_made, _policies_made
-    accounts, _accounts_made = _read(_queries()[0], _accounts_made, AccountFacts)
+    accounts, accounts_made = _read(_accounts_query, _accounts_made, AccountFacts)
     by_id = {account.id: account for account in accounts}
+    made_with, kept = _policies_made
+    if made_with is not accounts_made:
+        # The accounts changed (or another thread read them meanwhile): keep only the policies made with this
+        # read's account objects, not older ones with other values.
+        kept = {row: p for row, p in kept.items() if p is not None and by_id.get(p.account_id) is p.account}
 
     def make(values):
         account = by_id.get(values[1])
         # A policy of an account added between the two reads: next time.
         return None if account is None else PolicyFacts._make((*values, account))
 
-    def current(made):  # made with this read's account, not an older one with other values (or none)
-        return made is not None and by_id.get(made.account_id) is made.account
-
-    policies, _policies_made = _read(_queries()[1], _policies_made, make, current)
+    policies, policies_made = _read(_policies_query, kept, make)
+    _accounts_made, _policies_made = accounts_made, (accounts_made, policies_made)
     return [p for p in policies if p is not None]
 
 
@@ -119,44 +122,63 @@ def load_stakes() -> dict[int, StakeFacts]:
     """Every policy's orders at stake, by policy id. One query: with the guard reading orders, nearly every
     armed policy has a row, and a model instance each would cost more than the policies themselves."""
     global _stakes_made
-    stakes, _stakes_made = _read(_queries()[2], _stakes_made, StakeFacts._make)
+    stakes, _stakes_made = _read(_stakes_query, _stakes_made, StakeFacts._make)
     return {k.policy_id: k for k in stakes}
 
 
-# What the last read made of each row, by id: (the row as the database returned it, the object made from it);
-# see the module's docstring. Replaced whole by each read, so threads sharing it never see one half-updated.
+# What the last read made of each row: {the row as the database returned it: the object made from it}; the
+# policies' with the accounts' dict they were made with. See the module's docstring. Replaced whole by each
+# read, so threads sharing them never see one half-updated.
 _accounts_made: dict = {}
-_policies_made: dict = {}
+_policies_made: tuple[dict, dict] = ({}, {})
 _stakes_made: dict = {}
 
 
-@cache
-def _queries() -> tuple:
-    """The accounts', policies' and orders at stake's values_list() queries, built once per process (building
-    one cost about as much as running it on a small desk); each read runs a copy."""
-    return (
-        ExchangeAccount.objects.order_by().values_list(*ACCOUNT_FIELDS),
-        CountdownPolicy.objects.order_by().values_list(*POLICY_FIELDS),
-        OrdersAtStake.objects.order_by().values_list(*STAKE_FIELDS),
-    )
+# The accounts', policies' and orders at stake's values_list() queries, compiled once per thread (compiled).
+def _accounts_query():
+    return ExchangeAccount.objects.order_by().values_list(*_columns(ExchangeAccount, ACCOUNT_FIELDS))
 
 
-def _read(query, previous: dict, make, current=lambda made: True) -> tuple[list, dict]:
-    """`make(values)` for each row of a values_list() query whose first column is the id, and what the next
-    read takes from: a row read again unchanged (whose object is still `current`) is not converted again."""
-    queryset = query.all()  # a copy: compiling a query changes it, and threads share the one built
-    compiler = queryset.query.get_compiler(queryset.db)
-    rows = list(chain.from_iterable(compiler.execute_sql(MULTI)))
-    made = {}
-    new = []
-    for row in rows:
-        kept = previous.get(row[0])
-        if kept is not None and kept[0] == row and current(kept[1]):
-            made[row[0]] = kept
-        else:
-            new.append(row)
-    if new:
-        # Django's own conversions (compiler.results_iter, as values_list() applies them), new rows only.
-        for row, values in zip(new, compiler.results_iter(results=[new], tuple_expected=True), strict=True):
-            made[row[0]] = (row, make(values))
-    return [made[row[0]][1] for row in rows], made  # in the database's order, as values_list() gives them
+def _policies_query():
+    return CountdownPolicy.objects.order_by().values_list(*_columns(CountdownPolicy, POLICY_FIELDS))
+
+
+def _stakes_query():
+    return OrdersAtStake.objects.order_by().values_list(*_columns(OrdersAtStake, STAKE_FIELDS))
+
+
+class Stored(Func):
+    """A column as the database stores it. On SQLite, a column with a declared type has the driver convert
+    every value of every row (a date parsed, a flag made a bool) before the rows are compared with the last
+    read's; as an expression (`+column`, which changes no value) it has no declared type, and Django's own
+    conversions, applied to new rows only, do the same work."""
+
+    template = "%(expressions)s"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template="+%(expressions)s", **extra)
+
+
+def _columns(model, names) -> list:
+    """`names` for values_list(), in their order, dates and flags as Stored()."""
+    converted = ("DateTimeField", "BooleanField")
+    fields = [model._meta.get_field(name.removesuffix("_id")) for name in names]
+    return [
+        Stored(F(name), output_field=field) if field.get_internal_type() in converted else name
+        for name, field in zip(names, fields, strict=True)
+    ]
+
+
+def _read(build, previous: dict, make) -> tuple[list, dict]:
+    """`make(values)` for each row of the values_list() query `build()` makes (one that selects the id), and
+    what the next read takes from: a row read again unchanged is not converted again. When every row is,
+    `previous` itself comes back, so its identity says that nothing changed."""
+    rows, compiler = compiled.fetch(build)
+    objects = list(map(previous.get, rows))  # None: a new or changed row (or one make() turned down)
+    if len(rows) == len(previous) and None not in objects:
+        return objects, previous
+    new = [row for row, made in zip(rows, objects, strict=True) if made is None]
+    fresh = dict(zip(new, map(make, compiled.convert(new, compiler)), strict=True))
+    objects = [fresh[row] if made is None else made for row, made in zip(rows, objects, strict=True)]
+    # In the database's order, as values_list() gives them.
+    return objects, dict(zip(rows, objects, strict=True))

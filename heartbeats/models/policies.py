@@ -1,8 +1,9 @@
 """Countdown policies (desired state and the engine's facts, and the one status computation) and beats, one
 per request sent for a policy."""
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import NamedTuple
 
 from django.db import models
 from django.db.models import F, Q
@@ -48,8 +49,10 @@ STATUS_RISK = {
 }
 
 
-@dataclass(frozen=True)
-class PolicyStatus:
+class PolicyStatus(NamedTuple):
+    """A tuple, not a frozen dataclass: the board makes one per policy on every poll, and a tuple is the
+    cheapest immutable object to build."""
+
     state: Status
     # When the exchange's countdown runs out if no further beat is acknowledged (None when not armed there).
     expires_at: datetime | None
@@ -158,58 +161,68 @@ class CountdownPolicy(models.Model):
     @property
     def late_after(self) -> timedelta:
         """A beat is late once this much has passed since the last acknowledged arm."""
-        return timedelta(seconds=self.interval_s * 1.5 + 2)
+        return _late_after(self.interval_s)
 
     def status(self, now: datetime | None = None) -> PolicyStatus:
         """The one place a policy's status and expected expiry are computed, from stored facts and one clock
         reading. Expiry is conservative: send time of the last acknowledged arm + its countdown (the exchange
         may have applied it later, never earlier)."""
         now = now or timezone.now()
-        expires_at = None
-        if self.last_arm_sent_at is not None and self.last_arm_countdown_ms:
-            expires_at = self.last_arm_sent_at + timedelta(milliseconds=self.last_arm_countdown_ms)
+        sent = self.last_arm_sent_at
+        acked = self.disarm_acked_at
+        live_expiry = remaining = None
         # A disarm acknowledged after the last arm was sent stops the exchange's countdown.
-        disarmed_since_arm = self.disarm_acked_at is not None and (
-            self.last_arm_sent_at is None or self.disarm_acked_at >= self.last_arm_sent_at
-        )
-        live_expiry = None if disarmed_since_arm else expires_at
-        remaining = None
-        if live_expiry is not None:
-            remaining = max(0, int((live_expiry - now).total_seconds() * 1000))
-        confirmed_at = None if disarmed_since_arm else self.last_arm_sent_at
-
-        def result(state, detail):
-            return PolicyStatus(state, live_expiry, remaining, confirmed_at, detail)
-
-        failing = self.fatal_generation is not None and self.fatal_generation == self.generation
+        if acked is not None and (sent is None or acked >= sent):
+            confirmed_at = None
+        else:
+            confirmed_at = sent
+            if sent is not None and self.last_arm_countdown_ms:
+                live_expiry = sent + _milliseconds(self.last_arm_countdown_ms)
+                remaining = max(0, int((live_expiry - now).total_seconds() * 1000))
+        ran_out = remaining == 0
+        generation = self.generation
+        failing = self.fatal_generation is not None and self.fatal_generation == generation
+        # One state and detail, then one PolicyStatus: the board asks a thousand policies on every poll.
         if not self.armed:
             if failing:
-                return result(Status.FAILING, self.last_error or "The disarm was refused by the exchange.")
-            if self.generation == 0 or self.disarm_acked_generation == self.generation:
-                if live_expiry is not None and remaining == 0:
-                    return result(Status.DISARMED, "Disarmed; the exchange countdown had already expired.")
-                return result(Status.DISARMED, "Not armed on the exchange.")
-            if live_expiry is not None and remaining == 0:
-                return result(Status.EXPIRED, "Countdown expired before the disarm was acknowledged.")
-            return result(Status.DISARMING, "Disarm sent, waiting for the exchange to acknowledge it.")
-
-        if failing:
-            return result(Status.FAILING, self.last_error or "Heartbeats stopped after a fatal error.")
-        if live_expiry is not None and remaining == 0:
-            return result(Status.EXPIRED, "The countdown ran out: the exchange cancelled the open orders.")
-        if self.last_arm_generation != self.generation or live_expiry is None:
+                state, detail = Status.FAILING, self.last_error or "The disarm was refused by the exchange."
+            elif generation == 0 or self.disarm_acked_generation == generation:
+                if ran_out:
+                    state, detail = Status.DISARMED, "Disarmed; the exchange countdown had already expired."
+                else:
+                    state, detail = Status.DISARMED, "Not armed on the exchange."
+            elif ran_out:
+                state, detail = Status.EXPIRED, "Countdown expired before the disarm was acknowledged."
+            else:
+                state, detail = Status.DISARMING, "Disarm sent, waiting for the exchange to acknowledge it."
+        elif failing:
+            state, detail = Status.FAILING, self.last_error or "Heartbeats stopped after a fatal error."
+        elif ran_out:
+            state, detail = Status.EXPIRED, "The countdown ran out: the exchange cancelled the open orders."
+        elif self.last_arm_generation != generation or live_expiry is None:
             if self.last_outcome == Outcome.UNCERTAIN:
-                return result(Status.UNCERTAIN, "The arm's outcome is unknown; retrying.")
-            return result(Status.ARMING, "Arm sent, waiting for the exchange to acknowledge it.")
-        if (
-            self.last_outcome == Outcome.UNCERTAIN
-            and self.last_attempt_at
-            and (self.last_attempt_at > self.last_arm_sent_at)
-        ):
-            return result(Status.UNCERTAIN, "The last heartbeat's outcome is unknown; retrying.")
-        if now - self.last_arm_sent_at > self.late_after:
-            return result(Status.LATE, "Heartbeats are late; the countdown is still running.")
-        return result(Status.ARMED, "Armed; heartbeats on time.")
+                state, detail = Status.UNCERTAIN, "The arm's outcome is unknown; retrying."
+            else:
+                state, detail = Status.ARMING, "Arm sent, waiting for the exchange to acknowledge it."
+        elif self.last_outcome == Outcome.UNCERTAIN and self.last_attempt_at and self.last_attempt_at > sent:
+            state, detail = Status.UNCERTAIN, "The last heartbeat's outcome is unknown; retrying."
+        elif now - sent > self.late_after:
+            state, detail = Status.LATE, "Heartbeats are late; the countdown is still running."
+        else:
+            state, detail = Status.ARMED, "Armed; heartbeats on time."
+        return PolicyStatus(state, live_expiry, remaining, confirmed_at, detail)
+
+
+# The spans status() adds, made once per value: the board computes every policy's status on each poll, and a
+# desk's policies share a few intervals and countdowns.
+@cache
+def _late_after(interval_s: int) -> timedelta:
+    return timedelta(seconds=interval_s * 1.5 + 2)
+
+
+@cache
+def _milliseconds(ms: int) -> timedelta:
+    return timedelta(milliseconds=ms)
 
 
 class BeatKind(models.TextChoices):

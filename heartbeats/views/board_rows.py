@@ -10,9 +10,9 @@ own URL, so a row carries no form of its own.
 from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timezone import localtime
+from django.utils.timezone import get_current_timezone
 
-from heartbeats.desk.presenters import PolicyRow
+from heartbeats.desk.presenters import PolicyRow, clock
 
 LAPSE_TITLE = "The countdown ran out at this time: the exchange cancelled the symbol's open orders"
 
@@ -26,6 +26,7 @@ class RowRenderer:
         self.can_operate = bool(can_operate)
         # URL patterns reversed once, with the id filled in per row (the board script does the same).
         self.urls = {name: reverse(name, args=["ID"]) for name in ("policy", "policy_arm", "policy_disarm")}
+        self.zone = get_current_timezone()  # once, not per time shown
 
     def url(self, name: str, pk) -> str:
         return self.urls[name].replace("ID", str(pk)) if pk else ""
@@ -55,16 +56,16 @@ class RowRenderer:
         detail = escape(s.detail) if s else ""
         lapse = " hidden>"
         if r and r.lapse:
-            lapse = f' title="{LAPSE_TITLE}">Orders cancelled {_time(r.lapse.expired_at)}'
+            lapse = f' title="{LAPSE_TITLE}">Orders cancelled {self._time(r.lapse.expired_at)}'
         held, held_class = " hidden>", ""
         if r and r.strategy:
             held = f">{escape(r.strategy_text)}"
             held_class = " held-on" if r.strategy["held"] else ""
         stake = f">{escape(r.stake_text)}" if r and r.stake_text else " hidden>"
         if r and r.stake and r.stake.gone_at:
-            gone = f"{r.stake.gone_count} gone at {_time(r.stake.gone_at)}"
+            gone = f"{r.stake.gone_count} gone at {self._time(r.stake.gone_at)}"
             lapse = f' title="{LAPSE_TITLE}">Orders cancelled: {gone} (the exchange\'s answer)'
-        confirmed = _time(s.confirmed_at) if s and s.confirmed_at else "—"
+        confirmed = self._time(s.confirmed_at) if s and s.confirmed_at else "—"
         bar = r.remaining_pct if r else 0
         interval = f"{p.interval_s} s / {round(p.countdown_ms / 1000)} s" if p else ""
         error = escape(r.error_text) if r else ""
@@ -112,7 +113,5 @@ class RowRenderer:
             )
         return html + "</tr>"
 
-
-def _time(moment) -> str:
-    """H:M:S in the pages' time zone, as the templates' `date:"H:i:s"` shows it."""
-    return f"{localtime(moment):%H:%M:%S}"
+    def _time(self, moment) -> str:
+        return clock(moment, self.zone)
