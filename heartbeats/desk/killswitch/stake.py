@@ -10,10 +10,12 @@ Disarm all (budget.py): reading orders never earns a 429. Network I/O happens ou
 reading is one UPDATE. A figure older than STALE_AFTER is shown "as of" its reading (presenters).
 """
 
+import contextlib
 import logging
 from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
@@ -22,6 +24,7 @@ from heartbeats.domain.policy_facts import load_policies
 from heartbeats.engine import fallback
 from heartbeats.engine.config import EngineConfig
 from heartbeats.models import CountdownPolicy, ExchangeAccount, Status, Venue
+from heartbeats.models.bulk import update_row
 from heartbeats.models.orders import CancelState, OrderCancel, OrdersAtStake
 
 log = logging.getLogger(__name__)
@@ -287,6 +290,7 @@ def _read(account, policies, readings: dict, allowance: _Allowance, *, symbol: s
         error = exc
         values["error"] = f"Orders not read: {exc}"[:300]
     try:
+        stored = []
         for policy in policies:
             mine = dict(values)
             if orders is not None:
@@ -300,7 +304,10 @@ def _read(account, policies, readings: dict, allowance: _Allowance, *, symbol: s
                     if algo is None
                     else sum(o.get("symbol", policy.symbol) == policy.symbol for o in algo),
                 )
-            _store(policy, mine, readings.get(policy.pk), client, allowance)
+            stored.append(
+                (policy.pk, _with_gone_at(policy, mine, readings.get(policy.pk), client, allowance))
+            )
+        _store(stored)
     finally:
         if client is not None:
             ratelimits.observe(account.egress, account.base_url, client, error)
@@ -315,14 +322,27 @@ def _order_id(orders) -> int | None:
     return None
 
 
-def _store(policy, values: dict, row, client, allowance: _Allowance) -> None:
+def _with_gone_at(policy, values: dict, row, client, allowance: _Allowance) -> dict:
+    """`values`, with when the orders went if this reading found them gone after the countdown ran out (the
+    exchange is asked: network I/O, so before the reading is stored)."""
     now = values["checked_at"]
     emptied = row is not None and not values["error"] and (row.orders or 0) > 0 and values.get("orders") == 0
     if emptied and (policy.status(now).state == Status.EXPIRED or _lapsed_recently(policy, now)):
         values.update(
             gone_at=_gone_at(client, policy.symbol, row.order_id, allowance) or now, gone_count=row.orders
         )
-    OrdersAtStake.objects.update_or_create(policy_id=policy.pk, defaults=values)
+    return values
+
+
+def _store(readings: list[tuple[int, dict]]) -> None:
+    """A reading's figures (policy id, values), in one transaction: an account-wide reading stores dozens,
+    and each commit is heard by every listener of the desk."""
+    with transaction.atomic():
+        for policy_id, values in readings:
+            if update_row(OrdersAtStake, policy_id, **values):
+                continue
+            with contextlib.suppress(IntegrityError), transaction.atomic():  # deleted since it was read
+                OrdersAtStake.objects.create(policy_id=policy_id, **values)
 
 
 def _gone_at(client, symbol: str, order_id: int | None, allowance: _Allowance) -> datetime | None:
