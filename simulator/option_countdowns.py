@@ -73,9 +73,19 @@ class OptionCountdowns:
         interval: float = DEFAULT_INTERVAL,
     ):
         self._accounts, self._server_time_ms, self._record = accounts, server_time_ms, record
-        self.default_interval = self.interval = interval
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a new interval applies at once, not after the current wait
+        self.default_interval = self._interval = interval
         self._thread: threading.Thread | None = None
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+    @interval.setter
+    def interval(self, seconds: float) -> None:
+        self._interval = seconds
+        self._wake.set()
 
     def start(self) -> None:
         if self._thread is None:
@@ -85,6 +95,7 @@ class OptionCountdowns:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
@@ -124,7 +135,11 @@ class OptionCountdowns:
             return countdown is not None and countdown.lapsed_at is not None
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.expire_due()
             except Exception:  # one bad account must not stop the others' countdowns
