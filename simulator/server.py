@@ -222,7 +222,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class Simulator:
-    """A Binance futures exchange on a local port. `exchange` holds its state and ground truth."""
+    """A Binance futures and options exchange on a local port. `exchange` holds its state and ground truth."""
 
     def __init__(
         self,
