@@ -1,4 +1,4 @@
-"""A Binance futures exchange simulator for the demo and the tests (no Django imports)."""
+"""A Binance futures (and options) exchange simulator for the demo and the tests (no Django imports)."""
 
 from .server import Simulator
 

@@ -1,5 +1,5 @@
-"""One account's state on the exchange: its key, open orders, algo orders and armed countdowns, under its own
-lock."""
+"""One account's state on the exchange: its key, open orders, algo orders and armed countdowns (per symbol on
+futures, per underlying on options), under its own lock."""
 
 import threading
 from collections import OrderedDict, deque
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .keys import Verifier
-from .symbols import COINM
+from .symbols import COINM, OPTION_SCALE, OPTIONS
 
 CLOSED_ORDERS_KEPT = 1000  # per account
 
@@ -34,6 +34,8 @@ class Order:
     def to_wire(self, answer: str = "query") -> dict:
         """The order in Binance's field order. The answer to POST/DELETE order (`answer="ack"`) carries
         `cumQty` and no `time`; queries (GET order, openOrder, openOrders) carry `time` and no `cumQty`."""
+        if self.venue == OPTIONS:
+            return self._option_wire(answer)
         filled = self.status == "FILLED"
         wire = {"orderId": self.order_id, "symbol": self.symbol}
         if self.venue == COINM:
@@ -73,6 +75,46 @@ class Order:
             wire["time"] = self.time_ms
         wire["updateTime"] = self.update_ms
         return wire
+
+    def _option_wire(self, answer: str) -> dict:
+        """An options order as /eapi shows it: its own field names and statuses (ACCEPTED, CANCELLED). The new
+        order's default answer (`answer="ack"`, newOrderRespType ACK) is the short form with `createDate`."""
+        wire = {
+            "orderId": self.order_id,
+            "symbol": self.symbol,
+            "price": self.price,
+            "quantity": self.quantity,
+        }
+        if answer == "ack":
+            wire.update({"side": self.side, "type": self.type, "createDate": self.time_ms})
+            return {**wire, "reduceOnly": False, "postOnly": False, "mmp": False}
+        filled = self.status == "FILLED"
+        wire.update(
+            {
+                "executedQty": self.quantity if filled else "0",
+                "fee": 0,  # a number, as the official options SDK's models declare it
+                "side": self.side,
+                "type": self.type,
+                "timeInForce": self.time_in_force,
+                "reduceOnly": False,
+                "postOnly": False,
+                "createTime": self.time_ms,
+                "updateTime": self.update_ms,
+                "status": _OPTION_STATUS.get(self.status, self.status),
+                "avgPrice": self.price if filled else "0",
+                "source": "API",
+                "clientOrderId": self.client_order_id,
+                "priceScale": OPTION_SCALE,
+                "quantityScale": OPTION_SCALE,
+                "optionSide": "CALL" if self.symbol.endswith("-C") else "PUT",
+                "quoteAsset": "USDT",
+                "mmp": False,
+            }
+        )
+        return wire
+
+
+_OPTION_STATUS = {"NEW": "ACCEPTED", "CANCELED": "CANCELLED"}  # Binance's options spell them so
 
 
 def _scaled(value: str, decimals: int) -> str:
@@ -206,6 +248,7 @@ class Account:
     verifier: Verifier
     trade: bool = True
     ip_whitelist: frozenset[str] | None = None
+    options: bool = True  # the key may use /eapi (Binance's "Enable Options" permission)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     orders: dict[str, dict[int, Order]] = field(default_factory=dict, repr=False)  # symbol -> id -> order
     countdowns: dict[str, Countdown] = field(default_factory=dict, repr=False)  # symbol -> countdown
@@ -215,6 +258,8 @@ class Account:
     # Conditional orders, apart from `orders` as in Binance's Algo Service: symbol -> algo id -> order.
     algo_orders: dict[str, dict[int, AlgoOrder]] = field(default_factory=dict, repr=False)
     closed_algo: OrderedDict[int, AlgoOrder] = field(default_factory=OrderedDict, repr=False)
+    # Options' kill switches, one per underlying (option_countdowns.py): underlying -> config.
+    option_countdowns: dict = field(default_factory=dict, repr=False)
 
     @property
     def last4(self) -> str:
@@ -228,6 +273,7 @@ class Account:
             "api_key_last4": self.last4,
             "key_type": self.verifier.key_type,
             "trade": self.trade,
+            "options": self.options,
             "ip_whitelist": sorted(self.ip_whitelist) if self.ip_whitelist is not None else None,
         }
 

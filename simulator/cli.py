@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a countdown that runs out also cancels the symbol's algo (conditional) orders (default: it "
         "leaves them, as Binance does not promise otherwise)",
     )
+    parser.add_argument(
+        "--options-check-interval",
+        type=float,
+        default=1.0,
+        help="seconds between two checks of the options (/eapi) countdowns (Binance: about 1 s)",
+    )
 
 
 def load_accounts(sim: Simulator, path: Path) -> int:
@@ -52,6 +58,7 @@ def load_accounts(sim: Simulator, path: Path) -> int:
                 entry["key_type"],
                 material,
                 trade=entry.get("trade", True),
+                options=entry.get("options", True),
                 ip_whitelist=entry.get("ip_whitelist"),
                 passphrase=entry.get("passphrase"),
             )
@@ -70,6 +77,7 @@ def run(options: dict, out=sys.stdout, stop: threading.Event | None = None) -> N
         ban_seconds=options["ban_seconds"],
         access_log=options["access_log"],
         expiry_cancels_algo_orders=options.get("expiry_cancels_algo_orders", False),
+        options_check_interval=options.get("options_check_interval", 1.0),
     )
     try:
         count = load_accounts(sim, options["accounts"]) if options.get("accounts") else 0

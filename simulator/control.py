@@ -8,16 +8,18 @@ Requests carrying an Origin header (sent by browsers) are refused, so no web pag
     GET    /_sim/requests     request log (?path=/fapi/v1/countdownCancelAll&since_id=N)
     GET    /_sim/accounts     registered keys (last 4 characters only)
     POST   /_sim/accounts     {"api_key", "key_type": "hmac"|"ed25519"|"rsa", "secret" | "public_key" |
-                              "private_key", "passphrase"?, "trade"?: true, "ip_whitelist"?: [ip, ...]}
+                              "private_key", "passphrase"?, "trade"?: true, "options"?: true (may use /eapi),
+                              "ip_whitelist"?: [ip, ...]}
     GET    /_sim/orders       open orders (?api_key=...&symbol=...)
     POST   /_sim/orders       {"api_key", "symbol", "side"?, "price"?, "quantity"?, "type"?} (no signing)
     GET    /_sim/algo_orders  open algo (conditional) orders (?api_key=...&symbol=...)
     POST   /_sim/algo_orders  {"api_key", "symbol", "side"?: "SELL", "type"?: "STOP_MARKET", "quantity"?,
                               "triggerPrice"?, "price"?, "clientAlgoId"?, "timeInForce"?, "reduceOnly"?,
                               "closePosition"?, "callbackRate"?, "activatePrice"?} (no signing, USDⓈ-M only)
-    GET    /_sim/options      {"expiry_cancels_algo_orders"}
+    GET    /_sim/options      {"expiry_cancels_algo_orders", "options_check_interval"}
     POST   /_sim/options      {"expiry_cancels_algo_orders"?: false}: whether a countdown that runs out also
-                              cancels the symbol's algo orders
+                              cancels the symbol's algo orders; {"options_check_interval"?: 1.0}: seconds
+                              between two checks of the options (/eapi) countdowns
     GET    /_sim/faults       injected faults with their hit counts
     POST   /_sim/faults       {"path"?, "method"?, "symbol"?, "countdown_ms"?, "api_key"?, "kind"?,
                               "status"?, "code"?, "msg"?, "body"?, "latency_ms"?, "hold"?, "hold_timeout"?,
@@ -138,7 +140,10 @@ class ControlApi:
         return 200, self.exchange.open_algo_orders(_required(args, "api_key"), _text(args, "symbol"))
 
     def options(self, args):
-        return 200, {"expiry_cancels_algo_orders": self.exchange.expiry_cancels_algo_orders}
+        return 200, {
+            "expiry_cancels_algo_orders": self.exchange.expiry_cancels_algo_orders,
+            "options_check_interval": self.exchange.options.interval,
+        }
 
     def list_faults(self, args):
         return 200, self.exchange.faults()
@@ -161,6 +166,7 @@ class ControlApi:
             key_type,
             material,
             trade=_flag(args.get("trade", True)),
+            options=_flag(args.get("options", True)),
             ip_whitelist=args.get("ip_whitelist"),
             passphrase=args.get("passphrase"),
         )
@@ -198,11 +204,13 @@ class ControlApi:
         return 201, order
 
     def set_options(self, args):
-        unknown = set(args) - {"expiry_cancels_algo_orders"}
+        unknown = set(args) - {"expiry_cancels_algo_orders", "options_check_interval"}
         if unknown:
             raise ControlError(400, f"unknown options: {', '.join(sorted(unknown))}")
         if "expiry_cancels_algo_orders" in args:
             self.exchange.set_expiry_cancels_algo_orders(_flag(args["expiry_cancels_algo_orders"]))
+        if "options_check_interval" in args:
+            self.exchange.set_options_check_interval(args["options_check_interval"])
         return self.options(args)
 
     def add_fault(self, args):

@@ -1,4 +1,5 @@
-"""The Binance futures paths: routing, weight, faults, authentication and the endpoint handlers.
+"""The Binance paths: routing, weight, faults, authentication, and the futures endpoint handlers (the options
+ones, under /eapi/v1/, are in options.py).
 
 A request goes through the steps a real one meets, in this order: weight is counted when it arrives (429/418
 refuse it there); a matching fault may delay it, hold it, replace its answer or drop the connection; latency
@@ -15,17 +16,17 @@ Binance's own connectors, python-binance and ccxt work against it unchanged.
 """
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import errors, rules, symbols
+from . import errors, options, rules, symbols
 from .book import Account, AlgoOrder, Order, last4
+from .calls import NONE, TRADE, USER_DATA, Call, Route
+from .calls import fixed as _fixed
 from .errors import BinanceError
 from .exchange import Exchange
 from .faults import Fault, Held
 from .wire import Params
 
-NONE, USER_DATA, TRADE = "NONE", "USER_DATA", "TRADE"
 MAX_RECV_WINDOW = 60_000
 DEFAULT_RECV_WINDOW = 5_000
 NOT_FOUND_HTML = "<html><body><h2>404 Not found</h2></body></html>"
@@ -57,41 +58,6 @@ class Reply:
     body: object = None  # dict/list → JSON, str → text
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without answering
-
-
-@dataclass
-class Call:
-    """What a handler needs: the checked request and the exchange it acts on."""
-
-    exchange: Exchange
-    venue: str
-    params: Params
-    account: Account | None
-    server_ms: int
-    entry: dict
-    headers: dict[str, str] = field(default_factory=dict)  # extra response headers set by the handler
-
-    def market(self, required: bool = True, trading: bool = True) -> symbols.Market | None:
-        name = self.params.symbol(required)
-        if name is None:
-            return None
-        found = symbols.market(self.venue, name)
-        if found is None:
-            raise errors.invalid_symbol()
-        if trading and not found.trading:
-            raise errors.invalid_symbol_status()
-        return found
-
-
-@dataclass(frozen=True)
-class Route:
-    handler: Callable[[Call], object]
-    security: str
-    weight: Callable[[Params], int]
-
-
-def _fixed(weight: int) -> Callable[[Params], int]:
-    return lambda params: weight
 
 
 # Handlers --------------------------------------------------------------------------------------------------
@@ -154,8 +120,7 @@ def _new_order(call: Call):
         rules.plain(quantity),
         client_order_id,
     )
-    in_10s, in_1m = call.exchange.order_counts(call.account)
-    call.headers.update({"X-MBX-ORDER-COUNT-10S": str(in_10s), "X-MBX-ORDER-COUNT-1M": str(in_1m)})
+    call.count_order()
     return order.to_wire("ack")
 
 
@@ -286,8 +251,7 @@ def _new_algo_order(call: Call):
         activate_price=rules.plain(activate_price) if activate_price is not None else None,
         good_till_date=p.long("goodTillDate", required=False) or 0,
     )
-    in_10s, in_1m = call.exchange.order_counts(call.account)
-    call.headers.update({"X-MBX-ORDER-COUNT-10S": str(in_10s), "X-MBX-ORDER-COUNT-1M": str(in_1m)})
+    call.count_order()
     return order.to_wire("ack")
 
 
@@ -365,6 +329,8 @@ def _build_routes() -> dict[str, tuple[str, dict[str, Route]]]:
             routes[prefix + name] = (venue, methods)
     for name, methods in algo_service.items():
         routes["/fapi/v1/" + name] = (symbols.USDM, methods)
+    for name, methods in options.ROUTES.items():
+        routes["/eapi/v1/" + name] = (symbols.OPTIONS, methods)
     return routes
 
 
@@ -419,7 +385,8 @@ class BinanceApi:
             venue=venue,
             ip=req.ip,
             api_key_last4=last4(req.api_key) if req.api_key else None,
-            symbol=params.values.get("symbol"),
+            # Options' kill switch names an underlying: faults match it like a symbol.
+            symbol=params.values.get("symbol") or params.values.get("underlying"),
             countdown_ms=params.peek_long("countdownTime"),
             timestamp=params.peek_long("timestamp"),
             recv_window=params.peek_long("recvWindow"),
@@ -467,7 +434,7 @@ class BinanceApi:
                 raise params.error
             account = None
             if route.security != NONE:
-                account = self._authenticate(req, route, params, server_ms)
+                account = self._authenticate(req, route, venue, params, server_ms)
             call = Call(ex, venue, params, account, server_ms, entry)
             body = route.handler(call)
         except BinanceError as exc:
@@ -475,7 +442,9 @@ class BinanceApi:
         ex.log.update(entry, applied_at=time.time())
         return Reply(200, body, call.headers)
 
-    def _authenticate(self, req: Incoming, route: Route, params: Params, server_ms: int) -> Account:
+    def _authenticate(
+        self, req: Incoming, route: Route, venue: str, params: Params, server_ms: int
+    ) -> Account:
         if not req.api_key:
             raise errors.key_format_invalid()
         account = self.exchange.account(req.api_key)
@@ -497,6 +466,8 @@ class BinanceApi:
         if server_ms - timestamp > recv_window:
             raise errors.outside_recv_window()
         if route.security == TRADE and not account.trade:
+            raise errors.rejected_key(req.ip)
+        if venue == symbols.OPTIONS and not account.options:
             raise errors.rejected_key(req.ip)
         return account
 

@@ -142,3 +142,26 @@ def unreadable_body() -> BinanceError:
 
 def body_too_large() -> BinanceError:
     return BinanceError(413, -1000, "Request body too large.")
+
+
+# Options (/eapi): codes and messages from Binance's options error-code page
+# (developers.binance.com/docs/derivatives/option/error-code), where they differ from the futures ones.
+
+
+def invalid_underlying() -> BinanceError:
+    return BinanceError(400, -1128, "Invalid underlying")  # BAD_CONTRACT on options (no full stop)
+
+
+def invalid_parameter(name: str) -> BinanceError:
+    # INVALID_PARAMETER, worded (and spelled) as the options page words it.
+    return BinanceError(400, -1130, f"Data sent for paramter '{name}' is not valid.")
+
+
+def new_order_rejected() -> BinanceError:
+    return BinanceError(400, -2010, "NEW_ORDER_REJECTED")
+
+
+def option_order_reference_missing() -> BinanceError:
+    return BinanceError(
+        400, -1102, "Param 'orderId' or 'clientOrderId' must be sent, but both were empty/null!"
+    )

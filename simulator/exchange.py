@@ -1,7 +1,9 @@
 """The simulated exchange's state and its ground truth, safe to use from many threads at once.
 
 Locks are small and never held across a sleep: one per account (orders and countdowns), one for the
-countdown timer queue, one each for the rate limiter, the fault table and the logs.
+countdown timer queue, one each for the rate limiter, the fault table and the logs. Futures countdowns fire
+from a timer queue checked every `tick`; options countdowns (option_countdowns.py) from a check loop of their
+own, about once a second as on Binance.
 Times given to tests (`armed_at`, `expires_at`, `cancelled_at`, `received_at`...) are host epoch seconds
 (`time.time()`); the exchange's own clock, `server_time_ms()`, is host time plus the configured skew.
 """
@@ -21,6 +23,7 @@ from .book import Account, AlgoOrder, Countdown, Order, last4
 from .faults import FaultTable
 from .journal import RequestLog
 from .keys import Verifier
+from .option_countdowns import DEFAULT_INTERVAL, OptionCountdowns
 from .ratelimit import WeightLimiter
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ class Exchange:
         tick: float = 0.01,
         hold_timeout: float = 30.0,
         expiry_cancels_algo_orders: bool = False,
+        options_check_interval: float = DEFAULT_INTERVAL,
     ):
         self.tick = tick
         # Whether a countdown that runs out also cancels the symbol's algo (conditional) orders. Off by
@@ -71,6 +75,12 @@ class Exchange:
         self._algo_ids = itertools.count(FIRST_ALGO_ID)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self.options = OptionCountdowns(
+            self._all_accounts,
+            self.server_time_ms,
+            self._record_cancellation,
+            bounds.number(options_check_interval, "options_check_interval", 0.001, 60),
+        )
 
     # Life cycle ------------------------------------------------------------------------------------------
 
@@ -79,9 +89,11 @@ class Exchange:
             self._stop.clear()
             self._ticker = threading.Thread(target=self._run_ticker, name="simulator-countdowns", daemon=True)
             self._ticker.start()
+        self.options.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self.options.stop()
         self.faults_table.release_all(drop=True)
         if self._ticker is not None:
             self._ticker.join(timeout=2)
@@ -99,6 +111,7 @@ class Exchange:
             with account.lock:
                 account.orders.clear()
                 account.countdowns.clear()
+                account.option_countdowns.clear()
                 account.closed.clear()
                 account.order_times.clear()
                 account.algo_orders.clear()
@@ -113,6 +126,7 @@ class Exchange:
         self._skew_ms = 0
         self._latency = (0.0, 0.0)
         self.expiry_cancels_algo_orders = self._expiry_cancels_algo_default
+        self.options.interval = self.options.default_interval
 
     # Clock, latency, limits ------------------------------------------------------------------------------
 
@@ -167,8 +181,10 @@ class Exchange:
         trade: bool = True,
         ip_whitelist=None,
         passphrase: str | None = None,
+        options: bool = True,
     ) -> None:
         """Registers a key: the HMAC secret or a PEM public key (a private key PEM gives its public key).
+        `trade` allows TRADE endpoints; `options` allows /eapi at all (Binance's options permission).
 
         Re-adding an existing key replaces its key material and permissions, keeping orders and countdowns.
         """
@@ -188,14 +204,19 @@ class Exchange:
             existing = self._accounts.get(api_key)
             if existing is not None:
                 existing.verifier, existing.trade, existing.ip_whitelist = verifier, bool(trade), whitelist
+                existing.options = bool(options)
             else:
-                self._accounts[api_key] = Account(api_key, verifier, bool(trade), whitelist)
+                self._accounts[api_key] = Account(api_key, verifier, bool(trade), whitelist, bool(options))
 
     def account(self, api_key: str | None) -> Account | None:
         if not api_key:
             return None
         with self._accounts_lock:
             return self._accounts.get(api_key)
+
+    def _all_accounts(self) -> list[Account]:
+        with self._accounts_lock:
+            return list(self._accounts.values())
 
     def accounts(self) -> list[dict]:
         with self._accounts_lock:
@@ -496,6 +517,22 @@ class Exchange:
             found = [(account, dict(c)) for account, c in self._cancellations]
         return [record for account, record in found if api_key is None or account.api_key == api_key]
 
+    def option_countdowns(self, api_key: str | None = None) -> list[dict]:
+        """Options' kill-switch configurations per underlying, with their true expiry and, once run out,
+        `lapsed_at` (new orders on the underlying are refused until a heartbeat or a disarm)."""
+        found = []
+        for account in self._all_accounts():
+            if api_key is None or account.api_key == api_key:
+                found.extend(c.describe() for c in self.options.configured(account))
+        return sorted(found, key=lambda c: c["expires_at"])
+
+    def set_options_check_interval(self, seconds: float) -> None:
+        self.options.interval = bounds.number(seconds, "options_check_interval", 0.001, 60)
+
+    def _record_cancellation(self, account: Account, record: dict) -> None:
+        with self._cancellations_lock:
+            self._cancellations.append((account, record))
+
     def _run_ticker(self) -> None:
         # Binance checks countdowns about every 10 ms; so does this thread.
         while not self._stop.wait(self.tick):
@@ -530,8 +567,7 @@ class Exchange:
                     self._close_algo(account, algo.values(), "EXPIRED")
             record = countdown.describe()
             record.update(cancelled_at=cancelled_at, order_ids=list(cancelled), algo_ids=list(algo))
-            with self._cancellations_lock:
-                self._cancellations.append((account, record))
+            self._record_cancellation(account, record)
             fired += 1
         return fired
 
@@ -586,10 +622,12 @@ class Exchange:
             "ban_seconds": self.limiter.ban_seconds,
             "accounts": [a.describe() for a in accounts],
             "countdowns": self.countdowns(),
+            "option_countdowns": self.option_countdowns(),
             "cancellations": self.cancellations(),
             "open_orders": orders,
             "algo_orders": algo_orders,
             "expiry_cancels_algo_orders": self.expiry_cancels_algo_orders,
+            "options_check_interval": self.options.interval,
             "faults": self.faults(),
             "held": self.held(),
             "weights": self.limiter.snapshot(self.server_time_ms(now)),

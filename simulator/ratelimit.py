@@ -5,6 +5,7 @@ import threading
 from dataclasses import dataclass
 
 from .errors import BinanceError
+from .symbols import OPTIONS
 
 MINUTE_MS = 60_000
 
@@ -17,7 +18,8 @@ class _Window:
 
 
 class WeightLimiter:
-    """Counts weight per (ip, venue): USDⓈ-M and COIN-M are separate services with separate limits.
+    """Counts weight per (ip, venue): USDⓈ-M, COIN-M and options are separate services with separate limits
+    (of the same size here; Binance's options exchangeInfo shows 2,400 a minute too).
 
     A request that would take the minute's weight past the limit is refused with 429 and not counted. After
     the first 429 of a minute, `ban_after` more refused requests are tolerated; the next one bans the IP for
@@ -39,7 +41,7 @@ class WeightLimiter:
             window = self._window(key, now_ms)
             banned_until = self._bans.get(key)
             if banned_until is not None and banned_until > now_ms:
-                return window.used, self._banned(ip, banned_until, now_ms)
+                return window.used, self._banned(ip, venue, banned_until, now_ms)
             if window.used + weight <= self.limit:
                 window.used += weight
                 return window.used, None
@@ -47,14 +49,24 @@ class WeightLimiter:
             if window.rejected > self.ban_after + 1:
                 banned_until = now_ms + int(self.ban_seconds * 1000)
                 self._bans[key] = banned_until
-                return window.used, self._banned(ip, banned_until, now_ms)
-            retry_after = math.ceil(((window.minute + 1) * MINUTE_MS - now_ms) / 1000)
+                return window.used, self._banned(ip, venue, banned_until, now_ms)
+            retry_after = {
+                "Retry-After": str(max(math.ceil(((window.minute + 1) * MINUTE_MS - now_ms) / 1000), 1))
+            }
+            if venue == OPTIONS:  # the options error-code page: -1008 TOO_MANY_REQUESTS, its own wording
+                return window.used, BinanceError(
+                    429,
+                    -1008,
+                    f"Too much request weight used; current limit is {self.limit} request weight per 1 "
+                    "MINUTE. Please use the websocket for live updates to avoid polling the API.",
+                    retry_after,
+                )
             return window.used, BinanceError(
                 429,
                 -1003,
                 f"Too many requests; current limit of IP({ip}) request weight is {self.limit} per minute. "
                 "Please use the websocket for live updates to avoid polling the API.",
-                {"Retry-After": str(max(retry_after, 1))},
+                retry_after,
             )
 
     def used(self, ip: str, venue: str, now_ms: int) -> int:
@@ -87,11 +99,20 @@ class WeightLimiter:
         return window
 
     @staticmethod
-    def _banned(ip: str, until_ms: int, now_ms: int) -> BinanceError:
+    def _banned(ip: str, venue: str, until_ms: int, now_ms: int) -> BinanceError:
+        retry_after = {"Retry-After": str(max(math.ceil((until_ms - now_ms) / 1000), 1))}
+        if venue == OPTIONS:
+            return BinanceError(
+                418,
+                -1008,
+                f"Way too much request weight used; IP banned until {until_ms}. "
+                "Please use the websocket for live updates to avoid bans.",
+                retry_after,
+            )
         return BinanceError(
             418,
             -1003,
             f"Way too many requests; IP({ip}) banned until {until_ms}. "
             "Please use the websocket for live updates to avoid bans.",
-            {"Retry-After": str(max(math.ceil((until_ms - now_ms) / 1000), 1))},
+            retry_after,
         )

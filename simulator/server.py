@@ -222,7 +222,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class Simulator:
-    """A Binance futures exchange on a local port. `exchange` holds its state and ground truth."""
+    """A Binance futures and options exchange on a local port. `exchange` holds its state and ground truth."""
 
     def __init__(
         self,
@@ -236,6 +236,7 @@ class Simulator:
         hold_timeout: float = 30.0,
         access_log: bool = False,
         expiry_cancels_algo_orders: bool = False,
+        options_check_interval: float = 1.0,
     ):
         self.exchange = Exchange(
             weight_limit=weight_limit,
@@ -244,6 +245,7 @@ class Simulator:
             tick=tick,
             hold_timeout=hold_timeout,
             expiry_cancels_algo_orders=expiry_cancels_algo_orders,
+            options_check_interval=options_check_interval,
         )
         self._address = (host, port)
         self._access_log = access_log

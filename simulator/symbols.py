@@ -1,9 +1,11 @@
-"""The simulated markets and their exchangeInfo documents, shaped like Binance's /fapi and /dapi replies."""
+"""The simulated markets and their exchangeInfo documents, shaped like Binance's /fapi and /dapi replies.
+Options contracts (/eapi) are listed here too; their exchangeInfo document is built in options.py."""
 
 from dataclasses import dataclass
 
 USDM = "usdm"
 COINM = "coinm"
+OPTIONS = "options"
 
 PERPETUAL_DELIVERY_MS = 4133404800000  # Binance's "no delivery" date for perpetuals (2100-12-25)
 ONBOARD_MS = 1569398400000
@@ -34,6 +36,12 @@ class Market:
     @property
     def pair(self) -> str:
         return self.symbol.split("_")[0] if self.venue == COINM else self.base + self.quote
+
+    @property
+    def underlying(self) -> str:
+        """An options contract's underlying ("BTC-261225-100000-C" → "BTCUSDT"), the unit of /eapi's
+        countdowns; a futures market's pair."""
+        return self.base + self.quote if self.venue == OPTIONS else self.pair
 
 
 def _usdm(
@@ -110,7 +118,33 @@ COINM_MARKETS = [
     _coinm("BTCUSD_260626", 1, contract="CURRENT_QUARTER"),
 ]
 
-MARKETS = {m.symbol: m for m in USDM_MARKETS + COINM_MARKETS}
+# Binance's options symbols: BASE-YYMMDD-STRIKE-C|P, all quoted and settled in USDT. Precision as in Binance's
+# exchangeInfo example (priceScale 2, quantityScale 2); the scales are the tick and step.
+OPTION_SCALE = 2
+OPTION_MIN_PRICE = "0.02"
+OPTION_MAX_PRICE = "80000.01"
+OPTION_MIN_QTY = "0.01"
+OPTION_MAX_QTY = "100"
+OPTION_EXPIRY_MS = {"261225": 1798185600000, "270326": 1806048000000}  # 08:00 UTC on the expiry day
+
+
+def _option(symbol: str) -> Market:
+    base = symbol.split("-")[0]
+    return Market(
+        symbol, OPTIONS, base, "USDT", "TRADING", "OPTION", OPTION_SCALE, OPTION_SCALE, "0.01", "0.01"
+    )
+
+
+OPTION_MARKETS = [
+    _option(f"{base}-{expiry}-{strike}-{kind}")
+    for base, strikes in (("BTC", ("90000", "100000")), ("ETH", ("3000", "4000")), ("BNB", ("800",)))
+    for expiry in OPTION_EXPIRY_MS
+    for strike in strikes
+    for kind in ("C", "P")
+]
+OPTION_UNDERLYINGS = sorted({m.underlying for m in OPTION_MARKETS})
+
+MARKETS = {m.symbol: m for m in USDM_MARKETS + COINM_MARKETS + OPTION_MARKETS}
 
 
 def market(venue: str, symbol: str) -> Market | None:

@@ -303,7 +303,7 @@ def test_it_cancels_the_symbols_algo_orders_on_expiry_when_switched_on(simulator
     switched = requests.post(
         f"{simulator.url}/_sim/options", json={"expiry_cancels_algo_orders": True}, timeout=5
     )
-    assert switched.json() == {"expiry_cancels_algo_orders": True}
+    assert switched.json() == {"expiry_cancels_algo_orders": True, "options_check_interval": 1.0}
 
     fired, btc, eth = _arm_and_wait_for_expiry(simulator, trader)
 
@@ -321,7 +321,8 @@ def test_it_takes_the_expiry_switch_from_the_constructor_the_command_line_and_ba
 
     with Simulator(expiry_cancels_algo_orders=True) as sim:
         assert requests.get(f"{sim.url}/_sim/options", timeout=5).json() == {
-            "expiry_cancels_algo_orders": True
+            "expiry_cancels_algo_orders": True,
+            "options_check_interval": 1.0,
         }
         sim.exchange.set_expiry_cancels_algo_orders(False)
         assert sim.exchange.state()["expiry_cancels_algo_orders"] is False

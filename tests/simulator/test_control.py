@@ -34,6 +34,7 @@ def test_it_registers_accounts_and_places_orders_over_http(simulator):
         "api_key_last4": trader.api_key[-4:],
         "key_type": "ed25519",
         "trade": True,
+        "options": True,
         "ip_whitelist": None,
     }
     assert from_private.status_code == 201
