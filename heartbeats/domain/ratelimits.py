@@ -9,18 +9,19 @@ not of an engine or a process: the engine's meters start from it and write to it
 Every write is one conditional UPDATE that only moves a value forward, so processes never undo each other.
 """
 
-import contextlib
 import functools
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import IntegrityError, connection
+from django.db import connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from heartbeats.exchange.errors import RateLimitedError
 from heartbeats.models import AddressLimits
+from heartbeats.models.bulk import insert_many
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,10 @@ class Snapshot:
 
 
 def ensure_row(egress: str, base_url: str) -> None:
-    with contextlib.suppress(IntegrityError):  # created by another process meanwhile
-        AddressLimits.objects.get_or_create(egress=egress, base_url=base_url[:200])
+    # An insert that does nothing when the row exists (made earlier, or by another process meanwhile): no read
+    # first, and no error to recover from inside the caller's transaction.
+    row = AddressLimits(egress=egress, base_url=base_url[:200], updated_at=timezone.now())
+    insert_many([row], ignore_conflicts=True)
 
 
 @functools.cache
@@ -96,7 +99,13 @@ def record(
     banned_until: float | None = None,
 ) -> None:
     """Merge what one process knows into the address's row: the used weight of a later minute replaces the
-    stored one, of the same minute raises it; pauses and bans only ever get longer."""
+    stored one, of the same minute raises it; pauses and bans only ever get longer. One transaction: an engine
+    records every second while it sends, and each commit wakes every process listening to the database."""
+    with transaction.atomic():
+        _record(egress, base_url, minute, used_weight, weight_limit, paused_until, banned_until)
+
+
+def _record(egress, base_url, minute, used_weight, weight_limit, paused_until, banned_until) -> None:
     ensure_row(egress, base_url)
     rows = AddressLimits.objects.filter(egress=egress, base_url=base_url[:200])
     if minute is not None and used_weight is not None:

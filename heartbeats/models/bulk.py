@@ -11,9 +11,10 @@ import functools
 from django.db import DEFAULT_DB_ALIAS, connections
 
 
-def insert_many(objects: list) -> None:
+def insert_many(objects: list, *, ignore_conflicts: bool = False) -> None:
     """One executemany for `objects` (new instances of one model, primary keys left to the database): every
-    beat stored, and the audit targets a Disarm all writes inside its transaction."""
+    beat stored, and the audit targets a Disarm all writes inside its transaction. `ignore_conflicts`: rows
+    that would break a unique constraint are left out (ON CONFLICT DO NOTHING, on SQLite and PostgreSQL)."""
     if not objects:
         return
     meta = objects[0]._meta
@@ -23,8 +24,9 @@ def insert_many(objects: list) -> None:
     columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
     marks = ", ".join(["%s"] * len(fields))
     values = [[f.get_db_prep_save(getattr(obj, f.attname), db) for f in fields] for obj in objects]
+    unless = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     with db.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", values)  # noqa: S608
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks}){unless}", values)  # noqa: S608
     for obj in objects:
         obj._state.adding = False
 
