@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from heartbeats.exchange.errors import RateLimitedError
@@ -66,21 +65,39 @@ def ensure_row(egress: str, base_url: str) -> None:
 
 
 @functools.cache
-def _read_statement(vendor: str) -> str:
+def _statements(vendor: str) -> dict[str, str]:
+    """The statements an engine runs every second while it sends, built once: the ORM takes longer to build
+    each than the database to run it. Every write only moves a value forward."""
     q = connection.ops.quote_name
-    column = lambda n: q(AddressLimits._meta.get_field(n).column)  # noqa: E731
-    names = ("minute", "used_weight", "weight_limit", "paused_until", "banned_until")
-    wanted = ", ".join(column(n) for n in names)
-    return (
-        f"SELECT {wanted} FROM {q(AddressLimits._meta.db_table)}"  # noqa: S608
-        f" WHERE {column('egress')} = %s AND {column('base_url')} = %s ORDER BY {column('id')} LIMIT 1"
+    c = lambda n: q(AddressLimits._meta.get_field(n).column)  # noqa: E731
+    table, row = q(AddressLimits._meta.db_table), f"{c('egress')} = %s AND {c('base_url')} = %s"
+    wanted = ", ".join(
+        c(n) for n in ("minute", "used_weight", "weight_limit", "paused_until", "banned_until")
     )
+
+    def later(name):  # a pause or a ban only ever gets longer
+        return f"UPDATE {table} SET {c(name)} = %s WHERE {row} AND ({c(name)} IS NULL OR {c(name)} < %s)"  # noqa: S608
+
+    return {
+        "read": f"SELECT {wanted} FROM {table} WHERE {row} ORDER BY {c('id')} LIMIT 1",  # noqa: S608
+        # A later minute's weight replaces the stored one; the same minute's only raises it.
+        "used": (
+            f"UPDATE {table} SET {c('minute')} = %s, {c('used_weight')} = %s WHERE {row}"  # noqa: S608
+            f" AND ({c('minute')} < %s OR ({c('minute')} = %s AND {c('used_weight')} < %s))"
+        ),
+        "limit": (
+            f"UPDATE {table} SET {c('weight_limit')} = %s WHERE {row}"  # noqa: S608
+            f" AND ({c('weight_limit')} IS NULL OR {c('weight_limit')} <> %s)"
+        ),
+        "paused_until": later("paused_until"),
+        "banned_until": later("banned_until"),
+    }
 
 
 def read(egress: str, base_url: str) -> Snapshot | None:
     # Every second by each engine and before every request another process makes: a statement built once.
     with connection.cursor() as cursor:
-        cursor.execute(_read_statement(connection.vendor), [egress, base_url[:200]])
+        cursor.execute(_statements(connection.vendor)["read"], [egress, base_url[:200]])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -107,18 +124,16 @@ def record(
 
 def _record(egress, base_url, minute, used_weight, weight_limit, paused_until, banned_until) -> None:
     ensure_row(egress, base_url)
-    rows = AddressLimits.objects.filter(egress=egress, base_url=base_url[:200])
-    if minute is not None and used_weight is not None:
-        rows.filter(minute__lt=minute).update(minute=minute, used_weight=used_weight)
-        rows.filter(minute=minute, used_weight__lt=used_weight).update(used_weight=used_weight)
-    if weight_limit:
-        rows.exclude(weight_limit=weight_limit).update(weight_limit=weight_limit)
-    if paused_until:
-        until = _dt(paused_until)
-        rows.filter(Q(paused_until__isnull=True) | Q(paused_until__lt=until)).update(paused_until=until)
-    if banned_until:
-        until = _dt(banned_until)
-        rows.filter(Q(banned_until__isnull=True) | Q(banned_until__lt=until)).update(banned_until=until)
+    statements, row = _statements(connection.vendor), [egress, base_url[:200]]
+    with connection.cursor() as cursor:
+        if minute is not None and used_weight is not None:
+            cursor.execute(statements["used"], [minute, used_weight, *row, minute, minute, used_weight])
+        if weight_limit:
+            cursor.execute(statements["limit"], [weight_limit, *row, weight_limit])
+        for name, until in (("paused_until", paused_until), ("banned_until", banned_until)):
+            if until:
+                value = AddressLimits._meta.get_field(name).get_db_prep_save(_dt(until), connection)
+                cursor.execute(statements[name], [value, *row, value])
 
 
 # How long to stay quiet after a 429 or a 418 that named no Retry-After (the engine's defaults too).
