@@ -86,6 +86,8 @@ def renew_many(names, holder: str, ttl: float, ran_at: dict | None = None) -> in
     process's duties), writing each duty's last run of `ran_at` (name -> datetime) with it. Returns how many
     it still holds."""
     names, ran_at = list(names), ran_at or {}
+    if not names:
+        return 0
     statement = _renew_statement(connection.vendor, len(names), len(ran_at))
     if statement is None:
         fields = {"expires_at": Now() + timedelta(seconds=ttl)}
