@@ -414,6 +414,8 @@ def main() -> None:
         finally:
             sim.stop()
     if not args.skip_web:
+        if not args.skip_engine:
+            time.sleep(5)  # the clusters' processes and the simulator are gone; let their last writes settle
         web_rows(table, args.quick)
     table.print()
 
