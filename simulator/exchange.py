@@ -248,15 +248,27 @@ class Exchange:
         order_type: str = "LIMIT",
         time_in_force: str = "GTC",
         client_order_id: str | None = None,
+        stop_price=None,
+        callback_rate=None,
     ) -> dict:
         """Places an order without a signed request or filter checks (test set-up); returns it as Binance
-        answers a new order. Raises ValueError for what no exchange could hold (unknown symbol, side or type,
-        a price or quantity that is not a positive number)."""
+        answers a new order. A conditional type (COIN-M, while it has no Algo Service) needs `stop_price`, or
+        `callback_rate` for TRAILING_STOP_MARKET; STOP and TAKE_PROFIT use `price` too. Raises ValueError for
+        what no exchange could hold (unknown symbol, side or type, a price or quantity that is not a positive
+        number)."""
         market = symbols.MARKETS.get(symbol)
         if market is None:
             raise ValueError(f"unknown symbol {symbol!r}")
-        if side not in ("BUY", "SELL") or order_type not in ("LIMIT", "MARKET"):
-            raise ValueError("side must be BUY or SELL and type LIMIT or MARKET")
+        conditional = order_type in rules.CONDITIONAL_TYPES
+        if conditional and (market.venue != symbols.COINM or self.serves_algo(market.venue)):
+            raise ValueError(f"{order_type} orders go to this venue's Algo Service (place_algo_order)")
+        if side not in ("BUY", "SELL") or (order_type not in ("LIMIT", "MARKET") and not conditional):
+            raise ValueError("side must be BUY or SELL and type LIMIT, MARKET or a conditional one")
+        extra = {}
+        if order_type == "TRAILING_STOP_MARKET":
+            extra["callback_rate"] = rules.canonical(callback_rate)
+        elif conditional:
+            extra["stop_price"] = rules.canonical(stop_price)
         if client_order_id is not None and not isinstance(client_order_id, str):
             raise ValueError("newClientOrderId must be a string")
         order = self.new_order(
@@ -265,9 +277,10 @@ class Exchange:
             side,
             order_type,
             str(time_in_force),
-            rules.canonical(price) if order_type == "LIMIT" else "0",
+            rules.canonical(price) if order_type in ("LIMIT", "STOP", "TAKE_PROFIT") else "0",
             rules.canonical(quantity),
             client_order_id,
+            **extra,
         )
         return order.to_wire("ack")
 

@@ -96,6 +96,11 @@ def test_it_checks_coin_margined_conditional_orders(simulator, trader, order_typ
 
 def test_a_countdown_expiry_cancels_plain_conditional_orders_with_the_others(simulator, trader):
     placed = _conditional_orders(trader)
+    via_control = simulator.exchange.place_order(
+        trader.api_key, SYMBOL, "SELL", "500", order_type="STOP", stop_price="510"
+    )
+    assert via_control["status"] == "NEW" and via_control["price"] == "500"
+    placed["via control"] = via_control
     limit = simulator.exchange.place_order(trader.api_key, SYMBOL, price="50000")
 
     assert trader.countdown(SYMBOL, 50).status_code == 200
@@ -157,6 +162,8 @@ def test_it_takes_the_coinm_switch_from_the_constructor_the_command_line_and_bac
     assert parser.parse_args(["--coinm-algo-service"]).coinm_algo_service is True
     with pytest.raises(ValueError, match="Algo Service"):
         simulator.exchange.place_algo_order("any", SYMBOL)
+    with pytest.raises(ValueError, match="Algo Service"):  # set-up refuses what Binance would
+        simulator.exchange.place_order("any", "BTCUSDT", order_type="STOP_MARKET", stop_price="500")
 
     with Simulator(coinm_algo_service=True) as sim:
         assert requests.get(f"{sim.url}/_sim/options", timeout=5).json()["coinm_algo_service"] is True
