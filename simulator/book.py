@@ -30,6 +30,15 @@ class Order:
     status: str
     time_ms: int
     update_ms: int
+    # COIN-M's conditional orders, plain orders until its Algo Service: STOP(_MARKET), TAKE_PROFIT(_MARKET),
+    # TRAILING_STOP_MARKET. Untriggered while they rest (nothing here moves prices).
+    stop_price: str = "0"
+    reduce_only: bool = False
+    close_position: bool = False
+    working_type: str = "CONTRACT_PRICE"
+    price_protect: bool = False
+    activate_price: str | None = None  # TRAILING_STOP_MARKET only
+    callback_rate: str | None = None
 
     def to_wire(self, answer: str = "query") -> dict:
         """The order in Binance's field order. The answer to POST/DELETE order (`answer="ack"`) carries
@@ -57,18 +66,20 @@ class Order:
             {
                 "timeInForce": self.time_in_force,
                 "type": self.type,
-                "reduceOnly": False,
-                "closePosition": False,
+                "reduceOnly": self.reduce_only,
+                "closePosition": self.close_position,
                 "side": self.side,
                 "positionSide": "BOTH",
-                "stopPrice": "0",
-                "workingType": "CONTRACT_PRICE",
-                "priceProtect": False,
+                "stopPrice": self.stop_price,
+                "workingType": self.working_type,
+                "priceProtect": self.price_protect,
                 "origType": self.type,
                 "priceMatch": "NONE",
                 "selfTradePreventionMode": "NONE",
             }
         )
+        if self.type == "TRAILING_STOP_MARKET":  # COIN-M's order pages show these for trailing stops only
+            wire.update({"activatePrice": self.activate_price or "0", "priceRate": self.callback_rate})
         if self.venue != COINM:
             wire["goodTillDate"] = 0  # GTD exists on USDⓈ-M only
         if answer == "query":
@@ -123,7 +134,8 @@ def _scaled(value: str, decimals: int) -> str:
 
 @dataclass
 class AlgoOrder:
-    """A conditional order held by Binance's Algo Service (USDⓈ-M only, since 2025-12-09): STOP(_MARKET),
+    """A conditional order held by Binance's Algo Service (USDⓈ-M since 2025-12-09; COIN-M once migrated, the
+    simulator's `coinm_algo_service` switch): STOP(_MARKET),
     TAKE_PROFIT(_MARKET) or TRAILING_STOP_MARKET. Its own id space (`algoId`) and statuses (`algoStatus`):
     the plain order endpoints neither list nor cancel it."""
 

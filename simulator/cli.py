@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "leaves them, as Binance does not promise otherwise)",
     )
     parser.add_argument(
+        "--coinm-algo-service",
+        action="store_true",
+        help="COIN-M conditional orders live in an Algo Service (/dapi/v1/algoOrder), as Binance announced "
+        "(default: /dapi/v1/order takes them as plain orders, as Binance does today)",
+    )
+    parser.add_argument(
         "--options-check-interval",
         type=float,
         default=1.0,
@@ -77,6 +83,7 @@ def run(options: dict, out=sys.stdout, stop: threading.Event | None = None) -> N
         ban_seconds=options["ban_seconds"],
         access_log=options["access_log"],
         expiry_cancels_algo_orders=options.get("expiry_cancels_algo_orders", False),
+        coinm_algo_service=options.get("coinm_algo_service", False),
         options_check_interval=options.get("options_check_interval", 1.0),
     )
     try:

@@ -15,11 +15,14 @@ Requests carrying an Origin header (sent by browsers) are refused, so no web pag
     GET    /_sim/algo_orders  open algo (conditional) orders (?api_key=...&symbol=...)
     POST   /_sim/algo_orders  {"api_key", "symbol", "side"?: "SELL", "type"?: "STOP_MARKET", "quantity"?,
                               "triggerPrice"?, "price"?, "clientAlgoId"?, "timeInForce"?, "reduceOnly"?,
-                              "closePosition"?, "callbackRate"?, "activatePrice"?} (no signing, USDⓈ-M only)
-    GET    /_sim/options      {"expiry_cancels_algo_orders", "options_check_interval"}
+                              "closePosition"?, "callbackRate"?, "activatePrice"?} (no signing; COIN-M
+                              only with coinm_algo_service)
+    GET    /_sim/options      {"expiry_cancels_algo_orders", "coinm_algo_service", "options_check_interval"}
     POST   /_sim/options      {"expiry_cancels_algo_orders"?: false}: whether a countdown that runs out also
-                              cancels the symbol's algo orders; {"options_check_interval"?: 1.0}: seconds
-                              between two checks of the options (/eapi) countdowns
+                              cancels the symbol's algo orders; {"coinm_algo_service"?: false}: whether COIN-M
+                              conditional orders live in an Algo Service (/dapi/v1/algoOrder) rather than
+                              among the plain orders; {"options_check_interval"?: 1.0}: seconds between two
+                              checks of the options (/eapi) countdowns
     GET    /_sim/faults       injected faults with their hit counts
     POST   /_sim/faults       {"path"?, "method"?, "symbol"?, "countdown_ms"?, "api_key"?, "kind"?,
                               "status"?, "code"?, "msg"?, "body"?, "latency_ms"?, "hold"?, "hold_timeout"?,
@@ -142,6 +145,7 @@ class ControlApi:
     def options(self, args):
         return 200, {
             "expiry_cancels_algo_orders": self.exchange.expiry_cancels_algo_orders,
+            "coinm_algo_service": self.exchange.coinm_algo_service,
             "options_check_interval": self.exchange.options.interval,
         }
 
@@ -204,11 +208,13 @@ class ControlApi:
         return 201, order
 
     def set_options(self, args):
-        unknown = set(args) - {"expiry_cancels_algo_orders", "options_check_interval"}
+        unknown = set(args) - {"expiry_cancels_algo_orders", "coinm_algo_service", "options_check_interval"}
         if unknown:
             raise ControlError(400, f"unknown options: {', '.join(sorted(unknown))}")
         if "expiry_cancels_algo_orders" in args:
             self.exchange.set_expiry_cancels_algo_orders(_flag(args["expiry_cancels_algo_orders"]))
+        if "coinm_algo_service" in args:
+            self.exchange.set_coinm_algo_service(_flag(args["coinm_algo_service"]))
         if "options_check_interval" in args:
             self.exchange.set_options_check_interval(args["options_check_interval"])
         return self.options(args)

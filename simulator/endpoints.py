@@ -7,9 +7,11 @@ is spent; then it is delivered: key, timestamp, signature and permission are che
 time at delivery, and the handler applies it. No lock is held while a request waits.
 
 Paths, under /fapi/v1/ (USDⓈ-M) and /dapi/v1/ (COIN-M): time, ping, exchangeInfo, countdownCancelAll,
-order (POST new, GET query, DELETE cancel), openOrder, openOrders, allOpenOrders. Under /fapi/v1/ only, the
-Algo Service that holds conditional orders since 2025-12-09: algoOrder (POST new, GET query, DELETE cancel),
-openAlgoOrders, algoOpenOrders (DELETE); COIN-M has none (its conditional orders are plain orders).
+order (POST new, GET query, DELETE cancel), openOrder, openOrders, allOpenOrders. The Algo Service that holds
+USDⓈ-M conditional orders since 2025-12-09: algoOrder (POST new, GET query, DELETE cancel), openAlgoOrders,
+algoOpenOrders (DELETE), under /fapi/v1/; under /dapi/v1/ too once COIN-M has moved there (the exchange's
+`coinm_algo_service` switch; until then those paths are unknown, 404, and COIN-M's conditional orders are
+plain orders, as on Binance today).
 Parameters come from the query string and a form body, as on Binance; other bodies (JSON) are not read.
 Answers carry Binance's headers (X-MBX-USED-WEIGHT-1M, X-MBX-ORDER-COUNT-* after a new order, CORS), so
 Binance's own connectors, python-binance and ccxt work against it unchanged.
@@ -94,22 +96,33 @@ def _new_order(call: Call):
     if side not in _SIDES:
         raise errors.invalid_enum(-1117, "side")
     order_type = p.text("type")
-    if order_type in rules.CONDITIONAL_TYPES and call.venue == symbols.USDM:
+    conditional = order_type in rules.CONDITIONAL_TYPES
+    if conditional and call.exchange.serves_algo(call.venue):
         raise errors.algo_order_type()
-    if order_type not in _TYPES:
+    if order_type not in _TYPES and not conditional:
         raise errors.invalid_enum(-1116, "orderType")
     time_in_force, price = "GTC", None
-    if order_type == "LIMIT":
+    if order_type == "LIMIT" or (conditional and p.has("timeInForce")):
         time_in_force = p.text("timeInForce")
         if time_in_force not in _TIME_IN_FORCE:
             raise errors.invalid_enum(-1115, "timeInForce")
-    quantity = p.decimal("quantity")
-    if order_type == "LIMIT":
+    extra = _conditional_fields(p, market, order_type) if conditional else {}
+    quantity = None if extra.get("close_position") else p.decimal("quantity")
+    if order_type in ("LIMIT", *_LIMIT_ALGO_TYPES):
         price = p.decimal("price")
     client_order_id = p.text("newClientOrderId", False)
     if client_order_id is not None:
         rules.check_client_order_id(client_order_id)
-    rules.check_new_order(market, order_type, price, quantity)
+    # A conditional order's lot and notional are checked against the price it would fill near, as for algo
+    # orders: its limit price, else its trigger.
+    near = price if price is not None else extra.get("stop_price")
+    rules.check_new_order(
+        market,
+        "LIMIT" if near is not None else "MARKET",
+        near,
+        quantity,
+        reduce_only=bool(extra.get("reduce_only")),
+    )
     order = call.exchange.new_order(
         call.account,
         market,
@@ -117,11 +130,41 @@ def _new_order(call: Call):
         order_type,
         time_in_force,
         rules.plain(price) if price is not None else "0",
-        rules.plain(quantity),
+        rules.plain(quantity) if quantity is not None else "0",
         client_order_id,
+        **extra,
     )
     call.count_order()
     return order.to_wire("ack")
+
+
+def _conditional_fields(p: Params, market, order_type: str) -> dict:
+    """A COIN-M conditional order's own parameters, as its New Order page lists them: stopPrice for STOP,
+    TAKE_PROFIT and their *_MARKET forms, callbackRate (activationPrice optional) for TRAILING_STOP_MARKET,
+    closePosition for the two *_MARKET stops only and never with quantity or reduceOnly."""
+    fields = {
+        "reduce_only": _flag(p, "reduceOnly"),
+        "close_position": _flag(p, "closePosition"),
+        "price_protect": _flag(p, "priceProtect"),
+        "working_type": p.text("workingType", required=False) or "CONTRACT_PRICE",
+    }
+    if fields["close_position"]:
+        if order_type not in _CLOSE_POSITION_TYPES:
+            raise errors.not_required("closePosition")
+        for forbidden in ("quantity", "reduceOnly"):
+            if p.has(forbidden):
+                raise errors.not_required(forbidden)
+    if order_type == "TRAILING_STOP_MARKET":
+        fields["callback_rate"] = rules.plain(p.decimal("callbackRate"))
+        activation = p.decimal("activationPrice", required=False)
+        if activation is not None:
+            rules.check_price(market, activation)
+            fields["activate_price"] = rules.plain(activation)
+    else:
+        stop_price = p.decimal("stopPrice")
+        rules.check_price(market, stop_price)
+        fields["stop_price"] = rules.plain(stop_price)
+    return fields
 
 
 def _order_reference(call: Call) -> tuple[int | None, str | None]:
@@ -175,7 +218,7 @@ def _open_orders_weight(params: Params) -> int:
     return 1 if params.has("symbol") else 40
 
 
-# Algo Service (USDⓈ-M) --------------------------------------------------------------------------------------
+# Algo Service (USDⓈ-M; COIN-M once migrated) ----------------------------------------------------------------
 
 _ALGO_TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX", "GTD")
 _LIMIT_ALGO_TYPES = ("STOP", "TAKE_PROFIT")  # the two that carry a limit price once triggered
@@ -264,15 +307,22 @@ def _algo_reference(call: Call) -> tuple[int | None, str | None]:
     return algo_id, client_algo_id
 
 
+def _on_venue(call: Call, order: AlgoOrder | None) -> AlgoOrder | None:
+    # One account, two venues: each venue's paths see only its own algo orders.
+    return order if order is not None and symbols.MARKETS[order.symbol].venue == call.venue else None
+
+
 def _query_algo_order(call: Call):
-    order = call.exchange.find_algo_order(call.account, *_algo_reference(call))
+    order = _on_venue(call, call.exchange.find_algo_order(call.account, *_algo_reference(call)))
     if order is None:
         raise errors.order_does_not_exist()  # what clients see on Binance for an unknown algoId
     return order.to_wire()
 
 
 def _cancel_algo_order(call: Call):
-    order: AlgoOrder | None = call.exchange.cancel_algo_order(call.account, *_algo_reference(call))
+    reference = _algo_reference(call)
+    found = _on_venue(call, call.exchange.find_algo_order(call.account, *reference))
+    order = call.exchange.cancel_algo_order(call.account, *reference) if found is not None else None
     if order is None:
         raise errors.unknown_order()
     # Binance's documented answer, "code" a string here (unlike algoOpenOrders' number).
@@ -287,7 +337,9 @@ def _open_algo_orders(call: Call):
     return [
         o.to_wire()
         for o in orders
-        if (algo_type is None or algo_type == "CONDITIONAL") and (algo_id is None or o.algo_id == algo_id)
+        if (algo_type is None or algo_type == "CONDITIONAL")
+        and (algo_id is None or o.algo_id == algo_id)
+        and _on_venue(call, o) is not None
     ]
 
 
@@ -313,7 +365,7 @@ def _build_routes() -> dict[str, tuple[str, dict[str, Route]]]:
         "openOrders": {"GET": Route(_open_orders, USER_DATA, _open_orders_weight)},
         "allOpenOrders": {"DELETE": Route(_cancel_all, TRADE, _fixed(1))},
     }
-    algo_service = {  # USDⓈ-M only; weights as on Binance's pages
+    algo_service = {  # weights as on Binance's pages
         "algoOrder": {
             # 0 against the IP limit, like a new plain order: it counts against the order rate limits.
             "POST": Route(_new_algo_order, TRADE, _fixed(0)),
@@ -329,12 +381,16 @@ def _build_routes() -> dict[str, tuple[str, dict[str, Route]]]:
             routes[prefix + name] = (venue, methods)
     for name, methods in algo_service.items():
         routes["/fapi/v1/" + name] = (symbols.USDM, methods)
+        routes["/dapi/v1/" + name] = (symbols.COINM, methods)  # served only while the venue has one
     for name, methods in options.ROUTES.items():
         routes["/eapi/v1/" + name] = (symbols.OPTIONS, methods)
     return routes
 
 
 ROUTES = _build_routes()
+ALGO_PATHS = frozenset(
+    p for p in ROUTES if p.rsplit("/", 1)[1] in ("algoOrder", "openAlgoOrders", "algoOpenOrders")
+)
 
 
 # The pipeline ----------------------------------------------------------------------------------------------
@@ -348,6 +404,8 @@ class BinanceApi:
         found = ROUTES.get(req.path)
         if req.method == "OPTIONS":  # a browser's CORS preflight: no weight, no authentication
             return Reply(200, "", {**CORS_HEADERS, **PREFLIGHT_HEADERS})
+        if found is not None and req.path in ALGO_PATHS and not self.exchange.serves_algo(found[0]):
+            found = None  # COIN-M before its migration: Binance does not know these paths
         if found is None:
             return Reply(404, NOT_FOUND_HTML, dict(CORS_HEADERS))
         venue, methods = found

@@ -49,6 +49,7 @@ class Exchange:
         tick: float = 0.01,
         hold_timeout: float = 30.0,
         expiry_cancels_algo_orders: bool = False,
+        coinm_algo_service: bool = False,
         options_check_interval: float = DEFAULT_INTERVAL,
     ):
         self.tick = tick
@@ -58,6 +59,11 @@ class Exchange:
         # run both ways; reset() comes back to the value given here.
         self._expiry_cancels_algo_default = bool(expiry_cancels_algo_orders)
         self.expiry_cancels_algo_orders = self._expiry_cancels_algo_default
+        # Whether COIN-M's conditional orders have moved to an Algo Service (/dapi/v1/algoOrder), as Binance
+        # announced they will. Off by default, as Binance is today: /dapi/v1/order takes them as plain orders
+        # and the algo paths are unknown (404). Switchable at run time, so a test can live through the day.
+        self._coinm_algo_default = bool(coinm_algo_service)
+        self.coinm_algo_service = self._coinm_algo_default
         self.limiter = WeightLimiter(weight_limit, ban_after, ban_seconds)
         self.faults_table = FaultTable(hold_timeout)
         self.log = RequestLog()
@@ -126,6 +132,7 @@ class Exchange:
         self._skew_ms = 0
         self._latency = (0.0, 0.0)
         self.expiry_cancels_algo_orders = self._expiry_cancels_algo_default
+        self.coinm_algo_service = self._coinm_algo_default
         self.options.interval = self.options.default_interval
 
     # Clock, latency, limits ------------------------------------------------------------------------------
@@ -241,15 +248,27 @@ class Exchange:
         order_type: str = "LIMIT",
         time_in_force: str = "GTC",
         client_order_id: str | None = None,
+        stop_price=None,
+        callback_rate=None,
     ) -> dict:
         """Places an order without a signed request or filter checks (test set-up); returns it as Binance
-        answers a new order. Raises ValueError for what no exchange could hold (unknown symbol, side or type,
-        a price or quantity that is not a positive number)."""
+        answers a new order. A conditional type (COIN-M, while it has no Algo Service) needs `stop_price`, or
+        `callback_rate` for TRAILING_STOP_MARKET; STOP and TAKE_PROFIT use `price` too. Raises ValueError for
+        what no exchange could hold (unknown symbol, side or type, a price or quantity that is not a positive
+        number)."""
         market = symbols.MARKETS.get(symbol)
         if market is None:
             raise ValueError(f"unknown symbol {symbol!r}")
-        if side not in ("BUY", "SELL") or order_type not in ("LIMIT", "MARKET"):
-            raise ValueError("side must be BUY or SELL and type LIMIT or MARKET")
+        conditional = order_type in rules.CONDITIONAL_TYPES
+        if conditional and (market.venue != symbols.COINM or self.serves_algo(market.venue)):
+            raise ValueError(f"{order_type} orders go to this venue's Algo Service (place_algo_order)")
+        if side not in ("BUY", "SELL") or (order_type not in ("LIMIT", "MARKET") and not conditional):
+            raise ValueError("side must be BUY or SELL and type LIMIT, MARKET or a conditional one")
+        extra = {}
+        if order_type == "TRAILING_STOP_MARKET":
+            extra["callback_rate"] = rules.canonical(callback_rate)
+        elif conditional:
+            extra["stop_price"] = rules.canonical(stop_price)
         if client_order_id is not None and not isinstance(client_order_id, str):
             raise ValueError("newClientOrderId must be a string")
         order = self.new_order(
@@ -258,15 +277,30 @@ class Exchange:
             side,
             order_type,
             str(time_in_force),
-            rules.canonical(price) if order_type == "LIMIT" else "0",
+            rules.canonical(price) if order_type in ("LIMIT", "STOP", "TAKE_PROFIT") else "0",
             rules.canonical(quantity),
             client_order_id,
+            **extra,
         )
         return order.to_wire("ack")
 
-    def new_order(self, account, market, side, order_type, time_in_force, price, quantity, client_order_id):
-        """Rests a limit order (a market order fills at once). Raises -4116 for a client order id already
-        used by an open order of the account."""
+    def new_order(
+        self,
+        account,
+        market,
+        side,
+        order_type,
+        time_in_force,
+        price,
+        quantity,
+        client_order_id,
+        **conditional,
+    ):
+        """Rests a limit or a conditional order (a market order fills at once). `conditional`: a COIN-M
+        conditional order's Order fields (stop_price, callback_rate, ...). Raises -4116 for a client order id
+        already used by an open order of the account."""
+        rests = order_type != "MARKET"
+        priced = order_type in ("LIMIT", "STOP", "TAKE_PROFIT")
         now = time.time()
         now_ms = self.server_time_ms(now)
         order_id = next(self._order_ids)
@@ -277,19 +311,20 @@ class Exchange:
             venue=market.venue,
             side=side,
             type=order_type,
-            time_in_force=time_in_force if order_type == "LIMIT" else "GTC",
-            price=price if order_type == "LIMIT" else "0",
+            time_in_force=time_in_force if rests else "GTC",
+            price=price if priced else "0",
             quantity=quantity,
-            status="NEW" if order_type == "LIMIT" else "FILLED",
+            status="NEW" if rests else "FILLED",
             time_ms=now_ms,
             update_ms=now_ms,
+            **conditional,
         )
         with account.lock:
             open_orders = (o for by_id in account.orders.values() for o in by_id.values())
             if client_order_id and any(o.client_order_id == client_order_id for o in open_orders):
                 raise errors.duplicated_client_order_id()
             account.note_order(now)
-            if order.status == "NEW":  # only limit orders rest on the book; market orders fill at once
+            if order.status == "NEW":  # limit and conditional orders rest; market orders fill at once
                 account.orders.setdefault(market.symbol, {})[order_id] = order
             else:
                 account.retire([order])
@@ -350,11 +385,11 @@ class Exchange:
     ) -> dict:
         """Places an algo (conditional) order without a signed request or filter checks (test set-up);
         returns it as Binance answers a new algo order. Raises ValueError for what no exchange could hold: an
-        unknown or COIN-M symbol (COIN-M has no Algo Service), side or type, a missing or non-positive
-        number that the type needs."""
+        unknown symbol, a COIN-M one while COIN-M has no Algo Service (`coinm_algo_service` off), a side or
+        type, a missing or non-positive number that the type needs."""
         market = symbols.MARKETS.get(symbol)
-        if market is None or market.venue != symbols.USDM:
-            raise ValueError(f"unknown USDⓈ-M symbol {symbol!r} (COIN-M has no algo orders)")
+        if market is None or not self.serves_algo(market.venue):
+            raise ValueError(f"unknown symbol {symbol!r}, or one whose venue has no Algo Service")
         if side not in ("BUY", "SELL") or order_type not in rules.CONDITIONAL_TYPES:
             raise ValueError(f"side must be BUY or SELL and type one of {', '.join(rules.CONDITIONAL_TYPES)}")
         if client_algo_id is not None and not isinstance(client_algo_id, str):
@@ -454,6 +489,15 @@ class Exchange:
 
     def set_expiry_cancels_algo_orders(self, value: bool) -> None:
         self.expiry_cancels_algo_orders = bool(value)
+
+    def set_coinm_algo_service(self, value: bool) -> None:
+        """Moves COIN-M's conditional orders to the Algo Service (True) or back. Orders already placed stay
+        where they are, as they would on migration day."""
+        self.coinm_algo_service = bool(value)
+
+    def serves_algo(self, venue: str) -> bool:
+        """Whether `venue` has an Algo Service: USDⓈ-M always, COIN-M once migrated."""
+        return venue == symbols.USDM or (venue == symbols.COINM and self.coinm_algo_service)
 
     def _close_algo(self, account: Account, orders, status: str) -> None:
         """Expects `account.lock` to be held."""
@@ -627,6 +671,7 @@ class Exchange:
             "open_orders": orders,
             "algo_orders": algo_orders,
             "expiry_cancels_algo_orders": self.expiry_cancels_algo_orders,
+            "coinm_algo_service": self.coinm_algo_service,
             "options_check_interval": self.options.interval,
             "faults": self.faults(),
             "held": self.held(),

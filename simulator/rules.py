@@ -18,7 +18,8 @@ MAX_QTY = Decimal(symbols.MAX_QTY)
 MAX_MARKET_QTY = Decimal(symbols.MAX_MARKET_QTY)
 MIN_NOTIONAL = Decimal(symbols.MIN_NOTIONAL)
 # Since 2025-12-09 USDⓈ-M takes these only on the algo order endpoints (POST /fapi/v1/order answers -4120).
-# COIN-M still takes them as plain orders; this simulator's plain orders are LIMIT and MARKET only.
+# COIN-M still takes them as plain orders (untriggered here: nothing moves prices) until it moves them to an
+# Algo Service too, as Binance announced (the exchange's `coinm_algo_service` switch).
 CONDITIONAL_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 
 

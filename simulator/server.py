@@ -236,6 +236,7 @@ class Simulator:
         hold_timeout: float = 30.0,
         access_log: bool = False,
         expiry_cancels_algo_orders: bool = False,
+        coinm_algo_service: bool = False,
         options_check_interval: float = 1.0,
     ):
         self.exchange = Exchange(
@@ -245,6 +246,7 @@ class Simulator:
             tick=tick,
             hold_timeout=hold_timeout,
             expiry_cancels_algo_orders=expiry_cancels_algo_orders,
+            coinm_algo_service=coinm_algo_service,
             options_check_interval=options_check_interval,
         )
         self._address = (host, port)

@@ -18,6 +18,15 @@ def stake_reads_afresh():
     stake._quiet.forget()
 
 
+@pytest.fixture(autouse=True)
+def algo_service_asked_afresh():
+    """The client remembers, per process, which COIN-M exchanges answered that they have no Algo Service:
+    each test starts without that memory (simulators come and go, switched either way)."""
+    from heartbeats.exchange import client
+
+    client.forget_algo_service_answers()
+
+
 @pytest.fixture
 def run_duties():
     """`run_duties(kind, *names)` runs, in this test process, the duties `names` of a kind of process ("web"

@@ -31,6 +31,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from heartbeats.exchange.errors import (
     ExchangeError,
     FatalError,
+    NoAlgoServiceError,
     OutcomeUnknownError,
     TemporaryError,
     TimestampError,
@@ -50,6 +51,36 @@ _MUTATING = frozenset({"POST", "PUT", "DELETE"})
 # Methods whose parameters travel in the form body. The signature then stays out of the URL, which is what
 # urllib3 logs; GET and DELETE keep theirs in the query string (bodies on DELETE are not reliably passed on).
 _BODY_METHODS = frozenset({"POST", "PUT"})
+# Binance announced that COIN-M conditional orders move to an Algo Service (/dapi/v1/algoOrder ...) as the
+# USDⓈ-M ones did on 2025-12-09; until then those paths are unknown (404). A 404 there is remembered per base
+# URL for this long: the requests in between are not sent, and the move is noticed without a restart.
+ALGO_SERVICE_MEMO_SECONDS = 600.0
+_no_algo_service: dict[str, float] = {}  # COIN-M base URL -> time.monotonic() until which it has none
+_no_algo_service_lock = threading.Lock()
+
+
+def has_algo_service(base_url: str, venue: str) -> bool:
+    """Whether the venue may keep conditional orders apart, in an Algo Service: always on USDⓈ-M; on COIN-M
+    unless its algo paths answered 404 within the last ALGO_SERVICE_MEMO_SECONDS. Asks nothing."""
+    if venue != "coinm":
+        return True
+    with _no_algo_service_lock:
+        until = _no_algo_service.get(base_url.rstrip("/"))
+    return until is None or time.monotonic() >= until
+
+
+def _remember_algo_service(base_url: str, present: bool) -> None:
+    with _no_algo_service_lock:
+        if present:
+            _no_algo_service.pop(base_url, None)
+        else:
+            _no_algo_service[base_url] = time.monotonic() + ALGO_SERVICE_MEMO_SECONDS
+
+
+def forget_algo_service_answers() -> None:
+    """Forget every 404 remembered (tests; a process that knows the venue moved)."""
+    with _no_algo_service_lock:
+        _no_algo_service.clear()
 
 
 @dataclass(frozen=True)
@@ -334,25 +365,25 @@ class FuturesClient:
         _check_symbol(symbol)
         return self._signed("DELETE", "/v1/allOpenOrders", {"symbol": symbol}).data
 
-    # ---- algo (conditional) orders: USDⓈ-M only ------------------------------------------------------------
+    # ---- algo (conditional) orders ----------------------------------------------------------------------
     # Since 2025-12-09 Binance keeps USDⓈ-M STOP, TAKE_PROFIT, their *_MARKET forms and TRAILING_STOP_MARKET
-    # in its Algo Service: openOrders does not list them and allOpenOrders does not cancel them. COIN-M has
-    # no Algo Service; its conditional orders are plain orders, seen and cancelled by the methods above.
+    # in its Algo Service: openOrders does not list them and allOpenOrders does not cancel them. COIN-M's go
+    # the same way once Binance moves them; until then they are plain orders, seen and cancelled by the
+    # methods above, and the methods below raise NoAlgoServiceError there (the path's 404, remembered).
 
     @property
     def has_algo_service(self) -> bool:
-        """Whether conditional orders live apart, behind the *_algo_* methods (USDⓈ-M), or among the plain
-        orders (COIN-M)."""
-        return self.venue == "usdm"
+        """Whether conditional orders may live apart, behind the *_algo_* methods: USDⓈ-M, and COIN-M unless
+        it answered lately that it has no Algo Service (module function `has_algo_service`)."""
+        return has_algo_service(self.base_url, self.venue)
 
     def open_algo_orders(self, symbol: str | None = None) -> list[dict]:
-        """GET /fapi/v1/openAlgoOrders: untriggered conditional orders (weight 1 with a symbol, else 40)."""
-        self._require_algo_service()
+        """GET {prefix}/v1/openAlgoOrders: untriggered conditional orders (weight 1 per symbol, else 40)."""
         params = {}
         if symbol is not None:
             _check_symbol(symbol)
             params["symbol"] = symbol
-        data = self._signed("GET", "/v1/openAlgoOrders", params).data
+        data = self._algo("GET", "/v1/openAlgoOrders", params).data
         if not isinstance(data, list):
             raise TemporaryError(
                 "Unexpected openAlgoOrders answer.", endpoint=f"GET {self.prefix}/v1/openAlgoOrders"
@@ -360,11 +391,10 @@ class FuturesClient:
         return data
 
     def cancel_all_algo_open_orders(self, symbol: str) -> dict:
-        """DELETE /fapi/v1/algoOpenOrders for one symbol (weight 1). Returns Binance's acknowledgement; a
+        """DELETE {prefix}/v1/algoOpenOrders for one symbol (weight 1). Returns Binance's acknowledgement; a
         success status without it raises OutcomeUnknownError, since the orders may or may not be gone."""
-        self._require_algo_service()
         _check_symbol(symbol)
-        reply = self._signed("DELETE", "/v1/algoOpenOrders", {"symbol": symbol})
+        reply = self._algo("DELETE", "/v1/algoOpenOrders", {"symbol": symbol})
         if not isinstance(reply.data, dict) or _as_int(reply.data.get("code")) != 200:
             raise OutcomeUnknownError(
                 "The exchange's answer does not acknowledge cancelling the algo orders.",
@@ -377,11 +407,10 @@ class FuturesClient:
     def place_algo_order(
         self, symbol: str, side: str, order_type: str, quantity, trigger_price, price=None, **extra
     ) -> dict:
-        """POST /fapi/v1/algoOrder with algoType CONDITIONAL (for tests and the demo). `quantity` None for
+        """POST {prefix}/v1/algoOrder with algoType CONDITIONAL (for tests and the demo). `quantity` None for
         closePosition=True, `trigger_price` None for TRAILING_STOP_MARKET (send callbackRate instead); extra
         Binance parameters by name (clientAlgoId, reduceOnly, timeInForce, ...). Not idempotent: never repeat
         it after an OutcomeUnknownError without checking open_algo_orders() first."""
-        self._require_algo_service()
         _check_symbol(symbol)
         params = {"algoType": "CONDITIONAL", "symbol": symbol, "side": side, "type": order_type}
         if quantity is not None:
@@ -392,11 +421,34 @@ class FuturesClient:
             params["price"] = str(price)
         # Booleans as Binance spells them ("true"), not as Python prints them.
         params.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in extra.items()})
-        return self._signed("POST", "/v1/algoOrder", params).data
+        return self._algo("POST", "/v1/algoOrder", params).data
+
+    def _algo(self, method: str, path: str, params: dict) -> _Reply:
+        """A signed request to the Algo Service. On COIN-M a 404 without Binance's error body (the answer to
+        an unknown path) means it has none yet: remembered, and raised as NoAlgoServiceError; any other
+        failure is classified as usual."""
+        self._require_algo_service()
+        try:
+            reply = self._signed(method, path, params)
+        except ExchangeError as error:
+            if self.venue == "coinm" and error.http_status == 404 and error.code is None:
+                _remember_algo_service(self.base_url, False)
+                raise self._no_algo_service(f"{method} {self.prefix}{path}") from None
+            raise
+        if self.venue == "coinm":
+            _remember_algo_service(self.base_url, True)
+        return reply
 
     def _require_algo_service(self) -> None:
         if not self.has_algo_service:
-            raise ValueError("COIN-M futures has no algo orders: its conditional orders are plain orders.")
+            raise self._no_algo_service()
+
+    def _no_algo_service(self, endpoint: str | None = None) -> NoAlgoServiceError:
+        return NoAlgoServiceError(
+            "COIN-M futures has no Algo Service (yet): its conditional orders are plain orders.",
+            http_status=404 if endpoint else None,
+            endpoint=endpoint,
+        )
 
     # ---- lifecycle --------------------------------------------------------------------------------------
 

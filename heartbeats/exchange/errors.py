@@ -105,6 +105,12 @@ class FatalError(ExchangeError):
     other 4xx answers. Stop this policy or account and alert."""
 
 
+class NoAlgoServiceError(FatalError, ValueError):
+    """The venue keeps no conditional orders apart: COIN-M until Binance moves them to an Algo Service as it
+    did USDⓈ-M's (its algo paths answer 404 until then). They are plain orders, listed by openOrders and
+    cancelled by allOpenOrders. Nothing was applied."""
+
+
 class InvalidKeyError(FatalError, ValueError):
     """The stored key material cannot sign (malformed PEM, wrong key type, wrong passphrase, empty). Nothing
     was sent. A key admin must replace the key. The message never contains key material."""

@@ -71,6 +71,31 @@ def test_the_results_say_how_many_orders_it_found_and_cancelled_per_symbol(
     assert "Found 3 open orders and 1 conditional order on 2 symbols; cancelled all of them." in body
 
 
+@pytest.mark.parametrize("migrated", [False, True])
+def test_an_operator_token_cancels_a_coin_m_accounts_conditional_orders(operator_token, sim_desk, migrated):
+    from tests.web.conftest import SECRET, make_account, make_policy
+
+    _, api = operator_token
+    sim = sim_desk["sim"]
+    sim.exchange.set_coinm_algo_service(migrated)
+    api_key = "simKeyCoinM" + "Q" * 53
+    sim.exchange.add_account(api_key, "hmac", SECRET)
+    account = make_account("sim-coinm", base_url=sim.url, api_key=api_key, venue="coinm")
+    make_policy(account, "BTCUSD_PERP", "armed")
+    if migrated:  # in the Algo Service, apart from the plain orders
+        sim.exchange.place_algo_order(api_key, "BTCUSD_PERP", quantity="1", trigger_price="500")
+    else:  # a plain order, like any other
+        sim.exchange.place_order(api_key, "BTCUSD_PERP", "SELL", order_type="STOP_MARKET", stop_price="500")
+
+    response = api.post("cancel-orders", {"reason": "runaway bot", "account": account.pk})
+    killswitch.wait(Operation.objects.get(pk=response.json()["id"]))
+
+    assert sim.exchange.open_orders(api_key) == [] and sim.exchange.open_algo_orders(api_key) == []
+    cancels = api.get(f"operations/{response.json()['id']}").json()["cancels"]
+    kinds = {("orders", "done"), ("algo", "done")} if migrated else {("orders", "done")}
+    assert {(c["kind"], c["state"]) for c in cancels} == kinds
+
+
 def test_a_token_that_disarms_too_is_named_on_the_disarm_as_well(operator_token, sim_desk):
     _, api = operator_token
     policy = sim_desk["policies"][0]

@@ -5,7 +5,15 @@ import time
 
 import pytest
 
-from heartbeats.exchange.errors import FatalError, OutcomeUnknownError, RateLimitedError, TemporaryError
+from heartbeats.exchange import client as client_module
+from heartbeats.exchange.client import has_algo_service
+from heartbeats.exchange.errors import (
+    FatalError,
+    NoAlgoServiceError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    TemporaryError,
+)
 
 CANCEL_ALL_ACK = {"code": 200, "msg": "The operation of cancel all open order is done."}
 
@@ -124,18 +132,63 @@ def test_it_rejects_an_unexpected_open_algo_orders_answer(simulator, make_client
         client.open_algo_orders("BTCUSDT")
 
 
-def test_it_knows_coin_margined_futures_have_no_algo_orders(simulator, make_client):
+def test_it_learns_from_a_404_that_coin_margined_futures_have_no_algo_service_yet(simulator, make_client):
     usdm, coinm = make_client(), make_client(venue="coinm")
+    assert usdm.has_algo_service and coinm.has_algo_service  # COIN-M: not asked yet
 
-    assert usdm.has_algo_service and not coinm.has_algo_service
+    with pytest.raises(NoAlgoServiceError) as first:
+        coinm.open_algo_orders("BTCUSD_PERP")
+
+    assert (first.value.http_status, first.value.endpoint) == (404, "GET /dapi/v1/openAlgoOrders")
+    assert isinstance(first.value, ValueError)  # as before: a call the venue cannot take
+    assert not coinm.has_algo_service and not has_algo_service(simulator.url + "/", "coinm")
+    assert usdm.has_algo_service and make_client(venue="coinm").has_algo_service is False  # per base URL
+    sent = len(simulator.exchange.requests_log())
     for call in (
         lambda: coinm.open_algo_orders(),
         lambda: coinm.cancel_all_algo_open_orders("BTCUSD_PERP"),
         lambda: coinm.place_algo_order("BTCUSD_PERP", "SELL", "STOP_MARKET", 1, 40000),
     ):
-        with pytest.raises(ValueError, match="COIN-M"):
+        with pytest.raises(NoAlgoServiceError, match="COIN-M"):
             call()
-    assert simulator.exchange.requests_log() == []  # refused before anything was sent
+    assert len(simulator.exchange.requests_log()) == sent  # remembered: refused before anything was sent
+
+
+def test_it_notices_the_coin_margined_migration_once_the_404_is_old(simulator, make_client, monkeypatch):
+    monkeypatch.setattr(client_module, "ALGO_SERVICE_MEMO_SECONDS", 0.2)
+    coinm = make_client(venue="coinm")
+    with pytest.raises(NoAlgoServiceError):
+        coinm.cancel_all_algo_open_orders("BTCUSD_PERP")
+    simulator.exchange.set_coinm_algo_service(True)  # migration day
+    with pytest.raises(NoAlgoServiceError):  # still remembered: not asked
+        coinm.open_algo_orders("BTCUSD_PERP")
+
+    time.sleep(0.25)
+
+    assert coinm.has_algo_service
+    stop = coinm.place_algo_order("BTCUSD_PERP", "SELL", "STOP_MARKET", 1, 40000)
+    assert [o["algoId"] for o in coinm.open_algo_orders("BTCUSD_PERP")] == [stop["algoId"]]
+    with pytest.raises(FatalError) as plain:  # the plain endpoint refuses them now, as on USD-M
+        coinm.place_order("BTCUSD_PERP", "SELL", 1, order_type="STOP_MARKET", stopPrice="40000")
+    assert plain.value.code == -4120 and not isinstance(plain.value, NoAlgoServiceError)
+    assert coinm.cancel_all_algo_open_orders("BTCUSD_PERP") == CANCEL_ALL_ACK
+    assert coinm.open_algo_orders() == []
+
+
+def test_a_404_with_binances_error_body_or_on_usdm_is_not_a_missing_algo_service(simulator, make_client):
+    usdm, coinm = make_client(), make_client(venue="coinm")
+    simulator.exchange.set_coinm_algo_service(True)  # its paths known, so faults can stand in for them
+    simulator.exchange.inject("/fapi/v1/openAlgoOrders", status=404, body="<html>Not found</html>")
+    simulator.exchange.inject("/dapi/v1/openAlgoOrders", status=404, code=-1121, msg="Invalid symbol.")
+
+    with pytest.raises(FatalError) as on_usdm:
+        usdm.open_algo_orders("BTCUSDT")
+    with pytest.raises(FatalError) as with_code:
+        coinm.open_algo_orders("BTCUSD_PERP")
+
+    assert not isinstance(on_usdm.value, NoAlgoServiceError) and on_usdm.value.http_status == 404
+    assert not isinstance(with_code.value, NoAlgoServiceError) and with_code.value.code == -1121
+    assert usdm.has_algo_service and coinm.has_algo_service
 
 
 def test_it_checks_symbols_before_sending(simulator, make_client):

@@ -200,7 +200,7 @@ def test_it_answers_bad_algo_requests_with_binances_codes(simulator, trader):
     assert len(_open_algo_ids(trader)) == 1
 
 
-def test_it_has_no_algo_service_on_coin_margined_futures(simulator, trader):
+def test_it_has_no_algo_service_on_coin_margined_futures_by_default(simulator, trader):
     for method, path in [("POST", "algoOrder"), ("GET", "openAlgoOrders"), ("DELETE", "algoOpenOrders")]:
         response = trader.signed(method, path, _stop("BTCUSD_PERP"), venue="dapi")
         assert response.status_code == 404
@@ -303,7 +303,11 @@ def test_it_cancels_the_symbols_algo_orders_on_expiry_when_switched_on(simulator
     switched = requests.post(
         f"{simulator.url}/_sim/options", json={"expiry_cancels_algo_orders": True}, timeout=5
     )
-    assert switched.json() == {"expiry_cancels_algo_orders": True, "options_check_interval": 1.0}
+    assert switched.json() == {
+        "expiry_cancels_algo_orders": True,
+        "coinm_algo_service": False,
+        "options_check_interval": 1.0,
+    }
 
     fired, btc, eth = _arm_and_wait_for_expiry(simulator, trader)
 
@@ -322,6 +326,7 @@ def test_it_takes_the_expiry_switch_from_the_constructor_the_command_line_and_ba
     with Simulator(expiry_cancels_algo_orders=True) as sim:
         assert requests.get(f"{sim.url}/_sim/options", timeout=5).json() == {
             "expiry_cancels_algo_orders": True,
+            "coinm_algo_service": False,
             "options_check_interval": 1.0,
         }
         sim.exchange.set_expiry_cancels_algo_orders(False)

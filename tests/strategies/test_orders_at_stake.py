@@ -79,7 +79,7 @@ def test_a_lapse_is_confirmed_by_the_exchanges_answer(simulator, make_account, m
     assert row.orders == 0 and row.gone_count == 1 and row.gone_at is not None
 
 
-def test_coin_m_has_no_conditional_orders_to_read(simulator, make_account, make_policy):
+def test_coin_m_without_an_algo_service_has_no_algo_orders_to_read(simulator, make_account, make_policy):
     account = make_account()
     account.venue = "coinm"
     account.save(update_fields=["venue"])

@@ -1,7 +1,8 @@
 """Cancel orders now: the kill switch. For one policy, an account, a strategy or everything, cancel every open
-order of each symbol (DELETE allOpenOrders) and, on USD-M, every conditional order too (DELETE
-algoOpenOrders: since December 2025 Binance keeps STOP / TAKE_PROFIT / TRAILING orders in its Algo Service,
-which the plain endpoints no longer see), optionally disarming the countdowns first.
+order of each symbol (DELETE allOpenOrders) and every conditional order kept apart too (DELETE
+algoOpenOrders: since December 2025 Binance keeps USD-M STOP / TAKE_PROFIT / TRAILING orders in its Algo
+Service, which the plain endpoints no longer see; COIN-M's move there as announced, and are plain orders,
+cancelled with the others, until then), optionally disarming the countdowns first.
 
 The requests go out on a tracked thread of the process that pressed (heartbeats.domain.work): should that
 process die first, its rows are marked "unknown" by the `unfinished-work` duty, never left pending.
@@ -31,7 +32,9 @@ from heartbeats.domain.clients import client_for
 from heartbeats.domain.validation import plain_reason
 from heartbeats.domain.work import lease_name, work
 from heartbeats.engine.config import EngineConfig
-from heartbeats.models import Action, CountdownPolicy, Duty, Effect, Operation, Venue
+from heartbeats.exchange.client import has_algo_service
+from heartbeats.exchange.errors import NoAlgoServiceError
+from heartbeats.models import Action, CountdownPolicy, Duty, Effect, Operation
 from heartbeats.models.orders import CancelState, OrderCancel, OrderKind, OrdersAtStake
 
 log = logging.getLogger(__name__)
@@ -46,9 +49,11 @@ CANCEL_WEIGHT = 1
 FOUND_FRESH = timedelta(seconds=120)
 
 
-def kinds_for(venue: str) -> list[str]:
-    # The Algo Service is USD-M's; COIN-M keeps conditional orders with the others.
-    return [OrderKind.ORDERS, OrderKind.ALGO] if venue == Venue.USDM else [OrderKind.ORDERS]
+def kinds_for(account) -> list[str]:
+    # USD-M keeps conditional orders in its Algo Service; COIN-M too once it moves them there, which is asked
+    # unless it answered lately that it has none (its conditional orders are then among the open orders).
+    algo = has_algo_service(account.base_url, account.venue)
+    return [OrderKind.ORDERS, OrderKind.ALGO] if algo else [OrderKind.ORDERS]
 
 
 def cancel_orders(
@@ -94,7 +99,7 @@ def cancel_orders(
                 operation=operation, policy=p, account_label=p.account.label, symbol=p.symbol, kind=kind
             )
             for p in policies
-            for kind in kinds_for(p.account.venue)
+            for kind in kinds_for(p.account)
         )
     log.warning(
         "cancel orders now (#%d) by %s: %d policies", operation.pk, operation.username or "-", len(policies)
@@ -303,6 +308,11 @@ def _cancel_one(row: OrderCancel, client) -> None:
             client.cancel_all_algo_open_orders(row.symbol)
         else:
             client.cancel_all_open_orders(row.symbol)
+    except NoAlgoServiceError:
+        # COIN-M has no Algo Service yet (a 404, or one remembered): nothing was applied, and its conditional
+        # orders are plain orders, which the symbol's other request cancels. Not a request worth showing.
+        close_old_connections()
+        OrderCancel.objects.filter(pk=row.pk).delete()
     except Exception as exc:
         close_old_connections()  # a database error below must not leave this lane's connection broken
         _finish(

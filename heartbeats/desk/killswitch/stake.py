@@ -23,7 +23,9 @@ from heartbeats.domain import budget, ratelimits
 from heartbeats.domain.policy_facts import load_policies
 from heartbeats.engine import fallback
 from heartbeats.engine.config import EngineConfig
-from heartbeats.models import CountdownPolicy, ExchangeAccount, Status, Venue
+from heartbeats.exchange.client import has_algo_service
+from heartbeats.exchange.errors import NoAlgoServiceError
+from heartbeats.models import CountdownPolicy, ExchangeAccount, Status
 from heartbeats.models.bulk import update_row
 from heartbeats.models.orders import CancelState, OrderCancel, OrdersAtStake
 
@@ -47,8 +49,8 @@ STALE_AFTER = timedelta(seconds=5)
 EXPIRY_SLACK = timedelta(seconds=3)
 # GET order (weight 1): the exchange's record of an order gone, for when it went.
 QUERY_WEIGHT = 1
-# Per policy and reading: GET openOrders?symbol (1) and, on USD-M, GET openAlgoOrders?symbol (1).
-WEIGHT_PER_READING = {Venue.USDM: 2, Venue.COINM: 1}
+# Per policy and reading: GET openOrders?symbol (1) and GET openAlgoOrders?symbol (1).
+ORDERS_WEIGHT = ALGO_WEIGHT = 1
 # The same for a whole account (no symbol): 40 each. Chosen from ACCOUNT_WIDE_FROM symbols due on an account:
 # more weight, but two requests instead of dozens (each costs the worker a millisecond or two of CPU), and
 # only ever spent from what the address has spare.
@@ -56,12 +58,19 @@ WHOLE_ACCOUNT_WEIGHT = 40
 ACCOUNT_WIDE_FROM = 5
 
 
+def weight_per_reading(account) -> int:
+    """What one symbol's reading sends: its open orders, and its algo orders where the venue may keep them
+    apart (USD-M; COIN-M unless it answered lately that it has no Algo Service: its conditional orders are
+    among the open orders then). A COIN-M 404 is counted too, though Binance may not weigh it."""
+    return ORDERS_WEIGHT + (ALGO_WEIGHT if has_algo_service(account.base_url, account.venue) else 0)
+
+
 def weight_per_minute(policies) -> int:
     """What reading every armed policy's orders costs an address a minute at most (the budget page's line)."""
     per_account = {}
     for p in policies:
         if p.armed:
-            per_account.setdefault(p.account_id, []).append(WEIGHT_PER_READING.get(p.account.venue, 1))
+            per_account.setdefault(p.account_id, []).append(weight_per_reading(p.account))
     reading = sum(
         WHOLE_ACCOUNT_WEIGHT * w[0] if len(w) >= ACCOUNT_WIDE_FROM else sum(w) for w in per_account.values()
     )
@@ -148,7 +157,7 @@ def refresh_round(now=None, *, only=None) -> int:
             account = keys.get(account_id)
             if account is None:  # deleted since the first read
                 continue
-            per_symbol = WEIGHT_PER_READING.get(account.venue, 1)
+            per_symbol = weight_per_reading(account)
             if len(mine) >= ACCOUNT_WIDE_FROM and allowance.take(WHOLE_ACCOUNT_WEIGHT * per_symbol):
                 shown = [p for p in policies if p.account_id == account_id and (p.armed or p.pk in readings)]
                 _read(account, shown, readings, allowance, symbol=None)
@@ -285,7 +294,7 @@ def _read(account, policies, readings: dict, allowance: _Allowance, *, symbol: s
         # not before every reading.
         client = fallback.client_of(account, EngineConfig.from_settings())
         orders = client.open_orders(symbol)
-        algo = client.open_algo_orders(symbol) if client.has_algo_service else None
+        algo = _algo_orders(client, symbol)
     except Exception as exc:  # the reading is informative: say what went wrong, keep the last figures
         error = exc
         values["error"] = f"Orders not read: {exc}"[:300]
@@ -311,6 +320,17 @@ def _read(account, policies, readings: dict, allowance: _Allowance, *, symbol: s
     finally:
         if client is not None:
             ratelimits.observe(account.egress, account.base_url, client, error)
+
+
+def _algo_orders(client, symbol: str | None) -> list[dict] | None:
+    """The conditional orders kept apart in the Algo Service; None where the venue has none (COIN-M until
+    Binance moves them there: they are plain orders then, counted with the others; a lapse cancels them)."""
+    if not client.has_algo_service:
+        return None
+    try:
+        return client.open_algo_orders(symbol)
+    except NoAlgoServiceError:
+        return None
 
 
 def _order_id(orders) -> int | None:
