@@ -25,6 +25,7 @@ from heartbeats.domain.lapses import WINDOW as LAPSE_WINDOW
 from heartbeats.domain.lapses import Lapse, recent_lapses, running
 from heartbeats.domain.policy_facts import PolicyFacts, StakeFacts, load_policies, load_stakes
 from heartbeats.domain.symbols import cached_facts_many
+from heartbeats.domain.validation import VENUE_NAMES
 from heartbeats.formats.durations import duration
 from heartbeats.models import (
     STATUS_RISK,
@@ -50,7 +51,6 @@ SORTS = {
 # enough that people should know, even though the engine corrects for it.
 CLOCK_OFFSET_WARN_MS = 1000
 # Compact venue names for the table.
-VENUE_SHORT = {"usdm": "USD-M", "coinm": "COIN-M"}
 # Rows per board page: the page and its JSON stay small and quick at any number of policies, and the
 # riskiest rows come first anyway.
 PAGE_SIZE = 100
@@ -138,7 +138,7 @@ class PolicyRow:
 
     @property
     def venue(self) -> str:
-        return VENUE_SHORT.get(self.policy.account.venue, self.policy.account.venue)
+        return VENUE_NAMES.get(self.policy.account.venue, self.policy.account.venue)
 
     @property
     def expires_at_ms(self) -> int | None:

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 
 from heartbeats.domain import ratelimits
 from heartbeats.domain.validation import VENUE_NAMES, exchange_url_refusal, symbol_format_error
+from heartbeats.exchange import venues
 from heartbeats.exchange.client import FuturesClient
 from heartbeats.exchange.errors import ExchangeError
 
@@ -140,7 +141,7 @@ def validate_symbol(account, symbol: str) -> str:
         )
     raise ValidationError(
         f"{symbol} is not listed on {venue} futures at {account.base_url}. Check the spelling "
-        f"(e.g. {'BTCUSDT' if account.venue == 'usdm' else 'BTCUSD_PERP'}) and the account's venue.",
+        f"(e.g. {venues.VENUES.get(account.venue, venues.USDM).symbol_example}) and the account's venue.",
         code="symbol_unknown",
     )
 

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from heartbeats import text
+from heartbeats.exchange import venues
 
 MIN_INTERVAL_S = 1
 MAX_INTERVAL_S = 600
@@ -23,12 +24,12 @@ MAX_COUNTDOWN_MS = 3_600_000
 BEATS_PER_COUNTDOWN = 3
 LATENCY_MARGIN_MS = 2_000
 
-USDM = "usdm"
-COINM = "coinm"
-VENUE_NAMES = {USDM: "USD-M", COINM: "COIN-M"}
+USDM = venues.USDM.key
+COINM = venues.COINM.key
+VENUE_NAMES = {v.key: v.short for v in venues.VENUES.values()}
 
 # COIN-M symbols: BTCUSD_PERP, ETHUSD_250627. Whether any symbol exists is the exchange's to say (symbols.py).
-_COINM_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}USD_(PERP|\d{6})$")
+_COINM_SYMBOL = venues.COINM.symbol_pattern
 _SYMBOL_CHARS = re.compile(r"^[A-Z0-9_]+$")
 
 
@@ -108,7 +109,8 @@ def validate_timing(countdown_ms: int | None, interval_s: int | None) -> None:
 def symbol_format_error(symbol: str, venue: str) -> str | None:
     """Why a symbol cannot be one of this venue's, judged from its spelling alone (None if it could be)."""
     if not symbol:
-        return "Enter a symbol, e.g. BTCUSDT." if venue == USDM else "Enter a symbol, e.g. BTCUSD_PERP."
+        known = venues.VENUES.get(venue, venues.USDM)
+        return f"Enter a symbol, e.g. {known.symbol_example}."
     if symbol != symbol.upper() and _SYMBOL_CHARS.match(symbol.upper()):
         return f"Symbols are upper case: {symbol.upper()}."
     if not _SYMBOL_CHARS.match(symbol.upper()):

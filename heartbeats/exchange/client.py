@@ -28,6 +28,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
+from heartbeats.exchange import venues
 from heartbeats.exchange.errors import (
     ExchangeError,
     FatalError,
@@ -42,7 +43,6 @@ from heartbeats.exchange.signing import Signer
 
 log = logging.getLogger(__name__)
 
-PREFIXES = {"usdm": "/fapi", "coinm": "/dapi"}
 MAX_RECV_WINDOW = 60_000
 # exchangeInfo is the largest answer (about 1-2 MB on production); anything far bigger is not Binance.
 _MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -62,7 +62,7 @@ _no_algo_service_lock = threading.Lock()
 def has_algo_service(base_url: str, venue: str) -> bool:
     """Whether the venue may keep conditional orders apart, in an Algo Service: always on USDⓈ-M; on COIN-M
     unless its algo paths answered 404 within the last ALGO_SERVICE_MEMO_SECONDS. Asks nothing."""
-    if venue != "coinm":
+    if venues.venue(venue).algo_service == "always":
         return True
     with _no_algo_service_lock:
         until = _no_algo_service.get(base_url.rstrip("/"))
@@ -165,8 +165,7 @@ class FuturesClient:
         time_sync_every: float = 300.0,
         pool_maxsize: int = 16,
     ):
-        if venue not in PREFIXES:
-            raise ValueError(f"Unknown venue {venue!r}: expected one of {', '.join(PREFIXES)}.")
+        self.spec = venues.venue(venue)  # ValueError for a venue the guard does not know
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError("The base URL must look like https://host[:port] (no query string).")
@@ -176,7 +175,7 @@ class FuturesClient:
             raise ValueError("Timeouts must be positive.")
         self.base_url = base_url.rstrip("/")
         self.venue = venue
-        self.prefix = PREFIXES[venue]
+        self.prefix = self.spec.prefix
         self._api_key = api_key or None
         self._signer = signer
         self.recv_window = recv_window
@@ -431,11 +430,11 @@ class FuturesClient:
         try:
             reply = self._signed(method, path, params)
         except ExchangeError as error:
-            if self.venue == "coinm" and error.http_status == 404 and error.code is None:
+            if self.spec.algo_service == "ask" and error.http_status == 404 and error.code is None:
                 _remember_algo_service(self.base_url, False)
                 raise self._no_algo_service(f"{method} {self.prefix}{path}") from None
             raise
-        if self.venue == "coinm":
+        if self.spec.algo_service == "ask":
             _remember_algo_service(self.base_url, True)
         return reply
 

@@ -5,11 +5,10 @@ from django.db import models
 
 from heartbeats import text
 from heartbeats.crypto import EncryptedTextField
+from heartbeats.exchange import venues
 
-
-class Venue(models.TextChoices):
-    USDM = "usdm", "USD-M futures"  # USDⓈ-M; the Ⓢ is missing from many fonts
-    COINM = "coinm", "COIN-M futures"
+# The venues' own facts are in heartbeats.exchange.venues; these are their choices for a form.
+Venue = models.TextChoices("Venue", [(v.key.upper(), (v.key, v.label)) for v in venues.VENUES.values()])
 
 
 class Environment(models.TextChoices):
@@ -25,10 +24,9 @@ class KeyType(models.TextChoices):
 
 
 BASE_URLS = {
-    (Environment.PRODUCTION, Venue.USDM): "https://fapi.binance.com",
-    (Environment.PRODUCTION, Venue.COINM): "https://dapi.binance.com",
-    (Environment.TESTNET, Venue.USDM): "https://demo-fapi.binance.com",
-    (Environment.TESTNET, Venue.COINM): "https://demo-dapi.binance.com",
+    (Environment(environment), Venue(v.key)): url
+    for v in venues.VENUES.values()
+    for environment, url in v.base_urls.items()
 }
 
 

@@ -1,0 +1,85 @@
+"""The venues the guard keeps dead man's switches on, and what each says about its switch: what one switch
+covers, how it is armed and kept alive, its bounds and weights, where it answers. The one place these facts
+live; the client, the models' choices, validation and the board read them from here.
+
+Binance's futures switch (`countdownCancelAll`) covers one symbol and is armed and renewed by the same call
+(countdownTime in ms, 0 turns it off, weight 10 on both USD-M and COIN-M); Binance checks expiry about every
+10 ms and documents no bounds (the guard's own timing rules are in heartbeats.domain.validation). Binance
+counts request weight per source address and minute (2,400 by default; exchangeInfo says the current one).
+"""
+
+import re
+from dataclasses import dataclass
+
+SYMBOL = "symbol"  # what one switch covers
+SET_AND_RENEW = "set-and-renew"  # one call arms it and every later one renews it
+
+
+@dataclass(frozen=True)
+class Countdown:
+    unit: str  # what the exchange counts in
+    off: int  # the value that turns the switch off
+    min_ms: int | None  # the exchange's own bounds (None: it documents none)
+    max_ms: int | None
+    checked_every_ms: int  # how often the exchange looks for an expired switch (its pages)
+
+
+@dataclass(frozen=True)
+class Venue:
+    key: str  # as stored on an account
+    label: str  # as a form offers it
+    short: str  # as the board names it
+    prefix: str  # the path every request of the venue starts with
+    base_urls: dict[str, str]  # environment -> base URL
+    covers: str
+    arming: str
+    countdown: Countdown
+    countdown_weight: int
+    # Conditional orders kept apart from the plain ones, behind Binance's Algo Service: "always" (USDⓈ-M since
+    # 2025-12-09), or "ask" (COIN-M: announced; the client asks, and remembers a 404 for a while).
+    algo_service: str
+    symbol_example: str
+    # What a symbol of this venue looks like (None: any the exchange lists).
+    symbol_pattern: re.Pattern | None = None
+
+
+_FUTURES_COUNTDOWN = Countdown(unit="ms", off=0, min_ms=None, max_ms=None, checked_every_ms=10)
+
+USDM = Venue(
+    key="usdm",
+    label="USD-M futures",  # USDⓈ-M; the Ⓢ is missing from many fonts
+    short="USD-M",
+    prefix="/fapi",
+    base_urls={"production": "https://fapi.binance.com", "testnet": "https://demo-fapi.binance.com"},
+    covers=SYMBOL,
+    arming=SET_AND_RENEW,
+    countdown=_FUTURES_COUNTDOWN,
+    countdown_weight=10,
+    algo_service="always",
+    symbol_example="BTCUSDT",
+)
+COINM = Venue(
+    key="coinm",
+    label="COIN-M futures",
+    short="COIN-M",
+    prefix="/dapi",
+    base_urls={"production": "https://dapi.binance.com", "testnet": "https://demo-dapi.binance.com"},
+    covers=SYMBOL,
+    arming=SET_AND_RENEW,
+    countdown=_FUTURES_COUNTDOWN,
+    countdown_weight=10,
+    algo_service="ask",
+    symbol_example="BTCUSD_PERP",
+    # BTCUSD_PERP, ETHUSD_250627. Whether any symbol exists is the exchange's to say.
+    symbol_pattern=re.compile(r"^[A-Z0-9]{2,20}USD_(PERP|\d{6})$"),
+)
+
+VENUES: dict[str, Venue] = {v.key: v for v in (USDM, COINM)}
+
+
+def venue(key: str) -> Venue:
+    """The venue stored as `key`; ValueError naming the known ones."""
+    try:
+        return VENUES[key]
+    except KeyError:
+        raise ValueError(f"Unknown venue {key!r}: expected one of {', '.join(VENUES)}.") from None
