@@ -35,6 +35,17 @@ class Call:
             raise errors.invalid_symbol_status()
         return found
 
+    def order_reference(
+        self, client_id_param: str, missing: Callable[[], Exception]
+    ) -> tuple[int | None, str | None]:
+        """The order a query or cancel names: its orderId or its client id (under the venue's own parameter
+        name); `missing()` is raised when it names neither."""
+        order_id = self.params.long("orderId", required=False)
+        client_order_id = self.params.text(client_id_param, required=False)
+        if order_id is None and client_order_id is None:
+            raise missing()
+        return order_id, client_order_id
+
     def count_order(self) -> None:
         """Binance's X-MBX-ORDER-COUNT-* headers, sent with the answer to a new order."""
         in_10s, in_1m = self.exchange.order_counts(self.account)

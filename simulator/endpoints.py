@@ -167,17 +167,13 @@ def _conditional_fields(p: Params, market, order_type: str) -> dict:
     return fields
 
 
-def _order_reference(call: Call) -> tuple[int | None, str | None]:
-    order_id = call.params.long("orderId", required=False)
-    client_order_id = call.params.text("origClientOrderId", required=False)
-    if order_id is None and client_order_id is None:
-        raise errors.order_reference_missing()
-    return order_id, client_order_id
-
-
 def _found(call: Call, *, open_only: bool) -> Order:
     market = call.market(trading=False)
-    order = call.exchange.find_order(call.account, market.symbol, *_order_reference(call))
+    order = call.exchange.find_order(
+        call.account,
+        market.symbol,
+        *call.order_reference("origClientOrderId", errors.order_reference_missing),
+    )
     if order is None or (open_only and order.status != "NEW"):
         raise errors.order_does_not_exist()
     return order
@@ -193,7 +189,11 @@ def _query_open_order(call: Call):
 
 def _cancel_order(call: Call):
     market = call.market(trading=False)
-    order = call.exchange.cancel_order(call.account, market.symbol, *_order_reference(call))
+    order = call.exchange.cancel_order(
+        call.account,
+        market.symbol,
+        *call.order_reference("origClientOrderId", errors.order_reference_missing),
+    )
     if order is None:
         raise errors.unknown_order()
     return order.to_wire("ack")

@@ -192,17 +192,13 @@ def _new_order(call: Call):
     return order.to_wire("result" if p.text("newOrderRespType", required=False) == "RESULT" else "ack")
 
 
-def _order_reference(call: Call) -> tuple[int | None, str | None]:
-    order_id = call.params.long("orderId", required=False)
-    client_order_id = call.params.text("clientOrderId", required=False)
-    if order_id is None and client_order_id is None:
-        raise errors.option_order_reference_missing()
-    return order_id, client_order_id
-
-
 def _query_order(call: Call):
     market = call.market(trading=False)
-    order = call.exchange.find_order(call.account, market.symbol, *_order_reference(call))
+    order = call.exchange.find_order(
+        call.account,
+        market.symbol,
+        *call.order_reference("clientOrderId", errors.option_order_reference_missing),
+    )
     if order is None:
         raise errors.order_does_not_exist()
     return order.to_wire()
@@ -210,7 +206,11 @@ def _query_order(call: Call):
 
 def _cancel_order(call: Call):
     market = call.market(trading=False)
-    order = call.exchange.cancel_order(call.account, market.symbol, *_order_reference(call))
+    order = call.exchange.cancel_order(
+        call.account,
+        market.symbol,
+        *call.order_reference("clientOrderId", errors.option_order_reference_missing),
+    )
     if order is None:
         raise errors.order_does_not_exist()  # options' page lists -2013 only, no -2011
     return order.to_wire()
