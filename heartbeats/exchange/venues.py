@@ -12,7 +12,10 @@ import re
 from dataclasses import dataclass
 
 SYMBOL = "symbol"  # what one switch covers
+UNDERLYING = "underlying"
 SET_AND_RENEW = "set-and-renew"  # one call arms it and every later one renews it
+# A configuration set once per switch, then one heartbeat call renews many switches of an account.
+CONFIG_AND_HEARTBEAT = "config-and-heartbeat"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class Venue:
     symbol_example: str
     # What a symbol of this venue looks like (None: any the exchange lists).
     symbol_pattern: re.Pattern | None = None
+    # CONFIG_AND_HEARTBEAT: what one heartbeat call weighs, whatever the number of switches it renews.
+    heartbeat_weight: int | None = None
 
 
 _FUTURES_COUNTDOWN = Countdown(unit="ms", off=0, min_ms=None, max_ms=None, checked_every_ms=10)
@@ -74,6 +79,27 @@ COINM = Venue(
     symbol_pattern=re.compile(r"^[A-Z0-9]{2,20}USD_(PERP|\d{6})$"),
 )
 
+# Binance Options: a switch per underlying, configured with POST /eapi/v1/countdownCancelAll (weight 1, at
+# least 5,000 ms, 0 turns it off) and renewed for many underlyings at once by POST
+# /eapi/v1/countdownCancelAllHeartBeat (weight 10), whose answer lists only the underlyings it renewed;
+# Binance checks expiry about once a second, then refuses new orders on the underlying (-2010) until a
+# heartbeat or a new configuration. Not yet offered to accounts: the engine does not keep it yet.
+OPTIONS = Venue(
+    key="options",
+    label="Options",
+    short="Options",
+    prefix="/eapi",
+    base_urls={"production": "https://eapi.binance.com"},
+    covers=UNDERLYING,
+    arming=CONFIG_AND_HEARTBEAT,
+    countdown=Countdown(unit="ms", off=0, min_ms=5_000, max_ms=None, checked_every_ms=1_000),
+    countdown_weight=1,
+    heartbeat_weight=10,
+    algo_service="never",
+    symbol_example="BTCUSDT",
+)
+
+# The venues accounts may use.
 VENUES: dict[str, Venue] = {v.key: v for v in (USDM, COINM)}
 
 
