@@ -2,7 +2,7 @@
 per request sent for a policy."""
 
 from datetime import datetime, timedelta
-from functools import cache
+from functools import lru_cache
 from typing import NamedTuple
 
 from django.db import models
@@ -214,13 +214,13 @@ class CountdownPolicy(models.Model):
 
 
 # The spans status() adds, made once per value: the board computes every policy's status on each poll, and a
-# desk's policies share a few intervals and countdowns.
-@cache
+# desk's policies share a few intervals and countdowns. Bounded: a shortened first arm may send any length.
+@lru_cache(maxsize=1024)
 def _late_after(interval_s: int) -> timedelta:
     return timedelta(seconds=interval_s * 1.5 + 2)
 
 
-@cache
+@lru_cache(maxsize=1024)
 def _milliseconds(ms: int) -> timedelta:
     return timedelta(milliseconds=ms)
 
