@@ -340,6 +340,12 @@ class BinanceClient:
         self.sync_time()
         return self._request(method, path, params, signed=True)
 
+    def _sync_once(self) -> None:
+        """Measures the clock before a switch call only when this client never measured it: switch calls are
+        signed at once with the offset known (see FuturesClient.countdown())."""
+        if self.synced_at is None and self._api_key and self._signer is not None:
+            self._keep_time_synced()
+
     def _keep_time_synced(self) -> None:
         if self._next_sync_at is not None and self._clock() < self._next_sync_at:
             return
@@ -593,8 +599,7 @@ class FuturesClient(BinanceClient):
         if isinstance(countdown_ms, bool) or not isinstance(countdown_ms, int) or countdown_ms < 0:
             raise ValueError("countdown_ms must be a non-negative integer (0 disarms).")
         endpoint = f"POST {self.prefix}/v1/countdownCancelAll"
-        if self.synced_at is None and self._api_key and self._signer is not None:
-            self._keep_time_synced()
+        self._sync_once()
         params = {"symbol": symbol, "countdownTime": countdown_ms}
         reply = self._signed("POST", "/v1/countdownCancelAll", params, keep_time=False, at=signed_at)
         data = reply.data
