@@ -143,16 +143,21 @@ class _SourceAddressAdapter(HTTPAdapter):
         return super().proxy_manager_for(proxy, **proxy_kwargs)
 
 
-class FuturesClient:
-    """One exchange account (or none, for public endpoints) on one venue: "usdm" (/fapi) or "coinm" (/dapi).
+class BinanceClient:
+    """One exchange account (or none, for public endpoints) on one Binance venue (`spec`: its prefix, its
+    facts): what every venue shares, the transport, signing, clock offset, weight and the reading of failures.
+    FuturesClient and OptionsClient (heartbeats.exchange.options) add their venues' endpoints.
 
     Thread-safe for concurrent calls; the clock offset is refreshed under a lock.
     """
 
+    # exchangeInfo's list of instruments, present in every genuine answer.
+    _listing = "symbols"
+
     def __init__(
         self,
         base_url: str,
-        venue: str = "usdm",
+        spec: venues.Venue,
         api_key: str | None = None,
         signer: Signer | None = None,
         *,
@@ -165,7 +170,7 @@ class FuturesClient:
         time_sync_every: float = 300.0,
         pool_maxsize: int = 16,
     ):
-        self.spec = venues.venue(venue)  # ValueError for a venue the guard does not know
+        self.spec = spec
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError("The base URL must look like https://host[:port] (no query string).")
@@ -174,7 +179,7 @@ class FuturesClient:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ValueError("Timeouts must be positive.")
         self.base_url = base_url.rstrip("/")
-        self.venue = venue
+        self.venue = spec.key
         self.prefix = self.spec.prefix
         self._api_key = api_key or None
         self._signer = signer
@@ -250,88 +255,19 @@ class FuturesClient:
     def exchange_info(self) -> dict:
         """GET {prefix}/v1/exchangeInfo. Also records `weight_limit` from its rateLimits."""
         data = self._request("GET", "/v1/exchangeInfo").data
-        if not isinstance(data, dict) or not isinstance(data.get("symbols"), list):
+        if not isinstance(data, dict) or not isinstance(data.get(self._listing), list):
             raise TemporaryError(
                 "Unexpected exchangeInfo answer.", endpoint=f"GET {self.prefix}/v1/exchangeInfo"
             )
         self.weight_limit = weight_limit_per_minute(data.get("rateLimits"))
         return data
 
-    def trading_symbols(self) -> set[str]:
-        """Symbols currently trading (USDⓈ-M: status TRADING; COIN-M: contractStatus TRADING)."""
-        status_fields = (
-            ("contractStatus", "status") if self.venue == "coinm" else ("status", "contractStatus")
-        )
-        symbols = set()
-        for item in self.exchange_info()["symbols"]:
-            if not isinstance(item, dict) or not isinstance(item.get("symbol"), str):
-                continue
-            status = next((item[f] for f in status_fields if f in item), None)
-            if status == "TRADING":
-                symbols.add(item["symbol"])
-        return symbols
-
     # ---- signed endpoints -------------------------------------------------------------------------------
-
-    def countdown(self, symbol: str, countdown_ms: int, *, signed_at: float | None = None) -> CountdownAck:
-        """POST {prefix}/v1/countdownCancelAll: (re)starts the symbol's countdown; countdown_ms=0 disarms it.
-        Returns only when the exchange acknowledged exactly this request; raises the error tree otherwise.
-        `signed_at` (epoch s, local clock): the time to sign it with, when the caller's check that it is
-        still wanted came after that moment; by default, now.
-
-        Signed at once with the offset already known: no clock sync and no retry inside, because the caller
-        checked just before calling that this request is still wanted (a disarm may have been committed), and
-        a sync or a retry would sign it later than that check. On -1021 the caller syncs (sync_time()) and
-        decides again. Only a client that never measured the clock measures it here first; the engine and
-        the web's fallback sync their clients before they decide anything."""
-        _check_symbol(symbol)
-        if isinstance(countdown_ms, bool) or not isinstance(countdown_ms, int) or countdown_ms < 0:
-            raise ValueError("countdown_ms must be a non-negative integer (0 disarms).")
-        endpoint = f"POST {self.prefix}/v1/countdownCancelAll"
-        if self.synced_at is None and self._api_key and self._signer is not None:
-            self._keep_time_synced()
-        params = {"symbol": symbol, "countdownTime": countdown_ms}
-        reply = self._signed("POST", "/v1/countdownCancelAll", params, keep_time=False, at=signed_at)
-        data = reply.data
-        acked_ms = _as_int(data.get("countdownTime")) if isinstance(data, dict) else None
-        if not isinstance(data, dict) or data.get("symbol") != symbol or acked_ms != countdown_ms:
-            # A 200 that does not acknowledge this request: it may or may not have been applied.
-            raise OutcomeUnknownError(
-                "The exchange's answer does not acknowledge this countdown.",
-                http_status=reply.status,
-                used_weight=reply.used_weight,
-                endpoint=endpoint,
-            )
-        return CountdownAck(
-            symbol=symbol,
-            countdown_ms=acked_ms,
-            sent_at=reply.sent_at,
-            received_at=reply.received_at,
-            latency_ms=(reply.received_at - reply.sent_at) * 1000,
-            used_weight=reply.used_weight,
-            http_status=reply.status,
-            timestamp_ms=reply.timestamp_ms,
-        )
-
-    def check_key(self, symbol: str | None = None) -> None:
-        """Proves the API key, signature and IP whitelist with a signed GET {prefix}/v1/openOrders (weight 1
-        with a symbol, 40 without). Returns None when accepted; raises the error tree otherwise."""
-        self.open_orders(symbol)
-
-    def open_orders(self, symbol: str | None = None) -> list[dict]:
-        params = {}
-        if symbol is not None:
-            _check_symbol(symbol)
-            params["symbol"] = symbol
-        data = self._signed("GET", "/v1/openOrders", params).data
-        if not isinstance(data, list):
-            raise TemporaryError("Unexpected openOrders answer.", endpoint=f"GET {self.prefix}/v1/openOrders")
-        return data
 
     def query_order(self, symbol: str, order_id: int) -> dict:
         """GET {prefix}/v1/order (weight 1): one order as the exchange keeps it, closed ones included, with
         its `status` and `updateTime` (when it last changed: for a cancelled order, when it was cancelled)."""
-        _check_symbol(symbol)
+        self._check_symbol(symbol)
         data = self._signed("GET", "/v1/order", {"symbol": symbol, "orderId": str(int(order_id))}).data
         if not isinstance(data, dict):
             raise TemporaryError("Unexpected order answer.", endpoint=f"GET {self.prefix}/v1/order")
@@ -350,7 +286,7 @@ class FuturesClient:
     ) -> dict:
         """POST {prefix}/v1/order. Not idempotent: never repeat it after an OutcomeUnknownError without
         checking open_orders() first."""
-        _check_symbol(symbol)
+        self._check_symbol(symbol)
         params = {"symbol": symbol, "side": side, "type": order_type, "quantity": str(quantity)}
         if price is not None:
             params["price"] = str(price)
@@ -359,95 +295,9 @@ class FuturesClient:
         params.update({key: str(value) for key, value in extra.items()})
         return self._signed("POST", "/v1/order", params).data
 
-    def cancel_all_open_orders(self, symbol: str) -> dict:
-        """DELETE {prefix}/v1/allOpenOrders for one symbol."""
+    @staticmethod
+    def _check_symbol(symbol) -> None:
         _check_symbol(symbol)
-        return self._signed("DELETE", "/v1/allOpenOrders", {"symbol": symbol}).data
-
-    # ---- algo (conditional) orders ----------------------------------------------------------------------
-    # Since 2025-12-09 Binance keeps USDⓈ-M STOP, TAKE_PROFIT, their *_MARKET forms and TRAILING_STOP_MARKET
-    # in its Algo Service: openOrders does not list them and allOpenOrders does not cancel them. COIN-M's go
-    # the same way once Binance moves them; until then they are plain orders, seen and cancelled by the
-    # methods above, and the methods below raise NoAlgoServiceError there (the path's 404, remembered).
-
-    @property
-    def has_algo_service(self) -> bool:
-        """Whether conditional orders may live apart, behind the *_algo_* methods: USDⓈ-M, and COIN-M unless
-        it answered lately that it has no Algo Service (module function `has_algo_service`)."""
-        return has_algo_service(self.base_url, self.venue)
-
-    def open_algo_orders(self, symbol: str | None = None) -> list[dict]:
-        """GET {prefix}/v1/openAlgoOrders: untriggered conditional orders (weight 1 per symbol, else 40)."""
-        params = {}
-        if symbol is not None:
-            _check_symbol(symbol)
-            params["symbol"] = symbol
-        data = self._algo("GET", "/v1/openAlgoOrders", params).data
-        if not isinstance(data, list):
-            raise TemporaryError(
-                "Unexpected openAlgoOrders answer.", endpoint=f"GET {self.prefix}/v1/openAlgoOrders"
-            )
-        return data
-
-    def cancel_all_algo_open_orders(self, symbol: str) -> dict:
-        """DELETE {prefix}/v1/algoOpenOrders for one symbol (weight 1). Returns Binance's acknowledgement; a
-        success status without it raises OutcomeUnknownError, since the orders may or may not be gone."""
-        _check_symbol(symbol)
-        reply = self._algo("DELETE", "/v1/algoOpenOrders", {"symbol": symbol})
-        if not isinstance(reply.data, dict) or _as_int(reply.data.get("code")) != 200:
-            raise OutcomeUnknownError(
-                "The exchange's answer does not acknowledge cancelling the algo orders.",
-                http_status=reply.status,
-                used_weight=reply.used_weight,
-                endpoint=f"DELETE {self.prefix}/v1/algoOpenOrders",
-            )
-        return reply.data
-
-    def place_algo_order(
-        self, symbol: str, side: str, order_type: str, quantity, trigger_price, price=None, **extra
-    ) -> dict:
-        """POST {prefix}/v1/algoOrder with algoType CONDITIONAL (for tests and the demo). `quantity` None for
-        closePosition=True, `trigger_price` None for TRAILING_STOP_MARKET (send callbackRate instead); extra
-        Binance parameters by name (clientAlgoId, reduceOnly, timeInForce, ...). Not idempotent: never repeat
-        it after an OutcomeUnknownError without checking open_algo_orders() first."""
-        _check_symbol(symbol)
-        params = {"algoType": "CONDITIONAL", "symbol": symbol, "side": side, "type": order_type}
-        if quantity is not None:
-            params["quantity"] = str(quantity)
-        if trigger_price is not None:
-            params["triggerPrice"] = str(trigger_price)
-        if price is not None:
-            params["price"] = str(price)
-        # Booleans as Binance spells them ("true"), not as Python prints them.
-        params.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in extra.items()})
-        return self._algo("POST", "/v1/algoOrder", params).data
-
-    def _algo(self, method: str, path: str, params: dict) -> _Reply:
-        """A signed request to the Algo Service. On COIN-M a 404 without Binance's error body (the answer to
-        an unknown path) means it has none yet: remembered, and raised as NoAlgoServiceError; any other
-        failure is classified as usual."""
-        self._require_algo_service()
-        try:
-            reply = self._signed(method, path, params)
-        except ExchangeError as error:
-            if self.spec.algo_service == "ask" and error.http_status == 404 and error.code is None:
-                _remember_algo_service(self.base_url, False)
-                raise self._no_algo_service(f"{method} {self.prefix}{path}") from None
-            raise
-        if self.spec.algo_service == "ask":
-            _remember_algo_service(self.base_url, True)
-        return reply
-
-    def _require_algo_service(self) -> None:
-        if not self.has_algo_service:
-            raise self._no_algo_service()
-
-    def _no_algo_service(self, endpoint: str | None = None) -> NoAlgoServiceError:
-        return NoAlgoServiceError(
-            "COIN-M futures has no Algo Service (yet): its conditional orders are plain orders.",
-            http_status=404 if endpoint else None,
-            endpoint=endpoint,
-        )
 
     # ---- lifecycle --------------------------------------------------------------------------------------
 
@@ -466,7 +316,7 @@ class FuturesClient:
     def __repr__(self) -> str:
         key = f"…{self._api_key[-4:]}" if self._api_key else None
         key_type = self._signer.key_type if self._signer else None
-        return f"<FuturesClient {self.base_url}{self.prefix} api_key={key} key_type={key_type}>"
+        return f"<{type(self).__name__} {self.base_url}{self.prefix} api_key={key} key_type={key_type}>"
 
     # ---- plumbing ---------------------------------------------------------------------------------------
 
@@ -489,6 +339,12 @@ class FuturesClient:
             log.warning("%s; resyncing the clock offset and retrying once", error)
         self.sync_time()
         return self._request(method, path, params, signed=True)
+
+    def _sync_once(self) -> None:
+        """Measures the clock before a switch call only when this client never measured it: switch calls are
+        signed at once with the offset known (see FuturesClient.countdown())."""
+        if self.synced_at is None and self._api_key and self._signer is not None:
+            self._keep_time_synced()
 
     def _keep_time_synced(self) -> None:
         if self._next_sync_at is not None and self._clock() < self._next_sync_at:
@@ -617,6 +473,7 @@ class FuturesClient:
             retry_after=retry_after,
             used_weight=used_weight,
             endpoint=endpoint,
+            venue=self.venue,
         )
         log.debug("%s failed: %r", endpoint, error)
         return error
@@ -692,6 +549,184 @@ class FuturesClient:
                 raise _BodyError("answer too slow")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+class FuturesClient(BinanceClient):
+    """One exchange account (or none, for public endpoints) on one futures venue: "usdm" (/fapi) or "coinm"
+    (/dapi). The keyword options are BinanceClient's."""
+
+    def __init__(
+        self,
+        base_url: str,
+        venue: str = "usdm",
+        api_key: str | None = None,
+        signer: Signer | None = None,
+        **options,
+    ):
+        # ValueError for a venue the guard does not offer.
+        super().__init__(base_url, venues.venue(venue), api_key, signer, **options)
+
+    # ---- public endpoints -------------------------------------------------------------------------------
+
+    def trading_symbols(self) -> set[str]:
+        """Symbols currently trading (USDⓈ-M: status TRADING; COIN-M: contractStatus TRADING)."""
+        status_fields = (
+            ("contractStatus", "status") if self.venue == "coinm" else ("status", "contractStatus")
+        )
+        symbols = set()
+        for item in self.exchange_info()["symbols"]:
+            if not isinstance(item, dict) or not isinstance(item.get("symbol"), str):
+                continue
+            status = next((item[f] for f in status_fields if f in item), None)
+            if status == "TRADING":
+                symbols.add(item["symbol"])
+        return symbols
+
+    # ---- signed endpoints -------------------------------------------------------------------------------
+
+    def countdown(self, symbol: str, countdown_ms: int, *, signed_at: float | None = None) -> CountdownAck:
+        """POST {prefix}/v1/countdownCancelAll: (re)starts the symbol's countdown; countdown_ms=0 disarms it.
+        Returns only when the exchange acknowledged exactly this request; raises the error tree otherwise.
+        `signed_at` (epoch s, local clock): the time to sign it with, when the caller's check that it is
+        still wanted came after that moment; by default, now.
+
+        Signed at once with the offset already known: no clock sync and no retry inside, because the caller
+        checked just before calling that this request is still wanted (a disarm may have been committed), and
+        a sync or a retry would sign it later than that check. On -1021 the caller syncs (sync_time()) and
+        decides again. Only a client that never measured the clock measures it here first; the engine and
+        the web's fallback sync their clients before they decide anything."""
+        _check_symbol(symbol)
+        if isinstance(countdown_ms, bool) or not isinstance(countdown_ms, int) or countdown_ms < 0:
+            raise ValueError("countdown_ms must be a non-negative integer (0 disarms).")
+        endpoint = f"POST {self.prefix}/v1/countdownCancelAll"
+        self._sync_once()
+        params = {"symbol": symbol, "countdownTime": countdown_ms}
+        reply = self._signed("POST", "/v1/countdownCancelAll", params, keep_time=False, at=signed_at)
+        data = reply.data
+        acked_ms = _as_int(data.get("countdownTime")) if isinstance(data, dict) else None
+        if not isinstance(data, dict) or data.get("symbol") != symbol or acked_ms != countdown_ms:
+            # A 200 that does not acknowledge this request: it may or may not have been applied.
+            raise OutcomeUnknownError(
+                "The exchange's answer does not acknowledge this countdown.",
+                http_status=reply.status,
+                used_weight=reply.used_weight,
+                endpoint=endpoint,
+            )
+        return CountdownAck(
+            symbol=symbol,
+            countdown_ms=acked_ms,
+            sent_at=reply.sent_at,
+            received_at=reply.received_at,
+            latency_ms=(reply.received_at - reply.sent_at) * 1000,
+            used_weight=reply.used_weight,
+            http_status=reply.status,
+            timestamp_ms=reply.timestamp_ms,
+        )
+
+    def check_key(self, symbol: str | None = None) -> None:
+        """Proves the API key, signature and IP whitelist with a signed GET {prefix}/v1/openOrders (weight 1
+        with a symbol, 40 without). Returns None when accepted; raises the error tree otherwise."""
+        self.open_orders(symbol)
+
+    def open_orders(self, symbol: str | None = None) -> list[dict]:
+        params = {}
+        if symbol is not None:
+            _check_symbol(symbol)
+            params["symbol"] = symbol
+        data = self._signed("GET", "/v1/openOrders", params).data
+        if not isinstance(data, list):
+            raise TemporaryError("Unexpected openOrders answer.", endpoint=f"GET {self.prefix}/v1/openOrders")
+        return data
+
+    def cancel_all_open_orders(self, symbol: str) -> dict:
+        """DELETE {prefix}/v1/allOpenOrders for one symbol."""
+        _check_symbol(symbol)
+        return self._signed("DELETE", "/v1/allOpenOrders", {"symbol": symbol}).data
+
+    # ---- algo (conditional) orders ----------------------------------------------------------------------
+    # Since 2025-12-09 Binance keeps USDⓈ-M STOP, TAKE_PROFIT, their *_MARKET forms and TRAILING_STOP_MARKET
+    # in its Algo Service: openOrders does not list them and allOpenOrders does not cancel them. COIN-M's go
+    # the same way once Binance moves them; until then they are plain orders, seen and cancelled by the
+    # methods above, and the methods below raise NoAlgoServiceError there (the path's 404, remembered).
+
+    @property
+    def has_algo_service(self) -> bool:
+        """Whether conditional orders may live apart, behind the *_algo_* methods: USDⓈ-M, and COIN-M unless
+        it answered lately that it has no Algo Service (module function `has_algo_service`)."""
+        return has_algo_service(self.base_url, self.venue)
+
+    def open_algo_orders(self, symbol: str | None = None) -> list[dict]:
+        """GET {prefix}/v1/openAlgoOrders: untriggered conditional orders (weight 1 per symbol, else 40)."""
+        params = {}
+        if symbol is not None:
+            _check_symbol(symbol)
+            params["symbol"] = symbol
+        data = self._algo("GET", "/v1/openAlgoOrders", params).data
+        if not isinstance(data, list):
+            raise TemporaryError(
+                "Unexpected openAlgoOrders answer.", endpoint=f"GET {self.prefix}/v1/openAlgoOrders"
+            )
+        return data
+
+    def cancel_all_algo_open_orders(self, symbol: str) -> dict:
+        """DELETE {prefix}/v1/algoOpenOrders for one symbol (weight 1). Returns Binance's acknowledgement; a
+        success status without it raises OutcomeUnknownError, since the orders may or may not be gone."""
+        _check_symbol(symbol)
+        reply = self._algo("DELETE", "/v1/algoOpenOrders", {"symbol": symbol})
+        if not isinstance(reply.data, dict) or _as_int(reply.data.get("code")) != 200:
+            raise OutcomeUnknownError(
+                "The exchange's answer does not acknowledge cancelling the algo orders.",
+                http_status=reply.status,
+                used_weight=reply.used_weight,
+                endpoint=f"DELETE {self.prefix}/v1/algoOpenOrders",
+            )
+        return reply.data
+
+    def place_algo_order(
+        self, symbol: str, side: str, order_type: str, quantity, trigger_price, price=None, **extra
+    ) -> dict:
+        """POST {prefix}/v1/algoOrder with algoType CONDITIONAL (for tests and the demo). `quantity` None for
+        closePosition=True, `trigger_price` None for TRAILING_STOP_MARKET (send callbackRate instead); extra
+        Binance parameters by name (clientAlgoId, reduceOnly, timeInForce, ...). Not idempotent: never repeat
+        it after an OutcomeUnknownError without checking open_algo_orders() first."""
+        _check_symbol(symbol)
+        params = {"algoType": "CONDITIONAL", "symbol": symbol, "side": side, "type": order_type}
+        if quantity is not None:
+            params["quantity"] = str(quantity)
+        if trigger_price is not None:
+            params["triggerPrice"] = str(trigger_price)
+        if price is not None:
+            params["price"] = str(price)
+        # Booleans as Binance spells them ("true"), not as Python prints them.
+        params.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in extra.items()})
+        return self._algo("POST", "/v1/algoOrder", params).data
+
+    def _algo(self, method: str, path: str, params: dict) -> _Reply:
+        """A signed request to the Algo Service. On COIN-M a 404 without Binance's error body (the answer to
+        an unknown path) means it has none yet: remembered, and raised as NoAlgoServiceError; any other
+        failure is classified as usual."""
+        self._require_algo_service()
+        try:
+            reply = self._signed(method, path, params)
+        except ExchangeError as error:
+            if self.spec.algo_service == "ask" and error.http_status == 404 and error.code is None:
+                _remember_algo_service(self.base_url, False)
+                raise self._no_algo_service(f"{method} {self.prefix}{path}") from None
+            raise
+        if self.spec.algo_service == "ask":
+            _remember_algo_service(self.base_url, True)
+        return reply
+
+    def _require_algo_service(self) -> None:
+        if not self.has_algo_service:
+            raise self._no_algo_service()
+
+    def _no_algo_service(self, endpoint: str | None = None) -> NoAlgoServiceError:
+        return NoAlgoServiceError(
+            "COIN-M futures has no Algo Service (yet): its conditional orders are plain orders.",
+            http_status=404 if endpoint else None,
+            endpoint=endpoint,
+        )
 
 
 class _BodyError(Exception):

@@ -69,8 +69,9 @@ def _rebuild(cls, fields):
 
 class TemporaryError(ExchangeError):
     """The request was not applied and a retry soon is expected to work: 5xx "Service Unavailable" and other
-    server errors, -1001 (disconnected), -1008 (overloaded), connection refused, connect timeouts, and any
-    failure of a request that changes nothing (GET). Retry after a short pause; keep counting failures."""
+    server errors, -1001 (disconnected), -1008 (overloaded; on options it means too many requests), connection
+    refused, connect timeouts, and any failure of a request that changes nothing (GET). Retry after a short
+    pause; keep counting failures."""
 
 
 class TimestampError(TemporaryError):
@@ -130,6 +131,12 @@ UNKNOWN_WHEN_5XX_CODES = {-1000}
 RATE_LIMIT_CODES = {-1003, -1015}
 TIMESTAMP_CODE = -1021
 FATAL_CODES = {-1121, -1102, -1022, -2014, -2015}
+# Binance Options (/eapi) words some codes its own way (its error-code page): -1008 is TOO_MANY_REQUESTS there
+# (sent with 429, or 418 once banned), not "overloaded"; -1128 BAD_CONTRACT is an invalid underlying (what
+# -1121 is to a futures symbol) and -1130 INVALID_PARAMETER a value it refuses (a countdown under 5 s).
+OPTIONS = "options"
+OPTIONS_RATE_LIMIT_CODES = {-1008}
+OPTIONS_FATAL_CODES = {-1128, -1130}
 
 
 def classify(
@@ -141,20 +148,25 @@ def classify(
     retry_after: float | None = None,
     used_weight: int | None = None,
     endpoint: str | None = None,
+    venue: str | None = None,
 ) -> ExchangeError:
     """The one translation of an exchange error answer into the tree, most specific first.
 
     `mutating` is False for requests that change nothing (GET): their outcome cannot be "unknown", so what
-    would be OutcomeUnknownError for a POST is a TemporaryError for them.
+    would be OutcomeUnknownError for a POST is a TemporaryError for them. `venue` "options" reads the codes
+    as Binance Options means them (OPTIONS_*_CODES); any other value, or None, as the futures venues do.
     """
     facts = {"code": code, "http_status": http_status, "used_weight": used_weight, "endpoint": endpoint}
     unknown = OutcomeUnknownError if mutating else TemporaryError
+    options = venue == OPTIONS
     if http_status == 418:
         return RateLimitedError(msg or "This IP is banned.", retry_after=retry_after, banned=True, **facts)
-    if http_status == 429 or code in RATE_LIMIT_CODES:
+    if http_status == 429 or code in RATE_LIMIT_CODES or (options and code in OPTIONS_RATE_LIMIT_CODES):
         return RateLimitedError(msg or "Too many requests.", retry_after=retry_after, **facts)
     if code == TIMESTAMP_CODE:
         return TimestampError(msg or "Timestamp outside recvWindow.", **facts)
+    if options and code in OPTIONS_FATAL_CODES:
+        return FatalError(msg or "Request refused.", **facts)
     if code in UNKNOWN_OUTCOME_CODES or (code in UNKNOWN_WHEN_5XX_CODES and http_status >= 500):
         return unknown(msg or "Unknown error.", **facts)
     if code in TEMPORARY_CODES:
