@@ -32,12 +32,15 @@ def viewer_required(view):
 
 
 def operator_required(view):
-    """Signed in as an operator: arming and disarming are theirs alone."""
+    """Signed in as an operator: arming, disarming, cancelling orders and maintenance are theirs alone."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not roles.can_operate(request.user):
-            raise PermissionDenied("Only operators can arm and disarm countdowns. Nothing was changed.")
+            raise PermissionDenied(
+                "Only operators can arm and disarm countdowns, cancel orders and schedule maintenance. "
+                "Nothing was changed."
+            )
         return view(request, *args, **kwargs)
 
     return login_required(wrapper)
