@@ -183,11 +183,18 @@ def _summary(operation, results) -> dict:
         "done_text": "The result is in." if total == 1 else f"All {total} results are in.",
         "counts": {key: counts.get(key, 0) for key in RESULT_LABELS},
         "tiles": [
-            {"result": key, "label": RESULT_LABELS[key].split(" ")[0], "count": counts.get(key, 0)}
-            for key in shown
+            {"result": key, "label": _tile_label(key, results), "count": counts.get(key, 0)} for key in shown
         ],
         "done": all(r["result"] in FINAL_RESULTS for r in results),
     }
+
+
+def _tile_label(result: str, results: list[dict]) -> str:
+    # Not yet tried once is "Sending", as each such row says (_present), not "Retrying".
+    waiting = [r for r in results if r["result"] == "retrying"]
+    if result == "retrying" and waiting and not any(r["attempts"] for r in waiting):
+        return "Sending"
+    return RESULT_LABELS[result].split(" ")[0]
 
 
 @require_GET

@@ -2,9 +2,10 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from heartbeats.domain import audit
-from heartbeats.models import Action, CountdownPolicy, Effect, Operation
+from heartbeats.models import Action, Beat, BeatKind, CountdownPolicy, Effect, Operation, Outcome
 from tests.web.conftest import make_engine
 
 pytestmark = pytest.mark.django_db
@@ -107,6 +108,21 @@ class TestDisarmAll:
         data = as_operator.get(reverse("operation_json", args=[op.pk])).json()
         assert data["done"] is False
         assert {r["result"] for r in data["results"]} == {"retrying"}
+        # Nothing tried yet: the tile says "Sending", as each row does; once an attempt failed, "Retrying".
+        tile = {t["result"]: t["label"] for t in data["tiles"]}
+        assert tile["retrying"] == "Sending" and ">Sending</span>" in html
+        target = op.targets.first()
+        Beat.objects.create(
+            policy_id=target.policy_id,
+            generation=target.generation,
+            kind=BeatKind.DISARM,
+            countdown_ms=0,
+            sent_at=timezone.now(),
+            outcome=Outcome.TEMPORARY,
+            message="timed out",
+        )
+        data = as_operator.get(reverse("operation_json", args=[op.pk])).json()
+        assert {t["result"]: t["label"] for t in data["tiles"]}["retrying"] == "Retrying"
 
 
 class TestOperationPage:

@@ -29,6 +29,11 @@
         el.textContent = String(data.counts[k]);
         el.parentNode.classList.toggle("tile-nonzero", data.counts[k] > 0);
       });
+      // "Sending" turns "Retrying" once a first attempt failed (operations._tile_label).
+      (data.tiles || []).forEach(function (t) {
+        var el = document.querySelector('[data-count="' + t.result + '"]');
+        if (el) el.parentNode.querySelector(".tile-label").textContent = t.label;
+      });
       if (data.done) {
         progress.textContent = data.done_text;
         poller.stop();
