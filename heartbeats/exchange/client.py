@@ -107,6 +107,28 @@ class _Reply:
     timestamp_ms: int | None
 
 
+def _timing(reply: _Reply) -> dict:
+    """What every acknowledgement of a switch (CountdownAck and the options ones) says of its request."""
+    return {
+        "sent_at": reply.sent_at,
+        "received_at": reply.received_at,
+        "latency_ms": (reply.received_at - reply.sent_at) * 1000,
+        "used_weight": reply.used_weight,
+        "http_status": reply.status,
+        "timestamp_ms": reply.timestamp_ms,
+    }
+
+
+def _not_acknowledged(reply: _Reply, endpoint: str, what: str) -> OutcomeUnknownError:
+    # A success status that does not acknowledge this request: it may or may not have been applied.
+    return OutcomeUnknownError(
+        f"The exchange's answer does not acknowledge {what}.",
+        http_status=reply.status,
+        used_weight=reply.used_weight,
+        endpoint=endpoint,
+    )
+
+
 class _Answer:
     """urllib3's response with the few attributes of requests' that the client reads (`raw` is urllib3's
     response in both)."""
@@ -606,22 +628,8 @@ class FuturesClient(BinanceClient):
         acked_ms = _as_int(data.get("countdownTime")) if isinstance(data, dict) else None
         if not isinstance(data, dict) or data.get("symbol") != symbol or acked_ms != countdown_ms:
             # A 200 that does not acknowledge this request: it may or may not have been applied.
-            raise OutcomeUnknownError(
-                "The exchange's answer does not acknowledge this countdown.",
-                http_status=reply.status,
-                used_weight=reply.used_weight,
-                endpoint=endpoint,
-            )
-        return CountdownAck(
-            symbol=symbol,
-            countdown_ms=acked_ms,
-            sent_at=reply.sent_at,
-            received_at=reply.received_at,
-            latency_ms=(reply.received_at - reply.sent_at) * 1000,
-            used_weight=reply.used_weight,
-            http_status=reply.status,
-            timestamp_ms=reply.timestamp_ms,
-        )
+            raise _not_acknowledged(reply, endpoint, "this countdown")
+        return CountdownAck(symbol=symbol, countdown_ms=acked_ms, **_timing(reply))
 
     def check_key(self, symbol: str | None = None) -> None:
         """Proves the API key, signature and IP whitelist with a signed GET {prefix}/v1/openOrders (weight 1
@@ -674,11 +682,8 @@ class FuturesClient(BinanceClient):
         _check_symbol(symbol)
         reply = self._algo("DELETE", "/v1/algoOpenOrders", {"symbol": symbol})
         if not isinstance(reply.data, dict) or _as_int(reply.data.get("code")) != 200:
-            raise OutcomeUnknownError(
-                "The exchange's answer does not acknowledge cancelling the algo orders.",
-                http_status=reply.status,
-                used_weight=reply.used_weight,
-                endpoint=f"DELETE {self.prefix}/v1/algoOpenOrders",
+            raise _not_acknowledged(
+                reply, f"DELETE {self.prefix}/v1/algoOpenOrders", "cancelling the algo orders"
             )
         return reply.data
 

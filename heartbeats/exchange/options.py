@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 from heartbeats.exchange import venues
-from heartbeats.exchange.client import BinanceClient, _as_int, _Reply
-from heartbeats.exchange.errors import OutcomeUnknownError, TemporaryError
+from heartbeats.exchange.client import BinanceClient, _as_int, _not_acknowledged, _Reply, _timing
+from heartbeats.exchange.errors import TemporaryError
 from heartbeats.exchange.signing import Signer
 
 # BTCUSDT, ETHUSDT: what one switch covers. Whether the exchange lists it is its own to say (-1128).
@@ -110,16 +110,7 @@ class OptionsClient(BinanceClient):
         acked_ms = _as_int(data.get("countdownTime")) if isinstance(data, dict) else None
         if not isinstance(data, dict) or data.get("underlying") != underlying or acked_ms != countdown_ms:
             raise _not_acknowledged(reply, endpoint, "this countdown configuration")
-        return UnderlyingCountdownAck(
-            underlying=underlying,
-            countdown_ms=acked_ms,
-            sent_at=reply.sent_at,
-            received_at=reply.received_at,
-            latency_ms=(reply.received_at - reply.sent_at) * 1000,
-            used_weight=reply.used_weight,
-            http_status=reply.status,
-            timestamp_ms=reply.timestamp_ms,
-        )
+        return UnderlyingCountdownAck(underlying=underlying, countdown_ms=acked_ms, **_timing(reply))
 
     def countdowns(self, underlying: str | None = None) -> list[UnderlyingCountdown]:
         """GET /eapi/v1/countdownCancelAll (weight 1): the active switches (Binance leaves out those turned
@@ -169,12 +160,7 @@ class OptionsClient(BinanceClient):
             asked=asked,
             renewed=renewed,
             missing=tuple(u for u in asked if u not in renewed),
-            sent_at=reply.sent_at,
-            received_at=reply.received_at,
-            latency_ms=(reply.received_at - reply.sent_at) * 1000,
-            used_weight=reply.used_weight,
-            http_status=reply.status,
-            timestamp_ms=reply.timestamp_ms,
+            **_timing(reply),
         )
 
     # ---- orders -----------------------------------------------------------------------------------------
@@ -240,13 +226,3 @@ def _check_countdown(countdown_ms) -> None:
             f"Binance Options refuses a countdown under {minimum:,} ms: 0 turns it off, otherwise at least "
             f"{minimum:,} ms."
         )
-
-
-def _not_acknowledged(reply: _Reply, endpoint: str, what: str) -> OutcomeUnknownError:
-    # A success status that does not acknowledge this request: it may or may not have been applied.
-    return OutcomeUnknownError(
-        f"The exchange's answer does not acknowledge {what}.",
-        http_status=reply.status,
-        used_weight=reply.used_weight,
-        endpoint=endpoint,
-    )
