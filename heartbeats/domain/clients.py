@@ -10,7 +10,8 @@ import threading
 from heartbeats.domain import ratelimits
 from heartbeats.domain.validation import VENUE_NAMES, exchange_url_refusal
 from heartbeats.exchange import errors
-from heartbeats.exchange.client import FuturesClient
+from heartbeats.exchange.client import BinanceClient
+from heartbeats.exchange.factory import make_client
 from heartbeats.exchange.redact import redact
 from heartbeats.exchange.signing import load_signer
 from heartbeats.formats.durations import duration
@@ -31,13 +32,14 @@ def signer_for(account):
 
 
 def client_for(account, **kw):
-    """A FuturesClient for the account (decrypted key, signer, base URL, venue); `kw` go to FuturesClient."""
-    return FuturesClient(
+    """The venue's client for the account (decrypted key, signer, base URL; exchange.factory); `kw` go to
+    the client."""
+    return make_client(
         account.base_url, account.venue, api_key=account.api_key, signer=signer_for(account), **kw
     )
 
 
-_kept: dict[int, tuple[tuple, FuturesClient]] = {}  # account id -> (version, client)
+_kept: dict[int, tuple[tuple, BinanceClient]] = {}  # account id -> (version, client)
 _kept_lock = threading.Lock()
 
 

@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from heartbeats.domain import ratelimits
 from heartbeats.domain.validation import VENUE_NAMES, exchange_url_refusal, symbol_format_error
 from heartbeats.exchange import venues
-from heartbeats.exchange.client import FuturesClient
 from heartbeats.exchange.errors import ExchangeError
+from heartbeats.exchange.factory import make_client
 
 EXCHANGE_INFO_TTL = 600
 
@@ -42,6 +42,19 @@ def _cache_key(base_url: str, venue: str) -> str:
 
 def facts_from_exchange_info(info: dict, base_url: str, venue: str) -> ExchangeFacts:
     trading, not_trading = set(), {}
+    if venues.renews_many(venue):
+        # Options: a switch covers an underlying, trading while any of its option symbols is.
+        for entry in info.get("optionSymbols", []):
+            name = entry.get("underlying") if isinstance(entry, dict) else None
+            if isinstance(name, str) and entry.get("status", "TRADING") == "TRADING":
+                trading.add(name)
+        return ExchangeFacts(
+            base_url=base_url,
+            venue=venue,
+            trading=frozenset(trading),
+            weight_limit=weight_limit_from(info),
+            fetched_at=time.time(),
+        )
     for entry in info.get("symbols", []):
         name = entry.get("symbol")
         # COIN-M reports contractStatus; USDⓈ-M reports status.
@@ -91,7 +104,7 @@ def exchange_facts(account, *, refresh: bool = False) -> ExchangeFacts:
         raise ExchangeInfoUnavailable(f"The symbol list of {base_url} was not fetched now: {held}")
     client, error = None, None
     try:
-        with FuturesClient(base_url, venue) as client:
+        with make_client(base_url, venue) as client:
             info = client.exchange_info()
     except (ExchangeError, OSError, ValueError) as exc:
         error = exc

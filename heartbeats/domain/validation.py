@@ -26,6 +26,7 @@ LATENCY_MARGIN_MS = 2_000
 
 USDM = venues.USDM.key
 COINM = venues.COINM.key
+OPTIONS = venues.OPTIONS.key
 VENUE_NAMES = {v.key: v.short for v in venues.VENUES.values()}
 
 # COIN-M symbols: BTCUSD_PERP, ETHUSD_250627. Whether any symbol exists is the exchange's to say (symbols.py).
@@ -111,6 +112,8 @@ def symbol_format_error(symbol: str, venue: str) -> str | None:
     if not symbol:
         known = venues.VENUES.get(venue, venues.USDM)
         return f"Enter a symbol, e.g. {known.symbol_example}."
+    if venue == OPTIONS:
+        return _underlying_format_error(symbol)
     if symbol != symbol.upper() and _SYMBOL_CHARS.match(symbol.upper()):
         return f"Symbols are upper case: {symbol.upper()}."
     if not _SYMBOL_CHARS.match(symbol.upper()):
@@ -130,7 +133,29 @@ def symbol_format_error(symbol: str, venue: str) -> str | None:
     return None
 
 
-# Binance's USDⓈ-M and COIN-M futures hosts: production, demo trading (the testnet) and the older testnet.
+_UNDERLYING = re.compile(r"^[A-Z0-9]{2,20}$")
+
+
+def _underlying_format_error(underlying: str) -> str | None:
+    """An options switch covers an underlying (BTCUSDT), never one option symbol (BTC-261225-100000-C)."""
+    if _UNDERLYING.match(underlying):
+        return None
+    if _UNDERLYING.match(underlying.upper()):
+        return f"Underlyings are upper case: {underlying.upper()}."
+    parts = underlying.upper().split("-")
+    if len(parts) >= 3 and re.fullmatch(r"[A-Z0-9]{2,10}", parts[0]):
+        return (
+            f"{underlying} is an option symbol; an options switch covers a whole underlying: "
+            f"{parts[0]}USDT covers every {parts[0]} option."
+        )
+    return (
+        "An underlying is 2 to 20 upper-case letters or digits without separators, "
+        f"e.g. {venues.OPTIONS.symbol_example}."
+    )
+
+
+# Binance's USDⓈ-M and COIN-M futures hosts: production, demo trading (the testnet) and the older testnet;
+# Binance Options' production host.
 BINANCE_HOSTS = frozenset(
     {
         "fapi.binance.com",
@@ -138,6 +163,7 @@ BINANCE_HOSTS = frozenset(
         "demo-fapi.binance.com",
         "demo-dapi.binance.com",
         "testnet.binancefuture.com",
+        "eapi.binance.com",
     }
 )
 

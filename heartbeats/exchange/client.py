@@ -585,8 +585,11 @@ class FuturesClient(BinanceClient):
         signer: Signer | None = None,
         **options,
     ):
-        # ValueError for a venue the guard does not offer.
-        super().__init__(base_url, venues.venue(venue), api_key, signer, **options)
+        # ValueError for a venue the guard does not offer, or one whose switch is not a futures countdown.
+        spec = venues.venue(venue)
+        if spec.arming != venues.SET_AND_RENEW:
+            raise ValueError(f"{spec.label} is not a futures venue: its client is exchange.factory's.")
+        super().__init__(base_url, spec, api_key, signer, **options)
 
     # ---- public endpoints -------------------------------------------------------------------------------
 

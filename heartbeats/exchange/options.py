@@ -112,6 +112,13 @@ class OptionsClient(BinanceClient):
             raise _not_acknowledged(reply, endpoint, "this countdown configuration")
         return UnderlyingCountdownAck(underlying=underlying, countdown_ms=acked_ms, **_timing(reply))
 
+    def countdown(
+        self, underlying: str, countdown_ms: int, *, signed_at: float | None = None
+    ) -> UnderlyingCountdownAck:
+        """FuturesClient.countdown()'s counterpart, so that one sender arms and disarms switches of either
+        kind: set_countdown()."""
+        return self.set_countdown(underlying, countdown_ms, signed_at=signed_at)
+
     def countdowns(self, underlying: str | None = None) -> list[UnderlyingCountdown]:
         """GET /eapi/v1/countdownCancelAll (weight 1): the active switches (Binance leaves out those turned
         off), of one underlying or of all. Binance answers one {"underlying", "countdownTime"} object ({} when

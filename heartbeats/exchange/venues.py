@@ -83,7 +83,7 @@ COINM = Venue(
 # least 5,000 ms, 0 turns it off) and renewed for many underlyings at once by POST
 # /eapi/v1/countdownCancelAllHeartBeat (weight 10), whose answer lists only the underlyings it renewed;
 # Binance checks expiry about once a second, then refuses new orders on the underlying (-2010) until a
-# heartbeat or a new configuration. Not yet offered to accounts: the engine does not keep it yet.
+# heartbeat or a new configuration. Binance runs no options testnet: production or a custom base URL.
 OPTIONS = Venue(
     key="options",
     label="Options",
@@ -100,7 +100,7 @@ OPTIONS = Venue(
 )
 
 # The venues accounts may use.
-VENUES: dict[str, Venue] = {v.key: v for v in (USDM, COINM)}
+VENUES: dict[str, Venue] = {v.key: v for v in (USDM, COINM, OPTIONS)}
 
 
 def venue(key: str) -> Venue:
@@ -109,3 +109,8 @@ def venue(key: str) -> Venue:
         return VENUES[key]
     except KeyError:
         raise ValueError(f"Unknown venue {key!r}: expected one of {', '.join(VENUES)}.") from None
+
+
+def renews_many(key: str) -> bool:
+    """Whether the venue's switches are configured once and renewed together by one heartbeat call."""
+    return venue(key).arming == CONFIG_AND_HEARTBEAT

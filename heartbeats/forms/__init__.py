@@ -22,6 +22,7 @@ from heartbeats.domain.clients import KeyCheckFailed, check_key, disable_refusal
 from heartbeats.domain.validation import MIN_COUNTDOWN_MS, MIN_INTERVAL_S, exchange_url_refusal, timing_errors
 from heartbeats.exchange.errors import InvalidKeyError
 from heartbeats.models import (
+    BASE_URLS,
     SECRET_FIELDS,
     Action,
     CountdownPolicy,
@@ -30,6 +31,7 @@ from heartbeats.models import (
     ExchangeAccount,
     KeyType,
     Status,
+    Venue,
 )
 from heartbeats.models.alerts import AlertEvent
 
@@ -274,6 +276,18 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
                 )
             else:
                 data["new_secret"] = normalise_pem(secret)
+        environment, venue = data.get("environment"), data.get("venue")
+        if (
+            environment
+            and venue
+            and environment != Environment.CUSTOM
+            and (environment, venue) not in BASE_URLS
+        ):
+            self.add_error(
+                "environment",
+                f"Binance runs no {Environment(environment).label} for {Venue(venue).label}: choose "
+                "Binance production, or a custom base URL (such as the simulator's).",
+            )
         if data.get("environment") == Environment.CUSTOM:
             # A URL that failed its own check has said what is wrong: "needs its base URL" would be untrue.
             if not data.get("custom_base_url") and "custom_base_url" not in self.errors:
@@ -281,12 +295,12 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
             elif data.get("custom_base_url") and (refusal := exchange_url_refusal(data["custom_base_url"])):
                 # Checked before anything is sent: only known exchange hosts are ever called.
                 self.add_error("custom_base_url", refusal)
-            elif re.search(r"/[fd]api(/|$)", urlsplit(data.get("custom_base_url") or "").path):
+            elif re.search(r"/[fde]api(/|$)", urlsplit(data.get("custom_base_url") or "").path):
                 # Pasted from an endpoint's documentation: the client adds /fapi/v1/… itself.
                 self.add_error(
                     "custom_base_url",
                     "Give the base URL only, e.g. https://host or http://127.0.0.1:8800: "
-                    "the /fapi/… or /dapi/… part of each request is added for you.",
+                    "the /fapi/…, /dapi/… or /eapi/… part of each request is added for you.",
                 )
         elif "custom_base_url" in data:
             data["custom_base_url"] = ""

@@ -78,7 +78,8 @@ class ExchangeAccount(models.Model):
     def base_url(self) -> str:
         if self.environment == Environment.CUSTOM:
             return self.custom_base_url.rstrip("/")
-        return BASE_URLS[(self.environment, self.venue)]
+        # "" where Binance runs no such environment for the venue (the account form refuses it).
+        return BASE_URLS.get((self.environment, self.venue), "")
 
     @property
     def masked_api_key(self) -> str:

@@ -16,6 +16,7 @@ from heartbeats.exchange.errors import (
     TimestampError,
     classify,
 )
+from heartbeats.exchange.factory import make_client
 from heartbeats.exchange.options import HeartbeatResult, OptionsClient, UnderlyingCountdown
 from heartbeats.exchange.signing import load_signer
 
@@ -327,9 +328,13 @@ def test_a_key_without_the_options_permission_is_fatal(simulator, make_options_c
     assert (caught.value.http_status, caught.value.code) == (401, -2015)
 
 
-def test_the_futures_client_still_does_not_offer_options(simulator):
-    with pytest.raises(ValueError, match="Unknown venue 'options'"):
+def test_the_futures_client_refuses_options_and_the_factory_picks_the_options_client(simulator):
+    with pytest.raises(ValueError, match="Options is not a futures venue"):
         FuturesClient(simulator.url, "options")
+    with make_client(simulator.url, "options") as made:
+        assert isinstance(made, OptionsClient)
+    with make_client(simulator.url, "coinm") as made:
+        assert isinstance(made, FuturesClient) and made.prefix == "/dapi"
 
 
 @pytest.mark.parametrize(

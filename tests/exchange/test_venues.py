@@ -6,6 +6,7 @@ import pytest
 from heartbeats.domain.validation import symbol_format_error
 from heartbeats.exchange import venues
 from heartbeats.exchange.client import FuturesClient
+from heartbeats.exchange.factory import make_client
 from heartbeats.models import BASE_URLS, Environment, Venue
 
 
@@ -14,7 +15,7 @@ def test_each_venue_is_offered_sent_to_and_named_as_it_says(spec):
     assert (spec.key, spec.label) in Venue.choices
     for environment, url in spec.base_urls.items():
         assert BASE_URLS[(Environment(environment), Venue(spec.key))] == url
-    client = FuturesClient(spec.base_urls["production"], venue=spec.key)
+    client = make_client(spec.base_urls["production"], spec.key)
     assert client.prefix == spec.prefix and client.spec is spec
     assert symbol_format_error(spec.symbol_example, spec.key) is None
     assert spec.symbol_example in symbol_format_error("", spec.key)
