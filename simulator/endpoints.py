@@ -445,6 +445,7 @@ class BinanceApi:
             api_key_last4=last4(req.api_key) if req.api_key else None,
             # Options' kill switch names an underlying: faults match it like a symbol.
             symbol=params.values.get("symbol") or params.values.get("underlying"),
+            underlyings=params.values.get("underlyings"),  # an options heartbeat's list, as sent
             countdown_ms=params.peek_long("countdownTime"),
             timestamp=params.peek_long("timestamp"),
             recv_window=params.peek_long("recvWindow"),

@@ -11,7 +11,9 @@ Figures, per minute:
 - limit: the REQUEST_WEIGHT per minute from exchange info (cached by symbols.py) or reported by the egress's
   engine, the smallest one known; FALLBACK_WEIGHT_LIMIT (Binance's documented 2400) when neither is known.
 - available = limit − projected − reserve. A policy that would make it negative is refused.
-Accounts on one egress share the limit even across USDⓈ-M and COIN-M: counting them together errs safe.
+Accounts on one egress share the limit even across USDⓈ-M, COIN-M and Options: counting them together errs
+safe (Binance counts each venue's weight apart; the engine's meters and the shared address limits do too,
+per base URL). The reserve counts every switch at a futures countdown's weight, options' too (1): safe.
 
 Per address, this minute: `spare_weight()` is the one answer to "how much may this request spend now",
 asked by every sender that is not the engine (the web's fallback zeros, Cancel orders now, orders at stake),
@@ -31,6 +33,7 @@ from django.db.models import Q
 from heartbeats.domain import ratelimits
 from heartbeats.domain.ratelimits import FALLBACK_WEIGHT_LIMIT
 from heartbeats.domain.symbols import ExchangeInfoUnavailable, cached_facts_many, exchange_facts
+from heartbeats.exchange import venues
 from heartbeats.models import CountdownPolicy, EngineLiveness, ExchangeAccount
 
 WEIGHT_PER_BEAT = 10
@@ -60,17 +63,31 @@ def beat_weight_per_minute(interval_s: int) -> float:
 
 
 def projected_weight_per_minute(policies: Iterable) -> int:
-    """Heartbeats of the given policies plus one clock sync a minute per account they belong to."""
+    """Heartbeats of the given policies plus one clock sync a minute per account they belong to. A venue
+    whose switches are renewed together (Binance Options) costs one heartbeat per account at its shortest
+    interval, plus one configuration a minute per switch (a switch the heartbeat did not renew is configured
+    again); a futures switch, one countdown per interval each."""
     policies = list(policies)
-    beats = sum(beat_weight_per_minute(p.interval_s) for p in policies)
+    beats = 0.0
+    together: dict[int, tuple[venues.Venue, int]] = {}  # account -> (venue, shortest interval)
+    for p in policies:
+        spec = venues.VENUES.get(getattr(getattr(p, "account", None), "venue", ""), venues.USDM)
+        if spec.arming == venues.CONFIG_AND_HEARTBEAT:
+            shortest = together.get(p.account_id, (spec, p.interval_s))[1]
+            together[p.account_id] = (spec, min(shortest, p.interval_s))
+            beats += spec.countdown_weight
+        else:
+            beats += beat_weight_per_minute(p.interval_s)
+    beats += sum(spec.heartbeat_weight * 60 / interval for spec, interval in together.values())
     accounts = {p.account_id for p in policies}
     return math.ceil(beats) + TIME_SYNC_WEIGHT * len(accounts)
 
 
-def disarm_reserve(policies: int) -> int:
-    """What disarming `policies` costs within one minute: a zero and its late second zero each. Arms and
-    every other request leave it untouched; only disarms may spend it."""
-    return 2 * WEIGHT_PER_BEAT * policies
+def disarm_reserve(policies: int, countdown_weight: int = WEIGHT_PER_BEAT) -> int:
+    """What disarming `policies` costs within one minute: a zero and its late second zero each, of the
+    venue's countdown weight (futures 10, an options configuration 1). Arms and every other request leave it
+    untouched; only disarms may spend it."""
+    return 2 * countdown_weight * policies
 
 
 def reserve_for(policy_count: int) -> int:

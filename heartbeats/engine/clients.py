@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from heartbeats.domain.clients import client_for
 from heartbeats.engine.config import EngineConfig
+from heartbeats.exchange import venues
 from heartbeats.exchange.errors import ExchangeError
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,15 @@ class Entry:
     version: object
     client: object | None
     error: str = ""
+
+    @property
+    def spec(self) -> venues.Venue:
+        return venues.venue(self.endpoint[1])
+
+    @property
+    def renews_many(self) -> bool:
+        """The venue's switches are configured once and renewed together by one heartbeat per account."""
+        return self.spec.arming == venues.CONFIG_AND_HEARTBEAT
 
 
 class Clients:

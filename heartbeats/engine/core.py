@@ -27,7 +27,6 @@ from django.db import Error as DatabaseError
 from django.db import connection, connections
 from django.utils import timezone
 
-from heartbeats.domain.budget import WEIGHT_PER_BEAT
 from heartbeats.engine.clients import Clients
 from heartbeats.engine.config import EngineConfig
 from heartbeats.engine.events import (
@@ -37,6 +36,7 @@ from heartbeats.engine.events import (
     BeatDone,
     ClockSynced,
     DesiredChanged,
+    HeartbeatDone,
     LimitRead,
     Redecide,
     RowsChanged,
@@ -52,17 +52,19 @@ from heartbeats.engine.plan import (
     merge_row,
     next_send,
     owes_disarm,
+    renews_by_heartbeat,
     temporary_delay,
     uncertain_delay,
 )
 from heartbeats.engine.pool import SenderPool
 from heartbeats.engine.records import Writer, beat_for, facts_for
-from heartbeats.engine.sender import Job, Result, read_desired, send, unusable
+from heartbeats.engine.sender import Job, Result, read_desired, send, send_heartbeat, unusable
 from heartbeats.engine.sql import accounts_version
 from heartbeats.engine.timers import Spreader, TimerQueue
 from heartbeats.engine.watcher import Watcher, address_snapshots, load_accounts, load_policies
 from heartbeats.engine.weight import WeightMeter
 from heartbeats.exchange.errors import ExchangeError
+from heartbeats.exchange.venues import venue
 from heartbeats.models import CountdownPolicy, Outcome
 
 log = logging.getLogger("heartbeats.engine")
@@ -381,6 +383,8 @@ class Engine:
         match event:
             case BeatDone(result, sent):
                 self._on_result(result, sent=sent)
+            case HeartbeatDone():
+                self._on_heartbeat(event)
             case DesiredChanged(rows):
                 for policy_id, generation, armed, changed_at in rows:
                     self._adopt_desired(policy_id, generation, armed, changed_at)
@@ -421,7 +425,12 @@ class Engine:
             if fresh.observed_at is None:
                 fresh.observed_at = time.time()
             self.states[fresh.id] = fresh
-            if fresh.armed and fresh.confirmed and fresh.next_due_at is not None:
+            if (
+                fresh.armed
+                and fresh.confirmed
+                and fresh.next_due_at is not None
+                and not self._renews_many(fresh)
+            ):
                 self.spreader.place(fresh.id, fresh.next_due_at, max_pull=0)
             self._reschedule(fresh)
             return
@@ -489,8 +498,14 @@ class Engine:
         ready.sort(key=lambda item: item[:3])
         if len(ready) >= 8 and self.writer is not None:
             self.writer.defer(0.25)
+        heartbeats: dict[int, list[PolicyState]] = {}
         for _, _, _, p, send_ in ready:
-            self._start(p, send_, now)
+            if send_.kind == ARM and renews_by_heartbeat(p) and self._renews_many(p):
+                heartbeats.setdefault(p.account_id, []).append(p)
+            else:
+                self._start(p, send_, now)
+        for account_id, due in heartbeats.items():
+            self._start_heartbeat(account_id, due, now)
 
     def _start(self, p: PolicyState, send_, now: float) -> None:
         key = ("p", p.id)
@@ -513,7 +528,8 @@ class Engine:
         if meter.paused(now):
             self.timers.set(key, meter.paused_until + 0.01)
             return
-        if not meter.room_for(WEIGHT_PER_BEAT, urgent=send_.kind != ARM, now=now):
+        weight = entry.spec.countdown_weight
+        if not meter.room_for(weight, urgent=send_.kind != ARM, now=now):
             self._note(
                 f"Weight budget reached on {entry.endpoint[0]}: holding heartbeats until the next minute."
             )
@@ -527,7 +543,7 @@ class Engine:
                 return
         p.in_flight = True
         self._in_flight += 1
-        self._receipts[p.id] = meter.charge(WEIGHT_PER_BEAT, now)
+        self._receipts[p.id] = (weight, meter.charge(weight, now))
         client = entry.client
         decided = time.monotonic()
         pool.submit(lambda: self._send(job, client, decided))
@@ -559,6 +575,86 @@ class Engine:
             result = Result(job, Outcome.UNCERTAIN, time.time(), message="Unexpected failure while sending.")
         self.inbox.put(BeatDone(result))
 
+    def _renews_many(self, p: PolicyState) -> bool:
+        entry = self.clients.get(p.account_id)
+        return entry is not None and entry.renews_many
+
+    def _start_heartbeat(self, account_id: int, due: list[PolicyState], now: float) -> None:
+        """One heartbeat call renewing every switch of the account that is due, and those due within half
+        their interval (renewing early costs nothing more): one call per interval for all of them, as the
+        venue intends, rather than one per switch."""
+        entry = self.clients.get(account_id)
+        if entry is None or entry.client is None:
+            for p in due:  # being reloaded, or its key cannot sign: _start says so, one switch at a time
+                self._start(p, next_send(p, self.config.final_disarm_delay), now)
+            return
+        if now < self._resync.get(account_id, 0.0):
+            for p in due:  # the exchange just refused the clock: wait for it to be measured again
+                self.timers.set(("p", p.id), now + 0.05)
+            return
+        meter = self.meters[entry.endpoint]
+        weight = entry.spec.heartbeat_weight
+        wait_until = None
+        if meter.paused(now):
+            wait_until = meter.paused_until + 0.01
+        elif not meter.room_for(weight, urgent=False, now=now):
+            self._note(
+                f"Weight budget reached on {entry.endpoint[0]}: holding heartbeats until the next minute."
+            )
+            wait_until = meter.next_minute_at(now)
+        elif self.pool.idle() <= 0:
+            self.pool.grow_to(self.pool.size + 8)
+            if self.pool.idle() <= 0:
+                wait_until = now + 0.005
+        if wait_until is not None:
+            for p in due:
+                self.timers.set(("p", p.id), wait_until)
+            return
+        members = {p.id: p for p in due}
+        for p in self.states.values():
+            if p.account_id != account_id or p.id in members or not p.armed or not renews_by_heartbeat(p):
+                continue
+            upcoming = next_send(p, self.config.final_disarm_delay)
+            if upcoming is not None and upcoming.kind == ARM and upcoming.due <= now + p.interval_s / 2:
+                members[p.id] = p
+                self.timers.cancel(("p", p.id))
+        jobs = []
+        for p in members.values():
+            upcoming = next_send(p, self.config.final_disarm_delay)
+            p.in_flight = True
+            jobs.append(Job(p.id, account_id, p.symbol, ARM, p.countdown_ms, p.generation, upcoming.due))
+        self._in_flight += len(jobs)
+        receipt = meter.charge(weight, now)
+        client, decided = entry.client, time.monotonic()
+        self.pool.submit(lambda: self._send_heartbeat(jobs, client, decided, receipt, entry.endpoint, weight))
+
+    def _send_heartbeat(self, jobs, client, decided: float, receipt, endpoint, weight: int) -> None:
+        """On a sender thread. Always reports back, so no switch is left marked in flight."""
+        if self._stale(decided):
+            message = f"Not sent: decided {time.monotonic() - decided:.1f} s earlier; deciding again."
+            results = [Result(j, Outcome.SKIPPED, time.time(), message=message, redecide=True) for j in jobs]
+        else:
+            try:
+                results = send_heartbeat(
+                    jobs,
+                    client,
+                    check=read_desired,
+                    unread_for=self.unread_for,
+                    bound=self.config.desired_stale_after,
+                )
+            except Exception:
+                log.exception("a heartbeat for %d switches failed unexpectedly", len(jobs))
+                message = "Unexpected failure while sending."
+                results = [Result(j, Outcome.UNCERTAIN, time.time(), message=message) for j in jobs]
+        self.inbox.put(HeartbeatDone(results, receipt, endpoint, weight))
+
+    def _on_heartbeat(self, done: HeartbeatDone) -> None:
+        meter = self.meters.get(done.endpoint)
+        if meter is not None and all(r.outcome == Outcome.SKIPPED for r in done.results):
+            meter.refund(done.weight, done.receipt, time.time())  # nothing left, so nothing was spent
+        for result in done.results:
+            self._on_result(result)
+
     def _on_result(self, result, sent: bool = True) -> None:
         job = result.job
         now = time.time()
@@ -570,7 +666,7 @@ class Engine:
             meter = self.meters[entry.endpoint]
             if receipt is not None and result.outcome == Outcome.SKIPPED:
                 # Held or vetoed after it was decided: nothing left, so nothing was spent.
-                meter.refund(WEIGHT_PER_BEAT, receipt, now)
+                meter.refund(*receipt, now)
             if result.offset_ms is not None:
                 meter.offset_ms = result.offset_ms
             meter.report(result.used_weight, result.received_at or now)
@@ -610,13 +706,20 @@ class Engine:
             self.writer.submit(beat_for(result, self.engine_id), job.policy_id, facts)
             return
         p.held_note = ""
+        if result.not_renewed:
+            p.configured = False  # so that the retry configures the switch again (plan.renews_by_heartbeat)
         if result.redecide:
             p.retry_at = now + self.config.limits_every + 0.1  # once the address's limits are read afresh
         elif outcome == Outcome.CONFIRMED:
             p.retry_at, p.attempts = None, 0
             if job.kind == ARM:
                 target = result.sent_at + p.interval_s
-                p.next_due_at = self.spreader.place(p.id, target, max_pull=p.interval_s * 0.1)
+                p.configured = p.generation == job.generation
+                if self._renews_many(p):
+                    # Renewed together: kept in step, never spread apart (one heartbeat for them all).
+                    p.next_due_at = target
+                else:
+                    p.next_due_at = self.spreader.place(p.id, target, max_pull=p.interval_s * 0.1)
         elif outcome == Outcome.UNCERTAIN:
             p.attempts += 1
             p.retry_at = now + uncertain_delay(p.attempts)
@@ -682,7 +785,7 @@ class Engine:
             if entry is not None and (p.armed or owes_disarm(p)):
                 owed[entry.endpoint] = owed.get(entry.endpoint, 0) + 1
         for endpoint, meter in self.meters.items():
-            meter.set_reserve_for(owed.get(endpoint, 0))
+            meter.set_reserve_for(owed.get(endpoint, 0), venue(endpoint[1]).countdown_weight)
 
     def _housekeeping(self, now: float) -> None:
         self._reserve_for_disarms()

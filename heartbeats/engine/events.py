@@ -15,6 +15,17 @@ class BeatDone:
 
 
 @dataclass(frozen=True)
+class HeartbeatDone:
+    """One heartbeat call renewing several switches of an account: a result per switch, and the weight
+    charged for the call (given back if none of them went)."""
+
+    results: list[Result]
+    receipt: tuple
+    endpoint: tuple[str, str]
+    weight: int
+
+
+@dataclass(frozen=True)
 class DesiredChanged:
     """The watcher's fast path: only (policy id, generation, armed, desired_changed_at) of changed rows."""
 

@@ -63,6 +63,9 @@ class PolicyState:
     removed: bool = False
     # The last hold its strategy gave (recorded once, not at every recheck).
     held_note: str = ""
+    # Venues whose switches are configured once, then renewed by heartbeats: this engine saw the exchange
+    # hold this generation's configuration (a configuration it sent, or a heartbeat that renewed it).
+    configured: bool = False
 
     @property
     def failing(self) -> bool:
@@ -91,6 +94,7 @@ def merge_desired(p: PolicyState, generation: int, armed: bool, changed_at: floa
         p.desired_changed_at = changed_at
     p.retry_at, p.attempts = None, 0
     p.observed_at = now
+    p.configured = False
     return True
 
 
@@ -115,6 +119,14 @@ def merge_row(p: PolicyState, fresh: PolicyState, now: float) -> None:
         p.final_disarm_generation = fresh.final_disarm_generation
     if (fresh.fatal_generation or -1) > (p.fatal_generation or -1):
         p.fatal_generation = fresh.fatal_generation
+
+
+def renews_by_heartbeat(p: PolicyState) -> bool:
+    """On a venue whose switches are configured once and renewed together (exchange.venues): whether this arm
+    may ride in the account's heartbeat, because the exchange holds this generation's configuration with this
+    countdown. Otherwise the arm configures the switch: the first arm of a generation, a new countdown, after
+    a takeover (what a predecessor left is unknown) or a heartbeat that did not renew it."""
+    return p.configured and p.confirmed and p.last_arm_countdown_ms == p.countdown_ms
 
 
 def owes_disarm(p) -> bool:

@@ -1,6 +1,7 @@
 """One countdownCancelAll request and what came of it, in the engine's outcome classes. Used by the engine's
 sender threads and by the web process when it must send disarms itself."""
 
+import dataclasses
 import logging
 import math
 import time
@@ -18,7 +19,6 @@ from heartbeats.exchange.errors import (
     FatalError,
     OutcomeUnknownError,
     RateLimitedError,
-    TemporaryError,
 )
 from heartbeats.models import Outcome
 
@@ -57,6 +57,8 @@ class Result:
     held: bool = False
     # Not sent because its decision had grown stale: the sender decides again (no retry bookkeeping).
     redecide: bool = False
+    # Asked for in a heartbeat that did not renew it (send_heartbeat): the switch must be configured again.
+    not_renewed: bool = False
 
 
 JOURNAL_HOLD = "Held: a disarm pressed while the database was locked is about to be recorded."
@@ -113,40 +115,96 @@ def send(
     started = time.time()
     try:
         ack = client.countdown(job.symbol, job.countdown_ms, signed_at=signed_at)
-    except RateLimitedError as exc:
-        result = _failed(job, Outcome.RATE_LIMITED, started, exc, client)
-        result.retry_after, result.banned = exc.retry_after, exc.banned
-    except OutcomeUnknownError as exc:
-        result = _failed(job, Outcome.UNCERTAIN, started, exc, client)
-    except FatalError as exc:
-        result = _failed(job, Outcome.FATAL, started, exc, client)
-    except TemporaryError as exc:
-        result = _failed(job, Outcome.TEMPORARY, started, exc, client)
-    except ExchangeError as exc:
-        result = _failed(job, Outcome.TEMPORARY, started, exc, client)
-    except ValueError as exc:
-        # Refused by the client before sending (a malformed symbol or countdown): retrying will not help.
-        result = Result(job, Outcome.FATAL, started, message=str(exc)[:300])
-    except Exception:
-        # Not a failure the client knows: the request may have left. Count it as unknown, never confirmed.
-        log.exception("unexpected failure sending a countdown for policy %s", job.policy_id)
-        result = Result(job, Outcome.UNCERTAIN, started, message="Unexpected failure while sending.")
+    except Exception as exc:
+        result = _failure(job, started, exc, client)
     else:
-        result = Result(
-            job,
-            Outcome.CONFIRMED,
-            ack.sent_at,
-            received_at=ack.received_at,
-            latency_ms=ack.latency_ms,
-            http_status=ack.http_status,
-            used_weight=ack.used_weight,
-            server_time_ms=ack.timestamp_ms,
-            offset_ms=client.offset_ms,
-        )
+        result = _confirmed(job, ack, client)
     # The decision's reading goes with the result (a disarm committed meanwhile reaches the engine through
     # its watcher, woken by the commit, and the disarm's second zero covers this arm in any case).
     result.desired = desired
     return result
+
+
+def send_heartbeat(
+    jobs: list[Job],
+    client,
+    *,
+    check: Callable[[int], tuple | None] | None = None,
+    unread_for: Callable[[], float] = lambda: 0.0,
+    bound: float = math.inf,
+) -> list[Result]:
+    """Renew several switches of one account in one heartbeat call (a venue whose switches are configured
+    once, then renewed together: exchange.venues.CONFIG_AND_HEARTBEAT). Each switch goes through vet() as an
+    arm does; those it refuses are left out of the call (SKIPPED). One result per job: an underlying the
+    exchange did not list as renewed is a failure (`not_renewed`), never a confirmation."""
+    signed_at = time.time()  # see send(): from before every check, so a disarm's second zero covers it
+    results, going = [], []
+    for job in jobs:
+        desired = check(job.policy_id) if check is not None else None
+        why = vet(ARM, job.generation, desired, unread_for(), bound) if check is not None else ""
+        if why:
+            held = desired is not None and len(desired) > 2 and why == desired[2]
+            results.append(Result(job, Outcome.SKIPPED, time.time(), message=why, desired=desired, held=held))
+        else:
+            going.append((job, desired))
+    if not going:
+        return results
+    started = time.time()
+    try:
+        answer = client.heartbeat([job.symbol for job, _ in going], signed_at=signed_at)
+    except Exception as exc:
+        failed = _failure(going[0][0], started, exc, client)
+        for job, desired in going:
+            results.append(dataclasses.replace(failed, job=job, desired=desired))
+        return results
+    together = f"Renewed in one heartbeat with {', '.join(answer.asked)}."[:300]
+    for job, desired in going:
+        result = _confirmed(job, answer, client)
+        if job.symbol in answer.renewed:
+            result.message = together if len(answer.asked) > 1 else ""
+        else:
+            result.outcome, result.not_renewed = Outcome.TEMPORARY, True
+            result.message = (
+                f"Not renewed: the exchange holds no countdown for {job.symbol} (it ran out or was turned "
+                "off); configuring it again."
+            )
+        result.desired = desired
+        results.append(result)
+    return results
+
+
+def _confirmed(job: Job, ack, client) -> Result:
+    return Result(
+        job,
+        Outcome.CONFIRMED,
+        ack.sent_at,
+        received_at=ack.received_at,
+        latency_ms=ack.latency_ms,
+        http_status=ack.http_status,
+        used_weight=ack.used_weight,
+        server_time_ms=ack.timestamp_ms,
+        offset_ms=client.offset_ms,
+    )
+
+
+def _failure(job: Job, started: float, exc: Exception, client) -> Result:
+    """What a failed request came to, in the engine's outcome classes (the one mapping for every sender)."""
+    if isinstance(exc, RateLimitedError):
+        result = _failed(job, Outcome.RATE_LIMITED, started, exc, client)
+        result.retry_after, result.banned = exc.retry_after, exc.banned
+        return result
+    if isinstance(exc, OutcomeUnknownError):
+        return _failed(job, Outcome.UNCERTAIN, started, exc, client)
+    if isinstance(exc, FatalError):
+        return _failed(job, Outcome.FATAL, started, exc, client)
+    if isinstance(exc, ExchangeError):  # TemporaryError and whatever else the client knows
+        return _failed(job, Outcome.TEMPORARY, started, exc, client)
+    if isinstance(exc, ValueError):
+        # Refused by the client before sending (a malformed symbol or countdown): retrying will not help.
+        return Result(job, Outcome.FATAL, started, message=str(exc)[:300])
+    # Not a failure the client knows: the request may have left. Count it as unknown, never confirmed.
+    log.error("unexpected failure sending for policy %s", job.policy_id, exc_info=exc)
+    return Result(job, Outcome.UNCERTAIN, started, message="Unexpected failure while sending.")
 
 
 def _failed(job: Job, outcome: str, started: float, exc: ExchangeError, client) -> Result:

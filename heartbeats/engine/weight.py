@@ -4,7 +4,7 @@ stops every send to that endpoint until the exchange's Retry-After has passed.""
 
 import time
 
-from heartbeats.domain.budget import FALLBACK_WEIGHT_LIMIT, disarm_reserve
+from heartbeats.domain.budget import FALLBACK_WEIGHT_LIMIT, WEIGHT_PER_BEAT, disarm_reserve
 from heartbeats.domain.ratelimits import MINUTE_MS, exchange_minute
 
 
@@ -117,5 +117,5 @@ class WeightMeter:
             "banned_until": self.banned_until or None,
         }
 
-    def set_reserve_for(self, armed_policies: int) -> None:
-        self.reserve = disarm_reserve(armed_policies)
+    def set_reserve_for(self, armed_policies: int, countdown_weight: int = WEIGHT_PER_BEAT) -> None:
+        self.reserve = disarm_reserve(armed_policies, countdown_weight)

@@ -32,6 +32,19 @@ def test_it_projects_ten_weight_per_beat_plus_clock_sync():
     assert budget.projected_weight_per_minute([make_policy(account, "SOLUSDT", interval_s=1)]) == 600 + 1
 
 
+def test_options_switches_of_an_account_cost_one_heartbeat_per_shortest_interval():
+    options = make_account("options desk", venue="options")
+    switches = [
+        make_policy(options, "BTCUSDT", interval_s=30),
+        make_policy(options, "ETHUSDT", interval_s=20),
+    ]
+    # One heartbeat (10) every 20 s for both, a configuration (1) a minute each, one clock sync: not 10 per
+    # underlying per interval as futures countdowns cost.
+    assert budget.projected_weight_per_minute(switches) == 30 + 2 + 1
+    futures = make_policy(make_account(), "BTCUSDT", interval_s=30)
+    assert budget.projected_weight_per_minute([*switches, futures]) == 30 + 2 + 1 + 20 + 1
+
+
 def test_it_falls_back_to_binance_documented_limit_and_reserves_for_disarm_all():
     account = make_account()
     for symbol in ("BTCUSDT", "ETHUSDT"):
