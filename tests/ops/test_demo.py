@@ -26,17 +26,22 @@ def test_it_runs_the_whole_product_and_stops_everything_on_ctrl_c(tmp_path):
         board = viewer.get(f"{base}/", timeout=10)
         assert board.status_code == 200
         assert "BTCUSDT" in board.text
-        assert len(viewer.get(f"{base}/status.json", timeout=10).json()["policies"]) == 12
+        assert len(viewer.get(f"{base}/status.json", timeout=10).json()["policies"]) == 14
 
-        # The worker's engine arms every demo countdown on the simulator, which holds the resting orders.
+        # The worker's engine arms every demo countdown on the simulator, which holds the resting orders:
+        # twelve futures symbols, and the options desk's two underlyings with bids on their options.
         def all_armed():
             state = requests.get(f"{sim}/_sim/state", timeout=5).json()
-            return state if len(state["countdowns"]) >= 12 else None
+            futures = len(state["countdowns"]) >= 12
+            options = {c["underlying"] for c in state["option_countdowns"]} == {"BTCUSDT", "ETHUSDT"}
+            return state if futures and options else None
 
         state = wait_for(
-            all_armed, timeout=30, every=0.2, message="the twelve demo countdowns on the simulator"
+            all_armed, timeout=30, every=0.2, message="the fourteen demo countdowns on the simulator"
         )
-        assert len(state["open_orders"]) == 24
+        assert len(state["open_orders"]) == 28
+        option_orders = [o["symbol"] for o in state["open_orders"] if "-" in o["symbol"]]
+        assert {s.split("-")[0] for s in option_orders} == {"BTC", "ETH"}
         for prefix in ("[sim] ", "[worker] ", "[web] "):
             assert any(line.startswith(prefix) for line in output.lines), prefix
 

@@ -1,6 +1,7 @@
 """Demo data for bin/demo: a user for each role, exchange accounts on the simulator with keys of all three
-types, a dozen armed policies, a strategy holding one of them (pinged by bin/strategy-ping), and resting
-orders on the simulator for the countdowns to protect.
+types (futures accounts and an options account), a dozen armed futures policies and two armed options
+underlyings, a strategy holding one of them (pinged by bin/strategy-ping), and resting orders on the simulator
+for the countdowns to protect.
 
 Idempotent. Passwords and keys are made once, kept in the ignored var/demo/ folder and reused; existing rows
 are kept as people left them (a policy disarmed in the dashboard stays disarmed). What depends on this start
@@ -46,8 +47,9 @@ USERS = [
     ("admin", None, "superuser, Django admin"),
 ]
 
-# label, venue, key type, policies as (symbol, countdown ms, interval s). Short intervals keep the board
-# lively; together the USD-M policies project 370 of the 2400 request weight per minute an IP may use.
+# label, venue, key type, policies as (symbol, countdown ms, interval s); an options policy's symbol is an
+# underlying, whose countdown Binance wants at least 5,000 ms. Short intervals keep the board lively; together
+# the USD-M policies project 370 of the 2400 request weight per minute an IP may use.
 ACCOUNTS = [
     (
         "Alpha desk",
@@ -78,6 +80,7 @@ ACCOUNTS = [
         [("BTCUSDT", 60_000, 10), ("LINKUSDT", 120_000, 30), ("AVAXUSDT", 90_000, 20)],
     ),
     ("Delta desk COIN-M", Venue.COINM, KeyType.ED25519, [("BTCUSD_PERP", 120_000, 30)]),
+    ("Options desk", Venue.OPTIONS, KeyType.HMAC, [("BTCUSDT", 60_000, 10), ("ETHUSDT", 120_000, 30)]),
 ]
 
 # Resting orders on each armed policy's symbol: what the countdowns protect, and what the simulator cancels
@@ -98,6 +101,12 @@ REFERENCE_PRICES = {
         ("AVAXUSDT", "30"),
         ("BTCUSD_PERP", "60000"),
     ]
+}
+# An options switch covers every option of its underlying, so the resting orders of an options policy sit on
+# option contracts the simulator lists (simulator/symbols.py): one bid well below the market on each.
+OPTION_ORDERS = {
+    "BTCUSDT": [("BTC-261225-100000-C", "200"), ("BTC-261225-90000-P", "20000")],
+    "ETHUSDT": [("ETH-261225-4000-C", "10"), ("ETH-261225-3000-P", "100")],
 }
 DEMO_IP = "127.0.0.1"
 
@@ -205,6 +214,8 @@ class Command(BaseCommand):
             material = "secret" if account.key_type == KeyType.HMAC else "private_key"
             entry = {"label": account.label, "api_key": account.api_key, "key_type": account.key_type}
             entry[material] = account.secret
+            if account.venue == Venue.OPTIONS:
+                entry["options"] = True  # the key may use /eapi (Binance's options permission)
             if account.key_passphrase:
                 entry["passphrase"] = account.key_passphrase
             entries.append(entry)
@@ -295,20 +306,26 @@ class Command(BaseCommand):
             armed=True, account__environment=Environment.CUSTOM, account__custom_base_url=simulator_url
         )
         for policy in policies:
-            placed += _ensure_orders(simulator_url, policy.account.api_key, policy.symbol)
+            api_key = policy.account.api_key
+            if policy.account.venue == Venue.OPTIONS:
+                for symbol, price in OPTION_ORDERS.get(policy.symbol, []):
+                    placed += _ensure_orders(simulator_url, api_key, symbol, [price])
+            else:
+                prices = [_resting_price(policy.symbol, step) for step in range(ORDERS_PER_POLICY)]
+                placed += _ensure_orders(simulator_url, api_key, policy.symbol, prices)
         self.stdout.write(f"Orders: {placed} resting orders placed on the simulator.")
 
 
-def _ensure_orders(simulator_url: str, api_key: str, symbol: str) -> int:
-    """Tops the account's open orders on `symbol` up to ORDERS_PER_POLICY; returns how many were placed."""
+def _ensure_orders(simulator_url: str, api_key: str, symbol: str, prices: list[str]) -> int:
+    """Tops the account's open orders on `symbol` up to one per price, bidding the first prices missing;
+    returns how many were placed."""
     orders_url = f"{simulator_url}/_sim/orders"
     try:
         response = requests.get(orders_url, params={"api_key": api_key, "symbol": symbol}, timeout=5)
         response.raise_for_status()
-        missing = max(0, ORDERS_PER_POLICY - len(response.json()))
-        for step in range(missing):
-            order = {"api_key": api_key, "symbol": symbol, "side": "BUY", "quantity": "1"}
-            order["price"] = _resting_price(symbol, step)
+        missing = max(0, len(prices) - len(response.json()))
+        for price in prices[:missing]:
+            order = {"api_key": api_key, "symbol": symbol, "side": "BUY", "quantity": "1", "price": price}
             requests.post(orders_url, json=order, timeout=5).raise_for_status()
     except requests.RequestException as exc:
         raise CommandError(
