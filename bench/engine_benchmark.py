@@ -99,11 +99,9 @@ class SimulatorProcess:
     def add_account(self, api_key: str) -> None:
         self.control("POST", "accounts", api_key=api_key, key_type="hmac", secret=HMAC_SECRET)
 
-    def requests_log(self, since_id: int = 0) -> list[dict]:
+    def requests_log(self, since_id: int = 0, path: str = "/fapi/v1/countdownCancelAll") -> list[dict]:
         reply = self.http.get(
-            f"{self.url}/_sim/requests",
-            params={"path": "/fapi/v1/countdownCancelAll", "since_id": since_id},
-            timeout=30,
+            f"{self.url}/_sim/requests", params={"path": path, "since_id": since_id}, timeout=30
         )
         reply.raise_for_status()
         data = reply.json()

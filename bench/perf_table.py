@@ -16,6 +16,8 @@ simulator in its own process with 50 ± 20 ms injected before every request:
 - Disarm all of 100 policies on 2 egress identities and of 500 on 10 (one cluster per identity, each with
   its own loopback source address, as worker hosts with distinct addresses would): from the call to the
   last acknowledgement;
+- Binance Options beside futures: the CPU per renewed underlying (10 accounts × 3 underlyings at 10 s, one
+  heartbeat per account per interval), and Disarm all across 50 futures and 30 options switches;
 - the board and its JSON at 1,000 policies on 20 identities (also with an hour of beats) and at 500 on 10
   (bench/web_benchmark.py).
 """
@@ -353,6 +355,94 @@ def disarm_all_row(
             cluster.stop()
 
 
+OPTION_UNDERLYINGS = ("BTCUSDT", "ETHUSDT", "BNBUSDT")  # what the simulator lists
+OPTION_ACCOUNTS = 10
+OPTIONS_INTERVAL_S = 10
+
+
+def options_rows(table: Table, sim, env, symbols, tmp: Path, seconds: float) -> None:
+    """Binance Options beside futures on one identity (one worker, its own address): the CPU each renewed
+    underlying costs (one heartbeat per account per interval renews all of its underlyings), and Disarm all
+    across both venues."""
+    from heartbeats.desk import actions
+    from heartbeats.models import CountdownPolicy, ExchangeAccount
+
+    egress = "venues"
+    options = []
+    for n in range(OPTION_ACCOUNTS):
+        api_key = secrets.token_hex(32)
+        sim.add_account(api_key)  # the simulator's keys may use /eapi unless told otherwise
+        account = ExchangeAccount.objects.create(
+            label=f"options {n}",
+            venue="options",
+            environment="custom",
+            custom_base_url=sim.url,
+            key_type="hmac",
+            api_key=api_key,
+            secret=eb.HMAC_SECRET,
+            egress=egress,
+        )
+        options += [
+            CountdownPolicy.objects.create(
+                account=account,
+                symbol=u,
+                interval_s=OPTIONS_INTERVAL_S,
+                countdown_ms=3 * OPTIONS_INTERVAL_S * 1000,
+            )
+            for u in OPTION_UNDERLYINGS
+        ]
+    futures = make_policies(sim, symbols, 50, egress, "futures beside options")
+    cluster = eb.Cluster(env, egress, "127.0.7.1", tmp / f"qcluster-{egress}.log")
+    try:
+        wait_until(lambda: eb._alive(egress), 60, "the engine to start")
+        time.sleep(10)
+        cpu, _, _, length = window({"worker": cluster.cpu_seconds}, seconds / 2)
+        idle = cpu["worker"] / length
+        arm_all(options)
+        time.sleep(OPTIONS_INTERVAL_S + 2)  # past the configurations, into the heartbeats' rhythm
+        cpu, began, ended, length = window({"worker": cluster.cpu_seconds}, seconds)
+        calls = [
+            r
+            for r in sim.requests_log(path="/eapi/v1/countdownCancelAllHeartBeat")
+            if r.get("status") == 200 and began <= (r.get("received_at") or 0) < ended
+        ]
+        renewed = sum(len((r.get("underlyings") or "").split(",")) for r in calls)
+        total, above = cpu["worker"], cpu["worker"] - idle * length
+        table.add(
+            f"CPU per renewed underlying, {len(options)} options switches on {OPTION_ACCOUNTS} accounts at "
+            f"{OPTIONS_INTERVAL_S} s ({len(calls) / length * 60:.0f} heartbeat calls/min)",
+            f"{total / max(1, renewed) * 1000:.2f} ms all-in "
+            f"({above / max(1, renewed) * 1000:.2f} ms above idle)",
+            "below a futures beat's",
+            None,
+        )
+        arm_all(futures)
+        time.sleep(3)
+        policies = [*options, *futures]
+        ids = [p.pk for p in policies]
+        started = time.time()
+        operation = actions.disarm_all(
+            user=None, ip=None, reason="benchmark", account_ids=sorted({p.account_id for p in policies})
+        )
+        targets = {(t.policy_id, t.generation) for t in operation.targets.all()}
+        acks = eb.first_zero_acks(ids, targets, started, timeout=15)
+        took = {
+            venue: (max(acks[p.pk] for p in group if p.pk in acks) - started) * 1000
+            for venue, group in (("futures", futures), ("options", options))
+            if any(p.pk in acks for p in group)
+        }
+        missing = "" if len(acks) == len(ids) else f", only {len(acks)} of {len(ids)} acknowledged"
+        table.add(
+            f"Disarm all across venues, {len(futures)} futures + {len(options)} options switches, 1 identity",
+            f"{max(took.values(), default=math.nan):.0f} ms (futures {took.get('futures', math.nan):.0f} ms, "
+            f"options {took.get('options', math.nan):.0f} ms{missing})",
+            "",
+            None,
+        )
+    finally:
+        cluster.stop()
+
+
 def web_rows(table: Table, quick: bool) -> None:
     """bench/web_benchmark.py's figures, each desk measured in a process of its own on a fresh database."""
     desks = [(1000, 20, False), (1000, 20, True), (500, 10, False)]
@@ -409,6 +499,7 @@ def main() -> None:
             finally:
                 bare_sim.stop()
             disarm_all_row(table, sim, env, symbols, tmp, 100, 2, 0)
+            options_rows(table, sim, env, symbols, tmp, 35 if args.quick else 120)
             if not args.quick:
                 disarm_all_row(table, sim, env, symbols, tmp, 500, 10, 1)
         finally:
