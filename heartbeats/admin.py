@@ -26,6 +26,8 @@ from django_q.models import Failure, OrmQ, Schedule, Success
 from heartbeats import text, twofactor
 from heartbeats.desk.alerts import delivery
 from heartbeats.domain import audit
+from heartbeats.domain.validation import VENUE_NAMES
+from heartbeats.exchange import venues
 from heartbeats.formats.durations import duration
 from heartbeats.forms import AccountForm, PolicyForm
 from heartbeats.forms.alerts import ChannelForm, describe
@@ -237,8 +239,9 @@ class StatusFilter(admin.SimpleListFilter):
 class CountdownPolicyAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, admin.ModelAdmin):
     form = PolicyForm
     list_display = [
-        "symbol",
+        "symbol_shown",
         "account",
+        "venue_shown",
         "status_shown",
         "armed",
         "countdown_ms",
@@ -266,6 +269,17 @@ class CountdownPolicyAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, a
             {"fields": STATE_FIELDS},
         ),
     ]
+
+    @admin.display(description="Symbol / underlying", ordering="symbol")
+    def symbol_shown(self, obj):
+        # On Options the switch covers an underlying, every option on it.
+        if venues.VENUES.get(obj.account.venue, venues.USDM).covers == venues.UNDERLYING:
+            return f"{obj.symbol} (underlying)"
+        return obj.symbol
+
+    @admin.display(description="Venue", ordering="account__venue")
+    def venue_shown(self, obj):
+        return VENUE_NAMES.get(obj.account.venue, obj.account.venue)
 
     @admin.display(description="Status")
     def status_shown(self, obj):

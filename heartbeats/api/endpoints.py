@@ -59,7 +59,9 @@ ACTION_ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error}
 @api.get("/status", response={200: dict, **READ_ERRORS}, summary="The board: every policy's status")
 def status(request, page: str | None = Query(None, pattern="^[0-9]+$", description="A page number (1…)")):
     """The JSON the board polls (engine, budget, lapses, maintenance, policies riskiest first). Without
-    `page` every policy is listed; with it, that page of 100 and a `page` block saying where it stands."""
+    `page` every policy is listed; with it, that page of 100 and a `page` block saying where it stands.
+    Each policy's `venue` is USD-M, COIN-M or Options and `covers` says what its `symbol` is: a futures
+    `symbol`, or on Options the `underlying` its switch covers (BTCUSDT: every BTC option)."""
     if page is not None:
         page = plain_id(page)
         if not 0 < page <= MAX_ID:
@@ -70,6 +72,7 @@ def status(request, page: str | None = Query(None, pattern="^[0-9]+$", descripti
 
 @api.get("/policies/{policy_id}", response={200: dict, **READ_ERRORS}, summary="One policy's status row")
 def policy(request, policy_id: str):
+    """One row of the status JSON: `venue`, `symbol` and `covers` as there."""
     pk = parse_id(policy_id, "policy")
     rows = presenters.snapshot(policy_id=pk).rows
     if not rows:

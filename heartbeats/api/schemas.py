@@ -11,6 +11,11 @@ from heartbeats import text
 from heartbeats.domain.validation import plain_id
 
 REASON_MAX = 1000  # as the pages' forms
+# Every `symbol` the API shows: what the switch covers on the policy's venue.
+SYMBOL_DOC = (
+    "The policy's symbol (BTCUSDT, BTCUSD_PERP); on an Options account the underlying its switch covers "
+    "(BTCUSDT: every BTC option)."
+)
 
 
 def _plain_id(value):
@@ -82,7 +87,7 @@ class OperationOut(Schema):
 class ResultRow(Schema):
     policy: int | None = Field(description="The policy's id; null once it is deleted.")
     account: str
-    symbol: str
+    symbol: str = Field(description=SYMBOL_DOC)
     generation: int
     result: str = Field(description="disarmed, armed, retrying, failed or superseded.")
     status: str
@@ -97,7 +102,7 @@ class ResultRow(Schema):
 class TargetRow(Schema):
     policy: int | None = Field(description="The policy's id; null once it is deleted.")
     account: str
-    symbol: str
+    symbol: str = Field(description=SYMBOL_DOC)
     generation: int | None = Field(description="The generation the operation gave the policy or found on it.")
     changed: bool = Field(description="Whether the operation gave it that generation (an arm or a disarm).")
     effect: str = Field(
@@ -108,7 +113,7 @@ class TargetRow(Schema):
 
 class CancelRow(Schema):
     account: str
-    symbol: str
+    symbol: str = Field(description=SYMBOL_DOC)
     kind: str = Field(description="`orders` (plain open orders) or `algo` (conditional orders).")
     state: str = Field(description="pending, done, failed or skipped (not sent: the address is paused).")
     error: str

@@ -26,6 +26,7 @@ from heartbeats.domain.lapses import Lapse, recent_lapses, running
 from heartbeats.domain.policy_facts import PolicyFacts, StakeFacts, load_policies, load_stakes
 from heartbeats.domain.symbols import cached_facts_many
 from heartbeats.domain.validation import VENUE_NAMES
+from heartbeats.exchange import venues
 from heartbeats.formats.durations import duration
 from heartbeats.models import (
     STATUS_RISK,
@@ -50,7 +51,6 @@ SORTS = {
 # Binance rejects a timestamp more than 1 s ahead of its clock; beyond that offset the host's time is wrong
 # enough that people should know, even though the engine corrects for it.
 CLOCK_OFFSET_WARN_MS = 1000
-# Compact venue names for the table.
 # Rows per board page: the page and its JSON stay small and quick at any number of policies, and the
 # riskiest rows come first anyway.
 PAGE_SIZE = 100
@@ -138,7 +138,24 @@ class PolicyRow:
 
     @property
     def venue(self) -> str:
+        """The venue as the table names it (USD-M, COIN-M, Options)."""
         return VENUE_NAMES.get(self.policy.account.venue, self.policy.account.venue)
+
+    @property
+    def venue_label(self) -> str:
+        """The venue in full (USD-M futures, COIN-M futures, Options)."""
+        spec = venues.VENUES.get(self.policy.account.venue)
+        return spec.label if spec is not None else self.policy.account.venue
+
+    @property
+    def covers(self) -> str:
+        """What the switch covers: "symbol" (futures) or "underlying" (Options: every option on it)."""
+        spec = venues.VENUES.get(self.policy.account.venue)
+        return spec.covers if spec is not None else venues.SYMBOL
+
+    @property
+    def covers_underlying(self) -> bool:
+        return self.covers == venues.UNDERLYING
 
     @property
     def expires_at_ms(self) -> int | None:
@@ -165,7 +182,9 @@ class PolicyRow:
             "account": p.account.label,
             "account_id": p.account_id,
             "venue": self.venue,
+            # On Options the symbol is an underlying (BTCUSDT: every BTC option); "covers" says which.
             "symbol": p.symbol,
+            "covers": self.covers,
             "armed": p.armed,
             "status": s.state.value,
             "status_label": s.state.label,

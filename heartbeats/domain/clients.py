@@ -9,7 +9,7 @@ import threading
 
 from heartbeats.domain import ratelimits
 from heartbeats.domain.validation import VENUE_NAMES, exchange_url_refusal
-from heartbeats.exchange import errors
+from heartbeats.exchange import errors, venues
 from heartbeats.exchange.client import BinanceClient
 from heartbeats.exchange.factory import make_client
 from heartbeats.exchange.redact import redact
@@ -131,13 +131,11 @@ def describe(exc, account) -> str:
     # a host sent back (an HTML page, a proxy's text).
     msg = " ".join((getattr(exc, "msg", "") or "").split())[:200] if code is not None else ""
     said = f" The exchange said: “{msg}”{'' if msg.endswith(('.', '!', '?')) else '.'}" if msg else ""
-    venue = VENUE_NAMES.get(account.venue, account.venue)
     if code == -2015:
         return (
             "The exchange refused the API key (code -2015). Binance gives this one code for three causes: "
-            "the API key is wrong or deleted, the key lacks futures trading permission "
-            f"(enable Futures for {venue}), or this server's IP address is not on the key's IP whitelist. "
-            "Check all three." + said
+            f"the API key is wrong or deleted, the key lacks {_permission(account)}, or this server's IP "
+            "address is not on the key's IP whitelist. Check all three." + said
         )
     if code == -2014:
         return (
@@ -179,6 +177,14 @@ def describe(exc, account) -> str:
         if x
     )
     return f"The exchange refused the key check ({detail or 'no code'})." + said
+
+
+def _permission(account) -> str:
+    """The permission a key needs on the account's venue, as Binance's API management page names it."""
+    if venues.VENUES.get(account.venue) is venues.OPTIONS:
+        return "Options permission (enable Options on the key)"
+    venue = VENUE_NAMES.get(account.venue, account.venue)
+    return f"futures trading permission (enable Futures for {venue})"
 
 
 def _key_type(account) -> str:

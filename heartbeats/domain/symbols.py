@@ -135,7 +135,8 @@ def trading_symbols(account) -> frozenset[str]:
 
 
 def validate_symbol(account, symbol: str) -> str:
-    """The symbol if this account's venue trades it; otherwise ValidationError saying why."""
+    """The symbol (on Options, the underlying) if this account's venue trades it; otherwise ValidationError
+    saying why, in the venue's words."""
     problem = symbol_format_error(symbol, account.venue)
     if problem:
         raise ValidationError(problem, code="symbol_format")
@@ -145,18 +146,36 @@ def validate_symbol(account, symbol: str) -> str:
         raise ValidationError(str(exc), code="exchange_unavailable") from None
     if symbol in facts.trading:
         return symbol
+    spec = venues.VENUES.get(account.venue, venues.USDM)
+    if spec.covers == venues.UNDERLYING:
+        raise ValidationError(_unknown_underlying(account, symbol, facts, spec), code="symbol_unknown")
     venue = VENUE_NAMES.get(account.venue, account.venue)
     if symbol in facts.not_trading:
         raise ValidationError(
-            f"{symbol} is listed on {venue} but not trading (status {facts.not_trading[symbol]}): "
+            f"{symbol} is listed on {spec.label} but not trading (status {facts.not_trading[symbol]}): "
             f"it has no open orders to protect. Pick a trading symbol.",
             code="symbol_not_trading",
         )
     raise ValidationError(
-        f"{symbol} is not listed on {venue} futures at {account.base_url}. Check the spelling "
-        f"(e.g. {venues.VENUES.get(account.venue, venues.USDM).symbol_example}) and the account's venue.",
+        f"{symbol} is not listed on {spec.label} at {account.base_url}. Check the spelling "
+        f"(e.g. {spec.symbol_example}) and the account's venue ({venue}).",
         code="symbol_unknown",
     )
+
+
+# Up to this many underlyings are named in a refusal; Binance Options lists a handful.
+UNDERLYINGS_NAMED = 12
+
+
+def _unknown_underlying(account, underlying: str, facts: ExchangeFacts, spec) -> str:
+    listed = sorted(facts.trading)
+    if not listed:
+        there = f"{spec.label} at {account.base_url} lists no trading underlying now."
+    elif len(listed) <= UNDERLYINGS_NAMED:
+        there = f"Listed there: {', '.join(listed)}."
+    else:
+        there = f"Check the spelling (e.g. {spec.symbol_example}) and the account's venue."
+    return f"{underlying} is not an underlying listed on {spec.label} at {account.base_url}. {there}"
 
 
 def _reason(exc) -> str:

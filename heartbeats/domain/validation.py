@@ -60,8 +60,19 @@ def max_interval_s(countdown_ms: int) -> int:
     return max(0, (countdown_ms - LATENCY_MARGIN_MS) // (BEATS_PER_COUNTDOWN * 1000))
 
 
-def timing_errors(countdown_ms: int | None, interval_s: int | None) -> dict[str, str]:
-    """{field: message} for each broken timing rule; each message says what to change."""
+def venue_minimum_ms(venue: str | None) -> int | None:
+    """The venue's own lower bound on a countdown when it has one the guard's floor does not already exceed
+    (Binance Options: 5,000 ms), so that a message can name it; None otherwise."""
+    spec = venues.VENUES.get(venue or "")
+    own = spec.countdown.min_ms if spec is not None else None
+    return own if own is not None and own >= MIN_COUNTDOWN_MS else None
+
+
+def timing_errors(
+    countdown_ms: int | None, interval_s: int | None, *, venue: str | None = None
+) -> dict[str, str]:
+    """{field: message} for each broken timing rule; each message says what to change. With `venue` (an
+    account's), a countdown under the venue's own minimum says that it is the venue's."""
     errors = {}
     if interval_s is not None:
         if interval_s < MIN_INTERVAL_S:
@@ -72,9 +83,12 @@ def timing_errors(countdown_ms: int | None, interval_s: int | None) -> dict[str,
                 f"a heartbeat that rare leaves orders unguarded for too long."
             )
     if countdown_ms is not None:
-        if countdown_ms < MIN_COUNTDOWN_MS:
+        own = venue_minimum_ms(venue)
+        floor = max(MIN_COUNTDOWN_MS, own or 0)
+        if countdown_ms < floor:
+            whose = f", the least Binance {venues.VENUES[venue].label} accepts" if own == floor else ""
             errors["countdown_ms"] = (
-                f"The countdown must be at least {MIN_COUNTDOWN_MS} ms ({MIN_COUNTDOWN_MS // 1000} s). "
+                f"The countdown must be at least {floor} ms ({floor // 1000} s{whose}). "
                 f"Countdowns are in milliseconds: 120 s is 120000."
             )
         elif countdown_ms > MAX_COUNTDOWN_MS:
@@ -111,9 +125,18 @@ def symbol_format_error(symbol: str, venue: str) -> str | None:
     """Why a symbol cannot be one of this venue's, judged from its spelling alone (None if it could be)."""
     if not symbol:
         known = venues.VENUES.get(venue, venues.USDM)
-        return f"Enter a symbol, e.g. {known.symbol_example}."
+        what = "an underlying" if known.covers == venues.UNDERLYING else "a symbol"
+        return f"Enter {what}, e.g. {known.symbol_example}."
     if venue == OPTIONS:
         return _underlying_format_error(symbol)
+    option = _OPTION_SYMBOL.match(symbol.upper())
+    if option:
+        label = venues.VENUES.get(venue, venues.USDM).label
+        return (
+            f"{symbol} is an option symbol, but this account trades {label}. Options are guarded on an "
+            f"Options account, whose switch covers a whole underlying: {option[1]}USDT covers every "
+            f"{option[1]} option."
+        )
     if symbol != symbol.upper() and _SYMBOL_CHARS.match(symbol.upper()):
         return f"Symbols are upper case: {symbol.upper()}."
     if not _SYMBOL_CHARS.match(symbol.upper()):
@@ -134,6 +157,8 @@ def symbol_format_error(symbol: str, venue: str) -> str | None:
 
 
 _UNDERLYING = re.compile(r"^[A-Z0-9]{2,20}$")
+# Binance's option symbols: BASE-YYMMDD-STRIKE-C|P (BTC-261225-100000-C).
+_OPTION_SYMBOL = re.compile(r"^([A-Z0-9]{2,10})-\d{6}-\d+(\.\d+)?-[CP]$")
 
 
 def _underlying_format_error(underlying: str) -> str | None:
@@ -142,11 +167,16 @@ def _underlying_format_error(underlying: str) -> str | None:
         return None
     if _UNDERLYING.match(underlying.upper()):
         return f"Underlyings are upper case: {underlying.upper()}."
+    if _COINM_SYMBOL.match(underlying.upper()):
+        return (
+            f"{underlying} is a COIN-M futures symbol, but this account trades Options, whose switch covers "
+            f"an underlying such as {venues.OPTIONS.symbol_example}. Use a COIN-M account for it."
+        )
     parts = underlying.upper().split("-")
     if len(parts) >= 3 and re.fullmatch(r"[A-Z0-9]{2,10}", parts[0]):
         return (
-            f"{underlying} is an option symbol; an options switch covers a whole underlying: "
-            f"{parts[0]}USDT covers every {parts[0]} option."
+            f"{underlying} is an option symbol; an Options switch covers a whole underlying: enter "
+            f"{parts[0]}USDT, which covers every {parts[0]} option."
         )
     return (
         "An underlying is 2 to 20 upper-case letters or digits without separators, "

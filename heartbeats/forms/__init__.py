@@ -19,7 +19,14 @@ from heartbeats.desk.alerts.ledger import announce
 from heartbeats.domain import audit, budget, symbols
 from heartbeats.domain.audit import account_changes, policy_changes
 from heartbeats.domain.clients import KeyCheckFailed, check_key, disable_refusal, signer_for
-from heartbeats.domain.validation import MIN_COUNTDOWN_MS, MIN_INTERVAL_S, exchange_url_refusal, timing_errors
+from heartbeats.domain.validation import (
+    MIN_COUNTDOWN_MS,
+    MIN_INTERVAL_S,
+    VENUE_NAMES,
+    exchange_url_refusal,
+    timing_errors,
+)
+from heartbeats.exchange import venues
 from heartbeats.exchange.errors import InvalidKeyError
 from heartbeats.models import (
     BASE_URLS,
@@ -212,6 +219,10 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
         model = ExchangeAccount
         fields = ["label", "venue", "environment", "custom_base_url", "key_type", "egress", "enabled"]
         labels = {"custom_base_url": "Custom base URL"}
+        help_texts = {
+            "venue": "Futures keep one switch per symbol. Options keep one per underlying: BTCUSDT covers "
+            "every BTC option. Binance runs no Options testnet: production or a custom base URL.",
+        }
 
     OWNED_FIELDS = Meta.fields
 
@@ -345,12 +356,13 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
 
     def _announce_key_check_failure(self, reason: str) -> None:
         account = self.instance
+        trading = "Options" if _covers_underlyings(account) else "futures trading"
         announce(
             AlertEvent.KEY_CHECK_FAILED,
             f"Key check failed: {account.label}",
             f"The exchange did not accept the key given for account {account.label} ({reason}) Nothing was "
             "saved; the stored key, if any, is still in use.\nWhat to do: check the key's permissions "
-            "(futures trading), its IP whitelist and that it belongs to this account.",
+            f"({trading}), its IP whitelist and that it belongs to this account.",
             account_ids=[account.pk] if account.pk else [],
         )
 
@@ -408,17 +420,40 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
         return account
 
 
+def _covers_underlyings(account) -> bool:
+    """Whether the account's switches each cover an underlying (Binance Options) rather than a symbol."""
+    spec = venues.VENUES.get(getattr(account, "venue", None) or "")
+    return spec is not None and spec.covers == venues.UNDERLYING
+
+
+def account_choice(account) -> str:
+    """An account as the policy form offers it: its label and its venue (Options' switches cover
+    underlyings, futures' symbols)."""
+    venue = VENUE_NAMES.get(account.venue, account.venue)
+    return f"{account.label} ({venue})"
+
+
 class PolicyForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
-    """A countdown policy: which symbol of which account, how long the countdown, how often the heartbeat.
-    Arming and disarming are not edits: they go through heartbeats.desk.actions."""
+    """A countdown policy: which symbol (on an Options account, which underlying) of which account, how long
+    the countdown, how often the heartbeat. Arming and disarming are not edits: they go through
+    heartbeats.desk.actions."""
 
     class Meta:
         model = CountdownPolicy
         fields = ["account", "symbol", "countdown_ms", "interval_s"]
-        labels = {"countdown_ms": "Countdown (ms)", "interval_s": "Interval (s)"}
+        labels = {
+            "symbol": "Symbol / underlying",
+            "countdown_ms": "Countdown (ms)",
+            "interval_s": "Interval (s)",
+        }
         help_texts = {
+            "symbol": f"A futures symbol, e.g. {venues.USDM.symbol_example} or "
+            f"{venues.COINM.symbol_example}. On an Options account, the underlying: "
+            f"{venues.OPTIONS.symbol_example} covers every BTC option (not one option such as "
+            "BTC-261225-100000-C).",
             "countdown_ms": "How long the exchange waits after the last heartbeat before cancelling every "
-            "open order of the symbol. At least 3 × interval + 2 s. 120 s is 120000.",
+            "open order of the symbol (on Options, of every option on the underlying). At least 3 × interval "
+            f"+ 2 s, and at least {venues.OPTIONS.countdown.min_ms} ms on Options. 120 s is 120000.",
         }
         # A negative number fails the column's own bound first; say the rule that matters, not "≥ 0".
         error_messages = {
@@ -428,11 +463,18 @@ class PolicyForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
 
     OWNED_FIELDS = Meta.fields
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "account" in self.fields:
+            self.fields["account"].label_from_instance = account_choice
+
     def clean(self):
         data = super().clean()
-        for name, message in timing_errors(data.get("countdown_ms"), data.get("interval_s")).items():
-            self.add_error(name, message)
         account, symbol = data.get("account"), data.get("symbol")
+        venue = account.venue if account is not None else None
+        timing = timing_errors(data.get("countdown_ms"), data.get("interval_s"), venue=venue)
+        for name, message in timing.items():
+            self.add_error(name, message)
         if account is not None and symbol and self._duplicate(account, symbol):
             # Said before the exchange is asked about the symbol; the constraint's own message is generic.
             self.add_error("symbol", _duplicate_message(account, symbol))

@@ -15,6 +15,8 @@ from django.utils.timezone import get_current_timezone
 from heartbeats.desk.presenters import PolicyRow, clock
 
 LAPSE_TITLE = "The countdown ran out at this time: the exchange cancelled the symbol's open orders"
+# Beside an Options row's symbol: its switch covers an underlying, every option on it.
+COVERS_TITLE = "Binance Options: this switch covers an underlying, every option on it"
 
 
 def _hidden(flag: bool) -> str:
@@ -50,6 +52,7 @@ class RowRenderer:
         expires = "" if not r or r.expires_at_ms is None else r.expires_at_ms
         label = escape(p.account.label) if p else ""
         symbol = escape(p.symbol) if p else ""
+        covers = "" if r and r.covers_underlying else " hidden"
         desired = ("Armed" if p.armed else "Disarmed") if p else ""
         status_class = f" status-{state}" if s else ""
         status_label = escape(s.state.label) if s else ""
@@ -83,6 +86,7 @@ class RowRenderer:
             f'<td class="col-account" data-cell="account" title="{label}">{label}</td>'
             f'<td class="col-venue col-opt" data-cell="venue">{escape(r.venue) if r else ""}</td>'
             f'<td class="col-symbol"><a data-cell="symbol" href="{self.url("policy", pk)}">{symbol}</a>'
+            f'<span class="covers" data-cell="covers" title="{COVERS_TITLE}"{covers}>underlying</span>'
             f'<div class="account-inline" data-cell="account-inline" title="{label}">{label}</div></td>'
             f'<td class="col-desired" data-cell="desired">{desired}</td>'
             f'<td class="col-status">'

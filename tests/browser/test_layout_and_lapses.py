@@ -140,12 +140,14 @@ CHECKS = """() => [...document.querySelectorAll("label.check")].filter((l) => l.
 
 
 def _widest_desk():
-    """The desk at its widest: long account labels, a held strategy, a row in every status with its orders at
-    stake, a lapse, a long error; a Disarm all's results, a running maintenance window, a failing alert
-    channel. Returns (the policy with a lapse, the operation)."""
+    """The desk at its widest: long account labels, an Options row, a held strategy, a row in every status
+    with its orders at stake, a lapse, a long error; a Disarm all's results, a running maintenance window, a
+    failing alert channel. Returns (the policy with a lapse, the operation)."""
     now = timezone.now()
     long_a = make_account(LONG_LABEL)
     long_b = make_account("Basis and funding arbitrage desk, Singapore book", venue=Venue.COINM)
+    # An Options row: its symbol carries the "underlying" note beside it.
+    long_c = make_account("Volatility desk, options on every listed underlying", venue=Venue.OPTIONS)
     policies = [
         make_policy(long_a, "1000SHIBUSDT", "armed"),
         make_policy(long_a, "ETHUSDT_251226", "late"),
@@ -156,6 +158,7 @@ def _widest_desk():
         make_policy(long_b, "ETHUSD_PERP", "arming"),
         make_policy(long_b, "ADAUSD_PERP", "disarmed"),
         make_policy(long_b, "DOGEUSD_PERP", "late"),
+        make_policy(long_c, "BTCUSDT", "armed"),
     ]
     # Its page's chart and beats: a lapse, then beats with every outcome and the exchange's longest words.
     lapsed = make_policy(long_a, "LINKUSDT", "armed", countdown_ms=60_000, interval_s=10)
@@ -285,8 +288,11 @@ def test_every_page_fits_the_window_with_disarm_all_in_view_for_the_widest_desk(
         assert box["y"] >= 0 and box["y"] + box["height"] <= height, (path, box)
     page.goto(f"{live_server.url}/")
     rows = page.locator("#policy-rows tr")
-    assert rows.count() == 10
-    shown = '[data-cell="symbol"], [data-cell="account-inline"]:visible, .status, .countdown, button:visible'
+    assert rows.count() == 11
+    shown = (
+        '[data-cell="symbol"], [data-cell="covers"]:visible, [data-cell="account-inline"]:visible, '
+        ".status, .countdown, button:visible"
+    )
     for n in range(rows.count()):
         cells = rows.nth(n).locator(shown)
         assert cells.count() >= 4, n

@@ -55,6 +55,9 @@
       });
       text(cell(tr, "venue"), p.venue);
       text(cell(tr, "symbol"), p.symbol);
+      // An Options switch covers an underlying (every option on it): said beside the symbol.
+      var covers = cell(tr, "covers");
+      if (covers) covers.hidden = p.covers !== "underlying";
       text(cell(tr, "desired"), p.armed ? "Armed" : "Disarmed");
       var status = cell(tr, "status");
       if (status.className !== "status status-" + p.status) status.className = "status status-" + p.status;
