@@ -107,3 +107,26 @@ def test_an_underlying_the_heartbeat_did_not_renew_is_a_failure_and_is_configure
     assert missed.message.startswith("Not renewed: the exchange holds no countdown for ETHUSDT")
     assert not Beat.objects.filter(policy=btc).exclude(outcome=Outcome.CONFIRMED).exists()
     assert [e["countdown_ms"] for e in _calls(simulator, CONFIG) if e["symbol"] == "ETHUSDT"] == [6000, 6000]
+
+
+def test_with_no_engine_alive_disarm_all_turns_the_underlyings_off_from_the_web(
+    simulator, options_account, settings, run_duties
+):
+    settings.ENGINE_RECV_WINDOW_MS = 1000
+    settings.ENGINE_CLOCK_ERROR_MS = 300
+    switches = [_switch(options_account, u) for u in ("BTCUSDT", "ETHUSDT")]
+    account = simulator.exchange.account(options_account.api_key)
+    for switch in switches:
+        actions.arm(switch.pk, user=None, ip=None)
+        simulator.exchange.options.configure(account, switch.symbol, 6000)
+    operation = actions.disarm_all(user=None, ip="127.0.0.1", reason="engine down, incident")
+    run_duties("web", "owed-zeros")
+
+    assert _configured(simulator) == {}
+    assert {r["result"] for r in actions.policy_results(operation)} == {actions.DISARMED}
+    assert set(Beat.objects.values_list("sender", flat=True)) == {"web"}
+    wait_for(
+        lambda: [e["countdown_ms"] for e in _calls(simulator, CONFIG)] == [0, 0, 0, 0],
+        timeout=5,
+        message="both zeros of each underlying",
+    )
