@@ -179,3 +179,14 @@ def test_the_page_says_an_underlyings_every_order_goes(client, operator, underly
     assert "2 underlyings" in html
     assert "allOpenOrdersByUnderlying" in html and "market-maker-protection orders included" in html
     assert "algoOpenOrders" not in html  # no futures symbol in scope: no conditional-orders sentence
+
+
+def test_a_page_over_both_venues_says_both(client, operator, underlyings, make_account, make_policy):
+    make_policy(make_account("futures"), "BTCUSDT")
+    client.force_login(operator)
+    html = client.get(reverse("cancel_orders"), {"all": "1"}).content.decode()
+
+    assert "every symbol and underlying of every account" in html
+    assert "Cancel the orders of 1 symbol and 2 underlyings now" in html
+    assert "algoOpenOrders" in html and "allOpenOrdersByUnderlying" in html
+    assert killswitch.covered(["usdm", "usdm", None]) == "3 symbols"  # a deleted policy's row: a symbol
