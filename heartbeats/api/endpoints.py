@@ -172,8 +172,9 @@ def operation(request, operation_id: str):
     summary="Cancel orders now: one policy, an account, a strategy or everything (operator token)",
 )
 def cancel_orders(request, body: CancelOrdersIn):
-    """Cancels every open order (and, on USD-M, every conditional order) of the chosen symbols at once, in
-    one audited operation; with `disarm`, the countdowns are disarmed first. Exactly one of `policy`,
+    """Cancels every open order (and, on USD-M, every conditional order) of the chosen symbols at once, and on
+    Options every open order of the chosen underlyings, in one audited operation; with `disarm`, the
+    countdowns are disarmed first. Exactly one of `policy`,
     `account`, `strategy` or `all: true` names the scope. Follow `results_url` for each symbol's answer."""
     ids = _cancel_scope(body)
     try:

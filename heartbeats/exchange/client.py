@@ -60,10 +60,12 @@ _no_algo_service_lock = threading.Lock()
 
 
 def has_algo_service(base_url: str, venue: str) -> bool:
-    """Whether the venue may keep conditional orders apart, in an Algo Service: always on USDⓈ-M; on COIN-M
-    unless its algo paths answered 404 within the last ALGO_SERVICE_MEMO_SECONDS. Asks nothing."""
-    if venues.venue(venue).algo_service == "always":
-        return True
+    """Whether the venue may keep conditional orders apart, in an Algo Service: always on USDⓈ-M; never on
+    Options; on COIN-M unless its algo paths answered 404 within the last ALGO_SERVICE_MEMO_SECONDS. Asks
+    nothing."""
+    kept = venues.venue(venue).algo_service
+    if kept != "ask":
+        return kept == "always"
     with _no_algo_service_lock:
         until = _no_algo_service.get(base_url.rstrip("/"))
     return until is None or time.monotonic() >= until

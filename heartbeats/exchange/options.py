@@ -219,6 +219,17 @@ class OptionsClient(BinanceClient):
         return reply.data
 
 
+def underlying_of(order: dict) -> str | None:
+    """The underlying of an order /eapi listed: its symbol's base and its quote asset ("BTC-261225-100000-C"
+    quoted in USDT: "BTCUSDT", as exchangeInfo pairs them); None when the order does not say. Binance's
+    openOrders page documents no `underlying` filter, so a reading of one underlying is sorted here too."""
+    symbol = order.get("symbol")
+    if not isinstance(symbol, str) or symbol.count("-") != 3:
+        return None
+    quote = order.get("quoteAsset") or "USDT"  # every Binance option is quoted and settled in USDT
+    return f"{symbol.split('-')[0]}{quote}"
+
+
 def _check_underlying(underlying) -> None:
     if not isinstance(underlying, str) or not _UNDERLYING.fullmatch(underlying):
         raise ValueError("An underlying is 2-20 upper-case letters or digits (e.g. BTCUSDT).")

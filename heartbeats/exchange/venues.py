@@ -39,13 +39,20 @@ class Venue:
     countdown: Countdown
     countdown_weight: int
     # Conditional orders kept apart from the plain ones, behind Binance's Algo Service: "always" (USDⓈ-M since
-    # 2025-12-09), or "ask" (COIN-M: announced; the client asks, and remembers a 404 for a while).
+    # 2025-12-09), "ask" (COIN-M: announced; the client asks, and remembers a 404 for a while), or "never"
+    # (Options: no conditional orders at all).
     algo_service: str
     symbol_example: str
     # What a symbol of this venue looks like (None: any the exchange lists).
     symbol_pattern: re.Pattern | None = None
     # CONFIG_AND_HEARTBEAT: what one heartbeat call weighs, whatever the number of switches it renews.
     heartbeat_weight: int | None = None
+    # Cancel orders now and orders at stake: what cancelling every open order of one thing a switch covers
+    # weighs (DELETE allOpenOrders of a symbol on futures), and what reading them weighs, for one such thing
+    # and for the whole account (GET openOrders with a symbol, and without).
+    cancel_all_weight: int = 1
+    open_orders_weight: int = 1
+    account_open_orders_weight: int = 40
 
 
 _FUTURES_COUNTDOWN = Countdown(unit="ms", off=0, min_ms=None, max_ms=None, checked_every_ms=10)
@@ -84,6 +91,10 @@ COINM = Venue(
 # /eapi/v1/countdownCancelAllHeartBeat (weight 10), whose answer lists only the underlyings it renewed;
 # Binance checks expiry about once a second, then refuses new orders on the underlying (-2010) until a
 # heartbeat or a new configuration. Binance runs no options testnet: production or a custom base URL.
+# Its orders are pulled per underlying with DELETE /eapi/v1/allOpenOrdersByUnderlying: Binance's page says
+# weight 1, its official SDK (and the simulator, which follows it) 5; the larger is counted, so the address's
+# limit is never overrun. GET /eapi/v1/openOrders weighs 1 with a symbol and 40 without one; an underlying
+# is not a symbol, so one underlying's orders weigh as much as the whole account's. No conditional orders.
 OPTIONS = Venue(
     key="options",
     label="Options",
@@ -97,6 +108,9 @@ OPTIONS = Venue(
     heartbeat_weight=10,
     algo_service="never",
     symbol_example="BTCUSDT",
+    cancel_all_weight=5,
+    open_orders_weight=40,
+    account_open_orders_weight=40,
 )
 
 # The venues accounts may use.

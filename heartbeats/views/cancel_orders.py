@@ -11,6 +11,7 @@ from heartbeats import text, twofactor
 from heartbeats.desk import presenters
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.domain import audit
+from heartbeats.exchange import venues
 from heartbeats.forms import PlainNumbersMixin
 from heartbeats.models import CountdownPolicy, ExchangeAccount, Strategy
 from heartbeats.views.access import fresh_second_factor_required, operator_required, parse_id
@@ -46,15 +47,30 @@ def _scope(request) -> tuple[str, list[CountdownPolicy]]:
         )
         if account is None:
             raise Http404("There is no such account.")
-        return f"every symbol of {account.label}", list(policies.filter(account=account))
+        chosen = list(policies.filter(account=account))
+        return f"every {_nouns(chosen)} of {account.label}", chosen
     if params.get("strategy"):
         strategy = Strategy.objects.filter(pk=parse_id(params["strategy"], "strategy")).first()
         if strategy is None:
             raise Http404("There is no such strategy.")
-        return f"every symbol of strategy {strategy.name}", list(policies.filter(strategy=strategy))
+        chosen = list(policies.filter(strategy=strategy))
+        return f"every {_nouns(chosen)} of strategy {strategy.name}", chosen
     if params.get("all") == "1":
-        return "every symbol of every account", list(policies)
+        chosen = list(policies)
+        return f"every {_nouns(chosen)} of every account", chosen
     raise Http404("Choose what to cancel: a policy, an account, a strategy or everything (?all=1).")
+
+
+def _covers(policies) -> set[str]:
+    """What the policies' switches cover: venues.SYMBOL (futures), venues.UNDERLYING (Options)."""
+    return {venues.venue(p.account.venue).covers for p in policies}
+
+
+def _nouns(policies) -> str:
+    covers = _covers(policies)
+    if covers == {venues.UNDERLYING}:
+        return "underlying"
+    return "symbol and underlying" if venues.UNDERLYING in covers else "symbol"
 
 
 @require_http_methods(["GET", "POST"])
@@ -92,6 +108,10 @@ def cancel_orders(request):
             "form": form,
             "what": what,
             "policies": policies,
+            "covered": killswitch.covered(p.account.venue for p in policies),
+            # Which sentences the page says: each venue pulls its orders its own way.
+            "has_underlyings": venues.UNDERLYING in _covers(policies),
+            "has_symbols": venues.SYMBOL in _covers(policies) or not policies,
             "scope": scope,
             "snap": presenters.snapshot(policy_id=0),
         },

@@ -2,7 +2,9 @@
 order of each symbol (DELETE allOpenOrders) and every conditional order kept apart too (DELETE
 algoOpenOrders: since December 2025 Binance keeps USD-M STOP / TAKE_PROFIT / TRAILING orders in its Algo
 Service, which the plain endpoints no longer see; COIN-M's move there as announced, and are plain orders,
-cancelled with the others, until then), optionally disarming the countdowns first.
+cancelled with the others, until then), optionally disarming the countdowns first. An Options policy covers
+an underlying: every open order of it goes with one DELETE allOpenOrdersByUnderlying (options have no
+conditional orders).
 
 The requests go out on a tracked thread of the process that pressed (heartbeats.domain.work): should that
 process die first, its rows are marked "unknown" by the `unfinished-work` duty, never left pending.
@@ -22,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
+from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -32,8 +35,9 @@ from heartbeats.domain.clients import client_for
 from heartbeats.domain.validation import plain_reason
 from heartbeats.domain.work import lease_name, work
 from heartbeats.engine.config import EngineConfig
+from heartbeats.exchange import venues
 from heartbeats.exchange.client import has_algo_service
-from heartbeats.exchange.errors import NoAlgoServiceError
+from heartbeats.exchange.errors import NoAlgoServiceError, RateLimitedError
 from heartbeats.models import Action, CountdownPolicy, Duty, Effect, Operation
 from heartbeats.models.orders import CancelState, OrderCancel, OrderKind, OrdersAtStake
 
@@ -41,8 +45,9 @@ log = logging.getLogger(__name__)
 
 # One request per symbol and kind at once, up to this many in flight.
 MAX_PARALLEL = 64
-# Each DELETE weighs 1; a clock measurement per account 1.
-CANCEL_WEIGHT = 1
+# A clock measurement per account weighs 1, and DELETE algoOpenOrders of a symbol 1; cancelling the open
+# orders of what a switch covers weighs what its venue says (venues.Venue.cancel_all_weight).
+CLOCK_WEIGHT = ALGO_CANCEL_WEIGHT = 1
 # What each request found is the guard's own last reading of that symbol's orders (orders at stake: at most
 # a minute old, a second after any change the guard makes), never a listing sent before the cancel: Binance's
 # answer to a cancel gives no count, and a listing first would make every cancel wait a round trip more.
@@ -50,10 +55,16 @@ FOUND_FRESH = timedelta(seconds=120)
 
 
 def kinds_for(account) -> list[str]:
-    # USD-M keeps conditional orders in its Algo Service; COIN-M too once it moves them there, which is asked
-    # unless it answered lately that it has none (its conditional orders are then among the open orders).
+    # From the venue's facts: USD-M keeps conditional orders in its Algo Service; COIN-M too once it moves
+    # them there, which is asked unless it answered lately that it has none (its conditional orders are then
+    # among the open orders); Options has none.
     algo = has_algo_service(account.base_url, account.venue)
     return [OrderKind.ORDERS, OrderKind.ALGO] if algo else [OrderKind.ORDERS]
+
+
+def request_weight(account, kind: str) -> int:
+    """What one cancel request of `kind` for the account weighs against its address's limits."""
+    return ALGO_CANCEL_WEIGHT if kind == OrderKind.ALGO else venues.venue(account.venue).cancel_all_weight
 
 
 def cancel_orders(
@@ -122,7 +133,7 @@ def cancel_in_background(policy_ids, *, username: str, reason: str) -> None:
 
 def wait(operation: Operation, timeout: float = 30.0) -> list[OrderCancel]:
     work.join(_work_name(operation.pk), timeout)
-    return list(OrderCancel.objects.filter(operation=operation))
+    return list(_with_venue(OrderCancel.objects.filter(operation=operation)))
 
 
 def _work_name(operation_id: int) -> str:
@@ -164,7 +175,24 @@ def finish_abandoned(now=None) -> int:
 
 
 def results(operation: Operation) -> list[OrderCancel]:
-    return list(OrderCancel.objects.filter(operation=operation).order_by("account_label", "symbol", "kind"))
+    rows = OrderCancel.objects.filter(operation=operation).order_by("account_label", "symbol", "kind")
+    return list(_with_venue(rows))
+
+
+def _with_venue(rows):
+    # Each row's venue, for its words (a symbol or an underlying); None once its policy is deleted.
+    return rows.annotate(venue=F("policy__account__venue"))
+
+
+def covered(venue_keys) -> str:
+    """What a press covers, one venue key per symbol or underlying, in the venues' words: "3 symbols",
+    "1 underlying", "2 symbols and 1 underlying" (a key no longer known counts as a symbol)."""
+    counts = {venues.SYMBOL: 0, venues.UNDERLYING: 0}
+    for key in venue_keys:
+        known = venues.VENUES.get(key)
+        counts[known.covers if known else venues.SYMBOL] += 1
+    words = [f"{n} {noun}{'s' if n != 1 else ''}" for noun, n in counts.items() if n]
+    return " and ".join(words) or "0 symbols"
 
 
 def _send_logged(operation_id: int) -> None:
@@ -203,12 +231,11 @@ def _send(operation_id: int) -> None:
         allowed = budget.spare_weight(egress, base_url, budget.Purpose.CANCEL)
         spare, why = allowed.weight, allowed.why
         for account, mine in accounts:
-            if spare < CANCEL_WEIGHT * 2:
+            fits, over = _fitting(account, mine, spare - CLOCK_WEIGHT)  # its clock first
+            if not fits:
                 _skip(mine, why or "this address's request weight for this minute is spent")
                 continue
-            spare -= CANCEL_WEIGHT  # its clock
-            fits, over = mine[: spare // CANCEL_WEIGHT], mine[spare // CANCEL_WEIGHT :]
-            spare -= CANCEL_WEIGHT * len(fits)
+            spare -= CLOCK_WEIGHT + sum(request_weight(account, row.kind) for row in fits)
             _skip(over, "this address's request weight for this minute is spent")
             try:
                 options = EngineConfig.from_settings().client_options(
@@ -239,8 +266,11 @@ def _send(operation_id: int) -> None:
         else:
             ready.append(row)
     lanes = [ready[n :: min(MAX_PARALLEL, len(ready))] for n in range(min(MAX_PARALLEL, len(ready)))]
+    limited = {}  # account id -> the 429 or 418 one of its requests met
     threads = [
-        threading.Thread(target=_lane, args=(lane, clients), name=f"cancel-{operation_id}-{n}", daemon=True)
+        threading.Thread(
+            target=_lane, args=(lane, clients, limited), name=f"cancel-{operation_id}-{n}", daemon=True
+        )
         for n, lane in enumerate(lanes)
     ]
     for thread in threads:
@@ -249,8 +279,23 @@ def _send(operation_id: int) -> None:
         thread.join()
     for account_id, client in clients.items():
         account = by_account[account_id][0]
-        ratelimits.observe(account.egress, account.base_url, client)
+        # A 429 or a ban pauses the whole address (every sender asks ratelimits), so a press again at once
+        # is told to wait rather than earning a ban that would stop the heartbeats too.
+        ratelimits.observe(account.egress, account.base_url, client, limited.get(account_id))
         client.close()
+
+
+def _fitting(account, rows, weight: int) -> tuple[list, list]:
+    """The rows whose requests fit in `weight`, in order, and the others."""
+    fits, over = [], []
+    for row in rows:
+        cost = request_weight(account, row.kind)
+        if cost <= weight:
+            fits.append(row)
+            weight -= cost
+        else:
+            over.append(row)
+    return fits, over
 
 
 def _by_address(by_account) -> dict:
@@ -277,10 +322,10 @@ def _sync(client) -> str:
         connections.close_all()
 
 
-def _lane(rows, clients) -> None:
+def _lane(rows, clients, limited: dict) -> None:
     try:
         for row in rows:
-            _cancel_one(row, clients[row.policy.account_id])
+            _cancel_one(row, clients[row.policy.account_id], limited)
     finally:
         connections.close_all()
 
@@ -300,20 +345,19 @@ def _attach_readings(rows) -> None:
             row.found_before = k.algo_orders if row.kind == OrderKind.ALGO else k.orders
 
 
-def _cancel_one(row: OrderCancel, client) -> None:
+def _cancel_one(row: OrderCancel, client, limited: dict) -> None:
     found = getattr(row, "found_before", None)
     started = time.time()
     try:
-        if row.kind == OrderKind.ALGO:
-            client.cancel_all_algo_open_orders(row.symbol)
-        else:
-            client.cancel_all_open_orders(row.symbol)
+        _request(row, client)
     except NoAlgoServiceError:
         # COIN-M has no Algo Service yet (a 404, or one remembered): nothing was applied, and its conditional
         # orders are plain orders, which the symbol's other request cancels. Not a request worth showing.
         close_old_connections()
         OrderCancel.objects.filter(pk=row.pk).delete()
     except Exception as exc:
+        if isinstance(exc, RateLimitedError):
+            limited[row.policy.account_id] = exc
         close_old_connections()  # a database error below must not leave this lane's connection broken
         _finish(
             row.pk,
@@ -325,6 +369,17 @@ def _cancel_one(row: OrderCancel, client) -> None:
         )
     else:
         _finish(row.pk, CancelState.DONE, http_status=200, started=started, found=found)
+
+
+def _request(row: OrderCancel, client) -> None:
+    """The one request that cancels the row's orders; never repeated (the caller reports what it met)."""
+    if row.kind == OrderKind.ALGO:
+        client.cancel_all_algo_open_orders(row.symbol)
+    elif venues.venue(row.policy.account.venue).covers == venues.UNDERLYING:
+        # Every option of the underlying at once, market-maker-protection orders included.
+        client.cancel_all_by_underlying(row.symbol)
+    else:
+        client.cancel_all_open_orders(row.symbol)
 
 
 def _finish(
@@ -359,11 +414,13 @@ def _requests(n: int) -> str:
 
 def summary(cancels) -> str:
     """What a Cancel orders now found and cancelled, in one sentence: "Found 3 open orders and 1 conditional
-    order on 2 symbols; cancelled all of them." (counts per symbol are on the operation's page)."""
+    order on 2 symbols; cancelled all of them." ("on 1 underlying" for Options; counts per symbol are on the
+    operation's page)."""
     if not cancels:
         return ""
-    symbols = len({(c.account_label, c.symbol) for c in cancels})
-    where = f"on {symbols} symbol{'s' if symbols != 1 else ''}"
+    where = "on " + covered(
+        {(c.account_label, c.symbol): getattr(c, "venue", None) for c in cancels}.values()
+    )
     counted = [c for c in cancels if c.found is not None]
     found = {
         kind: sum(c.found for c in counted if c.kind == kind) for kind in (OrderKind.ORDERS, OrderKind.ALGO)

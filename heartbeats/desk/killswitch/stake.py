@@ -1,6 +1,7 @@
 """Orders at stake: each armed policy's symbol's open orders (and conditional orders), read from the exchange
 within the weight budget, so the board shows what a lapse would cancel, and a lapse is confirmed by the
-exchange's own answer (the orders are gone after an expiry).
+exchange's own answer (the orders are gone after an expiry). An Options policy's are its underlying's open
+orders (every option on it; options have no conditional orders).
 
 One process at a time reads (the "stake" duty, like alerting): a round every ROUND_EVERY seconds reads
 each armed policy at most every STAKE_EVERY seconds, and at once the policies whose orders something has just
@@ -23,8 +24,10 @@ from heartbeats.domain import budget, ratelimits
 from heartbeats.domain.policy_facts import load_policies
 from heartbeats.engine import fallback
 from heartbeats.engine.config import EngineConfig
+from heartbeats.exchange import venues
 from heartbeats.exchange.client import has_algo_service
 from heartbeats.exchange.errors import NoAlgoServiceError
+from heartbeats.exchange.options import underlying_of
 from heartbeats.models import CountdownPolicy, ExchangeAccount, Status
 from heartbeats.models.bulk import update_row
 from heartbeats.models.orders import CancelState, OrderCancel, OrdersAtStake
@@ -49,20 +52,45 @@ STALE_AFTER = timedelta(seconds=5)
 EXPIRY_SLACK = timedelta(seconds=3)
 # GET order (weight 1): the exchange's record of an order gone, for when it went.
 QUERY_WEIGHT = 1
-# Per policy and reading: GET openOrders?symbol (1) and GET openAlgoOrders?symbol (1).
-ORDERS_WEIGHT = ALGO_WEIGHT = 1
-# The same for a whole account (no symbol): 40 each. Chosen from ACCOUNT_WIDE_FROM symbols due on an account:
-# more weight, but two requests instead of dozens (each costs the worker a millisecond or two of CPU), and
-# only ever spent from what the address has spare.
-WHOLE_ACCOUNT_WEIGHT = 40
+# Per policy and reading: GET openOrders of its symbol or underlying (its venue's open_orders_weight: 1 for a
+# symbol, 40 for an underlying) and, where the venue keeps them apart, GET openAlgoOrders?symbol (1).
+ALGO_WEIGHT = 1
+# The same for a whole account (no symbol): the venue's account_open_orders_weight (40) and 40 for the algo
+# orders. Chosen from ACCOUNT_WIDE_FROM symbols due on an account (more weight, but two requests instead of
+# dozens, each costing the worker a millisecond or two of CPU, and only ever spent from what the address has
+# spare), or as soon as it weighs no more than reading them one by one (Options: an underlying's orders weigh
+# as much as the whole account's).
+WHOLE_ACCOUNT_ALGO_WEIGHT = 40
 ACCOUNT_WIDE_FROM = 5
 
 
 def weight_per_reading(account) -> int:
-    """What one symbol's reading sends: its open orders, and its algo orders where the venue may keep them
-    apart (USD-M; COIN-M unless it answered lately that it has no Algo Service: its conditional orders are
-    among the open orders then). A COIN-M 404 is counted too, though Binance may not weigh it."""
-    return ORDERS_WEIGHT + (ALGO_WEIGHT if has_algo_service(account.base_url, account.venue) else 0)
+    """What one symbol's (or underlying's) reading sends: its open orders, as its venue weighs them, and its
+    algo orders where the venue may keep them apart (USD-M; COIN-M unless it answered lately that it has no
+    Algo Service: its conditional orders are among the open orders then; never Options). A COIN-M 404 is
+    counted too, though Binance may not weigh it."""
+    algo = ALGO_WEIGHT if has_algo_service(account.base_url, account.venue) else 0
+    return venues.venue(account.venue).open_orders_weight + algo
+
+
+def weight_of_whole_account(account) -> int:
+    """What reading every open (and algo) order of the account at once sends."""
+    algo = WHOLE_ACCOUNT_ALGO_WEIGHT if has_algo_service(account.base_url, account.venue) else 0
+    return venues.venue(account.venue).account_open_orders_weight + algo
+
+
+def _whole_account(account, due: int) -> bool:
+    """Whether `due` policies of the account are read at once rather than one by one."""
+    if due < 2:
+        return False
+    return due >= ACCOUNT_WIDE_FROM or weight_of_whole_account(account) <= due * weight_per_reading(account)
+
+
+def weight_of_reading(account, due: int) -> int:
+    """What reading `due` policies of the account sends, the way a round reads them."""
+    if _whole_account(account, due):
+        return weight_of_whole_account(account)
+    return due * weight_per_reading(account)
 
 
 def weight_per_minute(policies) -> int:
@@ -70,10 +98,8 @@ def weight_per_minute(policies) -> int:
     per_account = {}
     for p in policies:
         if p.armed:
-            per_account.setdefault(p.account_id, []).append(weight_per_reading(p.account))
-    reading = sum(
-        WHOLE_ACCOUNT_WEIGHT * w[0] if len(w) >= ACCOUNT_WIDE_FROM else sum(w) for w in per_account.values()
-    )
+            per_account.setdefault(p.account_id, (p.account, []))[1].append(p)
+    reading = sum(weight_of_reading(account, len(armed)) for account, armed in per_account.values())
     return int(reading * 60 / STAKE_EVERY)
 
 
@@ -158,7 +184,7 @@ def refresh_round(now=None, *, only=None) -> int:
             if account is None:  # deleted since the first read
                 continue
             per_symbol = weight_per_reading(account)
-            if len(mine) >= ACCOUNT_WIDE_FROM and allowance.take(WHOLE_ACCOUNT_WEIGHT * per_symbol):
+            if _whole_account(account, len(mine)) and allowance.take(weight_of_whole_account(account)):
                 shown = [p for p in policies if p.account_id == account_id and (p.armed or p.pk in readings)]
                 _read(account, shown, readings, allowance, symbol=None)
                 read += len(mine)
@@ -283,18 +309,20 @@ def _changed_since(policy, reading, cancelled: dict, now) -> bool:
 
 
 def _read(account, policies, readings: dict, allowance: _Allowance, *, symbol: str | None) -> None:
-    """Read the open orders (and algo orders) of one symbol, or of the whole account, and store them for
-    `policies`. When a policy's orders went with its countdown, ask the exchange when (`_gone_at`)."""
+    """Read the open orders (and algo orders) of one symbol (or underlying), or of the whole account, and
+    store them for `policies`. When a policy's orders went with its countdown, ask the exchange when
+    (`_gone_at`)."""
     values = {"checked_at": timezone.now(), "error": ""}
     orders = algo = None
     client = None
     error = None
+    by_underlying = venues.venue(account.venue).covers == venues.UNDERLYING
     try:
         # The web's fallback sender's clients: kept between readings, so the clock is measured now and then,
         # not before every reading.
         client = fallback.client_of(account, EngineConfig.from_settings())
-        orders = client.open_orders(symbol)
-        algo = _algo_orders(client, symbol)
+        orders = client.open_orders(underlying=symbol) if by_underlying else client.open_orders(symbol)
+        algo = _algo_orders(client, account, symbol)
     except Exception as exc:  # the reading is informative: say what went wrong, keep the last figures
         error = exc
         values["error"] = f"Orders not read: {exc}"[:300]
@@ -303,7 +331,7 @@ def _read(account, policies, readings: dict, allowance: _Allowance, *, symbol: s
         for policy in policies:
             mine = dict(values)
             if orders is not None:
-                own = [o for o in orders if o.get("symbol", policy.symbol) == policy.symbol]
+                own = [o for o in orders if _covered_by(o, by_underlying, policy.symbol) == policy.symbol]
                 mine.update(
                     orders=len(own),
                     order_id=_order_id(own),
@@ -322,10 +350,18 @@ def _read(account, policies, readings: dict, allowance: _Allowance, *, symbol: s
             ratelimits.observe(account.egress, account.base_url, client, error)
 
 
-def _algo_orders(client, symbol: str | None) -> list[dict] | None:
+def _covered_by(order: dict, by_underlying: bool, default: str) -> str:
+    """The symbol, or the underlying, an order belongs to; `default` when the order does not say."""
+    if by_underlying:
+        return underlying_of(order) or default
+    return order.get("symbol", default)
+
+
+def _algo_orders(client, account, symbol: str | None) -> list[dict] | None:
     """The conditional orders kept apart in the Algo Service; None where the venue has none (COIN-M until
-    Binance moves them there: they are plain orders then, counted with the others; a lapse cancels them)."""
-    if not client.has_algo_service:
+    Binance moves them there: they are plain orders then, counted with the others; a lapse cancels them;
+    Options never)."""
+    if not has_algo_service(account.base_url, account.venue):
         return None
     try:
         return client.open_algo_orders(symbol)
@@ -348,9 +384,11 @@ def _with_gone_at(policy, values: dict, row, client, allowance: _Allowance) -> d
     now = values["checked_at"]
     emptied = row is not None and not values["error"] and (row.orders or 0) > 0 and values.get("orders") == 0
     if emptied and (policy.status(now).state == Status.EXPIRED or _lapsed_recently(policy, now)):
-        values.update(
-            gone_at=_gone_at(client, policy.symbol, row.order_id, allowance) or now, gone_count=row.orders
-        )
+        # An Options policy's symbol is an underlying: the order's own option symbol, which GET order needs,
+        # is not kept, so the reading's time stands in.
+        by_underlying = venues.venue(policy.account.venue).covers == venues.UNDERLYING
+        asked = None if by_underlying else _gone_at(client, policy.symbol, row.order_id, allowance)
+        values.update(gone_at=asked or now, gone_count=row.orders)
     return values
 
 
@@ -397,9 +435,9 @@ def _notional(orders, side: str) -> float | None:
         if o.get("side") != side:
             continue
         try:
-            total += float(o.get("price") or 0) * max(
-                0.0, float(o.get("origQty") or 0) - float(o.get("executedQty") or 0)
-            )
+            # Futures say origQty, options quantity.
+            left = float(o.get("origQty", o.get("quantity")) or 0) - float(o.get("executedQty") or 0)
+            total += float(o.get("price") or 0) * max(0.0, left)
         except (TypeError, ValueError):
             return None
     return round(total, 2)
