@@ -200,7 +200,7 @@ def learn(
 
 
 def observe(egress: str, base_url: str, client, error=None) -> None:
-    """After a request through `client` (a FuturesClient) that raised `error` (or None)."""
+    """After a request through `client` (a venue's client: exchange.factory) that raised `error` (or None)."""
     limited = isinstance(error, RateLimitedError)
     learn(
         egress,
