@@ -12,7 +12,9 @@ on the PostgreSQL server given, created and dropped by the suite; the role needs
 (`python -m simulator`), worker (`manage.py qcluster`, CG_DEV=1) and, where it needs one, web
 (gunicorn with deploy/gunicorn.conf.py). It arms a few policies (two resting orders each on the simulator),
 injects its fault, acts as people would meanwhile (disarms, Disarm all, admin edits), and is judged by the
-simulator's ground truth only:
+simulator's ground truth only (the options rows, group 12, do the same on Binance Options accounts: a
+switch per underlying guarding option orders of it, configured once and renewed by one heartbeat per
+account; truth.py says how their requests count):
 
   missed countdowns         countdowns that ran out (cancelling orders) while their policy was desired armed
   re-arms after a disarm    disarms undone: an arm accepted after the disarm's first `0` and not undone by

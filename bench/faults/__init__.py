@@ -6,6 +6,6 @@
 - world: one scenario's accounts, policies, resting orders, people (through heartbeats.desk.actions and the
   web) and the operator's intent, recorded as it happens;
 - truth: the verdict, from the simulator's ground truth only (its countdowns, cancellations and request log);
-- scenarios, scenarios_more: one small function per scenario;
+- scenarios, incidents, options: one small function per scenario (options: the Options venue's rows);
 - runner: runs one scenario in its own process, and the table.
 """

@@ -1,5 +1,5 @@
 """Every scenario by name, in the order of the table."""
 
-from faults import incidents, scenarios
+from faults import incidents, options, scenarios
 
-SPECS = {spec.name: spec for spec in scenarios.SPECS + incidents.SPECS}
+SPECS = {spec.name: spec for spec in scenarios.SPECS + incidents.SPECS + options.SPECS}

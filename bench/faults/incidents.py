@@ -23,8 +23,11 @@ PENDING_BOUND = 30.0 * SLACK
 
 
 def _burst(world, faults: list[dict], hits: int, timeout: float = 30) -> None:
+    """Each fault on every path that arms or renews a switch (options: configuration and heartbeat alike),
+    a disarm of two policies meanwhile; over once `hits` faulty answers were given."""
     for options in faults:
-        world.fault(path=CD, **options)
+        for path in world.switch_paths:
+            world.fault(path=path, **options)
     time.sleep(1)
     targets = world.policies[:2]
     world.disarm(targets)

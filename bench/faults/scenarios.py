@@ -6,7 +6,7 @@ taken afterwards from the simulator's ground truth alone (truth.py).
 import threading
 import time
 
-from faults.truth import COUNTDOWN_PATH
+from faults.truth import COUNTDOWN_PATH, OPTIONS, OPTIONS_HEARTBEAT_PATH
 from faults.world import Spec
 
 CD = COUNTDOWN_PATH
@@ -112,13 +112,19 @@ def clock_1021(world) -> None:
     world.wait_zeros(targets, start, 20)
     time.sleep(3)
     world.set_skew(0)
-    refused = sum(1 for e in world.requests(CD) if e["code"] == -1021)
+    refused = sum(1 for e in world.switch_requests() if e["code"] == -1021)
     world.note(f"{refused} countdown requests refused with -1021")
     world.fault_over()
 
 
 def hold_next_beats(world, policies, name: str) -> bool:
-    """Hold each policy's next heartbeat (an arm signed now, to be let through later)."""
+    """Hold each policy's next heartbeat (an arm signed now, to be let through later). Options: the next
+    heartbeat of each of their accounts, which renews every armed underlying of the account at once."""
+    if world.venue == OPTIONS:
+        keys = sorted({p.api_key for p in policies})
+        for api_key in keys:
+            world.fault(path=OPTIONS_HEARTBEAT_PATH, api_key=api_key, hold=name, hold_timeout=120, count=1)
+        return world.wait_held(name, len(keys), 3 * world.spec.interval_s + 5)
     for p in policies:
         world.fault(
             path=CD,

@@ -4,6 +4,15 @@ operations) is never consulted, so the verdict stays right whatever the engine's
 
 The other input is the people's intent, recorded by the scenario as it acts (World.arm, World.disarm...):
 per policy, when it was desired armed or disarmed. Times are host epoch seconds, as the simulator's.
+
+Binance Options (a policy's `venue` "options", its symbol an underlying) are judged by the same rules, read
+from their own requests: a configuration (/eapi/v1/countdownCancelAll) with a countdown is an arm and one with
+`0` a disarm's `0`; a heartbeat (/eapi/v1/countdownCancelAllHeartBeat) renews only the underlyings it lists
+that are still configured when it is applied, so each of those is an arm too, and a heartbeat applied after
+the disarm's `0` (the configuration gone) is no re-arm at all, whatever it lists. A lapse (the exchange's
+check finding a countdown run out, up to about a second after it did) is a cancellation record like a
+futures one, timed by when the countdown ran out; a lapsed configuration stays on the exchange (refusing new
+orders) until a heartbeat or a `0`, so it is running for no one but still configured.
 """
 
 import math
@@ -12,6 +21,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 COUNTDOWN_PATH = "/fapi/v1/countdownCancelAll"
+OPTIONS_CONFIG_PATH = "/eapi/v1/countdownCancelAll"
+OPTIONS_HEARTBEAT_PATH = "/eapi/v1/countdownCancelAllHeartBeat"
+OPTIONS = "options"
+# Per venue: the path that arms a switch (and turns it off with `0`), and every path that arms or renews one.
+CONFIG_PATHS = {"usdm": COUNTDOWN_PATH, "coinm": "/dapi/v1/countdownCancelAll", OPTIONS: OPTIONS_CONFIG_PATH}
+SWITCH_PATHS = {
+    "usdm": (COUNTDOWN_PATH,),
+    "coinm": ("/dapi/v1/countdownCancelAll",),
+    OPTIONS: (OPTIONS_CONFIG_PATH, OPTIONS_HEARTBEAT_PATH),
+}
 # An arm signed this long after the disarm was committed cannot have been in flight when it was committed.
 SIGNED_AFTER_MARGIN = 1.0
 
@@ -24,6 +43,7 @@ class Policy:
     symbol: str
     countdown_ms: int
     interval_s: int
+    venue: str = "usdm"
 
     @property
     def key(self) -> tuple[str, str]:
@@ -79,15 +99,47 @@ class Intents:
         return found
 
 
+def running(state: dict) -> set[tuple[str, str]]:
+    """(key's last 4, symbol or underlying) of every countdown running: futures ones, and options
+    configurations that have not lapsed."""
+    found = {(c["api_key_last4"], c["symbol"]) for c in state["countdowns"]}
+    options = state.get("option_countdowns", [])
+    return found | {(c["api_key_last4"], c["symbol"]) for c in options if c["lapsed_at"] is None}
+
+
+def configured(state: dict) -> set[tuple[str, str]]:
+    """As running(), with lapsed options configurations too (still on the exchange, refusing orders)."""
+    options = state.get("option_countdowns", [])
+    return {(c["api_key_last4"], c["symbol"]) for c in state["countdowns"] + options}
+
+
 def mismatches(state: dict, policies: list[Policy], intents: Intents) -> list[str]:
     """Policies whose simulator state differs from the desired one: armed without a running countdown, or
-    disarmed with one."""
-    running = {(c["api_key_last4"], c["symbol"]) for c in state["countdowns"]}
+    disarmed with one (or with a lapsed options configuration left)."""
+    live, held = running(state), configured(state)
     wrong = []
     for p in policies:
-        if intents.armed_now(p.id) != (p.key in running):
-            wrong.append(f"{p.symbol}#{p.id} {'not armed' if intents.armed_now(p.id) else 'still armed'}")
+        if intents.armed_now(p.id) and p.key not in live:
+            wrong.append(f"{p.symbol}#{p.id} not armed")
+        elif not intents.armed_now(p.id) and p.key in held:
+            wrong.append(f"{p.symbol}#{p.id} still armed")
     return wrong
+
+
+def renewals(log: list[dict], accepted: dict[tuple[str, str], list[dict]]) -> dict[tuple[str, str], list]:
+    """Options heartbeats as arms: per (key's last 4, underlying), one entry per accepted heartbeat that
+    listed it while it was configured (its last accepted configuration before the heartbeat was applied had
+    a countdown), with that configuration's countdown. `accepted`: configurations per key, by applied_at."""
+    found = defaultdict(list)
+    for entry in log:
+        if entry["path"] != OPTIONS_HEARTBEAT_PATH or entry["status"] != 200 or not entry.get("applied_at"):
+            continue
+        for underlying in {u.strip() for u in (entry.get("underlyings") or "").split(",") if u.strip()}:
+            key = (entry["api_key_last4"], underlying)
+            before = [e for e in accepted.get(key, []) if e["applied_at"] <= entry["applied_at"]]
+            if before and before[-1]["countdown_ms"]:
+                found[key].append({**entry, "symbol": underlying, "countdown_ms": before[-1]["countdown_ms"]})
+    return found
 
 
 @dataclass
@@ -110,6 +162,8 @@ def judge(policies: list[Policy], intents: Intents, state: dict, log: list[dict]
     for record in state["cancellations"]:
         policy = by_key.get((record["api_key_last4"], record["symbol"]))
         at = record.get("cancelled_at") or record["expires_at"]
+        if record.get("venue") == OPTIONS:
+            at = record["expires_at"]  # found by the exchange's next check, up to a second later
         if policy is not None and intents.armed_at(policy.id, at):
             verdict.missed += 1
             verdict.details.append(
@@ -121,19 +175,23 @@ def judge(policies: list[Policy], intents: Intents, state: dict, log: list[dict]
             verdict.details.append(f"{name}: countdown ran out at {at - began:+.1f} s, after its disarm")
 
     accepted = defaultdict(list)
+    config_paths = set(CONFIG_PATHS.values())
     for entry in log:
         if entry["status"] in (429, 418) and entry.get("fault") is None:
             verdict.rate_limited += 1
-        if entry["path"] == COUNTDOWN_PATH and entry["status"] == 200 and entry.get("applied_at"):
+        if entry["path"] in config_paths and entry["status"] == 200 and entry.get("applied_at"):
             accepted[(entry["api_key_last4"], entry["symbol"])].append(entry)
     for entries in accepted.values():
         entries.sort(key=lambda e: e["applied_at"])
+    arms = defaultdict(list, {key: list(entries) for key, entries in accepted.items()})
+    for key, entries in renewals(log, accepted).items():
+        arms[key] = sorted(arms[key] + entries, key=lambda e: e["applied_at"])
 
-    running = {(c["api_key_last4"], c["symbol"]) for c in state["countdowns"]}
+    left = configured(state)
     latencies = []
     for p in policies:
         for disarm, until in intents.disarms(p.id):
-            window = [e for e in accepted[p.key] if disarm.start <= e["applied_at"] < until]
+            window = [e for e in arms[p.key] if disarm.start <= e["applied_at"] < until]
             zeros = [e for e in window if e["countdown_ms"] == 0]
             if not zeros:
                 verdict.never_zeroed += 1
@@ -163,7 +221,7 @@ def judge(policies: list[Policy], intents: Intents, state: dict, log: list[dict]
                     f"{p.symbol}#{p.id}: {len(offending)} arm(s) accepted after its disarm, the first "
                     f"{offending[0]['applied_at'] - disarm.end:+.1f} s after it was committed"
                 )
-            elif until == math.inf and p.key in running:
+            elif until == math.inf and p.key in left:
                 verdict.rearms += 1
                 verdict.details.append(f"{p.symbol}#{p.id}: countdown running at the end despite its disarm")
     verdict.zero_latency = max(latencies) if latencies else None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from faults.processes import HMAC_SECRET, Session, Simulator, Web, Worker
-from faults.truth import COUNTDOWN_PATH, Intents, Policy
+from faults.truth import CONFIG_PATHS, OPTIONS, SWITCH_PATHS, Intents, Policy, running
 
 ORDERS_PER_POLICY = 2
 PASSWORD = "fault-suite-password-1"  # noqa: S105 - throwaway users in a throwaway database
@@ -30,6 +30,9 @@ class Spec:
     short: bool = False
     web: bool = False
     only: str | None = None  # "sqlite" or "postgresql": not applicable elsewhere
+    # Every account's venue: "usdm" (a switch per symbol), or "options" (a switch per underlying, configured
+    # once and renewed by one heartbeat per account; at most 3 policies an account, one per underlying).
+    venue: str = "usdm"
     policies: int = 6
     accounts: int = 2
     interval_s: int = 2
@@ -89,6 +92,21 @@ class World:
         self._seen: set[int] = set()
         self._accepted: dict[tuple[str, str], list[dict]] = {}
 
+    @property
+    def venue(self) -> str:
+        return self.spec.venue
+
+    @property
+    def config_path(self) -> str:
+        """The path that arms a switch of the scenario's venue (and turns it off with `0`)."""
+        return CONFIG_PATHS[self.venue]
+
+    @property
+    def switch_paths(self) -> tuple[str, ...]:
+        """Every path that arms or renews a switch of the scenario's venue (options: configuration and
+        heartbeat)."""
+        return SWITCH_PATHS[self.venue]
+
     # ---- set-up -----------------------------------------------------------------------------------------
 
     def start_simulator(self) -> None:
@@ -106,12 +124,7 @@ class World:
         from heartbeats.domain import roles
         from heartbeats.models import CountdownPolicy, ExchangeAccount
 
-        info = self.sim.http.get(f"{self.sim.url}/fapi/v1/exchangeInfo", timeout=10).json()
-        symbols = [
-            s["symbol"]
-            for s in info["symbols"]
-            if s["status"] == "TRADING" and s["contractType"] == "PERPETUAL" and s["quoteAsset"] == "USDT"
-        ]
+        symbols, resting = self._switches()
         per_account = -(-self.spec.policies // self.spec.accounts)
         if per_account > len(symbols):
             raise SystemExit(f"{self.spec.name}: at most {len(symbols)} policies per account")
@@ -121,9 +134,12 @@ class World:
             while api_key[-4:] in last4s:
                 api_key = secrets.token_hex(32)
             last4s.add(api_key[-4:])
-            self.sim.add_account(api_key)
+            self.sim.control(
+                "POST", "accounts", api_key=api_key, key_type="hmac", secret=HMAC_SECRET, options=True
+            )
             account = ExchangeAccount.objects.create(
                 label=f"Fault desk {a + 1}",
+                venue=self.venue,
                 environment="custom",
                 custom_base_url=self.sim.url,
                 key_type="hmac",
@@ -140,16 +156,39 @@ class World:
                     countdown_ms=self.spec.countdown_ms,
                 )
                 self.policies.append(
-                    Policy(row.pk, account.pk, api_key, symbol, row.countdown_ms, row.interval_s)
+                    Policy(row.pk, account.pk, api_key, symbol, row.countdown_ms, row.interval_s, self.venue)
                 )
-                for side, price in (("BUY", "1"), ("SELL", "1000000")):
-                    for _ in range(ORDERS_PER_POLICY // 2):
-                        self.sim.control(
-                            "POST", "orders", api_key=api_key, symbol=symbol, side=side, price=price
-                        )
+                for market, side, price in resting(symbol):
+                    self.sim.control("POST", "orders", api_key=api_key, symbol=market, side=side, price=price)
         users = get_user_model().objects
         roles.grant(users.create_user("operator", password=PASSWORD), roles.OPERATOR)
         roles.grant(users.create_user("keyadmin", password=PASSWORD), roles.KEY_ADMIN)
+
+    def _switches(self):
+        """What the venue's switches cover (futures: USDT perpetuals; options: underlyings), and per switch
+        the resting orders it protects as (symbol, side, price): ORDERS_PER_POLICY of them, half bids far
+        below the market, half asks far above it (options: on the underlying's options, one each)."""
+        half = ORDERS_PER_POLICY // 2
+        if self.venue == OPTIONS:
+            info = self.sim.http.get(f"{self.sim.url}/eapi/v1/exchangeInfo", timeout=10).json()
+            options = {}
+            for s in info["optionSymbols"]:
+                if s["status"] == "TRADING":
+                    options.setdefault(s["underlying"], []).append(s["symbol"])
+
+            def resting(underlying):
+                markets = options[underlying]
+                bids = [(markets[i % len(markets)], "BUY", "1") for i in range(half)]
+                return bids + [(markets[(i + 1) % len(markets)], "SELL", "50000") for i in range(half)]
+
+            return [c["underlying"] for c in info["optionContracts"] if c["underlying"] in options], resting
+        info = self.sim.http.get(f"{self.sim.url}/fapi/v1/exchangeInfo", timeout=10).json()
+        symbols = [
+            s["symbol"]
+            for s in info["symbols"]
+            if s["status"] == "TRADING" and s["contractType"] == "PERPETUAL" and s["quoteAsset"] == "USDT"
+        ]
+        return symbols, lambda symbol: [(symbol, "BUY", "1")] * half + [(symbol, "SELL", "1000000")] * half
 
     def start_worker(self) -> None:
         # PGAPPNAME names the worker's database sessions, so a scenario can end them and no others.
@@ -396,10 +435,14 @@ class World:
         reply.raise_for_status()
         return reply.json()
 
+    def switch_requests(self) -> list[dict]:
+        """The requests that armed, renewed or turned off a switch of the venue."""
+        return [e for path in self.switch_paths for e in self.requests(path)]
+
     def _accepted_countdowns(self) -> dict[tuple[str, str], list[dict]]:
         reply = self.sim.http.get(
             f"{self.sim.url}/_sim/requests",
-            params={"path": COUNTDOWN_PATH, "since_id": self._log_cursor},
+            params={"path": self.config_path, "since_id": self._log_cursor},
             timeout=30,
         )
         reply.raise_for_status()
@@ -440,8 +483,8 @@ class World:
 
     def wait_armed(self, policies, timeout: float) -> bool:
         def done():
-            running = {(c["api_key_last4"], c["symbol"]) for c in self.state()["countdowns"]}
-            return all(p.key in running for p in policies)
+            live = running(self.state())
+            return all(p.key in live for p in policies)
 
         return self.wait_until(done, timeout, f"{len(policies)} countdowns armed on the simulator", 0.3)
 

@@ -34,6 +34,10 @@ SCENARIOS = [
     "kill-worker",
     "frozen-worker-disarm-all",
     "web-killed-mid-cancel",
+    # Binance Options: a disarm racing the account's heartbeat, and the worker killed (the others of group 12
+    # run in bench/fault_suite.py only).
+    "options-disarm-race",
+    "options-kill-worker",
 ]
 
 
