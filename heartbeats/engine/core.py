@@ -450,7 +450,7 @@ class Engine:
             self._adopt(fresh)
         for policy_id in set(self.states) - present:
             p = self.states[policy_id]
-            if p.in_flight:
+            if p.in_flight or p.in_heartbeat:
                 p.removed = True
             else:
                 self._forget(policy_id)
@@ -621,7 +621,8 @@ class Engine:
         jobs = []
         for p in members.values():
             upcoming = next_send(p, self.config.final_disarm_delay)
-            p.in_flight = True
+            # Not `in_flight`: a disarm may go while the heartbeat is out (plan.next_send).
+            p.in_heartbeat = True
             jobs.append(Job(p.id, account_id, p.symbol, ARM, p.countdown_ms, p.generation, upcoming.due))
         self._in_flight += len(jobs)
         receipt = meter.charge(weight, now)
@@ -653,9 +654,9 @@ class Engine:
         if meter is not None and all(r.outcome == Outcome.SKIPPED for r in done.results):
             meter.refund(done.weight, done.receipt, time.time())  # nothing left, so nothing was spent
         for result in done.results:
-            self._on_result(result)
+            self._on_result(result, heartbeat=True)
 
-    def _on_result(self, result, sent: bool = True) -> None:
+    def _on_result(self, result, sent: bool = True, heartbeat: bool = False) -> None:
         job = result.job
         now = time.time()
         if sent:
@@ -683,7 +684,10 @@ class Engine:
         if p is None:
             self.writer.submit(beat_for(result, self.engine_id), job.policy_id, facts)
             return
-        p.in_flight = False
+        if heartbeat:
+            p.in_heartbeat = False
+        else:
+            p.in_flight = False
         # A renewal of an arm already confirmed may be stored with others (records.Writer); news is not.
         routine = job.kind == ARM and result.outcome == Outcome.CONFIRMED
         routine = routine and p.last_arm_generation == job.generation
@@ -703,6 +707,12 @@ class Engine:
             if p.held_note == result.message:
                 return
             p.held_note = result.message
+            self.writer.submit(beat_for(result, self.engine_id), job.policy_id, facts)
+            return
+        if heartbeat and job.generation != p.generation:
+            # A heartbeat that a disarm (sent meanwhile) superseded: stored, but the current generation's own
+            # sends and retries stand.
+            self._reschedule(p)
             self.writer.submit(beat_for(result, self.engine_id), job.policy_id, facts)
             return
         p.held_note = ""
@@ -733,7 +743,7 @@ class Engine:
             p.retry_at = now + UNREADABLE_RECHECK_S
         elif outcome == Outcome.FATAL:
             log.error("policy %s (%s) stopped after a fatal error: %s", p.id, p.symbol, result.message)
-        if p.removed and not p.in_flight:
+        if p.removed and not p.in_flight and not p.in_heartbeat:
             self._forget(p.id)
         else:
             self._reschedule(p)

@@ -58,6 +58,8 @@ class PolicyState:
     next_due_at: float | None = None
     # Engine bookkeeping, never stored.
     in_flight: bool = False
+    # In a heartbeat call that renews several switches at once (see next_send).
+    in_heartbeat: bool = False
     retry_at: float | None = None
     attempts: int = 0
     removed: bool = False
@@ -139,11 +141,14 @@ def owes_disarm(p) -> bool:
 
 def next_send(p: PolicyState, final_delay: float) -> Send | None:
     """The next request for this policy (its due time may be in the future), or None when nothing is owed.
-    Never while a request for it is in flight: one request per (account, symbol) at a time."""
+    Never while a request for it is in flight: one request per (account, symbol) at a time. One exception:
+    a disarm does not wait for a heartbeat that renews several switches (`in_heartbeat`; a slow one would
+    hold back the disarms of every switch in it), since a heartbeat renews only switches still configured
+    and cannot undo the disarm's `0`, whichever reaches the exchange first."""
     if p.in_flight or p.removed or p.failing:
         return None
     if p.armed:
-        if not p.enabled:
+        if not p.enabled or p.in_heartbeat:
             return None
         if p.confirmed:
             due = p.next_due_at if p.next_due_at is not None else p.last_arm_sent_at + p.interval_s

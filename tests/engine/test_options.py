@@ -130,3 +130,25 @@ def test_with_no_engine_alive_disarm_all_turns_the_underlyings_off_from_the_web(
         timeout=5,
         message="both zeros of each underlying",
     )
+
+
+def test_a_disarm_does_not_wait_for_a_heartbeat_the_exchange_is_slow_to_answer(
+    simulator, options_account, engine_thread
+):
+    btc, eth = _switch(options_account, "BTCUSDT"), _switch(options_account, "ETHUSDT")
+    with engine_thread(Engine(config=fast_config(read_timeout=4.0))):
+        actions.arm(btc.pk, user=None, ip=None)
+        actions.arm(eth.pk, user=None, ip=None)
+        wait_for(lambda: any(e["underlyings"] == "BTCUSDT,ETHUSDT" for e in _calls(simulator, HEARTBEAT)))
+        simulator.exchange.inject(HEARTBEAT, hold="slow", hold_timeout=10, count=1)
+        assert simulator.exchange.wait_held("slow", 1, timeout=5) == 1
+        actions.disarm(eth.pk, user=None, ip=None)
+        # Its `0` goes while the heartbeat naming it is still held, not after the client's read timeout.
+        wait_for(lambda: "ETHUSDT" not in _configured(simulator), timeout=1.5)
+        assert simulator.exchange.held()
+        simulator.exchange.release("slow")
+        # The late heartbeat renews BTCUSDT only: ETHUSDT stays off, BTCUSDT's heartbeats go on.
+        start = max(e["id"] for e in simulator.exchange.requests_log())
+        wait_for(lambda: len(_calls(simulator, HEARTBEAT, start)) >= 2, timeout=10)
+        assert _configured(simulator) == {"BTCUSDT": 6000}
+        assert {e["underlyings"] for e in _calls(simulator, HEARTBEAT, start)} == {"BTCUSDT"}
