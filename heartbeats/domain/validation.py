@@ -100,6 +100,11 @@ def timing_errors(
                 f"The countdown must be at most {MAX_COUNTDOWN_MS} ms (1 hour){hours}. "
                 f"Countdowns are in milliseconds: 120 s is 120000."
             )
+    spec = venues.VENUES.get(venue or "")
+    if "countdown_ms" not in errors and countdown_ms is not None and spec is not None:
+        refusal = venue_countdown_error(spec, countdown_ms)
+        if refusal:
+            errors["countdown_ms"] = refusal
     if not errors and countdown_ms is not None and interval_s is not None:
         needed = min_countdown_ms(interval_s)
         if countdown_ms < needed:
@@ -115,6 +120,30 @@ def timing_errors(
     return errors
 
 
+def venue_countdown_error(spec: venues.Venue, countdown_ms: int) -> str | None:
+    """Why the venue itself would refuse this countdown (its unit, its bounds), naming its limits; None if it
+    would take it. Checked when a switch is saved, not first by the exchange at arming."""
+    bounds = spec.countdown
+    if bounds.unit == "s" and countdown_ms % 1000:
+        near = max(1, round(countdown_ms / 1000))
+        return (
+            f"{spec.label} counts its countdown in whole seconds: {countdown_ms} ms is "
+            f"{countdown_ms / 1000:g} s. Enter {near * 1000} ms ({near} s)."
+        )
+    low, high = bounds.min_ms, bounds.max_ms
+    if (low is not None and countdown_ms < low) or (high is not None and countdown_ms > high):
+        span = (
+            f"{low // 1000}–{high // 1000} s"
+            if low is not None and high is not None
+            else (f"at least {low // 1000} s" if low is not None else f"at most {high // 1000} s")
+        )
+        return (
+            f"{spec.label} accepts a countdown of {span} (0 turns it off): "
+            f"{countdown_ms / 1000:g} s is outside it."
+        )
+    return None
+
+
 def validate_timing(countdown_ms: int | None, interval_s: int | None) -> None:
     errors = timing_errors(countdown_ms, interval_s)
     if errors:
@@ -123,8 +152,10 @@ def validate_timing(countdown_ms: int | None, interval_s: int | None) -> None:
 
 def symbol_format_error(symbol: str, venue: str) -> str | None:
     """Why a symbol cannot be one of this venue's, judged from its spelling alone (None if it could be)."""
+    known = venues.VENUES.get(venue, venues.USDM)
+    if known.covers == venues.ACCOUNT:
+        return _scope_format_error(symbol, known)
     if not symbol:
-        known = venues.VENUES.get(venue, venues.USDM)
         what = "an underlying" if known.covers == venues.UNDERLYING else "a symbol"
         return f"Enter {what}, e.g. {known.symbol_example}."
     if venue == OPTIONS:
@@ -152,6 +183,24 @@ def symbol_format_error(symbol: str, venue: str) -> str | None:
         return (
             f"{symbol} is not a COIN-M symbol; this account trades COIN-M futures, "
             f"whose symbols look like BTCUSD_PERP or BTCUSD_250627."
+        )
+    return None
+
+
+def _scope_format_error(scope: str, spec: venues.Venue) -> str | None:
+    """A venue whose switch covers the whole account: blank for the whole account, or (where the venue offers
+    it) one order tag, spelled as the venue allows."""
+    if not scope:
+        return None
+    if spec.symbol_pattern is None:
+        return (
+            f"A {spec.label} switch covers the whole account: leave the symbol empty ({scope} cannot be "
+            "covered alone)."
+        )
+    if not spec.symbol_pattern.fullmatch(scope):
+        return (
+            f"{scope} is not a {spec.label} order tag: leave it empty for the whole account, or enter a tag "
+            f"of {spec.symbol_example}."
         )
     return None
 

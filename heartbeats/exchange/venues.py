@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 SYMBOL = "symbol"  # what one switch covers
 UNDERLYING = "underlying"
+ACCOUNT = "account"  # the whole account (CountdownPolicy.symbol is ""), or the orders of one tag (OKX)
 SET_AND_RENEW = "set-and-renew"  # one call arms it and every later one renews it
 # A configuration set once per switch, then one heartbeat call renews many switches of an account.
 CONFIG_AND_HEARTBEAT = "config-and-heartbeat"
@@ -53,6 +54,22 @@ class Venue:
     cancel_all_weight: int = 1
     open_orders_weight: int = 1
     account_open_orders_weight: int = 40
+    # Who the exchange counts requests against: the source "address" (Binance's weight per IP), or the
+    # "account" (a user's or key's own limit). Stored and shared per address or per account, across
+    # processes.
+    limit_scope: str = "address"
+    # What the exchange allows per minute where it publishes no figure in an answer (None: its exchangeInfo
+    # says, Binance's documented 2,400 until then).
+    limit_per_minute: int | None = None
+    # How long after signing the exchange may still accept a request, when that is not the recvWindow the
+    # guard sends (Binance): a disarm's second `0` waits this long, plus the clock error, after the disarm.
+    # 0: the exchange refuses a request signed before one it already accepted (strictly increasing nonces).
+    accepts_late_ms: int | None = None
+    # The exchange family, which picks the client and the signer (exchange.factory).
+    family: str = "binance"
+    # Key types the venue issues, and whether its keys come with a passphrase every request carries (OKX).
+    key_types: tuple[str, ...] = ("hmac", "ed25519", "rsa")
+    passphrase: bool = False
 
 
 _FUTURES_COUNTDOWN = Countdown(unit="ms", off=0, min_ms=None, max_ms=None, checked_every_ms=10)

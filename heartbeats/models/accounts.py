@@ -82,5 +82,14 @@ class ExchangeAccount(models.Model):
         return BASE_URLS.get((self.environment, self.venue), "")
 
     @property
+    def limit_address(self) -> str:
+        """Where the exchange counts this account's requests, as the shared limits (domain.ratelimits) and the
+        engine's meters key them: its base URL for a venue that counts per source address (Binance), its own
+        key for one that counts per account."""
+        if venues.VENUES.get(self.venue, venues.USDM).limit_scope == "account":
+            return f"{self.base_url}#account-{self.pk}"
+        return self.base_url
+
+    @property
     def masked_api_key(self) -> str:
         return f"…{self.api_key_last4}" if self.api_key_last4 else ""

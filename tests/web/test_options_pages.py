@@ -135,7 +135,7 @@ def test_the_policy_page_names_the_venue_and_the_underlying(as_viewer, mixed_des
     assert "underlying: the switch covers every option on BTCUSDT" in html
     assert "Options futures" not in html
     usdm = as_viewer.get(reverse("policy", args=[mixed_desk["usdm"].pk])).content.decode()
-    assert "USD-M futures · " in usdm and "underlying" not in usdm
+    assert "USD-M futures · " in usdm and "underlying: the switch covers" not in usdm
 
 
 def test_the_admin_list_shows_the_venue_and_the_underlying(client, key_admin, mixed_desk):
