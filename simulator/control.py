@@ -27,6 +27,7 @@ Requests carrying an Origin header (sent by browsers) are refused, so no web pag
                               among the plain orders; {"options_check_interval"?: 1.0}: seconds between two
                               checks of the options (/eapi) countdowns; {"kraken_nonce_tolerance"?: 1.0}:
                               seconds after Kraken Futures accepted a nonce that a lower one is still accepted
+                              (shown in /_sim/state)
     GET    /_sim/faults       injected faults with their hit counts
     POST   /_sim/faults       {"path"?, "method"?, "symbol"?, "countdown_ms"?, "api_key"?, "kind"?,
                               "status"?, "code"?, "msg"?, "body"?, "latency_ms"?, "hold"?, "hold_timeout"?,
@@ -151,7 +152,6 @@ class ControlApi:
             "expiry_cancels_algo_orders": self.exchange.expiry_cancels_algo_orders,
             "coinm_algo_service": self.exchange.coinm_algo_service,
             "options_check_interval": self.exchange.options.interval,
-            "kraken_nonce_tolerance": self.exchange.kraken.nonce_tolerance,
         }
 
     def list_faults(self, args):
