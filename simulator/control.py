@@ -9,9 +9,12 @@ Requests carrying an Origin header (sent by browsers) are refused, so no web pag
     GET    /_sim/accounts     registered keys (last 4 characters only)
     POST   /_sim/accounts     {"api_key", "key_type": "hmac"|"ed25519"|"rsa", "secret" | "public_key" |
                               "private_key", "passphrase"?, "trade"?: true, "options"?: true (may use /eapi),
-                              "ip_whitelist"?: [ip, ...]}
+                              "ip_whitelist"?: [ip, ...]}; or a Kraken Futures key: {"venue":
+                              "kraken_futures", "api_key", "secret" (base64, as Kraken hands it out),
+                              "trade"?: true}
     GET    /_sim/orders       open orders (?api_key=...&symbol=...)
-    POST   /_sim/orders       {"api_key", "symbol", "side"?, "price"?, "quantity"?, "type"?} (no signing)
+    POST   /_sim/orders       {"api_key", "symbol", "side"?, "price"?, "quantity"?, "type"?} (no signing;
+                              Kraken Futures symbols too: PF_XBTUSD, PF_ETHUSD...)
     GET    /_sim/algo_orders  open algo (conditional) orders (?api_key=...&symbol=...)
     POST   /_sim/algo_orders  {"api_key", "symbol", "side"?: "SELL", "type"?: "STOP_MARKET", "quantity"?,
                               "triggerPrice"?, "price"?, "clientAlgoId"?, "timeInForce"?, "reduceOnly"?,
@@ -22,7 +25,9 @@ Requests carrying an Origin header (sent by browsers) are refused, so no web pag
                               cancels the symbol's algo orders; {"coinm_algo_service"?: false}: whether COIN-M
                               conditional orders live in an Algo Service (/dapi/v1/algoOrder) rather than
                               among the plain orders; {"options_check_interval"?: 1.0}: seconds between two
-                              checks of the options (/eapi) countdowns
+                              checks of the options (/eapi) countdowns; {"kraken_nonce_tolerance"?: 1.0}:
+                              seconds after Kraken Futures accepted a nonce that a lower one is still accepted
+                              (shown in /_sim/state)
     GET    /_sim/faults       injected faults with their hit counts
     POST   /_sim/faults       {"path"?, "method"?, "symbol"?, "countdown_ms"?, "api_key"?, "kind"?,
                               "status"?, "code"?, "msg"?, "body"?, "latency_ms"?, "hold"?, "hold_timeout"?,
@@ -161,6 +166,11 @@ class ControlApi:
     # Change ------------------------------------------------------------------------------------------------
 
     def add_account(self, args):
+        if args.get("venue") == "kraken_futures":
+            self.exchange.add_kraken_account(
+                _required(args, "api_key"), _required(args, "secret"), trade=_flag(args.get("trade", True))
+            )
+            return 201, self.exchange.account(args["api_key"]).describe()
         key_type = _required(args, "key_type")
         material = args.get("public_key") or args.get("private_key") or args.get("secret")
         if not material:
@@ -208,7 +218,13 @@ class ControlApi:
         return 201, order
 
     def set_options(self, args):
-        unknown = set(args) - {"expiry_cancels_algo_orders", "coinm_algo_service", "options_check_interval"}
+        known = {
+            "expiry_cancels_algo_orders",
+            "coinm_algo_service",
+            "options_check_interval",
+            "kraken_nonce_tolerance",
+        }
+        unknown = set(args) - known
         if unknown:
             raise ControlError(400, f"unknown options: {', '.join(sorted(unknown))}")
         if "expiry_cancels_algo_orders" in args:
@@ -217,6 +233,8 @@ class ControlApi:
             self.exchange.set_coinm_algo_service(_flag(args["coinm_algo_service"]))
         if "options_check_interval" in args:
             self.exchange.set_options_check_interval(args["options_check_interval"])
+        if "kraken_nonce_tolerance" in args:
+            self.exchange.set_kraken_nonce_tolerance(args["kraken_nonce_tolerance"])
         return self.options(args)
 
     def add_fault(self, args):

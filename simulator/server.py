@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from urllib.parse import urlsplit
 
-from . import errors
+from . import errors, kraken
 from .control import PREFIX, ControlApi
 from .endpoints import CORS_HEADERS, BinanceApi, Incoming, Reply
 from .errors import BinanceError
@@ -43,18 +43,24 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         path, query = _split_target(self.path)
         control = path.startswith(PREFIX)
+        on_kraken = path.startswith(kraken.PATH_PREFIX)
         try:
             body = self._read_body()
         except _UnreadableBody as exc:
             # The rest of the stream cannot be trusted to start a request: answer, then close.
             error = errors.body_too_large() if exc.too_large else errors.unreadable_body()
-            reply = Reply(error.status, {"error": error.msg}) if control else _binance_refusal(error)
+            if control:
+                reply = Reply(error.status, {"error": error.msg})
+            else:
+                reply = kraken.refusal(error.status) if on_kraken else _binance_refusal(error)
             self._send(reply, close=True)
             self._access(path, reply.status, started)
             return
         try:
             if control:
                 reply = self._control(path, query, body)
+            elif on_kraken:
+                reply = self.server.kraken.handle(kraken.incoming(self, path, query, body, received_at))
             else:
                 incoming = Incoming(
                     method=self.command,
@@ -74,6 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
             )  # path only: queries carry signatures
             if control:
                 reply = Reply(500, {"error": "internal error; see the simulator's log"})
+            elif on_kraken:
+                reply = kraken.refusal(500)
             else:
                 reply = _binance_refusal(BinanceError(500, -1000, errors.MESSAGES[-1000]))
         if reply.drop:
@@ -187,6 +195,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address, exchange: Exchange, access_log: bool):
         self.api = BinanceApi(exchange)
+        self.kraken = kraken.KrakenApi(exchange)
         self.control = ControlApi(exchange)
         self.access_log = access_log
         self._connections: set[socket.socket] = set()
@@ -222,7 +231,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class Simulator:
-    """A Binance futures and options exchange on a local port. `exchange` holds its state and ground truth."""
+    """A Binance futures and options exchange, and Kraken Futures' /derivatives paths, on a local port.
+    `exchange` holds its state and ground truth."""
 
     def __init__(
         self,

@@ -31,9 +31,11 @@ _PATTERNS = [
     # An API token anywhere (cg_ and 43 characters), e.g. pasted into a query string or a message.
     re.compile(r"\b(cg_)[A-Za-z0-9_-]{16,}"),
     re.compile(r"""(['"]?(?:[a-z_]*token|password)['"]?\s*:\s*['"])[^'"]+""", re.IGNORECASE),
-    # Named secrets in key=value or mapping form: secret=…, 'api_key': '…', passphrase: …
+    # Named secrets in key=value or mapping form: secret=…, 'api_key': '…', passphrase: …, and Kraken Futures'
+    # signature header (Authent: …).
     re.compile(
-        r"""(\b(?:api[_-]?key|api[_-]?secret|secret(?:[_-]?key)?|key[_-]?passphrase|passphrase|private[_-]?key)"""
+        r"""(\b(?:api[_-]?key|api[_-]?secret|secret(?:[_-]?key)?|key[_-]?passphrase|passphrase|private[_-]?key"""
+        r"""|authent)"""
         r"""['"]?\s*[:=]\s*['"]?)""" + _VALUE,
         re.IGNORECASE,
     ),
