@@ -23,6 +23,7 @@ from .book import Account, AlgoOrder, Countdown, Order, last4
 from .faults import FaultTable
 from .journal import RequestLog
 from .keys import Verifier
+from .okx_book import OkxVenue
 from .option_countdowns import DEFAULT_INTERVAL, OptionCountdowns
 from .ratelimit import WeightLimiter
 
@@ -81,6 +82,10 @@ class Exchange:
         self._algo_ids = itertools.count(FIRST_ALGO_ID)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        # OKX (okx_book.py, served under /api/v5/ by okx.py): its own accounts, orders and switches.
+        self.okx = OkxVenue(
+            self.server_time_ms, self._record_cancellation, lambda: self.expiry_cancels_algo_orders
+        )
         self.options = OptionCountdowns(
             self._all_accounts,
             self.server_time_ms,
@@ -127,6 +132,7 @@ class Exchange:
             self._stale_timers = 0
         with self._cancellations_lock:
             self._cancellations.clear()
+        self.okx.reset(keep_accounts=keep_accounts)
         self.log.clear()
         self.limiter.reset()
         self._skew_ms = 0
@@ -582,6 +588,7 @@ class Exchange:
         while not self._stop.wait(self.tick):
             try:
                 self.expire_due()
+                self.okx.expire_due()
             except Exception:  # one bad countdown must not stop the others from firing
                 log.exception("countdown check failed")
 
@@ -676,4 +683,5 @@ class Exchange:
             "faults": self.faults(),
             "held": self.held(),
             "weights": self.limiter.snapshot(self.server_time_ms(now)),
+            "okx": self.okx.state(),
         }
