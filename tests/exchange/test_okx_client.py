@@ -286,3 +286,11 @@ def test_no_secret_reaches_errors_or_logs(simulator, okx_client, caplog):
     seen = repr(error) + str(error) + caplog.text + repr(pickle.loads(pickle.dumps(error)))
     for secret_text in (api_key, secret, "wrong-passphrase-123"):
         assert secret_text not in seen
+
+
+@pytest.mark.parametrize("header", ["OK-ACCESS-KEY", "OK-ACCESS-SIGN", "OK-ACCESS-PASSPHRASE"])
+def test_okxs_credential_headers_are_redacted(header):
+    from heartbeats.exchange.redact import redact
+
+    for text in (f"{header}: s3cr3tvalue", f"{{'{header}': 's3cr3tvalue'}}", f"{header}=s3cr3tvalue"):
+        assert "s3cr3tvalue" not in redact(text)
