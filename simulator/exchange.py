@@ -24,6 +24,7 @@ from .faults import FaultTable
 from .journal import RequestLog
 from .keys import Verifier
 from .kraken_limits import KrakenLimits, KrakenVerifier
+from .okx_book import OkxVenue
 from .option_countdowns import DEFAULT_INTERVAL, OptionCountdowns
 from .ratelimit import WeightLimiter
 
@@ -83,6 +84,10 @@ class Exchange:
         self._algo_ids = itertools.count(FIRST_ALGO_ID)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        # OKX (okx_book.py, served under /api/v5/ by okx.py): its own accounts, orders and switches.
+        self.okx = OkxVenue(
+            self.server_time_ms, self._record_cancellation, lambda: self.expiry_cancels_algo_orders
+        )
         self.options = OptionCountdowns(
             self._all_accounts,
             self.server_time_ms,
@@ -129,6 +134,7 @@ class Exchange:
             self._stale_timers = 0
         with self._cancellations_lock:
             self._cancellations.clear()
+        self.okx.reset(keep_accounts=keep_accounts)
         self.log.clear()
         self.limiter.reset()
         self.kraken.reset()
@@ -621,6 +627,7 @@ class Exchange:
         while not self._stop.wait(self.tick):
             try:
                 self.expire_due()
+                self.okx.expire_due()
             except Exception:  # one bad countdown must not stop the others from firing
                 log.exception("countdown check failed")
 
@@ -719,4 +726,5 @@ class Exchange:
             "faults": self.faults(),
             "held": self.held(),
             "weights": self.limiter.snapshot(self.server_time_ms(now)),
+            "okx": self.okx.state(),
         }
