@@ -233,17 +233,10 @@ def _underlying_format_error(underlying: str) -> str | None:
     )
 
 
-# Binance's USDⓈ-M and COIN-M futures hosts: production, demo trading (the testnet) and the older testnet;
-# Binance Options' production host.
-BINANCE_HOSTS = frozenset(
-    {
-        "fapi.binance.com",
-        "dapi.binance.com",
-        "demo-fapi.binance.com",
-        "demo-dapi.binance.com",
-        "testnet.binancefuture.com",
-        "eapi.binance.com",
-    }
+# Every venue's own hosts (exchange.venues: production and testnet), and Binance's older futures testnet.
+EXCHANGE_HOSTS = frozenset(
+    {urlsplit(url).hostname for v in venues.VENUES.values() for url in v.base_urls.values()}
+    | {"testnet.binancefuture.com"}
 )
 
 
@@ -265,9 +258,9 @@ def exchange_url_refusal(url: str) -> str | None:
         return "A base URL carries no user name or password."
     if parts.query or parts.fragment:
         return "Give the base URL only, without ?… or #…."
-    if host in BINANCE_HOSTS:
+    if host in EXCHANGE_HOSTS:
         if scheme != "https" or port not in (None, 443):
-            return f"Binance's hosts are reached over https on the standard port: https://{host}"
+            return f"The exchanges' hosts are reached over https on the standard port: https://{host}"
         return None
     effective_port = port or (443 if scheme == "https" else 80)
     for entry in getattr(settings, "EXCHANGE_HOST_ALLOWLIST", []):
@@ -277,15 +270,15 @@ def exchange_url_refusal(url: str) -> str | None:
     if getattr(settings, "EXCHANGE_LOOPBACK_ALLOWED", False) and _loopback(host):
         return None
     return (
-        f"{host} is not an exchange host this server may call. Binance's hosts are "
-        f"({', '.join(sorted(BINANCE_HOSTS))}); others must be listed in CG_EXCHANGE_HOST_ALLOWLIST by "
+        f"{host} is not an exchange host this server may call. The exchanges' hosts are "
+        f"({', '.join(sorted(EXCHANGE_HOSTS))}); others must be listed in CG_EXCHANGE_HOST_ALLOWLIST by "
         "whoever runs this server."
     )
 
 
-def is_binance_url(url: str) -> bool:
+def is_exchange_url(url: str) -> bool:
     try:
-        return (urlsplit(str(url or "")).hostname or "").lower() in BINANCE_HOSTS
+        return (urlsplit(str(url or "")).hostname or "").lower() in EXCHANGE_HOSTS
     except ValueError:
         return False
 

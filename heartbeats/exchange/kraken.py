@@ -390,3 +390,15 @@ def _iso_ms(value) -> int | None:
     except ValueError:
         return None
     return round(moment.timestamp() * 1000)
+
+
+def client(
+    base_url: str, api_key: str | None = None, signer: KrakenFuturesSigner | None = None, **options
+) -> KrakenFuturesClient:
+    """exchange.factory's entry: a Kraken Futures account's client."""
+    return KrakenFuturesClient(base_url, api_key, signer, **options)
+
+
+def signer(secret: str, passphrase: str | None = None) -> KrakenFuturesSigner:
+    """exchange.factory's entry: a Kraken Futures key's signer (Kraken's keys have no passphrase)."""
+    return KrakenFuturesSigner(secret)

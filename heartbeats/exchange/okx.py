@@ -79,8 +79,8 @@ log = logging.getLogger(__name__)
 
 # The switch's bounds (seconds on the wire; ms here, as the engine counts).
 COUNTDOWN_OFF_MS = 0
-COUNTDOWN_MIN_MS = 10_000
-COUNTDOWN_MAX_MS = 120_000
+COUNTDOWN_MIN_MS = venues.OKX.countdown.min_ms  # 10 s
+COUNTDOWN_MAX_MS = venues.OKX.countdown.max_ms  # 120 s
 # At most this many tag-level switches live at once per (sub-)account (51071 beyond).
 MAX_TAG_SWITCHES = 20
 # How far OK-ACCESS-TIMESTAMP may differ from OKX's clock, either way, and the request still be accepted.
@@ -125,22 +125,7 @@ FATAL_CODES = {
     51000, 51001, 51071,
 }  # fmt: skip
 
-# A venue description for the shared transport (not one of the guard's Binance venues: venues.VENUES).
-OKX = venues.Venue(
-    key="okx",
-    label="OKX",
-    short="OKX",
-    prefix=PREFIX,
-    base_urls={"production": "https://www.okx.com"},
-    covers="account",
-    arming=venues.SET_AND_RENEW,
-    countdown=venues.Countdown(
-        unit="s", off=0, min_ms=COUNTDOWN_MIN_MS, max_ms=COUNTDOWN_MAX_MS, checked_every_ms=1_000
-    ),
-    countdown_weight=1,
-    algo_service="always",
-    symbol_example="BTC-USDT-SWAP",
-)
+OKX = venues.OKX  # the facts the guard keeps in one place
 
 
 class OkxSigner(Signer):
@@ -527,3 +512,15 @@ __all__ = [
     "RateLimit",
     "classify_okx",
 ]
+
+
+def client(
+    base_url: str, api_key: str | None = None, signer: OkxSigner | None = None, **options
+) -> OkxClient:
+    """exchange.factory's entry: an OKX account's client."""
+    return OkxClient(base_url, api_key, signer, **options)
+
+
+def signer(secret: str, passphrase: str | None) -> OkxSigner:
+    """exchange.factory's entry: an OKX key's signer (the passphrase is required)."""
+    return OkxSigner(secret, passphrase or "")

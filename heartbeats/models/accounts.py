@@ -43,7 +43,7 @@ class AccountQuerySet(models.QuerySet):
 
 class ExchangeAccount(models.Model):
     label = models.CharField(max_length=100, unique=True, validators=[text.one_line])
-    venue = models.CharField(max_length=8, choices=Venue.choices, default=Venue.USDM)
+    venue = models.CharField(max_length=16, choices=Venue.choices, default=Venue.USDM)
     environment = models.CharField(max_length=16, choices=Environment.choices, default=Environment.PRODUCTION)
     custom_base_url = models.URLField(
         blank=True, help_text="Only for the custom environment, e.g. the simulator: http://127.0.0.1:8800"
