@@ -22,14 +22,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # One line each, run in a fresh interpreter: how long until the first renewal can be signed.
+LOCAL = "'http://127.0.0.1:9'"
 STARTUP = {
-    ("okx", "ours"): "from heartbeats.exchange.okx import OkxClient, OkxSigner; OkxClient('http://127.0.0.1:9', 'k', OkxSigner('s', 'p'))",
+    ("okx", "ours"): "from heartbeats.exchange.okx import OkxClient, OkxSigner; "
+    f"OkxClient({LOCAL}, 'k', OkxSigner('s', 'p'))",
     ("okx", "ccxt"): "import ccxt; ccxt.okx({'apiKey': 'k', 'secret': 's', 'password': 'p'})",
-    ("okx", "python-okx"): "import okx.Trade as T; T.TradeAPI('k', 's', 'p', flag='1', domain='http://127.0.0.1:9', debug=False)",
-    ("kraken", "ours"): "from heartbeats.exchange.kraken import KrakenFuturesClient, KrakenFuturesSigner; KrakenFuturesClient('http://127.0.0.1:9', 'k', KrakenFuturesSigner('c2VjcmV0'))",
+    ("okx", "python-okx"): "import okx.Trade as T; "
+    f"T.TradeAPI('k', 's', 'p', flag='1', domain={LOCAL}, debug=False)",
+    ("kraken", "ours"): "from heartbeats.exchange.kraken import KrakenFuturesClient, KrakenFuturesSigner; "
+    f"KrakenFuturesClient({LOCAL}, 'k', KrakenFuturesSigner('c2VjcmV0'))",
     ("kraken", "ccxt"): "import ccxt; ccxt.krakenfutures({'apiKey': 'k', 'secret': 'c2VjcmV0'})",
-    ("kraken", "python-kraken-sdk"): "from kraken.futures import Trade; Trade(key='k', secret='c2VjcmV0', url='http://127.0.0.1:9')",
-}  # fmt: skip
+    (
+        "kraken",
+        "python-kraken-sdk",
+    ): f"from kraken.futures import Trade; Trade(key='k', secret='c2VjcmV0', url={LOCAL})",
+}
 
 
 def startup_ms(code: str) -> float:
