@@ -79,7 +79,9 @@ def check_policy_timing(app_configs=None, databases=None, **kwargs):
     except DatabaseError:
         return []
     for policy in rows:
-        for message in timing_errors(policy.countdown_ms, policy.interval_s).values():
+        for message in timing_errors(
+            policy.countdown_ms, policy.interval_s, venue=policy.account.venue
+        ).values():
             problems.append(
                 Warning(f"Policy {policy} (id {policy.pk}): {message}", obj=policy, id=ID + "W003")
             )

@@ -9,20 +9,29 @@ Requests carrying an Origin header (sent by browsers) are refused, so no web pag
     GET    /_sim/accounts     registered keys (last 4 characters only)
     POST   /_sim/accounts     {"api_key", "key_type": "hmac"|"ed25519"|"rsa", "secret" | "public_key" |
                               "private_key", "passphrase"?, "trade"?: true, "options"?: true (may use /eapi),
-                              "ip_whitelist"?: [ip, ...]}
-    GET    /_sim/orders       open orders (?api_key=...&symbol=...)
-    POST   /_sim/orders       {"api_key", "symbol", "side"?, "price"?, "quantity"?, "type"?} (no signing)
+                              "ip_whitelist"?: [ip, ...]}; or a Kraken Futures key: {"venue":
+                              "kraken_futures", "api_key", "secret" (base64, as Kraken hands it out),
+                              "trade"?: true}; or an OKX key: {"venue": "okx", "api_key", "secret",
+                              "passphrase", "trade"?, "ip_whitelist"?} (served under /api/v5/, okx.py)
+    GET    /_sim/orders       open orders (?api_key=...&symbol=...; ?venue=okx&api_key=...: OKX's)
+    POST   /_sim/orders       {"api_key", "symbol", "side"?, "price"?, "quantity"?, "type"?} (no signing;
+                              Kraken Futures symbols too: PF_XBTUSD, PF_ETHUSD...); OKX: {"venue": "okx",
+                              "api_key", "instId", "side"?: "buy", "px"?, "sz"?, "ordType"?: "limit",
+                              "clOrdId"?, "tag"?}
     GET    /_sim/algo_orders  open algo (conditional) orders (?api_key=...&symbol=...)
     POST   /_sim/algo_orders  {"api_key", "symbol", "side"?: "SELL", "type"?: "STOP_MARKET", "quantity"?,
                               "triggerPrice"?, "price"?, "clientAlgoId"?, "timeInForce"?, "reduceOnly"?,
                               "closePosition"?, "callbackRate"?, "activatePrice"?} (no signing; COIN-M
-                              only with coinm_algo_service)
+                              only with coinm_algo_service); OKX: {"venue": "okx", "api_key", "instId",
+                              "side"?: "sell", "sz"?, "ordType"?: "conditional", "triggerPx"?, "tag"?}
     GET    /_sim/options      {"expiry_cancels_algo_orders", "coinm_algo_service", "options_check_interval"}
     POST   /_sim/options      {"expiry_cancels_algo_orders"?: false}: whether a countdown that runs out also
                               cancels the symbol's algo orders; {"coinm_algo_service"?: false}: whether COIN-M
                               conditional orders live in an Algo Service (/dapi/v1/algoOrder) rather than
                               among the plain orders; {"options_check_interval"?: 1.0}: seconds between two
-                              checks of the options (/eapi) countdowns
+                              checks of the options (/eapi) countdowns; {"kraken_nonce_tolerance"?: 1.0}:
+                              seconds after Kraken Futures accepted a nonce that a lower one is still accepted
+                              (shown in /_sim/state)
     GET    /_sim/faults       injected faults with their hit counts
     POST   /_sim/faults       {"path"?, "method"?, "symbol"?, "countdown_ms"?, "api_key"?, "kind"?,
                               "status"?, "code"?, "msg"?, "body"?, "latency_ms"?, "hold"?, "hold_timeout"?,
@@ -33,7 +42,8 @@ Requests carrying an Origin header (sent by browsers) are refused, so no web pag
     GET    /_sim/clock        {"server_time", "skew_ms"}
     POST   /_sim/clock        {"skew_ms"}
     POST   /_sim/latency      {"latency_ms", "jitter_ms"?}
-    POST   /_sim/limits       {"weight_limit"?, "ban_after"?, "ban_seconds"?}
+    POST   /_sim/limits       {"weight_limit"?, "ban_after"?, "ban_seconds"?, "okx_window_scale"?: 1.0
+                              (shortens every OKX rate-limit window, e.g. 0.01 for tests that renew fast)}
     POST   /_sim/reset        {"keep_accounts"?: false}
 """
 
@@ -134,12 +144,16 @@ class ControlApi:
         return 200, self.exchange.requests_log(_text(args, "path"), since_id)
 
     def list_accounts(self, args):
-        return 200, self.exchange.accounts()
+        return 200, self.exchange.accounts() + [a.describe() for a in self.exchange.okx.accounts()]
 
     def list_orders(self, args):
+        if _is_okx(args):
+            return 200, self.exchange.okx.open_orders(_required(args, "api_key"))
         return 200, self.exchange.open_orders(_required(args, "api_key"), _text(args, "symbol"))
 
     def list_algo_orders(self, args):
+        if _is_okx(args):
+            return 200, self.exchange.okx.open_algo_orders(_required(args, "api_key"))
         return 200, self.exchange.open_algo_orders(_required(args, "api_key"), _text(args, "symbol"))
 
     def options(self, args):
@@ -161,6 +175,20 @@ class ControlApi:
     # Change ------------------------------------------------------------------------------------------------
 
     def add_account(self, args):
+        if args.get("venue") == "kraken_futures":
+            self.exchange.add_kraken_account(
+                _required(args, "api_key"), _required(args, "secret"), trade=_flag(args.get("trade", True))
+            )
+            return 201, self.exchange.account(args["api_key"]).describe()
+        if _is_okx(args):
+            account = self.exchange.okx.add_account(
+                _required(args, "api_key"),
+                _required(args, "secret"),
+                _required(args, "passphrase"),
+                trade=_flag(args.get("trade", True)),
+                ip_whitelist=args.get("ip_whitelist"),
+            )
+            return 201, account.describe()
         key_type = _required(args, "key_type")
         material = args.get("public_key") or args.get("private_key") or args.get("secret")
         if not material:
@@ -177,6 +205,17 @@ class ControlApi:
         return 201, self.exchange.account(args["api_key"]).describe()
 
     def place_order(self, args):
+        if _is_okx(args):
+            return 201, self.exchange.okx.place_order(
+                _required(args, "api_key"),
+                _required(args, "instId"),
+                _text(args, "side") or "buy",
+                args.get("px", "1000"),
+                args.get("sz", "1"),
+                ord_type=_text(args, "ordType") or "limit",
+                cl_ord_id=_text(args, "clOrdId") or "",
+                tag=_text(args, "tag") or "",
+            )
         order = self.exchange.place_order(
             _required(args, "api_key"),
             _required(args, "symbol"),
@@ -190,6 +229,17 @@ class ControlApi:
         return 201, order
 
     def place_algo_order(self, args):
+        if _is_okx(args):
+            return 201, self.exchange.okx.place_algo_order(
+                _required(args, "api_key"),
+                _required(args, "instId"),
+                _text(args, "side") or "sell",
+                args.get("sz", "1"),
+                ord_type=_text(args, "ordType") or "conditional",
+                trigger_px=args.get("triggerPx", "900"),
+                algo_cl_ord_id=_text(args, "algoClOrdId") or "",
+                tag=_text(args, "tag") or "",
+            )
         order = self.exchange.place_algo_order(
             _required(args, "api_key"),
             _required(args, "symbol"),
@@ -208,7 +258,13 @@ class ControlApi:
         return 201, order
 
     def set_options(self, args):
-        unknown = set(args) - {"expiry_cancels_algo_orders", "coinm_algo_service", "options_check_interval"}
+        known = {
+            "expiry_cancels_algo_orders",
+            "coinm_algo_service",
+            "options_check_interval",
+            "kraken_nonce_tolerance",
+        }
+        unknown = set(args) - known
         if unknown:
             raise ControlError(400, f"unknown options: {', '.join(sorted(unknown))}")
         if "expiry_cancels_algo_orders" in args:
@@ -217,6 +273,8 @@ class ControlApi:
             self.exchange.set_coinm_algo_service(_flag(args["coinm_algo_service"]))
         if "options_check_interval" in args:
             self.exchange.set_options_check_interval(args["options_check_interval"])
+        if "kraken_nonce_tolerance" in args:
+            self.exchange.set_kraken_nonce_tolerance(args["kraken_nonce_tolerance"])
         return self.options(args)
 
     def add_fault(self, args):
@@ -249,11 +307,15 @@ class ControlApi:
 
     def set_limits(self, args):
         self.exchange.set_limits(args.get("weight_limit"), args.get("ban_after"), args.get("ban_seconds"))
+        if args.get("okx_window_scale") is not None:
+            scale = bounds.number(args["okx_window_scale"], "okx_window_scale", 0.001, 1000)
+            self.exchange.okx.rates.scale = scale
         limiter = self.exchange.limiter
         return 200, {
             "weight_limit": limiter.limit,
             "ban_after": limiter.ban_after,
             "ban_seconds": limiter.ban_seconds,
+            "okx_window_scale": self.exchange.okx.rates.scale,
         }
 
     def reset(self, args):
@@ -295,6 +357,10 @@ def _text(args: dict, name: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ControlError(400, f"'{name}' must be a string")
     return value
+
+
+def _is_okx(args: dict) -> bool:
+    return args.get("venue") == "okx"
 
 
 def _flag(value) -> bool:

@@ -23,6 +23,8 @@ from .book import Account, AlgoOrder, Countdown, Order, last4
 from .faults import FaultTable
 from .journal import RequestLog
 from .keys import Verifier
+from .kraken_limits import KrakenLimits, KrakenVerifier
+from .okx_book import OkxVenue
 from .option_countdowns import DEFAULT_INTERVAL, OptionCountdowns
 from .ratelimit import WeightLimiter
 
@@ -67,6 +69,7 @@ class Exchange:
         self.limiter = WeightLimiter(weight_limit, ban_after, ban_seconds)
         self.faults_table = FaultTable(hold_timeout)
         self.log = RequestLog()
+        self.kraken = KrakenLimits()  # Kraken Futures' nonces and cost budgets, per key
         self._skew_ms = 0
         self._latency = (0.0, 0.0)  # (ms, jitter ms)
         self._accounts_lock = threading.Lock()
@@ -81,6 +84,10 @@ class Exchange:
         self._algo_ids = itertools.count(FIRST_ALGO_ID)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        # OKX (okx_book.py, served under /api/v5/ by okx.py): its own accounts, orders and switches.
+        self.okx = OkxVenue(
+            self.server_time_ms, self._record_cancellation, lambda: self.expiry_cancels_algo_orders
+        )
         self.options = OptionCountdowns(
             self._all_accounts,
             self.server_time_ms,
@@ -127,8 +134,10 @@ class Exchange:
             self._stale_timers = 0
         with self._cancellations_lock:
             self._cancellations.clear()
+        self.okx.reset(keep_accounts=keep_accounts)
         self.log.clear()
         self.limiter.reset()
+        self.kraken.reset()
         self._skew_ms = 0
         self._latency = (0.0, 0.0)
         self.expiry_cancels_algo_orders = self._expiry_cancels_algo_default
@@ -214,6 +223,20 @@ class Exchange:
                 existing.options = bool(options)
             else:
                 self._accounts[api_key] = Account(api_key, verifier, bool(trade), whitelist, bool(options))
+
+    def add_kraken_account(self, api_key: str, secret_base64: str, *, trade: bool = True) -> None:
+        """Registers a Kraken Futures key: its secret as Kraken hands it out (base64). It is usable on the
+        /derivatives paths only. Re-adding an existing key replaces its secret, keeping orders and switch."""
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ValueError("api_key must be a non-empty string")
+        verifier = KrakenVerifier(secret_base64)
+        with self._accounts_lock:
+            existing = self._accounts.get(api_key)
+            if existing is not None:
+                existing.verifier, existing.trade, existing.options = verifier, bool(trade), False
+                existing.ip_whitelist = None
+            else:
+                self._accounts[api_key] = Account(api_key, verifier, bool(trade), None, False)
 
     def account(self, api_key: str | None) -> Account | None:
         if not api_key:
@@ -354,6 +377,23 @@ class Exchange:
             order.status, order.update_ms = "CANCELED", self.server_time_ms()
             account.retire([order])
         return order
+
+    def cancel_venue_orders(self, account: Account, venue: str, symbol: str | None = None) -> list[Order]:
+        """Cancels every open order of the account on `venue` (one symbol's only, with `symbol`); returns
+        them."""
+        now_ms = self.server_time_ms()
+        with account.lock:
+            cancelled = self._pop_venue_orders(account, venue, symbol)
+            for order in cancelled:
+                order.status, order.update_ms = "CANCELED", now_ms
+            account.retire(cancelled)
+        return cancelled
+
+    @staticmethod
+    def _pop_venue_orders(account: Account, venue: str, symbol: str | None = None) -> list[Order]:
+        """Expects `account.lock` to be held."""
+        names = [s for s in account.orders if symbols.MARKETS[s].venue == venue and symbol in (None, s)]
+        return [order for name in names for order in account.orders.pop(name).values()]
 
     def cancel_all(self, account: Account, symbol: str) -> list[int]:
         now_ms = self.server_time_ms()
@@ -570,6 +610,11 @@ class Exchange:
                 found.extend(c.describe() for c in self.options.configured(account))
         return sorted(found, key=lambda c: c["expires_at"])
 
+    def set_kraken_nonce_tolerance(self, seconds: float) -> None:
+        """How long after a Kraken Futures nonce was accepted a lower one is still accepted (Kraken: "a brief
+        period of time", no figure published)."""
+        self.kraken.nonce_tolerance = bounds.number(seconds, "kraken_nonce_tolerance", 0, 3600)
+
     def set_options_check_interval(self, seconds: float) -> None:
         self.options.interval = bounds.number(seconds, "options_check_interval", 0.001, 60)
 
@@ -582,6 +627,7 @@ class Exchange:
         while not self._stop.wait(self.tick):
             try:
                 self.expire_due()
+                self.okx.expire_due()
             except Exception:  # one bad countdown must not stop the others from firing
                 log.exception("countdown check failed")
 
@@ -598,7 +644,10 @@ class Exchange:
                 if account.countdowns.get(countdown.symbol) is not countdown:
                     continue  # replaced or disarmed since it was queued
                 del account.countdowns[countdown.symbol]
-                cancelled = account.orders.pop(countdown.symbol, {})
+                if countdown.venue == symbols.KRAKEN_FUTURES:  # Kraken's switch is account-wide
+                    cancelled = {o.order_id: o for o in self._pop_venue_orders(account, countdown.venue)}
+                else:
+                    cancelled = account.orders.pop(countdown.symbol, {})
                 cancelled_at = time.time()
                 now_ms = self.server_time_ms(cancelled_at)
                 for order in cancelled.values():
@@ -673,7 +722,9 @@ class Exchange:
             "expiry_cancels_algo_orders": self.expiry_cancels_algo_orders,
             "coinm_algo_service": self.coinm_algo_service,
             "options_check_interval": self.options.interval,
+            "kraken_nonce_tolerance": self.kraken.nonce_tolerance,
             "faults": self.faults(),
             "held": self.held(),
             "weights": self.limiter.snapshot(self.server_time_ms(now)),
+            "okx": self.okx.state(),
         }

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from urllib.parse import urlsplit
 
-from . import errors
+from . import errors, kraken, okx
 from .control import PREFIX, ControlApi
 from .endpoints import CORS_HEADERS, BinanceApi, Incoming, Reply
 from .errors import BinanceError
@@ -43,18 +43,43 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         path, query = _split_target(self.path)
         control = path.startswith(PREFIX)
+        on_kraken = path.startswith(kraken.PATH_PREFIX)
+        on_okx = path.startswith(okx.PREFIX)
         try:
             body = self._read_body()
         except _UnreadableBody as exc:
             # The rest of the stream cannot be trusted to start a request: answer, then close.
             error = errors.body_too_large() if exc.too_large else errors.unreadable_body()
-            reply = Reply(error.status, {"error": error.msg}) if control else _binance_refusal(error)
+            if control:
+                reply = Reply(error.status, {"error": error.msg})
+            else:
+                if on_kraken:
+                    reply = kraken.refusal(error.status)
+                elif on_okx:
+                    reply = okx.refusal("50002")
+                else:
+                    reply = _binance_refusal(error)
             self._send(reply, close=True)
             self._access(path, reply.status, started)
             return
         try:
             if control:
                 reply = self._control(path, query, body)
+            elif on_kraken:
+                reply = self.server.kraken.handle(kraken.incoming(self, path, query, body, received_at))
+            elif on_okx:
+                reply = self.server.okx.handle(
+                    okx.Incoming(
+                        method=self.command,
+                        path=path,
+                        query=query,
+                        body=body,  # OKX signs the exact bytes of the JSON body
+                        content_type=self.headers.get("Content-Type"),
+                        ip=self.client_address[0],
+                        headers={name: self.headers.get(name) for name in _OKX_HEADERS},
+                        received_at=received_at,
+                    )
+                )
             else:
                 incoming = Incoming(
                     method=self.command,
@@ -74,6 +99,10 @@ class _Handler(BaseHTTPRequestHandler):
             )  # path only: queries carry signatures
             if control:
                 reply = Reply(500, {"error": "internal error; see the simulator's log"})
+            elif on_kraken:
+                reply = kraken.refusal(500)
+            elif on_okx:
+                reply = okx.refusal("50026")
             else:
                 reply = _binance_refusal(BinanceError(500, -1000, errors.MESSAGES[-1000]))
         if reply.drop:
@@ -158,6 +187,7 @@ class _UnreadableBody(Exception):
 
 
 _DIGITS = re.compile(r"[0-9]{1,12}")
+_OKX_HEADERS = ("OK-ACCESS-KEY", "OK-ACCESS-SIGN", "OK-ACCESS-TIMESTAMP", "OK-ACCESS-PASSPHRASE")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,8}")
 
 
@@ -187,6 +217,8 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address, exchange: Exchange, access_log: bool):
         self.api = BinanceApi(exchange)
+        self.kraken = kraken.KrakenApi(exchange)
+        self.okx = okx.OkxApi(exchange)
         self.control = ControlApi(exchange)
         self.access_log = access_log
         self._connections: set[socket.socket] = set()
@@ -222,7 +254,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class Simulator:
-    """A Binance futures and options exchange on a local port. `exchange` holds its state and ground truth."""
+    """A Binance futures and options exchange, Kraken Futures' /derivatives paths and OKX's /api/v5 paths
+    (okx.py), on a local port. `exchange` holds its state and ground truth."""
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 USDM = "usdm"
 COINM = "coinm"
 OPTIONS = "options"
+KRAKEN_FUTURES = "kraken_futures"
 
 PERPETUAL_DELIVERY_MS = 4133404800000  # Binance's "no delivery" date for perpetuals (2100-12-25)
 ONBOARD_MS = 1569398400000
@@ -144,7 +145,19 @@ OPTION_MARKETS = [
 ]
 OPTION_UNDERLYINGS = sorted({m.underlying for m in OPTION_MARKETS})
 
-MARKETS = {m.symbol: m for m in USDM_MARKETS + COINM_MARKETS + OPTION_MARKETS}
+# Kraken Futures' multi-collateral perpetuals (PF_*: "flexible futures", linear, quoted in USD), as its
+# instruments endpoint and the SDK's examples name them; Kraken calls bitcoin XBT.
+KRAKEN_MARKETS = [
+    Market(symbol, KRAKEN_FUTURES, symbol[3:-3], "USD", "TRADING", "PERPETUAL", precision, 4, tick, "0.0001")
+    for symbol, precision, tick in (
+        ("PF_XBTUSD", 0, "1"),
+        ("PF_ETHUSD", 1, "0.1"),
+        ("PF_SOLUSD", 2, "0.01"),
+        ("PF_XRPUSD", 4, "0.0001"),
+    )
+]
+
+MARKETS = {m.symbol: m for m in USDM_MARKETS + COINM_MARKETS + OPTION_MARKETS + KRAKEN_MARKETS}
 
 
 def market(venue: str, symbol: str) -> Market | None:

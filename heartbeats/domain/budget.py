@@ -72,6 +72,8 @@ def projected_weight_per_minute(policies: Iterable) -> int:
     together: dict[int, tuple[venues.Venue, int]] = {}  # account -> (venue, shortest interval)
     for p in policies:
         spec = venues.VENUES.get(getattr(getattr(p, "account", None), "venue", ""), venues.USDM)
+        if spec.limit_scope == "account":
+            continue  # counted against its account's own limit (check_policy_fits), not the address's
         if spec.arming == venues.CONFIG_AND_HEARTBEAT:
             shortest = together.get(p.account_id, (spec, p.interval_s))[1]
             together[p.account_id] = (spec, min(shortest, p.interval_s))
@@ -79,8 +81,13 @@ def projected_weight_per_minute(policies: Iterable) -> int:
         else:
             beats += beat_weight_per_minute(p.interval_s)
     beats += sum(spec.heartbeat_weight * 60 / interval for spec, interval in together.values())
-    accounts = {p.account_id for p in policies}
+    accounts = {p.account_id for p in policies if not _own_limit(p)}
     return math.ceil(beats) + TIME_SYNC_WEIGHT * len(accounts)
+
+
+def _own_limit(policy) -> bool:
+    venue = getattr(getattr(policy, "account", None), "venue", "")
+    return venues.VENUES.get(venue, venues.USDM).limit_scope == "account"
 
 
 def disarm_reserve(policies: int, countdown_weight: int = WEIGHT_PER_BEAT) -> int:
@@ -128,7 +135,7 @@ def spare_weight(egress: str, base_url: str, purpose: Purpose, *, policies=None,
         policies = CountdownPolicy.objects.with_account().filter(
             account__egress=egress, account__enabled=True
         )
-    armed = [p for p in policies if p.armed and p.account.base_url == base_url]
+    armed = [p for p in policies if p.armed and p.account.limit_address == base_url]
     if purpose == Purpose.CANCEL:
         # On a large desk the reserve alone can exceed the limit: a press then still gets three quarters.
         keep = min(reserve_for(len(armed)), limit // 4)
@@ -185,6 +192,10 @@ def check_policy_fits(policy) -> None:
     """ValidationError with the figures if saving this policy (new or edited, armed or not) would overspend
     its account's egress. The account counts as enabled: it will be, before the policy can beat."""
     account = policy.account
+    spec = venues.VENUES.get(account.venue, venues.USDM)
+    if spec.limit_scope == "account":
+        _check_account_limit(policy, spec)
+        return
     others = _policies_on(account.egress, include_account=account, exclude_policy=policy)
     _refresh_limit(account)
     after = _budget(account.egress, [*others, policy])
@@ -201,6 +212,24 @@ def check_policy_fits(policy) -> None:
     raise ValidationError(
         f"{policy.symbol} every {policy.interval_s} s {_figures(need, after)} {hint}, "
         f"or move the account to another egress (a worker with its own IP address).",
+        code="over_budget",
+    )
+
+
+def _check_account_limit(policy, spec: venues.Venue) -> None:
+    """A venue that limits each account on its own (exchange.venues: limit_scope): the account's switches,
+    each renewed every interval, and the zeros of a Disarm all within the same minute, under its limit."""
+    others = [p for p in policy.account.policies.all() if p.pk != policy.pk] if policy.account.pk else []
+    switches = [*others, policy]
+    calls = sum(60 / p.interval_s for p in switches) * spec.countdown_weight
+    need = math.ceil(calls) + disarm_reserve(len(switches), spec.countdown_weight) + TIME_SYNC_WEIGHT
+    limit = spec.limit_per_minute or FALLBACK_WEIGHT_LIMIT
+    if need <= limit:
+        return
+    raise ValidationError(
+        f"{policy.account.label} would need {need} requests a minute to {spec.label} "
+        f"({len(switches)} switches renewed every interval, their Disarm all and a clock sync), over the "
+        f"{limit} a minute {spec.label} allows one account. Lengthen the intervals or remove switches.",
         code="over_budget",
     )
 

@@ -11,9 +11,8 @@ from heartbeats.domain import ratelimits
 from heartbeats.domain.validation import VENUE_NAMES, exchange_url_refusal
 from heartbeats.exchange import errors, venues
 from heartbeats.exchange.client import BinanceClient
-from heartbeats.exchange.factory import make_client
+from heartbeats.exchange.factory import make_client, make_signer
 from heartbeats.exchange.redact import redact
-from heartbeats.exchange.signing import load_signer
 from heartbeats.formats.durations import duration
 from heartbeats.models import CountdownPolicy, KeyType
 
@@ -28,7 +27,7 @@ class KeyCheckFailed(Exception):
 
 def signer_for(account):
     """The request signer for the account's decrypted secret. Raises InvalidKeyError for a bad key."""
-    return load_signer(account.key_type, account.secret, account.key_passphrase or None)
+    return make_signer(account.venue, account.key_type, account.secret, account.key_passphrase or None)
 
 
 def client_for(account, **kw):
@@ -88,7 +87,7 @@ def check_key(account, **kw) -> None:
     except ValueError as exc:  # the client refuses a base URL it cannot use
         raise KeyCheckFailed(f"{exc} ({account.base_url})") from None
     # The address's limits are shared with the engine: a key check must not earn it a 429 or a ban.
-    held = ratelimits.refusal(account.egress, account.base_url, KEY_CHECK_WEIGHT)
+    held = ratelimits.refusal(account.egress, account.limit_address, KEY_CHECK_WEIGHT)
     if held:
         raise KeyCheckFailed(f"Not checked now: {held} Try again then.")
     error = None
@@ -104,7 +103,7 @@ def check_key(account, **kw) -> None:
             f"The exchange at {account.base_url} could not be reached ({type(exc).__name__}).",
         ) from None
     finally:
-        ratelimits.observe(account.egress, account.base_url, client, error)
+        ratelimits.observe(account.egress, account.limit_address, client, error)
 
 
 def disable_refusal(account) -> str | None:

@@ -43,7 +43,7 @@ def arm_pace(policies, now: float | None = None) -> list[ArmPace]:
     policies = list(policies)
     groups: dict[tuple[str, str], int] = {}
     for p in policies:
-        key = (p.account.egress, p.account.base_url)
+        key = (p.account.egress, p.account.limit_address)
         groups[key] = groups.get(key, 0) + 1
     paces = []
     for (egress, base_url), arms in sorted(groups.items()):

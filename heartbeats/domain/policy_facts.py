@@ -61,6 +61,7 @@ STAKE_FIELDS = (
 class AccountFacts:
     __slots__ = ACCOUNT_FIELDS
     base_url = ExchangeAccount.base_url
+    limit_address = ExchangeAccount.limit_address
 
     def __init__(self, values):
         for name, value in zip(ACCOUNT_FIELDS, values, strict=True):
@@ -81,13 +82,14 @@ class PolicyFacts(namedtuple("PolicyColumns", (*POLICY_FIELDS, "account"))):
     status = CountdownPolicy.status
     late_after = CountdownPolicy.late_after
     in_disarm_all_scope = CountdownPolicy.in_disarm_all_scope
+    switch_name = CountdownPolicy.switch_name
 
     @property
     def pk(self):
         return self.id
 
     def __str__(self):
-        return f"{self.account.label} {self.symbol}"
+        return f"{self.account.label} {self.switch_name}"
 
 
 def load_policies() -> list[PolicyFacts]:

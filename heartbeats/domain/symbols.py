@@ -140,6 +140,8 @@ def validate_symbol(account, symbol: str) -> str:
     problem = symbol_format_error(symbol, account.venue)
     if problem:
         raise ValidationError(problem, code="symbol_format")
+    if venues.VENUES.get(account.venue, venues.USDM).covers == venues.ACCOUNT:
+        return symbol  # the whole account, or an order tag: nothing for the exchange to list
     try:
         facts = exchange_facts(account)
     except ExchangeInfoUnavailable as exc:

@@ -100,6 +100,11 @@ def timing_errors(
                 f"The countdown must be at most {MAX_COUNTDOWN_MS} ms (1 hour){hours}. "
                 f"Countdowns are in milliseconds: 120 s is 120000."
             )
+    spec = venues.VENUES.get(venue or "")
+    if "countdown_ms" not in errors and countdown_ms is not None and spec is not None:
+        refusal = venue_countdown_error(spec, countdown_ms)
+        if refusal:
+            errors["countdown_ms"] = refusal
     if not errors and countdown_ms is not None and interval_s is not None:
         needed = min_countdown_ms(interval_s)
         if countdown_ms < needed:
@@ -115,6 +120,30 @@ def timing_errors(
     return errors
 
 
+def venue_countdown_error(spec: venues.Venue, countdown_ms: int) -> str | None:
+    """Why the venue itself would refuse this countdown (its unit, its bounds), naming its limits; None if it
+    would take it. Checked when a switch is saved, not first by the exchange at arming."""
+    bounds = spec.countdown
+    if bounds.unit == "s" and countdown_ms % 1000:
+        near = max(1, round(countdown_ms / 1000))
+        return (
+            f"{spec.label} counts its countdown in whole seconds: {countdown_ms} ms is "
+            f"{countdown_ms / 1000:g} s. Enter {near * 1000} ms ({near} s)."
+        )
+    low, high = bounds.min_ms, bounds.max_ms
+    if (low is not None and countdown_ms < low) or (high is not None and countdown_ms > high):
+        span = (
+            f"{low // 1000}–{high // 1000} s"
+            if low is not None and high is not None
+            else (f"at least {low // 1000} s" if low is not None else f"at most {high // 1000} s")
+        )
+        return (
+            f"{spec.label} accepts a countdown of {span} (0 turns it off): "
+            f"{countdown_ms / 1000:g} s is outside it."
+        )
+    return None
+
+
 def validate_timing(countdown_ms: int | None, interval_s: int | None) -> None:
     errors = timing_errors(countdown_ms, interval_s)
     if errors:
@@ -123,8 +152,10 @@ def validate_timing(countdown_ms: int | None, interval_s: int | None) -> None:
 
 def symbol_format_error(symbol: str, venue: str) -> str | None:
     """Why a symbol cannot be one of this venue's, judged from its spelling alone (None if it could be)."""
+    known = venues.VENUES.get(venue, venues.USDM)
+    if known.covers == venues.ACCOUNT:
+        return _scope_format_error(symbol, known)
     if not symbol:
-        known = venues.VENUES.get(venue, venues.USDM)
         what = "an underlying" if known.covers == venues.UNDERLYING else "a symbol"
         return f"Enter {what}, e.g. {known.symbol_example}."
     if venue == OPTIONS:
@@ -152,6 +183,24 @@ def symbol_format_error(symbol: str, venue: str) -> str | None:
         return (
             f"{symbol} is not a COIN-M symbol; this account trades COIN-M futures, "
             f"whose symbols look like BTCUSD_PERP or BTCUSD_250627."
+        )
+    return None
+
+
+def _scope_format_error(scope: str, spec: venues.Venue) -> str | None:
+    """A venue whose switch covers the whole account: blank for the whole account, or (where the venue offers
+    it) one order tag, spelled as the venue allows."""
+    if not scope:
+        return None
+    if spec.symbol_pattern is None:
+        return (
+            f"A {spec.label} switch covers the whole account: leave the symbol empty ({scope} cannot be "
+            "covered alone)."
+        )
+    if not spec.symbol_pattern.fullmatch(scope):
+        return (
+            f"{scope} is not a {spec.label} order tag: leave it empty for the whole account, or enter a tag "
+            f"of {spec.symbol_example}."
         )
     return None
 
@@ -184,17 +233,10 @@ def _underlying_format_error(underlying: str) -> str | None:
     )
 
 
-# Binance's USDⓈ-M and COIN-M futures hosts: production, demo trading (the testnet) and the older testnet;
-# Binance Options' production host.
-BINANCE_HOSTS = frozenset(
-    {
-        "fapi.binance.com",
-        "dapi.binance.com",
-        "demo-fapi.binance.com",
-        "demo-dapi.binance.com",
-        "testnet.binancefuture.com",
-        "eapi.binance.com",
-    }
+# Every venue's own hosts (exchange.venues: production and testnet), and Binance's older futures testnet.
+EXCHANGE_HOSTS = frozenset(
+    {urlsplit(url).hostname for v in venues.VENUES.values() for url in v.base_urls.values()}
+    | {"testnet.binancefuture.com"}
 )
 
 
@@ -216,9 +258,9 @@ def exchange_url_refusal(url: str) -> str | None:
         return "A base URL carries no user name or password."
     if parts.query or parts.fragment:
         return "Give the base URL only, without ?… or #…."
-    if host in BINANCE_HOSTS:
+    if host in EXCHANGE_HOSTS:
         if scheme != "https" or port not in (None, 443):
-            return f"Binance's hosts are reached over https on the standard port: https://{host}"
+            return f"The exchanges' hosts are reached over https on the standard port: https://{host}"
         return None
     effective_port = port or (443 if scheme == "https" else 80)
     for entry in getattr(settings, "EXCHANGE_HOST_ALLOWLIST", []):
@@ -228,15 +270,15 @@ def exchange_url_refusal(url: str) -> str | None:
     if getattr(settings, "EXCHANGE_LOOPBACK_ALLOWED", False) and _loopback(host):
         return None
     return (
-        f"{host} is not an exchange host this server may call. Binance's hosts are "
-        f"({', '.join(sorted(BINANCE_HOSTS))}); others must be listed in CG_EXCHANGE_HOST_ALLOWLIST by "
+        f"{host} is not an exchange host this server may call. The exchanges' hosts are "
+        f"({', '.join(sorted(EXCHANGE_HOSTS))}); others must be listed in CG_EXCHANGE_HOST_ALLOWLIST by "
         "whoever runs this server."
     )
 
 
-def is_binance_url(url: str) -> bool:
+def is_exchange_url(url: str) -> bool:
     try:
-        return (urlsplit(str(url or "")).hostname or "").lower() in BINANCE_HOSTS
+        return (urlsplit(str(url or "")).hostname or "").lower() in EXCHANGE_HOSTS
     except ValueError:
         return False
 

@@ -58,7 +58,7 @@ class Clients:
         return built
 
     def _build(self, account, version) -> Entry:
-        endpoint = (account.base_url, account.venue)
+        endpoint = (account.limit_address, account.venue)
         cfg = self.config
         try:
             client = client_for(

@@ -5,6 +5,7 @@ from dataclasses import dataclass, fields, replace
 from django.conf import settings
 
 from heartbeats.domain.ratelimits import BAN_PAUSE, RATE_LIMIT_PAUSE
+from heartbeats.exchange import venues
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,13 @@ class EngineConfig:
 
     def with_(self, **changes) -> "EngineConfig":
         return replace(self, **changes)
+
+    def final_delay_for(self, venue_key: str) -> float:
+        """final_disarm_delay on a venue: its own acceptance window where it has one (exchange.venues:
+        accepts_late_ms; a venue with strictly increasing nonces refuses an earlier-signed request once a
+        later one is accepted, leaving only the clock error between processes), else recvWindow's."""
+        late = venues.VENUES.get(venue_key, venues.USDM).accepts_late_ms
+        return self.final_disarm_delay if late is None else (late + self.clock_error_ms) / 1000
 
     def client_options(self, **extra) -> dict:
         """Keyword arguments for accounts.client_for: the same timeouts and source address for every send."""

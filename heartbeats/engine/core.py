@@ -217,12 +217,12 @@ class Engine:
         for entry in self.clients.update(accounts):
             meter = self.meters.get(entry.endpoint)
             if meter is None:
-                meter = self.meters[entry.endpoint] = WeightMeter()
+                meter = self.meters[entry.endpoint] = WeightMeter(entry.spec.limit_per_minute)
                 snapshot = (snapshots or {}).get(entry.endpoint[0])
                 if snapshot is not None:
                     meter.absorb(snapshot)
-                if entry.client is not None:
-                    self._start_info(entry, now)
+                if entry.client is not None and entry.spec.limit_per_minute is None:
+                    self._start_info(entry, now)  # the venue publishes its limit (Binance's exchangeInfo)
             if entry.client is not None:
                 self.timers.set(("sync", entry.account_id), 0.0)
                 if not self.keeper.activated.is_set():
@@ -461,7 +461,7 @@ class Engine:
         self.spreader.remove(policy_id)
 
     def _reschedule(self, p: PolicyState) -> None:
-        send_ = next_send(p, self.config.final_disarm_delay)
+        send_ = next_send(p, self._final_delay(p))
         if send_ is None:
             self.timers.cancel(("p", p.id))
             if not p.armed:
@@ -488,7 +488,7 @@ class Engine:
             p = self.states.get(ident)
             if p is None:
                 continue
-            send_ = next_send(p, self.config.final_disarm_delay)
+            send_ = next_send(p, self._final_delay(p))
             if send_ is None:
                 continue
             if send_.due > now + early:
@@ -575,6 +575,10 @@ class Engine:
             result = Result(job, Outcome.UNCERTAIN, time.time(), message="Unexpected failure while sending.")
         self.inbox.put(BeatDone(result))
 
+    def _final_delay(self, p: PolicyState) -> float:
+        entry = self.clients.get(p.account_id)
+        return self.config.final_delay_for(entry.endpoint[1] if entry is not None else "")
+
     def _renews_many(self, p: PolicyState) -> bool:
         entry = self.clients.get(p.account_id)
         return entry is not None and entry.renews_many
@@ -586,7 +590,7 @@ class Engine:
         entry = self.clients.get(account_id)
         if entry is None or entry.client is None:
             for p in due:  # being reloaded, or its key cannot sign: _start says so, one switch at a time
-                self._start(p, next_send(p, self.config.final_disarm_delay), now)
+                self._start(p, next_send(p, self._final_delay(p)), now)
             return
         if now < self._resync.get(account_id, 0.0):
             for p in due:  # the exchange just refused the clock: wait for it to be measured again
@@ -614,13 +618,13 @@ class Engine:
         for p in self.states.values():
             if p.account_id != account_id or p.id in members or not p.armed or not renews_by_heartbeat(p):
                 continue
-            upcoming = next_send(p, self.config.final_disarm_delay)
+            upcoming = next_send(p, self._final_delay(p))
             if upcoming is not None and upcoming.kind == ARM and upcoming.due <= now + p.interval_s / 2:
                 members[p.id] = p
                 self.timers.cancel(("p", p.id))
         jobs = []
         for p in members.values():
-            upcoming = next_send(p, self.config.final_disarm_delay)
+            upcoming = next_send(p, self._final_delay(p))
             # Not `in_flight`: a disarm may go while the heartbeat is out (plan.next_send).
             p.in_heartbeat = True
             jobs.append(Job(p.id, account_id, p.symbol, ARM, p.countdown_ms, p.generation, upcoming.due))
@@ -747,7 +751,7 @@ class Engine:
             self._forget(p.id)
         else:
             self._reschedule(p)
-        upcoming = next_send(p, self.config.final_disarm_delay) if not p.removed else None
+        upcoming = next_send(p, self._final_delay(p)) if not p.removed else None
         facts["next_due_at"] = upcoming.due if upcoming is not None and upcoming.kind == ARM else None
         self.writer.submit(beat_for(result, self.engine_id), job.policy_id, facts, routine=routine)
 

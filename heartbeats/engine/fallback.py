@@ -92,12 +92,16 @@ def _send_owed(policy_ids, config: EngineConfig) -> tuple[list[Result], set[str]
     orphaned = egresses - sending_egresses(egresses) if egresses else set()
     if not orphaned:
         return [], egresses
-    rows = list(owing.filter(account__egress__in=orphaned).values(*policy_columns(), "account__egress"))
+    rows = list(
+        owing.filter(account__egress__in=orphaned).values(
+            *policy_columns(), "account__egress", "account__venue"
+        )
+    )
     now = time.time()
     due = []
     for row in rows:
         state = state_from_row(row)
-        planned = next_send(state, config.final_disarm_delay)
+        planned = next_send(state, config.final_delay_for(row["account__venue"]))
         if planned is not None and planned.due <= now:
             due.append((state, planned, row["account__egress"]))
     if not due:
@@ -147,7 +151,7 @@ def _by_address(due, accounts) -> dict:
     for state, planned, egress in due:
         account = accounts.get(state.account_id)
         if account is not None:
-            grouped.setdefault((egress, account.base_url), []).append((state, planned))
+            grouped.setdefault((egress, account.limit_address), []).append((state, planned))
     return grouped
 
 

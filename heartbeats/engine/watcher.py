@@ -83,7 +83,7 @@ def load_accounts(egress: str) -> list[ExchangeAccount]:
 def address_snapshots(egress: str, accounts) -> dict:
     """The stored limits of every address these accounts send to (base URL → ratelimits.Snapshot)."""
     snapshots = {}
-    for base_url in {account.base_url for account in accounts}:
+    for base_url in {account.limit_address for account in accounts}:
         snapshot = ratelimits.read(egress, base_url)
         if snapshot is not None:
             snapshots[base_url] = snapshot

@@ -18,6 +18,8 @@ _PATTERNS = [
     re.compile(r"""(['"]?signature['"]?\s*:\s*['"]?)""" + _VALUE, re.IGNORECASE),
     # The API key header, however it is printed: X-MBX-APIKEY: k, 'X-MBX-APIKEY': 'k', X-MBX-APIKEY=k.
     re.compile(r"""(X-MBX-APIKEY['"]?\s*[:=]\s*['"]?)""" + _VALUE, re.IGNORECASE),
+    # OKX's credential headers, printed the same ways: OK-ACCESS-KEY, -SIGN and -PASSPHRASE.
+    re.compile(r"""(OK-ACCESS-(?:KEY|SIGN|PASSPHRASE)['"]?\s*[:=]\s*['"]?)""" + _VALUE, re.IGNORECASE),
     # A strategy's ping URL (/ping/<key>: the key is the secret), also URL-encoded (a `next=` parameter), and
     # a bearer token, as access logs and gunicorn's DEBUG request line show them.
     re.compile(r"((?:/|%2F)ping(?:/|%2F))[A-Za-z0-9_-]{16,64}", re.IGNORECASE),
@@ -31,9 +33,11 @@ _PATTERNS = [
     # An API token anywhere (cg_ and 43 characters), e.g. pasted into a query string or a message.
     re.compile(r"\b(cg_)[A-Za-z0-9_-]{16,}"),
     re.compile(r"""(['"]?(?:[a-z_]*token|password)['"]?\s*:\s*['"])[^'"]+""", re.IGNORECASE),
-    # Named secrets in key=value or mapping form: secret=…, 'api_key': '…', passphrase: …
+    # Named secrets in key=value or mapping form: secret=…, 'api_key': '…', passphrase: …, and Kraken Futures'
+    # signature header (Authent: …).
     re.compile(
-        r"""(\b(?:api[_-]?key|api[_-]?secret|secret(?:[_-]?key)?|key[_-]?passphrase|passphrase|private[_-]?key)"""
+        r"""(\b(?:api[_-]?key|api[_-]?secret|secret(?:[_-]?key)?|key[_-]?passphrase|passphrase|private[_-]?key"""
+        r"""|authent)"""
         r"""['"]?\s*[:=]\s*['"]?)""" + _VALUE,
         re.IGNORECASE,
     ),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 SYMBOL = "symbol"  # what one switch covers
 UNDERLYING = "underlying"
+ACCOUNT = "account"  # the whole account (CountdownPolicy.symbol is ""), or the orders of one tag (OKX)
 SET_AND_RENEW = "set-and-renew"  # one call arms it and every later one renews it
 # A configuration set once per switch, then one heartbeat call renews many switches of an account.
 CONFIG_AND_HEARTBEAT = "config-and-heartbeat"
@@ -53,6 +54,22 @@ class Venue:
     cancel_all_weight: int = 1
     open_orders_weight: int = 1
     account_open_orders_weight: int = 40
+    # Who the exchange counts requests against: the source "address" (Binance's weight per IP), or the
+    # "account" (a user's or key's own limit). Stored and shared per address or per account, across
+    # processes.
+    limit_scope: str = "address"
+    # What the exchange allows per minute where it publishes no figure in an answer (None: its exchangeInfo
+    # says, Binance's documented 2,400 until then).
+    limit_per_minute: int | None = None
+    # How long after signing the exchange may still accept a request, when that is not the recvWindow the
+    # guard sends (Binance): a disarm's second `0` waits this long, plus the clock error, after the disarm.
+    # 0: the exchange refuses a request signed before one it already accepted (strictly increasing nonces).
+    accepts_late_ms: int | None = None
+    # The exchange family, which picks the client and the signer (exchange.factory).
+    family: str = "binance"
+    # Key types the venue issues, and whether its keys come with a passphrase every request carries (OKX).
+    key_types: tuple[str, ...] = ("hmac", "ed25519", "rsa")
+    passphrase: bool = False
 
 
 _FUTURES_COUNTDOWN = Countdown(unit="ms", off=0, min_ms=None, max_ms=None, checked_every_ms=10)
@@ -113,8 +130,60 @@ OPTIONS = Venue(
     account_open_orders_weight=40,
 )
 
+# OKX's Cancel All After (POST /api/v5/trade/cancel-all-after): one switch per account, or per order tag
+# (its orders only); timeOut in whole seconds, 0 turns it off, otherwise 10-120; checked about once a second.
+# One request a second per user and tag; OKX refuses a request whose timestamp is more than 30 s off its clock
+# (50102), and honours no expTime on this path: an arm may still be accepted up to 30 s after it was signed.
+# Keys are HMAC with a passphrase. Facts and sources: heartbeats/exchange/okx.py.
+OKX = Venue(
+    key="okx",
+    label="OKX",
+    short="OKX",
+    prefix="/api/v5",
+    base_urls={"production": "https://www.okx.com"},
+    covers=ACCOUNT,
+    arming=SET_AND_RENEW,
+    countdown=Countdown(unit="s", off=0, min_ms=10_000, max_ms=120_000, checked_every_ms=1_000),
+    countdown_weight=1,
+    algo_service="never",  # OKX's algo orders are listed and cancelled by its own client
+    symbol_example="mm1",  # an order tag: 1-16 letters or digits
+    symbol_pattern=re.compile(r"[A-Za-z0-9]{1,16}"),
+    limit_scope="account",
+    limit_per_minute=60,
+    accepts_late_ms=30_000,
+    family="okx",
+    key_types=("hmac",),
+    passphrase=True,
+)
+# Kraken Futures' dead man's switch (POST /derivatives/api/v3/cancelallordersafter): account-wide, timeout
+# in whole seconds (uint32), 0 turns it off. A cost pool of 500 per account refilled at 500 per 10 s (this
+# call 25). Nothing time-based is signed and Kraken tolerates out-of-order nonces "for a brief period" it does
+# not publish: the guard sends every request with a nonce and assumes a minute for how late an earlier-signed
+# arm may still be accepted (its disarm's second `0` waits that long). Facts and sources: exchange/kraken.py.
+KRAKEN_FUTURES = Venue(
+    key="kraken_futures",
+    label="Kraken Futures",
+    short="Kraken F",
+    prefix="/derivatives/api/v3",
+    base_urls={"production": "https://futures.kraken.com", "testnet": "https://demo-futures.kraken.com"},
+    covers=ACCOUNT,
+    arming=SET_AND_RENEW,
+    countdown=Countdown(unit="s", off=0, min_ms=None, max_ms=None, checked_every_ms=1_000),
+    countdown_weight=25,
+    algo_service="never",
+    symbol_example="",
+    cancel_all_weight=25,
+    open_orders_weight=2,
+    account_open_orders_weight=2,
+    limit_scope="account",
+    limit_per_minute=3_000,
+    accepts_late_ms=60_000,
+    family="kraken",
+    key_types=("hmac",),
+)
+
 # The venues accounts may use.
-VENUES: dict[str, Venue] = {v.key: v for v in (USDM, COINM, OPTIONS)}
+VENUES: dict[str, Venue] = {v.key: v for v in (USDM, COINM, OPTIONS, OKX, KRAKEN_FUTURES)}
 
 
 def venue(key: str) -> Venue:

@@ -208,7 +208,7 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
         required=False,
         strip=False,
         widget=_secret_input(),
-        help_text="Only for an encrypted PEM private key.",
+        help_text="For an encrypted PEM private key, or the API passphrase a venue's keys come with (OKX).",
     )
 
     KEY_FIELDS = ("new_api_key", "new_secret", "new_key_passphrase")
@@ -270,7 +270,24 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
                 )
         elif data.get("key_type") and data["key_type"] != self.before.key_type:
             self.add_error("new_secret", "A different key type needs its new API key and secret.")
-        if passphrase and not secret:
+        spec = venues.VENUES.get(data.get("venue") or "")
+        if spec is not None and data.get("key_type") and data["key_type"] not in spec.key_types:
+            kinds = " or ".join(KeyType(k).label for k in spec.key_types)
+            self.add_error("key_type", f"{spec.label} issues {kinds} keys: choose {kinds}.")
+        if spec is not None and spec.passphrase:
+            if secret and not passphrase:
+                self.add_error(
+                    "new_key_passphrase",
+                    f"{spec.label} keys come with a passphrase, chosen when the key was created: enter it "
+                    "with the key.",
+                )
+            elif passphrase and not secret:
+                self.add_error(
+                    "new_key_passphrase",
+                    "A passphrase is only taken together with its API key and secret (leave all three blank "
+                    "to keep the stored key).",
+                )
+        elif passphrase and not secret:
             self.add_error("new_key_passphrase", "A passphrase is only taken together with the private key.")
         elif passphrase and data.get("key_type") == KeyType.HMAC:
             self.add_error(
@@ -471,21 +488,23 @@ class PolicyForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
     def clean(self):
         data = super().clean()
         account, symbol = data.get("account"), data.get("symbol")
+        if symbol is None and "symbol" not in self.errors:
+            symbol = data["symbol"] = ""  # blank: the whole account, where the venue's switch covers it
         venue = account.venue if account is not None else None
         timing = timing_errors(data.get("countdown_ms"), data.get("interval_s"), venue=venue)
         for name, message in timing.items():
             self.add_error(name, message)
-        if account is not None and symbol and self._duplicate(account, symbol):
+        if account is not None and symbol is not None and self._duplicate(account, symbol):
             # Said before the exchange is asked about the symbol; the constraint's own message is generic.
             self.add_error("symbol", _duplicate_message(account, symbol))
             return data
-        if self.before is not None and account is not None and symbol:
+        if self.before is not None and account is not None and symbol is not None:
             moved = account.pk != self.before.account_id or symbol != self.before.symbol
             refusal = _move_refusal(self.before) if moved else None
             if refusal:
                 self.add_error(None, refusal)
                 return data
-        if account is not None and symbol and "symbol" not in self.errors:
+        if account is not None and symbol is not None and "symbol" not in self.errors:
             try:
                 symbols.validate_symbol(account, symbol)
             except ValidationError as exc:
@@ -554,14 +573,15 @@ class PolicyForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
 
 
 def _duplicate_message(account, symbol) -> str:
-    return f"{account} already has a policy for {symbol}: change that one instead."
+    what = CountdownPolicy(account=account, symbol=symbol).switch_name
+    return f"{account} already has a policy for {what}: change that one instead."
 
 
 def _move_refusal(policy) -> str | None:
     """Why `policy` may not change its symbol or account now, or None."""
     if policy.armed or policy.status().state != Status.DISARMED:
         return (
-            f"Disarm {policy.symbol} before changing its symbol or account: its countdown on the exchange "
-            "would be left running."
+            f"Disarm {policy.switch_name} before changing its symbol or account: its countdown on the "
+            "exchange would be left running."
         )
     return None

@@ -43,7 +43,7 @@ class AccountQuerySet(models.QuerySet):
 
 class ExchangeAccount(models.Model):
     label = models.CharField(max_length=100, unique=True, validators=[text.one_line])
-    venue = models.CharField(max_length=8, choices=Venue.choices, default=Venue.USDM)
+    venue = models.CharField(max_length=16, choices=Venue.choices, default=Venue.USDM)
     environment = models.CharField(max_length=16, choices=Environment.choices, default=Environment.PRODUCTION)
     custom_base_url = models.URLField(
         blank=True, help_text="Only for the custom environment, e.g. the simulator: http://127.0.0.1:8800"
@@ -80,6 +80,15 @@ class ExchangeAccount(models.Model):
             return self.custom_base_url.rstrip("/")
         # "" where Binance runs no such environment for the venue (the account form refuses it).
         return BASE_URLS.get((self.environment, self.venue), "")
+
+    @property
+    def limit_address(self) -> str:
+        """Where the exchange counts this account's requests, as the shared limits (domain.ratelimits) and the
+        engine's meters key them: its base URL for a venue that counts per source address (Binance), its own
+        key for one that counts per account."""
+        if venues.VENUES.get(self.venue, venues.USDM).limit_scope == "account":
+            return f"{self.base_url}#account-{self.pk}"
+        return self.base_url
 
     @property
     def masked_api_key(self) -> str:

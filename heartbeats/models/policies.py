@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from heartbeats.exchange import venues
 from heartbeats.models.accounts import SECRET_FIELDS, ExchangeAccount
 
 # How every reason a strategy holds heartbeats back begins (domain.holds.hold_reason): a skipped beat with
@@ -91,9 +92,15 @@ class PolicyQuerySet(models.QuerySet):
         return self.select_related("account").defer(*(f"account__{name}" for name in SECRET_FIELDS))
 
 
+# Venues whose switch covers a whole account (exchange.venues: covers ACCOUNT).
+_ACCOUNT_VENUES = frozenset(v.key for v in venues.VENUES.values() if v.covers == venues.ACCOUNT)
+
+
 class CountdownPolicy(models.Model):
     account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="policies")
-    symbol = models.CharField(max_length=32)
+    # What the switch covers: a symbol (futures), an underlying (Binance Options); on a venue whose switch
+    # covers the whole account, "" (or one order tag, where the venue offers it).
+    symbol = models.CharField(max_length=32, blank=True)
     countdown_ms = models.PositiveIntegerField(default=120_000)
     interval_s = models.PositiveIntegerField(default=30, help_text="Seconds between heartbeats.")
 
@@ -136,7 +143,15 @@ class CountdownPolicy(models.Model):
         permissions = [("operate_policies", "Can arm and disarm countdown policies")]
 
     def __str__(self):
-        return f"{self.account.label} {self.symbol}"
+        return f"{self.account.label} {self.switch_name}"
+
+    @property
+    def switch_name(self) -> str:
+        """What the switch covers, as people read it: the symbol or underlying, or on a venue whose switch
+        covers the account, "whole account" (or "tag X")."""
+        if self.symbol and self.account.venue not in _ACCOUNT_VENUES:
+            return self.symbol
+        return f"tag {self.symbol}" if self.symbol else "whole account"
 
     # Disarm all acts on armed policies and on disarmed ones whose disarm the exchange has not acknowledged
     # yet. The query (for actions) and the property (for rows already loaded) say the same thing.

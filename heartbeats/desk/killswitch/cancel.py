@@ -281,7 +281,7 @@ def _send(operation_id: int) -> None:
         account = by_account[account_id][0]
         # A 429 or a ban pauses the whole address (every sender asks ratelimits), so a press again at once
         # is told to wait rather than earning a ban that would stop the heartbeats too.
-        ratelimits.observe(account.egress, account.base_url, client, limited.get(account_id))
+        ratelimits.observe(account.egress, account.limit_address, client, limited.get(account_id))
         client.close()
 
 
@@ -301,7 +301,7 @@ def _fitting(account, rows, weight: int) -> tuple[list, list]:
 def _by_address(by_account) -> dict:
     grouped = {}
     for account, mine in by_account.values():
-        grouped.setdefault((account.egress, account.base_url), []).append((account, mine))
+        grouped.setdefault((account.egress, account.limit_address), []).append((account, mine))
     return grouped
 
 

@@ -169,9 +169,9 @@ def refresh_round(now=None, *, only=None) -> int:
     keys = ExchangeAccount.objects.in_bulk({p.account_id for p in due})
     by_address = {}
     for p in due:
-        by_address.setdefault((p.account.egress, p.account.base_url), {}).setdefault(p.account_id, []).append(
-            p
-        )
+        by_address.setdefault((p.account.egress, p.account.limit_address), {}).setdefault(
+            p.account_id, []
+        ).append(p)
     read = 0
     for (egress, base_url), accounts in by_address.items():
         # Kept free: what Disarm all of every policy here needs, plus a minute of their heartbeats.
@@ -347,7 +347,7 @@ def _read(account, policies, readings: dict, allowance: _Allowance, *, symbol: s
         _store(stored)
     finally:
         if client is not None:
-            ratelimits.observe(account.egress, account.base_url, client, error)
+            ratelimits.observe(account.egress, account.limit_address, client, error)
 
 
 def _covered_by(order: dict, by_underlying: bool, default: str) -> str:

@@ -1,0 +1,99 @@
+"""Switches that cover a whole account (OKX, Kraken Futures) kept by the same engine as Binance's: armed and
+renewed every interval with the venue's own call and signature, disarmed with its `0`, the second `0` after
+the venue's own late-acceptance window."""
+
+import base64
+import dataclasses
+import secrets
+
+import pytest
+
+from heartbeats.desk import actions
+from heartbeats.engine import Engine
+from heartbeats.exchange import venues
+from heartbeats.models import CountdownPolicy, Environment, ExchangeAccount, KeyType, Outcome
+from tests.engine.conftest import fast_config, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OKX_PATH = "/api/v5/trade/cancel-all-after"
+KRAKEN_PATH = "/derivatives/api/v3/cancelallordersafter"
+
+
+@pytest.fixture(autouse=True)
+def short_late_windows(monkeypatch):
+    """The venues' real windows (30 s, a minute) would make every disarm's second `0` wait that long here."""
+    for key in ("okx", "kraken_futures"):
+        monkeypatch.setitem(venues.VENUES, key, dataclasses.replace(venues.VENUES[key], accepts_late_ms=500))
+
+
+def _account(label, venue, api_key, secret, passphrase="", url=""):
+    return ExchangeAccount.objects.create(
+        label=label,
+        venue=venue,
+        environment=Environment.CUSTOM,
+        custom_base_url=url,
+        key_type=KeyType.HMAC,
+        api_key=api_key,
+        secret=secret,
+        key_passphrase=passphrase,
+    )
+
+
+@pytest.fixture
+def okx_account(simulator):
+    api_key, secret, passphrase = secrets.token_hex(16), secrets.token_hex(16), "Desk-pass-1"
+    simulator.exchange.okx.add_account(api_key, secret, passphrase)
+    return _account("okx desk", "okx", api_key, secret, passphrase, simulator.url)
+
+
+@pytest.fixture
+def kraken_account(simulator):
+    api_key, secret = secrets.token_hex(16), base64.b64encode(secrets.token_bytes(64)).decode()
+    simulator.exchange.add_kraken_account(api_key, secret)
+    return _account("kraken desk", "kraken_futures", api_key, secret, url=simulator.url)
+
+
+def _calls(simulator, path):
+    return [e for e in simulator.exchange.requests_log(path) if e.get("status") == 200]
+
+
+def test_an_okx_account_switch_is_armed_renewed_and_disarmed_by_the_engine(
+    simulator, okx_account, engine_thread
+):
+    switch = CountdownPolicy.objects.create(account=okx_account, symbol="", interval_s=1, countdown_ms=10_000)
+    with engine_thread(Engine(config=fast_config())):
+        actions.arm(switch.pk, user=None, ip=None)
+        wait_for(lambda: len(_calls(simulator, OKX_PATH)) >= 3, timeout=10)
+        live = simulator.exchange.okx.switches(okx_account.api_key)
+        assert [(s["tag"], s["countdown_ms"]) for s in live] == [("", 10_000)]
+        actions.disarm(switch.pk, user=None, ip=None)
+        wait_for(lambda: simulator.exchange.okx.switches(okx_account.api_key) == [])
+        switch.refresh_from_db()
+        wait_for(
+            lambda: CountdownPolicy.objects.get(pk=switch.pk).final_disarm_generation == switch.generation,
+            timeout=5,
+            message="the second 0",
+        )
+    switch.refresh_from_db()
+    assert switch.last_outcome == Outcome.CONFIRMED and switch.status().state == "disarmed"
+
+
+def test_a_kraken_futures_account_switch_is_armed_renewed_and_disarmed_by_the_engine(
+    simulator, kraken_account, engine_thread
+):
+    switch = CountdownPolicy.objects.create(
+        account=kraken_account, symbol="", interval_s=1, countdown_ms=6000
+    )
+    with engine_thread(Engine(config=fast_config())):
+        actions.arm(switch.pk, user=None, ip=None)
+        wait_for(lambda: len(_calls(simulator, KRAKEN_PATH)) >= 3, timeout=10)
+        assert [c["countdown_ms"] for c in simulator.exchange.countdowns()] == [6000]
+        actions.disarm(switch.pk, user=None, ip=None)
+        wait_for(lambda: simulator.exchange.countdowns() == [])
+        wait_for(
+            lambda: CountdownPolicy.objects.get(pk=switch.pk).final_disarm_generation is not None,
+            timeout=5,
+            message="the second 0",
+        )
+    assert CountdownPolicy.objects.get(pk=switch.pk).status().state == "disarmed"
