@@ -5,6 +5,7 @@ the venue's own late-acceptance window."""
 import base64
 import dataclasses
 import secrets
+import time
 
 import pytest
 
@@ -97,3 +98,36 @@ def test_a_kraken_futures_account_switch_is_armed_renewed_and_disarmed_by_the_en
             message="the second 0",
         )
     assert CountdownPolicy.objects.get(pk=switch.pk).status().state == "disarmed"
+
+
+def test_a_rate_limited_okx_account_pauses_itself_never_the_desk(
+    simulator, okx_account, kraken_account, make_account, make_policy, engine_thread
+):
+    usdm = make_policy(make_account(), "BTCUSDT")
+    okx_switch = CountdownPolicy.objects.create(
+        account=okx_account, symbol="", interval_s=1, countdown_ms=10_000
+    )
+    kraken_switch = CountdownPolicy.objects.create(
+        account=kraken_account, symbol="", interval_s=1, countdown_ms=6000
+    )
+    with engine_thread(Engine(config=fast_config(rate_limit_pause=3.0))):
+        for switch in (usdm, okx_switch, kraken_switch):
+            actions.arm(switch.pk, user=None, ip=None)
+        wait_for(lambda: len(_calls(simulator, OKX_PATH)) >= 2, timeout=10)
+        simulator.exchange.inject(OKX_PATH, api_key=okx_account.api_key, status=429, code=50011, count=1)
+        wait_for(
+            lambda: any(e.get("status") == 429 for e in simulator.exchange.requests_log(OKX_PATH)), timeout=5
+        )
+        limited_at = max(e["received_at"] for e in simulator.exchange.requests_log(OKX_PATH))
+        wait_for(lambda: time.time() > limited_at + 2.5, timeout=5)
+
+        # The other venues' switches kept beating through the OKX account's pause; OKX's waited it out.
+        def during(path):
+            return [e for e in _calls(simulator, path) if limited_at < e["received_at"] < limited_at + 2.5]
+
+        assert len(during("/fapi/v1/countdownCancelAll")) >= 2
+        assert len(during(KRAKEN_PATH)) >= 2
+        assert during(OKX_PATH) == []
+        wait_for(
+            lambda: any(e["received_at"] > limited_at + 2.5 for e in _calls(simulator, OKX_PATH)), timeout=5
+        )
