@@ -808,12 +808,15 @@ class Engine:
         if self.last_error and now - self._noted_at > 60:
             self.last_error = ""
         self._refresh_limits(now)
+        # The identity's own figures: its address's weight and pauses. A venue that limits each account (OKX,
+        # Kraken Futures) is paused per account (shared through ratelimits), never shown as the desk's.
+        address = [m for (_, key), m in self.meters.items() if venue(key).limit_scope == "address"]
         self.status = {
-            "clock_offset_ms": meters[0].offset_ms if meters else None,
-            "used_weight": max((m.used(now) for m in meters), default=None),
-            "weight_limit": min((m.limit for m in meters), default=None),
-            "rate_limited_until": as_datetime(max((m.paused_until for m in meters), default=0) or None),
-            "banned_until": as_datetime(max((m.banned_until for m in meters), default=0) or None),
+            "clock_offset_ms": (address or meters)[0].offset_ms if meters else None,
+            "used_weight": max((m.used(now) for m in address), default=None),
+            "weight_limit": min((m.limit for m in address), default=None),
+            "rate_limited_until": as_datetime(max((m.paused_until for m in address), default=0) or None),
+            "banned_until": as_datetime(max((m.banned_until for m in address), default=0) or None),
         }
         for meter in meters:
             if meter.paused_until and meter.paused_until < now:
