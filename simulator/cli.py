@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--demo-keys",
         dest="accounts",
         type=Path,
-        help='JSON list of {"api_key", "key_type", "secret" | "public_key" | "private_key"} to register',
+        help='JSON list of {"api_key", "key_type", "secret" | "public_key" | "private_key"} to register (or, '
+        'as POST /_sim/accounts takes them, {"venue": "okx" | "kraken_futures", ...})',
     )
     parser.add_argument("--access-log", action="store_true", help="one stderr line per request (no query)")
     parser.add_argument(
@@ -51,26 +52,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_accounts(sim: Simulator, path: Path) -> int:
+    """Registers every key in the JSON list at `path`, entries shaped like POST /_sim/accounts: a Binance key
+    (the default), or one with "venue": "okx" (secret and passphrase) or "kraken_futures" (base64 secret)."""
     entries = json.loads(path.read_text())
     if not isinstance(entries, list):
         raise ValueError(f"{path}: expected a JSON list of accounts")
     for i, entry in enumerate(entries):
-        material = entry.get("public_key") or entry.get("private_key") or entry.get("secret")
-        if not entry.get("api_key") or not entry.get("key_type") or not material:
-            raise ValueError(f"{path}: account #{i} needs api_key, key_type and a secret or key")
+        if not isinstance(entry, dict):
+            raise ValueError(f"{path}: account #{i} is not a JSON object")
         try:
-            sim.exchange.add_account(
-                entry["api_key"],
-                entry["key_type"],
-                material,
-                trade=entry.get("trade", True),
-                options=entry.get("options", True),
-                ip_whitelist=entry.get("ip_whitelist"),
-                passphrase=entry.get("passphrase"),
-            )
+            _add_account(sim, entry)
         except ValueError as exc:
             raise ValueError(f"{path}: account #{i}: {exc}") from None
     return len(entries)
+
+
+def _add_account(sim: Simulator, entry: dict) -> None:
+    venue = entry.get("venue")
+    if venue == "okx":
+        if not (entry.get("api_key") and entry.get("secret") and entry.get("passphrase")):
+            raise ValueError("an OKX key needs api_key, secret and passphrase")
+        sim.exchange.okx.add_account(
+            entry["api_key"],
+            entry["secret"],
+            entry["passphrase"],
+            trade=entry.get("trade", True),
+            ip_whitelist=entry.get("ip_whitelist"),
+        )
+        return
+    if venue == "kraken_futures":
+        if not (entry.get("api_key") and entry.get("secret")):
+            raise ValueError("a Kraken Futures key needs api_key and secret (base64)")
+        sim.exchange.add_kraken_account(entry["api_key"], entry["secret"], trade=entry.get("trade", True))
+        return
+    if venue not in (None, "usdm", "coinm", "options"):
+        raise ValueError(f"unknown venue {venue!r}: expected okx, kraken_futures or none (Binance)")
+    material = entry.get("public_key") or entry.get("private_key") or entry.get("secret")
+    if not entry.get("api_key") or not entry.get("key_type") or not material:
+        raise ValueError("needs api_key, key_type and a secret or key")
+    sim.exchange.add_account(
+        entry["api_key"],
+        entry["key_type"],
+        material,
+        trade=entry.get("trade", True),
+        options=entry.get("options", True),
+        ip_whitelist=entry.get("ip_whitelist"),
+        passphrase=entry.get("passphrase"),
+    )
 
 
 def run(options: dict, out=sys.stdout, stop: threading.Event | None = None) -> None:

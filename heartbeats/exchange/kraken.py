@@ -134,8 +134,8 @@ class KrakenFuturesClient:
     """One Kraken Futures account (or none, for public endpoints). Thread-safe for concurrent calls.
 
     `recv_window` is accepted for the same construction as the Binance clients and unused: Kraken signs no
-    timestamp. `used_weight` and `weight_limit` stay None: Kraken reports neither (the budget is the module's
-    RATE_LIMIT_*)."""
+    timestamp. `used_weight`, `used_weight_at` and `weight_limit` stay None: Kraken reports neither (the
+    budget is the module's RATE_LIMIT_*)."""
 
     def __init__(
         self,
@@ -171,6 +171,7 @@ class KrakenFuturesClient:
         self.offset_error_ms: float | None = None
         self.synced_at: float | None = None
         self.used_weight: int | None = None
+        self.used_weight_at: float | None = None
         self.weight_limit: int | None = None
         self._nonce_lock = threading.Lock()
         self._last_nonce = 0

@@ -90,7 +90,7 @@ def test_the_facts_the_engine_reads(make_kraken):
     assert kraken.COSTS["cancelallordersafter"] == kraken.COSTS["cancelallorders"] == 25
     assert kraken.COSTS["openorders"] == 2
     assert kraken.ACCEPT_AFTER_SIGNING_S is None and kraken.LOWER_NONCE_REFUSED_AT_ONCE is False
-    assert (client.used_weight, client.weight_limit) == (None, None)
+    assert (client.used_weight, client.used_weight_at, client.weight_limit) == (None, None, None)
 
 
 def test_it_measures_the_clock_from_server_time(simulator, make_kraken):

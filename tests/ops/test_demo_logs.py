@@ -69,6 +69,8 @@ def test_a_demo_run_at_debug_logs_no_secret(tmp_path):
         output = demo.output
         base = f"http://127.0.0.1:{port}"
         secrets = _secrets(var)
+        # Every venue's key material is looked for: OKX's passphrase and Kraken Futures' base64 secret too.
+        assert {"passphrase of OKX desk", "key material of Kraken Futures desk (0)"} <= set(secrets)
         api_token = _issue_api_token(env)
         secrets["API token"] = api_token
         secrets["metrics token"] = METRICS_TOKEN

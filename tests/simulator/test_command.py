@@ -1,5 +1,6 @@
 """The simulator starts with one command, prints its URL, loads accounts from a file and stops cleanly."""
 
+import base64
 import json
 import os
 import signal
@@ -8,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from .conftest import KEYS, Trader
@@ -71,3 +73,35 @@ def test_it_imports_without_django():
         "sys.exit(any(m == 'django' or m.startswith('django.') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_the_accounts_file_takes_okx_and_kraken_futures_keys_as_the_control_api_does(tmp_path):
+    from simulator import Simulator
+    from simulator.cli import load_accounts
+
+    kraken_secret = base64.b64encode(b"k" * 64).decode()
+    path = tmp_path / "accounts.json"
+    path.write_text(
+        json.dumps(
+            [
+                {"api_key": "hmac-key-0001", "key_type": "hmac", "secret": KEYS["hmac"]},
+                {"venue": "okx", "api_key": "okx-key", "key_type": "hmac", "secret": "s", "passphrase": "p"},
+                {
+                    "venue": "kraken_futures",
+                    "api_key": "kraken-key",
+                    "key_type": "hmac",
+                    "secret": kraken_secret,
+                },
+            ]
+        )
+    )
+    sim = Simulator(host="127.0.0.1", port=0)
+    assert load_accounts(sim, path) == 3
+    assert sim.exchange.account("hmac-key-0001") is not None
+    assert sim.exchange.okx.account("okx-key").passphrase == "p"
+    assert sim.exchange.account("kraken-key") is not None
+    assert sim.exchange.okx.account("kraken-key") is None
+
+    path.write_text(json.dumps([{"venue": "okx", "api_key": "okx-key", "secret": "s"}]))
+    with pytest.raises(ValueError, match="account #0: an OKX key needs api_key, secret and passphrase"):
+        load_accounts(sim, path)

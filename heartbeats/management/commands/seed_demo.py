@@ -1,7 +1,8 @@
 """Demo data for bin/demo: a user for each role, exchange accounts on the simulator with keys of all three
-types (futures accounts and an options account), a dozen armed futures policies and two armed options
-underlyings, a strategy holding one of them (pinged by bin/strategy-ping), and resting orders on the simulator
-for the countdowns to protect.
+types (Binance futures accounts and an options account, an OKX account with its passphrase, a Kraken Futures
+account), a dozen armed futures policies, two armed options underlyings and the OKX and Kraken Futures
+accounts' whole-account switches, a strategy holding one of the policies (pinged by bin/strategy-ping), and
+resting orders on the simulator for the countdowns to protect.
 
 Idempotent. Passwords and keys are made once, kept in the ignored var/demo/ folder and reused; existing rows
 are kept as people left them (a policy disarmed in the dashboard stays disarmed). What depends on this start
@@ -9,6 +10,7 @@ is refreshed: the accounts' simulator address, the simulator's accounts file, an
 the simulator runs) its resting orders, since the simulator forgets everything when it stops.
 """
 
+import base64
 import json
 import os
 import secrets
@@ -28,6 +30,7 @@ from django.urls import reverse
 from heartbeats.desk import actions
 from heartbeats.desk.strategies import pings
 from heartbeats.domain import audit, roles
+from heartbeats.exchange import venues
 from heartbeats.models import (
     Action,
     AlertChannel,
@@ -49,7 +52,9 @@ USERS = [
 
 # label, venue, key type, policies as (symbol, countdown ms, interval s); an options policy's symbol is an
 # underlying, whose countdown Binance wants at least 5,000 ms. Short intervals keep the board lively; together
-# the USD-M policies project 370 of the 2400 request weight per minute an IP may use.
+# the USD-M policies project 370 of the 2400 request weight per minute an IP may use. OKX and Kraken Futures
+# have one switch for the whole account (symbol ""), counted in whole seconds (OKX: 10 to 120 s), and limit
+# each account on its own: 4 calls a minute here, of OKX's 60 and (25 each) of Kraken's 3,000.
 ACCOUNTS = [
     (
         "Alpha desk",
@@ -81,6 +86,8 @@ ACCOUNTS = [
     ),
     ("Delta desk COIN-M", Venue.COINM, KeyType.ED25519, [("BTCUSD_PERP", 120_000, 30)]),
     ("Options desk", Venue.OPTIONS, KeyType.HMAC, [("BTCUSDT", 60_000, 10), ("ETHUSDT", 120_000, 30)]),
+    ("OKX desk", Venue.OKX, KeyType.HMAC, [("", 60_000, 15)]),
+    ("Kraken Futures desk", Venue.KRAKEN_FUTURES, KeyType.HMAC, [("", 60_000, 15)]),
 ]
 
 # Resting orders on each armed policy's symbol: what the countdowns protect, and what the simulator cancels
@@ -100,6 +107,10 @@ REFERENCE_PRICES = {
         ("LINKUSDT", "15"),
         ("AVAXUSDT", "30"),
         ("BTCUSD_PERP", "60000"),
+        ("BTC-USDT-SWAP", "60000"),
+        ("ETH-USDT-SWAP", "3000"),
+        ("PF_XBTUSD", "60000"),
+        ("PF_ETHUSD", "3000"),
     ]
 }
 # An options switch covers every option of its underlying, so the resting orders of an options policy sit on
@@ -107,6 +118,12 @@ REFERENCE_PRICES = {
 OPTION_ORDERS = {
     "BTCUSDT": [("BTC-261225-100000-C", "200"), ("BTC-261225-90000-P", "20000")],
     "ETHUSDT": [("ETH-261225-4000-C", "10"), ("ETH-261225-3000-P", "100")],
+}
+# A whole-account switch (OKX, Kraken Futures) covers every order of the account: its resting orders sit on
+# instruments the simulator lists (simulator/okx_book.py, simulator/symbols.py), as (symbol, how many bids).
+ACCOUNT_ORDERS = {
+    Venue.OKX: [("BTC-USDT-SWAP", 2), ("ETH-USDT-SWAP", 1)],
+    Venue.KRAKEN_FUTURES: [("PF_XBTUSD", 2), ("PF_ETHUSD", 1)],
 }
 DEMO_IP = "127.0.0.1"
 
@@ -186,7 +203,7 @@ class Command(BaseCommand):
     def _account(self, demo_dir: Path, simulator_url: str, label, venue, key_type, policies):
         account = ExchangeAccount.objects.filter(label=label).first()
         if account is None:
-            api_key, secret = _load_or_make_key(demo_dir / "keys", _slug(label), key_type)
+            api_key, secret, passphrase = _load_or_make_key(demo_dir / "keys", _slug(label), key_type, venue)
             account = ExchangeAccount.objects.create(
                 label=label,
                 venue=venue,
@@ -195,6 +212,7 @@ class Command(BaseCommand):
                 key_type=key_type,
                 api_key=api_key,
                 secret=secret,
+                key_passphrase=passphrase,
             )
             return account, True, policies
         if account.environment == Environment.CUSTOM and account.custom_base_url != simulator_url:
@@ -206,7 +224,8 @@ class Command(BaseCommand):
     def _write_simulator_accounts(self, demo_dir: Path, simulator_url: str):
         """The keys the simulator registers at start (`simulator --accounts FILE`, entries shaped like its
         POST /_sim/accounts): every account pointed at this simulator, with the key the dashboard holds now,
-        so a key rotated in the dashboard keeps working after a restart."""
+        so a key rotated in the dashboard keeps working after a restart. An OKX or Kraken Futures key says
+        its venue, as the control API wants it."""
         entries = []
         for account in ExchangeAccount.objects.filter(
             environment=Environment.CUSTOM, custom_base_url=simulator_url
@@ -216,6 +235,8 @@ class Command(BaseCommand):
             entry[material] = account.secret
             if account.venue == Venue.OPTIONS:
                 entry["options"] = True  # the key may use /eapi (Binance's options permission)
+            if venues.venue(account.venue).family != "binance":
+                entry["venue"] = account.venue
             if account.key_passphrase:
                 entry["passphrase"] = account.key_passphrase
             entries.append(entry)
@@ -310,6 +331,14 @@ class Command(BaseCommand):
             if policy.account.venue == Venue.OPTIONS:
                 for symbol, price in OPTION_ORDERS.get(policy.symbol, []):
                     placed += _ensure_orders(simulator_url, api_key, symbol, [price])
+            elif policy.account.venue in ACCOUNT_ORDERS:
+                for symbol, count in ACCOUNT_ORDERS[policy.account.venue]:
+                    prices = [_resting_price(symbol, step) for step in range(count)]
+                    if policy.account.venue == Venue.OKX:
+                        # An OKX switch of one order tag covers only the orders carrying it.
+                        placed += _ensure_okx_orders(simulator_url, api_key, symbol, prices, policy.symbol)
+                    else:
+                        placed += _ensure_orders(simulator_url, api_key, symbol, prices)
             else:
                 prices = [_resting_price(policy.symbol, step) for step in range(ORDERS_PER_POLICY)]
                 placed += _ensure_orders(simulator_url, api_key, policy.symbol, prices)
@@ -334,10 +363,38 @@ def _ensure_orders(simulator_url: str, api_key: str, symbol: str, prices: list[s
     return missing
 
 
+def _ensure_okx_orders(simulator_url: str, api_key: str, inst_id: str, prices: list[str], tag: str) -> int:
+    """As _ensure_orders, for an OKX account's orders on `inst_id` carrying `tag` ("" for untagged)."""
+    orders_url = f"{simulator_url}/_sim/orders"
+    try:
+        response = requests.get(orders_url, params={"venue": "okx", "api_key": api_key}, timeout=5)
+        response.raise_for_status()
+        resting = [o for o in response.json() if o["instId"] == inst_id and o.get("tag", "") == tag]
+        missing = max(0, len(prices) - len(resting))
+        for price in prices[:missing]:
+            order = {
+                "venue": "okx",
+                "api_key": api_key,
+                "instId": inst_id,
+                "side": "buy",
+                "sz": "1",
+                "px": price,
+            }
+            if tag:
+                order["tag"] = tag
+            requests.post(orders_url, json=order, timeout=5).raise_for_status()
+    except requests.RequestException as exc:
+        raise CommandError(
+            f"Could not place the demo orders on the simulator at {simulator_url}: {exc}"
+        ) from None
+    return missing
+
+
 def _resting_price(symbol: str, step: int) -> str:
-    """A bid well below the market, so it rests until a countdown cancels it."""
+    """A bid well below the market, so it rests until a countdown cancels it (in plain digits: 48000, never
+    4.8E+4)."""
     reference = REFERENCE_PRICES.get(symbol, Decimal(100))
-    return str((reference * (Decimal("0.8") - Decimal("0.05") * step)).normalize())
+    return f"{(reference * (Decimal('0.8') - Decimal('0.05') * step)).normalize():f}"
 
 
 # Helpers -------------------------------------------------------------------------------------------------
@@ -356,21 +413,30 @@ def _slug(label: str) -> str:
     return "-".join(label.lower().split())
 
 
-def _load_or_make_key(keys_dir: Path, name: str, key_type: str) -> tuple[str, str]:
-    """(API key, secret) for a demo account, made once and kept in var/demo/keys/: the HMAC secret, or the
-    PEM private key generated here for Ed25519 and RSA."""
+def _load_or_make_key(keys_dir: Path, name: str, key_type: str, venue: str) -> tuple[str, str, str]:
+    """(API key, secret, passphrase) for a demo account, made once and kept in var/demo/keys/: the HMAC secret
+    (in base64 for Kraken Futures, as Kraken hands them out), or the PEM private key generated here for
+    Ed25519 and RSA; the passphrase of a venue whose keys have one (OKX), "" otherwise."""
     api_key_path = keys_dir / f"{name}.api-key"
     secret_path = keys_dir / (f"{name}.secret" if key_type == KeyType.HMAC else f"{name}.pem")
-    if not (api_key_path.exists() and secret_path.exists()):
+    passphrase_path = keys_dir / f"{name}.passphrase" if venues.venue(venue).passphrase else None
+    paths = [api_key_path, secret_path] + ([passphrase_path] if passphrase_path else [])
+    if not all(path.exists() for path in paths):
         keys_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(secret_path, _new_secret(key_type))
+        _write_private(secret_path, _new_secret(key_type, venue))
         _write_private(api_key_path, _random_key() + "\n")
-    return api_key_path.read_text().strip(), secret_path.read_text().strip() + (
-        "\n" if key_type != KeyType.HMAC else ""
+        if passphrase_path:
+            _write_private(passphrase_path, _random_key(32) + "\n")
+    return (
+        api_key_path.read_text().strip(),
+        secret_path.read_text().strip() + ("\n" if key_type != KeyType.HMAC else ""),
+        passphrase_path.read_text().strip() if passphrase_path else "",
     )
 
 
-def _new_secret(key_type: str) -> str:
+def _new_secret(key_type: str, venue: str) -> str:
+    if venue == Venue.KRAKEN_FUTURES:
+        return base64.b64encode(secrets.token_bytes(64)).decode() + "\n"
     if key_type == KeyType.HMAC:
         return _random_key() + "\n"
     if key_type == KeyType.ED25519:
