@@ -191,7 +191,12 @@ def refresh_round(now=None, *, only=None) -> int:
                 continue
             per_symbol = weight_per_reading(account)
             if _whole_account(account, len(mine)) and allowance.take(weight_of_whole_account(account)):
-                shown = [p for p in policies if p.account_id == account_id and (p.armed or p.pk in readings)]
+                asked = {p.pk for p in mine}
+                shown = [
+                    p
+                    for p in policies
+                    if p.account_id == account_id and (p.armed or p.pk in readings or p.pk in asked)
+                ]
                 _read(account, shown, readings, allowance, symbol=None)
                 read += len(mine)
                 continue
