@@ -172,10 +172,12 @@ def operation(request, operation_id: str):
     summary="Cancel orders now: one policy, an account, a strategy or everything (operator token)",
 )
 def cancel_orders(request, body: CancelOrdersIn):
-    """Cancels every open order (and, on USD-M, every conditional order) of the chosen symbols at once, and on
-    Options every open order of the chosen underlyings, in one audited operation; with `disarm`, the
-    countdowns are disarmed first. Exactly one of `policy`,
-    `account`, `strategy` or `all: true` names the scope. Follow `results_url` for each symbol's answer."""
+    """Cancels every open order (and, on USD-M, every conditional order) of the chosen symbols at once, on
+    Options every open order of the chosen underlyings, and where a switch covers a whole account (OKX,
+    Kraken Futures) every open order of the account (OKX: plain and algo orders; a tag's switch: every
+    order tagged so), in one audited operation; with `disarm`, the countdowns are disarmed first. Exactly one
+    of `policy`, `account`, `strategy` or `all: true` names the scope. Follow `results_url` for each
+    switch's answer."""
     ids = _cancel_scope(body)
     try:
         operation = killswitch.cancel_orders(

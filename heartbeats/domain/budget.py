@@ -135,12 +135,39 @@ def spare_weight(egress: str, base_url: str, purpose: Purpose, *, policies=None,
         policies = CountdownPolicy.objects.with_account().filter(
             account__egress=egress, account__enabled=True
         )
-    armed = [p for p in policies if p.armed and p.account.limit_address == base_url]
+    here = [p for p in policies if p.account.limit_address == base_url]
+    armed = [p for p in here if p.armed]
+    own = _own_limit_venue(here)
+    if own is not None:
+        return _spare_of_account(snap, own, armed, purpose, now)
     if purpose == Purpose.CANCEL:
         # On a large desk the reserve alone can exceed the limit: a press then still gets three quarters.
         keep = min(reserve_for(len(armed)), limit // 4)
     else:
         keep = reserve_for(len(armed)) + projected_weight_per_minute(armed)
+    return Spare(limit, left, keep, why)
+
+
+def _own_limit_venue(policies) -> venues.Venue | None:
+    """The venue of an address that counts one account's own requests (limit_scope "account"), else None."""
+    for p in policies:
+        spec = venues.VENUES.get(p.account.venue)
+        if spec is not None and spec.limit_scope == "account":
+            return spec
+    return None
+
+
+def _spare_of_account(snap, spec: venues.Venue, armed: list, purpose: Purpose, now) -> Spare:
+    """`spare_weight` where the exchange counts one account's own requests: its venue's limit unless the
+    exchange or an engine said otherwise, and what is kept is that account's own: the disarms of its armed
+    switches at its venue's countdown weight and, for a reading, a minute of their renewals."""
+    limit = (snap.weight_limit if snap else None) or spec.limit_per_minute or FALLBACK_WEIGHT_LIMIT
+    left, why = ratelimits.weight_left(snap, limit=limit, now=now)
+    keep = disarm_reserve(len(armed), spec.countdown_weight)
+    if purpose == Purpose.CANCEL:
+        keep = min(keep, limit // 4)
+    else:
+        keep += math.ceil(sum(60 / p.interval_s for p in armed) * spec.countdown_weight)
     return Spare(limit, left, keep, why)
 
 

@@ -171,7 +171,7 @@ class KrakenFuturesClient:
         self.offset_error_ms: float | None = None
         self.synced_at: float | None = None
         self.used_weight: int | None = None
-        self.used_weight_at: float | None = None
+        self.used_weight_at: float | None = None  # as BinanceClient's, which ratelimits.observe reads
         self.weight_limit: int | None = None
         self._nonce_lock = threading.Lock()
         self._last_nonce = 0

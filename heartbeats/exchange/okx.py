@@ -159,7 +159,10 @@ class CancelledOrders:
 
     orders: tuple[str, ...] = ()
     algo_orders: tuple[str, ...] = ()
-    failed: tuple[dict, ...] = field(default=())
+    failed: tuple[dict, ...] = field(default=())  # each with "kind": "order" or "algo"
+    # How many of each were listed (and so asked to be cancelled).
+    found_orders: int = 0
+    found_algo_orders: int = 0
 
     @property
     def ok(self) -> bool:
@@ -254,11 +257,14 @@ class OkxClient(BinanceClient):
             found.extend(self._pages("/trade/orders-algo-pending", {"ordType": ord_type}, "algoId"))
         return found
 
-    def cancel_all(self) -> CancelledOrders:
+    def cancel_all(self, tag: str = "") -> CancelledOrders:
         """Cancels every pending order of the account, plain and algo: OKX has no single call for it, so
-        they are listed, then cancelled 20 (algo: 10) at a time. Orders gone meanwhile are not failures."""
+        they are listed, then cancelled 20 (algo: 10) at a time. Orders gone meanwhile are not failures.
+        With a `tag`, only the orders placed with it, what that tag's switch covers (OKX's lists cannot be
+        asked by tag: they are filtered here). ValueError (nothing sent) for a tag OKX would not accept."""
+        check_scope(tag)
         cancelled, algo_cancelled, failed = [], [], []
-        orders = self.open_orders()
+        orders = tagged(self.open_orders(), tag)
         for start in range(0, len(orders), BATCH_CANCEL):
             batch = [
                 {"instId": o["instId"], "ordId": o["ordId"]} for o in orders[start : start + BATCH_CANCEL]
@@ -268,7 +274,7 @@ class OkxClient(BinanceClient):
                     cancelled.append(str(result.get("ordId")))
                 elif result.get("sCode") != "51400":  # already filled, cancelled or gone
                     failed.append(_failure(result, "ordId"))
-        algo = self.open_algo_orders()
+        algo = tagged(self.open_algo_orders(), tag)
         for start in range(0, len(algo), ALGO_BATCH_CANCEL):
             batch = [
                 {"instId": o["instId"], "algoId": o["algoId"]}
@@ -279,7 +285,7 @@ class OkxClient(BinanceClient):
                     algo_cancelled.append(str(result.get("algoId")))
                 else:
                     failed.append(_failure(result, "algoId"))
-        return CancelledOrders(tuple(cancelled), tuple(algo_cancelled), tuple(failed))
+        return CancelledOrders(tuple(cancelled), tuple(algo_cancelled), tuple(failed), len(orders), len(algo))
 
     def place_order(self, inst_id: str, side: str, sz, px=None, *, ord_type: str = "limit", **extra) -> dict:
         """POST /api/v5/trade/order (tests and the demo); extra OKX parameters by name (tag, clOrdId, tdMode).
@@ -479,8 +485,19 @@ def _first(payload) -> dict | None:
     return data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else None
 
 
+def tagged(orders: list[dict], tag: str) -> list[dict]:
+    """The orders a switch of `tag` covers: all of them for the account's ("" tag), else those placed with it
+    (OKX's tags are case-sensitive)."""
+    return orders if not tag else [o for o in orders if o.get("tag") == tag]
+
+
 def _failure(result: dict, id_field: str) -> dict:
-    return {"id": str(result.get(id_field) or ""), "sCode": result.get("sCode"), "sMsg": result.get("sMsg")}
+    return {
+        "id": str(result.get(id_field) or ""),
+        "kind": "algo" if id_field == "algoId" else "order",
+        "sCode": result.get("sCode"),
+        "sMsg": result.get("sMsg"),
+    }
 
 
 def _item_error(item: dict | None, reply: _Reply, endpoint: str) -> ExchangeError:

@@ -148,6 +148,12 @@ OKX = Venue(
     algo_service="never",  # OKX's algo orders are listed and cancelled by its own client
     symbol_example="mm1",  # an order tag: 1-16 letters or digits
     symbol_pattern=re.compile(r"[A-Za-z0-9]{1,16}"),
+    # Counted in requests: OKX cancels no account's orders in one call. Reading them is a page of plain
+    # orders and one listing per algo order type (6); cancelling them, those and a batch of each kind at
+    # least (20 plain, 10 algo orders a batch; a larger book sends more).
+    cancel_all_weight=9,
+    open_orders_weight=7,
+    account_open_orders_weight=7,
     limit_scope="account",
     limit_per_minute=60,
     accepts_late_ms=30_000,

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from heartbeats import text, twofactor
 from heartbeats.desk import presenters
+from heartbeats.desk.killswitch import account_wide
 from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.domain import audit
 from heartbeats.exchange import venues
@@ -38,7 +39,7 @@ def _scope(request) -> tuple[str, list[CountdownPolicy]]:
         chosen = list(policies.filter(pk=pk))
         if not chosen:
             raise Http404("There is no such policy (it may have been deleted).")
-        return f"{chosen[0].account.label} {chosen[0].symbol}", chosen
+        return _name(chosen[0]), chosen
     if params.get("account"):
         account = (
             ExchangeAccount.objects.without_secrets()
@@ -62,15 +63,37 @@ def _scope(request) -> tuple[str, list[CountdownPolicy]]:
 
 
 def _covers(policies) -> set[str]:
-    """What the policies' switches cover: venues.SYMBOL (futures), venues.UNDERLYING (Options)."""
+    """What the policies' switches cover: venues.SYMBOL (futures), venues.UNDERLYING (Options),
+    venues.ACCOUNT (OKX, Kraken Futures)."""
     return {venues.venue(p.account.venue).covers for p in policies}
 
 
+NOUNS = {venues.SYMBOL: "symbol", venues.UNDERLYING: "underlying", venues.ACCOUNT: "account-wide switch"}
+
+
 def _nouns(policies) -> str:
-    covers = _covers(policies)
-    if covers == {venues.UNDERLYING}:
-        return "underlying"
-    return "symbol and underlying" if venues.UNDERLYING in covers else "symbol"
+    words = [noun for covers, noun in NOUNS.items() if covers in _covers(policies)] or ["symbol"]
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else words[0]
+
+
+def _name(policy) -> str:
+    """A policy as the page lists it: its account and symbol, or what its account-wide switch covers."""
+    if account_wide.covers_account(policy.account):
+        return f"{policy.account.label} ({account_wide.scope_words(policy.account.venue, policy.symbol)})"
+    return f"{policy.account.label} {policy.symbol}"
+
+
+def _account_switches(policies) -> dict:
+    """What the page says of the account-wide switches in scope: how each family pulls the orders, and the
+    tags whose switches cover only their own orders."""
+    mine = [p for p in policies if account_wide.covers_account(p.account)]
+    families = {account_wide.family(p.account.venue) for p in mine}
+    return {
+        "any": bool(mine),
+        "how": sorted(f.how for f in families),
+        "tags": sorted({p.symbol for p in mine if p.symbol}),
+        "whole": any(not p.symbol for p in mine),
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -108,10 +131,12 @@ def cancel_orders(request):
             "form": form,
             "what": what,
             "policies": policies,
-            "covered": killswitch.covered(p.account.venue for p in policies),
+            "covered": killswitch.covered((p.account.venue, p.symbol) for p in policies),
+            "names": [_name(p) for p in policies[:12]],
             # Which sentences the page says: each venue pulls its orders its own way.
             "has_underlyings": venues.UNDERLYING in _covers(policies),
             "has_symbols": venues.SYMBOL in _covers(policies) or not policies,
+            "account_switches": _account_switches(policies),
             "scope": scope,
             "snap": presenters.snapshot(policy_id=0),
         },

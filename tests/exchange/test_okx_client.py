@@ -294,3 +294,22 @@ def test_okxs_credential_headers_are_redacted(header):
 
     for text in (f"{header}: s3cr3tvalue", f"{{'{header}': 's3cr3tvalue'}}", f"{header}=s3cr3tvalue"):
         assert "s3cr3tvalue" not in redact(text)
+
+
+def test_cancel_all_with_a_tag_cancels_only_the_orders_carrying_it(simulator, okx_client):
+    client = okx_client()
+    api_key = client.secrets_for_tests[0]
+    book = simulator.exchange.okx
+    mine = book.place_order(api_key, "BTC-USDT-SWAP", tag="mm1")
+    mine_algo = book.place_algo_order(api_key, "BTC-USDT-SWAP", tag="mm1")
+    book.place_order(api_key, "BTC-USDT-SWAP", tag="MM1")  # tags are case-sensitive
+    book.place_order(api_key, "ETH-USDT-SWAP")
+    book.place_algo_order(api_key, "ETH-USDT-SWAP")
+
+    cancelled = client.cancel_all("mm1")
+
+    assert cancelled.orders == (mine["ordId"],) and cancelled.algo_orders == (mine_algo["algoId"],)
+    assert (cancelled.found_orders, cancelled.found_algo_orders) == (1, 1) and cancelled.ok
+    assert len(client.open_orders()) == 2 and len(client.open_algo_orders()) == 1
+    with pytest.raises(ValueError):
+        client.cancel_all("not a tag")

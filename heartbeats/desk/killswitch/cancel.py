@@ -4,7 +4,8 @@ algoOpenOrders: since December 2025 Binance keeps USD-M STOP / TAKE_PROFIT / TRA
 Service, which the plain endpoints no longer see; COIN-M's move there as announced, and are plain orders,
 cancelled with the others, until then), optionally disarming the countdowns first. An Options policy covers
 an underlying: every open order of it goes with one DELETE allOpenOrdersByUnderlying (options have no
-conditional orders).
+conditional orders). A switch that covers a whole account (OKX, Kraken Futures) has every open order of the
+account cancelled, or on OKX those of its tag, each family its own way (account_wide), one row per kind.
 
 The requests go out on a tracked thread of the process that pressed (heartbeats.domain.work): should that
 process die first, its rows are marked "unknown" by the `unfinished-work` duty, never left pending.
@@ -29,7 +30,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from heartbeats.desk import actions
-from heartbeats.desk.killswitch import stake
+from heartbeats.desk.killswitch import account_wide, stake
 from heartbeats.domain import audit, budget, ratelimits
 from heartbeats.domain.clients import client_for
 from heartbeats.domain.validation import plain_reason
@@ -57,7 +58,9 @@ FOUND_FRESH = timedelta(seconds=120)
 def kinds_for(account) -> list[str]:
     # From the venue's facts: USD-M keeps conditional orders in its Algo Service; COIN-M too once it moves
     # them there, which is asked unless it answered lately that it has none (its conditional orders are then
-    # among the open orders); Options has none.
+    # among the open orders); Options has none. An account-wide switch: as its family cancels them.
+    if account_wide.covers_account(account):
+        return list(account_wide.family(account.venue).kinds)
     algo = has_algo_service(account.base_url, account.venue)
     return [OrderKind.ORDERS, OrderKind.ALGO] if algo else [OrderKind.ORDERS]
 
@@ -65,6 +68,14 @@ def kinds_for(account) -> list[str]:
 def request_weight(account, kind: str) -> int:
     """What one cancel request of `kind` for the account weighs against its address's limits."""
     return ALGO_CANCEL_WEIGHT if kind == OrderKind.ALGO else venues.venue(account.venue).cancel_all_weight
+
+
+def unit_weight(account, unit: list) -> int:
+    """What the requests of one unit (`_units`) weigh: an account-wide switch's press, every kind at once,
+    weighs its venue's cancel_all_weight."""
+    if account_wide.covers_account(account):
+        return venues.venue(account.venue).cancel_all_weight
+    return sum(request_weight(account, row.kind) for row in unit)
 
 
 def cancel_orders(
@@ -184,15 +195,26 @@ def _with_venue(rows):
     return rows.annotate(venue=F("policy__account__venue"))
 
 
-def covered(venue_keys) -> str:
-    """What a press covers, one venue key per symbol or underlying, in the venues' words: "3 symbols",
-    "1 underlying", "2 symbols and 1 underlying" (a key no longer known counts as a symbol)."""
-    counts = {venues.SYMBOL: 0, venues.UNDERLYING: 0}
-    for key in venue_keys:
+# An account-wide switch's scope, by whether it is the account's ("") or one tag's.
+ACCOUNT_NOUNS = {True: "account", False: "tag"}
+
+
+def covered(switches) -> str:
+    """What a press covers, one venue key (or a (venue key, symbol) pair) per switch, in the venues' words:
+    "3 symbols", "1 underlying", "2 symbols and 1 account", "1 tag" (an OKX tag's switch; a key no longer
+    known counts as a symbol)."""
+    counts = {venues.SYMBOL: 0, venues.UNDERLYING: 0, "account": 0, "tag": 0}
+    for item in switches:
+        key, symbol = item if isinstance(item, tuple) else (item, "")
         known = venues.VENUES.get(key)
-        counts[known.covers if known else venues.SYMBOL] += 1
+        noun = known.covers if known else venues.SYMBOL
+        counts[ACCOUNT_NOUNS[not symbol] if noun == venues.ACCOUNT else noun] += 1
     words = [f"{n} {noun}{'s' if n != 1 else ''}" for noun, n in counts.items() if n]
-    return " and ".join(words) or "0 symbols"
+    return _and(words) or "0 symbols"
+
+
+def _and(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
 
 
 def _send_logged(operation_id: int) -> None:
@@ -231,19 +253,22 @@ def _send(operation_id: int) -> None:
         allowed = budget.spare_weight(egress, base_url, budget.Purpose.CANCEL)
         spare, why = allowed.weight, allowed.why
         for account, mine in accounts:
-            fits, over = _fitting(account, mine, spare - CLOCK_WEIGHT)  # its clock first
+            fits, over = _fitting(account, _units(account, mine), spare - CLOCK_WEIGHT)  # its clock first
             if not fits:
                 _skip(mine, why or "this address's request weight for this minute is spent")
                 continue
-            spare -= CLOCK_WEIGHT + sum(request_weight(account, row.kind) for row in fits)
-            _skip(over, "this address's request weight for this minute is spent")
+            spare -= CLOCK_WEIGHT + sum(unit_weight(account, unit) for unit in fits)
+            _skip(
+                [row for unit in over for row in unit],
+                "this address's request weight for this minute is spent",
+            )
             try:
                 options = EngineConfig.from_settings().client_options(
                     pool_maxsize=min(MAX_PARALLEL, len(fits))
                 )
                 clients[account.pk] = client_for(account, **options)
             except Exception as exc:  # unusable key material: say so per symbol, never the key
-                for row in fits:
+                for row in (row for unit in fits for row in unit):
                     _finish(
                         row.pk,
                         CancelState.FAILED,
@@ -253,18 +278,19 @@ def _send(operation_id: int) -> None:
             jobs += fits
     if not jobs:
         return
-    _attach_readings(jobs)
+    _attach_readings([row for unit in jobs for row in unit])
     # Each account's clock once, in parallel; then every request at once, spread over a few threads that each
     # keep one database connection for all their answers (and close it when done).
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(clients)), thread_name_prefix="cancel") as pool:
         synced = dict(zip(clients, pool.map(_sync, clients.values()), strict=True))
     ready = []
-    for row in jobs:
-        error = synced[row.policy.account_id]
+    for unit in jobs:
+        error = synced[unit[0].policy.account_id]
         if error:
-            _finish(row.pk, CancelState.FAILED, error=error)
+            for row in unit:
+                _finish(row.pk, CancelState.FAILED, error=error)
         else:
-            ready.append(row)
+            ready.append(unit)
     lanes = [ready[n :: min(MAX_PARALLEL, len(ready))] for n in range(min(MAX_PARALLEL, len(ready)))]
     limited = {}  # account id -> the 429 or 418 one of its requests met
     threads = [
@@ -280,21 +306,33 @@ def _send(operation_id: int) -> None:
     for account_id, client in clients.items():
         account = by_account[account_id][0]
         # A 429 or a ban pauses the whole address (every sender asks ratelimits), so a press again at once
-        # is told to wait rather than earning a ban that would stop the heartbeats too.
+        # is told to wait rather than earning a ban that would stop the heartbeats too; where the exchange
+        # counts each account's own requests (limit_address), that account alone.
         ratelimits.observe(account.egress, account.limit_address, client, limited.get(account_id))
         client.close()
 
 
-def _fitting(account, rows, weight: int) -> tuple[list, list]:
-    """The rows whose requests fit in `weight`, in order, and the others."""
-    fits, over = [], []
+def _units(account, rows) -> list[list]:
+    """The rows in what is sent together: one row a request, but an account-wide switch's rows all go with
+    one press of its family's (OKX's cancel_all() answers for plain and algo orders at once)."""
+    if not account_wide.covers_account(account):
+        return [[row] for row in rows]
+    by_policy = {}
     for row in rows:
-        cost = request_weight(account, row.kind)
+        by_policy.setdefault(row.policy_id, []).append(row)
+    return list(by_policy.values())
+
+
+def _fitting(account, units, weight: int) -> tuple[list, list]:
+    """The units whose requests fit in `weight`, in order, and the others."""
+    fits, over = [], []
+    for unit in units:
+        cost = unit_weight(account, unit)
         if cost <= weight:
-            fits.append(row)
+            fits.append(unit)
             weight -= cost
         else:
-            over.append(row)
+            over.append(unit)
     return fits, over
 
 
@@ -322,10 +360,14 @@ def _sync(client) -> str:
         connections.close_all()
 
 
-def _lane(rows, clients, limited: dict) -> None:
+def _lane(units, clients, limited: dict) -> None:
     try:
-        for row in rows:
-            _cancel_one(row, clients[row.policy.account_id], limited)
+        for unit in units:
+            client = clients[unit[0].policy.account_id]
+            if account_wide.covers_account(unit[0].policy.account):
+                _cancel_account(unit, client, limited)
+            else:
+                _cancel_one(unit[0], client, limited)
     finally:
         connections.close_all()
 
@@ -369,6 +411,42 @@ def _cancel_one(row: OrderCancel, client, limited: dict) -> None:
         )
     else:
         _finish(row.pk, CancelState.DONE, http_status=200, started=started, found=found)
+
+
+def _cancel_account(rows: list[OrderCancel], client, limited: dict) -> None:
+    """One press of an account-wide switch: every kind of its orders at once, each row with what the
+    exchange listed and cancelled. Sent once; an error, a rate limit included, fails every row of it."""
+    policy = rows[0].policy
+    started = time.time()
+    try:
+        outcome = account_wide.family(policy.account.venue).cancel(client, policy.symbol)
+    except Exception as exc:
+        if isinstance(exc, RateLimitedError):
+            limited[policy.account_id] = exc
+        close_old_connections()
+        for row in rows:
+            _finish(
+                row.pk,
+                CancelState.FAILED,
+                error=str(exc)[:300],
+                http_status=getattr(exc, "http_status", None),
+                started=started,
+                found=getattr(row, "found_before", None),
+            )
+        return
+    for row in rows:
+        got = outcome.get(row.kind)
+        if got is None:  # not a kind this family answers for: nothing was sent for it
+            _finish(row.pk, CancelState.FAILED, error="Not cancelled: not a kind of this venue's orders.")
+            continue
+        _finish(
+            row.pk,
+            CancelState.FAILED if got.error else CancelState.DONE,
+            error=got.error[:300],
+            http_status=200,
+            started=started,
+            found=got.found,
+        )
 
 
 def _request(row: OrderCancel, client) -> None:
@@ -419,7 +497,7 @@ def summary(cancels) -> str:
     if not cancels:
         return ""
     where = "on " + covered(
-        {(c.account_label, c.symbol): getattr(c, "venue", None) for c in cancels}.values()
+        {(c.account_label, c.symbol): (getattr(c, "venue", None), c.symbol) for c in cancels}.values()
     )
     counted = [c for c in cancels if c.found is not None]
     found = {

@@ -1,7 +1,9 @@
 """Orders at stake: each armed policy's symbol's open orders (and conditional orders), read from the exchange
 within the weight budget, so the board shows what a lapse would cancel, and a lapse is confirmed by the
 exchange's own answer (the orders are gone after an expiry). An Options policy's are its underlying's open
-orders (every option on it; options have no conditional orders).
+orders (every option on it; options have no conditional orders). A switch that covers a whole account (OKX,
+Kraken Futures) has every open order of the account at stake (OKX: plain and algo; a tag's switch, the orders
+placed with its tag): the account is read whole, once for all its switches (account_wide).
 
 One process at a time reads (the "stake" duty, like alerting): a round every ROUND_EVERY seconds reads
 each armed policy at most every STAKE_EVERY seconds, and at once the policies whose orders something has just
@@ -20,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
+from heartbeats.desk.killswitch import account_wide
 from heartbeats.domain import budget, ratelimits
 from heartbeats.domain.policy_facts import load_policies
 from heartbeats.engine import fallback
@@ -80,7 +83,10 @@ def weight_of_whole_account(account) -> int:
 
 
 def _whole_account(account, due: int) -> bool:
-    """Whether `due` policies of the account are read at once rather than one by one."""
+    """Whether `due` policies of the account are read at once rather than one by one (always where a switch
+    covers the whole account: one reading serves them all)."""
+    if account_wide.covers_account(account):
+        return True
     if due < 2:
         return False
     return due >= ACCOUNT_WIDE_FROM or weight_of_whole_account(account) <= due * weight_per_reading(account)
@@ -185,7 +191,12 @@ def refresh_round(now=None, *, only=None) -> int:
                 continue
             per_symbol = weight_per_reading(account)
             if _whole_account(account, len(mine)) and allowance.take(weight_of_whole_account(account)):
-                shown = [p for p in policies if p.account_id == account_id and (p.armed or p.pk in readings)]
+                asked = {p.pk for p in mine}
+                shown = [
+                    p
+                    for p in policies
+                    if p.account_id == account_id and (p.armed or p.pk in readings or p.pk in asked)
+                ]
                 _read(account, shown, readings, allowance, symbol=None)
                 read += len(mine)
                 continue
@@ -317,12 +328,16 @@ def _read(account, policies, readings: dict, allowance: _Allowance, *, symbol: s
     client = None
     error = None
     by_underlying = venues.venue(account.venue).covers == venues.UNDERLYING
+    whole = account_wide.family(account.venue) if account_wide.covers_account(account) else None
     try:
         # The web's fallback sender's clients: kept between readings, so the clock is measured now and then,
         # not before every reading.
         client = fallback.client_of(account, EngineConfig.from_settings())
-        orders = client.open_orders(underlying=symbol) if by_underlying else client.open_orders(symbol)
-        algo = _algo_orders(client, account, symbol)
+        if whole is not None:
+            orders, algo = whole.read(client)
+        else:
+            orders = client.open_orders(underlying=symbol) if by_underlying else client.open_orders(symbol)
+            algo = _algo_orders(client, account, symbol)
     except Exception as exc:  # the reading is informative: say what went wrong, keep the last figures
         error = exc
         values["error"] = f"Orders not read: {exc}"[:300]
@@ -330,7 +345,16 @@ def _read(account, policies, readings: dict, allowance: _Allowance, *, symbol: s
         stored = []
         for policy in policies:
             mine = dict(values)
-            if orders is not None:
+            if orders is not None and whole is not None:
+                own = whole.own(orders, policy.symbol)
+                mine.update(
+                    orders=len(own),
+                    order_id=None,
+                    buy_notional=whole.notional(own, "BUY"),
+                    sell_notional=whole.notional(own, "SELL"),
+                    algo_orders=None if algo is None else len(whole.own(algo, policy.symbol)),
+                )
+            elif orders is not None:
                 own = [o for o in orders if _covered_by(o, by_underlying, policy.symbol) == policy.symbol]
                 mine.update(
                     orders=len(own),
@@ -385,9 +409,9 @@ def _with_gone_at(policy, values: dict, row, client, allowance: _Allowance) -> d
     emptied = row is not None and not values["error"] and (row.orders or 0) > 0 and values.get("orders") == 0
     if emptied and (policy.status(now).state == Status.EXPIRED or _lapsed_recently(policy, now)):
         # An Options policy's symbol is an underlying: the order's own option symbol, which GET order needs,
-        # is not kept, so the reading's time stands in.
-        by_underlying = venues.venue(policy.account.venue).covers == venues.UNDERLYING
-        asked = None if by_underlying else _gone_at(client, policy.symbol, row.order_id, allowance)
+        # is not kept, so the reading's time stands in; likewise an account-wide switch's.
+        by_symbol = venues.venue(policy.account.venue).covers == venues.SYMBOL
+        asked = _gone_at(client, policy.symbol, row.order_id, allowance) if by_symbol else None
         values.update(gone_at=asked or now, gone_count=row.orders)
     return values
 
