@@ -53,6 +53,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from heartbeats.exchange import venues
 from heartbeats.exchange.client import (
     _BODY_FAILURES,
     BinanceClient,
@@ -78,8 +79,8 @@ from heartbeats.exchange.errors import (
 
 log = logging.getLogger(__name__)
 
-VENUE = "kraken_futures"
-API_PREFIX = "/derivatives/api/v3"
+VENUE = venues.KRAKEN_FUTURES.key
+API_PREFIX = venues.KRAKEN_FUTURES.prefix
 SWITCH_SCOPE = ""  # the switch is account-wide: there is no per-symbol one
 # Bounds of the switch's timeout: whole seconds, uint32 ("Dead man's switch", OpenAPI `timeout uint32`).
 COUNTDOWN_STEP_MS = 1000
@@ -158,6 +159,8 @@ class KrakenFuturesClient:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ValueError("Timeouts must be positive.")
         self.base_url = base_url.rstrip("/")
+        self.spec = venues.KRAKEN_FUTURES
+        self.venue, self.prefix = self.spec.key, self.spec.prefix
         self.venue = VENUE
         self._api_key = api_key or None
         self._signer = signer
