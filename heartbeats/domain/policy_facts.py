@@ -83,6 +83,8 @@ class PolicyFacts(namedtuple("PolicyColumns", (*POLICY_FIELDS, "account"))):
     late_after = CountdownPolicy.late_after
     in_disarm_all_scope = CountdownPolicy.in_disarm_all_scope
     switch_name = CountdownPolicy.switch_name
+    switch_title = CountdownPolicy.switch_title
+    covered_orders = CountdownPolicy.covered_orders
 
     @property
     def pk(self):
