@@ -62,6 +62,7 @@ class AccountFacts:
     __slots__ = ACCOUNT_FIELDS
     base_url = ExchangeAccount.base_url
     limit_address = ExchangeAccount.limit_address
+    environment_name = ExchangeAccount.environment_name
 
     def __init__(self, values):
         for name, value in zip(ACCOUNT_FIELDS, values, strict=True):

@@ -3,10 +3,10 @@ and system checks.
 
 Timing: the countdown must survive two lost heartbeats and a slow third one, so
     countdown ≥ BEATS_PER_COUNTDOWN × interval + LATENCY_MARGIN, and ≥ MIN_COUNTDOWN.
-Binance's futures switch documents no bounds; the bounds here keep a typo (ms for s, an hour for a minute) from
-turning into a guard that never fires or one that fires on the first hiccup. A venue's own unit and bounds
-(exchange.venues: OKX whole seconds, 10–120 s; Kraken Futures whole seconds) are checked too, and said as
-the venue's.
+Binance's futures switch documents no bounds; the bounds here keep a typo (ms for s, an hour for a minute)
+from turning into a guard that never fires or one that fires on the first hiccup. A venue's own unit and
+bounds (exchange.venues: OKX whole seconds, 10–120 s; Kraken Futures whole seconds) are checked too, and
+said as the venue's.
 """
 
 import ipaddress
@@ -138,14 +138,13 @@ def timing_errors(
 
 
 def venue_bounds_text(spec: venues.Venue) -> str:
-    """The venue's own countdown rules in a few words ("whole seconds, 10–120 s"), "" when it has none the
-    guard's own do not already cover."""
-    bounds, parts = spec.countdown, []
-    if bounds.unit == "s":
-        parts.append("whole seconds")
+    """The venue's own countdown rules as a clause ("OKX accepts a countdown of 10–120 s, in whole seconds";
+    "Kraken Futures counts it in whole seconds"), "" when it has none beyond the guard's."""
+    bounds = spec.countdown
+    whole = bounds.unit == "s"
     if bounds.min_ms is not None or bounds.max_ms is not None:
-        parts.append(_span(bounds))
-    return ", ".join(parts)
+        return f"{spec.label} accepts a countdown of {_span(bounds)}{', in whole seconds' if whole else ''}"
+    return f"{spec.label} counts it in whole seconds" if whole else ""
 
 
 def venue_countdown_error(spec: venues.Venue, countdown_ms: int) -> str | None:
@@ -234,8 +233,9 @@ def _scope_format_error(scope: str, spec: venues.Venue) -> str | None:
         )
     if not spec.symbol_pattern.fullmatch(scope):
         return (
-            f"{scope} is not a {spec.label} order tag: leave it empty for the whole account, or enter a tag "
-            f"of {spec.symbol_example}."
+            f"{scope} is not an order tag {spec.label} accepts: its switch covers the whole account (leave "
+            f"this blank) or the orders of one tag, 1–16 letters or digits such as {spec.symbol_example}, "
+            "never one instrument."
         )
     return None
 

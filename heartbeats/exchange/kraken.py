@@ -171,6 +171,7 @@ class KrakenFuturesClient:
         self.offset_error_ms: float | None = None
         self.synced_at: float | None = None
         self.used_weight: int | None = None
+        self.used_weight_at: float | None = None  # Kraken sends no usage figure: always None
         self.weight_limit: int | None = None
         self._nonce_lock = threading.Lock()
         self._last_nonce = 0
