@@ -15,6 +15,7 @@ from heartbeats.exchange.factory import make_client, make_signer
 from heartbeats.exchange.redact import redact
 from heartbeats.formats.durations import duration
 from heartbeats.models import CountdownPolicy, KeyType
+from heartbeats.models.policies import switch_label
 
 
 class KeyCheckFailed(Exception):
@@ -112,7 +113,7 @@ def disable_refusal(account) -> str | None:
     a disarm, so the exchange would cancel their orders at expiry: an operator's call, not a key admin's. The
     policies that block it are those Disarm all would act on (armed, or still owing a disarm)."""
     blocking = account.policies.filter(CountdownPolicy.disarm_all_scope()).order_by("symbol")
-    names = list(blocking.values_list("symbol", flat=True))
+    names = [switch_label(symbol, account.venue) for symbol in blocking.values_list("symbol", flat=True)]
     if not names:
         return None
     their = "their heartbeats" if len(names) > 1 else "its heartbeats"

@@ -92,7 +92,7 @@ class PolicyFacts(namedtuple("PolicyColumns", (*POLICY_FIELDS, "account"))):
         return self.id
 
     def __str__(self):
-        return f"{self.account.label} {self.switch_name}"
+        return f"{self.account.label} {self.switch_title}"
 
 
 def load_policies() -> list[PolicyFacts]:

@@ -170,7 +170,7 @@ class CountdownPolicy(models.Model):
         permissions = [("operate_policies", "Can arm and disarm countdown policies")]
 
     def __str__(self):
-        return f"{self.account.label} {self.switch_name}"
+        return f"{self.account.label} {self.switch_title}"
 
     @property
     def switch_name(self) -> str:
