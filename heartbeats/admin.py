@@ -49,6 +49,7 @@ from heartbeats.models import (
 )
 from heartbeats.models.alerts import AlertChannel, AlertCondition, Notification
 from heartbeats.models.orders import OrderCancel, OrdersAtStake
+from heartbeats.models.policies import switch_label
 from heartbeats.models.strategies import Strategy
 from heartbeats.models.tokens import ApiToken
 
@@ -272,10 +273,11 @@ class CountdownPolicyAdmin(SafeChangeListMixin, ChecksOutsideTransactionMixin, a
 
     @admin.display(description="Symbol / underlying", ordering="symbol")
     def symbol_shown(self, obj):
-        # On Options the switch covers an underlying, every option on it.
+        # On Options the switch covers an underlying, every option on it; on OKX and Kraken Futures the whole
+        # account (or, on OKX, one order tag).
         if venues.VENUES.get(obj.account.venue, venues.USDM).covers == venues.UNDERLYING:
             return f"{obj.symbol} (underlying)"
-        return obj.symbol
+        return obj.switch_name
 
     @admin.display(description="Venue", ordering="account__venue")
     def venue_shown(self, obj):
@@ -364,7 +366,7 @@ class OperationTargetInline(ReadOnlyMixin, admin.TabularInline):
     """An operation's targets, read-only like the operation: shown to whoever may read operations."""
 
     model = OperationTarget
-    fields = ["policy", "account_label", "symbol", "effect", "generation", "changed"]
+    fields = ["policy", "account_label", "switch_shown", "effect", "generation", "changed"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -373,6 +375,11 @@ class OperationTargetInline(ReadOnlyMixin, admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("heartbeats.view_operation")
+
+    @admin.display(description="Symbol")
+    def switch_shown(self, obj):
+        # The policy's own name when it is still there (an OKX tag), else the symbol as it was kept.
+        return obj.policy.switch_title if obj.policy_id and obj.policy else switch_label(obj.symbol)
 
 
 @admin.register(Operation)
@@ -749,7 +756,7 @@ class OrderCancelAdmin(ReadOnlyAdmin):
     list_display = [
         "operation",
         "account_label",
-        "symbol",
+        "switch_shown",
         "kind",
         "state",
         "error",
@@ -762,6 +769,10 @@ class OrderCancelAdmin(ReadOnlyAdmin):
     @admin.display(description="Took", ordering="latency_ms")
     def latency(self, obj):
         return duration(obj.latency_ms)
+
+    @admin.display(description="Symbol", ordering="symbol")
+    def switch_shown(self, obj):
+        return switch_label(obj.symbol)
 
 
 @admin.register(OrdersAtStake)

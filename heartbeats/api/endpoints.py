@@ -33,6 +33,7 @@ from heartbeats.desk.killswitch import cancel as killswitch
 from heartbeats.domain.audit import client_ip
 from heartbeats.domain.validation import plain_id
 from heartbeats.models import CountdownPolicy, ExchangeAccount, Strategy
+from heartbeats.models.policies import switch_label
 from heartbeats.views.access import MAX_ID, get_operation, get_policy, parse_id
 from heartbeats.views.held import held_message
 
@@ -60,8 +61,10 @@ ACTION_ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error}
 def status(request, page: str | None = Query(None, pattern="^[0-9]+$", description="A page number (1…)")):
     """The JSON the board polls (engine, budget, lapses, maintenance, policies riskiest first). Without
     `page` every policy is listed; with it, that page of 100 and a `page` block saying where it stands.
-    Each policy's `venue` is USD-M, COIN-M or Options and `covers` says what its `symbol` is: a futures
-    `symbol`, or on Options the `underlying` its switch covers (BTCUSDT: every BTC option)."""
+    Each policy's `venue` is USD-M, COIN-M, Options, OKX or Kraken F, and `covers` says what its `symbol` is:
+    a futures `symbol`, on Options the `underlying` its switch covers (BTCUSDT: every BTC option), or on OKX
+    and Kraken Futures the `account`: `symbol` is "" for the whole account (on OKX, or an order tag). `switch`
+    says it in words: BTCUSDT, "whole account", "tag mm1"."""
     if page is not None:
         page = plain_id(page)
         if not 0 < page <= MAX_ID:
@@ -72,7 +75,7 @@ def status(request, page: str | None = Query(None, pattern="^[0-9]+$", descripti
 
 @api.get("/policies/{policy_id}", response={200: dict, **READ_ERRORS}, summary="One policy's status row")
 def policy(request, policy_id: str):
-    """One row of the status JSON: `venue`, `symbol` and `covers` as there."""
+    """One row of the status JSON: `venue`, `symbol`, `covers` and `switch` as there."""
     pk = parse_id(policy_id, "policy")
     rows = presenters.snapshot(policy_id=pk).rows
     if not rows:
@@ -134,6 +137,7 @@ def operation(request, operation_id: str):
         {
             "account": c.account_label,
             "symbol": c.symbol,
+            "switch": switch_label(c.symbol),
             "kind": c.kind,
             "state": c.state,
             "error": c.error,
@@ -156,6 +160,7 @@ def operation(request, operation_id: str):
                 "policy": t.policy_id,
                 "account": t.account_label,
                 "symbol": t.symbol,
+                "switch": switch_label(t.symbol),
                 "generation": t.generation,
                 "changed": t.changed,
                 "effect": t.effect,

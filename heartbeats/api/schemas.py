@@ -14,8 +14,11 @@ REASON_MAX = 1000  # as the pages' forms
 # Every `symbol` the API shows: what the switch covers on the policy's venue.
 SYMBOL_DOC = (
     "The policy's symbol (BTCUSDT, BTCUSD_PERP); on an Options account the underlying its switch covers "
-    "(BTCUSDT: every BTC option)."
+    '(BTCUSDT: every BTC option); on an OKX or Kraken Futures account "" for the whole account, or on OKX '
+    'an order tag (its `covers` is then "account").'
 )
+
+SWITCH_DOC = 'What the switch covers, in words: the symbol, "whole account" or "tag mm1".'
 
 
 def _plain_id(value):
@@ -88,6 +91,7 @@ class ResultRow(Schema):
     policy: int | None = Field(description="The policy's id; null once it is deleted.")
     account: str
     symbol: str = Field(description=SYMBOL_DOC)
+    switch: str = Field("", description=SWITCH_DOC)
     generation: int
     result: str = Field(description="disarmed, armed, retrying, failed or superseded.")
     status: str
@@ -103,6 +107,7 @@ class TargetRow(Schema):
     policy: int | None = Field(description="The policy's id; null once it is deleted.")
     account: str
     symbol: str = Field(description=SYMBOL_DOC)
+    switch: str = Field("", description=SWITCH_DOC)
     generation: int | None = Field(description="The generation the operation gave the policy or found on it.")
     changed: bool = Field(description="Whether the operation gave it that generation (an arm or a disarm).")
     effect: str = Field(
@@ -114,6 +119,7 @@ class TargetRow(Schema):
 class CancelRow(Schema):
     account: str
     symbol: str = Field(description=SYMBOL_DOC)
+    switch: str = Field("", description=SWITCH_DOC)
     kind: str = Field(description="`orders` (plain open orders) or `algo` (conditional orders).")
     state: str = Field(description="pending, done, failed or skipped (not sent: the address is paused).")
     error: str

@@ -29,6 +29,7 @@ from heartbeats.domain.validation import plain_reason, required_reason
 from heartbeats.domain.work import work
 from heartbeats.engine import fallback
 from heartbeats.models import Action, Beat, BeatKind, CountdownPolicy, Effect, Operation, Status
+from heartbeats.models.policies import switch_label
 
 log = logging.getLogger(__name__)
 
@@ -397,7 +398,9 @@ def policy_results(operation: Operation) -> list[dict]:
     superseded by a later action."""
     now = timezone.now()
     targets = list(operation.targets.all())
-    policies = CountdownPolicy.objects.in_bulk([t.policy_id for t in targets if t.policy_id is not None])
+    policies = CountdownPolicy.objects.with_account().in_bulk(
+        [t.policy_id for t in targets if t.policy_id is not None]
+    )
     wanted = Q(pk__in=[])
     for t in targets:
         if t.policy_id is not None and t.generation is not None:
@@ -416,6 +419,8 @@ def policy_results(operation: Operation) -> list[dict]:
             "policy": t.policy_id,
             "account": t.account_label,
             "symbol": t.symbol,
+            # What the switch covers in words: "whole account (OKX)" where the symbol is "" (or an OKX tag).
+            "switch": policy.switch_title if policy is not None else switch_label(t.symbol),
             "generation": generation,
             "attempts": len(tried),
             "last_outcome": last.outcome if last else "",

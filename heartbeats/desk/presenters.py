@@ -149,13 +149,18 @@ class PolicyRow:
 
     @property
     def covers(self) -> str:
-        """What the switch covers: "symbol" (futures) or "underlying" (Options: every option on it)."""
+        """What the switch covers: "symbol" (futures), "underlying" (Options: every option on it) or
+        "account" (OKX, Kraken Futures: the whole account, or on OKX the orders of one tag)."""
         spec = venues.VENUES.get(self.policy.account.venue)
         return spec.covers if spec is not None else venues.SYMBOL
 
     @property
     def covers_underlying(self) -> bool:
         return self.covers == venues.UNDERLYING
+
+    @property
+    def covers_account(self) -> bool:
+        return self.covers == venues.ACCOUNT
 
     @property
     def expires_at_ms(self) -> int | None:
@@ -182,9 +187,11 @@ class PolicyRow:
             "account": p.account.label,
             "account_id": p.account_id,
             "venue": self.venue,
-            # On Options the symbol is an underlying (BTCUSDT: every BTC option); "covers" says which.
+            # On Options the symbol is an underlying (BTCUSDT: every BTC option); on OKX and Kraken Futures
+            # "" is the whole account (OKX: or an order tag); "covers" says which, "switch" says it in words.
             "symbol": p.symbol,
             "covers": self.covers,
+            "switch": p.switch_name,
             "armed": p.armed,
             "status": s.state.value,
             "status_label": s.state.label,
@@ -283,6 +290,7 @@ class LapseRow:
             "policy": self.policy.pk,
             "account": self.policy.account.label,
             "symbol": self.policy.symbol,
+            "switch": self.policy.switch_title,
             "expired_at_ms": epoch_ms(self.lapse.expired_at),
             "resumed_at_ms": epoch_ms(self.lapse.resumed_at),
             "resumed_by": self.lapse.resumed_by or None,

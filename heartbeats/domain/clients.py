@@ -15,6 +15,7 @@ from heartbeats.exchange.factory import make_client, make_signer
 from heartbeats.exchange.redact import redact
 from heartbeats.formats.durations import duration
 from heartbeats.models import CountdownPolicy, KeyType
+from heartbeats.models.policies import switch_label
 
 
 class KeyCheckFailed(Exception):
@@ -72,9 +73,10 @@ KEY_CHECK_WEIGHT = 41
 
 
 def check_key(account, **kw) -> None:
-    """Prove the key works with one signed read (GET openOrders) after a clock sync. KeyCheckFailed says what
-    failed: bad key material, wrong key or permissions or IP (-2015), clock (-1021), signature (-1022),
-    unreachable, rate limited."""
+    """Prove the key works with one signed read after a clock sync (the venue client's check_key(): GET
+    openOrders on Binance, orders-pending on OKX, openorders on Kraken Futures). KeyCheckFailed says what
+    failed, in the venue's words (describe()): bad key material, wrong key or permissions or IP, passphrase
+    (OKX), clock, signature, unreachable, rate limited."""
     refusal = exchange_url_refusal(account.base_url)
     if refusal:
         raise KeyCheckFailed(f"Not checked: {refusal}")
@@ -111,7 +113,7 @@ def disable_refusal(account) -> str | None:
     a disarm, so the exchange would cancel their orders at expiry: an operator's call, not a key admin's. The
     policies that block it are those Disarm all would act on (armed, or still owing a disarm)."""
     blocking = account.policies.filter(CountdownPolicy.disarm_all_scope()).order_by("symbol")
-    names = list(blocking.values_list("symbol", flat=True))
+    names = [switch_label(symbol, account.venue) for symbol in blocking.values_list("symbol", flat=True)]
     if not names:
         return None
     their = "their heartbeats" if len(names) > 1 else "its heartbeats"
@@ -123,7 +125,13 @@ def disable_refusal(account) -> str | None:
 
 
 def describe(exc, account) -> str:
-    """One sentence per failure a key admin can fix."""
+    """One sentence per failure a key admin can fix, in the venue's own words (Binance's codes, OKX's codes,
+    Kraken Futures' error names)."""
+    family = venues.VENUES.get(account.venue, venues.USDM).family
+    if family == "okx":
+        return _describe_okx(exc, account)
+    if family == "kraken":
+        return _describe_kraken(exc, account)
     code, where = exc.code, account.base_url
     # The exchange's own sentence ends with a full stop already ("Signature for this request is not valid.").
     # Only an answer in the exchange's error format (a code and its message) is quoted, never whatever else
@@ -176,6 +184,116 @@ def describe(exc, account) -> str:
         if x
     )
     return f"The exchange refused the key check ({detail or 'no code'})." + said
+
+
+def _quoted(exc) -> str:
+    """The exchange's own message, quoted, when it answered in its error format; "" otherwise."""
+    msg = " ".join((getattr(exc, "msg", "") or "").split())[:200]
+    if not msg:
+        return ""
+    return f" The exchange said: “{msg}”{'' if msg.endswith(('.', '!', '?')) else '.'}"
+
+
+# OKX's authentication and permission codes (its API v5 error-code page), each with what to do about it.
+OKX_KEY_FAILURES = {
+    50100: "OKX has frozen this API key (code 50100): contact OKX's support, or create another key.",
+    50101: "OKX says this API key is not for this environment (code 50101): a demo-trading key cannot be "
+    "used on production, nor the reverse. Use a key made for this environment.",
+    50102: "OKX refused the request time (code 50102) even after a clock re-sync: this server's clock is "
+    "more than 30 s off OKX's. Check NTP (timedatectl) and try again.",
+    50103: "OKX received no API key (code 50103): paste the whole API key.",
+    50104: "OKX received no passphrase (code 50104): enter the passphrase chosen when the API key was "
+    "created.",
+    50105: "OKX refused the passphrase (code 50105): it is not the one chosen when this API key was created. "
+    "Enter that passphrase (OKX cannot show it again: if it is lost, create a new key).",
+    50110: "OKX refused this server's IP address (code 50110): it is not on the API key's IP allowlist. Add "
+    "the egress address of this server to the key, or use a key without an allowlist.",
+    50111: "OKX does not know this API key (code 50111): it is mistyped, or was deleted. Paste the API key "
+    "again.",
+    50112: "OKX refused the request time's format (code 50112): this server's clock is unusable. Check NTP.",
+    50113: "OKX rejected the signature (code 50113): the secret does not belong to this API key. Paste the "
+    "secret key shown when the API key was created.",
+    50114: "OKX refused the authorization (code 50114): check that the API key, secret and passphrase belong "
+    "together.",
+    50119: "OKX says this API key does not exist (code 50119): it was deleted, or belongs to another "
+    "account. Create a new key.",
+    50120: "OKX says this API key lacks the permission (code 50120): give it the Read and Trade permissions "
+    "(Trade is what arms the switch).",
+}
+
+
+def _describe_okx(exc, account) -> str:
+    code, where = exc.code, account.base_url
+    said = _quoted(exc) if code is not None else ""
+    if code in OKX_KEY_FAILURES:
+        return OKX_KEY_FAILURES[code] + said
+    if isinstance(exc, errors.RateLimitedError):
+        wait = f" Retry in {duration(exc.retry_after * 1000)}." if getattr(exc, "retry_after", None) else ""
+        what = f"code {code}" if code is not None else f"HTTP {exc.http_status or 429}"
+        return f"OKX is limiting this API key's requests ({what}).{wait}" + said
+    if isinstance(exc, (errors.OutcomeUnknownError, errors.TemporaryError)):
+        if exc.code is None and exc.http_status is None:
+            return (
+                f"OKX at {where} could not be reached or did not answer in time. Check the environment / "
+                "base URL and this server's network."
+            )
+        what = f"code {code}" if code is not None else f"HTTP {exc.http_status}"
+        return f"OKX at {where} is temporarily unavailable ({what}). Try again." + said
+    return f"OKX refused the key check ({_facts(exc) or 'no code'})." + said
+
+
+KRAKEN_KEY_FAILURES = {
+    "authenticationError": "Kraken Futures refused the key (authenticationError): the API key is mistyped or "
+    "deleted, the secret does not belong to it (paste the secret exactly as Kraken gave it, in base64), or "
+    "this server's IP address is not on the key's allowlist. Check all three.",
+    "nonceBelowThreshold": "Kraken Futures refused the request's nonce (nonceBelowThreshold): another client "
+    "signing with this API key sent a higher one. Give the guard a key of its own and try again.",
+    "nonceDuplicate": "Kraken Futures refused the request's nonce as used already (nonceDuplicate): another "
+    "client signs with this API key. Give the guard a key of its own and try again.",
+    "apiLimitExceeded": "Kraken Futures is limiting this account's requests (apiLimitExceeded): its budget "
+    "of 500 per 10 s is spent, by the guard or another client of the account.",
+}
+
+
+def _kraken_error_name(exc) -> str:
+    """Kraken's error name, as the client words its refusal ("Kraken Futures refused the request: X.")."""
+    msg = getattr(exc, "msg", "") or ""
+    head = "refused the request: "
+    return msg.split(head, 1)[1].rstrip(".").strip() if head in msg else ""
+
+
+def _describe_kraken(exc, account) -> str:
+    name, where = _kraken_error_name(exc), account.base_url
+    if name in KRAKEN_KEY_FAILURES:
+        text = KRAKEN_KEY_FAILURES[name]
+        if isinstance(exc, errors.RateLimitedError) and getattr(exc, "retry_after", None):
+            text += f" Retry in {duration(exc.retry_after * 1000)}."
+        return text
+    if isinstance(exc, errors.RateLimitedError):
+        wait = f" Retry in {duration(exc.retry_after * 1000)}." if getattr(exc, "retry_after", None) else ""
+        return f"Kraken Futures is limiting this account's requests (HTTP {exc.http_status or 429}).{wait}"
+    if isinstance(exc, (errors.OutcomeUnknownError, errors.TemporaryError)):
+        if exc.http_status is None:
+            return (
+                f"Kraken Futures at {where} could not be reached or did not answer in time. Check the "
+                "environment / base URL and this server's network."
+            )
+        what = name or f"HTTP {exc.http_status}"
+        return f"Kraken Futures at {where} is temporarily unavailable ({what}). Try again."
+    if name:
+        return f"Kraken Futures refused the key check ({name})."
+    return f"Kraken Futures refused the key check ({_facts(exc) or 'no error name'})."
+
+
+def _facts(exc) -> str:
+    return ", ".join(
+        x
+        for x in (
+            f"code {exc.code}" if exc.code is not None else "",
+            f"HTTP {exc.http_status}" if exc.http_status else "",
+        )
+        if x
+    )
 
 
 def _permission(account) -> str:

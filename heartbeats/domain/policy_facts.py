@@ -62,6 +62,7 @@ class AccountFacts:
     __slots__ = ACCOUNT_FIELDS
     base_url = ExchangeAccount.base_url
     limit_address = ExchangeAccount.limit_address
+    environment_name = ExchangeAccount.environment_name
 
     def __init__(self, values):
         for name, value in zip(ACCOUNT_FIELDS, values, strict=True):
@@ -83,13 +84,15 @@ class PolicyFacts(namedtuple("PolicyColumns", (*POLICY_FIELDS, "account"))):
     late_after = CountdownPolicy.late_after
     in_disarm_all_scope = CountdownPolicy.in_disarm_all_scope
     switch_name = CountdownPolicy.switch_name
+    switch_title = CountdownPolicy.switch_title
+    covered_orders = CountdownPolicy.covered_orders
 
     @property
     def pk(self):
         return self.id
 
     def __str__(self):
-        return f"{self.account.label} {self.switch_name}"
+        return f"{self.account.label} {self.switch_title}"
 
 
 def load_policies() -> list[PolicyFacts]:

@@ -3,8 +3,10 @@ and system checks.
 
 Timing: the countdown must survive two lost heartbeats and a slow third one, so
     countdown ≥ BEATS_PER_COUNTDOWN × interval + LATENCY_MARGIN, and ≥ MIN_COUNTDOWN.
-The exchange checks countdowns about every 10 ms and documents no bounds; the bounds here keep a typo (ms for
-s, an hour for a minute) from turning into a guard that never fires or one that fires on the first hiccup.
+Binance's futures switch documents no bounds; the bounds here keep a typo (ms for s, an hour for a minute)
+from turning into a guard that never fires or one that fires on the first hiccup. A venue's own unit and
+bounds (exchange.venues: OKX whole seconds, 10–120 s; Kraken Futures whole seconds) are checked too, and
+said as the venue's.
 """
 
 import ipaddress
@@ -72,8 +74,10 @@ def timing_errors(
     countdown_ms: int | None, interval_s: int | None, *, venue: str | None = None
 ) -> dict[str, str]:
     """{field: message} for each broken timing rule; each message says what to change. With `venue` (an
-    account's), a countdown under the venue's own minimum says that it is the venue's."""
+    account's), a countdown outside the venue's own bounds or unit says that they are the venue's, and a
+    countdown too tight for the interval is never sent beyond them."""
     errors = {}
+    spec = venues.VENUES.get(venue or "")
     if interval_s is not None:
         if interval_s < MIN_INTERVAL_S:
             errors["interval_s"] = f"The interval must be at least {MIN_INTERVAL_S} s."
@@ -86,12 +90,19 @@ def timing_errors(
         own = venue_minimum_ms(venue)
         floor = max(MIN_COUNTDOWN_MS, own or 0)
         if countdown_ms < floor:
-            whose = f", the least Binance {venues.VENUES[venue].label} accepts" if own == floor else ""
-            errors["countdown_ms"] = (
-                f"The countdown must be at least {floor} ms ({floor // 1000} s{whose}). "
-                f"Countdowns are in milliseconds: 120 s is 120000."
-            )
-        elif countdown_ms > MAX_COUNTDOWN_MS:
+            if own == floor and spec is not None and spec.family != "binance":
+                # The venue's own bounds, said as the venue says them.
+                errors["countdown_ms"] = (
+                    f"{spec.label} accepts a countdown of {_span(spec.countdown)}: {_seconds(countdown_ms)} "
+                    f"is outside it. Countdowns are in milliseconds: {floor // 1000} s is {floor}."
+                )
+            else:
+                whose = f", the least Binance {spec.label} accepts" if own == floor and spec else ""
+                errors["countdown_ms"] = (
+                    f"The countdown must be at least {floor} ms ({floor // 1000} s{whose}). "
+                    f"Countdowns are in milliseconds: 120 s is 120000."
+                )
+        elif countdown_ms > MAX_COUNTDOWN_MS and not _venue_caps(spec):
             # Converting a typo of 30 digits into hours only makes the message unreadable.
             hours = ""
             if countdown_ms < 10**9:
@@ -100,7 +111,6 @@ def timing_errors(
                 f"The countdown must be at most {MAX_COUNTDOWN_MS} ms (1 hour){hours}. "
                 f"Countdowns are in milliseconds: 120 s is 120000."
             )
-    spec = venues.VENUES.get(venue or "")
     if "countdown_ms" not in errors and countdown_ms is not None and spec is not None:
         refusal = venue_countdown_error(spec, countdown_ms)
         if refusal:
@@ -110,14 +120,31 @@ def timing_errors(
         if countdown_ms < needed:
             longest = max_interval_s(countdown_ms)
             shorten = f" or shorten the interval to {longest} s" if longest >= MIN_INTERVAL_S else ""
+            raise_to = f"Raise the countdown to {needed} ms{shorten}."
+            high = spec.countdown.max_ms if spec is not None else None
+            if high is not None and needed > high:
+                # The venue would refuse the countdown the rule asks for: only a shorter interval helps.
+                raise_to = (
+                    f"{spec.label} accepts at most {high // 1000} s, so shorten the interval to "
+                    f"{max_interval_s(high)} s or less."
+                )
             errors["countdown_ms"] = (
                 f"A {_seconds(countdown_ms)} countdown is too tight for a {interval_s} s interval: "
                 f"it must be at least {needed} ms ({BEATS_PER_COUNTDOWN} × interval + "
                 f"{LATENCY_MARGIN_MS // 1000} s for latency), so that two lost heartbeats do not cancel the "
-                f"orders. "
-                f"Raise the countdown to {needed} ms{shorten}."
+                f"orders. {raise_to}"
             )
     return errors
+
+
+def venue_bounds_text(spec: venues.Venue) -> str:
+    """The venue's own countdown rules as a clause ("OKX accepts a countdown of 10–120 s, in whole seconds";
+    "Kraken Futures counts it in whole seconds"), "" when it has none beyond the guard's."""
+    bounds = spec.countdown
+    whole = bounds.unit == "s"
+    if bounds.min_ms is not None or bounds.max_ms is not None:
+        return f"{spec.label} accepts a countdown of {_span(bounds)}{', in whole seconds' if whole else ''}"
+    return f"{spec.label} counts it in whole seconds" if whole else ""
 
 
 def venue_countdown_error(spec: venues.Venue, countdown_ms: int) -> str | None:
@@ -132,16 +159,23 @@ def venue_countdown_error(spec: venues.Venue, countdown_ms: int) -> str | None:
         )
     low, high = bounds.min_ms, bounds.max_ms
     if (low is not None and countdown_ms < low) or (high is not None and countdown_ms > high):
-        span = (
-            f"{low // 1000}–{high // 1000} s"
-            if low is not None and high is not None
-            else (f"at least {low // 1000} s" if low is not None else f"at most {high // 1000} s")
-        )
-        return (
-            f"{spec.label} accepts a countdown of {span} (0 turns it off): "
-            f"{countdown_ms / 1000:g} s is outside it."
-        )
+        return f"{spec.label} accepts a countdown of {_span(bounds)}: {_seconds(countdown_ms)} is outside it."
     return None
+
+
+def _venue_caps(spec: venues.Venue | None) -> bool:
+    """Whether the venue's own longest countdown is shorter than the guard's (then its message is said)."""
+    high = spec.countdown.max_ms if spec is not None else None
+    return high is not None and high <= MAX_COUNTDOWN_MS
+
+
+def _span(bounds: venues.Countdown) -> str:
+    low, high = bounds.min_ms, bounds.max_ms
+    if low is not None and high is not None:
+        return f"{low // 1000}–{high // 1000} s"
+    if low is not None:
+        return f"at least {low // 1000} s"
+    return f"at most {high // 1000} s" if high is not None else "any length"
 
 
 def validate_timing(countdown_ms: int | None, interval_s: int | None) -> None:
@@ -199,8 +233,9 @@ def _scope_format_error(scope: str, spec: venues.Venue) -> str | None:
         )
     if not spec.symbol_pattern.fullmatch(scope):
         return (
-            f"{scope} is not a {spec.label} order tag: leave it empty for the whole account, or enter a tag "
-            f"of {spec.symbol_example}."
+            f"{scope} is not an order tag {spec.label} accepts: its switch covers the whole account (leave "
+            f"this blank) or the orders of one tag, 1–16 letters or digits such as {spec.symbol_example}, "
+            "never one instrument."
         )
     return None
 

@@ -25,6 +25,7 @@ from heartbeats.domain.validation import (
     VENUE_NAMES,
     exchange_url_refusal,
     timing_errors,
+    venue_bounds_text,
 )
 from heartbeats.exchange import venues
 from heartbeats.exchange.errors import InvalidKeyError
@@ -204,11 +205,12 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
         help_text="The HMAC secret, or the PEM private key (Ed25519 or RSA).",
     )
     new_key_passphrase = forms.CharField(
-        label="Key passphrase",
+        label="Key passphrase (OKX: the API passphrase)",
         required=False,
         strip=False,
         widget=_secret_input(),
-        help_text="For an encrypted PEM private key, or the API passphrase a venue's keys come with (OKX).",
+        help_text="OKX: the passphrase chosen when the API key was created (required). Binance: only for an "
+        "encrypted PEM private key. Encrypted like the secret and never shown again.",
     )
 
     KEY_FIELDS = ("new_api_key", "new_secret", "new_key_passphrase")
@@ -220,16 +222,32 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
         fields = ["label", "venue", "environment", "custom_base_url", "key_type", "egress", "enabled"]
         labels = {"custom_base_url": "Custom base URL"}
         help_texts = {
-            "venue": "Futures keep one switch per symbol. Options keep one per underlying: BTCUSDT covers "
-            "every BTC option. Binance runs no Options testnet: production or a custom base URL.",
+            "venue": "Binance futures keep one switch per symbol. Options keep one per underlying: BTCUSDT "
+            "covers every BTC option. Binance runs no Options testnet: production or a custom base URL. "
+            "OKX and Kraken Futures keep one switch for the whole account (on OKX also one per order tag); "
+            "their keys are HMAC, OKX's with its API passphrase. OKX: production or a custom base URL; "
+            "Kraken Futures: production, its testnet (demo-futures.kraken.com) or a custom base URL.",
+            "key_type": "OKX and Kraken Futures keys are HMAC (Kraken's secret is base64, as Kraken gives "
+            "it).",
         }
 
     OWNED_FIELDS = Meta.fields
+    # The environments as the form offers them, for every venue (which venue runs which: the help text).
+    ENVIRONMENT_CHOICES = [
+        (Environment.PRODUCTION.value, "Production (the venue's own host)"),
+        (
+            Environment.TESTNET.value,
+            "Testnet / demo (Binance futures demo, Kraken Futures demo-futures.kraken.com)",
+        ),
+        (Environment.CUSTOM.value, "Custom base URL"),
+    ]
 
     def __init__(self, *args, client_kw: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.client_kw = client_kw or {}
         self.key_rotated = False
+        if "environment" in self.fields:
+            self.fields["environment"].choices = self.ENVIRONMENT_CHOICES
         if self.before is not None:
             keep = (
                 f"Stored key {self.before.masked_api_key}. Leave blank to keep it; fill in to rotate the key."
@@ -237,7 +255,7 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
             # Beside the stored key's last characters, "API key" twice would read as the same thing.
             self.fields["new_api_key"].label = "New API key"
             self.fields["new_secret"].label = "New secret or private key"
-            self.fields["new_key_passphrase"].label = "New key passphrase"
+            self.fields["new_key_passphrase"].label = "New key passphrase (OKX: the API passphrase)"
             self.fields["new_api_key"].help_text = keep
             self.fields["new_secret"].help_text += " Leave blank to keep the stored one."
 
@@ -311,11 +329,21 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
             and environment != Environment.CUSTOM
             and (environment, venue) not in BASE_URLS
         ):
-            self.add_error(
-                "environment",
-                f"Binance runs no {Environment(environment).label} for {Venue(venue).label}: choose "
-                "Binance production, or a custom base URL (such as the simulator's).",
-            )
+            spec = venues.VENUES[venue]
+            if spec.family == "binance":
+                message = (
+                    f"Binance runs no {Environment(environment).label} for {Venue(venue).label}: choose "
+                    "Binance production, or a custom base URL (such as the simulator's)."
+                )
+            else:
+                offered = " or ".join(
+                    f"{name} ({spec.base_urls[name].split('://', 1)[-1]})" for name in spec.base_urls
+                )
+                message = (
+                    f"{spec.label} has no {environment} host here: choose {offered}, or a custom base URL "
+                    "(such as the simulator's)."
+                )
+            self.add_error("environment", message)
         if data.get("environment") == Environment.CUSTOM:
             # A URL that failed its own check has said what is wrong: "needs its base URL" would be untrue.
             if not data.get("custom_base_url") and "custom_base_url" not in self.errors:
@@ -323,12 +351,15 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
             elif data.get("custom_base_url") and (refusal := exchange_url_refusal(data["custom_base_url"])):
                 # Checked before anything is sent: only known exchange hosts are ever called.
                 self.add_error("custom_base_url", refusal)
-            elif re.search(r"/[fde]api(/|$)", urlsplit(data.get("custom_base_url") or "").path):
+            elif re.search(
+                r"/([fde]api|api/v5|derivatives)(/|$)", urlsplit(data.get("custom_base_url") or "").path
+            ):
                 # Pasted from an endpoint's documentation: the client adds /fapi/v1/… itself.
                 self.add_error(
                     "custom_base_url",
                     "Give the base URL only, e.g. https://host or http://127.0.0.1:8800: "
-                    "the /fapi/…, /dapi/… or /eapi/… part of each request is added for you.",
+                    "the /fapi/…, /dapi/…, /eapi/…, /api/v5/… or /derivatives/… part of each request is "
+                    "added for you.",
                 )
         elif "custom_base_url" in data:
             data["custom_base_url"] = ""
@@ -373,13 +404,20 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
 
     def _announce_key_check_failure(self, reason: str) -> None:
         account = self.instance
-        trading = "Options" if _covers_underlyings(account) else "futures trading"
+        spec = venues.VENUES.get(account.venue, venues.USDM)
+        if spec.family == "okx":
+            what = "its Trade permission, its IP allowlist, its passphrase"
+        elif spec.family == "kraken":
+            what = "its access (full access to Kraken Futures' API), its IP allowlist"
+        else:
+            trading = "Options" if _covers_underlyings(account) else "futures trading"
+            what = f"the key's permissions ({trading}), its IP whitelist"
         announce(
             AlertEvent.KEY_CHECK_FAILED,
             f"Key check failed: {account.label}",
             f"The exchange did not accept the key given for account {account.label} ({reason}) Nothing was "
-            "saved; the stored key, if any, is still in use.\nWhat to do: check the key's permissions "
-            f"({trading}), its IP whitelist and that it belongs to this account.",
+            f"saved; the stored key, if any, is still in use.\nWhat to do: check {what} and that it belongs "
+            "to this account.",
             account_ids=[account.pk] if account.pk else [],
         )
 
@@ -445,9 +483,17 @@ def _covers_underlyings(account) -> bool:
 
 def account_choice(account) -> str:
     """An account as the policy form offers it: its label and its venue (Options' switches cover
-    underlyings, futures' symbols)."""
+    underlyings, futures' symbols, OKX's and Kraken Futures' the whole account)."""
     venue = VENUE_NAMES.get(account.venue, account.venue)
-    return f"{account.label} ({venue})"
+    spec = venues.VENUES.get(account.venue)
+    whole = ", whole account" if spec is not None and spec.covers == venues.ACCOUNT else ""
+    return f"{account.label} ({venue}{whole})"
+
+
+def _bounds_help() -> str:
+    """The venues' own countdown rules, for the countdown's help text."""
+    said = [venue_bounds_text(v) for v in venues.VENUES.values() if v.family != "binance"]
+    return "; ".join(s for s in said if s)
 
 
 class PolicyForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
@@ -467,10 +513,13 @@ class PolicyForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
             "symbol": f"A futures symbol, e.g. {venues.USDM.symbol_example} or "
             f"{venues.COINM.symbol_example}. On an Options account, the underlying: "
             f"{venues.OPTIONS.symbol_example} covers every BTC option (not one option such as "
-            "BTC-261225-100000-C).",
+            "BTC-261225-100000-C). On an OKX or Kraken Futures account, leave it blank for the whole "
+            "account; on OKX you may instead enter an order tag (1–16 letters or digits, e.g. "
+            f"{venues.OKX.symbol_example}): the switch then covers only the orders placed with that tag.",
             "countdown_ms": "How long the exchange waits after the last heartbeat before cancelling every "
-            "open order of the symbol (on Options, of every option on the underlying). At least 3 × interval "
-            f"+ 2 s, and at least {venues.OPTIONS.countdown.min_ms} ms on Options. 120 s is 120000.",
+            "open order of the symbol (on Options, of every option on the underlying; on OKX and Kraken "
+            "Futures, of the whole account or the tag). At least 3 × interval + 2 s, and at least "
+            f"{venues.OPTIONS.countdown.min_ms} ms on Options. {_bounds_help()}. 120 s is 120000.",
         }
         # A negative number fails the column's own bound first; say the rule that matters, not "≥ 0".
         error_messages = {

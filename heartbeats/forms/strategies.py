@@ -44,7 +44,7 @@ class StrategyForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
         self.fields["policies"].queryset = (
             CountdownPolicy.objects.with_account().filter(free).order_by("account__label", "symbol")
         )
-        self.fields["policies"].label_from_instance = lambda p: f"{p.account.label} {p.symbol}"
+        self.fields["policies"].label_from_instance = lambda p: f"{p.account.label} {p.switch_title}"
         self.described_before = describe(self.instance) if self.instance.pk else None
 
     def clean_grace_s(self):
@@ -61,7 +61,7 @@ class StrategyForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
         CountdownPolicy.objects.filter(strategy=strategy).exclude(pk__in=chosen).update(strategy=None)
         CountdownPolicy.objects.filter(pk__in=chosen, strategy__isnull=True).update(strategy=strategy)
         lost = CountdownPolicy.objects.with_account().filter(pk__in=chosen).exclude(strategy=strategy)
-        taken = [f"{p.account.label} {p.symbol} was given to strategy {p.strategy}" for p in lost]
+        taken = [f"{p.account.label} {p.switch_title} was given to strategy {p.strategy}" for p in lost]
         gone = len(chosen) - CountdownPolicy.objects.filter(pk__in=chosen).count()
         if gone:
             taken.append(f"{gone} of the chosen policies {'was' if gone == 1 else 'were'} deleted")
@@ -104,5 +104,5 @@ def describe(strategy: Strategy) -> dict:
         "grace_s": strategy.grace_s,
         "rearm_on_return": strategy.rearm_on_return,
         "cancel_when_silent": strategy.cancel_when_silent,
-        "policies": sorted(f"{p.account.label} {p.symbol}" for p in strategy.policies.with_account()),
+        "policies": sorted(f"{p.account.label} {p.switch_title}" for p in strategy.policies.with_account()),
     }

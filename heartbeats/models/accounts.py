@@ -30,6 +30,17 @@ BASE_URLS = {
 }
 
 
+def environment_name(venue: str, environment: str) -> str:
+    """An account's environment as people read it (ExchangeAccount.environment_name)."""
+    spec = venues.VENUES.get(venue)
+    if environment == Environment.CUSTOM or spec is None or spec.family == "binance":
+        return Environment(environment).label if environment in Environment.values else environment
+    url = spec.base_urls.get(environment, "")
+    host = url.split("://", 1)[-1]
+    word = "production" if environment == Environment.PRODUCTION else "testnet"
+    return f"{spec.label} {word} ({host})" if host else f"{spec.label} {word} (none: refused)"
+
+
 # The encrypted key fields of an account: written only by key admins, read only where a request is signed.
 SECRET_FIELDS = ("api_key", "secret", "key_passphrase")
 
@@ -80,6 +91,13 @@ class ExchangeAccount(models.Model):
             return self.custom_base_url.rstrip("/")
         # "" where Binance runs no such environment for the venue (the account form refuses it).
         return BASE_URLS.get((self.environment, self.venue), "")
+
+    @property
+    def environment_name(self) -> str:
+        """The environment as people read it, naming the venue's own host where it is not Binance's:
+        "Binance production", "OKX production (www.okx.com)",
+        "Kraken Futures testnet (demo-futures.kraken.com)"."""
+        return environment_name(self.venue, self.environment)
 
     @property
     def limit_address(self) -> str:

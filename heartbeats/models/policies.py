@@ -96,6 +96,33 @@ class PolicyQuerySet(models.QuerySet):
 _ACCOUNT_VENUES = frozenset(v.key for v in venues.VENUES.values() if v.covers == venues.ACCOUNT)
 
 
+def switch_label(symbol: str, venue: str | None = None) -> str:
+    """What a switch covers, as people read it, from its stored symbol: the symbol or underlying; on a venue
+    whose switch covers the account, "whole account" (or "tag X"). Without the venue (a record kept after its
+    policy, such as an operation's target), a blank symbol is the whole account: no other venue has one."""
+    if not symbol:
+        return "whole account"
+    return f"tag {symbol}" if venue in _ACCOUNT_VENUES else symbol
+
+
+def switch_title(symbol: str, venue: str | None = None) -> str:
+    """switch_label with the venue beside an account-wide switch, for lines that show no venue column:
+    "whole account (OKX)", "tag mm1 (OKX)", "BTCUSDT"."""
+    name = switch_label(symbol, venue)
+    if venue in _ACCOUNT_VENUES:
+        return f"{name} ({venues.VENUES[venue].short})"
+    return name
+
+
+def covered_orders(symbol: str, venue: str | None = None) -> str:
+    """The orders a lapse of the switch cancels, as a sentence names them."""
+    if venue in _ACCOUNT_VENUES or not symbol:
+        return f"the open orders of tag {symbol}" if symbol else "every open order of the account"
+    if venue == venues.OPTIONS.key:
+        return f"every open order of every option on {symbol}"
+    return f"every open order of {symbol}"
+
+
 class CountdownPolicy(models.Model):
     account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="policies")
     # What the switch covers: a symbol (futures), an underlying (Binance Options); on a venue whose switch
@@ -143,15 +170,23 @@ class CountdownPolicy(models.Model):
         permissions = [("operate_policies", "Can arm and disarm countdown policies")]
 
     def __str__(self):
-        return f"{self.account.label} {self.switch_name}"
+        return f"{self.account.label} {self.switch_title}"
 
     @property
     def switch_name(self) -> str:
         """What the switch covers, as people read it: the symbol or underlying, or on a venue whose switch
         covers the account, "whole account" (or "tag X")."""
-        if self.symbol and self.account.venue not in _ACCOUNT_VENUES:
-            return self.symbol
-        return f"tag {self.symbol}" if self.symbol else "whole account"
+        return switch_label(self.symbol, self.account.venue)
+
+    @property
+    def switch_title(self) -> str:
+        """switch_name, with the venue beside an account-wide switch ("whole account (OKX)")."""
+        return switch_title(self.symbol, self.account.venue)
+
+    @property
+    def covered_orders(self) -> str:
+        """What a lapse cancels: "every open order of BTCUSDT", "every open order of the account"."""
+        return covered_orders(self.symbol, self.account.venue)
 
     # Disarm all acts on armed policies and on disarmed ones whose disarm the exchange has not acknowledged
     # yet. The query (for actions) and the property (for rows already loaded) say the same thing.

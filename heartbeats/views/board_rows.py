@@ -17,6 +17,8 @@ from heartbeats.desk.presenters import PolicyRow, clock
 LAPSE_TITLE = "The countdown ran out at this time: the exchange cancelled the symbol's open orders"
 # Beside an Options row's symbol: its switch covers an underlying, every option on it.
 COVERS_TITLE = "Binance Options: this switch covers an underlying, every option on it"
+# An OKX or Kraken Futures row: its switch covers the whole account (or, on OKX, one order tag's orders).
+ACCOUNT_TITLE = "This switch covers every open order of the account (on OKX, or the orders of one tag)"
 
 
 def _hidden(flag: bool) -> str:
@@ -51,8 +53,11 @@ class RowRenderer:
         row_id = f' id="p-{pk}"' if p else ""
         expires = "" if not r or r.expires_at_ms is None else r.expires_at_ms
         label = escape(p.account.label) if p else ""
-        symbol = escape(p.symbol) if p else ""
+        symbol = escape(p.switch_name) if p else ""
         covers = "" if r and r.covers_underlying else " hidden"
+        whole = f' class="whole" title="{ACCOUNT_TITLE}"' if r and r.covers_account else ""
+        if r is None:  # the template the board script clones: it gives the title to an account's row
+            whole = f' data-whole-title="{ACCOUNT_TITLE}"'
         desired = ("Armed" if p.armed else "Disarmed") if p else ""
         status_class = f" status-{state}" if s else ""
         status_label = escape(s.state.label) if s else ""
@@ -85,7 +90,8 @@ class RowRenderer:
         html += (
             f'<td class="col-account" data-cell="account" title="{label}">{label}</td>'
             f'<td class="col-venue col-opt" data-cell="venue">{escape(r.venue) if r else ""}</td>'
-            f'<td class="col-symbol"><a data-cell="symbol" href="{self.url("policy", pk)}">{symbol}</a>'
+            f'<td class="col-symbol">'
+            f'<a data-cell="symbol"{whole} href="{self.url("policy", pk)}">{symbol}</a>'
             f'<span class="covers" data-cell="covers" title="{COVERS_TITLE}"{covers}>underlying</span>'
             f'<div class="account-inline" data-cell="account-inline" title="{label}">{label}</div></td>'
             f'<td class="col-desired" data-cell="desired">{desired}</td>'

@@ -18,6 +18,7 @@ from heartbeats.desk.presenters import epoch_ms
 from heartbeats.domain import audit, pacing, roles
 from heartbeats.domain.validation import plain_id
 from heartbeats.models import Action, CancelState, CountdownPolicy, ExchangeAccount
+from heartbeats.models.policies import switch_label
 from heartbeats.views.access import (
     MAX_ID,
     fresh_second_factor_required,
@@ -143,6 +144,7 @@ def _present(row: dict, latest: dict | None = None) -> dict:
         "policy": row["policy"],
         "account": row.get("account", ""),
         "symbol": row.get("symbol", ""),
+        "switch": row.get("switch") or switch_label(row.get("symbol", "")),
         "result": result,
         "result_label": label,
         "status": str(row.get("status") or ""),
@@ -164,11 +166,14 @@ def _results(operation, latest: dict | None = None) -> list[dict]:
 def _targets_now(operation, latest: dict) -> list:
     """The operation's target rows, each with its policy's state now and the latest later operation on it."""
     targets = list(operation.targets.all())
-    policies = CountdownPolicy.objects.in_bulk([t.policy_id for t in targets if t.policy_id is not None])
+    policies = CountdownPolicy.objects.with_account().in_bulk(
+        [t.policy_id for t in targets if t.policy_id is not None]
+    )
     now = timezone.now()
     for t in targets:
         policy = policies.get(t.policy_id)
         t.now = policy.status(now) if policy else None
+        t.switch = policy.switch_title if policy else switch_label(t.symbol)
         t.after = latest.get(t.policy_id)
     return targets
 
@@ -248,6 +253,7 @@ def operation_json(request, operation_id):
                 {
                     "account": c.account_label,
                     "symbol": c.symbol,
+                    "switch": switch_label(c.symbol),
                     "kind": c.kind,
                     "state": c.state,
                     "error": c.error,

@@ -179,7 +179,7 @@ def test_lapses_found_together_on_one_account_are_one_message(receiver):
     assert receiver.titles() == ["Countdown expired (orders cancelled): 3 policies on desk-a"]
     message = receiver.messages[0]["message"]
     for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
-        assert f"cancelled {symbol}'s open orders" in message
+        assert f"cancelled every open order of {symbol}" in message
 
 
 def test_an_alert_its_channel_could_not_take_before_the_recovery_is_not_sent_after_it(receiver):

@@ -190,7 +190,8 @@ def test_it_quotes_the_exchange_without_a_doubled_full_stop(simulator):
 def test_it_labels_the_key_inputs_as_new_ones_beside_the_stored_key(sim_account):
     form = AccountForm(instance=sim_account)
     labels = [form.fields[name].label for name in AccountForm.KEY_FIELDS]
-    assert labels == ["New API key", "New secret or private key", "New key passphrase"]
+    passphrase = "New key passphrase (OKX: the API passphrase)"
+    assert labels == ["New API key", "New secret or private key", passphrase]
     assert AccountForm().fields["new_api_key"].label == "API key"
 
 

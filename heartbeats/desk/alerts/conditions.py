@@ -32,7 +32,8 @@ WHAT_TO_DO = {
     "is retrying. If it lasts, check the network path to the exchange.",
     AlertEvent.POLICY_FAILING: "The exchange refused it and the engine stopped trying. Fix the cause (key, "
     "permissions, symbol), then arm the policy again from the board.",
-    AlertEvent.COUNTDOWN_EXPIRED: "The exchange cancelled this symbol's open orders. Check the desk's "
+    AlertEvent.COUNTDOWN_EXPIRED: "The exchange cancelled the open orders the switch covers (a symbol's, an "
+    "underlying's options, or on OKX and Kraken Futures the whole account's). Check the desk's "
     "positions; while the policy stays armed the engine arms it again at its next heartbeat.",
     AlertEvent.ENGINE_DOWN: "No heartbeats are sent: armed countdowns run out and the exchange cancels their "
     "orders. Check the worker (deploy/systemd countdown-guard-worker, `manage.py engine_status`).",
@@ -123,7 +124,7 @@ def _strategy_conditions(snap: Snapshot) -> list[Condition]:
             held.setdefault(row.strategy["id"], (row.strategy, []))[1].append(row.policy)
     found = []
     for strategy_id, (state, policies) in held.items():
-        names = ", ".join(f"{p.account.label} {p.symbol}" for p in policies[:10])
+        names = ", ".join(f"{p.account.label} {p.switch_title}" for p in policies[:10])
         more = f" and {len(policies) - 10} more" if len(policies) > 10 else ""
         found.append(
             Condition(
@@ -148,7 +149,8 @@ EXPLAINED_BY_THE_CAUSE = {AlertEvent.POLICY_LATE, AlertEvent.POLICY_UNCERTAIN}
 ENGINE_CAUSES = (AlertEvent.ENGINE_DOWN, AlertEvent.BANNED, AlertEvent.RATE_LIMITED)
 
 HELD_EXPIRY_ADVICE = (
-    "Its strategy holds heartbeats back, so the exchange cancelled this symbol's open orders as intended. "
+    "Its strategy holds heartbeats back, so the exchange cancelled the open orders the switch covers, as "
+    "intended. "
     "Check the strategy; heartbeats resume once it pings again (or after an operator's release, as the "
     "strategy is set up)."
 )
@@ -186,7 +188,7 @@ def _policy_conditions(snap: Snapshot) -> list[Condition]:
             Condition(
                 key=f"policy:{policy.id}",
                 event=event,
-                title=f"{AlertEvent(event).label}: {policy.account.label} {policy.symbol}",
+                title=f"{AlertEvent(event).label}: {policy.account.label} {policy.switch_title}",
                 detail=status.detail,
                 since=min(since, snap.now),
                 account_ids=(policy.account_id,),
@@ -196,7 +198,7 @@ def _policy_conditions(snap: Snapshot) -> list[Condition]:
                 group=group[:250],
                 explained_by=explained_by,
                 advice=HELD_EXPIRY_ADVICE if held and event == AlertEvent.COUNTDOWN_EXPIRED else "",
-                name=f"{account.label} {policy.symbol}",
+                name=f"{account.label} {policy.switch_title}",
             )
         )
     return found
@@ -286,7 +288,7 @@ def _at_stake(snap: Snapshot, egress: str) -> str:
         first = min(ending, key=lambda r: r.status.expires_at)
         text += (
             f"; the first countdown runs out at {timezone.localtime(first.status.expires_at):%H:%M:%S} "
-            f"({first.policy.account.label} {first.policy.symbol})"
+            f"({first.policy.account.label} {first.policy.switch_title})"
         )
     return text + "."
 

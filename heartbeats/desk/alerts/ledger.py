@@ -28,6 +28,7 @@ from heartbeats.models.alerts import (
     Notification,
     NotificationKind,
 )
+from heartbeats.models.policies import switch_label
 
 SEVERE = {
     AlertEvent.POLICY_FAILING,
@@ -482,10 +483,10 @@ def _announce_missed_lapses(snap, channels, now) -> int:
         record = AlertCondition.objects.create(
             key=f"lapse:{policy.pk}:{int(lapse.expired_at.timestamp() * 1000)}",
             event=AlertEvent.COUNTDOWN_EXPIRED,
-            title=f"{AlertEvent.COUNTDOWN_EXPIRED.label}: {policy.account.label} {policy.symbol}",
+            title=f"{AlertEvent.COUNTDOWN_EXPIRED.label}: {policy.account.label} {policy.switch_title}",
             body=f"The countdown ran out at {when:%H:%M:%S %Z} and was {again} at "
-            f"{timezone.localtime(lapse.resumed_at):%H:%M:%S %Z}: in between the exchange cancelled this "
-            f"symbol's open orders.\nWhat to do: {conditions.WHAT_TO_DO[AlertEvent.COUNTDOWN_EXPIRED]}",
+            f"{timezone.localtime(lapse.resumed_at):%H:%M:%S %Z}: in between the exchange cancelled "
+            f"{policy.covered_orders}.\nWhat to do: {conditions.WHAT_TO_DO[AlertEvent.COUNTDOWN_EXPIRED]}",
             account_ids=[policy.account_id],
             policy_id=policy.pk,
             since=lapse.expired_at,
@@ -506,9 +507,7 @@ def _announce_missed_lapses(snap, channels, now) -> int:
             title = (
                 f"{AlertEvent.COUNTDOWN_EXPIRED.label}: {len(found)} policies on {found[0][1].account.label}"
             )
-            lines = [
-                r.body.split("\nWhat to do:")[0].replace("this symbol's", f"{p.symbol}'s") for r, p in found
-            ]
+            lines = [r.body.split("\nWhat to do:")[0] for r, _ in found]
             body = "\n".join(lines[:25] + ([f"… and {len(lines) - 25} more."] if len(lines) > 25 else []))
             body += f"\nWhat to do: {conditions.WHAT_TO_DO[AlertEvent.COUNTDOWN_EXPIRED]}"
             AlertCondition.objects.filter(pk__in=[r.pk for r, _ in found[1:]]).update(told_by=lead)
@@ -560,7 +559,7 @@ def _results(op: Operation) -> list[dict]:
         return [
             {
                 "account": c.account_label,
-                "symbol": f"{c.symbol} ({c.kind})",
+                "symbol": f"{switch_label(c.symbol)} ({c.kind})",
                 "result": c.state,
                 "error": c.error,
             }
@@ -591,7 +590,8 @@ def _describe(op: Operation, results: list[dict]) -> tuple[str, str]:
         order = {actions.FAILED: 0, actions.RETRYING: 1, actions.SUPERSEDED: 2}
         for r in sorted(results, key=lambda r: order.get(r["result"], 3))[:25]:
             error = f" ({r['error']})" if r.get("error") else ""
-            lines.append(f"  {r.get('account', '')} {r.get('symbol', '')}: {r['result']}{error}")
+            switch = r.get("switch") or r.get("symbol", "")
+            lines.append(f"  {r.get('account', '')} {switch}: {r['result']}{error}")
         if len(results) > 25:
             lines.append(f"  … and {len(results) - 25} more (see the operation's page).")
     elif listed := op.targets.count():

@@ -122,7 +122,9 @@ class Command(BaseCommand):
         upcoming = policies.exclude(next_due_at=None).order_by("next_due_at")[: options["due"]]
         for p in upcoming:
             status = p.status(now)
-            out.write(f"  {p.account.label} {p.symbol}: due {_age(now, p.next_due_at)}, {status.state.label}")
+            out.write(
+                f"  {p.account.label} {p.switch_title}: due {_age(now, p.next_due_at)}, {status.state.label}"
+            )
         if not upcoming:
             out.write("  none")
 
@@ -135,7 +137,7 @@ class Command(BaseCommand):
         failed = failed.order_by("-sent_at")[: options["errors"]]
         for b in failed:
             out.write(
-                f"  {b.sent_at:%H:%M:%S} {b.policy.account.label} {b.policy.symbol} {b.kind}: "
+                f"  {b.sent_at:%H:%M:%S} {b.policy.account.label} {b.policy.switch_title} {b.kind}: "
                 f"{b.get_outcome_display()} {b.message}"
             )
         if not failed:
@@ -144,7 +146,7 @@ class Command(BaseCommand):
         if egress:
             stopped = stopped.filter(account__egress=egress)
         for p in stopped:
-            out.write(self.style.ERROR(f"  STOPPED {p.account.label} {p.symbol}: {p.last_error}"))
+            out.write(self.style.ERROR(f"  STOPPED {p.account.label} {p.switch_title}: {p.last_error}"))
         if not active:
             # A non-zero exit lets monitoring (cron, systemd, Nagios-style checks) alarm on this alone.
             raise SystemExit(2)

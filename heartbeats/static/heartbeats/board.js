@@ -33,7 +33,7 @@
       var select = cell(tr, "select");
       if (select) {
         select.value = String(p.id);
-        select.setAttribute("aria-label", "Select " + p.symbol + " of " + p.account);
+        select.setAttribute("aria-label", "Select " + (p.switch || p.symbol) + " of " + p.account);
       }
       var arm = tr.querySelector('[data-form="arm"]');
       var disarm = tr.querySelector('[data-form="disarm"]');
@@ -54,7 +54,13 @@
         if (c && c.title !== p.account) c.title = p.account;
       });
       text(cell(tr, "venue"), p.venue);
-      text(cell(tr, "symbol"), p.symbol);
+      // An OKX or Kraken Futures switch covers the whole account (or an OKX order tag): said in words.
+      var symbol = cell(tr, "symbol");
+      text(symbol, p.switch || p.symbol);
+      var whole = p.covers === "account";
+      symbol.classList.toggle("whole", whole);
+      if (whole && !symbol.title) symbol.title = symbol.dataset.wholeTitle || "";
+      if (!whole && symbol.title) symbol.removeAttribute("title");
       // An Options switch covers an underlying (every option on it): said beside the symbol.
       var covers = cell(tr, "covers");
       if (covers) covers.hidden = p.covers !== "underlying";

@@ -115,7 +115,7 @@
       var li = document.createElement("li");
       var link = document.createElement("a");
       link.href = policyUrl.replace("ID", String(l.policy));
-      link.textContent = l.account + " " + l.symbol;
+      link.textContent = l.account + " " + (l.switch || l.symbol);
       li.appendChild(link);
       var resumed = l.resumed_at_ms === null
         ? "not beaten since."
