@@ -160,7 +160,30 @@ def venue_countdown_error(spec: venues.Venue, countdown_ms: int) -> str | None:
     low, high = bounds.min_ms, bounds.max_ms
     if (low is not None and countdown_ms < low) or (high is not None and countdown_ms > high):
         return f"{spec.label} accepts a countdown of {_span(bounds)}: {_seconds(countdown_ms)} is outside it."
+    outlasting = outlasting_late_renewals_ms(spec)
+    if outlasting is not None and countdown_ms < outlasting:
+        late = spec.accepts_late_ms // 1000
+        return (
+            f"On {spec.label} a countdown must be at least {outlasting // 1000} s: {spec.label} may still "
+            f"accept a renewal up to {late} s after it was signed, so a disarm's last `0` goes {late} s "
+            "later; a shorter countdown, renewed by a late request, could run out first and cancel the "
+            "orders of a disarmed account."
+        )
     return None
+
+
+# Beyond a venue's late window and the clock error: a late renewal's countdown must outlast the last `0`.
+LATE_MARGIN_MS = 2_000
+
+
+def outlasting_late_renewals_ms(spec: venues.Venue) -> int | None:
+    """The shortest countdown that outlasts a disarm's last `0` on a venue that accepts a request long after
+    it was signed (exchange.venues: accepts_late_ms), rounded up to whole seconds; None where the window is
+    Binance's recvWindow, which every countdown the guard allows outlasts."""
+    if not spec.accepts_late_ms:
+        return None
+    clock_error = int(getattr(settings, "ENGINE_CLOCK_ERROR_MS", 1000))
+    return -(-(spec.accepts_late_ms + clock_error + LATE_MARGIN_MS) // 1000) * 1000
 
 
 def _venue_caps(spec: venues.Venue | None) -> bool:

@@ -69,14 +69,13 @@ from heartbeats.models import CountdownPolicy, Outcome
 
 log = logging.getLogger("heartbeats.engine")
 
-# The exchange's answer to a request whose timestamp is outside recvWindow (or ahead of its clock).
-TIMESTAMP_REFUSED = -1021
 # A policy whose strategy holds its heartbeats back is looked at again this often: a returning ping (or an
 # operator's release) is heeded within it.
 HOLD_RECHECK_S = 1.0
 # An arm not sent because desired state could not be read past the bound: tried again this often.
 UNREADABLE_RECHECK_S = 0.2
-# After a -1021, an account's sends wait this long at most for the clock to be measured again.
+# After a refused clock (Binance -1021, OKX 50102), an account's sends wait this long at most for the
+# clock to be measured again.
 RESYNC_HOLD = 2.0
 # A request whose sender thread starts later than this after it was decided is decided again (plan.py has
 # no say in this: it is about the weight and the lease, which may have changed while this process stood).
@@ -118,7 +117,7 @@ class Engine:
         # The weight charged for each request in flight, by policy: given back if the request never leaves.
         self._receipts: dict[int, tuple] = {}
         self._draining = False
-        # Accounts whose clock must be measured again (after a -1021): their sends wait until then.
+        # Accounts whose clock must be measured again (after a refused clock): their sends wait until then.
         self._resync: dict[int, float] = {}
         # When desired state was last read in full (before the watcher runs; epoch seconds).
         self._loaded_at: float | None = None
@@ -677,7 +676,7 @@ class Engine:
             meter.report(result.used_weight, result.received_at or now)
             if result.outcome == Outcome.RATE_LIMITED:
                 self._rate_limited(meter, entry, result, now)
-            if result.error_code == TIMESTAMP_REFUSED and job.account_id not in self._resync:
+            if result.clock_refused and job.account_id not in self._resync:
                 # Measure the clock again; the retry then goes back through next_send and vet like any beat.
                 self._resync[job.account_id] = now + RESYNC_HOLD
                 self._start_sync(job.account_id, now)

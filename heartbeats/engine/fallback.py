@@ -41,12 +41,11 @@ from heartbeats.models import CountdownPolicy, ExchangeAccount, Outcome
 log = logging.getLogger(__name__)
 
 SENDER = "web"
-TIMESTAMP_REFUSED = -1021
 # How long a process's claim on an address lasts if it dies while sending (every request has a timeout).
 CLAIM_FOR = 15.0
 _lock = threading.Lock()
 _in_flight: set[tuple[int, str]] = set()
-# Accounts whose clock the exchange refused (-1021): measured before their next zero.
+# Accounts whose clock the exchange refused (-1021, 50102): measured before their next zero.
 _resync: set[int] = set()
 
 
@@ -183,7 +182,7 @@ def _send_for_address(egress, base_url, batch, accounts, config) -> list[Result]
             return []
         with _lock:
             # The next pass signs with a clock measured again (the client never resyncs a countdown itself).
-            _resync.update(r.job.account_id for r in results if r.error_code == TIMESTAMP_REFUSED)
+            _resync.update(r.job.account_id for r in results if r.clock_refused)
         _note_limits(egress, base_url, results)
         _store(results)
         return results
@@ -227,7 +226,8 @@ def _weight_for_zeros(egress: str, base_url: str, clients: dict, zeros: int, con
 
 
 def _clocks_to_measure(clients: dict, every: float) -> list[int]:
-    """Accounts whose clock was never measured, was measured over `every` s ago, or was refused (-1021)."""
+    """Accounts whose clock was never measured, was measured over `every` s ago, or was refused (-1021,
+    50102)."""
     stale_before = time.time() - every
     with _lock:
         return [

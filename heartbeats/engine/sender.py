@@ -19,6 +19,7 @@ from heartbeats.exchange.errors import (
     FatalError,
     OutcomeUnknownError,
     RateLimitedError,
+    TimestampError,
 )
 from heartbeats.models import Outcome
 
@@ -59,6 +60,8 @@ class Result:
     redecide: bool = False
     # Asked for in a heartbeat that did not renew it (send_heartbeat): the switch must be configured again.
     not_renewed: bool = False
+    # The exchange refused the request's time (Binance -1021, OKX 50102): the clock must be measured again.
+    clock_refused: bool = False
 
 
 JOURNAL_HOLD = "Held: a disarm pressed while the database was locked is about to be recorded."
@@ -198,7 +201,9 @@ def _failure(job: Job, started: float, exc: Exception, client) -> Result:
     if isinstance(exc, FatalError):
         return _failed(job, Outcome.FATAL, started, exc, client)
     if isinstance(exc, ExchangeError):  # TemporaryError and whatever else the client knows
-        return _failed(job, Outcome.TEMPORARY, started, exc, client)
+        result = _failed(job, Outcome.TEMPORARY, started, exc, client)
+        result.clock_refused = isinstance(exc, TimestampError)
+        return result
     if isinstance(exc, ValueError):
         # Refused by the client before sending (a malformed symbol or countdown): retrying will not help.
         return Result(job, Outcome.FATAL, started, message=str(exc)[:300])

@@ -164,8 +164,9 @@ OKX = Venue(
 # Kraken Futures' dead man's switch (POST /derivatives/api/v3/cancelallordersafter): account-wide, timeout
 # in whole seconds (uint32), 0 turns it off. A cost pool of 500 per account refilled at 500 per 10 s (this
 # call 25). Nothing time-based is signed and Kraken tolerates out-of-order nonces "for a brief period" it does
-# not publish: the guard sends every request with a nonce and assumes a minute for how late an earlier-signed
-# arm may still be accepted (its disarm's second `0` waits that long). Facts and sources: exchange/kraken.py.
+# not publish: the guard sends every request with a nonce and assumes 30 s, as OKX publishes, for how late an
+# earlier-signed arm may still be accepted (its disarm's second `0` waits that long, and a countdown must
+# outlast it). Facts and sources: exchange/kraken.py.
 KRAKEN_FUTURES = Venue(
     key="kraken_futures",
     label="Kraken Futures",
@@ -183,7 +184,7 @@ KRAKEN_FUTURES = Venue(
     account_open_orders_weight=2,
     limit_scope="account",
     limit_per_minute=3_000,
-    accepts_late_ms=60_000,
+    accepts_late_ms=30_000,
     family="kraken",
     key_types=("hmac",),
 )

@@ -332,3 +332,13 @@ def test_the_admin_policy_form_takes_a_blank_symbol_on_okx(client, cast, okx_acc
     )
     assert response.status_code == 302
     assert CountdownPolicy.objects.get().switch_name == "whole account"
+
+
+@pytest.mark.parametrize(("venue_fixture", "late"), [("okx_account", 30), ("kraken_account", 30)])
+def test_a_countdown_a_late_renewal_could_outlive_the_last_zero_is_refused(request, venue_fixture, late):
+    account = request.getfixturevalue(venue_fixture)
+    refused = policy_form(account, countdown_ms=20_000, interval_s=2)
+    assert not refused.is_valid()
+    said = " ".join(refused.errors["countdown_ms"])
+    assert "a countdown must be at least 33 s" in said and f"up to {late} s after it was signed" in said
+    assert policy_form(account, countdown_ms=33_000, interval_s=2).is_valid()

@@ -131,3 +131,22 @@ def test_a_rate_limited_okx_account_pauses_itself_never_the_desk(
         wait_for(
             lambda: any(e["received_at"] > limited_at + 2.5 for e in _calls(simulator, OKX_PATH)), timeout=5
         )
+
+
+def test_an_okx_clock_refusal_measures_the_clock_again_and_the_switch_goes_on(
+    simulator, okx_account, engine_thread
+):
+    switch = CountdownPolicy.objects.create(account=okx_account, symbol="", interval_s=1, countdown_ms=10_000)
+    with engine_thread(Engine(config=fast_config())):
+        actions.arm(switch.pk, user=None, ip=None)
+        wait_for(lambda: len(_calls(simulator, OKX_PATH)) >= 2, timeout=10)
+        simulator.exchange.set_skew(-35_000)  # OKX refuses a timestamp over 30 s off its clock (50102)
+        wait_for(
+            lambda: any(str(e.get("code")) == "50102" for e in simulator.exchange.requests_log(OKX_PATH))
+        )
+        refused_at = max(e["received_at"] for e in simulator.exchange.requests_log(OKX_PATH))
+        # Measured again at once (GET /api/v5/public/time), and renewals accepted again on the new offset.
+        wait_for(lambda: any(e["received_at"] > refused_at for e in _calls(simulator, OKX_PATH)), timeout=5)
+    assert [
+        e for e in simulator.exchange.requests_log("/api/v5/public/time") if e["received_at"] > refused_at
+    ]

@@ -283,4 +283,6 @@ def test_the_page_says_what_each_switch_pulls(simulator, okx, kraken, client, op
     assert "okx desk (every open order of the account, plain and algo orders)" in one
     assert "Cancel the orders of 1 account now" in one
     tag = client.get(reverse("cancel_orders") + f"?policy={tagged.pk}").content.decode()
-    assert "okx desk (every order tagged mm1)" in tag and "every open order of the account" not in tag
+    assert (
+        "okx desk (every order tagged mm1)" in tag and "okx desk (every open order of the account" not in tag
+    )
