@@ -31,7 +31,7 @@ def disarm_race(world) -> None:
     watch_second_zero(world, committed, released_at)
     for e in world.switch_requests():
         if e["held"] == "race":
-            listed = e.get("underlyings") or e["symbol"]
+            listed = e.get("underlyings") or e["symbol"] or "the account"
             world.note(f"the released renewal ({listed}): {e['status']} {e['code'] or ''}".rstrip())
     world.fault_over()
 
