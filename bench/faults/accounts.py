@@ -27,6 +27,12 @@ OKX_LIMITED = {"code": "50011", "data": [], "msg": "Too Many Requests"}
 ACCOUNTS = {"policies": 3, "accounts": 3, "countdown_ms": 15000}
 
 
+def okx_disarm_race(world) -> None:
+    """As options.disarm_race, the held renewal let through 1.5 s after the `0`: sooner, OKX's one request a
+    second per account would refuse it (50011) before it could reach the switch."""
+    disarm_race(world, release_after=1.5)
+
+
 def rate_limited(world) -> None:
     """Five rate-limit answers in the venue's own words (OKX: HTTP 429, code 50011; Kraken Futures: HTTP 200
     with "apiLimitExceeded"), two disarms meanwhile."""
@@ -58,8 +64,8 @@ def okx_clock(world) -> None:
 SPECS = [
     Spec(
         "okx-disarm-race",
-        "13. OKX: disarm racing a held renewal, let through after the `0`",
-        disarm_race,
+        "13. OKX: disarm racing a held renewal, let through 1.5 s after the `0`",
+        okx_disarm_race,
         venue=OKX,
         **ACCOUNTS,
     ),
