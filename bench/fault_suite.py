@@ -14,7 +14,8 @@ on the PostgreSQL server given, created and dropped by the suite; the role needs
 injects its fault, acts as people would meanwhile (disarms, Disarm all, admin edits), and is judged by the
 simulator's ground truth only (the options rows, group 12, do the same on Binance Options accounts: a
 switch per underlying guarding option orders of it, configured once and renewed by one heartbeat per
-account; truth.py says how their requests count):
+account; groups 13 and 14 on OKX and Kraken Futures accounts, one account-wide switch each; truth.py says
+how their requests count):
 
   missed countdowns         countdowns that ran out (cancelling orders) while their policy was desired armed
   re-arms after a disarm    disarms undone: an arm accepted after the disarm's first `0` and not undone by
@@ -25,7 +26,8 @@ account; truth.py says how their requests count):
   time to recover           seconds from the end of the fault until every policy's simulator state (countdown
                             running or not) matched its desired state for good
   disarm → first `0`        worst time from a disarm being asked for to its first `0` accepted
-  429/418                   answers of the simulator's own rate limiter (injected ones not counted)
+  429/418                   answers of the simulator's own rate limiter (injected ones not counted; Kraken's
+                            HTTP 200 "apiLimitExceeded" counted too)
 
 Target: zeros everywhere. Logs of every process stay in the work folder printed at the start.
 """

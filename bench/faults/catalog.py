@@ -1,5 +1,5 @@
 """Every scenario by name, in the order of the table."""
 
-from faults import incidents, options, scenarios
+from faults import accounts, incidents, options, scenarios
 
-SPECS = {spec.name: spec for spec in scenarios.SPECS + incidents.SPECS + options.SPECS}
+SPECS = {spec.name: spec for spec in scenarios.SPECS + incidents.SPECS + options.SPECS + accounts.SPECS}

@@ -12,12 +12,12 @@ from faults.truth import OPTIONS
 from faults.world import Spec
 
 
-def disarm_race(world) -> None:
+def disarm_race(world, release_after: float = 0.0) -> None:
     """A disarm racing a renewal: the next renewal of the first policy (options: its account's heartbeat,
     listing every armed underlying of the account) is held in flight by the exchange, the policy is disarmed
-    meanwhile, and the held renewal is let through once the disarm's first `0` was accepted, as a late packet
-    would be. It must not re-arm the policy, the second `0` must still come, and the account's other switches
-    must not run out."""
+    meanwhile, and the held renewal is let through `release_after` seconds after the disarm's first `0` was
+    accepted, as a late packet would be. It must not re-arm the policy, the second `0` must still come, and
+    the account's other switches must not run out."""
     p = world.policies[0]
     if not hold_next_beats(world, [p], "race"):
         raise RuntimeError("no renewal was held")
@@ -26,12 +26,13 @@ def disarm_race(world) -> None:
     world.disarm([p])
     committed = time.time()
     world.wait_zeros([p], start, 20)
+    time.sleep(release_after)
     released_at = time.time()
     world.note(f"{world.release('race')} held renewal(s) let through after the disarm's first `0`")
     watch_second_zero(world, committed, released_at)
     for e in world.switch_requests():
         if e["held"] == "race":
-            listed = e.get("underlyings") or e["symbol"]
+            listed = e.get("underlyings") or e["symbol"] or "the account"
             world.note(f"the released renewal ({listed}): {e['status']} {e['code'] or ''}".rstrip())
     world.fault_over()
 

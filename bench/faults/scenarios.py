@@ -127,9 +127,10 @@ def hold_next_beats(world, policies, name: str) -> bool:
         return world.wait_held(name, len(keys), 3 * world.spec.interval_s + 5)
     for p in policies:
         world.fault(
-            path=CD,
+            path=world.config_path,
             api_key=p.api_key,
-            symbol=p.symbol,
+            # An account-wide switch (OKX, Kraken Futures): the simulator logs no symbol, any request matches.
+            **({"symbol": p.symbol} if p.symbol else {}),
             countdown_ms=p.countdown_ms,
             hold=name,
             hold_timeout=120,
@@ -138,11 +139,23 @@ def hold_next_beats(world, policies, name: str) -> bool:
     return world.wait_held(name, len(policies), 3 * world.spec.interval_s + 5)
 
 
+def late_window(world) -> float:
+    """How long after it was signed the venue may still accept a request (the engine's own figure: the venue's
+    accepts_late_ms, else the recvWindow it sends), and the clock error the engine adds before the second
+    `0` (1 s)."""
+    from heartbeats.exchange import venues
+
+    late_ms = venues.VENUES[world.venue].accepts_late_ms
+    if late_ms is None:
+        late_ms = int(world.spec.env.get("CG_ENGINE_RECV_WINDOW_MS", 5000))
+    return late_ms / 1000 + 1
+
+
 def watch_second_zero(world, committed: float, released: float) -> None:
-    """Long enough for the second `0` (recvWindow + 1 s after the commit) and for the released beats'
-    countdowns to run out if it never comes."""
-    recv_window = int(world.spec.env.get("CG_ENGINE_RECV_WINDOW_MS", 5000)) / 1000
-    until = max(committed + recv_window + 1 + 4, released + world.spec.countdown_ms / 1000 + 2)
+    """Long enough for the second `0` (the venue's late window + 1 s after the commit: recvWindow on Binance,
+    30 s on OKX, a minute on Kraken Futures) and for the released beats' countdowns to run out if it never
+    comes."""
+    until = max(committed + late_window(world) + 4, released + world.spec.countdown_ms / 1000 + 2)
     time.sleep(max(0.0, until - time.time()))
 
 

@@ -13,6 +13,13 @@ the disarm's `0` (the configuration gone) is no re-arm at all, whatever it lists
 check finding a countdown run out, up to about a second after it did) is a cancellation record like a
 futures one, timed by when the countdown ran out; a lapsed configuration stays on the exchange (refusing new
 orders) until a heartbeat or a `0`, so it is running for no one but still configured.
+
+OKX and Kraken Futures keep one switch per account (a policy's symbol is "", as the simulator logs none): an
+arm is a 200 to a countdown above 0 on the venue's path (OKX's cancel-all-after, Kraken's
+cancelallordersafter), a disarm's `0` a 200 to a `0` there, and a lapse a cancellation record like the
+others. OKX signs a timestamp, read like Binance's; Kraken signs none, but the guard's nonce is the moment of
+signing in microseconds, read in its place. Their own rate limiters answer OKX's 429 (50011) and Kraken's
+HTTP 200 with "apiLimitExceeded": both are counted with the 429s.
 """
 
 import math
@@ -23,14 +30,30 @@ from dataclasses import dataclass, field
 COUNTDOWN_PATH = "/fapi/v1/countdownCancelAll"
 OPTIONS_CONFIG_PATH = "/eapi/v1/countdownCancelAll"
 OPTIONS_HEARTBEAT_PATH = "/eapi/v1/countdownCancelAllHeartBeat"
+OKX_PATH = "/api/v5/trade/cancel-all-after"
+KRAKEN_PATH = "/derivatives/api/v3/cancelallordersafter"
 OPTIONS = "options"
+OKX = "okx"
+KRAKEN = "kraken_futures"
+# Venues whose one switch covers the whole account (a policy's symbol is "").
+ACCOUNT_VENUES = (OKX, KRAKEN)
 # Per venue: the path that arms a switch (and turns it off with `0`), and every path that arms or renews one.
-CONFIG_PATHS = {"usdm": COUNTDOWN_PATH, "coinm": "/dapi/v1/countdownCancelAll", OPTIONS: OPTIONS_CONFIG_PATH}
+CONFIG_PATHS = {
+    "usdm": COUNTDOWN_PATH,
+    "coinm": "/dapi/v1/countdownCancelAll",
+    OPTIONS: OPTIONS_CONFIG_PATH,
+    OKX: OKX_PATH,
+    KRAKEN: KRAKEN_PATH,
+}
 SWITCH_PATHS = {
     "usdm": (COUNTDOWN_PATH,),
     "coinm": ("/dapi/v1/countdownCancelAll",),
     OPTIONS: (OPTIONS_CONFIG_PATH, OPTIONS_HEARTBEAT_PATH),
+    OKX: (OKX_PATH,),
+    KRAKEN: (KRAKEN_PATH,),
 }
+# The venues' own rate-limit answers that come with another HTTP status (Kraken answers 200).
+RATE_LIMIT_CODES = ("apiLimitExceeded",)
 # An arm signed this long after the disarm was committed cannot have been in flight when it was committed.
 SIGNED_AFTER_MARGIN = 1.0
 
@@ -99,10 +122,20 @@ class Intents:
         return found
 
 
+def scope(record: dict) -> str:
+    """What a countdown, a cancellation or a logged request covers: its symbol or underlying, an OKX switch's
+    tag, or "" (the whole account: OKX and Kraken Futures log none)."""
+    return record.get("symbol") or record.get("tag") or ""
+
+
+def _okx_switches(state: dict) -> list[dict]:
+    return (state.get("okx") or {}).get("switches", [])
+
+
 def running(state: dict) -> set[tuple[str, str]]:
-    """(key's last 4, symbol or underlying) of every countdown running: futures ones, and options
-    configurations that have not lapsed."""
-    found = {(c["api_key_last4"], c["symbol"]) for c in state["countdowns"]}
+    """(key's last 4, symbol, underlying or "") of every countdown running: futures and Kraken Futures ones,
+    OKX switches, and options configurations that have not lapsed."""
+    found = {(c["api_key_last4"], scope(c)) for c in state["countdowns"] + _okx_switches(state)}
     options = state.get("option_countdowns", [])
     return found | {(c["api_key_last4"], c["symbol"]) for c in options if c["lapsed_at"] is None}
 
@@ -110,7 +143,25 @@ def running(state: dict) -> set[tuple[str, str]]:
 def configured(state: dict) -> set[tuple[str, str]]:
     """As running(), with lapsed options configurations too (still on the exchange, refusing orders)."""
     options = state.get("option_countdowns", [])
-    return {(c["api_key_last4"], c["symbol"]) for c in state["countdowns"] + options}
+    return {(c["api_key_last4"], scope(c)) for c in state["countdowns"] + _okx_switches(state) + options}
+
+
+def signed_at(entry: dict, skew_ms: int) -> float | None:
+    """When a logged request was signed (host epoch seconds): its signed timestamp, the exchange's estimate
+    of its own clock, less the skew then; Kraken's, from its nonce (microseconds of the signer's clock)."""
+    if entry.get("timestamp"):
+        return (entry["timestamp"] - skew_ms) / 1000
+    nonce = str(entry.get("nonce") or "")
+    if nonce.isdigit() and 10**15 <= int(nonce) < 10**17:
+        return int(nonce) / 1_000_000
+    return None
+
+
+def rate_limited(entry: dict) -> bool:
+    """An answer of the simulator's own rate limiter (an injected one does not count)."""
+    if entry.get("fault") is not None:
+        return False
+    return entry["status"] in (429, 418) or (entry["status"] == 200 and entry.get("code") in RATE_LIMIT_CODES)
 
 
 def mismatches(state: dict, policies: list[Policy], intents: Intents) -> list[str]:
@@ -160,7 +211,7 @@ def judge(policies: list[Policy], intents: Intents, state: dict, log: list[dict]
     by_key = {p.key: p for p in policies}
 
     for record in state["cancellations"]:
-        policy = by_key.get((record["api_key_last4"], record["symbol"]))
+        policy = by_key.get((record["api_key_last4"], scope(record)))
         at = record.get("cancelled_at") or record["expires_at"]
         if record.get("venue") == OPTIONS:
             at = record["expires_at"]  # found by the exchange's next check, up to a second later
@@ -171,16 +222,16 @@ def judge(policies: list[Policy], intents: Intents, state: dict, log: list[dict]
             )
         else:
             verdict.unexpected += 1
-            name = f"{policy.symbol}#{policy.id}" if policy else record["symbol"]
+            name = f"{policy.symbol}#{policy.id}" if policy else scope(record)
             verdict.details.append(f"{name}: countdown ran out at {at - began:+.1f} s, after its disarm")
 
     accepted = defaultdict(list)
     config_paths = set(CONFIG_PATHS.values())
     for entry in log:
-        if entry["status"] in (429, 418) and entry.get("fault") is None:
+        if rate_limited(entry):
             verdict.rate_limited += 1
         if entry["path"] in config_paths and entry["status"] == 200 and entry.get("applied_at"):
-            accepted[(entry["api_key_last4"], entry["symbol"])].append(entry)
+            accepted[(entry["api_key_last4"], scope(entry))].append(entry)
     for entries in accepted.values():
         entries.sort(key=lambda e: e["applied_at"])
     arms = defaultdict(list, {key: list(entries) for key, entries in accepted.items()})
@@ -203,9 +254,8 @@ def judge(policies: list[Policy], intents: Intents, state: dict, log: list[dict]
             for e in window:
                 if e["countdown_ms"] == 0:
                     continue
-                stamp = e["timestamp"] or 0  # the exchange's estimate of its own clock, as signed
-                signed = (stamp - intents.skew_at(e["applied_at"])) / 1000
-                signed_late = signed > disarm.end + SIGNED_AFTER_MARGIN
+                signed = signed_at(e, intents.skew_at(e["applied_at"]))
+                signed_late = signed is not None and signed > disarm.end + SIGNED_AFTER_MARGIN
                 # After the first `0`, only a later `0` that came before this arm's countdown ran out
                 # undoes it (that is what the second `0` is for).
                 runs_out = e["applied_at"] + e["countdown_ms"] / 1000

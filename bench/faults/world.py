@@ -14,7 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from faults.processes import HMAC_SECRET, Session, Simulator, Web, Worker
-from faults.truth import CONFIG_PATHS, OPTIONS, SWITCH_PATHS, Intents, Policy, running
+from faults.truth import (
+    ACCOUNT_VENUES,
+    CONFIG_PATHS,
+    KRAKEN,
+    OKX,
+    OPTIONS,
+    SWITCH_PATHS,
+    Intents,
+    Policy,
+    running,
+    scope,
+)
 
 ORDERS_PER_POLICY = 2
 PASSWORD = "fault-suite-password-1"  # noqa: S105 - throwaway users in a throwaway database
@@ -30,8 +41,9 @@ class Spec:
     short: bool = False
     web: bool = False
     only: str | None = None  # "sqlite" or "postgresql": not applicable elsewhere
-    # Every account's venue: "usdm" (a switch per symbol), or "options" (a switch per underlying, configured
-    # once and renewed by one heartbeat per account; at most 3 policies an account, one per underlying).
+    # Every account's venue: "usdm" (a switch per symbol), "options" (a switch per underlying, configured
+    # once and renewed by one heartbeat per account; at most 3 policies an account, one per underlying), or
+    # "okx" / "kraken_futures" (one switch per account, symbol "": as many accounts as policies).
     venue: str = "usdm"
     policies: int = 6
     accounts: int = 2
@@ -134,9 +146,7 @@ class World:
             while api_key[-4:] in last4s:
                 api_key = secrets.token_hex(32)
             last4s.add(api_key[-4:])
-            self.sim.control(
-                "POST", "accounts", api_key=api_key, key_type="hmac", secret=HMAC_SECRET, options=True
-            )
+            secret, passphrase = self._register(api_key)
             account = ExchangeAccount.objects.create(
                 label=f"Fault desk {a + 1}",
                 venue=self.venue,
@@ -144,7 +154,8 @@ class World:
                 custom_base_url=self.sim.url,
                 key_type="hmac",
                 api_key=api_key,
-                secret=HMAC_SECRET,
+                secret=secret,
+                key_passphrase=passphrase,
             )
             self.accounts.append(account)
             count = min(per_account, self.spec.policies - a * per_account)
@@ -159,16 +170,45 @@ class World:
                     Policy(row.pk, account.pk, api_key, symbol, row.countdown_ms, row.interval_s, self.venue)
                 )
                 for market, side, price in resting(symbol):
-                    self.sim.control("POST", "orders", api_key=api_key, symbol=market, side=side, price=price)
+                    if self.venue == OKX:
+                        order = {"venue": OKX, "instId": market, "side": side, "px": price}
+                    else:
+                        order = {"symbol": market, "side": side, "price": price}
+                    self.sim.control("POST", "orders", api_key=api_key, **order)
         users = get_user_model().objects
         roles.grant(users.create_user("operator", password=PASSWORD), roles.OPERATOR)
         roles.grant(users.create_user("keyadmin", password=PASSWORD), roles.KEY_ADMIN)
 
+    def _register(self, api_key: str) -> tuple[str, str]:
+        """The key on the simulator, for the scenario's venue; its (secret, passphrase) for the account."""
+        import base64
+        import secrets
+
+        if self.venue == OKX:
+            secret, passphrase = secrets.token_hex(16), "Fault-desk-1"
+            self.sim.control(
+                "POST", "accounts", venue=OKX, api_key=api_key, secret=secret, passphrase=passphrase
+            )
+            return secret, passphrase
+        if self.venue == KRAKEN:
+            secret = base64.b64encode(secrets.token_bytes(64)).decode()
+            self.sim.control("POST", "accounts", venue=KRAKEN, api_key=api_key, secret=secret)
+            return secret, ""
+        self.sim.control(
+            "POST", "accounts", api_key=api_key, key_type="hmac", secret=HMAC_SECRET, options=True
+        )
+        return HMAC_SECRET, ""
+
     def _switches(self):
-        """What the venue's switches cover (futures: USDT perpetuals; options: underlyings), and per switch
-        the resting orders it protects as (symbol, side, price): ORDERS_PER_POLICY of them, half bids far
-        below the market, half asks far above it (options: on the underlying's options, one each)."""
+        """What the venue's switches cover (futures: USDT perpetuals; options: underlyings; OKX and Kraken
+        Futures: the whole account, ""), and per switch the resting orders it protects as (symbol, side,
+        price): ORDERS_PER_POLICY of them, half bids far below the market, half asks far above it (options:
+        on the underlying's options, one each; OKX and Kraken: on two of the venue's perpetuals)."""
         half = ORDERS_PER_POLICY // 2
+        if self.venue in ACCOUNT_VENUES:
+            bid, ask = ("BTC-USDT-SWAP", "ETH-USDT-SWAP") if self.venue == OKX else ("PF_XBTUSD", "PF_ETHUSD")
+            buy, sell = ("buy", "sell") if self.venue == OKX else ("BUY", "SELL")
+            return [""], lambda _: [(bid, buy, "1")] * half + [(ask, sell, "1000000")] * half
         if self.venue == OPTIONS:
             info = self.sim.http.get(f"{self.sim.url}/eapi/v1/exchangeInfo", timeout=10).json()
             options = {}
@@ -457,7 +497,7 @@ class World:
                 continue
             self._seen.add(entry["id"])
             if entry["status"] == 200 and entry["applied_at"]:
-                self._accepted.setdefault((entry["api_key_last4"], entry["symbol"]), []).append(entry)
+                self._accepted.setdefault((entry["api_key_last4"], scope(entry)), []).append(entry)
         return self._accepted
 
     def wait_until(self, predicate, timeout: float, what: str, every: float = 0.2) -> bool:
