@@ -3,10 +3,10 @@ symbol is "", so each policy has an account of its own), under the futures scena
 the same rules (truth.py says how their requests count). Two resting orders per account (OKX: BTC-USDT-SWAP
 and ETH-USDT-SWAP; Kraken: PF_XBTUSD and PF_ETHUSD) for a lapse to cancel.
 
-Timing: countdowns of 15 s with a 2 s interval, inside OKX's 10-120 s and clear of its checks about once a
-second. A disarm's second `0` waits the venue's late window plus the clock error (heartbeats.exchange.venues,
-accepts_late_ms: 30 s on OKX, a minute assumed on Kraken), which no setting shortens: a row that watches for
-it lasts that long.
+Timing: countdowns of 35 s with a 2 s interval, inside OKX's 10-120 s and longer than the 33 s the guard
+requires on these venues: a disarm's second `0` waits the venue's late window plus the clock error
+(heartbeats.exchange.venues, accepts_late_ms: 30 s on OKX, 30 s assumed on Kraken), which no setting
+shortens, and a renewal accepted late must not run out before it. A row that watches for it lasts that long.
 
 Rows that do not apply here: OKX's answers carry no 418 (its rate limit answers 429, code 50011, with no ban
 to follow); Kraken Futures signs nothing time-based (its nonce is only compared with earlier nonces of the
@@ -24,7 +24,7 @@ from faults.world import Spec
 # As Kraken words a refusal: HTTP 200 and an error name.
 KRAKEN_LIMITED = {"result": "error", "serverTime": "2026-01-01T00:00:00.000Z", "error": "apiLimitExceeded"}
 OKX_LIMITED = {"code": "50011", "data": [], "msg": "Too Many Requests"}
-ACCOUNTS = {"policies": 3, "accounts": 3, "countdown_ms": 15000}
+ACCOUNTS = {"policies": 3, "accounts": 3, "countdown_ms": 35000}
 
 
 def okx_disarm_race(world) -> None:
