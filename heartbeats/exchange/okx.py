@@ -42,6 +42,8 @@ import hmac
 import json
 import logging
 import re
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -89,6 +91,14 @@ TIMESTAMP_TOLERANCE_MS = 30_000
 # request: the timestamp tolerance, since no expTime applies to Cancel All After. A disarm's second "0" is
 # safe once this much has passed since the latest arm was signed (plus the clock offset's error).
 ACCEPTED_AFTER_SIGNING_MS = TIMESTAMP_TOLERANCE_MS
+
+
+# OKX keeps one clock per host, and GET /public/time is limited per address (10 requests per 2 s): the
+# accounts of one process share a measurement made in the last SHARED_CLOCK_S rather than each asking at
+# once (a desk's start-up, their periodic syncs), unless OKX refused a timestamp since.
+SHARED_CLOCK_S = 2.0
+_clocks: dict[str, tuple[float, int, float]] = {}  # base URL -> (monotonic time, offset_ms, offset_error_ms)
+_clocks_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -188,7 +198,15 @@ class OkxClient(BinanceClient):
 
     def sync_time(self) -> int:
         """Measures the clock offset (server − local, ms) against GET /api/v5/public/time, the server's
-        reading taken at the midpoint of the round trip. Returns the new offset_ms."""
+        reading taken at the midpoint of the round trip, or takes this process's measurement of the same host
+        made in the last SHARED_CLOCK_S (none since OKX refused a timestamp). Returns the new offset_ms."""
+        with _clocks_lock:
+            shared = _clocks.get(self.base_url)
+        if shared is not None and time.monotonic() - shared[0] < SHARED_CLOCK_S:
+            self.offset_ms, self.offset_error_ms = shared[1], shared[2]
+            self.synced_at = self._clock()
+            self._next_sync_at = self.synced_at + self.time_sync_every
+            return self.offset_ms
         started = self._clock()
         reply = self._request("GET", "/public/time")
         finished = self._clock()
@@ -197,8 +215,18 @@ class OkxClient(BinanceClient):
         self.offset_error_ms = max(0.0, (finished - started) * 1000 / 2)
         self.synced_at = finished
         self._next_sync_at = finished + self.time_sync_every
+        with _clocks_lock:
+            _clocks[self.base_url] = (time.monotonic(), self.offset_ms, self.offset_error_ms)
         log.debug("clock offset %+d ms (±%.1f ms) venue=okx", self.offset_ms, self.offset_error_ms)
         return self.offset_ms
+
+    def _signed(self, *args, **kwargs):
+        try:
+            return super()._signed(*args, **kwargs)
+        except TimestampError:
+            with _clocks_lock:
+                _clocks.pop(self.base_url, None)  # the next measurement is a fresh one
+            raise
 
     def server_time(self) -> int:
         return _server_ms(self._request("GET", "/public/time").data)
