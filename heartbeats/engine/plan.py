@@ -60,6 +60,8 @@ class PolicyState:
     in_flight: bool = False
     # In a heartbeat call that renews several switches at once (see next_send).
     in_heartbeat: bool = False
+    # When this engine last sent a countdown request for it (a venue may limit a switch's requests a second).
+    last_request_at: float = 0.0
     retry_at: float | None = None
     attempts: int = 0
     removed: bool = False

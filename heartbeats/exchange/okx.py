@@ -99,6 +99,7 @@ ACCEPTED_AFTER_SIGNING_MS = TIMESTAMP_TOLERANCE_MS
 SHARED_CLOCK_S = 2.0
 _clocks: dict[str, tuple[float, int, float]] = {}  # base URL -> (monotonic time, offset_ms, offset_error_ms)
 _clocks_lock = threading.Lock()
+_measuring: dict[str, threading.Lock] = {}
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ _MAX_PAGES = 50  # 5,000 orders: far beyond any desk's book; a guard against a s
 
 # Codes with a meaning for the caller; anything else is decided by the HTTP status (errors.classify).
 RATE_LIMIT_CODES = {50011, 50040, 50061}
+RATE_LIMIT_RETRY_S = 2.0  # OKX's windows are 1-2 s (Cancel All After: one request a second per user and tag)
 TIMESTAMP_CODE = 50102
 TEMPORARY_CODES = {50001, 50013}
 UNKNOWN_OUTCOME_CODES = {50004}
@@ -201,12 +203,18 @@ class OkxClient(BinanceClient):
         reading taken at the midpoint of the round trip, or takes this process's measurement of the same host
         made in the last SHARED_CLOCK_S (none since OKX refused a timestamp). Returns the new offset_ms."""
         with _clocks_lock:
-            shared = _clocks.get(self.base_url)
-        if shared is not None and time.monotonic() - shared[0] < SHARED_CLOCK_S:
-            self.offset_ms, self.offset_error_ms = shared[1], shared[2]
-            self.synced_at = self._clock()
-            self._next_sync_at = self.synced_at + self.time_sync_every
-            return self.offset_ms
+            measuring = _measuring.setdefault(self.base_url, threading.Lock())
+        with measuring:  # one measurement at a time per host: the others wait for it and take it
+            with _clocks_lock:
+                shared = _clocks.get(self.base_url)
+            if shared is not None and time.monotonic() - shared[0] < SHARED_CLOCK_S:
+                self.offset_ms, self.offset_error_ms = shared[1], shared[2]
+                self.synced_at = self._clock()
+                self._next_sync_at = self.synced_at + self.time_sync_every
+                return self.offset_ms
+            return self._measure_clock()
+
+    def _measure_clock(self) -> int:
         started = self._clock()
         reply = self._request("GET", "/public/time")
         finished = self._clock()
@@ -470,7 +478,9 @@ def classify_okx(
     facts = {"code": code, "http_status": http_status, "endpoint": endpoint}
     unknown = OutcomeUnknownError if mutating else TemporaryError
     if code in RATE_LIMIT_CODES or (http_status == 429 and code not in TEMPORARY_CODES):
-        return RateLimitedError(msg or "Too many requests.", retry_after=retry_after, **facts)
+        # OKX sends no Retry-After; its limits count per second or two (1 s for Cancel All After).
+        wait = retry_after if retry_after is not None else RATE_LIMIT_RETRY_S
+        return RateLimitedError(msg or "Too many requests.", retry_after=wait, **facts)
     if code == TIMESTAMP_CODE:
         return TimestampError(msg or "Timestamp request expired.", **facts)
     if code in TEMPORARY_CODES:

@@ -65,6 +65,9 @@ class Venue:
     # guard sends (Binance): a disarm's second `0` waits this long, plus the clock error, after the disarm.
     # 0: the exchange refuses a request signed before one it already accepted (strictly increasing nonces).
     accepts_late_ms: int | None = None
+    # The least time between two countdown requests of one switch the exchange takes (OKX: one a second per
+    # user and tag); a disarm waits for it rather than earn a rate-limit pause.
+    min_gap_ms: int = 0
     # The exchange family, which picks the client and the signer (exchange.factory).
     family: str = "binance"
     # Key types the venue issues, and whether its keys come with a passphrase every request carries (OKX).
@@ -157,6 +160,7 @@ OKX = Venue(
     limit_scope="account",
     limit_per_minute=60,
     accepts_late_ms=30_000,
+    min_gap_ms=1_050,  # a second, and the clocks' and the network's jitter
     family="okx",
     key_types=("hmac",),
     passphrase=True,
