@@ -14,7 +14,7 @@ from django.utils.timezone import get_current_timezone
 
 from heartbeats.desk.presenters import PolicyRow, clock
 
-LAPSE_TITLE = "The countdown ran out at this time: the exchange cancelled the symbol's open orders"
+LAPSE_TITLE = "The countdown ran out at this time: the exchange cancelled the open orders its switch covers"
 # Beside an Options row's symbol: its switch covers an underlying, every option on it.
 COVERS_TITLE = "Binance Options: this switch covers an underlying, every option on it"
 # An OKX or Kraken Futures row: its switch covers the whole account (or, on OKX, one order tag's orders).
