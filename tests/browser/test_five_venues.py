@@ -49,7 +49,7 @@ KRAKEN_PATH = "/derivatives/api/v3/cancelallordersafter"
 
 @pytest.fixture(autouse=True)
 def short_late_windows(monkeypatch):
-    """OKX's 30 s and Kraken's minute would hold every disarm's second `0` that long."""
+    """OKX's and Kraken's 30 s would hold every disarm's second `0` that long."""
     for key in ("okx", "kraken_futures"):
         monkeypatch.setitem(venues.VENUES, key, dataclasses.replace(venues.VENUES[key], accepts_late_ms=500))
 
@@ -135,10 +135,9 @@ class Desk:
         return {v: self.exchange.cancellations(a.api_key) for v, a in self.accounts.items()}
 
 
-# OKX refuses a Cancel All After sent within a second of the account's previous one (50011, no Retry-After),
-# and the engine then holds the account's sends for its default pause (5 s): a disarm or an arm that follows
-# another request that closely reaches OKX that much later.
-OKX_HELD_S = 5
+# OKX takes one Cancel All After a second per account and tag: a disarm or an arm right after a renewal waits
+# out that second (venues.OKX.min_gap_ms) rather than be refused.
+OKX_HELD_S = 1.5
 
 
 def _running(desk, since, *, timeout):
