@@ -318,15 +318,21 @@ def test_cancel_all_with_a_tag_cancels_only_the_orders_carrying_it(simulator, ok
 def test_accounts_on_one_host_share_a_fresh_clock_measurement_until_okx_refuses_a_timestamp(
     simulator, okx_client
 ):
+    okx._clocks.clear()  # nothing measured earlier in this process (another test's, on this simulator)
+
+    def asked():
+        return len(simulator.exchange.requests_log("/api/v5/public/time"))
+
+    start = asked()
     first, second = okx_client(), okx_client()
     first.sync_time()
     second.sync_time()  # a desk's accounts starting together: OKX limits /public/time per address
-    assert len(simulator.exchange.requests_log("/api/v5/public/time")) == 1
+    assert asked() == start + 1
     assert second.offset_ms == first.offset_ms and second.synced_at is not None
 
     simulator.exchange.set_skew(-35_000)
     with pytest.raises(TimestampError):
         second.countdown("", 60_000)
     first.sync_time()  # measured afresh: the shared reading is what OKX just refused
-    assert len(simulator.exchange.requests_log("/api/v5/public/time")) == 2
+    assert asked() == start + 2
     assert first.offset_ms < -30_000
