@@ -46,10 +46,8 @@ import hmac
 import json
 import logging
 import threading
-import time
-from collections.abc import Callable
 from datetime import datetime
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import requests
 
@@ -62,7 +60,6 @@ from heartbeats.exchange.client import (
     _Reply,
     _retry_after,
     _scrub,
-    _SourceAddressAdapter,
     _summarise,
     _timing,
 )
@@ -131,60 +128,21 @@ class KrakenFuturesSigner:
         raise TypeError("Signers hold key material and are not picklable.")
 
 
-class KrakenFuturesClient:
-    """One Kraken Futures account (or none, for public endpoints). Thread-safe for concurrent calls.
+class KrakenFuturesClient(BinanceClient):
+    """One Kraken Futures account (or none, for public endpoints). Thread-safe for concurrent calls. Shares
+    BinanceClient's construction, session, timeouts, body reading and transport failures; signs, sends and
+    reads Kraken's own way (_exchange).
 
     `recv_window` is accepted for the same construction as the Binance clients and unused: Kraken signs no
     timestamp. `used_weight`, `used_weight_at` and `weight_limit` stay None: Kraken reports neither (the
     budget is the module's RATE_LIMIT_*)."""
 
     def __init__(
-        self,
-        base_url: str,
-        api_key: str | None = None,
-        signer: KrakenFuturesSigner | None = None,
-        *,
-        recv_window: int = 5000,
-        connect_timeout: float = 3.05,
-        read_timeout: float = 5.0,
-        source_address: str | None = None,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.time,
-        time_sync_every: float = 300.0,
-        pool_maxsize: int = 16,
+        self, base_url: str, api_key: str | None = None, signer: KrakenFuturesSigner | None = None, **options
     ):
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            raise ValueError("The base URL must look like https://host[:port] (no query string).")
-        if connect_timeout <= 0 or read_timeout <= 0:
-            raise ValueError("Timeouts must be positive.")
-        self.base_url = base_url.rstrip("/")
-        self.spec = venues.KRAKEN_FUTURES
-        self.venue, self.prefix = self.spec.key, self.spec.prefix
-        self.venue = VENUE
-        self._api_key = api_key or None
-        self._signer = signer
-        self.recv_window = recv_window
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.source_address = source_address
-        self.time_sync_every = time_sync_every
-        self._clock = clock
-        self.offset_ms = 0
-        self.offset_error_ms: float | None = None
-        self.synced_at: float | None = None
-        self.used_weight: int | None = None
-        self.used_weight_at: float | None = None  # as BinanceClient's, which ratelimits.observe reads
-        self.weight_limit: int | None = None
+        super().__init__(base_url, venues.KRAKEN_FUTURES, api_key, signer, **options)
         self._nonce_lock = threading.Lock()
         self._last_nonce = 0
-        self._owns_session = session is None
-        self._session = session or requests.Session()
-        if self._owns_session or source_address:
-            adapter = _SourceAddressAdapter(source_address, pool_maxsize=pool_maxsize, max_retries=0)
-            self._session.mount("http://", adapter)
-            self._session.mount("https://", adapter)
-        self._session.headers["User-Agent"] = "countdown-guard"
 
     # ---- public ---------------------------------------------------------------------------------------
 
@@ -264,16 +222,6 @@ class KrakenFuturesClient:
 
     # ---- lifecycle ------------------------------------------------------------------------------------
 
-    def close(self) -> None:
-        if self._owns_session:
-            self._session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
     def __repr__(self) -> str:
         key = f"…{self._api_key[-4:]}" if self._api_key else None
         return f"<{type(self).__name__} {self.base_url}{API_PREFIX} api_key={key}>"
@@ -328,11 +276,11 @@ class KrakenFuturesClient:
                 stream=True,
             )
         except requests.RequestException as exc:
-            return BinanceClient._transport_error(self, exc, endpoint, mutating)
+            return self._transport_error(exc, endpoint, mutating)
         status = response.status_code
         facts = {"http_status": status, "endpoint": endpoint}
         try:
-            content = BinanceClient._read_body(self, response)
+            content = self._read_body(response)
         except _BODY_FAILURES as exc:
             return unknown(f"The answer was cut off or unreadable ({_describe_failure(exc)}).", **facts)
         finally:
