@@ -432,34 +432,9 @@ class BinanceClient:
             url = f"{url}?{urlencode(params)}"
 
         sent_at = self._clock()
-        if self._pool is not None:
-            try:
-                response = _Answer(
-                    self._pool.urlopen(
-                        method,
-                        url,
-                        body=body,
-                        headers={**self._headers, **headers},
-                        timeout=self._timeout,
-                        redirect=False,
-                        preload_content=False,
-                    )
-                )
-            except Exception as exc:  # noqa: BLE001 - classified like requests' own exceptions, exactly
-                return self._pool_error(exc, endpoint, mutating)
-        else:
-            try:
-                response = self._session.request(
-                    method,
-                    url,
-                    data=body,
-                    headers=headers,
-                    timeout=(self.connect_timeout, self.read_timeout),
-                    allow_redirects=False,
-                    stream=True,
-                )
-            except requests.RequestException as exc:
-                return self._transport_error(exc, endpoint, mutating)
+        response = self._send(method, url, body, headers, endpoint, mutating)
+        if isinstance(response, ExchangeError):
+            return response
 
         status = response.status_code
         used_weight = self._record_weight(response)
@@ -501,6 +476,38 @@ class BinanceClient:
         )
         log.debug("%s failed: %r", endpoint, error)
         return error
+
+    def _send(self, method: str, url: str, body, headers: dict, endpoint: str, mutating: bool):
+        """One request, never retried, through urllib3's pool (or requests where a proxy or a caller's session
+        is in use): the response (read it with _read_body, then close it), or the failure classified as
+        every venue's client reads it. The one transport of every client built on this one."""
+        if self._pool is not None:
+            try:
+                return _Answer(
+                    self._pool.urlopen(
+                        method,
+                        url,
+                        body=body,
+                        headers={**self._headers, **headers},
+                        timeout=self._timeout,
+                        redirect=False,
+                        preload_content=False,
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001 - classified like requests' own exceptions, exactly
+                return self._pool_error(exc, endpoint, mutating)
+        try:
+            return self._session.request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=(self.connect_timeout, self.read_timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            return self._transport_error(exc, endpoint, mutating)
 
     def _transport_error(
         self, exc: requests.RequestException, endpoint: str, mutating: bool

@@ -49,8 +49,6 @@ import threading
 from datetime import datetime
 from urllib.parse import urlencode
 
-import requests
-
 from heartbeats.exchange import venues
 from heartbeats.exchange.client import (
     _BODY_FAILURES,
@@ -265,18 +263,9 @@ class KrakenFuturesClient(BinanceClient):
         elif post_data:
             url = f"{url}?{post_data}"
         sent_at = self._clock()
-        try:
-            response = self._session.request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                timeout=(self.connect_timeout, self.read_timeout),
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.RequestException as exc:
-            return self._transport_error(exc, endpoint, mutating)
+        response = self._send(method, url, body, headers, endpoint, mutating)
+        if isinstance(response, ExchangeError):
+            return response
         status = response.status_code
         facts = {"http_status": status, "endpoint": endpoint}
         try:

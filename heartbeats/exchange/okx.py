@@ -48,14 +48,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-import requests
-
 from heartbeats.exchange import venues
 from heartbeats.exchange.client import (
     _BODY_FAILURES,
     BinanceClient,
     CountdownAck,
-    _Answer,
     _as_int,
     _describe_failure,
     _not_acknowledged,
@@ -402,34 +399,9 @@ class OkxClient(BinanceClient):
         data = body.encode() if method == "POST" else None
 
         sent_at = self._clock()
-        if self._pool is not None:
-            try:
-                response = _Answer(
-                    self._pool.urlopen(
-                        method,
-                        url,
-                        body=data,
-                        headers={**self._headers, **headers},
-                        timeout=self._timeout,
-                        redirect=False,
-                        preload_content=False,
-                    )
-                )
-            except Exception as exc:  # noqa: BLE001 - classified like requests' own exceptions
-                return self._pool_error(exc, endpoint, mutating)
-        else:
-            try:
-                response = self._session.request(
-                    method,
-                    url,
-                    data=data,
-                    headers=headers,
-                    timeout=(self.connect_timeout, self.read_timeout),
-                    allow_redirects=False,
-                    stream=True,
-                )
-            except requests.RequestException as exc:
-                return self._transport_error(exc, endpoint, mutating)
+        response = self._send(method, url, data, headers, endpoint, mutating)
+        if isinstance(response, ExchangeError):
+            return response
 
         status = response.status_code
         facts = {"http_status": status, "used_weight": None, "endpoint": endpoint}
