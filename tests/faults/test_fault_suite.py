@@ -25,8 +25,9 @@ SLACK = "3"
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(TIMEOUT + 90)]
 
 # A sample that keeps the suite within its five minutes; bench/fault_suite.py runs every row (the README's
-# table). Taking over after a whole worker is killed covers the killed engine too; options' take-over and the
-# OKX and Kraken rows run there, their engine paths in tests/engine (test_options, test_account_switches).
+# table). Taking over after a whole worker is killed covers the killed engine too; the Options, OKX and Kraken
+# rows run there, their engine paths in tests/engine (test_options: a disarm racing a held heartbeat;
+# test_account_switches: rate limits and clock refusals per account).
 SCENARIOS = [
     "clock-1021",
     "disable-armed-account",
@@ -36,8 +37,6 @@ SCENARIOS = [
     "kill-worker",
     "frozen-worker-disarm-all",
     "web-killed-mid-cancel",
-    # Binance Options: a disarm racing the account's heartbeat, let through after the disarm's `0`.
-    "options-disarm-race",
 ]
 
 
