@@ -419,7 +419,17 @@ def venue_rows(table: Table, sim, env, symbols, tmp: Path, seconds: float) -> No
 
     egress = "venues"
     # 20 countdowns at 10 s weigh 1,200 a minute: within the address's 2,400 with Disarm all's reserve.
-    by_venue = {"usdm": make_policies(sim, symbols, 20, egress, "futures beside the other venues")}
+    by_venue = {
+        "usdm": make_policies(
+            sim,
+            symbols,
+            20,
+            egress,
+            "futures beside the other venues",
+            VENUE_INTERVAL_S,
+            3 * VENUE_INTERVAL_S,
+        )
+    }
     for venue in ("options", "okx", "kraken_futures"):
         by_venue[venue] = _venue_accounts(sim, venue, egress)
     cluster = eb.Cluster(env, egress, "127.0.7.1", tmp / f"qcluster-{egress}.log")
