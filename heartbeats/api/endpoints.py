@@ -61,10 +61,10 @@ ACTION_ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error}
 def status(request, page: str | None = Query(None, pattern="^[0-9]+$", description="A page number (1…)")):
     """The JSON the board polls (engine, budget, lapses, maintenance, policies riskiest first). Without
     `page` every policy is listed; with it, that page of 100 and a `page` block saying where it stands.
-    Each policy's `venue` is USD-M, COIN-M, Options, OKX or Kraken F, and `covers` says what its `symbol` is:
-    a futures `symbol`, on Options the `underlying` its switch covers (BTCUSDT: every BTC option), or on OKX
-    and Kraken Futures the `account`: `symbol` is "" for the whole account (on OKX, or an order tag). `switch`
-    says it in words: BTCUSDT, "whole account", "tag mm1"."""
+    Each policy's `venue` is USD-M, COIN-M, Options, OKX or Kraken Futures, and `covers` says what its
+    `symbol` is: a futures `symbol`, on Options the `underlying` its switch covers (BTCUSDT: every BTC
+    option), or on OKX and Kraken Futures the `account`: `symbol` is "" for the whole account (on OKX, or an
+    order tag). `switch` says it in words: BTCUSDT, "whole account", "tag mm1"."""
     if page is not None:
         page = plain_id(page)
         if not 0 < page <= MAX_ID:

@@ -142,9 +142,19 @@ def venue_bounds_text(spec: venues.Venue) -> str:
     "Kraken Futures counts it in whole seconds"), "" when it has none beyond the guard's."""
     bounds = spec.countdown
     whole = bounds.unit == "s"
+    outlasting = outlasting_late_renewals_ms(spec)
+    late = (spec.accepts_late_ms or 0) // 1000
+    guard = (
+        f", and at least {outlasting // 1000} s here (it may take a renewal {late} s late)"
+        if outlasting
+        else ""
+    )
     if bounds.min_ms is not None or bounds.max_ms is not None:
-        return f"{spec.label} accepts a countdown of {_span(bounds)}{', in whole seconds' if whole else ''}"
-    return f"{spec.label} counts it in whole seconds" if whole else ""
+        seconds = ", in whole seconds" if whole else ""
+        return f"{spec.label} accepts a countdown of {_span(bounds)}{seconds}{guard}"
+    if whole:
+        return f"{spec.label} counts it in whole seconds{guard}"
+    return ""
 
 
 def venue_countdown_error(spec: venues.Venue, countdown_ms: int) -> str | None:
@@ -164,10 +174,9 @@ def venue_countdown_error(spec: venues.Venue, countdown_ms: int) -> str | None:
     if outlasting is not None and countdown_ms < outlasting:
         late = spec.accepts_late_ms // 1000
         return (
-            f"On {spec.label} a countdown must be at least {outlasting // 1000} s: {spec.label} may still "
-            f"accept a renewal up to {late} s after it was signed, so a disarm's last `0` goes {late} s "
-            "later; a shorter countdown, renewed by a late request, could run out first and cancel the "
-            "orders of a disarmed account."
+            f"On {spec.label} a countdown must be at least {outlasting // 1000} s: {spec.label} may accept "
+            f"a renewal up to {late} s after it was sent, and a shorter countdown renewed that late could "
+            "run out after you disarm it, cancelling orders you meant to keep."
         )
     return None
 

@@ -17,8 +17,8 @@ from heartbeats.desk.presenters import PolicyRow, clock
 LAPSE_TITLE = "The countdown ran out at this time: the exchange cancelled the open orders its switch covers"
 # Beside an Options row's symbol: its switch covers an underlying, every option on it.
 COVERS_TITLE = "Binance Options: this switch covers an underlying, every option on it"
-# An OKX or Kraken Futures row: its switch covers the whole account (or, on OKX, one order tag's orders).
-ACCOUNT_TITLE = "This switch covers every open order of the account (on OKX, or the orders of one tag)"
+# An OKX or Kraken Futures row: its switch covers the whole account (an OKX tag's row says "tag mm1").
+ACCOUNT_TITLE = "This switch covers every open order of its account, or of its tag when it names one"
 
 
 def _hidden(flag: bool) -> str:

@@ -29,7 +29,7 @@ VENUE_SHOWN = {
     "coinm": "COIN-M",
     "options": "Options",
     "okx": "OKX",
-    "kraken_futures": "Kraken F",
+    "kraken_futures": "Kraken Futures",
 }
 SWITCH = {"usdm": "BTCUSDT", "coinm": "BTCUSD_PERP", "options": "BTCUSDT", "okx": "", "kraken_futures": ""}
 LABEL = {v: f"{v.replace('_', '-')}-desk" for v in COUNTDOWN_MS}

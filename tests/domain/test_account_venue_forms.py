@@ -313,7 +313,7 @@ def test_kraken_counts_whole_seconds(kraken_account):
 def test_the_policy_form_names_each_account_venue_and_its_whole_account_switch(okx_account, kraken_account):
     offered = dict((str(value), label) for value, label in PolicyForm().fields["account"].choices)
     assert offered[str(okx_account.pk)] == "desk-okx (OKX, whole account)"
-    assert offered[str(kraken_account.pk)] == "desk-kraken (Kraken F, whole account)"
+    assert offered[str(kraken_account.pk)] == "desk-kraken (Kraken Futures, whole account)"
 
 
 def test_the_admin_policy_form_takes_a_blank_symbol_on_okx(client, cast, okx_account):
@@ -340,5 +340,5 @@ def test_a_countdown_a_late_renewal_could_outlive_the_last_zero_is_refused(reque
     refused = policy_form(account, countdown_ms=20_000, interval_s=2)
     assert not refused.is_valid()
     said = " ".join(refused.errors["countdown_ms"])
-    assert "a countdown must be at least 33 s" in said and f"up to {late} s after it was signed" in said
+    assert "a countdown must be at least 33 s" in said and f"up to {late} s after it was sent" in said
     assert policy_form(account, countdown_ms=33_000, interval_s=2).is_valid()

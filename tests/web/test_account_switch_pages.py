@@ -82,7 +82,7 @@ def test_the_board_shows_whole_account_and_the_tag_with_their_venue(as_viewer, d
     html = as_viewer.get(reverse("board")).content.decode()
     okx, tag, kraken = _row(html, desk["okx"]), _row(html, desk["tag"]), _row(html, desk["kraken"])
     assert '<td class="col-venue col-opt" data-cell="venue">OKX</td>' in okx
-    assert '<td class="col-venue col-opt" data-cell="venue">Kraken F</td>' in kraken
+    assert '<td class="col-venue col-opt" data-cell="venue">Kraken Futures</td>' in kraken
     for row, name in ((okx, "whole account"), (tag, "tag mm1"), (kraken, "whole account")):
         symbol = re.search(r'<a data-cell="symbol"[^>]*>([^<]*)</a>', row).group(1)
         assert symbol == name
@@ -108,14 +108,18 @@ def test_the_status_json_says_the_switch_covers_the_account(as_viewer, desk):
         "whole account",
     )
     assert (tag["symbol"], tag["covers"], tag["switch"]) == ("mm1", "account", "tag mm1")
-    assert (kraken["venue"], kraken["covers"], kraken["switch"]) == ("Kraken F", "account", "whole account")
+    assert (kraken["venue"], kraken["covers"], kraken["switch"]) == (
+        "Kraken Futures",
+        "account",
+        "whole account",
+    )
 
 
 def test_the_api_keeps_the_symbol_key_blank_for_the_whole_account(desk):
     _, raw = make_token("status bot", "viewer")
     row = ApiClient(raw).get(f"policies/{desk['kraken'].pk}").json()
     assert (row["venue"], row["symbol"], row["covers"], row["switch"]) == (
-        "Kraken F",
+        "Kraken Futures",
         "",
         "account",
         "whole account",
@@ -149,7 +153,7 @@ def test_the_admin_list_shows_whole_account_and_the_venue(client, key_admin, des
     assert re.search(r'<th class="field-symbol_shown"><a [^>]*>whole account</a></th>', html)
     assert re.search(r'<th class="field-symbol_shown"><a [^>]*>tag mm1</a></th>', html)
     assert re.search(r'<td class="field-venue_shown">OKX</td>', html)
-    assert re.search(r'<td class="field-venue_shown">Kraken F</td>', html)
+    assert re.search(r'<td class="field-venue_shown">Kraken Futures</td>', html)
 
 
 def test_the_lapse_banner_names_the_whole_account_and_its_venue(as_viewer):
@@ -165,9 +169,9 @@ def test_the_lapse_banner_names_the_whole_account_and_its_venue(as_viewer):
         _beat(policy, now - timedelta(seconds=s))
     html = as_viewer.get(reverse("board")).content.decode()
     banner = re.search(r'data-banner="lapsed"(.*?)</div>', html, re.S).group(0)
-    assert "desk-kraken whole account (Kraken F)</a> ran out at" in banner
+    assert "desk-kraken whole account (Kraken Futures)</a> ran out at" in banner
     [lapse] = as_viewer.get(reverse("status_json")).json()["lapses"]
-    assert (lapse["symbol"], lapse["switch"]) == ("", "whole account (Kraken F)")
+    assert (lapse["symbol"], lapse["switch"]) == ("", "whole account (Kraken Futures)")
 
 
 def test_the_operation_page_names_the_whole_account_it_armed(as_operator, desk):
