@@ -524,28 +524,18 @@ class Engine:
             self.timers.set(key, now + 0.05)
             return
         meter = self.meters[entry.endpoint]
-        if meter.paused(now):
-            self.timers.set(key, meter.paused_until + 0.01)
-            return
         spaced_until = p.last_request_at + entry.spec.min_gap_ms / 1000
-        if now < spaced_until:
+        if now < spaced_until and not meter.paused(now):
             # The venue takes one request a second per switch (OKX): a disarm waits a fraction of a second
             # here rather than earn a rate-limit pause of the account.
             self.timers.set(key, spaced_until)
             return
         weight = entry.spec.countdown_weight
-        if not meter.room_for(weight, urgent=send_.kind != ARM, now=now):
-            self._note(
-                f"Weight budget reached on {entry.endpoint[0]}: holding heartbeats until the next minute."
-            )
-            self.timers.set(key, meter.next_minute_at(now))
-            return
         pool = self.pool if send_.kind == ARM else self.burst_pool
-        if pool.idle() <= 0:
-            pool.grow_to(pool.size + 8)
-            if pool.idle() <= 0:
-                self.timers.set(key, now + 0.005)
-                return
+        held_until = self._held_until(entry, meter, weight, send_.kind != ARM, pool, now)
+        if held_until is not None:
+            self.timers.set(key, held_until)
+            return
         p.in_flight = True
         p.last_request_at = now
         self._in_flight += 1
@@ -553,6 +543,23 @@ class Engine:
         client = entry.client
         decided = time.monotonic()
         pool.submit(lambda: self._send(job, client, decided))
+
+    def _held_until(self, entry, meter: WeightMeter, weight: int, urgent: bool, pool, now: float):
+        """When a request of `weight` may be tried again if it may not go now (None if it may): never during
+        a pause or ban, never past the budget (only disarms may spend their reserve), never without a free
+        sender thread. The one gate of every countdown request, single or heartbeat."""
+        if meter.paused(now):
+            return meter.paused_until + 0.01
+        if not meter.room_for(weight, urgent=urgent, now=now):
+            self._note(
+                f"Weight budget reached on {entry.endpoint[0]}: holding heartbeats until the next minute."
+            )
+            return meter.next_minute_at(now)
+        if pool.idle() <= 0:
+            pool.grow_to(pool.size + 8)
+            if pool.idle() <= 0:
+                return now + 0.005
+        return None
 
     def _stale(self, decided: float) -> bool:
         """A request decided so long ago that the decision may no longer hold: this process was paused (or
@@ -604,21 +611,10 @@ class Engine:
             return
         meter = self.meters[entry.endpoint]
         weight = entry.spec.heartbeat_weight
-        wait_until = None
-        if meter.paused(now):
-            wait_until = meter.paused_until + 0.01
-        elif not meter.room_for(weight, urgent=False, now=now):
-            self._note(
-                f"Weight budget reached on {entry.endpoint[0]}: holding heartbeats until the next minute."
-            )
-            wait_until = meter.next_minute_at(now)
-        elif self.pool.idle() <= 0:
-            self.pool.grow_to(self.pool.size + 8)
-            if self.pool.idle() <= 0:
-                wait_until = now + 0.005
-        if wait_until is not None:
+        held_until = self._held_until(entry, meter, weight, False, self.pool, now)
+        if held_until is not None:
             for p in due:
-                self.timers.set(("p", p.id), wait_until)
+                self.timers.set(("p", p.id), held_until)
             return
         members = {p.id: p for p in due}
         for p in self.states.values():
