@@ -61,6 +61,28 @@ def test_reading_spends_only_what_the_budget_leaves(simulator, make_account, mak
     assert not simulator.exchange.requests_log("/fapi/v1/openOrders")
 
 
+def test_short_of_weight_it_rests_until_the_minute_turns_and_news_still_wakes_it(
+    simulator, make_account, make_policy
+):
+    account = make_account()
+    policy = make_policy(account, "BTCUSDT", interval_s=30, countdown_ms=120_000)
+    if timezone.now().second >= 55:
+        time.sleep(6)  # the same exchange minute throughout
+    armed(policy)
+    ratelimits.ensure_row(account.egress, account.base_url)
+    minute = ratelimits.exchange_minute(timezone.now().timestamp())
+    ratelimits.record(account.egress, account.base_url, minute=minute, used_weight=2395, weight_limit=2400)
+    assert stake.refresh_round() == 0
+    # Not every second: the weight comes back with the next minute, and nothing else is due before it.
+    turns = datetime.fromtimestamp((minute + 1) * 60, UTC)
+    assert turns < stake._quiet.resting_until() <= turns + timedelta(seconds=2)
+    assert stake.refresh_round() == 0 and stake._quiet.resting_until() is not None
+    # A disarm is news: the next round reads (and is still short of weight).
+    CountdownPolicy.objects.filter(pk=policy.pk).update(desired_changed_at=timezone.now())
+    assert not stake._quiet.holds(stake._changes(), timezone.now())
+    assert not simulator.exchange.requests_log("/fapi/v1/openOrders")
+
+
 def test_a_lapse_is_confirmed_by_the_exchanges_answer(simulator, make_account, make_policy):
     account = make_account()
     policy = make_policy(account, "ETHUSDT", interval_s=1, countdown_ms=5000)

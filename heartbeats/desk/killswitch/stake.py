@@ -162,6 +162,7 @@ def refresh_round(now=None, *, only=None) -> int:
             and (getattr(readings.get(p.pk), "checked_at", None) or half_due) <= half_due
         }
     due = [p for p in policies if p.pk in urgent or p.pk in routine]
+    next_due = None
     if only is None:
         next_due = _next_due(policies, readings, {p.pk for p in due}, now)
         if next_due is False:
@@ -178,7 +179,7 @@ def refresh_round(now=None, *, only=None) -> int:
         by_address.setdefault((p.account.egress, p.account.limit_address), {}).setdefault(
             p.account_id, []
         ).append(p)
-    read = 0
+    done: set[int] = set()
     for (egress, base_url), accounts in by_address.items():
         # Kept free: what Disarm all of every policy here needs, plus a minute of their heartbeats.
         on_egress = [p for p in policies if p.account.egress == egress]
@@ -198,16 +199,30 @@ def refresh_round(now=None, *, only=None) -> int:
                     if p.account_id == account_id and (p.armed or p.pk in readings or p.pk in asked)
                 ]
                 _read(account, shown, readings, allowance, symbol=None)
-                read += len(mine)
+                done.update(p.pk for p in mine)
                 continue
             for policy in mine:
                 if not allowance.take(per_symbol):
                     break
                 _read(account, [policy], readings, allowance, symbol=policy.symbol)
-                read += 1
-    if read < len(due):
-        _quiet.forget()  # the weight ran out before all of them: look again next second
-    return read
+                done.add(policy.pk)
+    if len(done) < len(due):
+        if only is None and next_due is not None:
+            # The weight ran out before all of them: it comes back when the exchange's minute turns. A round
+            # every second meanwhile would read every policy again and find no weight (on a busy desk, most
+            # of the duty's CPU); news (an arm, a disarm, a Cancel orders now) still wakes it at once.
+            turns = _minute_turns(now)
+            _quiet.until(token, turns if next_due is False else min(next_due, turns))
+        else:
+            _quiet.forget()  # look again next second
+    return len(done)
+
+
+def _minute_turns(now) -> datetime:
+    """A little after the exchange's weight minute turns (weight counted per minute: ratelimits)."""
+    minute_ms = ratelimits.MINUTE_MS
+    turns_ms = (ratelimits.exchange_minute(now.timestamp()) + 1) * minute_ms
+    return datetime.fromtimestamp(turns_ms / 1000, UTC) + timedelta(seconds=ROUND_EVERY)
 
 
 class _Quiet:
