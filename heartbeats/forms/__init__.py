@@ -7,6 +7,7 @@ form owns, under a lock on the stored row, after checking that row again.
 """
 
 import copy
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -242,12 +243,26 @@ class AccountForm(PlainNumbersMixin, LockedEditMixin, forms.ModelForm):
         (Environment.CUSTOM.value, "Custom base URL"),
     ]
 
+    class Media:
+        js = ["heartbeats/account_form.js"]
+
     def __init__(self, *args, client_kw: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.client_kw = client_kw or {}
         self.key_rotated = False
         if "environment" in self.fields:
             self.fields["environment"].choices = self.ENVIRONMENT_CHOICES
+        if "venue" in self.fields:
+            # What each venue accepts, for account_form.js to offer only that (clean() checks the same).
+            self.fields["venue"].widget.attrs["data-venues"] = json.dumps(
+                {
+                    key: {
+                        "key_types": list(spec.key_types),
+                        "environments": [*spec.base_urls, Environment.CUSTOM.value],
+                    }
+                    for key, spec in venues.VENUES.items()
+                }
+            )
         if self.before is not None:
             keep = (
                 f"Stored key {self.before.masked_api_key}. Leave blank to keep it; fill in to rotate the key."
