@@ -93,6 +93,7 @@ class RowRenderer:
             f'<td class="col-symbol">'
             f'<a data-cell="symbol"{whole} href="{self.url("policy", pk)}">{symbol}</a>'
             f'<span class="covers" data-cell="covers" title="{COVERS_TITLE}"{covers}>underlying</span>'
+            f'<span class="venue-inline" data-cell="venue-inline">{escape(r.venue) if r else ""}</span>'
             f'<div class="account-inline" data-cell="account-inline" title="{label}">{label}</div></td>'
             f'<td class="col-desired" data-cell="desired">{desired}</td>'
             f'<td class="col-status">'

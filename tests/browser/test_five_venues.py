@@ -275,3 +275,10 @@ def test_an_operator_keeps_five_venues_switches_disarms_them_all_and_sees_each_l
             expect(banner).to_contain_text(f"{LABEL[venue]} {title} ran out at")
         expect(banner.locator("li")).to_have_count(5)
         page.screenshot(path=str(artifacts / "five-venues-lapsed.png"), full_page=True)
+
+        # On a laptop the Venue column is left out: each row still says its venue, under its switch.
+        page.set_viewport_size({"width": 1280, "height": 720})
+        for venue in COUNTDOWN_MS:
+            expect(cell(venue, "venue")).to_be_hidden()
+            expect(cell(venue, "venue-inline")).to_be_visible()
+            expect(cell(venue, "venue-inline")).to_have_text(VENUE_SHOWN[venue])

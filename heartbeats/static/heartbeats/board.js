@@ -54,6 +54,7 @@
         if (c && c.title !== p.account) c.title = p.account;
       });
       text(cell(tr, "venue"), p.venue);
+      text(cell(tr, "venue-inline"), p.venue); // beside the symbol where the Venue column is left out
       // An OKX or Kraken Futures switch covers the whole account (or an OKX order tag): said in words.
       var symbol = cell(tr, "symbol");
       text(symbol, p.switch || p.symbol);
