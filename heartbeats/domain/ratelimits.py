@@ -105,6 +105,24 @@ def read(egress: str, base_url: str) -> Snapshot | None:
     return Snapshot(minute, used, limit, _epoch(paused), _epoch(banned))
 
 
+def read_many(egress: str, base_urls) -> dict[str, Snapshot]:
+    """`read` for several addresses of one egress in one query (an engine's every address, each second)."""
+    wanted = {url[:200]: url for url in base_urls}
+    if not wanted:
+        return {}
+    rows = (
+        AddressLimits.objects.filter(egress=egress, base_url__in=list(wanted))
+        .order_by("id")
+        .values_list("base_url", "minute", "used_weight", "weight_limit", "paused_until", "banned_until")
+    )
+    found = {}
+    for base_url, minute, used, limit, paused, banned in rows:
+        url = wanted.get(base_url)
+        if url is not None and url not in found:  # the first row, as read() takes it
+            found[url] = Snapshot(minute, used, limit, _epoch(paused), _epoch(banned))
+    return found
+
+
 def record(
     egress: str,
     base_url: str,

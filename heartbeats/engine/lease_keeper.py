@@ -14,7 +14,7 @@ import threading
 import time
 from datetime import timedelta
 
-from django.db import close_old_connections, connection, connections, transaction
+from django.db import DatabaseError, close_old_connections, connection, connections, transaction
 from django.utils import timezone
 
 from heartbeats.domain import audit, ratelimits
@@ -95,13 +95,19 @@ class LeaseKeeper(threading.Thread):
                             next_live = now + cfg.standby_publish_every
                     elif not self.lost.is_set():
                         if now >= next_renew:
-                            # With the liveness record: one commit wakes every other engine's watcher once,
-                            # not twice (wakeup.py).
+                            # With the liveness record and the limits learned: one commit wakes every
+                            # process listening to the database once, not three times (wakeup.py).
+                            shared = now >= next_limits - 0.1
                             with transaction.atomic():
                                 self._renew(now)
                                 if now >= next_live - 0.1:
                                     self.publish()
                                     next_live = now + cfg.liveness_every
+                                if shared:
+                                    self._write_limits_beside_the_lease()
+                            if shared:
+                                self._read_limits()
+                                next_limits = now + cfg.limits_every
                             next_renew = now + cfg.lease_renew_every
                         if now >= next_limits:
                             self.share_limits()
@@ -175,15 +181,35 @@ class LeaseKeeper(threading.Thread):
 
     def share_limits(self) -> None:
         """Write what this engine's meters learned (only what changed), read what every process stored."""
+        with transaction.atomic():
+            self._write_limits()
+        self._read_limits()
+
+    def _write_limits(self) -> None:
+        """What changed since the last write, all in the caller's one transaction (an account-limited venue
+        has an address per account: a commit each would wake every listener as many times)."""
         engine = self.engine
+        written = {}
         for base_url, stored in engine.limits_to_share().items():
             if self._limits_written.get(base_url) != stored:
                 ratelimits.record(engine.egress, base_url, **stored)
-                self._limits_written[base_url] = stored
-        for base_url in engine.addresses():
-            snapshot = ratelimits.read(engine.egress, base_url)
+                written[base_url] = stored
+        # Remembered once the caller's transaction committed: a write rolled back is tried again.
+        transaction.on_commit(lambda: self._limits_written.update(written))
+
+    def _write_limits_beside_the_lease(self) -> None:
+        """In the lease's transaction, behind a savepoint: a failed write costs the limits, not the lease."""
+        try:
+            with transaction.atomic():
+                self._write_limits()
+        except DatabaseError as exc:
+            log.warning("engine %s: limits not shared (%s)", self.engine.engine_id, exc)
+
+    def _read_limits(self) -> None:
+        engine = self.engine
+        for base_url, snapshot in ratelimits.read_many(engine.egress, engine.addresses()).items():
             # Handed to the engine's loop only when it changed: an idle address wakes nobody each second.
-            if snapshot is not None and self._limits_read.get(base_url) != snapshot:
+            if self._limits_read.get(base_url) != snapshot:
                 engine.inbox.put(AddressRead(base_url, snapshot))
                 self._limits_read[base_url] = snapshot
 

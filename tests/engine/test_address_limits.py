@@ -140,3 +140,18 @@ def test_the_web_shapes_a_disarm_all_by_the_weight_the_exchange_reported(
     assert len(armed_symbols(simulator)) == 4
     states = {p.status().state for p in CountdownPolicy.objects.all()}
     assert states == {Status.DISARMED, Status.DISARMING}
+
+
+def test_every_address_of_an_egress_is_read_in_one_query(django_assert_num_queries):
+    for url, used in (("https://a.example", 10), ("https://b.example#account-7", 20)):
+        ratelimits.ensure_row("default", url)
+        ratelimits.record(
+            "default", url, minute=5, used_weight=used, weight_limit=2400, paused_until=time.time() + 60
+        )
+    ratelimits.ensure_row("other", "https://a.example")
+    wanted = ["https://a.example", "https://b.example#account-7", "https://never.example"]
+    with django_assert_num_queries(1):
+        many = ratelimits.read_many("default", wanted)
+    assert many == {url: ratelimits.read("default", url) for url in wanted[:2]}
+    assert many["https://b.example#account-7"].used_weight == 20
+    assert ratelimits.read_many("default", []) == {}
