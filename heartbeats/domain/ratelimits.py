@@ -94,6 +94,20 @@ def _statements(vendor: str) -> dict[str, str]:
     }
 
 
+@functools.cache
+def _read_many_statement(vendor: str, count: int) -> str:
+    q = connection.ops.quote_name
+    c = lambda n: q(AddressLimits._meta.get_field(n).column)  # noqa: E731
+    wanted = ", ".join(
+        c(n) for n in ("base_url", "minute", "used_weight", "weight_limit", "paused_until", "banned_until")
+    )
+    marks = ", ".join(["%s"] * count)
+    return (
+        f"SELECT {wanted} FROM {q(AddressLimits._meta.db_table)}"  # noqa: S608
+        f" WHERE {c('egress')} = %s AND {c('base_url')} IN ({marks}) ORDER BY {c('id')}"
+    )
+
+
 def read(egress: str, base_url: str) -> Snapshot | None:
     # Every second by each engine and before every request another process makes: a statement built once.
     with connection.cursor() as cursor:
@@ -110,11 +124,9 @@ def read_many(egress: str, base_urls) -> dict[str, Snapshot]:
     wanted = {url[:200]: url for url in base_urls}
     if not wanted:
         return {}
-    rows = (
-        AddressLimits.objects.filter(egress=egress, base_url__in=list(wanted))
-        .order_by("id")
-        .values_list("base_url", "minute", "used_weight", "weight_limit", "paused_until", "banned_until")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_read_many_statement(connection.vendor, len(wanted)), [egress, *wanted])
+        rows = cursor.fetchall()
     found = {}
     for base_url, minute, used, limit, paused, banned in rows:
         url = wanted.get(base_url)
