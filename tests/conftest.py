@@ -16,6 +16,7 @@ def stake_reads_afresh():
     from heartbeats.desk.killswitch import stake
 
     stake._quiet.forget()
+    stake._algo_listings.forget()
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ alone and is never retried."""
 import base64
 import secrets
 import time
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -128,6 +129,46 @@ def test_an_okx_account_switch_cancels_every_plain_and_algo_order_of_its_account
     after = _stake(switch)
     assert (after.orders, after.algo_orders, after.error) == (0, 0, "")
     print(f"OKX account switch: 4 plain + 2 algo orders cancelled in {took * 1000:.0f} ms")
+
+
+def test_an_okx_accounts_algo_orders_are_listed_every_few_minutes_and_at_once_after_a_change(
+    simulator, okx, monkeypatch
+):
+    account = okx("okx desk")
+    _okx_book(simulator, account)
+    switch = _switch(account)
+    algo_path = "/api/v5/trade/orders-algo-pending"
+
+    def listings():
+        return len(simulator.exchange.requests_log(algo_path)), len(
+            simulator.exchange.requests_log("/api/v5/trade/orders-pending")
+        )
+
+    def routine_round():
+        # A minute after the last reading, with nothing changed: a routine reading.
+        OrdersAtStake.objects.filter(pk=switch.pk).update(checked_at=timezone.now() - timedelta(seconds=61))
+        stake._quiet.forget()
+        stake.refresh_round()
+        return OrdersAtStake.objects.get(pk=switch.pk)
+
+    first = _stake(switch)
+    algo_reads, plain_reads = listings()
+    assert (first.orders, first.algo_orders) == (2, 1) and algo_reads >= 2
+    # A new algo order and a new plain order: the next routine reading lists the plain orders only.
+    simulator.exchange.okx.place_algo_order(account.api_key, "BTC-USDT-SWAP")
+    simulator.exchange.okx.place_order(account.api_key, "BTC-USDT-SWAP", px="1000", sz="1")
+    again = routine_round()
+    assert listings() == (algo_reads, plain_reads + 1)
+    assert (again.orders, again.algo_orders) == (3, 1)
+    # Past ALGO_EVERY, the algo orders are listed again.
+    monkeypatch.setattr(stake, "ALGO_EVERY", 0.0)
+    later = routine_round()
+    assert listings()[0] > algo_reads and (later.orders, later.algo_orders) == (3, 2)
+    # A change people made (here a Cancel orders now's reading) lists them at once.
+    monkeypatch.setattr(stake, "ALGO_EVERY", 300.0)
+    algo_reads = listings()[0]
+    simulator.exchange.okx.place_algo_order(account.api_key, "BTC-USDT-SWAP")
+    assert _stake(switch).algo_orders == 3 and listings()[0] > algo_reads
 
 
 def test_an_okx_tag_switch_cancels_and_counts_only_the_orders_with_its_tag(simulator, okx):

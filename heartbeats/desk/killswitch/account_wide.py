@@ -61,8 +61,14 @@ class _Okx:
         }
 
     @staticmethod
-    def read(client) -> tuple[list[dict], list[dict] | None]:
-        return client.open_orders(), client.open_algo_orders()
+    def read_orders(client) -> list[dict]:
+        return client.open_orders()
+
+    @staticmethod
+    def read_algo(client) -> list[dict] | None:
+        # Six listings (one per algo order type OKX keeps apart): the dearest part of a reading (stake.py
+        # lists them less often than the plain orders).
+        return client.open_algo_orders()
 
     @staticmethod
     def own(orders: list[dict], scope: str) -> list[dict]:
@@ -87,8 +93,12 @@ class _Kraken:
         return {OrderKind.ORDERS: Cancelled(found=count, cancelled=count)}
 
     @staticmethod
-    def read(client) -> tuple[list[dict], list[dict] | None]:
-        return client.open_orders(), None
+    def read_orders(client) -> list[dict]:
+        return client.open_orders()
+
+    @staticmethod
+    def read_algo(client) -> list[dict] | None:
+        return None  # Kraken Futures keeps no algo orders apart
 
     @staticmethod
     def own(orders: list[dict], scope: str) -> list[dict]:

@@ -15,6 +15,7 @@ reading is one UPDATE. A figure older than STALE_AFTER is shown "as of" its read
 
 import contextlib
 import logging
+import time
 from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 
@@ -65,6 +66,11 @@ ALGO_WEIGHT = 1
 # as much as the whole account's).
 WHOLE_ACCOUNT_ALGO_WEIGHT = 40
 ACCOUNT_WIDE_FROM = 5
+# A whole account's algo orders (OKX: six listings, one per algo order type, against one for the plain
+# orders) are listed again this often, and at once whenever something changed the account's orders (an arm,
+# a disarm, a Cancel orders now, a lapse); the readings between reuse the last listing. A lapse leaves algo
+# orders in place: what they count is told, not what the switch cancels.
+ALGO_EVERY = 300.0
 
 
 def weight_per_reading(account) -> int:
@@ -198,7 +204,8 @@ def refresh_round(now=None, *, only=None) -> int:
                     for p in policies
                     if p.account_id == account_id and (p.armed or p.pk in readings or p.pk in asked)
                 ]
-                _read(account, shown, readings, allowance, symbol=None)
+                fresh = any(p.pk in urgent for p in mine)
+                _read(account, shown, readings, allowance, symbol=None, fresh_algo=fresh)
                 done.update(p.pk for p in mine)
                 continue
             for policy in mine:
@@ -334,7 +341,33 @@ def _changed_since(policy, reading, cancelled: dict, now) -> bool:
     )
 
 
-def _read(account, policies, readings: dict, allowance: _Allowance, *, symbol: str | None) -> None:
+class _AlgoListings:
+    """The last algo listing of each whole account this process read (account id -> (when, orders)): reused
+    within ALGO_EVERY unless the reading must be fresh. Kept in memory: another process starts afresh."""
+
+    def __init__(self):
+        self._kept: dict[int, tuple[float, list[dict] | None]] = {}
+
+    def get(self, account_id: int, fresh: bool) -> list[dict] | None | bool:
+        """The kept listing, or False when it must be read."""
+        kept = self._kept.get(account_id)
+        if fresh or kept is None or time.monotonic() - kept[0] >= ALGO_EVERY:
+            return False
+        return kept[1]
+
+    def keep(self, account_id: int, orders: list[dict] | None) -> None:
+        self._kept[account_id] = (time.monotonic(), orders)
+
+    def forget(self) -> None:
+        self._kept.clear()
+
+
+_algo_listings = _AlgoListings()
+
+
+def _read(
+    account, policies, readings: dict, allowance: _Allowance, *, symbol: str | None, fresh_algo=True
+) -> None:
     """Read the open orders (and algo orders) of one symbol (or underlying), or of the whole account, and
     store them for `policies`. When a policy's orders went with its countdown, ask the exchange when
     (`_gone_at`)."""
@@ -349,12 +382,17 @@ def _read(account, policies, readings: dict, allowance: _Allowance, *, symbol: s
         # not before every reading.
         client = fallback.client_of(account, EngineConfig.from_settings())
         if whole is not None:
-            orders, algo = whole.read(client)
+            orders = whole.read_orders(client)
+            algo = _algo_listings.get(account.pk, fresh_algo)
+            if algo is False:
+                algo = whole.read_algo(client)
+                _algo_listings.keep(account.pk, algo)
         else:
             orders = client.open_orders(underlying=symbol) if by_underlying else client.open_orders(symbol)
             algo = _algo_orders(client, account, symbol)
     except Exception as exc:  # the reading is informative: say what went wrong, keep the last figures
         error = exc
+        orders = algo = None
         values["error"] = f"Orders not read: {exc}"[:300]
     try:
         stored = []
