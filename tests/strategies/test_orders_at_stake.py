@@ -237,6 +237,27 @@ def test_an_accounts_readings_fall_into_step(simulator, make_account, make_polic
     assert read == len(together) == 4
 
 
+def test_the_desks_accounts_are_read_in_one_round_a_minute(simulator, make_account, make_policy):
+    """Accounts whose readings fell at different moments are soon read in the same round: each round reads
+    the whole desk's policies and keys, so one a minute rather than one per account."""
+    accounts = [make_account(f"desk-{k}") for k in range(4)]
+    policies = [make_policy(a, "BTCUSDT", interval_s=30, countdown_ms=120_000) for a in accounts]
+    for p in policies:
+        armed(p)
+    start = timezone.now()
+    ago = {policies[0].pk: 59, policies[1].pk: 45, policies[2].pk: 31, policies[3].pk: 10}
+    for p in policies:
+        OrdersAtStake.objects.update_or_create(
+            policy_id=p.pk, defaults={"checked_at": start - timedelta(seconds=ago[p.pk]), "orders": 0}
+        )
+    assert stake.refresh_round(start + timedelta(seconds=1)) == 3
+    stamps = dict(OrdersAtStake.objects.values_list("policy_id", "checked_at"))
+    assert [p.pk for p in policies if stamps[p.pk] > start - timedelta(seconds=5)] == [
+        p.pk for p in policies[:3]
+    ]
+    assert stake.refresh_round(start + timedelta(seconds=2)) == 0  # nothing due until the last one's minute
+
+
 def test_the_duty_rests_while_nothing_is_armed_and_looks_every_few_seconds_once_something_is(
     simulator, make_account, make_policy
 ):
