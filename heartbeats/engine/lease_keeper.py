@@ -189,16 +189,19 @@ class LeaseKeeper(threading.Thread):
         """What changed since the last write, all in the caller's one transaction (an account-limited venue
         has an address per account: a commit each would wake every listener as many times)."""
         engine = self.engine
-        written = {}
-        for base_url, stored in engine.limits_to_share().items():
-            if self._limits_written.get(base_url) != stored:
-                ratelimits.record(engine.egress, base_url, **stored)
-                written[base_url] = stored
+        known = self._limits_written
+        written = {url: s for url, s in engine.limits_to_share().items() if known.get(url) != s}
+        if not written:
+            return
+        for base_url, stored in written.items():
+            ratelimits.record(engine.egress, base_url, **stored)
         # Remembered once the caller's transaction committed: a write rolled back is tried again.
         transaction.on_commit(lambda: self._limits_written.update(written))
 
     def _write_limits_beside_the_lease(self) -> None:
         """In the lease's transaction, behind a savepoint: a failed write costs the limits, not the lease."""
+        if all(self._limits_written.get(u) == s for u, s in self.engine.limits_to_share().items()):
+            return  # nothing new: no savepoint either
         try:
             with transaction.atomic():
                 self._write_limits()
