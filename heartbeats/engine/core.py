@@ -58,7 +58,15 @@ from heartbeats.engine.plan import (
 )
 from heartbeats.engine.pool import SenderPool
 from heartbeats.engine.records import Writer, beat_for, facts_for
-from heartbeats.engine.sender import Job, Result, read_desired, send, send_heartbeat, unusable
+from heartbeats.engine.sender import (
+    Job,
+    Result,
+    read_desired,
+    read_desired_many,
+    send,
+    send_heartbeat,
+    unusable,
+)
 from heartbeats.engine.sql import accounts_version
 from heartbeats.engine.timers import Spreader, TimerQueue
 from heartbeats.engine.watcher import Watcher, address_snapshots, load_accounts, load_policies
@@ -645,7 +653,7 @@ class Engine:
                 results = send_heartbeat(
                     jobs,
                     client,
-                    check=read_desired,
+                    check=read_desired_many,
                     unread_for=self.unread_for,
                     bound=self.config.desired_stale_after,
                 )

@@ -50,6 +50,13 @@ def _statements(vendor: str) -> dict[str, str]:
             f" {s('grace_s')}, {s('held_reason')} FROM {table(CountdownPolicy)} p"
             f" LEFT JOIN {table(Strategy)} s ON {s('id')} = {p('strategy')} WHERE {p('id')} = %s"
         ),
+        # The same for several policies (one heartbeat's switches): the id first, `IN ({marks})` filled in.
+        "desired_many": (
+            f"SELECT {p('id')}, {p('armed')}, {p('generation')}, {s('id')},"  # noqa: S608
+            f" CAST({s('last_ping_at')} AS TEXT), {s('grace_s')}, {s('held_reason')}"
+            f" FROM {table(CountdownPolicy)} p LEFT JOIN {table(Strategy)} s ON {s('id')} = {p('strategy')}"
+            f" WHERE {p('id')} IN ({{marks}})"
+        ),
         "accounts_version": (
             f"SELECT CAST(MAX({a('updated_at')}) AS TEXT), COUNT(*) FROM {table(ExchangeAccount)} a"  # noqa: S608
             f" WHERE {a('egress')} = %s"
@@ -98,6 +105,20 @@ def desired(policy_id: int) -> tuple[bool, int, str] | None:
     armed, generation, strategy, last_ping, grace, held = rows[0]
     hold = hold_reason(strategy is not None, epoch(last_ping), grace, held or "", time.time())
     return bool(armed), int(generation), hold
+
+
+def desired_many(policy_ids: list[int]) -> dict[int, tuple[bool, int, str]]:
+    """desired() of several policies in one query; a policy no longer there is left out."""
+    marks = ", ".join(["%s"] * len(policy_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(_statements(connection.vendor)["desired_many"].format(marks=marks), list(policy_ids))
+        rows = cursor.fetchall()
+    now = time.time()
+    found = {}
+    for policy_id, armed, generation, strategy, last_ping, grace, held in rows:
+        hold = hold_reason(strategy is not None, epoch(last_ping), grace, held or "", now)
+        found[int(policy_id)] = (bool(armed), int(generation), hold)
+    return found
 
 
 def accounts_version(egress: str) -> tuple:

@@ -152,3 +152,26 @@ def test_a_disarm_does_not_wait_for_a_heartbeat_the_exchange_is_slow_to_answer(
         wait_for(lambda: len(_calls(simulator, HEARTBEAT, start)) >= 2, timeout=10)
         assert _configured(simulator) == {"BTCUSDT": 6000}
         assert {e["underlyings"] for e in _calls(simulator, HEARTBEAT, start)} == {"BTCUSDT"}
+
+
+def test_a_heartbeats_switches_are_read_in_one_query_as_each_would_be_alone(
+    simulator, make_account, make_policy, django_assert_num_queries
+):
+    from heartbeats.engine.sender import read_desired, read_desired_many
+
+    account = make_account()
+    armed, disarmed, gone = (make_policy(account, s) for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT"))
+    actions.arm(armed.pk, user=None, ip=None)
+    actions.arm(disarmed.pk, user=None, ip=None)
+    actions.disarm(disarmed.pk, user=None, ip=None)
+    gone_pk = gone.pk
+    gone.delete()
+    ids = [armed.pk, disarmed.pk, gone_pk]
+    with django_assert_num_queries(1):
+        many = read_desired_many(ids)
+    assert many == {pk: read_desired(pk) for pk in ids}
+    assert (
+        many[armed.pk][:2] == (True, 1)
+        and many[disarmed.pk][:2] == (False, 2)
+        and many[gone_pk] == (False, -1)
+    )
