@@ -211,13 +211,16 @@ def learn(
     retry_after: float | None = None,
     rate_limited: bool = False,
     banned: bool = False,
+    sent_at: float | None = None,
 ) -> None:
-    """Store what one answer said: the weight the exchange reported (at local time `at`), and the pause or
-    ban its 429/418 asked for."""
+    """Store what one answer said: the weight the exchange reported (at local time `at`, for a request sent
+    at `sent_at`), and the pause or ban its 429/418 asked for. A count whose request left in one minute and
+    came back in the next is left out: which minute it counts is not known (WeightMeter.report)."""
     now = time.time()
     fields = {}
-    if used_weight is not None:
-        fields.update(minute=exchange_minute(at or now, offset_ms), used_weight=used_weight)
+    minute = exchange_minute(at or now, offset_ms)
+    if used_weight is not None and (sent_at is None or exchange_minute(sent_at, offset_ms) == minute):
+        fields.update(minute=minute, used_weight=used_weight)
     if weight_limit:
         fields["weight_limit"] = weight_limit
     if rate_limited or banned:
@@ -237,6 +240,7 @@ def observe(egress: str, base_url: str, client, error=None) -> None:
         base_url,
         used_weight=client.used_weight,
         at=client.used_weight_at,
+        sent_at=getattr(client, "used_weight_sent_at", None),
         offset_ms=client.offset_ms or 0,
         weight_limit=client.weight_limit,
         retry_after=error.retry_after if limited else None,

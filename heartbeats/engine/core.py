@@ -684,7 +684,7 @@ class Engine:
                 meter.refund(*receipt, now)
             if result.offset_ms is not None:
                 meter.offset_ms = result.offset_ms
-            meter.report(result.used_weight, result.received_at or now)
+            meter.report(result.used_weight, result.received_at or now, sent_at=result.sent_at)
             if result.outcome == Outcome.RATE_LIMITED:
                 self._rate_limited(meter, entry, result, now)
             if result.clock_refused and job.account_id not in self._resync:

@@ -267,6 +267,7 @@ def _note_limits(egress: str, base_url: str, results: list[Result]) -> None:
         base_url,
         used_weight=latest.used_weight if latest else None,
         at=(latest.received_at or latest.sent_at) if latest else None,
+        sent_at=latest.sent_at if latest else None,
         offset_ms=(latest.offset_ms or 0) if latest else 0,
         retry_after=limited.retry_after if limited else None,
         rate_limited=limited is not None,

@@ -60,12 +60,22 @@ class WeightMeter:
             used, sent_then, exchange = self._reported
             self._reported = (max(exchange, used - weight), max(0, sent_then - weight), exchange)
 
-    def report(self, used_weight: int | None, at: float | None = None) -> None:
+    def report(self, used_weight: int | None, at: float | None = None, sent_at: float | None = None) -> None:
         """An answer's count of the minute. It may lag: requests sent before it and still in flight are not
-        in it yet, so it only ever raises the estimate (a lower one would let a burst overspend)."""
+        in it yet, so it only ever raises the estimate (a lower one would let a burst overspend).
+
+        The count is of the minute in which the exchange took the request, somewhere between `sent_at` and
+        `at` (its arrival): when those fall in two minutes it is not known which, and the last minute's full
+        count taken for the new one would hold every heartbeat back until the minute after. Such a count,
+        and one of a minute already gone, is left out: this meter's own charges count that request anyway."""
         if used_weight is None:
             return
         at = at or self._clock()
+        minute = exchange_minute(at, self.offset_ms)
+        if sent_at is not None and exchange_minute(sent_at, self.offset_ms) != minute:
+            return
+        if self._minute is not None and minute < self._minute:
+            return
         self._roll(at)
         self._reported = (max(used_weight, self.used(at)), self._sent, used_weight)
         self._reports += 1

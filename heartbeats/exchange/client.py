@@ -223,6 +223,7 @@ class BinanceClient:
 
         self.used_weight: int | None = None  # last X-MBX-USED-WEIGHT-1M seen
         self.used_weight_at: float | None = None
+        self.used_weight_sent_at: float | None = None  # when the request that brought it left
         self.weight_limit: int | None = None  # REQUEST_WEIGHT per minute, once exchange_info() was read
 
         self._owns_session = session is None
@@ -438,6 +439,8 @@ class BinanceClient:
 
         status = response.status_code
         used_weight = self._record_weight(response)
+        if used_weight is not None:
+            self.used_weight_sent_at = sent_at
         facts = {"http_status": status, "used_weight": used_weight, "endpoint": endpoint}
         try:
             content = self._read_body(response)

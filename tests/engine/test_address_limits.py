@@ -155,3 +155,12 @@ def test_every_address_of_an_egress_is_read_in_one_query(django_assert_num_queri
     assert many == {url: ratelimits.read("default", url) for url in wanted[:2]}
     assert many["https://b.example#account-7"].used_weight == 20
     assert ratelimits.read_many("default", []) == {}
+
+
+def test_a_count_whose_request_crossed_the_minutes_turn_is_not_stored():
+    url = "https://a.example"
+    ratelimits.ensure_row("default", url)
+    ratelimits.learn("default", url, used_weight=2900, at=180.02, sent_at=179.97)
+    assert ratelimits.read("default", url).used_weight == 0
+    ratelimits.learn("default", url, used_weight=40, at=180.2, sent_at=180.1)
+    assert (ratelimits.read("default", url).minute, ratelimits.read("default", url).used_weight) == (3, 40)

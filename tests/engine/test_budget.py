@@ -47,6 +47,24 @@ def test_a_charge_never_sent_is_given_back_within_its_minute_and_never_below_the
     assert meter.used() == 10
 
 
+def test_a_count_from_across_the_minutes_turn_never_holds_the_next_minutes_heartbeats():
+    now = [179.99]
+    meter = WeightMeter(limit=6000, clock=lambda: now[0])
+    meter.set_reserve_for(50)  # 1,000 kept for disarms
+    meter.charge(2900)
+    meter.report(2900, at=179.99, sent_at=179.95)  # this minute's own count
+    now[0] = 180.03  # the minute turns while a beat is out; its answer carries the old minute's count
+    meter.charge(10)
+    meter.report(2910, at=180.02, sent_at=179.97)
+    assert meter.used() == 10, "a count that may be either minute's is left out"
+    meter.report(2900, at=179.99, sent_at=179.95)  # a late answer of the minute gone changes nothing
+    assert meter.used() == 10
+    meter.charge(2100)
+    assert meter.room_for(10, urgent=False), "heartbeats go on: 2,110 of 5,000 spent"
+    meter.report(2150, at=180.5, sent_at=180.45)  # the new minute's own count is taken in
+    assert meter.used() == 2150
+
+
 @pytest.mark.django_db(transaction=True)
 def test_it_paces_heartbeats_at_the_limit_and_still_disarms(
     simulator, make_account, make_policy, engine_thread
