@@ -39,7 +39,8 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # Polling for shutdown every 0.05 s (not the default 0.5): each test that stops it would wait that.
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def url(self, path="hook", token="T0KENsecretVALUE42") -> str:
         return f"json://127.0.0.1:{self.port}/{path}?token={token}"

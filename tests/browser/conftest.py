@@ -39,7 +39,10 @@ def browser_type_launch_args(browser_type_launch_args):
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1600, "height": 900}}
+    """A desktop window that asks for reduced motion (prefers-reduced-motion): the critical banners' endless
+    colour animation would otherwise repaint every frame for as long as a page shows one (engine down, in
+    most of these tests), about a tenth of a core each; no test looks at the animation."""
+    return {**browser_context_args, "viewport": {"width": 1600, "height": 900}, "reduced_motion": "reduce"}
 
 
 @pytest.fixture

@@ -149,7 +149,7 @@ def foreign_host():
     def start(body: bytes, content_type: str):
         handler = type("Handler", (_Foreign,), {"body": body, "content_type": content_type})
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()  # a quick shutdown
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}"
 

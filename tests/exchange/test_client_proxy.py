@@ -46,7 +46,7 @@ class _Proxy(BaseHTTPRequestHandler):
 def proxy():
     _Proxy.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()  # a quick shutdown
     yield f"http://127.0.0.1:{server.server_address[1]}", _Proxy.seen
     server.shutdown()
     server.server_close()
