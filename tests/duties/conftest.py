@@ -77,12 +77,15 @@ def qcluster(tmp_path):
     for proc, log in procs:
         # Stopped as its systemd unit stops it (signalling the whole group leaves django-q2's processes
         # running until their timeout); this process reaps the main one, as systemd would, so that the script
-        # sees it gone.
+        # sees it gone. A cluster stops within a few seconds, except one that lost a process to SIGKILL while
+        # it waited for work (heartbeats.duties.worker: the others never read their STOP), which the script
+        # would wait on for ever: its duties have stopped by then, and it is killed at once.
         stopper = subprocess.Popen([str(root / "deploy" / "stop-worker"), str(proc.pid)])
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=15)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            stopper.wait(timeout=5)
+            proc.wait(timeout=10)
+        if proc.poll() is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                stopper.wait(timeout=5)
         if stopper.poll() is None:
             stopper.kill()
             stopper.wait()
