@@ -85,9 +85,17 @@ UNREADABLE_RECHECK_S = 0.2
 # After a refused clock (Binance -1021, OKX 50102), an account's sends wait this long at most for the
 # clock to be measured again.
 RESYNC_HOLD = 2.0
+# How long a clock measurement of a host may be under way before another account of that host, waiting to
+# take it, measures the clock itself (longer than any request's timeout).
+CLOCK_MEASURING_S = 10.0
 # A request whose sender thread starts later than this after it was decided is decided again (plan.py has
 # no say in this: it is about the weight and the lease, which may have changed while this process stood).
 STALE_DECISION = 1.0
+
+
+def _host(entry) -> tuple[str, str]:
+    """Whose clock an account's client keeps: its host's (one clock per base URL and venue)."""
+    return (entry.client.base_url if entry.client is not None else entry.endpoint[0], entry.endpoint[1])
 
 
 def default_engine_id() -> str:
@@ -127,6 +135,9 @@ class Engine:
         self._draining = False
         # Accounts whose clock must be measured again (after a refused clock): their sends wait until then.
         self._resync: dict[int, float] = {}
+        # Hosts (base URL, venue) whose clock an account is measuring now (monotonic start): one measurement
+        # serves every account on the host, even where the venue counts requests per account.
+        self._clock_measuring: dict[tuple, float] = {}
         # When desired state was last read in full (before the watcher runs; epoch seconds).
         self._loaded_at: float | None = None
         # Shared with the keeper thread by assignment only (see _housekeeping).
@@ -270,8 +281,15 @@ class Engine:
         if entry is None or entry.client is None:
             return
         self.timers.cancel(("sync", account_id))
+        measuring = self._clock_measuring.get(_host(entry), -CLOCK_MEASURING_S)
+        if account_id not in self._resync and time.monotonic() - measuring < CLOCK_MEASURING_S:
+            # Another account of this host is measuring its clock: this one takes that measurement
+            # (_on_synced), and measures it itself only if none comes. A refused clock never waits.
+            self.timers.set(("sync", account_id), now + CLOCK_MEASURING_S)
+            return
         if self._gate(self.meters[entry.endpoint], ("sync", account_id), 1, now):
             decided = time.monotonic()
+            self._clock_measuring[_host(entry)] = decided
             self.burst_pool.submit(lambda: self._sync(entry, decided))
 
     def _sync(self, entry, decided: float) -> None:
@@ -791,13 +809,25 @@ class Engine:
             return
         meter = self.meters[entry.endpoint]
         meter.report(entry.client.used_weight)
+        self._clock_measuring.pop(_host(entry), None)
         if error:
             log.warning("clock sync for %s failed: %s", entry.label, error)
             self.timers.set(("sync", account_id), max(time.time() + 5, meter.paused_until + 0.01))
             return
         self._resync.pop(account_id, None)
         meter.offset_ms = entry.client.offset_ms
-        self.timers.set(("sync", account_id), time.time() + self.config.time_sync_every)
+        next_sync = time.time() + self.config.time_sync_every
+        self.timers.set(("sync", account_id), next_sync)
+        # The host has one clock: every other account on it takes this measurement instead of asking again
+        # (one request a period per host, not per account), but one whose clock the exchange refused since,
+        # which measures it itself.
+        for other in self.clients.entries():
+            if other is entry or other.client is None or _host(other) != _host(entry):
+                continue
+            if other.account_id in self._resync or (other.client.synced_at or 0) >= entry.client.synced_at:
+                continue
+            other.client.adopt_clock(entry.client)
+            self.timers.set(("sync", other.account_id), next_sync)
 
     # ---- bookkeeping ------------------------------------------------------------------------------------
 

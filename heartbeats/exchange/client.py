@@ -273,6 +273,14 @@ class BinanceClient:
         log.debug("clock offset %+d ms (±%.1f ms) venue=%s", self.offset_ms, self.offset_error_ms, self.venue)
         return self.offset_ms
 
+    def adopt_clock(self, other: BinanceClient) -> None:
+        """Takes the clock offset another client of the same host measured, as if measured here then: the
+        host has one clock, and one measurement serves every account on it."""
+        self.offset_ms, self.offset_error_ms = other.offset_ms, other.offset_error_ms
+        self.synced_at = other.synced_at
+        if other.synced_at is not None:
+            self._next_sync_at = other.synced_at + self.time_sync_every
+
     def server_time(self) -> int:
         """The exchange's clock, epoch ms."""
         return _server_time(self._request("GET", "/v1/time").data, "/v1/time")

@@ -147,3 +147,26 @@ def test_it_stores_the_other_results_when_a_policy_was_deleted_meanwhile(make_ac
     assert list(Beat.objects.values_list("policy_id", flat=True)) == [kept.pk]
     kept.refresh_from_db()
     assert kept.last_arm_generation == 1
+
+
+def test_accounts_on_one_host_share_one_clock_measurement(
+    simulator, make_account, make_policy, engine_thread
+):
+    """The host has one clock: five accounts on it are kept in time by one measurement a period, not five,
+    and every one of them beats with it."""
+    simulator.exchange.set_skew(1500)
+    accounts = [make_account() for _ in range(5)]
+    policies = [make_policy(a, "BTCUSDT") for a in accounts]
+    for p in policies:
+        actions.arm(p.pk, user=None, ip=None)
+    with engine_thread(Engine(config=fast_config(time_sync_every=1.0))):
+        wait_for(lambda: len(simulator.exchange.countdowns()) == 5, message="five armed accounts")
+        first = simulator.exchange.requests_log()[-1]["id"]
+        time.sleep(3.5)
+        synced = [e for e in simulator.exchange.requests_log(since_id=first) if e["path"] == "/fapi/v1/time"]
+        beats = countdown_requests(simulator, since_id=first)
+    # One a second for the host (3-4 in 3.5 s), where one per account would be 15-20.
+    assert 2 <= len(synced) <= 5, len(synced)
+    # Every account signs with the shared offset: the exchange, 1.5 s ahead, refuses none of them.
+    assert {e["api_key_last4"] for e in beats} == {a.api_key[-4:] for a in accounts}
+    assert all(e["status"] == 200 for e in beats), [e for e in beats if e["status"] != 200][:1]
