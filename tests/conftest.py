@@ -1,12 +1,11 @@
 """Fixtures shared by every test area. Each area (tests/<area>/) keeps its own conftest for the rest."""
 
 import contextlib
-import fcntl
 import os
-import sqlite3
-import time
 
 import pytest
+
+from tests import template_db
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM would refuse to run there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -87,14 +86,9 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: not first(item))  # stable: the rest keeps its order
 
 
-# A parallel run on SQLite migrates one database, not one per worker: the first worker to need a database
-# creates and migrates its own as usual, then leaves a copy of it (the schema and the data migrations' rows,
-# nothing a test wrote) beside the others for the rest of the run; each other worker copies it and lets
-# pytest-django use it as it stands. A serial run (-n 0) and PostgreSQL create their databases as before.
-TEMPLATE = "CG_TEST_DB_TEMPLATE"  # set by the controller of a parallel run, read by its workers
-TEMPLATE_WAIT = 60  # seconds to wait for the first worker's migrations (under 30 on a busy machine)
+# A parallel run on SQLite migrates one database, not one per worker (tests/template_db.py).
+_template = []  # the controller's process that migrates it
 _copied = []  # this worker's database, when copied (pytest-django keeps it: removed at the end below)
-_publishing = []  # the lock held while this worker migrates the run's first database
 
 
 def _sqlite_test_name():
@@ -111,76 +105,33 @@ def pytest_configure(config):
         return
     name = _sqlite_test_name()
     if name:
-        os.environ[TEMPLATE] = f"{name}-template"  # the controller's own pid: one per run
-
-
-def _backup(source: str, target: str) -> None:
-    """A whole SQLite database into a new file, WAL content included."""
-    with (
-        contextlib.closing(sqlite3.connect(source)) as src,
-        contextlib.closing(sqlite3.connect(target)) as dst,
-    ):
-        src.backup(dst)
+        _template.append(template_db.start(name))
 
 
 @pytest.fixture(scope="session")
 def django_db_keepdb(request, django_db_modify_db_settings):
-    """pytest-django's --reuse-db, or true once this worker has copied the run's migrated database."""
+    """pytest-django's --reuse-db, or true once this worker has copied the run's migrated database: it is
+    used as it stands, not migrated again."""
     if request.config.getvalue("reuse_db"):
         return True
-    template, name = os.environ.get(TEMPLATE), _sqlite_test_name()
-    if not template or not name or request.config.getvalue("create_db"):
+    name = _sqlite_test_name()
+    if not name or request.config.getvalue("create_db"):
         return False
-    lock = open(f"{template}.lock", "a")  # noqa: SIM115 - held until the database is copied or published
-    deadline = time.monotonic() + TEMPLATE_WAIT
-    while True:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                lock.close()
-                return False  # the first worker is stuck: this one migrates its own
-            time.sleep(0.05)
-    if not os.path.exists(template):
-        _publishing.append((lock, template, name))  # this worker migrates; django_db_setup publishes it
+    template = template_db.ready()
+    if not template:
         return False
-    try:
-        for leftover in (name, f"{name}-wal", f"{name}-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(leftover)
-        _backup(template, name)
-    finally:
-        lock.close()
+    template_db.copy(template, name)
     _copied.append(name)
     return True
-
-
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup):
-    """pytest-django's, then, on the worker that migrated the run's first database: its copy for the rest."""
-    if _publishing:
-        lock, template, name = _publishing.pop()
-        try:
-            _backup(name, f"{template}.part")
-            os.replace(f"{template}.part", template)
-        finally:
-            lock.close()
 
 
 def pytest_sessionfinish(session):
     """pytest-django has dropped this process's SQLite test database by now, but threads that still hold it
     leave its -wal and -shm files behind: removed too, or each run would add a pair per worker. A database
-    copied from the run's first one is kept by pytest-django, so it goes too, and the controller removes that
-    first one's copy."""
-    if not hasattr(session.config, "workerinput") and os.environ.get(TEMPLATE):
-        for leftover in (
-            os.environ[TEMPLATE],
-            f"{os.environ[TEMPLATE]}.lock",
-            f"{os.environ[TEMPLATE]}.part",
-        ):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(leftover)
+    copied from the run's migrated one is kept by pytest-django, so it goes too, and the controller removes
+    the migrated one."""
+    for process in _template:
+        template_db.remove(process)
     name = _sqlite_test_name()
     if not name:
         return

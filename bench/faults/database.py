@@ -1,12 +1,15 @@
 """One database per scenario, and the database faults.
 
-SQLite: a file in the scenario's folder. PostgreSQL: a database created for the scenario on the server named
+SQLite: a file in the scenario's folder (migrated by the scenario's process; with FAULT_SUITE_SQLITE_FROM
+naming an already migrated SQLite database of the same code, as the tests do, a copy of that instead, which
+the migrations then leave as it is). PostgreSQL: a database created for the scenario on the server named
 by --database (the role needs CREATEDB, as in .ci/run) and dropped afterwards; the faults touch only that
 database, so other people's databases on the same server are left alone (the "unreachable" fault refuses
 new connections to it and ends its sessions instead of stopping the whole server).
 """
 
 import contextlib
+import os
 import re
 import sqlite3
 import threading
@@ -21,7 +24,15 @@ class Database:
     @staticmethod
     def create(spec: str, folder: Path, name: str) -> "Database":
         if spec in ("", "sqlite"):
-            return SqliteDatabase(folder / "fault.sqlite3")
+            database = SqliteDatabase(folder / "fault.sqlite3")
+            migrated = os.environ.get("FAULT_SUITE_SQLITE_FROM")
+            if migrated:  # a database of these migrations, already migrated: a copy of it to start from
+                with (
+                    contextlib.closing(sqlite3.connect(migrated)) as source,
+                    contextlib.closing(sqlite3.connect(database.path)) as copy,
+                ):
+                    source.backup(copy)
+            return database
         if spec.startswith(("postgres://", "postgresql://")):
             return PostgresDatabase(spec, name)
         raise SystemExit(f"--database must be 'sqlite' or a postgres:// URL, not {spec!r}")

@@ -88,8 +88,22 @@ class Worker(engine_benchmark.Cluster):
         signal_group(self.pgid, signal.SIGCONT)
 
     def stop(self) -> None:
-        self.resume()  # a stopped process cannot act on SIGINT
-        super().stop()
+        """As its systemd unit stops it (deploy/stop-worker, as bin/demo does): every process stops its duties
+        at once, the engine handing its lease over, and the cluster ends without first sleeping out its task
+        pusher's poll (Q_CLUSTER["poll"], 5 s), which SIGINT to the whole group made it do."""
+        self.resume()  # a stopped process cannot act on a signal
+        stopper = subprocess.Popen([str(ROOT / "deploy" / "stop-worker"), str(self.proc.pid)])
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=15)
+        if self.proc.poll() is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                stopper.wait(timeout=5)
+        if stopper.poll() is None:  # a cluster that lost a process to SIGKILL may never stop by itself
+            stopper.kill()
+            stopper.wait()
+        signal_group(self.pgid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._log.close()
 
 
 class Web:

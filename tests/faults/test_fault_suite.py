@@ -2,7 +2,9 @@
 real worker (and web) against the simulator, judged by the simulator's ground truth. Zeros are required.
 
 Select them with `-m faults` (or leave them out with `-m "not faults"`). With CG_TEST_DATABASE_URL set to a
-PostgreSQL server they run there (in databases of their own, created and dropped by the suite).
+PostgreSQL server they run there (in databases of their own, created and dropped by the suite). On SQLite,
+in a parallel run, each scenario's database starts as a copy of the run's migrated one (tests/template_db.py)
+rather than being migrated by the scenario's process.
 """
 
 import json
@@ -13,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests import template_db
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "fault_suite.py"
@@ -46,6 +50,8 @@ def run_suite(tmp_path: Path, *args: str) -> tuple[int, str]:
     database = os.environ.get("CG_TEST_DATABASE_URL", "")
     if database.startswith(("postgres://", "postgresql://")):
         args += ("--database", database)
+    elif args[:1] != ("--list",) and (migrated := template_db.ready()):
+        env["FAULT_SUITE_SQLITE_FROM"] = migrated  # the scenario's database starts migrated (not a fault)
     suite = subprocess.Popen(
         [sys.executable, str(SCRIPT), "--workdir", str(tmp_path / "work"), *args],
         cwd=ROOT,
