@@ -421,10 +421,11 @@ def venue_rows(table: Table, sim, env, symbols, tmp: Path, seconds: float) -> No
     """Every venue beside USD-M on one identity (one worker, its own address): the CPU above idle of each
     venue's renewal (a futures countdown, an options heartbeat per account renewing its underlyings, OKX's
     and Kraken Futures' account-wide switch), each venue armed alone (a venue's first arms, configurations
-    and readings, and its disarms' second zeros, are left out of every window), then Disarm all across them (COIN-M is USD-M's code path). The window is at least a minute:
-    every armed switch has its orders at stake read once a minute, in one round for the desk. Each venue is
-    measured against the mean of the idle windows just before and just after it: the idle worker drifts by
-    a tenth of a percent of a core over the run, as much as a venue at 60 calls a minute costs."""
+    and readings, and its disarms' second zeros, are left out of every window), then Disarm all across them
+    (COIN-M is USD-M's code path). The window is at least a minute: every armed switch has its orders at
+    stake read once a minute, in one round for the desk. Each venue is measured against the mean of the idle
+    windows just before and just after it: the idle worker drifts by a tenth of a percent of a core over the
+    run, as much as a venue at 60 calls a minute costs."""
     from heartbeats.desk import actions
 
     egress = "venues"
