@@ -71,7 +71,7 @@ def test_it_never_lets_two_engines_send_at_once(simulator, make_account, make_po
         handing_over = time.time()
         running.remove(first)
         first.__exit__(None, None, None)  # a clean stop: the standby takes over at once
-        wait_for(lambda: two.is_active, timeout=1, message="take-over after release")
+        wait_for(lambda: two.is_active, timeout=1.2, message="take-over after release")
         took_over = time.time()
         wait_for(lambda: _beaten_since(simulator, took_over), timeout=3, message="the second engine's beats")
     finally:
@@ -79,7 +79,9 @@ def test_it_never_lets_two_engines_send_at_once(simulator, make_account, make_po
             context.__exit__(None, None, None)
         done.set()
         watcher.join()
-    assert took_over - handing_over < 0.5
+    # Within the first engine's own stop, well before its lease (1.5 s) could have expired: it was released.
+    # (The stop joins the first engine's threads, which a loaded machine can take a few tenths of a second.)
+    assert took_over - handing_over < 1.0
     assert overlaps == []
     assert sum(samples) > len(samples) * 0.8
     for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
