@@ -433,6 +433,9 @@ class Engine:
                     meter.limit, meter.limit_known = limit, True
                     meter.report(used)
             case Redecide(key):
+                entry = self.clients.get(key[1]) if key[0] == "sync" else None
+                if entry is not None:  # a clock measurement not made: the host's is not under way
+                    self._clock_measuring.pop(_host(entry), None)
                 self.timers.set(key, time.time() + self.config.limits_every + 0.1)
             case Wake():
                 pass
