@@ -830,6 +830,8 @@ class Engine:
             if other.account_id in self._resync or (other.client.synced_at or 0) >= entry.client.synced_at:
                 continue
             other.client.adopt_clock(entry.client)
+            if other.endpoint in self.meters:  # the exchange's minute, on its clock (weight.py)
+                self.meters[other.endpoint].offset_ms = other.client.offset_ms
             self.timers.set(("sync", other.account_id), next_sync)
 
     # ---- bookkeeping ------------------------------------------------------------------------------------
